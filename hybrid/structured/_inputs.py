@@ -1,0 +1,279 @@
+"""Validation and normalisation of linear-chain inputs (the tensor contract, in one place).
+
+Every public function of :mod:`hybrid.structured` passes its arguments through
+:func:`prepare_chain` once. Bad input raises a ``ValueError`` that names the argument and the
+shape or range it expected; nothing is broadcast or clipped silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+_NEG_INF = float("-inf")
+
+
+class ChainConstraints(NamedTuple):
+    """Which transitions, first states and last states a path may use (``True`` = allowed).
+
+    Attributes:
+        transitions: Bool tensor ``(K, K)`` indexed ``[from, to]``.
+        start: Optional bool tensor ``(K,)``: states a path may start in (``None``: all).
+        end: Optional bool tensor ``(K,)``: states a path may end in (``None``: all).
+
+    A forbidden step contributes ``-inf`` to a path's score, so the path gets exactly zero
+    probability in the partition function and the marginals and is never decoded.
+    """
+
+    transitions: Tensor
+    start: Tensor | None = None
+    end: Tensor | None = None
+
+
+@dataclass
+class Chain:
+    """A validated linear-chain problem, trimmed to the longest sequence.
+
+    Attributes:
+        emissions: ``(B, T', K)`` float scores; positions past each length are zero.
+        transitions: ``(K, K)`` scores ``[from, to]``, ``-inf`` where forbidden.
+        start: ``(K,)`` scores of the first state, ``-inf`` where forbidden.
+        end: ``(K,)`` scores of the last state, ``-inf`` where forbidden.
+        lengths: ``(B,)`` int64 lengths, ``1 <= lengths <= T'``.
+        total_length: ``T`` of the caller's emissions, used to pad outputs back.
+    """
+
+    emissions: Tensor
+    transitions: Tensor
+    start: Tensor
+    end: Tensor
+    lengths: Tensor
+    total_length: int
+
+    @property
+    def mask(self) -> Tensor:
+        """``(B, T')`` bool: True inside each sequence."""
+        steps = torch.arange(self.emissions.shape[1], device=self.lengths.device)
+        return steps[None, :] < self.lengths[:, None]
+
+    def pad_time(self, x: Tensor, dim: int, value: float) -> Tensor:
+        """Pad ``x`` along ``dim`` from ``T'`` back to the caller's ``T`` with ``value``."""
+        missing = self.total_length - x.shape[dim]
+        if missing == 0:
+            return x
+        shape = list(x.shape)
+        shape[dim] = missing
+        return torch.cat([x, x.new_full(shape, value)], dim=dim)
+
+
+def _check_tensor(name: str, x: object) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    return x
+
+
+def _check_scores(name: str, x: Tensor, shape: tuple[int, ...], described: str) -> None:
+    if tuple(x.shape) != shape:
+        raise ValueError(f"{name} must have shape {described} = {shape}, got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got {x.dtype}")
+    if torch.isnan(x).any() or torch.isposinf(x).any():
+        raise ValueError(f"{name} contains NaN or +inf; scores must be finite or -inf")
+
+
+def resolve_lengths(lengths: Tensor | None, batch: int, steps: int, device) -> Tensor:
+    """Turn ``lengths`` (``(B,)`` integers or a ``(B, T)`` boolean prefix mask) into int64 lengths.
+
+    Args:
+        lengths: ``None`` (every sequence has length ``T``), an integer tensor ``(B,)`` with
+            ``1 <= lengths <= T``, or a boolean mask ``(B, T)`` that is ``True`` on a prefix of
+            each row (right padding only).
+        batch: ``B``.
+        steps: ``T``.
+        device: Device the result must live on.
+
+    Returns:
+        ``(B,)`` int64 tensor.
+    """
+    if lengths is None:
+        return torch.full((batch,), steps, dtype=torch.long, device=device)
+    lengths = _check_tensor("lengths", lengths)
+    if lengths.device != torch.device(device):
+        raise ValueError(f"lengths is on {lengths.device} but emissions are on {device}")
+    if lengths.dtype == torch.bool:
+        if tuple(lengths.shape) != (batch, steps):
+            raise ValueError(
+                f"lengths given as a mask must have shape (B, T) = {(batch, steps)}, "
+                f"got {tuple(lengths.shape)}"
+            )
+        counts = lengths.sum(1)
+        prefix = torch.arange(steps, device=device)[None, :] < counts[:, None]
+        if not torch.equal(prefix, lengths):
+            raise ValueError(
+                "lengths given as a mask must be True on a prefix of each row (right padding); "
+                "holes and left padding are not supported"
+            )
+        lengths = counts
+    elif lengths.is_floating_point() or lengths.is_complex():
+        raise ValueError(f"lengths must be an integer tensor (B,) or a bool mask, got {lengths.dtype}")
+    elif tuple(lengths.shape) != (batch,):
+        raise ValueError(f"lengths must have shape (B,) = ({batch},), got {tuple(lengths.shape)}")
+    lengths = lengths.long()
+    if (lengths < 1).any() or (lengths > steps).any():
+        raise ValueError(
+            f"lengths must lie in [1, T] = [1, {steps}], got min {int(lengths.min())} "
+            f"and max {int(lengths.max())}"
+        )
+    return lengths
+
+
+def _constraint_mask(name: str, mask: Tensor | None, shape: tuple[int, ...], device) -> Tensor | None:
+    if mask is None:
+        return None
+    mask = _check_tensor(name, mask)
+    if mask.dtype != torch.bool or tuple(mask.shape) != shape:
+        raise ValueError(
+            f"{name} must be a bool tensor of shape {shape}, got {mask.dtype} {tuple(mask.shape)}"
+        )
+    return mask.to(device)
+
+
+def apply_constraints(
+    transitions: Tensor,
+    start: Tensor,
+    end: Tensor,
+    constraints: ChainConstraints | Tensor | None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Set forbidden transitions, start and end states to ``-inf`` (differentiably).
+
+    Args:
+        transitions: ``(K, K)`` scores.
+        start: ``(K,)`` scores.
+        end: ``(K,)`` scores.
+        constraints: :class:`ChainConstraints`, a bare ``(K, K)`` bool tensor, or ``None``.
+
+    Returns:
+        The three score tensors with ``-inf`` where forbidden.
+    """
+    if constraints is None:
+        return transitions, start, end
+    if isinstance(constraints, Tensor):
+        constraints = ChainConstraints(constraints)
+    if not isinstance(constraints, ChainConstraints):
+        raise ValueError(
+            "constraints must be a ChainConstraints or a (K, K) bool tensor, "
+            f"got {type(constraints).__name__}"
+        )
+    num_tags = transitions.shape[0]
+    device = transitions.device
+    allowed = _constraint_mask(
+        "constraints.transitions", constraints.transitions, (num_tags, num_tags), device
+    )
+    allowed_start = _constraint_mask("constraints.start", constraints.start, (num_tags,), device)
+    allowed_end = _constraint_mask("constraints.end", constraints.end, (num_tags,), device)
+    transitions = transitions.masked_fill(~allowed, _NEG_INF)
+    if allowed_start is not None:
+        start = start.masked_fill(~allowed_start, _NEG_INF)
+    if allowed_end is not None:
+        end = end.masked_fill(~allowed_end, _NEG_INF)
+    return transitions, start, end
+
+
+def prepare_chain(
+    emissions: Tensor,
+    transitions: Tensor,
+    start: Tensor | None,
+    end: Tensor | None,
+    lengths: Tensor | None,
+    constraints: ChainConstraints | Tensor | None,
+) -> Chain:
+    """Validate the inputs of a chain function and bring them into the internal form.
+
+    Args:
+        emissions: ``(B, T, K)`` float scores (float16/bfloat16 are promoted to float32).
+        transitions: ``(K, K)`` scores ``[from, to]``.
+        start: ``(K,)`` first-state scores or ``None`` (zeros).
+        end: ``(K,)`` last-state scores or ``None`` (zeros).
+        lengths: ``(B,)`` integer lengths, a ``(B, T)`` boolean prefix mask, or ``None``.
+        constraints: Allowed transitions/start/end, see :class:`ChainConstraints`.
+
+    Returns:
+        A :class:`Chain` with emissions trimmed to the longest sequence and zeroed past
+        each length, and forbidden scores set to ``-inf``.
+    """
+    emissions = _check_tensor("emissions", emissions)
+    if emissions.dim() != 3:
+        raise ValueError(f"emissions must have shape (B, T, K), got {tuple(emissions.shape)}")
+    batch, steps, num_tags = emissions.shape
+    if batch == 0 or steps == 0 or num_tags == 0:
+        raise ValueError(
+            f"emissions must have B, T, K >= 1 (empty batch or sequence), got {tuple(emissions.shape)}"
+        )
+    if not emissions.is_floating_point():
+        raise ValueError(f"emissions must be a floating-point tensor, got {emissions.dtype}")
+    device = emissions.device
+    transitions = _check_tensor("transitions", transitions)
+    if transitions.dim() != 2 or transitions.shape[0] != transitions.shape[1]:
+        raise ValueError(f"transitions must be square (K, K), got {tuple(transitions.shape)}")
+    _check_scores("transitions", transitions, (num_tags, num_tags), "(K, K)")
+    scores = [transitions]
+    for name, x in (("start", start), ("end", end)):
+        if x is not None:
+            _check_scores(name, _check_tensor(name, x), (num_tags,), "(K,)")
+            scores.append(x)
+    for name, x in zip(("transitions", "start", "end"), scores, strict=False):
+        if x.device != device:
+            raise ValueError(f"{name} is on {x.device} but emissions are on {device}")
+
+    lengths = resolve_lengths(lengths, batch, steps, device)
+    dtype = emissions.dtype
+    for x in scores:
+        dtype = torch.promote_types(dtype, x.dtype)
+    if dtype in (torch.float16, torch.bfloat16):
+        dtype = torch.float32
+
+    longest = int(lengths.max())
+    emissions = emissions[:, :longest].to(dtype)
+    inside = torch.arange(longest, device=device)[None, :] < lengths[:, None]
+    bad = inside & (torch.isnan(emissions) | torch.isposinf(emissions)).any(-1)
+    if bad.any():
+        b, t = (int(i) for i in bad.nonzero()[0])
+        raise ValueError(
+            f"emissions contain NaN or +inf inside the lengths (first at batch {b}, step {t}); "
+            "scores must be finite or -inf"
+        )
+    emissions = emissions.masked_fill(~inside[..., None], 0.0)
+    zeros = emissions.new_zeros(num_tags)
+    transitions, start, end = apply_constraints(
+        transitions.to(dtype),
+        zeros if start is None else start.to(dtype),
+        zeros if end is None else end.to(dtype),
+        constraints,
+    )
+    return Chain(emissions, transitions, start, end, lengths, steps)
+
+
+def check_tags(tags: Tensor, chain: Chain) -> Tensor:
+    """Validate gold tags ``(B, T)`` against a prepared chain; return them trimmed to ``T'``.
+
+    Values past each length are ignored (padding such as ``-1`` is fine); inside the lengths
+    they must lie in ``[0, K)``.
+    """
+    tags = _check_tensor("tags", tags)
+    batch, longest, num_tags = chain.emissions.shape
+    if tuple(tags.shape) != (batch, chain.total_length):
+        raise ValueError(
+            f"tags must have shape (B, T) = {(batch, chain.total_length)}, got {tuple(tags.shape)}"
+        )
+    if tags.dtype.is_floating_point or tags.dtype == torch.bool:
+        raise ValueError(f"tags must be an integer tensor, got {tags.dtype}")
+    if tags.device != chain.emissions.device:
+        raise ValueError(f"tags is on {tags.device} but emissions are on {chain.emissions.device}")
+    tags = tags[:, :longest].long()
+    inside = chain.mask
+    if ((tags < 0) | (tags >= num_tags))[inside].any():
+        raise ValueError(f"tags must lie in [0, K) = [0, {num_tags}) inside the lengths")
+    return tags.masked_fill(~inside, 0)
