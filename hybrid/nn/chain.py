@@ -6,8 +6,8 @@ import torch
 from torch import Tensor, nn
 
 from ..structured import ChainConstraints, kbest, viterbi
-from ..structured.chain import chain_path_score
 from ..structured._inputs import Chain, check_tags, prepare_chain
+from ..structured.chain import chain_path_score
 
 REDUCTIONS = ("mean", "sum", "none", "token_mean")
 
@@ -64,8 +64,11 @@ class LinearChain(nn.Module):
         self.register_buffer("allowed_end", end.clone())
 
     def _check_constraints(self, constraints: ChainConstraints) -> None:
-        shapes = {"transitions": (self.num_tags, self.num_tags), "start": (self.num_tags,),
-                  "end": (self.num_tags,)}
+        shapes = {
+            "transitions": (self.num_tags, self.num_tags),
+            "start": (self.num_tags,),
+            "end": (self.num_tags,),
+        }
         for name, shape in shapes.items():
             mask = getattr(constraints, name)
             if mask is None:
@@ -82,8 +85,10 @@ class LinearChain(nn.Module):
         return self.transitions, self.start_transitions, self.end_transitions, self.constraints
 
     def _check_tags_dim(self, emissions: Tensor) -> None:
-        if isinstance(emissions, Tensor) and emissions.dim() == 3 and (
-            emissions.shape[-1] != self.num_tags
+        if (
+            isinstance(emissions, Tensor)
+            and emissions.dim() == 3
+            and (emissions.shape[-1] != self.num_tags)
         ):
             raise ValueError(
                 f"emissions must have shape (B, T, K) with K = num_tags = {self.num_tags}, "
@@ -118,8 +123,9 @@ class LinearChain(nn.Module):
             raise ValueError(f"tags of batch items {items[:10]} violate the constraints")
         return tags
 
-    def decode(self, emissions: Tensor, lengths: Tensor | None = None,
-               k: int | None = None) -> tuple[Tensor, Tensor]:
+    def decode(
+        self, emissions: Tensor, lengths: Tensor | None = None, k: int | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Best path (``k=None``) or the ``k`` best distinct paths of each sequence.
 
         Args:

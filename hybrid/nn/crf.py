@@ -13,7 +13,8 @@ class CRF(LinearChain):
     """A linear-chain CRF over emission scores from any encoder.
 
     ``p(y | x) = exp(score(x, y)) / Z(x)`` with
-    ``score = start[y_0] + sum_t emissions[t, y_t] + sum_t transitions[y_{t-1}, y_t] + end[y_{L-1}]``.
+    ``score = start[y_0] + sum_t emissions[t, y_t] + sum_t transitions[y_{t-1}, y_t]
+    + end[y_{L-1}]``.
     Training minimises :meth:`nll`; :meth:`decode` gives the best (or ``k`` best) paths;
     :meth:`marginals` gives per-token posteriors (confidences).
 
@@ -30,13 +31,23 @@ class CRF(LinearChain):
         >>> paths, scores = crf.decode(emissions, torch.tensor([7, 4]))
     """
 
-    def forward(self, emissions: Tensor, tags: Tensor, lengths: Tensor | None = None,
-                reduction: str = "mean") -> Tensor:
+    def forward(
+        self,
+        emissions: Tensor,
+        tags: Tensor,
+        lengths: Tensor | None = None,
+        reduction: str = "mean",
+    ) -> Tensor:
         """Same as :meth:`nll`."""
         return self.nll(emissions, tags, lengths, reduction)
 
-    def nll(self, emissions: Tensor, tags: Tensor, lengths: Tensor | None = None,
-            reduction: str = "mean") -> Tensor:
+    def nll(
+        self,
+        emissions: Tensor,
+        tags: Tensor,
+        lengths: Tensor | None = None,
+        reduction: str = "mean",
+    ) -> Tensor:
         """Negative log-likelihood ``log Z - score(gold)`` of the gold tags.
 
         Args:

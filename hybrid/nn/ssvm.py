@@ -11,7 +11,9 @@ from .chain import REDUCTIONS, LinearChain, reduce_loss
 
 
 class StructuredSVM(LinearChain):
-    """A linear chain trained with the structured hinge loss (Taskar et al. 2003; Tsochantaridis et al. 2005).
+    """A linear chain trained with the structured hinge loss.
+
+    Margin rescaling as in Taskar et al. (2003) and Tsochantaridis et al. (2005).
 
     Same parameters, scores and decoding as :class:`~hybrid.nn.crf.CRF`; only the loss differs:
     ``max_y [score(y) + cost(gold, y)] - score(gold)``, found exactly by cost-augmented
@@ -23,13 +25,25 @@ class StructuredSVM(LinearChain):
         constraints: Allowed transitions/start/end tags.
     """
 
-    def forward(self, emissions: Tensor, tags: Tensor, lengths: Tensor | None = None,
-                cost: str | Tensor = "hamming", reduction: str = "mean") -> Tensor:
+    def forward(
+        self,
+        emissions: Tensor,
+        tags: Tensor,
+        lengths: Tensor | None = None,
+        cost: str | Tensor = "hamming",
+        reduction: str = "mean",
+    ) -> Tensor:
         """Same as :meth:`loss`."""
         return self.loss(emissions, tags, lengths, cost, reduction)
 
-    def loss(self, emissions: Tensor, tags: Tensor, lengths: Tensor | None = None,
-             cost: str | Tensor = "hamming", reduction: str = "mean") -> Tensor:
+    def loss(
+        self,
+        emissions: Tensor,
+        tags: Tensor,
+        lengths: Tensor | None = None,
+        cost: str | Tensor = "hamming",
+        reduction: str = "mean",
+    ) -> Tensor:
         """Margin-rescaled structured hinge loss, ``>= 0``.
 
         Args:
@@ -53,18 +67,27 @@ class StructuredSVM(LinearChain):
         augmented = chain.emissions + torch.where(chain.mask[..., None], costs[gold_tags], 0.0)
         with torch.no_grad():
             predicted, _ = viterbi_paths(
-                augmented.detach().transpose(0, 1), chain.transitions.detach(),
-                chain.start.detach(), chain.end.detach(), chain.lengths,
+                augmented.detach().transpose(0, 1),
+                chain.transitions.detach(),
+                chain.start.detach(),
+                chain.end.detach(),
+                chain.lengths,
             )
         predicted = predicted.t().clamp_min(0)
-        augmented_chain = type(chain)(augmented, chain.transitions, chain.start, chain.end,
-                                      chain.lengths, chain.total_length)
+        augmented_chain = type(chain)(
+            augmented, chain.transitions, chain.start, chain.end, chain.lengths, chain.total_length
+        )
         loss = chain_path_score(augmented_chain, predicted) - chain_path_score(chain, gold_tags)
         return reduce_loss(loss, chain.lengths, reduction)
 
-    def perceptron_loss(self, emissions: Tensor, tags: Tensor, lengths: Tensor | None = None,
-                        reduction: str = "mean") -> Tensor:
-        """Structured perceptron loss ``max_y score(y) - score(gold)``: :meth:`loss` at zero cost."""
+    def perceptron_loss(
+        self,
+        emissions: Tensor,
+        tags: Tensor,
+        lengths: Tensor | None = None,
+        reduction: str = "mean",
+    ) -> Tensor:
+        """Structured perceptron loss ``max_y score(y) - score(gold)`` (:meth:`loss`, zero cost)."""
         return self.loss(emissions, tags, lengths, cost="zero", reduction=reduction)
 
     def _cost_matrix(self, cost: str | Tensor, like: Tensor) -> Tensor:

@@ -60,8 +60,8 @@ class Chain:
         return steps[None, :] < self.lengths[:, None]
 
     def pad_time(self, x: Tensor, dim: int, value: float) -> Tensor:
-        """Pad ``x`` along ``dim`` from ``T'`` back to the caller's ``T`` with ``value``."""
-        missing = self.total_length - x.shape[dim]
+        """Append the steps trimmed off (``T - T'``) to ``x`` along ``dim``, filled with ``value``."""
+        missing = self.total_length - self.emissions.shape[1]
         if missing == 0:
             return x
         shape = list(x.shape)
@@ -80,8 +80,15 @@ def _check_scores(name: str, x: Tensor, shape: tuple[int, ...], described: str) 
         raise ValueError(f"{name} must have shape {described} = {shape}, got {tuple(x.shape)}")
     if not x.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor, got {x.dtype}")
-    if torch.isnan(x).any() or torch.isposinf(x).any():
+    if _has_nan_or_posinf(x):
         raise ValueError(f"{name} contains NaN or +inf; scores must be finite or -inf")
+
+
+def _has_nan_or_posinf(x: Tensor) -> bool:
+    """True if ``x`` holds a NaN or +inf (one reduction in the common all-finite case)."""
+    if torch.isfinite(x.detach().sum()):
+        return False
+    return bool((torch.isnan(x) | torch.isposinf(x)).any())
 
 
 def resolve_lengths(lengths: Tensor | None, batch: int, steps: int, device) -> Tensor:
@@ -118,7 +125,9 @@ def resolve_lengths(lengths: Tensor | None, batch: int, steps: int, device) -> T
             )
         lengths = counts
     elif lengths.is_floating_point() or lengths.is_complex():
-        raise ValueError(f"lengths must be an integer tensor (B,) or a bool mask, got {lengths.dtype}")
+        raise ValueError(
+            f"lengths must be an integer tensor (B,) or a bool mask, got {lengths.dtype}"
+        )
     elif tuple(lengths.shape) != (batch,):
         raise ValueError(f"lengths must have shape (B,) = ({batch},), got {tuple(lengths.shape)}")
     lengths = lengths.long()
@@ -130,7 +139,9 @@ def resolve_lengths(lengths: Tensor | None, batch: int, steps: int, device) -> T
     return lengths
 
 
-def _constraint_mask(name: str, mask: Tensor | None, shape: tuple[int, ...], device) -> Tensor | None:
+def _constraint_mask(
+    name: str, mask: Tensor | None, shape: tuple[int, ...], device
+) -> Tensor | None:
     if mask is None:
         return None
     mask = _check_tensor(name, mask)
@@ -210,7 +221,8 @@ def prepare_chain(
     batch, steps, num_tags = emissions.shape
     if batch == 0 or steps == 0 or num_tags == 0:
         raise ValueError(
-            f"emissions must have B, T, K >= 1 (empty batch or sequence), got {tuple(emissions.shape)}"
+            "emissions must have B, T, K >= 1 (empty batch or sequence), "
+            f"got {tuple(emissions.shape)}"
         )
     if not emissions.is_floating_point():
         raise ValueError(f"emissions must be a floating-point tensor, got {emissions.dtype}")
@@ -237,15 +249,17 @@ def prepare_chain(
 
     longest = int(lengths.max())
     emissions = emissions[:, :longest].to(dtype)
-    inside = torch.arange(longest, device=device)[None, :] < lengths[:, None]
-    bad = inside & (torch.isnan(emissions) | torch.isposinf(emissions)).any(-1)
-    if bad.any():
-        b, t = (int(i) for i in bad.nonzero()[0])
+    if longest > int(lengths.min()):
+        inside = torch.arange(longest, device=device)[None, :] < lengths[:, None]
+        emissions = emissions.masked_fill(~inside[..., None], 0.0)
+    if _has_nan_or_posinf(emissions):
+        b, t = (
+            int(i) for i in (torch.isnan(emissions) | torch.isposinf(emissions)).nonzero()[0][:2]
+        )
         raise ValueError(
             f"emissions contain NaN or +inf inside the lengths (first at batch {b}, step {t}); "
             "scores must be finite or -inf"
         )
-    emissions = emissions.masked_fill(~inside[..., None], 0.0)
     zeros = emissions.new_zeros(num_tags)
     transitions, start, end = apply_constraints(
         transitions.to(dtype),

@@ -49,9 +49,14 @@ def _time_major(chain: Chain) -> Tensor:
     return chain.emissions.transpose(0, 1)
 
 
-def log_partition(emissions: Tensor, transitions: Tensor, start: Tensor | None = None,
-                  end: Tensor | None = None, lengths: Tensor | None = None,
-                  constraints: ChainConstraints | Tensor | None = None) -> Tensor:
+def log_partition(
+    emissions: Tensor,
+    transitions: Tensor,
+    start: Tensor | None = None,
+    end: Tensor | None = None,
+    lengths: Tensor | None = None,
+    constraints: ChainConstraints | Tensor | None = None,
+) -> Tensor:
     """Log of the sum of ``exp(score)`` over all tag paths (the forward algorithm).
 
     Differentiable: the gradient comes from an explicit forward-backward pass, so that it
@@ -81,10 +86,15 @@ def chain_log_partition(chain: Chain) -> Tensor:
     return log_z
 
 
-def marginals(emissions: Tensor, transitions: Tensor, start: Tensor | None = None,
-              end: Tensor | None = None, lengths: Tensor | None = None,
-              constraints: ChainConstraints | Tensor | None = None,
-              pairwise: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+def marginals(
+    emissions: Tensor,
+    transitions: Tensor,
+    start: Tensor | None = None,
+    end: Tensor | None = None,
+    lengths: Tensor | None = None,
+    constraints: ChainConstraints | Tensor | None = None,
+    pairwise: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     """Posterior marginals of the tags under the chain's Gibbs distribution.
 
     Args:
@@ -107,16 +117,21 @@ def marginals(emissions: Tensor, transitions: Tensor, start: Tensor | None = Non
         engine = run_forward(*args, chain.lengths)
         _require_paths(engine.log_z, "marginals")
         ones = chain.emissions.new_ones(chain.lengths.shape[0])
-        _, (unary, pair) = run_backward(engine, *args, ones, pairwise=pairwise)
+        unary, pair = run_backward(engine, *args, ones, pairwise=pairwise)
     unary = chain.pad_time(unary.transpose(0, 1), 1, 0.0)
     if not pairwise:
         return unary
     return unary, chain.pad_time(pair.transpose(0, 1), 1, 0.0)
 
 
-def viterbi(emissions: Tensor, transitions: Tensor, start: Tensor | None = None,
-            end: Tensor | None = None, lengths: Tensor | None = None,
-            constraints: ChainConstraints | Tensor | None = None) -> tuple[Tensor, Tensor]:
+def viterbi(
+    emissions: Tensor,
+    transitions: Tensor,
+    start: Tensor | None = None,
+    end: Tensor | None = None,
+    lengths: Tensor | None = None,
+    constraints: ChainConstraints | Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
     """The highest-scoring tag path of each sequence (exact, batched).
 
     Args:
@@ -139,10 +154,16 @@ def viterbi(emissions: Tensor, transitions: Tensor, start: Tensor | None = None,
     return chain.pad_time(paths.t(), 1, -1), scores
 
 
-def kbest(emissions: Tensor, transitions: Tensor, start: Tensor | None = None,
-          end: Tensor | None = None, lengths: Tensor | None = None,
-          constraints: ChainConstraints | Tensor | None = None, *, k: int
-          ) -> tuple[Tensor, Tensor]:
+def kbest(
+    emissions: Tensor,
+    transitions: Tensor,
+    start: Tensor | None = None,
+    end: Tensor | None = None,
+    lengths: Tensor | None = None,
+    constraints: ChainConstraints | Tensor | None = None,
+    *,
+    k: int,
+) -> tuple[Tensor, Tensor]:
     """The ``k`` highest-scoring distinct tag paths of each sequence (exact, batched).
 
     Args:
@@ -170,10 +191,15 @@ def kbest(emissions: Tensor, transitions: Tensor, start: Tensor | None = None,
     return chain.pad_time(paths.permute(1, 2, 0), 2, -1), scores
 
 
-def sequence_score(emissions: Tensor, tags: Tensor, transitions: Tensor,
-                   start: Tensor | None = None, end: Tensor | None = None,
-                   lengths: Tensor | None = None,
-                   constraints: ChainConstraints | Tensor | None = None) -> Tensor:
+def sequence_score(
+    emissions: Tensor,
+    tags: Tensor,
+    transitions: Tensor,
+    start: Tensor | None = None,
+    end: Tensor | None = None,
+    lengths: Tensor | None = None,
+    constraints: ChainConstraints | Tensor | None = None,
+) -> Tensor:
     """Score of given tag paths (differentiable).
 
     Args:

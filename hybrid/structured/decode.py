@@ -12,8 +12,9 @@ from torch import Tensor
 from .semiring import MAX, chain_scan
 
 
-def viterbi_paths(emissions: Tensor, transitions: Tensor, start: Tensor, end: Tensor,
-                  lengths: Tensor) -> tuple[Tensor, Tensor]:
+def viterbi_paths(
+    emissions: Tensor, transitions: Tensor, start: Tensor, end: Tensor, lengths: Tensor
+) -> tuple[Tensor, Tensor]:
     """Best path per sequence.
 
     The forward pass keeps only the max-plus scores (``amax`` without indices is several
@@ -40,20 +41,21 @@ def viterbi_paths(emissions: Tensor, transitions: Tensor, start: Tensor, end: Te
     paths[lengths - 1, batch_index] = state
     incoming = transitions.t().contiguous()  # row j: scores of every i -> j
     shortest = int(lengths.min())
+    alphas, rows = alpha.unbind(0), paths.unbind(0)
     for t in range(steps - 1, 0, -1):
-        previous = (alpha[t - 1] + incoming[state]).argmax(-1)
-        if t >= shortest:  # some sequences have ended before t: they keep their state
+        candidates = torch.add(alphas[t - 1], incoming.index_select(0, state))
+        if t < shortest:
+            state = torch.argmax(candidates, -1, out=rows[t - 1])
+        else:  # some sequences have ended before t: they keep their state
             active = t < lengths
-            previous = torch.where(active, previous, state)
-            paths[t - 1] = torch.where(active, previous, paths[t - 1])
-        else:
-            paths[t - 1] = previous
-        state = previous
+            state = torch.where(active, candidates.argmax(-1), state)
+            torch.where(active, state, rows[t - 1], out=rows[t - 1])
     return paths, scores
 
 
-def kbest_paths(emissions: Tensor, transitions: Tensor, start: Tensor, end: Tensor,
-                lengths: Tensor, k: int) -> tuple[Tensor, Tensor]:
+def kbest_paths(
+    emissions: Tensor, transitions: Tensor, start: Tensor, end: Tensor, lengths: Tensor, k: int
+) -> tuple[Tensor, Tensor]:
     """The ``k`` best distinct paths per sequence (list Viterbi over the k-max semiring).
 
     Each cell ``(t, j)`` keeps the ``k`` best partial paths ending in state ``j``, ranked;

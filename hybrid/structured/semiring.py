@@ -29,7 +29,9 @@ _LANES = 32  # reductions over a contiguous dimension padded to a multiple of th
 
 
 def chain_scan(reduce: Reduce, emissions: Tensor, start: Tensor, transitions: Tensor) -> Tensor:
-    """Forward scores of every prefix: ``alpha[t, b, j] = (+)_i alpha[t-1, b, i] + trans[i, j] + e[t, b, j]``.
+    """Forward scores of every prefix, for every state.
+
+    ``alpha[t, b, j] = (+)_i (alpha[t-1, b, i] + transitions[i, j]) + emissions[t, b, j]``.
 
     Args:
         reduce: :data:`LOG` or :data:`MAX`, called as ``reduce(x, dim, out=...)``.
@@ -49,8 +51,11 @@ def chain_scan(reduce: Reduce, emissions: Tensor, start: Tensor, transitions: Te
     alpha = emissions.new_full((steps, batch, padded), neg_inf)
     alpha[0, :, :num_tags] = start + emissions[0]
     scores = emissions.new_empty(batch, num_tags, padded)
-    for t in range(1, steps):
-        torch.add(alpha[t - 1, :, :num_tags, None], trans, out=scores)
-        reduce(scores, 1, out=alpha[t])
-        alpha[t, :, :num_tags] += emissions[t]
+    outputs = alpha.unbind(0)
+    sources = alpha[..., :num_tags, None].unbind(0)  # (B, K, 1) views: "from" states
+    targets = alpha[..., :num_tags].unbind(0)
+    for t, emission in enumerate(emissions.unbind(0)[1:], start=1):
+        torch.add(sources[t - 1], trans, out=scores)
+        reduce(scores, 1, out=outputs[t])
+        targets[t].add_(emission)
     return alpha[..., :num_tags]
