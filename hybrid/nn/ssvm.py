@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from ..structured.chain import chain_path_score
-from ..structured.decode import viterbi_paths
+from ..structured.decode import best_paths
 from .chain import REDUCTIONS, LinearChain, reduce_loss
 
 
@@ -66,14 +66,10 @@ class StructuredSVM(LinearChain):
         costs = self._cost_matrix(cost, chain.emissions)
         augmented = chain.emissions + torch.where(chain.mask[..., None], costs[gold_tags], 0.0)
         with torch.no_grad():
-            predicted, _ = viterbi_paths(
-                augmented.detach().transpose(0, 1),
-                chain.transitions.detach(),
-                chain.start.detach(),
-                chain.end.detach(),
-                chain.lengths,
+            predicted, _ = best_paths(
+                augmented, chain.transitions, chain.start, chain.end, chain.lengths
             )
-        predicted = predicted.t().clamp_min(0)
+        predicted = predicted.clamp_min(0)
         augmented_chain = type(chain)(
             augmented, chain.transitions, chain.start, chain.end, chain.lengths, chain.total_length
         )

@@ -60,7 +60,7 @@ class Chain:
         return steps[None, :] < self.lengths[:, None]
 
     def pad_time(self, x: Tensor, dim: int, value: float) -> Tensor:
-        """Append the steps trimmed off (``T - T'``) to ``x`` along ``dim``, filled with ``value``."""
+        """Append the ``T - T'`` trimmed steps to ``x`` along ``dim``, filled with ``value``."""
         missing = self.total_length - self.emissions.shape[1]
         if missing == 0:
             return x

@@ -22,8 +22,8 @@ import torch
 from torch import Tensor
 
 from ._inputs import Chain, ChainConstraints, check_tags, prepare_chain
-from .decode import kbest_paths, viterbi_paths
-from .forward_backward import LogPartition, run_backward, run_forward
+from .decode import best_paths, kbest_paths
+from .forward_backward import LogPartition, partition
 
 __all__ = [
     "ChainConstraints",
@@ -80,7 +80,7 @@ def log_partition(
 def chain_log_partition(chain: Chain) -> Tensor:
     """Differentiable ``(B,)`` log-partition of a prepared chain."""
     log_z = LogPartition.apply(
-        _time_major(chain), chain.transitions, chain.start, chain.end, chain.lengths
+        chain.emissions, chain.transitions, chain.start, chain.end, chain.lengths
     )
     _require_paths(log_z.detach(), "log_partition")
     return log_z
@@ -113,15 +113,20 @@ def marginals(
     """
     chain = prepare_chain(emissions, transitions, start, end, lengths, constraints)
     with torch.no_grad():
-        args = (_time_major(chain), chain.transitions, chain.start, chain.end)
-        engine = run_forward(*args, chain.lengths)
-        _require_paths(engine.log_z, "marginals")
-        ones = chain.emissions.new_ones(chain.lengths.shape[0])
-        unary, pair = run_backward(engine, *args, ones, pairwise=pairwise)
-    unary = chain.pad_time(unary.transpose(0, 1), 1, 0.0)
+        log_z, unary, pairs = partition(
+            chain.emissions,
+            chain.transitions,
+            chain.start,
+            chain.end,
+            chain.lengths,
+            posteriors=True,
+            pair="full" if pairwise else "rows",
+        )
+    _require_paths(log_z, "marginals")
+    unary = chain.pad_time(unary, 1, 0.0)
     if not pairwise:
         return unary
-    return unary, chain.pad_time(pair.transpose(0, 1), 1, 0.0)
+    return unary, chain.pad_time(pairs, 1, 0.0)
 
 
 def viterbi(
@@ -147,11 +152,11 @@ def viterbi(
     """
     chain = prepare_chain(emissions, transitions, start, end, lengths, constraints)
     with torch.no_grad():
-        paths, scores = viterbi_paths(
-            _time_major(chain), chain.transitions, chain.start, chain.end, chain.lengths
+        paths, scores = best_paths(
+            chain.emissions, chain.transitions, chain.start, chain.end, chain.lengths
         )
     _require_paths(scores, "viterbi")
-    return chain.pad_time(paths.t(), 1, -1), scores
+    return chain.pad_time(paths, 1, -1), scores
 
 
 def kbest(

@@ -9,7 +9,22 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from . import native
 from .semiring import MAX, chain_scan
+
+
+def best_paths(
+    emissions: Tensor, transitions: Tensor, start: Tensor, end: Tensor, lengths: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Viterbi on batch-major ``emissions`` ``(B, T, K)``: fused CPU kernel where available.
+
+    Returns:
+        ``paths`` ``(B, T)`` with ``-1`` past each length and ``scores`` ``(B,)``.
+    """
+    if native.available(emissions, transitions):
+        return native.viterbi(emissions, transitions, start, end, lengths)
+    paths, scores = viterbi_paths(emissions.transpose(0, 1), transitions, start, end, lengths)
+    return paths.t(), scores
 
 
 def viterbi_paths(

@@ -3,7 +3,8 @@
 Two engines share one interface:
 
 * :class:`ScaledChain` runs in probability space with per-step rescaling, so that each step
-  is one matrix product, one product with the emissions and one normalisation. Its backward
+  is one matrix product, one product with the emissions and one normalisation (the
+  backward pass reuses the forward's normalisers, so both stay clear of denormals). Its backward
   pass is one matrix product per step, and the transition gradient is a single matrix product
   over all steps. This is the fast path.
 * :class:`LogChain` runs in log space (:func:`~hybrid.structured.semiring.chain_scan` with
@@ -17,11 +18,10 @@ Tensors in this module are time-major: ``(T, B, K)``.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
+from . import native
 from .semiring import LOG, chain_scan
 
 _CHUNK_ELEMENTS = 1 << 22  # bound on the (steps, B, K, K) block materialised at once
@@ -30,19 +30,6 @@ _CHUNK_ELEMENTS = 1 << 22  # bound on the (steps, B, K, K) block materialised at
 def _time_mask(lengths: Tensor, steps: int) -> Tensor:
     """``(T, B)`` bool: True where ``t < lengths[b]``."""
     return torch.arange(steps, device=lengths.device)[:, None] < lengths[None, :]
-
-
-def rescale_period(num_tags: int, dtype: torch.dtype) -> int:
-    """How many steps the scaled forward may run between normalisations.
-
-    Between normalisations the total mass grows by at most ``K`` per step (entries of the
-    rescaled transitions and emissions are <= 1), and a normalisation that finds the mass
-    above ``sqrt(tiny)`` proves it never fell below ``sqrt(tiny) / K**period``. The period is
-    chosen so that this bound stays a million times above ``tiny`` (no denormals) and
-    ``K**period`` far below overflow.
-    """
-    headroom = -0.5 * math.log10(torch.finfo(dtype).tiny) - 6  # decades between floor and tiny*1e6
-    return max(1, int(min(headroom, 30) / math.log10(max(num_tags, 2))))
 
 
 def _finite_or_zero(x: Tensor) -> Tensor:
@@ -81,17 +68,15 @@ class ScaledChain:
         first_peak = _finite_or_zero(first.amax(-1, keepdim=True))
 
         alpha = emissions.new_empty(steps, batch, num_tags)
-        scale = emissions.new_ones(steps, batch, 1)
+        scale = emissions.new_empty(steps, batch, 1)
         alphas, scales, gains = alpha.unbind(0), scale.unbind(0), self.gains.unbind(0)
         torch.exp(first - first_peak, out=alphas[0])
-        period = rescale_period(num_tags, emissions.dtype)
         for t in range(steps):
             if t:
                 torch.mm(alphas[t - 1], self.trans_exp, out=alphas[t])
                 alphas[t].mul_(gains[t])
-            if t % period == 0 or t == steps - 1:
-                torch.sum(alphas[t], -1, keepdim=True, out=scales[t])
-                alphas[t].div_(scales[t])
+            torch.sum(alphas[t], -1, keepdim=True, out=scales[t])
+            alphas[t].div_(scales[t])
         self.alpha, self.scale = alpha, scale
 
         end_peak = _finite_or_zero(end.max())
@@ -109,19 +94,18 @@ class ScaledChain:
         safe = (scale.squeeze(-1) >= self.floor) | ~self.mask
         self.row_ok = safe.all(0) & (self.final_scale >= self.floor)
 
-    def backward(self, weights: Tensor, pairwise: bool = False) -> tuple[Tensor, Tensor, Tensor]:
-        """Weighted posteriors of the rows whose rescaling stayed in range.
+    def posteriors(self, pair: str = "rows") -> tuple[Tensor, Tensor, Tensor]:
+        """Marginals of the rows whose rescaling stayed in range.
 
         Args:
-            weights: ``(B,)`` multiplier per sequence (the incoming gradient).
-            pairwise: If True, return the full pairwise marginals instead of their sum.
+            pair: ``"rows"`` for the pairwise marginals summed over time per sequence
+                ``(B, K, K)``, or ``"full"`` for all of them ``(T-1, B, K, K)``.
 
         Returns:
-            ``unary`` ``(T, B, K)``: ``weights[b] * P(y_t = k)``, zero past each length;
-            ``pair``: ``(K, K)`` ``sum_{b,t} weights[b] * P(y_{t-1}=i, y_t=j)``, or with
-            ``pairwise=True`` the unweighted ``(T-1, B, K, K)`` marginals; and ``failed``
-            ``(B,)``: rows whose forward or backward rescaling left the safe range. Their
-            entries in ``unary`` and ``pair`` are zero: recompute them with :class:`LogChain`.
+            ``unary`` ``(T, B, K)`` with ``P(y_t = k)``, zero past each length; the pairwise
+            marginals ``P(y_{t-1}=i, y_t=j)`` as asked; and ``failed`` ``(B,)``: rows whose
+            forward or backward rescaling left the safe range. Their entries are zero:
+            recompute them with :class:`LogChain`.
         """
         alpha, mask, lengths = self.alpha, self.mask, self.lengths
         steps, batch, _ = alpha.shape
@@ -136,7 +120,7 @@ class ScaledChain:
         message = torch.empty_like(alpha)  # message[t] = G_t * beta_t / s_t
         betas, messages, gains = beta.unbind(0), message.unbind(0), gains.unbind(0)
         betas[steps - 1].copy_(terminal)
-        trans_t = self.trans_exp.t()
+        trans_t = self.trans_exp.t().contiguous()
         for t in range(steps - 1, 0, -1):
             torch.mul(gains[t], betas[t], out=messages[t])
             torch.mm(messages[t], trans_t, out=betas[t - 1])
@@ -149,15 +133,11 @@ class ScaledChain:
         unary = torch.where(inside, unary, 0.0)
         prev = torch.where(inside[:-1], alpha[:-1], 0.0)
         message = torch.where(inside[1:], message[1:], 0.0)
-        if pairwise:
-            pair = prev[..., :, None] * self.trans_exp * message[..., None, :]
-        else:
-            num_tags = alpha.shape[-1]
-            weighted = message * weights[None, :, None]
-            pair = self.trans_exp * (
-                prev.reshape(-1, num_tags).t() @ weighted.reshape(-1, num_tags)
-            )
-        return unary * weights[None, :, None], pair, failed
+        if pair == "full":
+            pairs = prev[..., :, None] * self.trans_exp * message[..., None, :]
+        else:  # per sequence: sum_t prev_t^T message_t, one batched product
+            pairs = self.trans_exp * (prev.permute(1, 2, 0) @ message.transpose(0, 1))
+        return unary, pairs, failed
 
 
 class LogChain:
@@ -185,19 +165,19 @@ class LogChain:
         self.gamma = reversed_scores.gather(0, gather)
         self.emissions = emissions
 
-    def backward(self, weights: Tensor, pairwise: bool = False) -> tuple[Tensor, Tensor, Tensor]:
-        """Weighted posteriors; same contract as :meth:`ScaledChain.backward`."""
+    def posteriors(self, pair: str = "rows") -> tuple[Tensor, Tensor, Tensor]:
+        """Marginals; same contract as :meth:`ScaledChain.posteriors` (no row fails)."""
         alpha, gamma, mask = self.alpha, self.gamma, self.mask
         log_z = self.log_z[None, :, None]
         # log P(y_t = k) = alpha + gamma - emission; a -inf emission means probability 0.
         floor = torch.finfo(alpha.dtype).min
         unary = torch.exp(alpha + gamma - self.emissions.clamp_min(floor) - log_z)
-        unary = torch.where(mask[..., None], unary, 0.0) * weights[None, :, None]
+        unary = torch.where(mask[..., None], unary, 0.0)
 
         steps, batch, num_tags = alpha.shape
         chunk = max(1, _CHUNK_ELEMENTS // (batch * num_tags * num_tags))
         blocks = []
-        pair_sum = alpha.new_zeros(num_tags, num_tags)
+        pair_rows = alpha.new_zeros(batch, num_tags, num_tags)
         for lo in range(1, steps, chunk):
             hi = min(steps, lo + chunk)
             block = (
@@ -207,82 +187,115 @@ class LogChain:
                 - log_z[..., None]
             ).exp()
             block = torch.where(mask[lo:hi, :, None, None], block, 0.0)
-            if pairwise:
+            if pair == "full":
                 blocks.append(block)
             else:
-                pair_sum += (block * weights[None, :, None, None]).sum((0, 1))
+                pair_rows += block.sum(0)
         failed = torch.zeros_like(self.lengths, dtype=torch.bool)
-        if pairwise:
+        if pair == "full":
             empty = alpha.new_zeros(0, batch, num_tags, num_tags)
             return unary, torch.cat(blocks) if blocks else empty, failed
-        return unary, pair_sum, failed
+        return unary, pair_rows, failed
 
 
-def run_forward(
-    emissions: Tensor, transitions: Tensor, start: Tensor, end: Tensor, lengths: Tensor
-) -> ScaledChain:
-    """Run the fast engine; rows where it is unsafe get their ``log_z`` from :class:`LogChain`."""
-    engine = ScaledChain(emissions, transitions, start, end, lengths)
-    rows = (~engine.row_ok).nonzero().flatten()
-    if len(rows):
-        engine.log_z[rows] = LogChain(
-            emissions[:, rows], transitions, start, end, lengths[rows]
-        ).log_z
-    return engine
+def _eager(emissions, transitions, start, end, lengths, posteriors, pair):
+    """Scaled engine on every row, log-space engine on the rows where it is unsafe."""
+    engine = ScaledChain(emissions.transpose(0, 1), transitions, start, end, lengths)
+    log_z, unary, pairs = engine.log_z, None, None
+    if posteriors:
+        unary, pairs, failed = engine.posteriors(pair)
+        unary = unary.transpose(0, 1)
+        if pair == "full":
+            pairs = pairs.transpose(0, 1)
+    else:
+        failed = ~engine.row_ok
+    return log_z, unary, pairs, failed
 
 
-def run_backward(
-    engine: ScaledChain,
+def _native(emissions, transitions, start, end, lengths, posteriors):
+    log_z, ok, unary, pairs = native.forward_backward(
+        emissions, transitions, start, end, lengths, posteriors
+    )
+    return log_z, unary, pairs, ~ok
+
+
+def partition(
     emissions: Tensor,
     transitions: Tensor,
     start: Tensor,
     end: Tensor,
-    weights: Tensor,
-    pairwise: bool = False,
-) -> tuple[Tensor, Tensor]:
-    """Weighted posteriors (see :meth:`ScaledChain.backward`), exact on every row.
+    lengths: Tensor,
+    posteriors: bool = False,
+    pair: str = "rows",
+) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """Log-partition and, optionally, marginals of every sequence, exact on every row.
 
-    Rows the scaled engine could not handle are recomputed in log space and merged in.
+    Runs the fused CPU kernels where available (:mod:`hybrid.structured.native`), else the
+    eager :class:`ScaledChain`; rows either reports as unsafe are recomputed with
+    :class:`LogChain` in float64.
+
+    Args:
+        emissions: ``(B, T, K)`` batch-major scores, zero past each length.
+        transitions: ``(K, K)``, ``-inf`` where forbidden.
+        start: ``(K,)``.
+        end: ``(K,)``.
+        lengths: ``(B,)``.
+        posteriors: Also return the marginals.
+        pair: ``"rows"``: pairwise marginals summed over time, ``(B, K, K)``; ``"full"``:
+            ``(B, T-1, K, K)``.
+
+    Returns:
+        ``log_z`` ``(B,)``; with ``posteriors``: ``unary`` ``(B, T, K)`` and the pairwise
+        marginals; else ``None, None``.
     """
-    unary, pair, failed = engine.backward(weights, pairwise)
+    if pair == "rows" and native.available(emissions, transitions):
+        log_z, unary, pairs, failed = _native(
+            emissions, transitions, start, end, lengths, posteriors
+        )
+    else:
+        log_z, unary, pairs, failed = _eager(
+            emissions, transitions, start, end, lengths, posteriors, pair
+        )
     rows = failed.nonzero().flatten()
     if len(rows):
-        log_engine = LogChain(emissions[:, rows], transitions, start, end, engine.lengths[rows])
-        row_unary, row_pair, _ = log_engine.backward(weights[rows], pairwise)
-        unary[:, rows] = row_unary
-        if pairwise:
-            pair[:, rows] = row_pair
-        else:
-            pair = pair + row_pair
-    return unary, pair
+        # Rows with extreme scores: log space, in float64 so that the differences of
+        # large log-scores that give their marginals keep their digits.
+        wide = [x.double() for x in (emissions[rows].transpose(0, 1), transitions, start, end)]
+        exact = LogChain(*wide, lengths[rows])
+        log_z[rows] = exact.log_z.to(log_z.dtype)
+        if posteriors:
+            row_unary, row_pairs, _ = exact.posteriors(pair)
+            unary[rows] = row_unary.transpose(0, 1).to(unary.dtype)
+            row_pairs = row_pairs.transpose(0, 1) if pair == "full" else row_pairs
+            pairs[rows] = row_pairs.to(pairs.dtype)
+    return log_z, unary, pairs
 
 
 class LogPartition(torch.autograd.Function):
     """``log Z`` with its gradient from an explicit forward-backward pass.
 
-    Inputs are time-major ``emissions (T, B, K)``, ``transitions (K, K)``, ``start (K,)``,
-    ``end (K,)`` and ``lengths (B,)``; the output is ``(B,)``. The gradient of ``log Z`` with
-    respect to the emissions is the unary marginals, with respect to the transitions the
-    summed pairwise marginals (first-order only).
+    Inputs are ``emissions (B, T, K)`` (zero past each length), ``transitions (K, K)``,
+    ``start (K,)``, ``end (K,)`` and ``lengths (B,)``; the output is ``(B,)``. The marginals
+    are computed with ``log Z`` when a gradient is needed: the gradient with respect to the
+    emissions is the unary marginals, with respect to the transitions the summed pairwise
+    marginals, with respect to start and end the first and last marginals (first order).
     """
 
     @staticmethod
     def forward(ctx, emissions, transitions, start, end, lengths):
-        engine = run_forward(emissions, transitions, start, end, lengths)
-        ctx.engine = engine
-        ctx.save_for_backward(emissions, transitions, start, end)
-        return engine.log_z
+        posteriors = any(ctx.needs_input_grad[:4])
+        log_z, unary, pairs = partition(emissions, transitions, start, end, lengths, posteriors)
+        ctx.save_for_backward(unary, pairs, lengths)
+        return log_z
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_log_z):
-        emissions, transitions, start, end = ctx.saved_tensors
-        engine = ctx.engine
-        unary, pair_sum = run_backward(
-            engine, emissions, transitions, start, end, grad_log_z.to(emissions.dtype)
-        )
-        lengths = engine.lengths
+        unary, pairs, lengths = ctx.saved_tensors
+        weights = grad_log_z.to(unary.dtype)
+        grad_emissions = unary * weights[:, None, None]
+        grad_transitions = torch.einsum("b,bij->ij", weights, pairs)
         batch_index = torch.arange(lengths.shape[0], device=lengths.device)
-        grad_start = unary[0].sum(0)
-        grad_end = unary[lengths - 1, batch_index].sum(0)
-        return unary, pair_sum, grad_start, grad_end, None
+        grad_start = grad_emissions[:, 0].sum(0)
+        grad_end = grad_emissions[batch_index, lengths - 1].sum(0)
+        return grad_emissions, grad_transitions, grad_start, grad_end, None

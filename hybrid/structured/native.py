@@ -1,0 +1,219 @@
+"""Fused CPU kernels for the chain engine, compiled on first use.
+
+``chain_kernels.cpp`` (plain C ABI, no Python or torch headers) is compiled once per machine
+with the system C++ compiler into ``$HYBRID_CACHE`` (default ``~/.cache/hybrid``), written
+atomically, and loaded with :mod:`ctypes`. It runs the scaled forward-backward and Viterbi of
+each sequence in one fused loop, sequences in parallel (OpenMP), which removes the per-step
+dispatch cost of eager PyTorch that dominates small shapes.
+
+Where the kernels cannot be used (CUDA tensors, no compiler, ``HYBRID_NATIVE=0``), the eager
+engines of :mod:`hybrid.structured.forward_backward` and :mod:`hybrid.structured.decode` run
+instead; both paths are tested against the same oracles.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import warnings
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+SOURCE = Path(__file__).with_name("chain_kernels.cpp")
+_FLAGS = ["-O3", "-march=native", "-std=c++17", "-shared", "-fPIC"]
+_state = {"enabled": os.environ.get("HYBRID_NATIVE", "1") != "0"}
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("HYBRID_CACHE") or Path.home() / ".cache" / "hybrid"
+    return Path(root) / "native"
+
+
+def _cpu_signature() -> str:
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        model = next((ln for ln in info.splitlines() if ln.startswith(("model name", "flags"))), "")
+    except OSError:
+        model = ""
+    return f"{platform.machine()} {model}"
+
+
+def _compile(target: Path) -> None:
+    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
+    if compiler is None:
+        raise RuntimeError("no C++ compiler found (set CXX)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    errors = []
+    for openmp in (["-fopenmp"], []):
+        with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".so", delete=False) as tmp:
+            partial = Path(tmp.name)
+        command = [compiler, *_FLAGS, *openmp, str(SOURCE), "-o", str(partial)]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode == 0:
+            os.replace(partial, target)  # atomic: concurrent builders never see a partial file
+            return
+        partial.unlink(missing_ok=True)
+        errors.append(result.stderr.strip())
+    raise RuntimeError("compiling the chain kernels failed:\n" + "\n".join(errors))
+
+
+@cache
+def _library() -> ctypes.CDLL | None:
+    key = hashlib.sha256(
+        SOURCE.read_bytes() + " ".join(_FLAGS).encode() + _cpu_signature().encode()
+    ).hexdigest()[:16]
+    target = _cache_dir() / f"chain_kernels-{key}.so"
+    try:
+        if not target.exists():
+            _compile(target)
+        lib = ctypes.CDLL(str(target))
+    except (OSError, RuntimeError) as error:
+        warnings.warn(
+            f"hybrid: fused CPU chain kernels unavailable, using the eager engine ({error})",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
+    for suffix in ("f32", "f64"):
+        getattr(lib, f"hybrid_forward_backward_{suffix}").restype = None
+        getattr(lib, f"hybrid_viterbi_{suffix}").restype = None
+    return lib
+
+
+def available(*tensors: Tensor) -> bool:
+    """Whether the fused kernels can run on these tensors (CPU, float32/float64)."""
+    if not _state["enabled"]:
+        return False
+    if any(
+        t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float64) for t in tensors
+    ):
+        return False
+    return _library() is not None
+
+
+@contextmanager
+def disabled():
+    """Context manager that forces the eager engines (used by tests to cover both paths)."""
+    previous = _state["enabled"]
+    _state["enabled"] = False
+    try:
+        yield
+    finally:
+        _state["enabled"] = previous
+
+
+def _ptr(x: Tensor) -> ctypes.c_void_p:
+    return ctypes.c_void_p(x.data_ptr())
+
+
+def _scalar(x: float, dtype: torch.dtype):
+    return ctypes.c_float(x) if dtype == torch.float32 else ctypes.c_double(x)
+
+
+def _suffix(dtype: torch.dtype) -> str:
+    return "f32" if dtype == torch.float32 else "f64"
+
+
+def _peak(x: Tensor) -> float:
+    peak = float(x.max())
+    return peak if peak > float("-inf") else 0.0
+
+
+def forward_backward(
+    emissions: Tensor,
+    transitions: Tensor,
+    start: Tensor,
+    end: Tensor,
+    lengths: Tensor,
+    posteriors: bool,
+) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+    """Scaled forward-backward of every sequence.
+
+    Args:
+        emissions: ``(B, T, K)`` CPU scores, zero past each length.
+        transitions: ``(K, K)``, ``-inf`` where forbidden.
+        start: ``(K,)``.
+        end: ``(K,)``.
+        lengths: ``(B,)``.
+        posteriors: Also compute the marginals.
+
+    Returns:
+        ``log_z`` ``(B,)``, ``ok`` ``(B,)`` bool (False: recompute that row in log space),
+        and with ``posteriors``: ``unary`` ``(B, T, K)`` and per-sequence summed pairwise
+        marginals ``(B, K, K)`` (zero for rows that are not ok); else ``None, None``.
+    """
+    lib = _library()
+    batch, steps, num_tags = emissions.shape
+    dtype = emissions.dtype
+    emissions = emissions.detach().contiguous()
+    trans_peak = _peak(transitions)
+    trans_exp = torch.exp(transitions.detach() - trans_peak).contiguous()
+    trans_exp_t = trans_exp.t().contiguous()
+    end_peak = _peak(end)
+    end_exp = torch.exp(end.detach() - end_peak).contiguous()
+    start = start.detach().contiguous()
+    lengths = lengths.contiguous()
+    log_z = torch.empty(batch, dtype=torch.float64)
+    ok = torch.empty(batch, dtype=torch.uint8)
+    unary = pair = None
+    if posteriors:
+        unary = emissions.new_zeros(batch, steps, num_tags)
+        pair = emissions.new_zeros(batch, num_tags, num_tags)
+    getattr(lib, f"hybrid_forward_backward_{_suffix(dtype)}")(
+        _ptr(emissions),
+        _ptr(lengths),
+        ctypes.c_int64(batch),
+        ctypes.c_int64(steps),
+        ctypes.c_int64(num_tags),
+        _ptr(trans_exp),
+        _ptr(trans_exp_t),
+        _scalar(trans_peak, dtype),
+        _ptr(start),
+        _ptr(end_exp),
+        _scalar(end_peak, dtype),
+        _ptr(log_z),
+        _ptr(ok),
+        ctypes.c_void_p(None if unary is None else unary.data_ptr()),
+        ctypes.c_void_p(None if pair is None else pair.data_ptr()),
+        ctypes.c_int(_threads(batch)),
+    )
+    return log_z.to(dtype), ok.bool(), unary, pair
+
+
+def viterbi(
+    emissions: Tensor, transitions: Tensor, start: Tensor, end: Tensor, lengths: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Best paths ``(B, T)`` (-1 past each length) and their scores ``(B,)``."""
+    lib = _library()
+    batch, steps, num_tags = emissions.shape
+    dtype = emissions.dtype
+    emissions = emissions.detach().contiguous()
+    paths = torch.full((batch, steps), -1, dtype=torch.long)
+    scores = emissions.new_empty(batch)
+    getattr(lib, f"hybrid_viterbi_{_suffix(dtype)}")(
+        _ptr(emissions),
+        _ptr(lengths.contiguous()),
+        ctypes.c_int64(batch),
+        ctypes.c_int64(steps),
+        ctypes.c_int64(num_tags),
+        _ptr(transitions.detach().contiguous()),
+        _ptr(start.detach().contiguous()),
+        _ptr(end.detach().contiguous()),
+        _ptr(scores),
+        _ptr(paths),
+        ctypes.c_int(_threads(batch)),
+    )
+    return paths, scores
+
+
+def _threads(batch: int) -> int:
+    return max(1, min(torch.get_num_threads(), batch))
