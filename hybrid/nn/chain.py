@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from ..structured import ChainConstraints, kbest, viterbi
 from ..structured._inputs import Chain, check_tags, prepare_chain
-from ..structured.chain import chain_path_score
+from ..structured.paths import path_scores
 
 REDUCTIONS = ("mean", "sum", "none", "token_mean")
 
@@ -109,19 +109,10 @@ class LinearChain(nn.Module):
             lengths: ``(B,)`` integers, ``(B, T)`` bool prefix mask, or ``None``.
         """
         chain = self._prepare(emissions, lengths)
-        return chain_path_score(chain, check_tags(tags, chain))
-
-    def _gold(self, chain: Chain, tags: Tensor) -> Tensor:
-        """Validated gold tags that respect the constraints."""
         tags = check_tags(tags, chain)
-        allowed = self.allowed_transitions[tags[:, :-1], tags[:, 1:]] | ~chain.mask[:, 1:]
-        batch_index = torch.arange(tags.shape[0], device=tags.device)
-        ok = allowed.all(1) & self.allowed_start[tags[:, 0]]
-        ok &= self.allowed_end[tags[batch_index, chain.lengths - 1]]
-        if not ok.all():
-            items = (~ok).nonzero().flatten().tolist()
-            raise ValueError(f"tags of batch items {items[:10]} violate the constraints")
-        return tags
+        return path_scores(
+            chain.emissions, tags, chain.transitions, chain.start, chain.end, chain.lengths
+        )
 
     def decode(
         self, emissions: Tensor, lengths: Tensor | None = None, k: int | None = None

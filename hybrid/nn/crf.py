@@ -5,7 +5,8 @@ from __future__ import annotations
 from torch import Tensor
 
 from ..structured import marginals
-from ..structured.chain import chain_log_partition, chain_path_score
+from ..structured._inputs import check_tags
+from ..structured.chain import chain_log_partition
 from .chain import REDUCTIONS, LinearChain, reduce_loss
 
 
@@ -64,8 +65,7 @@ class CRF(LinearChain):
         if reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
         chain = self._prepare(emissions, lengths)
-        gold = chain_path_score(chain, self._gold(chain, tags))
-        loss = chain_log_partition(chain) - gold
+        loss = chain_log_partition(chain, check_tags(tags, chain))
         return reduce_loss(loss, chain.lengths, reduction)
 
     def log_partition(self, emissions: Tensor, lengths: Tensor | None = None) -> Tensor:

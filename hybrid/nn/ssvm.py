@@ -5,8 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..structured.chain import chain_path_score
+from ..structured._inputs import check_tags
+from ..structured.chain import reject_forbidden
 from ..structured.decode import best_paths
+from ..structured.paths import path_scores
 from .chain import REDUCTIONS, LinearChain, reduce_loss
 
 
@@ -62,18 +64,15 @@ class StructuredSVM(LinearChain):
         if reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
         chain = self._prepare(emissions, lengths)
-        gold_tags = self._gold(chain, tags)
+        gold_tags = check_tags(tags, chain)
+        potentials = (chain.transitions, chain.start, chain.end, chain.lengths)
+        gold = path_scores(chain.emissions, gold_tags, *potentials)
+        reject_forbidden(torch.isneginf(gold.detach()))
         costs = self._cost_matrix(cost, chain.emissions)
         augmented = chain.emissions + torch.where(chain.mask[..., None], costs[gold_tags], 0.0)
         with torch.no_grad():
-            predicted, _ = best_paths(
-                augmented, chain.transitions, chain.start, chain.end, chain.lengths
-            )
-        predicted = predicted.clamp_min(0)
-        augmented_chain = type(chain)(
-            augmented, chain.transitions, chain.start, chain.end, chain.lengths, chain.total_length
-        )
-        loss = chain_path_score(augmented_chain, predicted) - chain_path_score(chain, gold_tags)
+            predicted, _ = best_paths(augmented, *potentials)
+        loss = path_scores(augmented, predicted.clamp_min(0), *potentials) - gold
         return reduce_loss(loss, chain.lengths, reduction)
 
     def perceptron_loss(

@@ -24,6 +24,7 @@ from torch import Tensor
 from ._inputs import Chain, ChainConstraints, check_tags, prepare_chain
 from .decode import best_paths, kbest_paths
 from .forward_backward import LogPartition, partition
+from .paths import path_scores
 
 __all__ = [
     "ChainConstraints",
@@ -77,13 +78,27 @@ def log_partition(
     return chain_log_partition(chain)
 
 
-def chain_log_partition(chain: Chain) -> Tensor:
-    """Differentiable ``(B,)`` log-partition of a prepared chain."""
-    log_z = LogPartition.apply(
-        chain.emissions, chain.transitions, chain.start, chain.end, chain.lengths
+def chain_log_partition(chain: Chain, tags: Tensor | None = None) -> Tensor:
+    """Differentiable ``(B,)`` log-partition of a prepared chain, or with validated ``tags``
+    ``(B, T')`` the negative log-likelihood ``log Z - score(tags)``."""
+    result = LogPartition.apply(
+        chain.emissions, chain.transitions, chain.start, chain.end, chain.lengths, tags
     )
-    _require_paths(log_z.detach(), "log_partition")
-    return log_z
+    value = result.detach()
+    # -inf: no path at all; NaN (-inf - -inf): no path either; +inf: the gold path is forbidden.
+    _require_paths(torch.where(torch.isnan(value), float("-inf"), value), "log_partition")
+    reject_forbidden(torch.isposinf(value))
+    return result
+
+
+def reject_forbidden(forbidden: Tensor) -> None:
+    """Raise if a gold path breaks the constraints (``forbidden``: ``(B,)`` bool)."""
+    if forbidden.any():
+        items = forbidden.nonzero().flatten().tolist()
+        raise ValueError(
+            f"tags of batch items {items[:10]} violate the constraints: they use a forbidden "
+            "transition, start or end tag (or a -inf score)"
+        )
 
 
 def marginals(
@@ -221,16 +236,7 @@ def sequence_score(
         ``(B,)`` path scores.
     """
     chain = prepare_chain(emissions, transitions, start, end, lengths, constraints)
-    return chain_path_score(chain, check_tags(tags, chain))
-
-
-def chain_path_score(chain: Chain, tags: Tensor) -> Tensor:
-    """Score of ``tags`` ``(B, T')`` (validated, zero past each length) on a prepared chain."""
-    mask = chain.mask
-    batch_index = torch.arange(tags.shape[0], device=tags.device)
-    unary = chain.emissions.gather(2, tags[..., None]).squeeze(-1)
-    total = torch.where(mask, unary, 0.0).sum(1)
-    steps = chain.transitions[tags[:, :-1], tags[:, 1:]]
-    total = total + torch.where(mask[:, 1:], steps, 0.0).sum(1)
-    last = tags[batch_index, chain.lengths - 1]
-    return total + chain.start[tags[:, 0]] + chain.end[last]
+    tags = check_tags(tags, chain)
+    return path_scores(
+        chain.emissions, tags, chain.transitions, chain.start, chain.end, chain.lengths
+    )

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from . import native
+from .paths import path_scores, subtract_path_counts
 from .semiring import LOG, chain_scan
 
 _CHUNK_ELEMENTS = 1 << 22  # bound on the (steps, B, K, K) block materialised at once
@@ -272,30 +273,35 @@ def partition(
 
 
 class LogPartition(torch.autograd.Function):
-    """``log Z`` with its gradient from an explicit forward-backward pass.
+    """``log Z``, or ``log Z - score(tags)`` (the negative log-likelihood), with its gradient.
 
     Inputs are ``emissions (B, T, K)`` (zero past each length), ``transitions (K, K)``,
-    ``start (K,)``, ``end (K,)`` and ``lengths (B,)``; the output is ``(B,)``. The marginals
-    are computed with ``log Z`` when a gradient is needed: the gradient with respect to the
-    emissions is the unary marginals, with respect to the transitions the summed pairwise
-    marginals, with respect to start and end the first and last marginals (first order).
+    ``start (K,)``, ``end (K,)``, ``lengths (B,)`` and ``tags`` ``(B, T)`` or ``None``; the
+    output is ``(B,)``. The marginals are computed together with ``log Z`` when a gradient is
+    needed: the gradient with respect to the emissions is the unary marginals, with respect
+    to the transitions the summed pairwise marginals, with respect to start and end the first
+    and last marginals, each minus the features of ``tags`` when given (first order only).
     """
 
     @staticmethod
-    def forward(ctx, emissions, transitions, start, end, lengths):
+    def forward(ctx, emissions, transitions, start, end, lengths, tags):
         posteriors = any(ctx.needs_input_grad[:4])
         log_z, unary, pairs = partition(emissions, transitions, start, end, lengths, posteriors)
+        if tags is not None:
+            log_z = log_z - path_scores(emissions, tags, transitions, start, end, lengths)
+            if posteriors:
+                subtract_path_counts(unary, pairs, tags, lengths)
         ctx.save_for_backward(unary, pairs, lengths)
         return log_z
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_log_z):
+    def backward(ctx, grad_output):
         unary, pairs, lengths = ctx.saved_tensors
-        weights = grad_log_z.to(unary.dtype)
+        weights = grad_output.to(unary.dtype)
         grad_emissions = unary * weights[:, None, None]
         grad_transitions = torch.einsum("b,bij->ij", weights, pairs)
         batch_index = torch.arange(lengths.shape[0], device=lengths.device)
         grad_start = grad_emissions[:, 0].sum(0)
         grad_end = grad_emissions[batch_index, lengths - 1].sum(0)
-        return grad_emissions, grad_transitions, grad_start, grad_end, None
+        return grad_emissions, grad_transitions, grad_start, grad_end, None, None
