@@ -39,8 +39,8 @@ class LinearChain(nn.Module):
 
     Args:
         num_tags: Number of tags ``K``.
-        constraints: :class:`~hybrid.structured.ChainConstraints` or a ``(K, K)`` bool tensor
-            of allowed transitions, e.g. from :func:`~hybrid.tagging.schemes.allowed_transitions`.
+        constraints: `ChainConstraints` or a ``(K, K)`` bool tensor
+            of allowed transitions, e.g. from `allowed_transitions`.
     """
 
     def __init__(self, num_tags: int, constraints: ChainConstraints | Tensor | None = None):

@@ -16,8 +16,8 @@ class CRF(LinearChain):
     ``p(y | x) = exp(score(x, y)) / Z(x)`` with
     ``score = start[y_0] + sum_t emissions[t, y_t] + sum_t transitions[y_{t-1}, y_t]
     + end[y_{L-1}]``.
-    Training minimises :meth:`nll`; :meth:`decode` gives the best (or ``k`` best) paths;
-    :meth:`marginals` gives per-token posteriors (confidences).
+    Training minimises `nll`; `decode` gives the best (or ``k`` best) paths;
+    `marginals` gives per-token posteriors (confidences).
 
     Args:
         num_tags: Number of tags ``K``.
@@ -39,7 +39,7 @@ class CRF(LinearChain):
         lengths: Tensor | None = None,
         reduction: str = "mean",
     ) -> Tensor:
-        """Same as :meth:`nll`."""
+        """Same as `nll`."""
         return self.nll(emissions, tags, lengths, reduction)
 
     def nll(

@@ -17,7 +17,7 @@ class StructuredSVM(LinearChain):
 
     Margin rescaling as in Taskar et al. (2003) and Tsochantaridis et al. (2005).
 
-    Same parameters, scores and decoding as :class:`~hybrid.nn.crf.CRF`; only the loss differs:
+    Same parameters, scores and decoding as `CRF`; only the loss differs:
     ``max_y [score(y) + cost(gold, y)] - score(gold)``, found exactly by cost-augmented
     Viterbi. Its subgradient is the feature difference between the cost-augmented best path
     and the gold path.
@@ -35,7 +35,7 @@ class StructuredSVM(LinearChain):
         cost: str | Tensor = "hamming",
         reduction: str = "mean",
     ) -> Tensor:
-        """Same as :meth:`loss`."""
+        """Same as `loss`."""
         return self.loss(emissions, tags, lengths, cost, reduction)
 
     def loss(
@@ -82,7 +82,7 @@ class StructuredSVM(LinearChain):
         lengths: Tensor | None = None,
         reduction: str = "mean",
     ) -> Tensor:
-        """Structured perceptron loss ``max_y score(y) - score(gold)`` (:meth:`loss`, zero cost)."""
+        """Structured perceptron loss ``max_y score(y) - score(gold)`` (`loss`, zero cost)."""
         return self.loss(emissions, tags, lengths, cost="zero", reduction=reduction)
 
     def _cost_matrix(self, cost: str | Tensor, like: Tensor) -> Tensor:

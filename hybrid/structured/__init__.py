@@ -1,7 +1,7 @@
 """Pure functions over score tensors: semirings, chain dynamic programs and decoders.
 
 Nothing here knows about words, audio or trees: a CRF, an HMM and a CTC topology are all
-scores on a chain or a graph. See :mod:`hybrid.structured.chain` for the tensor contract.
+scores on a chain or a graph. See `hybrid.structured.chain` for the tensor contract.
 """
 
 from ._inputs import ChainConstraints

@@ -1,7 +1,7 @@
 """Validation and normalisation of linear-chain inputs (the tensor contract, in one place).
 
-Every public function of :mod:`hybrid.structured` passes its arguments through
-:func:`prepare_chain` once. Bad input raises a ``ValueError`` that names the argument and the
+Every public function of `hybrid.structured` passes its arguments through
+`prepare_chain` once. Bad input raises a ``ValueError`` that names the argument and the
 shape or range it expected; nothing is broadcast or clipped silently.
 """
 
@@ -164,7 +164,7 @@ def apply_constraints(
         transitions: ``(K, K)`` scores.
         start: ``(K,)`` scores.
         end: ``(K,)`` scores.
-        constraints: :class:`ChainConstraints`, a bare ``(K, K)`` bool tensor, or ``None``.
+        constraints: `ChainConstraints`, a bare ``(K, K)`` bool tensor, or ``None``.
 
     Returns:
         The three score tensors with ``-inf`` where forbidden.
@@ -209,10 +209,10 @@ def prepare_chain(
         start: ``(K,)`` first-state scores or ``None`` (zeros).
         end: ``(K,)`` last-state scores or ``None`` (zeros).
         lengths: ``(B,)`` integer lengths, a ``(B, T)`` boolean prefix mask, or ``None``.
-        constraints: Allowed transitions/start/end, see :class:`ChainConstraints`.
+        constraints: Allowed transitions/start/end, see `ChainConstraints`.
 
     Returns:
-        A :class:`Chain` with emissions trimmed to the longest sequence and zeroed past
+        A `Chain` with emissions trimmed to the longest sequence and zeroed past
         each length, and forbidden scores set to ``-inf``.
     """
     emissions = _check_tensor("emissions", emissions)

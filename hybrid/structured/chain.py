@@ -7,7 +7,7 @@ All functions take batch-first log-space scores and share one contract:
 * ``start``, ``end``: optional ``(K,)`` scores of the first and last tag (``None``: zeros).
 * ``lengths``: optional ``(B,)`` integer lengths in ``[1, T]``, or a ``(B, T)`` boolean
   mask that is True on a prefix of each row; ``None`` means every sequence has length ``T``.
-* ``constraints``: optional :class:`ChainConstraints` (or a bare ``(K, K)`` bool tensor) of
+* ``constraints``: optional `ChainConstraints` (or a bare ``(K, K)`` bool tensor) of
   allowed transitions, first and last tags.
 
 The score of a path ``y`` of length ``L`` is

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -25,33 +26,169 @@ struct Chain {
     int64_t steps, tags;
 };
 
-// exp(x - peak) of one step of emissions; returns the peak (-inf if every tag is -inf).
-template <typename F>
-F exp_step(const F* row, int64_t tags, F* out) {
-    F peak = -std::numeric_limits<F>::infinity();
-    for (int64_t j = 0; j < tags; ++j) peak = std::max(peak, row[j]);
+// exp(x) for x <= 0 in float, vectorisable: Cody-Waite reduction and the Cephes polynomial
+// (within 1e-7 relative of exp); results below the smallest normal float flush to 0.
+inline float exp_nonpositive(float x) {
+    x = std::max(x, -104.0f);  // also maps -inf to a value whose exp flushes to 0
+    const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+    const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    const int32_t exponent = static_cast<int32_t>(n) + 127;
+    const int32_t bits = exponent > 0 ? exponent << 23 : 0;
+    float scale;
+    std::memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+inline double exp_nonpositive(double x) { return std::exp(x); }
+
+// exp(x - peak) of one step of emissions into out[0:S] (zero on the padding past K); returns
+// the peak (0 if every tag is -inf, so that the caller sees zero mass).
+template <typename F, int KP>
+F exp_step(const F* __restrict__ row, int64_t K, F* __restrict__ out) {
+    constexpr F neg_inf = -std::numeric_limits<F>::infinity();
+    const int64_t S = KP > 0 ? KP : K;
+    F x[KP > 0 ? KP : 1];
+    const F* values = row;
+    if constexpr (KP > 0) {
+        for (int64_t j = 0; j < KP; ++j) x[j] = j < K ? row[j] : neg_inf;
+        values = x;
+    }
+    F peak = neg_inf;
+    for (int64_t j = 0; j < S; ++j) peak = std::max(peak, values[j]);
     const F shift = std::isfinite(peak) ? peak : F(0);
-    for (int64_t j = 0; j < tags; ++j) out[j] = std::exp(row[j] - shift);
+    for (int64_t j = 0; j < S; ++j) out[j] = exp_nonpositive(values[j] - shift);
     return shift;
 }
 
-// Forward-backward of sequence b. trans_exp = exp(transitions - trans_peak) (K, K) and its
-// transpose; start_exp/end_exp likewise with their own peaks. Writes log_z[b], ok[b] and,
-// when unary != nullptr, unary (T, K) and pair (K, K) = sum_t P(y_{t-1}=i, y_t=j).
+// 256-bit vectors (GCC vector extensions) for the padded strides; loads and stores go through
+// memcpy, so no alignment is assumed.
 template <typename F>
-void forward_backward_one(const Chain<F>& c, int64_t b, const F* trans_exp, const F* trans_exp_t,
-                          F trans_peak, const F* start, const F* end_exp, F end_peak,
-                          double* log_z, uint8_t* ok, F* unary, F* pair, std::vector<F>& work) {
-    const int64_t K = c.tags, L = c.lengths[b];
-    const F* em = c.emissions + b * c.steps * K;
+struct Simd;
+template <>
+struct Simd<float> {
+    typedef float V __attribute__((vector_size(32)));
+    typedef int32_t I __attribute__((vector_size(32)));
+};
+template <>
+struct Simd<double> {
+    typedef double V __attribute__((vector_size(32)));
+    typedef int64_t I __attribute__((vector_size(32)));
+};
+
+template <typename T>
+inline T load(const void* p) {
+    T v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
+template <typename T>
+inline void store(void* p, const T& v) {
+    std::memcpy(p, &v, sizeof v);
+}
+
+// y[0:S] += a * x[0:S]; whole registers when the stride KP is a compile-time constant.
+template <typename F, int KP>
+inline void axpy(F a, const F* __restrict__ x, F* __restrict__ y, int64_t S) {
+    if constexpr (KP > 0) {
+        using V = typename Simd<F>::V;
+        constexpr int N = sizeof(V) / sizeof(F);
+        for (int v = 0; v < KP; v += N) store(y + v, load<V>(y + v) + a * load<V>(x + v));
+    } else {
+        for (int64_t j = 0; j < S; ++j) y[j] += a * x[j];
+    }
+}
+
+// y[0:S] = x[0:S] @ A (S, S); with a compile-time stride the S outputs stay in registers.
+template <typename F, int KP>
+inline void matvec(const F* __restrict__ x, const F* __restrict__ A, F* __restrict__ y, int64_t S) {
+    if constexpr (KP > 0) {
+        using V = typename Simd<F>::V;
+        constexpr int N = sizeof(V) / sizeof(F);
+        V acc[KP / N] = {};
+        for (int i = 0; i < KP; ++i)
+            for (int v = 0; v < KP / N; ++v) acc[v] += x[i] * load<V>(A + i * KP + v * N);
+        for (int v = 0; v < KP / N; ++v) store(y + v * N, acc[v]);
+    } else {
+        std::fill(y, y + S, F(0));
+        for (int64_t i = 0; i < S; ++i) axpy<F, KP>(x[i], A + i * S, y, S);
+    }
+}
+
+// Max-plus step of one source state i: best = max(best, d + row), remembering i where it wins.
+template <typename F, int KP>
+inline void max_plus(F d, const F* __restrict__ row, F* __restrict__ best,
+                     int32_t* __restrict__ arg, int32_t i, int64_t S) {
+    if constexpr (KP > 0 && sizeof(F) == sizeof(int32_t)) {
+        using V = typename Simd<F>::V;
+        using I = typename Simd<F>::I;
+        constexpr int N = sizeof(V) / sizeof(F);
+        for (int v = 0; v < KP; v += N) {
+            const V value = d + load<V>(row + v);
+            const V old = load<V>(best + v);
+            const I better = value > old;
+            store(best + v, better ? value : old);
+            store(arg + v, better ? I{} + i : load<I>(arg + v));
+        }
+    } else {
+        for (int64_t j = 0; j < S; ++j) {
+            const F v = d + row[j];
+            const bool better = v > best[j];
+            best[j] = better ? v : best[j];
+            arg[j] = better ? i : arg[j];
+        }
+    }
+}
+
+// Parameters padded to a row stride S >= K: S = KP when KP > 0 (a compile-time constant, so
+// that the loops over tags unroll into whole vector registers; padding costs less than the
+// loop overhead of small K), else S = K.
+template <typename F, int KP>
+struct Padded {
+    int64_t K, S;
+    std::vector<F> a, a_t, start, end;  // (S, S), its transpose, (S), (S)
+
+    Padded(const F* a_in, const F* start_in, const F* end_in, int64_t tags, F a_pad, F start_pad,
+           F end_pad)
+        : K(tags), S(KP > 0 ? KP : tags), a(S * S, a_pad), a_t(S * S, a_pad), start(S, start_pad),
+          end(S, end_pad) {
+        for (int64_t i = 0; i < K; ++i) {
+            start[i] = start_in[i];
+            end[i] = end_in[i];
+            for (int64_t j = 0; j < K; ++j) a[i * S + j] = a_t[j * S + i] = a_in[i * K + j];
+        }
+    }
+};
+
+// Forward-backward of sequence b, with trans_exp = exp(transitions - trans_peak) and
+// end_exp = exp(end - end_peak). Writes log_z[b], ok[b] and, when unary != nullptr, unary
+// (T, K) and pair (K, K) = sum_t P(y_{t-1}=i, y_t=j).
+template <typename F, int KP>
+void forward_backward_one(const Chain<F>& c, int64_t b, const Padded<F, KP>& par, F trans_peak,
+                          F end_peak, double* log_z, uint8_t* ok, F* unary, F* pair,
+                          std::vector<F>& work) {
+    const int64_t K = c.tags, S = KP > 0 ? KP : K, L = c.lengths[b];
+    const F* __restrict__ em = c.emissions + b * c.steps * K;
+    const F* __restrict__ trans_exp = par.a.data();
+    const F* __restrict__ trans_exp_t = par.a_t.data();
+    const F* __restrict__ start = par.start.data();
+    const F* __restrict__ end_exp = par.end.data();
     const F floor = std::sqrt(std::numeric_limits<F>::min());
-    work.assign(static_cast<size_t>(2 * L * K + L + 3 * K), F(0));
-    F* alpha = work.data();       // (L, K) normalised forward
-    F* gains = alpha + L * K;     // (L, K) exp(emission - peak)
-    F* scale = gains + L * K;     // (L) normaliser of each step
-    F* beta = scale + L;          // (K)
-    F* next = beta + K;           // (K)
-    F* message = next + K;        // (K)
+    work.assign(static_cast<size_t>(2 * L * S + L + 3 * S + S * S), F(0));
+    F* __restrict__ alpha = work.data();       // (L, S) normalised forward
+    F* __restrict__ gains = alpha + L * S;     // (L, S) exp(emission - peak), zero on the padding
+    F* __restrict__ scale = gains + L * S;     // (L) normaliser of each step
+    F* __restrict__ beta = scale + L;          // (S)
+    F* __restrict__ next = beta + S;           // (S)
+    F* __restrict__ message = next + S;        // (S)
+    F* __restrict__ pairs = message + S;       // (S, S)
     ok[b] = 0;
     log_z[b] = -std::numeric_limits<double>::infinity();
 
@@ -60,131 +197,139 @@ void forward_backward_one(const Chain<F>& c, int64_t b, const F* trans_exp, cons
     for (int64_t j = 0; j < K; ++j) peak = std::max(peak, start[j] + em[j]);
     if (!std::isfinite(peak)) return;
     F total = 0;
-    for (int64_t j = 0; j < K; ++j) total += alpha[j] = std::exp(start[j] + em[j] - peak);
-    for (int64_t j = 0; j < K; ++j) alpha[j] /= total;
+    for (int64_t j = 0; j < K; ++j)
+        total += alpha[j] = exp_nonpositive(start[j] + em[j] - peak);
+    const F inverse = F(1) / total;
+    for (int64_t j = 0; j < S; ++j) alpha[j] *= inverse;
     scale[0] = total;
-    double acc = double(peak) + std::log(double(total));
+    double acc = double(peak);
+    double product = total;  // normalisers multiplied up, their log taken every 8 steps
 
     for (int64_t t = 1; t < L; ++t) {
-        const F* prev = alpha + (t - 1) * K;
-        F* cur = alpha + t * K;
-        F* gain = gains + t * K;
-        acc += double(exp_step(em + t * K, K, gain)) + double(trans_peak);
-        for (int64_t i = 0; i < K; ++i) {
-            const F a = prev[i];
-            if (a == F(0)) continue;
-            const F* row = trans_exp + i * K;
-            for (int64_t j = 0; j < K; ++j) cur[j] += a * row[j];
-        }
+        const F* __restrict__ prev = alpha + (t - 1) * S;
+        F* __restrict__ cur = alpha + t * S;
+        F* __restrict__ gain = gains + t * S;
+        acc += double(exp_step<F, KP>(em + t * K, K, gain)) + double(trans_peak);
+        matvec<F, KP>(prev, trans_exp, cur, S);
         total = 0;
-        for (int64_t j = 0; j < K; ++j) total += cur[j] *= gain[j];
+        for (int64_t j = 0; j < S; ++j) total += cur[j] *= gain[j];
         if (!(total >= floor)) return;
-        for (int64_t j = 0; j < K; ++j) cur[j] /= total;
+        const F inverse = F(1) / total;
+        for (int64_t j = 0; j < S; ++j) cur[j] *= inverse;
         scale[t] = total;
-        acc += std::log(double(total));
+        product *= total;  // in [sqrt(tiny), S]: 8 of them stay far inside double's range
+        if ((t & 7) == 0) acc += std::log(product), product = 1;
     }
-    const F* last = alpha + (L - 1) * K;
+    const F* __restrict__ last = alpha + (L - 1) * S;
     F final_scale = 0;
-    for (int64_t j = 0; j < K; ++j) final_scale += last[j] * end_exp[j];
+    for (int64_t j = 0; j < S; ++j) final_scale += last[j] * end_exp[j];
     if (!(final_scale >= floor)) return;
-    acc += std::log(double(final_scale)) + double(end_peak);
+    acc += std::log(product * double(final_scale)) + double(end_peak);
 
     if (unary != nullptr) {
-        F* u = unary + b * c.steps * K;
-        F* p = pair + b * K * K;
-        for (int64_t j = 0; j < K; ++j) {
-            beta[j] = end_exp[j] / final_scale;
-            u[(L - 1) * K + j] = last[j] * beta[j];
-        }
+        F* __restrict__ u = unary + b * c.steps * K;
+        const F inverse_final = F(1) / final_scale;
+        for (int64_t j = 0; j < S; ++j) beta[j] = end_exp[j] * inverse_final;
+        for (int64_t j = 0; j < K; ++j) u[(L - 1) * K + j] = last[j] * beta[j];
         for (int64_t t = L - 1; t >= 1; --t) {
-            const F* gain = gains + t * K;
-            const F* prev = alpha + (t - 1) * K;
-            for (int64_t j = 0; j < K; ++j) message[j] = gain[j] * beta[j] / scale[t];
-            std::fill(next, next + K, F(0));
-            for (int64_t j = 0; j < K; ++j) {
-                const F m = message[j];
-                const F* col = trans_exp_t + j * K;
-                for (int64_t i = 0; i < K; ++i) next[i] += m * col[i];
-            }
-            for (int64_t i = 0; i < K; ++i) {
-                const F a = prev[i];
-                F* prow = p + i * K;
-                for (int64_t j = 0; j < K; ++j) prow[j] += a * message[j];
-            }
+            const F* __restrict__ gain = gains + t * S;
+            const F* __restrict__ prev = alpha + (t - 1) * S;
+            const F inverse = F(1) / scale[t];
+            for (int64_t j = 0; j < S; ++j) message[j] = gain[j] * beta[j] * inverse;
+            matvec<F, KP>(message, trans_exp_t, next, S);
+            for (int64_t i = 0; i < S; ++i) axpy<F, KP>(prev[i], message, pairs + i * S, S);
             bool finite = true;
-            for (int64_t i = 0; i < K; ++i) {
+            for (int64_t i = 0; i < S; ++i) {
                 beta[i] = next[i];
                 const F value = prev[i] * next[i];
                 finite &= std::isfinite(value);
-                u[(t - 1) * K + i] = value;
+                if (i < K) u[(t - 1) * K + i] = value;
             }
             if (!finite) {
                 std::fill(u, u + c.steps * K, F(0));
-                std::fill(p, p + K * K, F(0));
                 return;
             }
         }
-        for (int64_t ij = 0; ij < K * K; ++ij) p[ij] *= trans_exp[ij];
+        F* __restrict__ p = pair + b * K * K;
+        for (int64_t i = 0; i < K; ++i)
+            for (int64_t j = 0; j < K; ++j) p[i * K + j] = pairs[i * S + j] * trans_exp[i * S + j];
     }
     log_z[b] = acc;
     ok[b] = 1;
 }
 
 // Viterbi of sequence b: best score and path (path entries past the length are untouched).
-template <typename F>
-void viterbi_one(const Chain<F>& c, int64_t b, const F* transitions, const F* start,
-                 const F* end, F* score, int64_t* path, std::vector<F>& work,
-                 std::vector<int32_t>& pointers) {
-    const int64_t K = c.tags, L = c.lengths[b];
-    const F* em = c.emissions + b * c.steps * K;
+// Padded transitions, start and end are -inf, so padding never wins.
+template <typename F, int KP>
+void viterbi_one(const Chain<F>& c, int64_t b, const Padded<F, KP>& par, F* score,
+                 int64_t* path, std::vector<F>& work, std::vector<int32_t>& pointers) {
+    const int64_t K = c.tags, S = KP > 0 ? KP : K, L = c.lengths[b];
+    const F* __restrict__ em = c.emissions + b * c.steps * K;
+    const F* __restrict__ transitions = par.a.data();
     const F neg_inf = -std::numeric_limits<F>::infinity();
-    work.assign(static_cast<size_t>(2 * K), neg_inf);
-    pointers.assign(static_cast<size_t>(L * K), 0);
-    F* delta = work.data();
-    F* best = delta + K;
-    for (int64_t j = 0; j < K; ++j) delta[j] = start[j] + em[j];
+    work.assign(static_cast<size_t>(2 * S), neg_inf);
+    pointers.resize(static_cast<size_t>(L * S));
+    F* __restrict__ delta = work.data();
+    F* __restrict__ best = delta + S;
+    for (int64_t j = 0; j < K; ++j) delta[j] = par.start[j] + em[j];
     for (int64_t t = 1; t < L; ++t) {
-        int32_t* arg = pointers.data() + t * K;
-        std::fill(best, best + K, neg_inf);
-        for (int64_t i = 0; i < K; ++i) {
-            const F d = delta[i];
-            const F* row = transitions + i * K;
-            for (int64_t j = 0; j < K; ++j) {
-                const F v = d + row[j];
-                const bool better = v > best[j];
-                best[j] = better ? v : best[j];
-                arg[j] = better ? int32_t(i) : arg[j];
-            }
-        }
-        const F* e = em + t * K;
+        int32_t* __restrict__ arg = pointers.data() + t * S;
+        std::fill(best, best + S, neg_inf);
+        std::fill(arg, arg + S, 0);
+        for (int64_t i = 0; i < S; ++i)
+            max_plus<F, KP>(delta[i], transitions + i * S, best, arg, int32_t(i), S);
+        const F* __restrict__ e = em + t * K;
         for (int64_t j = 0; j < K; ++j) delta[j] = best[j] + e[j];
     }
     F top = neg_inf;
     int64_t state = 0;
     for (int64_t j = 0; j < K; ++j) {
-        const F v = delta[j] + end[j];
+        const F v = delta[j] + par.end[j];
         if (v > top) top = v, state = j;
     }
     score[b] = top;
-    int64_t* out = path + b * c.steps;
+    int64_t* __restrict__ out = path + b * c.steps;
     out[L - 1] = state;
-    for (int64_t t = L - 1; t >= 1; --t) out[t - 1] = state = pointers[t * K + state];
+    for (int64_t t = L - 1; t >= 1; --t) out[t - 1] = state = pointers[t * S + state];
+}
+
+// Calls fn with the padded row stride for K tags: 1, 2, 4, 8 or 16 registers of F, else K.
+template <typename F, typename Fn>
+void with_stride(int64_t tags, Fn&& fn) {
+    constexpr int V = 32 / sizeof(F);  // lanes of a 256-bit register
+    if (tags <= V)
+        fn(std::integral_constant<int, V>{});
+    else if (tags <= 2 * V)
+        fn(std::integral_constant<int, 2 * V>{});
+    else if (tags <= 4 * V)
+        fn(std::integral_constant<int, 4 * V>{});
+    else if (tags <= 8 * V)
+        fn(std::integral_constant<int, 8 * V>{});
+    else if (tags <= 16 * V)
+        fn(std::integral_constant<int, 16 * V>{});
+    else
+        fn(std::integral_constant<int, 0>{});
 }
 
 template <typename F>
 void forward_backward(const F* emissions, const int64_t* lengths, int64_t batch, int64_t steps,
-                      int64_t tags, const F* trans_exp, const F* trans_exp_t, F trans_peak,
-                      const F* start, const F* end_exp, F end_peak, double* log_z, uint8_t* ok,
-                      F* unary, F* pair, int threads) {
+                      int64_t tags, const F* trans_exp, F trans_peak, const F* start,
+                      const F* end_exp, F end_peak, double* log_z, uint8_t* ok, F* unary,
+                      F* pair, int threads) {
     const Chain<F> c{emissions, lengths, steps, tags};
+    const F neg_inf = -std::numeric_limits<F>::infinity();
+    with_stride<F>(tags, [&](auto stride) {
+        constexpr int KP = decltype(stride)::value;
+        const Padded<F, KP> par(trans_exp, start, end_exp, tags, F(0), neg_inf, F(0));
 #pragma omp parallel num_threads(threads)
-    {
-        std::vector<F> work;
+        {
+            std::vector<F> work;
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t b = 0; b < batch; ++b)
-            forward_backward_one(c, b, trans_exp, trans_exp_t, trans_peak, start, end_exp,
-                                 end_peak, log_z, ok, unary, pair, work);
-    }
+            for (int64_t b = 0; b < batch; ++b)
+                forward_backward_one<F, KP>(c, b, par, trans_peak, end_peak, log_z, ok, unary,
+                                            pair, work);
+        }
+    });
 }
 
 template <typename F>
@@ -192,30 +337,34 @@ void viterbi(const F* emissions, const int64_t* lengths, int64_t batch, int64_t 
              int64_t tags, const F* transitions, const F* start, const F* end, F* score,
              int64_t* path, int threads) {
     const Chain<F> c{emissions, lengths, steps, tags};
+    const F neg_inf = -std::numeric_limits<F>::infinity();
+    with_stride<F>(tags, [&](auto stride) {
+        constexpr int KP = decltype(stride)::value;
+        const Padded<F, KP> par(transitions, start, end, tags, neg_inf, neg_inf, neg_inf);
 #pragma omp parallel num_threads(threads)
-    {
-        std::vector<F> work;
-        std::vector<int32_t> pointers;
+        {
+            std::vector<F> work;
+            std::vector<int32_t> pointers;
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t b = 0; b < batch; ++b)
-            viterbi_one(c, b, transitions, start, end, score, path, work, pointers);
-    }
+            for (int64_t b = 0; b < batch; ++b)
+                viterbi_one<F, KP>(c, b, par, score, path, work, pointers);
+        }
+    });
 }
 
 }  // namespace
 
 extern "C" {
 
-int hybrid_abi_version() { return 1; }
+int hybrid_abi_version() { return 2; }
 
 #define HYBRID_EXPORT(F, SUFFIX)                                                                 \
     void hybrid_forward_backward_##SUFFIX(                                                       \
         const F* emissions, const int64_t* lengths, int64_t batch, int64_t steps, int64_t tags,  \
-        const F* trans_exp, const F* trans_exp_t, F trans_peak, const F* start, const F* end_exp, \
-        F end_peak, double* log_z, uint8_t* ok, F* unary, F* pair, int threads) {               \
-        forward_backward<F>(emissions, lengths, batch, steps, tags, trans_exp, trans_exp_t,      \
-                            trans_peak, start, end_exp, end_peak, log_z, ok, unary, pair,        \
-                            threads);                                                            \
+        const F* trans_exp, F trans_peak, const F* start, const F* end_exp, F end_peak,          \
+        double* log_z, uint8_t* ok, F* unary, F* pair, int threads) {                            \
+        forward_backward<F>(emissions, lengths, batch, steps, tags, trans_exp, trans_peak,       \
+                            start, end_exp, end_peak, log_z, ok, unary, pair, threads);          \
     }                                                                                            \
     void hybrid_viterbi_##SUFFIX(const F* emissions, const int64_t* lengths, int64_t batch,      \
                                  int64_t steps, int64_t tags, const F* transitions,              \

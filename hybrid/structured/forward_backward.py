@@ -2,12 +2,12 @@
 
 Two engines share one interface:
 
-* :class:`ScaledChain` runs in probability space with per-step rescaling, so that each step
+* `ScaledChain` runs in probability space with per-step rescaling, so that each step
   is one matrix product, one product with the emissions and one normalisation (the
   backward pass reuses the forward's normalisers, so both stay clear of denormals). Its backward
   pass is one matrix product per step, and the transition gradient is a single matrix product
   over all steps. This is the fast path.
-* :class:`LogChain` runs in log space (:func:`~hybrid.structured.semiring.chain_scan` with
+* `LogChain` runs in log space (`chain_scan` with
   ``logsumexp``). It is exact for any finite or ``-inf`` scores and is used for the
   sequences (rows) on which the scaled engine reports that a rescaling factor under- or
   overflowed (extreme scores, or constraints that starve the reachable mass); the other rows
@@ -48,9 +48,9 @@ class ScaledChain:
         end: ``(K,)`` last-state scores.
         lengths: ``(B,)`` lengths.
 
-    After construction, :attr:`log_z` holds ``(B,)`` log-partitions and :attr:`row_ok`
+    After construction, `log_z` holds ``(B,)`` log-partitions and `row_ok`
     ``(B,)`` says for which sequences every rescaling factor stayed in the safe range; the
-    other rows must be recomputed with :class:`LogChain`.
+    other rows must be recomputed with `LogChain`.
     """
 
     def __init__(
@@ -106,7 +106,7 @@ class ScaledChain:
             ``unary`` ``(T, B, K)`` with ``P(y_t = k)``, zero past each length; the pairwise
             marginals ``P(y_{t-1}=i, y_t=j)`` as asked; and ``failed`` ``(B,)``: rows whose
             forward or backward rescaling left the safe range. Their entries are zero:
-            recompute them with :class:`LogChain`.
+            recompute them with `LogChain`.
         """
         alpha, mask, lengths = self.alpha, self.mask, self.lengths
         steps, batch, _ = alpha.shape
@@ -144,7 +144,7 @@ class ScaledChain:
 class LogChain:
     """Forward-backward in log space: exact for any finite or ``-inf`` scores.
 
-    Same arguments and interface as :class:`ScaledChain`; no row ever fails.
+    Same arguments and interface as `ScaledChain`; no row ever fails.
     """
 
     def __init__(
@@ -167,7 +167,7 @@ class LogChain:
         self.emissions = emissions
 
     def posteriors(self, pair: str = "rows") -> tuple[Tensor, Tensor, Tensor]:
-        """Marginals; same contract as :meth:`ScaledChain.posteriors` (no row fails)."""
+        """Marginals; same contract as `ScaledChain.posteriors` (no row fails)."""
         alpha, gamma, mask = self.alpha, self.gamma, self.mask
         log_z = self.log_z[None, :, None]
         # log P(y_t = k) = alpha + gamma - emission; a -inf emission means probability 0.
@@ -231,9 +231,9 @@ def partition(
 ) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """Log-partition and, optionally, marginals of every sequence, exact on every row.
 
-    Runs the fused CPU kernels where available (:mod:`hybrid.structured.native`), else the
-    eager :class:`ScaledChain`; rows either reports as unsafe are recomputed with
-    :class:`LogChain` in float64.
+    Runs the fused CPU kernels where available (`hybrid.structured.native`), else the
+    eager `ScaledChain`; rows either reports as unsafe are recomputed with
+    `LogChain` in float64.
 
     Args:
         emissions: ``(B, T, K)`` batch-major scores, zero past each length.

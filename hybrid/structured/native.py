@@ -2,12 +2,12 @@
 
 ``chain_kernels.cpp`` (plain C ABI, no Python or torch headers) is compiled once per machine
 with the system C++ compiler into ``$HYBRID_CACHE`` (default ``~/.cache/hybrid``), written
-atomically, and loaded with :mod:`ctypes`. It runs the scaled forward-backward and Viterbi of
+atomically, and loaded with `ctypes`. It runs the scaled forward-backward and Viterbi of
 each sequence in one fused loop, sequences in parallel (OpenMP), which removes the per-step
 dispatch cost of eager PyTorch that dominates small shapes.
 
 Where the kernels cannot be used (CUDA tensors, no compiler, ``HYBRID_NATIVE=0``), the eager
-engines of :mod:`hybrid.structured.forward_backward` and :mod:`hybrid.structured.decode` run
+engines of `hybrid.structured.forward_backward` and `hybrid.structured.decode` run
 instead; both paths are tested against the same oracles.
 """
 
@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 SOURCE = Path(__file__).with_name("chain_kernels.cpp")
-_FLAGS = ["-O3", "-march=native", "-std=c++17", "-shared", "-fPIC"]
+_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-std=c++17", "-shared", "-fPIC"]
 _state = {"enabled": os.environ.get("HYBRID_NATIVE", "1") != "0"}
 
 
@@ -157,7 +157,6 @@ def forward_backward(
     emissions = emissions.detach().contiguous()
     trans_peak = _peak(transitions)
     trans_exp = torch.exp(transitions.detach() - trans_peak).contiguous()
-    trans_exp_t = trans_exp.t().contiguous()
     end_peak = _peak(end)
     end_exp = torch.exp(end.detach() - end_peak).contiguous()
     start = start.detach().contiguous()
@@ -175,7 +174,6 @@ def forward_backward(
         ctypes.c_int64(steps),
         ctypes.c_int64(num_tags),
         _ptr(trans_exp),
-        _ptr(trans_exp_t),
         _scalar(trans_peak, dtype),
         _ptr(start),
         _ptr(end_exp),

@@ -2,12 +2,12 @@
 
 A semiring here is its "sum" over the previous state: ``torch.logsumexp`` (log semiring:
 partition functions, marginals) or ``torch.amax`` (max-plus / tropical semiring: Viterbi).
-The k-max semiring (k-best) lives in :mod:`hybrid.structured.decode`, since it also carries a
+The k-max semiring (k-best) lives in `hybrid.structured.decode`, since it also carries a
 rank dimension.
 
-:func:`chain_scan` is the exact reference path: it is used for Viterbi and as the
+`chain_scan` is the exact reference path: it is used for Viterbi and as the
 numerically safe fallback of the scaled forward-backward in
-:mod:`hybrid.structured.forward_backward`.
+`hybrid.structured.forward_backward`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def chain_scan(reduce: Reduce, emissions: Tensor, start: Tensor, transitions: Te
     ``alpha[t, b, j] = (+)_i (alpha[t-1, b, i] + transitions[i, j]) + emissions[t, b, j]``.
 
     Args:
-        reduce: :data:`LOG` or :data:`MAX`, called as ``reduce(x, dim, out=...)``.
+        reduce: `LOG` or `MAX`, called as ``reduce(x, dim, out=...)``.
         emissions: ``(T, B, K)`` time-major scores.
         start: ``(K,)`` first-state scores.
         transitions: ``(K, K)`` scores ``[from, to]``.

@@ -70,7 +70,7 @@ def allowed_transitions(scheme: str, labels: Sequence[str]) -> ChainConstraints:
         labels: Tag strings in tag-index order, e.g. ``["O", "B-PER", "I-PER"]``.
 
     Returns:
-        :class:`~hybrid.structured.ChainConstraints` with ``(K, K)``, ``(K,)`` and ``(K,)``
+        `ChainConstraints` with ``(K, K)``, ``(K,)`` and ``(K,)``
         bool masks.
     """
     name = SCHEMES.get(str(scheme).upper())
