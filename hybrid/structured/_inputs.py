@@ -54,6 +54,11 @@ class Chain:
     total_length: int
 
     @property
+    def ragged(self) -> bool:
+        """Whether some sequence is shorter than ``T'`` (else every mask is all True)."""
+        return bool((self.lengths < self.emissions.shape[1]).any())
+
+    @property
     def mask(self) -> Tensor:
         """``(B, T')`` bool: True inside each sequence."""
         steps = torch.arange(self.emissions.shape[1], device=self.lengths.device)
@@ -287,7 +292,9 @@ def check_tags(tags: Tensor, chain: Chain) -> Tensor:
     if tags.device != chain.emissions.device:
         raise ValueError(f"tags is on {tags.device} but emissions are on {chain.emissions.device}")
     tags = tags[:, :longest].long()
-    inside = chain.mask
-    if ((tags < 0) | (tags >= num_tags))[inside].any():
+    if chain.ragged:
+        tags = tags.masked_fill(~chain.mask, 0)
+    low, high = torch.aminmax(tags)
+    if low < 0 or high >= num_tags:
         raise ValueError(f"tags must lie in [0, K) = [0, {num_tags}) inside the lengths")
-    return tags.masked_fill(~inside, 0)
+    return tags.contiguous()

@@ -26,6 +26,31 @@ struct Chain {
     int64_t steps, tags;
 };
 
+// Optional gold paths (B, T): their score is subtracted from log Z (giving the negative
+// log-likelihood) and their features from the marginals (giving its gradient).
+template <typename F>
+struct Gold {
+    const int64_t* tags;  // nullptr: none
+    const F *transitions, *start, *end;  // raw scores, (K, K), (K), (K)
+
+    double score(const Chain<F>& c, int64_t b) const {
+        const int64_t K = c.tags, L = c.lengths[b];
+        const int64_t* y = tags + b * c.steps;
+        const F* em = c.emissions + b * c.steps * K;
+        double total = double(start[y[0]]) + double(end[y[L - 1]]);
+        for (int64_t t = 0; t < L; ++t) total += double(em[t * K + y[t]]);
+        for (int64_t t = 1; t < L; ++t) total += double(transitions[y[t - 1] * K + y[t]]);
+        return total;
+    }
+
+    void subtract_counts(const Chain<F>& c, int64_t b, F* unary, F* pair) const {
+        const int64_t K = c.tags, L = c.lengths[b];
+        const int64_t* y = tags + b * c.steps;
+        for (int64_t t = 0; t < L; ++t) unary[t * K + y[t]] -= F(1);
+        for (int64_t t = 1; t < L; ++t) pair[y[t - 1] * K + y[t]] -= F(1);
+    }
+};
+
 // exp(x) for x <= 0 in float, vectorisable: Cody-Waite reduction and the Cephes polynomial
 // (within 1e-7 relative of exp); results below the smallest normal float flush to 0.
 inline float exp_nonpositive(float x) {
@@ -172,8 +197,8 @@ struct Padded {
 // (T, K) and pair (K, K) = sum_t P(y_{t-1}=i, y_t=j).
 template <typename F, int KP>
 void forward_backward_one(const Chain<F>& c, int64_t b, const Padded<F, KP>& par, F trans_peak,
-                          F end_peak, double* log_z, uint8_t* ok, F* unary, F* pair,
-                          std::vector<F>& work) {
+                          F end_peak, const Gold<F>& gold, double* log_z, uint8_t* ok, F* unary,
+                          F* pair, std::vector<F>& work) {
     const int64_t K = c.tags, S = KP > 0 ? KP : K, L = c.lengths[b];
     const F* __restrict__ em = c.emissions + b * c.steps * K;
     const F* __restrict__ trans_exp = par.a.data();
@@ -253,8 +278,9 @@ void forward_backward_one(const Chain<F>& c, int64_t b, const Padded<F, KP>& par
         F* __restrict__ p = pair + b * K * K;
         for (int64_t i = 0; i < K; ++i)
             for (int64_t j = 0; j < K; ++j) p[i * K + j] = pairs[i * S + j] * trans_exp[i * S + j];
+        if (gold.tags != nullptr) gold.subtract_counts(c, b, u, p);
     }
-    log_z[b] = acc;
+    log_z[b] = gold.tags != nullptr ? acc - gold.score(c, b) : acc;
     ok[b] = 1;
 }
 
@@ -314,8 +340,8 @@ void with_stride(int64_t tags, Fn&& fn) {
 template <typename F>
 void forward_backward(const F* emissions, const int64_t* lengths, int64_t batch, int64_t steps,
                       int64_t tags, const F* trans_exp, F trans_peak, const F* start,
-                      const F* end_exp, F end_peak, double* log_z, uint8_t* ok, F* unary,
-                      F* pair, int threads) {
+                      const F* end_exp, F end_peak, const Gold<F>& gold, double* log_z,
+                      uint8_t* ok, F* unary, F* pair, int threads) {
     const Chain<F> c{emissions, lengths, steps, tags};
     const F neg_inf = -std::numeric_limits<F>::infinity();
     with_stride<F>(tags, [&](auto stride) {
@@ -326,8 +352,8 @@ void forward_backward(const F* emissions, const int64_t* lengths, int64_t batch,
             std::vector<F> work;
 #pragma omp for schedule(dynamic, 1)
             for (int64_t b = 0; b < batch; ++b)
-                forward_backward_one<F, KP>(c, b, par, trans_peak, end_peak, log_z, ok, unary,
-                                            pair, work);
+                forward_backward_one<F, KP>(c, b, par, trans_peak, end_peak, gold, log_z, ok,
+                                            unary, pair, work);
         }
     });
 }
@@ -356,15 +382,17 @@ void viterbi(const F* emissions, const int64_t* lengths, int64_t batch, int64_t 
 
 extern "C" {
 
-int hybrid_abi_version() { return 2; }
+int hybrid_abi_version() { return 3; }
 
 #define HYBRID_EXPORT(F, SUFFIX)                                                                 \
     void hybrid_forward_backward_##SUFFIX(                                                       \
         const F* emissions, const int64_t* lengths, int64_t batch, int64_t steps, int64_t tags,  \
         const F* trans_exp, F trans_peak, const F* start, const F* end_exp, F end_peak,          \
-        double* log_z, uint8_t* ok, F* unary, F* pair, int threads) {                            \
+        const int64_t* gold_tags, const F* transitions, const F* end, double* log_z,             \
+        uint8_t* ok, F* unary, F* pair, int threads) {                                           \
+        const Gold<F> gold{gold_tags, transitions, start, end};                                  \
         forward_backward<F>(emissions, lengths, batch, steps, tags, trans_exp, trans_peak,       \
-                            start, end_exp, end_peak, log_z, ok, unary, pair, threads);          \
+                            start, end_exp, end_peak, gold, log_z, ok, unary, pair, threads);    \
     }                                                                                            \
     void hybrid_viterbi_##SUFFIX(const F* emissions, const int64_t* lengths, int64_t batch,      \
                                  int64_t steps, int64_t tags, const F* transitions,              \

@@ -213,13 +213,6 @@ def _eager(emissions, transitions, start, end, lengths, posteriors, pair):
     return log_z, unary, pairs, failed
 
 
-def _native(emissions, transitions, start, end, lengths, posteriors):
-    log_z, ok, unary, pairs = native.forward_backward(
-        emissions, transitions, start, end, lengths, posteriors
-    )
-    return log_z, unary, pairs, ~ok
-
-
 def partition(
     emissions: Tensor,
     transitions: Tensor,
@@ -228,12 +221,13 @@ def partition(
     lengths: Tensor,
     posteriors: bool = False,
     pair: str = "rows",
+    tags: Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """Log-partition and, optionally, marginals of every sequence, exact on every row.
 
     Runs the fused CPU kernels where available (`hybrid.structured.native`), else the
-    eager `ScaledChain`; rows either reports as unsafe are recomputed with
-    `LogChain` in float64.
+    eager `ScaledChain`; rows either reports as unsafe are recomputed with `LogChain` in
+    float64.
 
     Args:
         emissions: ``(B, T, K)`` batch-major scores, zero past each length.
@@ -244,21 +238,26 @@ def partition(
         posteriors: Also return the marginals.
         pair: ``"rows"``: pairwise marginals summed over time, ``(B, K, K)``; ``"full"``:
             ``(B, T-1, K, K)``.
+        tags: Optional gold paths ``(B, T)`` (valid tags, zero past each length): their
+            scores are subtracted from ``log Z`` and their features from the marginals
+            (``pair="rows"`` only), which gives the negative log-likelihood and its gradient.
 
     Returns:
         ``log_z`` ``(B,)``; with ``posteriors``: ``unary`` ``(B, T, K)`` and the pairwise
         marginals; else ``None, None``.
     """
     if pair == "rows" and native.available(emissions, transitions):
-        log_z, unary, pairs, failed = _native(
-            emissions, transitions, start, end, lengths, posteriors
+        log_z, ok, unary, pairs = native.forward_backward(
+            emissions, transitions, start, end, lengths, posteriors, tags
         )
+        failed, gold_done = ~ok, ok
     else:
         log_z, unary, pairs, failed = _eager(
             emissions, transitions, start, end, lengths, posteriors, pair
         )
-    rows = failed.nonzero().flatten()
-    if len(rows):
+        gold_done = torch.zeros_like(failed)
+    if failed.any():
+        rows = failed.nonzero().flatten()
         # Rows with extreme scores: log space, in float64 so that the differences of
         # large log-scores that give their marginals keep their digits.
         wide = [x.double() for x in (emissions[rows].transpose(0, 1), transitions, start, end)]
@@ -269,6 +268,15 @@ def partition(
             unary[rows] = row_unary.transpose(0, 1).to(unary.dtype)
             row_pairs = row_pairs.transpose(0, 1) if pair == "full" else row_pairs
             pairs[rows] = row_pairs.to(pairs.dtype)
+    if tags is not None and not gold_done.all():
+        rows = (~gold_done).nonzero().flatten()
+        log_z[rows] -= path_scores(
+            emissions[rows], tags[rows], transitions, start, end, lengths[rows]
+        )
+        if posteriors:
+            row_unary, row_pairs = unary[rows], pairs[rows]
+            subtract_path_counts(row_unary, row_pairs, tags[rows], lengths[rows])
+            unary[rows], pairs[rows] = row_unary, row_pairs
     return log_z, unary, pairs
 
 
@@ -286,11 +294,9 @@ class LogPartition(torch.autograd.Function):
     @staticmethod
     def forward(ctx, emissions, transitions, start, end, lengths, tags):
         posteriors = any(ctx.needs_input_grad[:4])
-        log_z, unary, pairs = partition(emissions, transitions, start, end, lengths, posteriors)
-        if tags is not None:
-            log_z = log_z - path_scores(emissions, tags, transitions, start, end, lengths)
-            if posteriors:
-                subtract_path_counts(unary, pairs, tags, lengths)
+        log_z, unary, pairs = partition(
+            emissions, transitions, start, end, lengths, posteriors, tags=tags
+        )
         ctx.save_for_backward(unary, pairs, lengths)
         return log_z
 

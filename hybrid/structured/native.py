@@ -135,6 +135,7 @@ def forward_backward(
     end: Tensor,
     lengths: Tensor,
     posteriors: bool,
+    tags: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
     """Scaled forward-backward of every sequence.
 
@@ -145,11 +146,14 @@ def forward_backward(
         end: ``(K,)``.
         lengths: ``(B,)``.
         posteriors: Also compute the marginals.
+        tags: Optional gold paths ``(B, T)`` (valid tags everywhere): their scores are
+            subtracted from ``log_z`` and their features from the marginals.
 
     Returns:
-        ``log_z`` ``(B,)``, ``ok`` ``(B,)`` bool (False: recompute that row in log space),
-        and with ``posteriors``: ``unary`` ``(B, T, K)`` and per-sequence summed pairwise
-        marginals ``(B, K, K)`` (zero for rows that are not ok); else ``None, None``.
+        ``log_z`` ``(B,)`` (minus the gold scores if given), ``ok`` ``(B,)`` bool (False:
+        recompute that row in log space), and with ``posteriors``: ``unary`` ``(B, T, K)``
+        and per-sequence summed pairwise marginals ``(B, K, K)`` (minus the gold features;
+        zero for rows that are not ok); else ``None, None``.
     """
     lib = _library()
     batch, steps, num_tags = emissions.shape
@@ -161,6 +165,10 @@ def forward_backward(
     end_exp = torch.exp(end.detach() - end_peak).contiguous()
     start = start.detach().contiguous()
     lengths = lengths.contiguous()
+    if tags is not None:
+        tags = tags.contiguous()
+        transitions = transitions.detach().contiguous()
+        end = end.detach().contiguous()
     log_z = torch.empty(batch, dtype=torch.float64)
     ok = torch.empty(batch, dtype=torch.uint8)
     unary = pair = None
@@ -178,6 +186,9 @@ def forward_backward(
         _ptr(start),
         _ptr(end_exp),
         _scalar(end_peak, dtype),
+        ctypes.c_void_p(None if tags is None else tags.data_ptr()),
+        ctypes.c_void_p(None if tags is None else transitions.data_ptr()),
+        ctypes.c_void_p(None if tags is None else end.data_ptr()),
         _ptr(log_z),
         _ptr(ok),
         ctypes.c_void_p(None if unary is None else unary.data_ptr()),
