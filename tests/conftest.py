@@ -35,6 +35,36 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYBRID_HYPOTHESIS_PROFILE", "hybrid"))
 
 
+# The oracle suites run once per chain engine: the fused CPU kernels (where they build) and
+# the eager PyTorch engine that serves CUDA and machines without a compiler.
+ENGINE_SUITES = {
+    "test_chain_bruteforce",
+    "test_chain_properties",
+    "test_crf_layer",
+    "test_ssvm",
+    "test_validation",
+}
+
+
+def pytest_generate_tests(metafunc):
+    if "chain_engine" in metafunc.fixturenames:
+        suite = metafunc.module.__name__.rpartition(".")[2]
+        engines = ["native", "eager"] if suite in ENGINE_SUITES else ["native"]
+        metafunc.parametrize("chain_engine", engines, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def chain_engine(request):
+    """Run the test with the fused kernels enabled ("native") or disabled ("eager")."""
+    from hybrid.structured import native
+
+    if request.param == "eager":
+        with native.disabled():
+            yield "eager"
+    else:
+        yield "native"
+
+
 @pytest.fixture(autouse=True)
 def _fixed_seed():
     """Every test starts from the same global RNG state."""

@@ -84,7 +84,7 @@ class LinearChain(nn.Module):
     def _potentials(self) -> tuple[Tensor, Tensor, Tensor, ChainConstraints]:
         return self.transitions, self.start_transitions, self.end_transitions, self.constraints
 
-    def _check_tags_dim(self, emissions: Tensor) -> None:
+    def _check_num_tags(self, emissions: Tensor) -> None:
         if (
             isinstance(emissions, Tensor)
             and emissions.dim() == 3
@@ -96,7 +96,7 @@ class LinearChain(nn.Module):
             )
 
     def _prepare(self, emissions: Tensor, lengths: Tensor | None) -> Chain:
-        self._check_tags_dim(emissions)
+        self._check_num_tags(emissions)
         transitions, start, end, constraints = self._potentials()
         return prepare_chain(emissions, transitions, start, end, lengths, constraints)
 
@@ -128,7 +128,7 @@ class LinearChain(nn.Module):
             ``paths`` ``(B, T)`` and ``scores`` ``(B,)``; with ``k``: ``(B, k, T)`` and
             ``(B, k)``. Paths are ``-1`` past each length.
         """
-        self._check_tags_dim(emissions)
+        self._check_num_tags(emissions)
         transitions, start, end, constraints = self._potentials()
         if k is None:
             return viterbi(emissions, transitions, start, end, lengths, constraints)

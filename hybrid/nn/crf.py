@@ -74,7 +74,7 @@ class CRF(LinearChain):
 
     def marginals(self, emissions: Tensor, lengths: Tensor | None = None) -> Tensor:
         """``(B, T, K)`` posterior ``P(y_t = k)``; rows sum to 1 inside each length, 0 past it."""
-        self._check_tags_dim(emissions)
+        self._check_num_tags(emissions)
         transitions, start, end, constraints = self._potentials()
         return marginals(emissions, transitions, start, end, lengths, constraints)
 

@@ -46,10 +46,6 @@ def _require_paths(scores: Tensor, what: str) -> None:
         )
 
 
-def _time_major(chain: Chain) -> Tensor:
-    return chain.emissions.transpose(0, 1)
-
-
 def log_partition(
     emissions: Tensor,
     transitions: Tensor,
@@ -205,7 +201,12 @@ def kbest(
     chain = prepare_chain(emissions, transitions, start, end, lengths, constraints)
     with torch.no_grad():
         paths, scores = kbest_paths(
-            _time_major(chain), chain.transitions, chain.start, chain.end, chain.lengths, k
+            chain.emissions.transpose(0, 1),
+            chain.transitions,
+            chain.start,
+            chain.end,
+            chain.lengths,
+            k,
         )
     _require_paths(scores, "kbest")
     return chain.pad_time(paths.permute(1, 2, 0), 2, -1), scores
