@@ -6,5 +6,14 @@ scores on a chain or a graph. See `hybrid.structured.chain` for the tensor contr
 
 from ._inputs import ChainConstraints
 from .chain import kbest, log_partition, marginals, sequence_score, viterbi
+from .paths import paths_to_lists
 
-__all__ = ["ChainConstraints", "kbest", "log_partition", "marginals", "sequence_score", "viterbi"]
+__all__ = [
+    "ChainConstraints",
+    "kbest",
+    "log_partition",
+    "marginals",
+    "paths_to_lists",
+    "sequence_score",
+    "viterbi",
+]

@@ -49,3 +49,22 @@ def subtract_path_counts(unary: Tensor, pairs: Tensor, tags: Tensor, lengths: Te
     unary.scatter_add_(2, tags[..., None], -inside[..., None])
     used = tags[:, :-1] * num_tags + tags[:, 1:]
     pairs.view(batch, num_tags * num_tags).scatter_add_(1, used, -inside[:, 1:])
+
+
+def paths_to_lists(paths: Tensor) -> list:
+    """Padded decoder output as Python lists, the ``-1`` padding removed.
+
+    Args:
+        paths: ``(B, T)`` from Viterbi or ``(B, k, T)`` from k-best, ``-1`` past each length
+            (and for missing k-best ranks).
+
+    Returns:
+        ``B`` lists of tags (pytorch-crf's ``decode`` format), or ``B`` lists of ``k`` such
+        lists; a missing rank is an empty list.
+    """
+    if not isinstance(paths, Tensor) or paths.dim() not in (2, 3):
+        raise ValueError("paths must be a (B, T) or (B, k, T) tensor")
+    rows = paths.tolist()
+    if paths.dim() == 2:
+        return [[tag for tag in row if tag >= 0] for row in rows]
+    return [[[tag for tag in path if tag >= 0] for path in row] for row in rows]
