@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..structured import ChainConstraints, kbest, viterbi
+from ..structured import ChainConstraints, kbest, marginals, viterbi
 from ..structured._inputs import Chain, check_tags, prepare_chain
 from ..structured.paths import path_scores
 
@@ -133,6 +133,16 @@ class LinearChain(nn.Module):
         if k is None:
             return viterbi(emissions, transitions, start, end, lengths, constraints)
         return kbest(emissions, transitions, start, end, lengths, constraints, k=k)
+
+    def marginals(self, emissions: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """``(B, T, K)`` posterior ``P(y_t = k)`` of the Gibbs distribution of the chain's scores.
+
+        Rows sum to 1 inside each length and are 0 past it. For a CRF these are its
+        probabilities; for a structured SVM they are a confidence read off the same scores.
+        """
+        self._check_num_tags(emissions)
+        transitions, start, end, constraints = self._potentials()
+        return marginals(emissions, transitions, start, end, lengths, constraints)
 
     def extra_repr(self) -> str:
         return f"num_tags={self.num_tags}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from ..structured import marginals
 from ..structured._inputs import check_tags
 from ..structured.chain import chain_log_partition
 from .chain import REDUCTIONS, LinearChain, reduce_loss
@@ -71,12 +70,6 @@ class CRF(LinearChain):
     def log_partition(self, emissions: Tensor, lengths: Tensor | None = None) -> Tensor:
         """``(B,)`` log-partition ``log Z`` of each sequence (differentiable)."""
         return chain_log_partition(self._prepare(emissions, lengths))
-
-    def marginals(self, emissions: Tensor, lengths: Tensor | None = None) -> Tensor:
-        """``(B, T, K)`` posterior ``P(y_t = k)``; rows sum to 1 inside each length, 0 past it."""
-        self._check_num_tags(emissions)
-        transitions, start, end, constraints = self._potentials()
-        return marginals(emissions, transitions, start, end, lengths, constraints)
 
     @classmethod
     def from_pytorch_crf(cls, crf) -> CRF:

@@ -1,0 +1,128 @@
+"""The ``hybrid`` command: argument parsing only; the work happens in the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .tagging.model import HEADS, TaggerConfig
+from .tagging.train import TrainConfig
+
+
+def _train_tagger(args: argparse.Namespace) -> int:
+    from .tagging.datasets import SYNTHETIC_NOTICE, load_splits
+    from .tagging.experiment import run_comparison
+
+    splits = load_splits(args.corpus, args.data)
+    if args.corpus == "synthetic":
+        print(SYNTHETIC_NOTICE)
+    if args.limit:
+        splits = {name: sentences[: args.limit] for name, sentences in splits.items()}
+    tagger = TaggerConfig(
+        hidden=args.hidden,
+        layers=args.layers,
+        rnn=args.rnn,
+        dropout=args.dropout,
+        word_dim=args.word_dim,
+        char_encoder=None if args.char_encoder == "none" else args.char_encoder,
+    )
+    training = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience
+    )
+    run_dir = Path(args.runs) / (args.name or args.corpus)
+    results = run_comparison(
+        splits,
+        run_dir,
+        args.heads,
+        args.seeds,
+        tagger,
+        training,
+        corpus=args.corpus,
+        progress=not args.quiet,
+    )
+    print((run_dir / "results.md").read_text())
+    print(f"results, models and plots in {run_dir}")
+    return 0 if results["runs"] else 1
+
+
+def _tag(args: argparse.Namespace) -> int:
+    from .tagging.inference import tag_texts
+    from .tagging.train import load_tagger
+
+    model, vocabulary = load_tagger(Path(args.model))
+    texts = args.text or [line.strip() for line in sys.stdin if line.strip()]
+    for result in tag_texts(model, vocabulary, texts, args.k):
+        if args.json:
+            print(json.dumps(result))
+            continue
+        print(" ".join(f"{w}/{t}" for w, t in zip(result["words"], result["tags"], strict=True)))
+        for span in result["spans"]:
+            print(f"  {span['label']}: {span['text']}")
+        if "intent" in result:
+            print(f"  intent: {result['intent']} ({result['intent_confidence']:.2f})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``hybrid`` command."""
+    parser = argparse.ArgumentParser(prog="hybrid", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser(
+        "train-tagger", help="compare softmax, CRF and SSVM heads on one BiLSTM encoder"
+    )
+    train.add_argument(
+        "--corpus",
+        default="synthetic",
+        choices=("synthetic", "atis", "conll2000"),
+        help="synthetic (default, generated, no download), atis or conll2000",
+    )
+    train.add_argument(
+        "--data", help="folder holding <corpus>/ (default $HYBRID_DATA or ../shared/data)"
+    )
+    train.add_argument("--heads", nargs="+", default=list(HEADS), choices=HEADS)
+    train.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    train.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    train.add_argument("--patience", type=int, default=TrainConfig.patience)
+    train.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    train.add_argument("--lr", type=float, default=TrainConfig.lr)
+    train.add_argument("--hidden", type=int, default=TaggerConfig.hidden)
+    train.add_argument("--layers", type=int, default=TaggerConfig.layers)
+    train.add_argument("--word-dim", type=int, default=TaggerConfig.word_dim)
+    train.add_argument("--rnn", default=TaggerConfig.rnn, choices=("lstm", "gru", "rnn"))
+    train.add_argument("--char-encoder", default="cnn", choices=("cnn", "lstm", "none"))
+    train.add_argument("--dropout", type=float, default=TaggerConfig.dropout)
+    train.add_argument(
+        "--limit",
+        type=int,
+        default=0,
+        help="use only the first N sentences of each split (smoke runs)",
+    )
+    train.add_argument("--runs", default="runs", help="parent folder of run folders")
+    train.add_argument("--name", help="run folder name (default: the corpus)")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(run=_train_tagger)
+
+    tag = commands.add_parser("tag", help="tag text with a saved tagger")
+    tag.add_argument("--model", required=True, help="a models/<head>-seed<N>.pt of a run")
+    tag.add_argument("--k", type=int, default=None, help="also print the k best taggings")
+    tag.add_argument("--json", action="store_true", help="one JSON object per sentence")
+    tag.add_argument("text", nargs="*", help="sentences (default: one per line on stdin)")
+    tag.set_defaults(run=_tag)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``hybrid`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ValueError as error:
+        print(f"hybrid: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,401 @@
+"""Token encoders: the "deep" half of a tagger.
+
+`SequenceEncoder` turns word indices (plus, optionally, the characters of each word and an
+extra categorical feature such as a POS tag) into one state per token, from which a head
+projects emission scores for a softmax, CRF or structured-SVM layer. `CharEncoder` is its
+word-from-characters part, usable on its own.
+
+Index tensors are right-padded; ``pad_index`` is the padding entry of every vocabulary (words,
+characters, features): its embedding is zero and receives no gradient.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from ..structured._inputs import resolve_lengths
+
+RNN_KINDS = ("lstm", "gru", "rnn")
+CHAR_ENCODER_KINDS = ("cnn", "lstm")
+MAX_LAYERS = 3
+
+
+def _check_positive(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _check_pad_index(pad_index: object, vocabularies: dict[str, int]) -> None:
+    for name, size in vocabularies.items():
+        if not isinstance(pad_index, int) or not 0 <= pad_index < size:
+            raise ValueError(f"pad_index must lie in [0, {name}) = [0, {size}), got {pad_index!r}")
+
+
+def _check_indices(name: str, x: object, dims: str, size: int, device: torch.device) -> Tensor:
+    """Validate an index tensor and return it as int64.
+
+    Args:
+        name: Argument name used in error messages.
+        x: The tensor to check.
+        dims: Expected dimensions, e.g. ``"(B, T)"``; the first two must be non-empty.
+        size: Vocabulary size; every entry must lie in ``[0, size)``.
+        device: Device the tensor must live on.
+    """
+    rank = dims.count(",") + 1
+    if not isinstance(x, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor {dims}, got {type(x).__name__}")
+    if x.dim() != rank:
+        raise ValueError(f"{name} must have shape {dims}, got {tuple(x.shape)}")
+    if x.shape[0] < 1 or x.shape[1] < 1:
+        raise ValueError(f"{name} must have B >= 1 and T >= 1, got shape {tuple(x.shape)}")
+    if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
+        raise ValueError(f"{name} must be an integer tensor, got {x.dtype}")
+    if x.device != device:
+        raise ValueError(f"{name} is on {x.device} but must be on {device}")
+    if x.numel() and (int(x.min()) < 0 or int(x.max()) >= size):
+        raise ValueError(
+            f"{name} must lie in [0, {size}), got min {int(x.min())} and max {int(x.max())}"
+        )
+    return x.long()
+
+
+class _CharCNN(nn.Module):
+    """Character embeddings -> convolution of width 3 -> max-pool over the word's characters."""
+
+    def __init__(self, num_chars: int, char_dim: int, out_dim: int, pad_index: int):
+        super().__init__()
+        self.embedding = nn.Embedding(num_chars, char_dim, padding_idx=pad_index)
+        self.conv = nn.Conv1d(char_dim, out_dim, kernel_size=3, padding=1)
+
+    def forward(self, chars: Tensor, lengths: Tensor) -> Tensor:
+        """``(N, C)`` right-padded characters, ``(N,)`` lengths >= 1 -> ``(N, out_dim)``."""
+        features = self.conv(self.embedding(chars).transpose(1, 2))
+        steps = torch.arange(chars.shape[1], device=chars.device)
+        padding = (steps[None, :] >= lengths[:, None])[:, None, :]
+        return features.masked_fill(padding, float("-inf")).amax(dim=2)
+
+
+class _CharBiLSTM(nn.Module):
+    """Character embeddings -> BiLSTM -> final forward and backward states concatenated."""
+
+    def __init__(self, num_chars: int, char_dim: int, out_dim: int, pad_index: int):
+        super().__init__()
+        self.embedding = nn.Embedding(num_chars, char_dim, padding_idx=pad_index)
+        self.lstm = nn.LSTM(char_dim, out_dim // 2, batch_first=True, bidirectional=True)
+
+    def forward(self, chars: Tensor, lengths: Tensor) -> Tensor:
+        """``(N, C)`` right-padded characters, ``(N,)`` lengths >= 1 -> ``(N, out_dim)``."""
+        packed = pack_padded_sequence(
+            self.embedding(chars), lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        _, (final, _) = self.lstm(packed)
+        return torch.cat([final[0], final[1]], dim=1)
+
+
+class CharEncoder(nn.Module):
+    """The characters of each word -> one vector per word.
+
+    ``"cnn"`` (Ma and Hovy, 2016): character embeddings, a 1-D convolution of width 3 (zero
+    padded, so every character is a window centre) and a max-pool over the word's characters.
+    ``"lstm"`` (Lample et al., 2016): a BiLSTM over the characters with ``out_dim // 2`` units
+    per direction; the final forward and backward states are concatenated.
+
+    Only non-empty words are encoded; a word with no characters (all ``pad_index``, such as the
+    padding positions of a batch) gives a zero vector. The output of a word does not depend on
+    how many padding characters follow it.
+
+    Args:
+        num_chars: Character vocabulary size, ``pad_index`` included.
+        char_dim: Character embedding size.
+        out_dim: Size of each word vector (even for ``"lstm"``).
+        kind: ``"cnn"`` or ``"lstm"``.
+        pad_index: Padding character.
+
+    Example:
+        >>> encoder = CharEncoder(num_chars=60, kind="lstm")
+        >>> encoder(torch.randint(1, 60, (2, 7, 12))).shape
+        torch.Size([2, 7, 50])
+    """
+
+    def __init__(
+        self,
+        num_chars: int,
+        char_dim: int = 30,
+        out_dim: int = 50,
+        kind: str = "cnn",
+        pad_index: int = 0,
+    ):
+        super().__init__()
+        for name, value in (("num_chars", num_chars), ("char_dim", char_dim), ("out_dim", out_dim)):
+            _check_positive(name, value)
+        if kind not in CHAR_ENCODER_KINDS:
+            raise ValueError(f"kind must be one of {CHAR_ENCODER_KINDS}, got {kind!r}")
+        if kind == "lstm" and out_dim % 2:
+            raise ValueError(f"out_dim must be even for kind='lstm', got {out_dim}")
+        _check_pad_index(pad_index, {"num_chars": num_chars})
+        self.num_chars = num_chars
+        self.out_dim = out_dim
+        self.kind = kind
+        self.pad_index = pad_index
+        network = _CharCNN if kind == "cnn" else _CharBiLSTM
+        self.network = network(num_chars, char_dim, out_dim, pad_index)
+
+    def forward(self, chars: Tensor) -> Tensor:
+        """Encode the characters of every word.
+
+        Args:
+            chars: ``(B, T, C)`` integer character indices; each word's characters come first,
+                then ``pad_index`` (right padding).
+
+        Returns:
+            ``(B, T, out_dim)`` word vectors; zero for words with no characters.
+        """
+        device = self.network.embedding.weight.device
+        chars = _check_indices("chars", chars, "(B, T, C)", self.num_chars, device)
+        batch, steps, width = chars.shape
+        real = chars != self.pad_index
+        lengths = real.sum(dim=2)
+        if not torch.equal(torch.arange(width, device=device) < lengths[..., None], real):
+            raise ValueError(
+                "chars must be right-padded: pad_index may only follow a word's last character"
+            )
+        words = chars.reshape(batch * steps, width)
+        lengths = lengths.reshape(-1)
+        nonempty = (lengths > 0).nonzero().squeeze(1)
+        out = self.network.embedding.weight.new_zeros(batch * steps, self.out_dim)
+        if nonempty.numel():
+            out = out.index_copy(0, nonempty, self.network(words[nonempty], lengths[nonempty]))
+        return out.reshape(batch, steps, self.out_dim)
+
+
+class SequenceEncoder(nn.Module):
+    """Embeddings -> dropout -> stacked bidirectional RNN -> dropout: one state per token.
+
+    The input of each token is the concatenation of its word embedding, its `CharEncoder`
+    vector (if ``num_chars > 0`` and ``char_encoder`` is not ``None``) and the embedding of
+    one extra categorical feature such as a POS tag (if ``num_features > 0``). Sequences are
+    packed with ``pack_padded_sequence``, so padding never leaks into the states of real
+    tokens: a sequence gets the same states alone or in a batch with longer ones. ``dropout``
+    is applied to the inputs, between RNN layers and to the states, in training mode only.
+
+    Args:
+        num_words: Word vocabulary size, ``pad_index`` included.
+        word_dim: Word embedding size.
+        hidden: RNN units per direction; states have ``2 * hidden`` features.
+        layers: Number of stacked bidirectional layers, 1 to 3.
+        rnn: ``"lstm"``, ``"gru"`` or ``"rnn"`` (Elman, tanh).
+        dropout: Dropout probability in ``[0, 1)``.
+        num_chars: Character vocabulary size; 0 for no character encoder.
+        char_dim: Character embedding size.
+        char_out: Size of the character encoder's word vectors.
+        char_encoder: ``"cnn"``, ``"lstm"`` (see `CharEncoder`) or ``None`` for none.
+        num_features: Feature vocabulary size; 0 for no feature embedding.
+        feature_dim: Feature embedding size.
+        pad_index: Padding entry of the word, character and feature vocabularies.
+
+    Attributes:
+        output_dim: ``2 * hidden``, the size of each state.
+        char_encoder: The `CharEncoder`, or ``None``.
+
+    Example:
+        >>> encoder = SequenceEncoder(num_words=1000, num_chars=60, num_features=18)
+        >>> words = torch.randint(1, 1000, (2, 7))
+        >>> chars = torch.randint(1, 60, (2, 7, 12))
+        >>> pos = torch.randint(1, 18, (2, 7))
+        >>> states, summary = encoder(words, torch.tensor([7, 4]), chars, pos)
+        >>> states.shape, summary.shape
+        (torch.Size([2, 7, 400]), torch.Size([2, 400]))
+    """
+
+    def __init__(
+        self,
+        num_words: int,
+        word_dim: int = 100,
+        hidden: int = 200,
+        layers: int = 1,
+        rnn: str = "lstm",
+        dropout: float = 0.5,
+        num_chars: int = 0,
+        char_dim: int = 30,
+        char_out: int = 50,
+        char_encoder: str | None = "cnn",
+        num_features: int = 0,
+        feature_dim: int = 20,
+        pad_index: int = 0,
+    ):
+        super().__init__()
+        for name, value in (("num_words", num_words), ("word_dim", word_dim), ("hidden", hidden)):
+            _check_positive(name, value)
+        if not isinstance(layers, int) or not 1 <= layers <= MAX_LAYERS:
+            raise ValueError(f"layers must be an integer in [1, {MAX_LAYERS}], got {layers!r}")
+        if rnn not in RNN_KINDS:
+            raise ValueError(f"rnn must be one of {RNN_KINDS}, got {rnn!r}")
+        if not isinstance(dropout, int | float) or not 0 <= dropout < 1:
+            raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}")
+        if char_encoder is not None and char_encoder not in CHAR_ENCODER_KINDS:
+            raise ValueError(
+                f"char_encoder must be one of {CHAR_ENCODER_KINDS} or None, got {char_encoder!r}"
+            )
+        for name, value in (("num_chars", num_chars), ("num_features", num_features)):
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        _check_pad_index(pad_index, {"num_words": num_words})
+        self.num_words = num_words
+        self.pad_index = pad_index
+        self.output_dim = 2 * hidden
+        self.word_embedding = nn.Embedding(num_words, word_dim, padding_idx=pad_index)
+        input_dim = word_dim
+        self.char_encoder = None
+        if num_chars > 0 and char_encoder is not None:
+            self.char_encoder = CharEncoder(num_chars, char_dim, char_out, char_encoder, pad_index)
+            input_dim += char_out
+        self.feature_embedding = None
+        if num_features > 0:
+            _check_positive("feature_dim", feature_dim)
+            _check_pad_index(pad_index, {"num_features": num_features})
+            self.feature_embedding = nn.Embedding(num_features, feature_dim, padding_idx=pad_index)
+            input_dim += feature_dim
+        self.dropout = nn.Dropout(dropout)
+        network = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[rnn]
+        self.rnn = network(
+            input_dim,
+            hidden,
+            num_layers=layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=dropout if layers > 1 else 0.0,
+        )
+
+    def forward(
+        self,
+        words: Tensor,
+        lengths: Tensor,
+        chars: Tensor | None = None,
+        features: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Encode a right-padded batch.
+
+        Args:
+            words: ``(B, T)`` integer word indices.
+            lengths: ``(B,)`` integers in ``[1, T]``, or a ``(B, T)`` bool prefix mask.
+            chars: ``(B, T, C)`` right-padded character indices; required exactly when the
+                encoder has a character encoder.
+            features: ``(B, T)`` feature indices; required exactly when ``num_features > 0``.
+
+        Returns:
+            ``states`` ``(B, T, 2 * hidden)``, zero past each length, and ``summary``
+            ``(B, 2 * hidden)``: the last forward state and the first backward state of each
+            sequence, concatenated (after dropout, like ``states``), for a many-to-one head.
+        """
+        device = self.word_embedding.weight.device
+        words = _check_indices("words", words, "(B, T)", self.num_words, device)
+        batch, steps = words.shape
+        if isinstance(lengths, Tensor) and lengths.device != device:
+            raise ValueError(f"lengths is on {lengths.device} but must be on {device}")
+        lengths = resolve_lengths(lengths, batch, steps, device)
+        inputs = [self.word_embedding(words)]
+        if self.char_encoder is not None:
+            inputs.append(self.char_encoder(self._check_chars(chars, words)))
+        elif chars is not None:
+            raise ValueError("chars given, but the encoder has no character encoder")
+        if self.feature_embedding is not None:
+            inputs.append(self.feature_embedding(self._check_features(features, words)))
+        elif features is not None:
+            raise ValueError("features given, but the encoder has no feature embedding")
+        embedded = self.dropout(torch.cat(inputs, dim=2))
+        packed = pack_padded_sequence(
+            embedded, lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        output, _ = self.rnn(packed)
+        states, _ = pad_packed_sequence(output, batch_first=True, total_length=steps)
+        states = self.dropout(states)
+        hidden = self.output_dim // 2
+        last_forward = states[torch.arange(batch, device=device), lengths - 1, :hidden]
+        summary = torch.cat([last_forward, states[:, 0, hidden:]], dim=1)
+        return states, summary
+
+    def _check_chars(self, chars: Tensor | None, words: Tensor) -> Tensor:
+        if chars is None:
+            raise ValueError("chars (B, T, C) is required: the encoder has a character encoder")
+        if not isinstance(chars, Tensor) or chars.shape[:2] != words.shape:
+            got = tuple(chars.shape) if isinstance(chars, Tensor) else type(chars).__name__
+            raise ValueError(
+                f"chars must have shape (B, T, C) with (B, T) = {tuple(words.shape)}, got {got}"
+            )
+        return chars
+
+    def _check_features(self, features: Tensor | None, words: Tensor) -> Tensor:
+        if features is None:
+            raise ValueError("features (B, T) is required: the encoder has num_features > 0")
+        size = self.feature_embedding.num_embeddings
+        features = _check_indices("features", features, "(B, T)", size, words.device)
+        if features.shape != words.shape:
+            raise ValueError(
+                f"features must have shape (B, T) = {tuple(words.shape)}, "
+                f"got {tuple(features.shape)}"
+            )
+        return features
+
+    def load_vectors(self, path: str | os.PathLike, vocabulary_tokens: list[str]) -> int:
+        """Initialise word embeddings from a text vectors file (GloVe or word2vec text format).
+
+        Each line is ``word v1 v2 ... v_word_dim`` separated by whitespace; an optional first
+        line ``count dim`` (two integers) is a header. Rows of vocabulary words found in the
+        file are overwritten (the first occurrence wins); the others, and the ``pad_index``
+        row, are left as they are. Matching is exact (case-sensitive).
+
+        Args:
+            path: The vectors file (UTF-8).
+            vocabulary_tokens: The token of every word index, ``num_words`` of them.
+
+        Returns:
+            How many vocabulary words (padding excluded) were found in the file.
+
+        Raises:
+            ValueError: ``vocabulary_tokens`` has the wrong length or duplicates, or a line of
+                the file (named as ``path:line``) does not hold ``word_dim`` numbers.
+        """
+        if len(vocabulary_tokens) != self.num_words:
+            raise ValueError(
+                f"vocabulary_tokens must have num_words = {self.num_words} tokens, "
+                f"got {len(vocabulary_tokens)}"
+            )
+        index = {}
+        for i, token in enumerate(vocabulary_tokens):
+            if token in index:
+                raise ValueError(f"vocabulary_tokens has a duplicate token {token!r}")
+            if i != self.pad_index:
+                index[token] = i
+        weight = self.word_embedding.weight
+        dim = weight.shape[1]
+        found: set[int] = set()
+        with open(path, encoding="utf-8") as lines, torch.no_grad():
+            for number, line in enumerate(lines, start=1):
+                fields = line.split()
+                if not fields:
+                    continue
+                where = f"{os.fspath(path)}:{number}"
+                if number == 1 and len(fields) == 2 and all(f.isdigit() for f in fields):
+                    if int(fields[1]) != dim:
+                        raise ValueError(
+                            f"{where}: header gives dimension {fields[1]}, word_dim is {dim}"
+                        )
+                    continue
+                if len(fields) - 1 != dim:
+                    raise ValueError(
+                        f"{where}: expected a word and {dim} values, got {len(fields) - 1} values"
+                    )
+                row = index.get(fields[0])
+                if row is None or row in found:
+                    continue
+                try:
+                    values = [float(v) for v in fields[1:]]
+                except ValueError as error:
+                    raise ValueError(f"{where}: {error}") from None
+                weight[row] = torch.tensor(values, dtype=weight.dtype, device=weight.device)
+                found.add(row)
+        return len(found)

@@ -1,0 +1,178 @@
+"""A sequence tagger: one encoder, a choice of structured or unstructured head, an intent head.
+
+The comparison the library is built for: the same `SequenceEncoder` under a per-token
+softmax (the pure-RNN baseline), a CRF, or a structured SVM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..nn import CRF, StructuredSVM
+from ..nn.encoders import SequenceEncoder
+from ..structured import ChainConstraints, kbest
+from .batching import Batch, TaggingVocabulary
+from .schemes import allowed_transitions
+
+HEADS = ("softmax", "crf", "ssvm")
+
+
+@dataclass
+class TaggerConfig:
+    """Architecture of a `Tagger` (plain data: saved with the weights).
+
+    Attributes:
+        head: ``"softmax"``, ``"crf"`` or ``"ssvm"``.
+        word_dim: Word embedding size.
+        hidden: Hidden size of each RNN direction.
+        layers: Stacked bidirectional layers (1-3).
+        rnn: ``"lstm"``, ``"gru"`` or ``"rnn"``.
+        dropout: Dropout on embeddings and RNN outputs.
+        char_encoder: ``"cnn"``, ``"lstm"`` or ``None``.
+        char_dim: Character embedding size.
+        char_out: Size of the per-word character vector.
+        feature_dim: Embedding size of the extra token column (e.g. POS), if the data has one.
+        scheme: Tagging scheme whose transition constraints the structured heads obey
+            (``"BIO"``, ``"BIOES"``, ``"IOB1"``) or ``None`` for none.
+        intent_weight: Weight of the intent loss when the data has intents.
+    """
+
+    head: str = "crf"
+    word_dim: int = 100
+    hidden: int = 200
+    layers: int = 1
+    rnn: str = "lstm"
+    dropout: float = 0.5
+    char_encoder: str | None = "cnn"
+    char_dim: int = 30
+    char_out: int = 50
+    feature_dim: int = 20
+    scheme: str | None = "BIO"
+    intent_weight: float = 1.0
+
+    def __post_init__(self):
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
+
+
+class Tagger(nn.Module):
+    """Encoder + emission projection + tag head (+ optional intent head).
+
+    Args:
+        config: The architecture.
+        vocabulary: The task's vocabularies (sizes of embeddings and outputs).
+    """
+
+    def __init__(self, config: TaggerConfig, vocabulary: TaggingVocabulary):
+        super().__init__()
+        self.config = config
+        self.encoder = SequenceEncoder(
+            num_words=len(vocabulary.words),
+            word_dim=config.word_dim,
+            hidden=config.hidden,
+            layers=config.layers,
+            rnn=config.rnn,
+            dropout=config.dropout,
+            num_chars=len(vocabulary.chars) if config.char_encoder else 0,
+            char_dim=config.char_dim,
+            char_out=config.char_out,
+            char_encoder=config.char_encoder,
+            num_features=len(vocabulary.features) if vocabulary.features else 0,
+            feature_dim=config.feature_dim,
+        )
+        num_tags = len(vocabulary.tags)
+        self.emission = nn.Linear(self.encoder.output_dim, num_tags)
+        constraints = None
+        if config.scheme is not None:
+            constraints = allowed_transitions(config.scheme, vocabulary.tags.tokens)
+        self.chain: CRF | StructuredSVM | None = None
+        if config.head == "crf":
+            self.chain = CRF(num_tags, constraints)
+        elif config.head == "ssvm":
+            self.chain = StructuredSVM(num_tags, constraints)
+        self.intent = None
+        if vocabulary.intents is not None:
+            self.intent = nn.Linear(self.encoder.output_dim, len(vocabulary.intents))
+
+    @property
+    def constraints(self) -> ChainConstraints | None:
+        """The structured head's constraints (``None`` for the softmax head)."""
+        return None if self.chain is None else self.chain.constraints
+
+    def forward(self, batch: Batch) -> tuple[Tensor, Tensor | None]:
+        """Emission scores ``(B, T, K)`` and intent logits ``(B, I)`` (or ``None``)."""
+        chars = batch.chars if self.config.char_encoder else None
+        states, summary = self.encoder(batch.words, batch.lengths, chars, batch.features)
+        intents = self.intent(summary) if self.intent is not None else None
+        return self.emission(states), intents
+
+    def loss(self, batch: Batch) -> Tensor:
+        """Training loss of a labelled batch: tag loss (mean over sentences) + intent loss."""
+        emissions, intent_logits = self(batch)
+        if self.config.head == "softmax":
+            per_token = F.cross_entropy(
+                emissions.transpose(1, 2), batch.tags, ignore_index=-1, reduction="sum"
+            )
+            loss = per_token / batch.tags.shape[0]
+        elif self.config.head == "crf":
+            loss = self.chain.nll(emissions, batch.tags, batch.lengths)
+        else:
+            loss = self.chain.loss(emissions, batch.tags, batch.lengths)
+        if intent_logits is not None and batch.intents is not None:
+            loss = loss + self.config.intent_weight * F.cross_entropy(intent_logits, batch.intents)
+        return loss
+
+    @torch.no_grad()
+    def predict(self, batch: Batch, k: int | None = None) -> dict[str, Tensor]:
+        """Decode a batch.
+
+        Args:
+            batch: Sentences (labels not needed).
+            k: Also return the ``k`` best taggings (structured heads; the softmax head's
+                n-best is the product of independent token choices, also exact).
+
+        Returns:
+            ``tags`` ``(B, T)`` (``-1`` past each length), ``confidence`` ``(B, T)`` (posterior
+            marginal of the chosen tag: chain marginals for the structured heads, the softmax
+            probability otherwise), optionally ``nbest`` ``(B, k, T)`` and ``nbest_scores``
+            ``(B, k)``, and ``intents`` ``(B,)`` with ``intent_confidence`` ``(B,)`` when the
+            tagger has an intent head.
+        """
+        emissions, intent_logits = self(batch)
+        lengths = batch.lengths
+        inside = torch.arange(emissions.shape[1], device=lengths.device)[None] < lengths[:, None]
+        if self.chain is None:
+            probabilities = emissions.softmax(-1)
+            tags = torch.where(inside, probabilities.argmax(-1), -1)
+            out = {"tags": tags}
+            if k is not None:
+                out["nbest"], out["nbest_scores"] = self._softmax_nbest(
+                    emissions.log_softmax(-1), lengths, k
+                )
+        else:
+            tags, _ = self.chain.decode(emissions, lengths)
+            probabilities = self.chain.marginals(emissions, lengths)
+            out = {"tags": tags}
+            if k is not None:
+                out["nbest"], out["nbest_scores"] = self.chain.decode(emissions, lengths, k=k)
+        chosen = probabilities.gather(-1, tags.clamp_min(0)[..., None]).squeeze(-1)
+        out["confidence"] = torch.where(inside, chosen, 0.0)
+        if intent_logits is not None:
+            intent_probabilities = intent_logits.softmax(-1)
+            out["intent_confidence"], out["intents"] = intent_probabilities.max(-1)
+        return out
+
+    @staticmethod
+    def _softmax_nbest(log_probs: Tensor, lengths: Tensor, k: int) -> tuple[Tensor, Tensor]:
+        """Exact k best taggings under independent tokens: a chain with zero transitions."""
+        num_tags = log_probs.shape[-1]
+        zeros = log_probs.new_zeros(num_tags, num_tags)
+        return kbest(log_probs, zeros, lengths=lengths, k=k)
+
+    def describe(self) -> dict:
+        """The configuration as plain data."""
+        return asdict(self.config)

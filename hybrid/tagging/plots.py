@@ -1,0 +1,82 @@
+"""Pictures of a tagging comparison: training curves, per-label F1, tag confusion."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def plot_curves(histories: dict[tuple[str, int], dict], path: Path) -> None:
+    """Training loss and development F1 per epoch, one line per (head, seed)."""
+    fig, (loss_ax, f1_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    colours = {}
+    for (head, seed), history in sorted(histories.items()):
+        colour = colours.setdefault(head, f"C{len(colours)}")
+        epochs = range(1, len(history["loss"]) + 1)
+        label = head if seed == min(s for h, s in histories if h == head) else None
+        loss_ax.plot(epochs, history["loss"], color=colour, alpha=0.8, label=label)
+        f1_ax.plot(
+            epochs, [100 * f for f in history["dev_f1"]], color=colour, alpha=0.8, label=label
+        )
+    loss_ax.set(xlabel="epoch", ylabel="training loss (per sentence)", yscale="log")
+    f1_ax.set(xlabel="epoch", ylabel="development span F1 (%)")
+    f1_ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_label_f1(scores: dict[str, dict[str, float]], path: Path, top: int = 30) -> None:
+    """Per-label test F1 of each head (mean over seeds), the ``top`` most frequent labels."""
+    labels = sorted({label for per in scores.values() for label in per})[:top]
+    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(labels) * len(scores)), 4.5))
+    width = 0.8 / max(len(scores), 1)
+    for i, (head, per) in enumerate(scores.items()):
+        xs = np.arange(len(labels)) + i * width
+        ax.bar(xs, [100 * per.get(label, 0.0) for label in labels], width=width, label=head)
+    ax.set_xticks(
+        np.arange(len(labels)) + 0.4 - width / 2, labels, rotation=70, ha="right", fontsize=7
+    )
+    ax.set(ylabel="test span F1 (%)", ylim=(0, 100))
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_confusion(
+    gold: Sequence[Sequence[str]],
+    predicted: Sequence[Sequence[str]],
+    labels: Sequence[str],
+    path: Path,
+    title: str = "",
+    top: int = 25,
+) -> None:
+    """Row-normalised tag confusion (gold rows, predicted columns) of the ``top`` frequent tags."""
+    counts: dict[str, int] = {}
+    for row in gold:
+        for tag in row:
+            counts[tag] = counts.get(tag, 0) + 1
+    shown = sorted(labels, key=lambda tag: -counts.get(tag, 0))[:top]
+    index = {tag: i for i, tag in enumerate(shown)}
+    matrix = np.zeros((len(shown), len(shown)))
+    for gold_row, predicted_row in zip(gold, predicted, strict=True):
+        for g, p in zip(gold_row, predicted_row, strict=True):
+            if g in index and p in index:
+                matrix[index[g], index[p]] += 1
+    matrix /= np.maximum(matrix.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(0.3 * len(shown) + 3, 0.3 * len(shown) + 2.5))
+    image = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(shown)), shown, rotation=80, fontsize=6)
+    ax.set_yticks(range(len(shown)), shown, fontsize=6)
+    ax.set(xlabel="predicted", ylabel="gold", title=title)
+    fig.colorbar(image, ax=ax, fraction=0.04)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,212 @@
+"""Training and evaluation of a `Tagger`: resumable, with atomic checkpoints and progress bars."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .batching import TaggingVocabulary, batches
+from .corpus import Sentence
+from .metrics import span_scores
+from .model import Tagger, TaggerConfig
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings (plain data: saved in checkpoints).
+
+    Attributes:
+        epochs: Maximum number of passes over the training data.
+        batch_size: Sentences per batch.
+        lr: Adam learning rate.
+        clip: Gradient-norm clipping threshold.
+        patience: Stop after this many epochs without a better development F1.
+        seed: Seed of initialisation, dropout and batch order.
+    """
+
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-3
+    clip: float = 5.0
+    patience: int = 8
+    seed: int = 0
+
+
+@dataclass
+class History:
+    """Per-epoch training loss and development scores."""
+
+    loss: list[float] = field(default_factory=list)
+    dev_f1: list[float] = field(default_factory=list)
+    dev_intent_accuracy: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+
+def save_atomic(obj: dict, path: Path) -> None:
+    """``torch.save`` to a temporary file, then rename: a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(path.suffix + ".partial")
+    torch.save(obj, partial)
+    os.replace(partial, path)
+
+
+def predict_tags(
+    model: Tagger,
+    vocabulary: TaggingVocabulary,
+    sentences: Sequence[Sentence],
+    batch_size: int = 64,
+) -> tuple[list[list[str]], list[str | None]]:
+    """Decoded tag strings and intents of ``sentences``, in order."""
+    model.eval()
+    tags: list[list[str]] = []
+    intents: list[str | None] = []
+    for batch in batches(sentences, vocabulary, batch_size, with_labels=False):
+        out = model.predict(batch)
+        for row, length in zip(out["tags"].tolist(), batch.lengths.tolist(), strict=True):
+            tags.append(vocabulary.tags.decode(row[:length]))
+        if "intents" in out:
+            intents.extend(vocabulary.intents.decode(out["intents"].tolist()))
+        else:
+            intents.extend([None] * len(batch.lengths))
+    return tags, intents
+
+
+def evaluate(
+    model: Tagger, vocabulary: TaggingVocabulary, sentences: Sequence[Sentence], scheme: str = "BIO"
+) -> dict:
+    """Strict span precision/recall/F1, token accuracy and intent accuracy on ``sentences``."""
+    predicted, intents = predict_tags(model, vocabulary, sentences)
+    scores = span_scores([list(s.tags) for s in sentences], predicted, scheme=scheme)
+    if sentences and sentences[0].intent is not None and intents[0] is not None:
+        hits = sum(p == s.intent for p, s in zip(intents, sentences, strict=True))
+        scores["intent_accuracy"] = hits / len(sentences)
+    return scores
+
+
+def fit(
+    model: Tagger,
+    vocabulary: TaggingVocabulary,
+    train: Sequence[Sentence],
+    valid: Sequence[Sentence],
+    config: TrainConfig,
+    checkpoint: Path | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> History:
+    """Train ``model`` with Adam and gradient clipping, keeping the best development F1.
+
+    Every epoch ends with an atomic checkpoint (model, optimiser, random state, best weights,
+    history); when ``checkpoint`` already exists the run resumes from it. At the end the model
+    holds the weights of its best development epoch.
+
+    Args:
+        model: The tagger.
+        vocabulary: Its vocabularies.
+        train: Training sentences.
+        valid: Development sentences (model selection and early stopping).
+        config: Optimisation settings.
+        checkpoint: Where to keep the resumable state, or ``None``.
+        progress: Show progress bars.
+        log: Where one line per epoch goes.
+
+    Returns:
+        The `History` of the run (including epochs before a resume).
+    """
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    history = History()
+    best_f1, best_state, epoch = -1.0, None, 0
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        history = History(**state["history"])
+        best_f1, best_state = state["best_f1"], state["best_model"]
+        epoch, stale = state["epoch"], state["stale"]
+        log(f"resumed from {checkpoint} after epoch {epoch}")
+    else:
+        stale = 0
+    scheme = model.config.scheme or "BIO"
+    while epoch < config.epochs and stale < config.patience:
+        model.train()
+        begin, total, count = time.perf_counter(), 0.0, 0
+        steps = -(-len(train) // config.batch_size)
+        bar = tqdm(
+            batches(train, vocabulary, config.batch_size, generator),
+            total=steps,
+            desc=f"{model.config.head} epoch {epoch + 1}",
+            disable=not progress,
+            leave=False,
+        )
+        for batch in bar:
+            optimizer.zero_grad()
+            loss = model.loss(batch)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+            optimizer.step()
+            total, count = total + float(loss.detach()), count + 1
+            bar.set_postfix(loss=f"{total / count:.3f}")
+        scores = evaluate(model, vocabulary, valid, scheme)
+        epoch += 1
+        history.loss.append(total / max(count, 1))
+        history.dev_f1.append(scores["f1"])
+        history.dev_intent_accuracy.append(scores.get("intent_accuracy", float("nan")))
+        history.seconds.append(time.perf_counter() - begin)
+        if scores["f1"] > best_f1:
+            best_f1, stale = scores["f1"], 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+        log(
+            f"{model.config.head} epoch {epoch}: loss {history.loss[-1]:.4f} "
+            f"dev F1 {100 * scores['f1']:.2f} ({history.seconds[-1]:.1f} s)"
+        )
+        if checkpoint is not None:
+            save_atomic(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "generator": generator.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "history": asdict(history),
+                    "best_f1": best_f1,
+                    "best_model": best_state,
+                    "epoch": epoch,
+                    "stale": stale,
+                },
+                checkpoint,
+            )
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return history
+
+
+def save_tagger(path: Path, model: Tagger, vocabulary: TaggingVocabulary) -> None:
+    """Save a trained tagger: weights, architecture and vocabularies, as plain data."""
+    save_atomic(
+        {
+            "config": asdict(model.config),
+            "vocabulary": vocabulary.to_dict(),
+            "model": model.state_dict(),
+        },
+        path,
+    )
+
+
+def load_tagger(path: Path) -> tuple[Tagger, TaggingVocabulary]:
+    """Load a tagger saved by `save_tagger` (``torch.load(weights_only=True)``)."""
+    state = torch.load(path, weights_only=True)
+    vocabulary = TaggingVocabulary.from_dict(state["vocabulary"])
+    model = Tagger(TaggerConfig(**state["config"]), vocabulary)
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model, vocabulary

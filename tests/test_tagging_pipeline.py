@@ -1,0 +1,226 @@
+"""The tagging path end to end: batch, train, checkpoint, resume, save, load, tag, score."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+
+from hybrid.cli import main
+from hybrid.tagging.batching import TaggingVocabulary, batches
+from hybrid.tagging.corpus import data_root, read_atis
+from hybrid.tagging.experiment import run_comparison
+from hybrid.tagging.inference import tag_texts
+from hybrid.tagging.metrics import span_scores
+from hybrid.tagging.model import Tagger, TaggerConfig
+from hybrid.tagging.synthetic import airline_splits
+from hybrid.tagging.train import TrainConfig, evaluate, fit, load_tagger, save_tagger
+
+SMALL = TaggerConfig(word_dim=16, hidden=16, char_dim=8, char_out=8, dropout=0.1)
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return airline_splits(train=120, valid=40, test=40, seed=3)
+
+
+def test_batch_shapes_and_padding(splits):
+    vocabulary = TaggingVocabulary.build(splits["train"])
+    batch = vocabulary.batch(splits["train"][:5])
+    longest = max(len(s.words) for s in splits["train"][:5])
+    assert batch.words.shape == batch.tags.shape == (5, longest)
+    assert batch.chars.shape[:2] == (5, longest)
+    for b, sentence in enumerate(splits["train"][:5]):
+        n = len(sentence.words)
+        assert int(batch.lengths[b]) == n
+        assert (batch.tags[b, n:] == -1).all() and (batch.words[b, n:] == 0).all()
+        assert vocabulary.tags.decode(batch.tags[b, :n].tolist()) == list(sentence.tags)
+    again = TaggingVocabulary.from_dict(json.loads(json.dumps(vocabulary.to_dict())))
+    assert torch.equal(again.batch(splits["train"][:5]).words, batch.words)
+
+
+def test_shuffled_batches_cover_every_sentence_once(splits):
+    vocabulary = TaggingVocabulary.build(splits["train"])
+    generator = torch.Generator().manual_seed(0)
+    seen = sorted(
+        tuple(b.lengths.tolist()) for b in batches(splits["train"], vocabulary, 16, generator)
+    )
+    total = sum(len(lengths) for lengths in seen)
+    assert total == len(splits["train"])
+
+
+@pytest.mark.parametrize("head", ["softmax", "crf", "ssvm"])
+def test_training_lowers_the_loss_and_resumes(head, splits, tmp_path):
+    vocabulary = TaggingVocabulary.build(splits["train"])
+    config = TaggerConfig(**{**vars(SMALL), "head": head})
+    checkpoint = tmp_path / "run.pt"
+    model = Tagger(config, vocabulary)
+    first = fit(
+        model,
+        vocabulary,
+        splits["train"],
+        splits["valid"],
+        TrainConfig(epochs=1, batch_size=16, lr=1e-2),
+        checkpoint,
+        progress=False,
+        log=lambda _: None,
+    )
+    resumed = Tagger(config, vocabulary)
+    history = fit(
+        resumed,
+        vocabulary,
+        splits["train"],
+        splits["valid"],
+        TrainConfig(epochs=3, batch_size=16, lr=1e-2),
+        checkpoint,
+        progress=False,
+        log=lambda _: None,
+    )
+    assert len(first.loss) == 1 and len(history.loss) == 3
+    assert history.loss[0] == first.loss[0]  # the first epoch was not run again
+    assert history.loss[-1] < history.loss[0]
+
+
+def test_save_load_tag_and_score(splits, tmp_path):
+    vocabulary = TaggingVocabulary.build(splits["train"])
+    model = Tagger(SMALL, vocabulary)
+    fit(
+        model,
+        vocabulary,
+        splits["train"],
+        splits["valid"],
+        TrainConfig(epochs=2, batch_size=16, lr=1e-2),
+        progress=False,
+        log=lambda _: None,
+    )
+    path = tmp_path / "tagger.pt"
+    save_tagger(path, model, vocabulary)
+    loaded, loaded_vocabulary = load_tagger(path)
+    before = evaluate(model, vocabulary, splits["test"])
+    after = evaluate(loaded, loaded_vocabulary, splits["test"])
+    assert before == after
+    text = " ".join(splits["test"][0].words)
+    (result,) = tag_texts(loaded, loaded_vocabulary, [text], k=3)
+    n = len(splits["test"][0].words)
+    assert len(result["tags"]) == len(result["confidence"]) == n
+    assert all(0.0 <= c <= 1.0 for c in result["confidence"])
+    assert 1 <= len(result["nbest"]) <= 3
+    assert result["nbest"][0]["tags"] == result["tags"]  # the best of the n-best is the decode
+    scores = [entry["score"] for entry in result["nbest"]]
+    assert scores == sorted(scores, reverse=True)
+    assert "intent" in result and 0.0 <= result["intent_confidence"] <= 1.0
+    for span in result["spans"]:
+        assert result["tags"][span["start"]] == f"B-{span['label']}"
+
+
+def test_structured_heads_never_decode_forbidden_transitions(splits):
+    vocabulary = TaggingVocabulary.build(splits["train"])
+    model = Tagger(SMALL, vocabulary)  # untrained: emissions are arbitrary
+    out = model.predict(vocabulary.batch(splits["test"], with_labels=False))
+    for row, length in zip(out["tags"].tolist(), out["tags"].ne(-1).sum(1).tolist(), strict=True):
+        tags = vocabulary.tags.decode(row[:length])
+        for prev, cur in zip(["O", *tags], tags, strict=False):
+            if cur.startswith("I-"):
+                assert prev[2:] == cur[2:] and prev[:1] in "BI"
+
+
+def test_comparison_writes_results_and_resumes(splits, tmp_path):
+    small = {k: v[:40] for k, v in splits.items()}
+    run = tmp_path / "run"
+    results = run_comparison(
+        small,
+        run,
+        heads=("softmax", "crf"),
+        seeds=(0,),
+        tagger=SMALL,
+        training=TrainConfig(epochs=1, batch_size=16),
+        progress=False,
+        log=lambda _: None,
+    )
+    for name in (
+        "results.json",
+        "results.md",
+        "training_curves.png",
+        "label_f1.png",
+        "confusion.png",
+        "models/crf-seed0.pt",
+        "checkpoints/crf-seed0.pt",
+    ):
+        assert (run / name).exists(), name
+    assert {r["head"] for r in results["runs"]} == {"softmax", "crf"}
+    lines = []
+    again = run_comparison(
+        small,
+        run,
+        heads=("softmax", "crf"),
+        seeds=(0,),
+        tagger=SMALL,
+        training=TrainConfig(epochs=1, batch_size=16),
+        progress=False,
+        log=lines.append,
+    )
+    assert sum("read back" in line for line in lines) == 2
+    assert again["summary"] == results["summary"]
+
+
+def test_command_line_trains_and_tags(tmp_path, capsys):
+    code = main(
+        [
+            "train-tagger",
+            "--limit",
+            "30",
+            "--epochs",
+            "1",
+            "--seeds",
+            "0",
+            "--heads",
+            "crf",
+            "--hidden",
+            "8",
+            "--word-dim",
+            "8",
+            "--quiet",
+            "--runs",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    model = tmp_path / "synthetic" / "models" / "crf-seed0.pt"
+    capsys.readouterr()
+    assert main(["tag", "--model", str(model), "--json", "show me flights from boston"]) == 0
+    result = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert result["words"] == ["show", "me", "flights", "from", "boston"]
+    assert main(["train-tagger", "--corpus", "atis", "--data", str(tmp_path / "none")]) == 2
+
+
+def _real_atis():
+    root = data_root()
+    if root is None or not (root / "atis").is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail("ATIS data missing under CI (expected at ../shared/data/atis)")
+        pytest.skip("ATIS data not found (../shared/data/atis or $HYBRID_DATA)")
+    return root / "atis"
+
+
+def test_tiny_tagger_on_real_atis_slice(tmp_path):
+    folder = _real_atis()
+    train, test = read_atis(folder, "train")[:300], read_atis(folder, "test")[:100]
+    vocabulary = TaggingVocabulary.build(train)
+    model = Tagger(SMALL, vocabulary)
+    history = fit(
+        model,
+        vocabulary,
+        train,
+        train[:50],
+        TrainConfig(epochs=2, batch_size=16, lr=1e-2),
+        progress=False,
+        log=lambda _: None,
+    )
+    assert history.loss[-1] < history.loss[0]
+    save_tagger(tmp_path / "atis.pt", model, vocabulary)
+    loaded, loaded_vocabulary = load_tagger(tmp_path / "atis.pt")
+    results = tag_texts(loaded, loaded_vocabulary, [" ".join(s.words) for s in test])
+    scores = span_scores([list(s.tags) for s in test], [r["tags"] for r in results])
+    assert 0.0 <= scores["f1"] <= 1.0 and scores["token_accuracy"] > 0.5
