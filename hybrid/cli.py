@@ -12,11 +12,13 @@ from .tagging.train import TrainConfig
 
 
 def _train_tagger(args: argparse.Namespace) -> int:
+    from .distributed import init_from_environment, is_main
     from .tagging.datasets import SYNTHETIC_NOTICE, load_splits
     from .tagging.experiment import run_comparison
 
+    init_from_environment()  # under torchrun: one process group over all ranks
     splits = load_splits(args.corpus, args.data)
-    if args.corpus == "synthetic":
+    if args.corpus == "synthetic" and is_main():
         print(SYNTHETIC_NOTICE)
     if args.limit:
         splits = {name: sentences[: args.limit] for name, sentences in splits.items()}
@@ -42,6 +44,8 @@ def _train_tagger(args: argparse.Namespace) -> int:
         corpus=args.corpus,
         progress=not args.quiet,
     )
+    if not is_main():
+        return 0
     print((run_dir / "results.md").read_text())
     print(f"results, models and plots in {run_dir}")
     return 0 if results["runs"] else 1

@@ -6,9 +6,13 @@ import os
 import pathlib
 import sys
 
-import pytest
-import torch
-from hypothesis import HealthCheck, settings
+# Idle OpenMP threads sleep instead of spinning: on a shared two-core machine spinning
+# runtimes (torch's, the chain kernels', other processes') slow each other down many times.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TESTS = pathlib.Path(__file__).resolve().parent

@@ -1,7 +1,8 @@
-"""torch.nn modules that own parameters: the linear-chain CRF and structured SVM layers."""
+"""torch.nn modules that own parameters: token encoders, the linear-chain CRF and SSVM layers."""
 
 from .chain import LinearChain
 from .crf import CRF
+from .encoders import CharEncoder, SequenceEncoder
 from .ssvm import StructuredSVM
 
-__all__ = ["CRF", "LinearChain", "StructuredSVM"]
+__all__ = ["CRF", "CharEncoder", "LinearChain", "SequenceEncoder", "StructuredSVM"]

@@ -16,6 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import torch
+
+from ..distributed import is_main, world
 from .batching import TaggingVocabulary
 from .corpus import Sentence
 from .model import Tagger, TaggerConfig
@@ -67,6 +70,7 @@ def run_comparison(
                 record = json.loads(history_path.read_text())
                 log(f"{head} seed {seed}: finished earlier, read back")
             else:
+                torch.manual_seed(seed)  # the seed decides the initial weights too
                 model = Tagger(replace(tagger, head=head), vocabulary)
                 begin = time.perf_counter()
                 history = fit(
@@ -85,9 +89,11 @@ def run_comparison(
                     "history": asdict(history),
                     "train_seconds": seconds,
                     "tokens_per_second": tokens / max(sum(history.seconds), 1e-9),
+                    "processes": world()[1],
                 }
-                save_tagger(model_path, model, vocabulary)
-                history_path.write_text(json.dumps(record))
+                if is_main():
+                    save_tagger(model_path, model, vocabulary)
+                    history_path.write_text(json.dumps(record))
             scores = {
                 name: _summary(evaluate(model, vocabulary, splits[name], scheme))
                 for name in ("valid", "test")
@@ -98,12 +104,15 @@ def run_comparison(
                     "seed": seed,
                     **scores,
                     "epochs": len(record["history"]["loss"]),
+                    "processes": record.get("processes", 1),
                     "train_seconds": record["train_seconds"],
                     "tokens_per_second": record["tokens_per_second"],
                 }
             )
             histories[(head, seed)] = record["history"]
             log(f"{head} seed {seed}: test F1 {100 * scores['test']['f1']:.2f}")
+    if not is_main():
+        return {}
     results = {
         "corpus": corpus,
         "sizes": {k: len(v) for k, v in splits.items()},

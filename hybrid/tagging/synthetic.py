@@ -26,7 +26,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from functools import partial
-from itertools import islice
+from itertools import accumulate, islice
 
 from .corpus import Sentence
 
@@ -55,6 +55,8 @@ SLOT_TYPES = (
     "toloc.city_name",
     "stoploc.city_name",
     "city_name",
+    "fromloc.state_name",
+    "toloc.state_name",
     "airport_name",
     *(
         f"{role}.{part}"
@@ -84,12 +86,38 @@ SLOT_TYPES = (
 )
 """The slot types (tags are ``O``, ``B-<type>`` and ``I-<type>``), in a fixed order."""
 
+# Cities from common to rare (drawn with Zipf weights, so that the rare ones, many of them
+# several words long, are often unseen in a small training split), with the state where the
+# utterance may name it ("portland oregon"; "washington" and "new york" are both).
 _CITIES = (
-    "boston", "denver", "dallas", "atlanta", "pittsburgh", "baltimore", "philadelphia",
-    "oakland", "chicago", "seattle", "houston", "miami", "phoenix", "detroit", "orlando",
-    "washington", "taipei", "tokyo", "new york", "san francisco", "los angeles", "las vegas",
-    "salt lake city", "san diego", "st. louis", "kansas city", "dallas fort worth", "san jose",
-    "hong kong", "newark",
+    "boston|massachusetts", "denver|colorado", "dallas|texas", "atlanta|georgia",
+    "pittsburgh|pennsylvania", "baltimore|maryland", "san francisco|california", "washington|",
+    "philadelphia|pennsylvania", "oakland|california", "chicago|illinois", "new york|new york",
+    "taipei|", "seattle|washington", "houston|texas", "los angeles|california", "miami|florida",
+    "phoenix|arizona", "detroit|michigan", "orlando|florida", "las vegas|nevada",
+    "salt lake city|utah", "san diego|california", "st. louis|missouri", "kansas city|missouri",
+    "dallas fort worth|texas", "san jose|california", "newark|new jersey", "tokyo|",
+    "minneapolis|minnesota", "st. paul|minnesota", "memphis|tennessee", "nashville|tennessee",
+    "cleveland|ohio", "cincinnati|ohio", "columbus|ohio", "indianapolis|indiana",
+    "milwaukee|wisconsin", "charlotte|north carolina", "tampa|florida", "hong kong|",
+    "st. petersburg|florida", "fort lauderdale|florida", "long beach|california",
+    "burbank|california", "ontario|california", "westchester county|new york",
+    "tacoma|washington", "montreal|", "toronto|", "vancouver|", "portland|oregon",
+    "sacramento|california", "san antonio|texas", "austin|texas", "el paso|texas",
+    "albuquerque|new mexico", "santa fe|new mexico", "tucson|arizona", "boise|idaho",
+    "spokane|washington", "anchorage|alaska", "honolulu|hawaii", "new orleans|louisiana",
+    "baton rouge|louisiana", "little rock|arkansas", "oklahoma city|oklahoma", "tulsa|oklahoma",
+    "omaha|nebraska", "des moines|iowa", "cedar rapids|iowa", "sioux falls|south dakota",
+    "rapid city|south dakota", "fargo|north dakota", "green bay|wisconsin",
+    "grand rapids|michigan", "buffalo|new york", "rochester|new york", "albany|new york",
+    "hartford|connecticut", "providence|rhode island", "burlington|vermont",
+    "richmond|virginia", "norfolk|virginia", "raleigh|north carolina",
+    "charleston|south carolina", "savannah|georgia", "jacksonville|florida",
+    "palm springs|california", "santa barbara|california", "colorado springs|colorado",
+    "jersey city|new jersey", "atlantic city|new jersey", "kaohsiung|", "seoul|", "osaka|",
+    "manila|", "singapore|", "london|", "paris|", "frankfurt|", "amsterdam|", "san juan|",
+    "mexico city|", "panama city|", "rio de janeiro|", "buenos aires|", "kuala lumpur|",
+    "tel aviv|", "new delhi|", "ho chi minh city|",
 )  # fmt: skip
 _DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _MONTHS = (
@@ -109,8 +137,12 @@ _DAY_NUMBERS = (
 )
 _PERIODS = ("morning", "afternoon", "evening", "night")
 _AIRLINES = (
-    "american airlines", "american", "united airlines", "united", "delta", "delta airlines",
-    "continental", "us air", "northwest", "alaska airlines", "china airlines", "eva air",
+    "american airlines", "united airlines", "delta", "american", "united", "continental",
+    "us air", "delta airlines", "northwest", "continental airlines", "china airlines",
+    "eva air", "alaska airlines", "northwest airlines", "midwest express", "america west",
+    "southwest airlines", "trans world airlines", "air canada", "lufthansa", "japan airlines",
+    "korean air", "british airways", "cathay pacific", "singapore airlines", "tower air",
+    "canadian airlines international", "sun country airlines",
 )  # fmt: skip
 _AIRPORTS = (
     "logan airport", "kennedy airport", "la guardia", "love field", "o'hare", "dulles airport",
@@ -239,6 +271,14 @@ _INTENT_WEIGHTS = (0.46, 0.14, 0.09, 0.08, 0.07, 0.06, 0.05, 0.05)
 _Piece = tuple[tuple[str, ...], str | None]  # words and their slot type (None: outside)
 
 
+def _zipf(count: int) -> list[float]:
+    """Cumulative Zipf weights (exponent 1) of ``count`` values listed from common to rare."""
+    return list(accumulate(1.0 / rank for rank in range(1, count + 1)))
+
+
+_CITY_WEIGHTS = _zipf(len(_CITIES))
+
+
 class _Draw:
     """The random source of one corpus and the cities already used in the current utterance."""
 
@@ -246,22 +286,34 @@ class _Draw:
         self.rng = rng
         self.cities: list[str] = []
 
-    def city(self) -> str:
-        city = self.rng.choice([c for c in _CITIES if c not in self.cities])
-        self.cities.append(city)
-        return city
+    def city(self) -> tuple[str, str]:
+        """A city not yet used in the utterance, and its state (``""`` if none)."""
+        while True:
+            city, _, state = self.rng.choices(_CITIES, cum_weights=_CITY_WEIGHTS)[0].partition("|")
+            if city not in self.cities:
+                self.cities.append(city)
+                return city, state
+
+    def common_first(self, values: tuple[str, ...]) -> str:
+        """One of ``values``, listed from common to rare, with Zipf weights."""
+        return self.rng.choices(values, cum_weights=_zipf(len(values)))[0]
 
 
 def _piece(phrase: str, slot: str | None) -> _Piece:
     return tuple(phrase.split()), slot
 
 
-def _city(draw: _Draw, slot: str) -> list[_Piece]:
-    return [_piece(draw.city(), slot)]
+def _city(draw: _Draw, loc: str) -> list[_Piece]:
+    """A city (slot ``<loc>city_name``); after an origin or destination, now and then its state."""
+    city, state = draw.city()
+    pieces = [_piece(city, f"{loc}city_name")]
+    if state and loc in ("fromloc.", "toloc.") and draw.rng.random() < 0.15:
+        pieces.append(_piece(state, f"{loc}state_name"))
+    return pieces
 
 
 def _value(draw: _Draw, slot: str, values: tuple[str, ...]) -> list[_Piece]:
-    return [_piece(draw.rng.choice(values), slot)]
+    return [_piece(draw.common_first(values), slot)]
 
 
 def _day(draw: _Draw, role: str) -> list[_Piece]:
@@ -338,17 +390,18 @@ def _flight_number(draw: _Draw) -> list[_Piece]:
 
 
 def _airport(draw: _Draw) -> list[_Piece]:
-    """A named airport or ``<city> airport``: a city name that is not a city slot."""
-    if draw.rng.random() < 0.5:
-        return [_piece(draw.rng.choice(_AIRPORTS), "airport_name")]
-    return [_piece(f"{draw.city()} airport", "airport_name")]
+    """A named airport or ``<city> [international] airport``: a city that is not a city slot."""
+    if draw.rng.random() < 0.4:
+        return [_piece(draw.common_first(_AIRPORTS), "airport_name")]
+    kind = draw.rng.choice(("airport", "airport", "international airport"))
+    return [_piece(f"{draw.city()[0]} {kind}", "airport_name")]
 
 
 _SLOTS: dict[str, Callable[[_Draw], list[_Piece]]] = {
-    "from": partial(_city, slot="fromloc.city_name"),
-    "to": partial(_city, slot="toloc.city_name"),
-    "stop": partial(_city, slot="stoploc.city_name"),
-    "city": partial(_city, slot="city_name"),
+    "from": partial(_city, loc="fromloc."),
+    "to": partial(_city, loc="toloc."),
+    "stop": partial(_city, loc="stoploc."),
+    "city": partial(_city, loc=""),
     "airport": _airport,
     "dep_day": partial(_day, role="depart_date"),
     "arr_day": partial(_day, role="arrive_date"),

@@ -11,6 +11,14 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..distributed import (
+    average_gradients,
+    barrier,
+    broadcast_parameters,
+    check_in_sync,
+    is_main,
+    world,
+)
 from .batching import TaggingVocabulary, batches
 from .corpus import Sentence
 from .metrics import span_scores
@@ -103,7 +111,9 @@ def fit(
 
     Every epoch ends with an atomic checkpoint (model, optimiser, random state, best weights,
     history); when ``checkpoint`` already exists the run resumes from it. At the end the model
-    holds the weights of its best development epoch.
+    holds the weights of its best development epoch. Under ``torchrun`` each process takes
+    every ``world``-th batch and gradients are averaged (`hybrid.distributed`); only the
+    first process logs and writes.
 
     Args:
         model: The tagger.
@@ -135,22 +145,27 @@ def fit(
         log(f"resumed from {checkpoint} after epoch {epoch}")
     else:
         stale = 0
+    broadcast_parameters(model)
     scheme = model.config.scheme or "BIO"
     while epoch < config.epochs and stale < config.patience:
         model.train()
         begin, total, count = time.perf_counter(), 0.0, 0
         steps = -(-len(train) // config.batch_size)
+        rank, size = world()
+        shuffled = batches(train, vocabulary, config.batch_size, generator)
+        mine = (b for i, b in enumerate(shuffled) if i % size == rank and i < steps - steps % size)
         bar = tqdm(
-            batches(train, vocabulary, config.batch_size, generator),
-            total=steps,
+            mine,
+            total=steps // size,
             desc=f"{model.config.head} epoch {epoch + 1}",
-            disable=not progress,
+            disable=not progress or not is_main(),
             leave=False,
         )
         for batch in bar:
             optimizer.zero_grad()
             loss = model.loss(batch)
             loss.backward()
+            average_gradients(model)
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
             optimizer.step()
             total, count = total + float(loss.detach()), count + 1
@@ -166,11 +181,13 @@ def fit(
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             stale += 1
-        log(
-            f"{model.config.head} epoch {epoch}: loss {history.loss[-1]:.4f} "
-            f"dev F1 {100 * scores['f1']:.2f} ({history.seconds[-1]:.1f} s)"
-        )
-        if checkpoint is not None:
+        check_in_sync(model)
+        if is_main():
+            log(
+                f"{model.config.head} epoch {epoch}: loss {history.loss[-1]:.4f} "
+                f"dev F1 {100 * scores['f1']:.2f} ({history.seconds[-1]:.1f} s)"
+            )
+        if checkpoint is not None and is_main():
             save_atomic(
                 {
                     "model": model.state_dict(),
@@ -185,6 +202,7 @@ def fit(
                 },
                 checkpoint,
             )
+    barrier()  # the last checkpoint is written before any process reads it again
     if best_state is not None:
         model.load_state_dict(best_state)
     return history

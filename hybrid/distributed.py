@@ -1,0 +1,79 @@
+"""Data-parallel training over several processes (``torchrun``), CPU (gloo) or GPU (nccl).
+
+Every process runs the same code on the same batch order and takes every ``world``-th batch;
+gradients are averaged with one all-reduce per step, so every process holds the same model.
+With a single process everything here is a no-op.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+def init_from_environment() -> None:
+    """Join the process group that ``torchrun`` describes (``WORLD_SIZE`` > 1), once."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+
+
+def world() -> tuple[int, int]:
+    """``(rank, size)`` of this process; ``(0, 1)`` outside a process group."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def is_main() -> bool:
+    """Whether this process writes files (rank 0)."""
+    return world()[0] == 0
+
+
+def barrier() -> None:
+    """Wait for every process (no-op with one)."""
+    if world()[1] > 1:
+        dist.barrier()
+
+
+def broadcast_parameters(model: nn.Module) -> None:
+    """Give every process the first process's parameters and buffers."""
+    if world()[1] == 1:
+        return
+    with torch.no_grad():
+        for tensor in [*model.parameters(), *model.buffers()]:
+            dist.broadcast(tensor, src=0)
+
+
+def average_gradients(model: nn.Module) -> None:
+    """Average the gradients of ``model`` over all processes (one flat all-reduce)."""
+    size = world()[1]
+    if size == 1:
+        return
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in parameters]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= size
+    offset = 0
+    for p, g in zip(parameters, grads, strict=True):
+        p.grad = flat[offset : offset + g.numel()].view_as(g).clone()
+        offset += g.numel()
+
+
+def check_in_sync(model: nn.Module) -> None:
+    """Raise if the processes' copies of ``model`` have drifted apart."""
+    if world()[1] == 1:
+        return
+    with torch.no_grad():
+        total = torch.stack([p.double().sum() for p in model.parameters()]).sum().reshape(1)
+        low, high = total.clone(), total.clone()
+        dist.all_reduce(low, op=dist.ReduceOp.MIN)
+        dist.all_reduce(high, op=dist.ReduceOp.MAX)
+    if not torch.equal(low, high):
+        raise RuntimeError(
+            f"processes hold different models (checksums {low.item()} .. {high.item()})"
+        )
