@@ -10,6 +10,14 @@ from pathlib import Path
 from .tagging.model import HEADS, TaggerConfig
 from .tagging.train import TrainConfig
 
+# Sizes per corpus where the command line leaves them out: the embedded synthetic corpus runs
+# the whole comparison in about a minute on two cores; the real ones train to convergence.
+CORPUS_DEFAULTS = {
+    "synthetic": {"epochs": 5, "hidden": 64, "word_dim": 50},
+    "atis": {"epochs": 30, "hidden": 200, "word_dim": 100},
+    "conll2000": {"epochs": 40, "hidden": 200, "word_dim": 100},
+}
+
 
 def _train_tagger(args: argparse.Namespace) -> int:
     from .distributed import init_from_environment, is_main
@@ -22,16 +30,20 @@ def _train_tagger(args: argparse.Namespace) -> int:
         print(SYNTHETIC_NOTICE)
     if args.limit:
         splits = {name: sentences[: args.limit] for name, sentences in splits.items()}
+    defaults = CORPUS_DEFAULTS[args.corpus]
     tagger = TaggerConfig(
-        hidden=args.hidden,
+        hidden=args.hidden or defaults["hidden"],
         layers=args.layers,
         rnn=args.rnn,
         dropout=args.dropout,
-        word_dim=args.word_dim,
+        word_dim=args.word_dim or defaults["word_dim"],
         char_encoder=None if args.char_encoder == "none" else args.char_encoder,
     )
     training = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience
+        epochs=args.epochs or defaults["epochs"],
+        batch_size=args.batch_size,
+        lr=args.lr,
+        patience=args.patience,
     )
     run_dir = Path(args.runs) / (args.name or args.corpus)
     results = run_comparison(
@@ -88,13 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--heads", nargs="+", default=list(HEADS), choices=HEADS)
     train.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    train.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    train.add_argument("--epochs", type=int, help="default depends on the corpus")
     train.add_argument("--patience", type=int, default=TrainConfig.patience)
     train.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     train.add_argument("--lr", type=float, default=TrainConfig.lr)
-    train.add_argument("--hidden", type=int, default=TaggerConfig.hidden)
+    train.add_argument("--hidden", type=int, help="default depends on the corpus")
     train.add_argument("--layers", type=int, default=TaggerConfig.layers)
-    train.add_argument("--word-dim", type=int, default=TaggerConfig.word_dim)
+    train.add_argument("--word-dim", type=int, help="default depends on the corpus")
     train.add_argument("--rnn", default=TaggerConfig.rnn, choices=("lstm", "gru", "rnn"))
     train.add_argument("--char-encoder", default="cnn", choices=("cnn", "lstm", "none"))
     train.add_argument("--dropout", type=float, default=TaggerConfig.dropout)
