@@ -195,14 +195,15 @@ def _plots(
     predicted, _ = predict_tags(model, vocabulary, test)
     gold = [list(s.tags) for s in test]
     runs = json.loads((run_dir / "results.json").read_text())["runs"]
-    scores = {}
+    scores, support = {}, {}
     for head in heads:
         labels = {}
         for run in (r for r in runs if r["head"] == head):
             for label, entry in run["test"]["per_label"].items():
                 labels.setdefault(label, []).append(entry["f1"])
+                support[label] = entry["support"]
         scores[head] = {label: statistics.fmean(v) for label, v in labels.items()}
-    plot_label_f1(scores, run_dir / "label_f1.png")
+    plot_label_f1(scores, support, run_dir / "label_f1.png")
     plot_confusion(
         gold,
         predicted,
