@@ -13,9 +13,9 @@ from .tagging.train import TrainConfig
 # Sizes per corpus where the command line leaves them out: the embedded synthetic corpus runs
 # the whole comparison in about a minute on two cores; the real ones train to convergence.
 CORPUS_DEFAULTS = {
-    "synthetic": {"epochs": 5, "hidden": 64, "word_dim": 50},
-    "atis": {"epochs": 30, "hidden": 200, "word_dim": 100},
-    "conll2000": {"epochs": 40, "hidden": 200, "word_dim": 100},
+    "synthetic": {"epochs": 8, "hidden": 64, "word_dim": 50, "batch_size": 16, "lr": 5e-3},
+    "atis": {"epochs": 30, "hidden": 200, "word_dim": 100, "batch_size": 32, "lr": 1e-3},
+    "conll2000": {"epochs": 40, "hidden": 200, "word_dim": 100, "batch_size": 32, "lr": 1e-3},
 }
 
 
@@ -41,8 +41,8 @@ def _train_tagger(args: argparse.Namespace) -> int:
     )
     training = TrainConfig(
         epochs=args.epochs or defaults["epochs"],
-        batch_size=args.batch_size,
-        lr=args.lr,
+        batch_size=args.batch_size or defaults["batch_size"],
+        lr=args.lr or defaults["lr"],
         patience=args.patience,
     )
     run_dir = Path(args.runs) / (args.name or args.corpus)
@@ -102,8 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     train.add_argument("--epochs", type=int, help="default depends on the corpus")
     train.add_argument("--patience", type=int, default=TrainConfig.patience)
-    train.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
-    train.add_argument("--lr", type=float, default=TrainConfig.lr)
+    train.add_argument("--batch-size", type=int, help="default depends on the corpus")
+    train.add_argument("--lr", type=float, help="default depends on the corpus")
     train.add_argument("--hidden", type=int, help="default depends on the corpus")
     train.add_argument("--layers", type=int, default=TaggerConfig.layers)
     train.add_argument("--word-dim", type=int, help="default depends on the corpus")

@@ -108,6 +108,8 @@ def test_same_word_fills_different_slots_by_context(corpus):
             if tag != "O":
                 labels[word].add(tag[2:])
     assert {"fromloc.city_name", "toloc.city_name", "city_name"} <= labels["boston"]
+    assert {"fromloc.airport_name", "toloc.airport_name", "airport_name"} <= labels["boston"]
+    assert {"toloc.city_name", "toloc.state_name"} <= labels["washington"]
     assert {"depart_date.day_name", "arrive_date.day_name", "return_date.day_name"} <= labels[
         "monday"
     ]

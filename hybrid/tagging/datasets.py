@@ -25,7 +25,7 @@ def load_splits(corpus: str, data: str | Path | None = None) -> dict[str, list[S
     if corpus not in CORPORA:
         raise ValueError(f"corpus must be one of {CORPORA}, got {corpus!r}")
     if corpus == "synthetic":  # small enough for the whole comparison in about a minute
-        return airline_splits(train=1000, valid=200, test=400)
+        return airline_splits(train=600, valid=200, test=400)
     root = data_root(data)
     folder = None if root is None else Path(root) / corpus
     if folder is None or not folder.is_dir():

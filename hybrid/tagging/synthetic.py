@@ -1,21 +1,26 @@
 """A generated airline-booking corpus: ATIS-style slot filling and intents, no download.
 
-Every utterance comes from one of about sixty templates ("arrive taipei on november
-second": which words fill which slot), with BIO slot tags under ATIS slot names and one
-intent. The corpus is small and learnable, but it has the traits that separate a per-token
+Each utterance comes from one of 76 templates ("arrive taipei on november second": which
+words fill which slot), 15 of them a flight described by an origin, a destination and up to
+four other constraints in any order. Tags are BIO over ATIS slot names; each utterance has
+one of eight intents. The corpus is learnable, with the traits that separate a per-token
 softmax tagger from a CRF on the same encoder:
 
-* multi-word values (``new york``, ``american airlines``, ``twenty second``, ``rental car``);
+* multi-word values (``new york``, ``american airlines``, ``twenty second``, ``rental car``),
+  and a long tail of rare cities and airlines, many of several words;
 * the same word filling different slots by context: a city after ``from`` is
-  ``fromloc.city_name``, after ``to`` or ``arrive in`` ``toloc.city_name``; a date after
-  ``leaving`` is ``depart_date.*``, after ``arriving`` ``arrive_date.*``, after
-  ``returning`` ``return_date.*``; the word that decides may come after the value
-  (``on monday i want to arrive in denver``); ``first`` is a day, a class or a flight
-  modifier;
+  ``fromloc.city_name``, after ``to`` or ``arrive in`` ``toloc.city_name``, before
+  ``airport`` part of an airport name; a date after ``leaving`` (or with no verb) is
+  ``depart_date.*``, after ``arriving`` ``arrive_date.*``, after ``returning``
+  ``return_date.*``; the deciding word may follow the value (``on monday i want to arrive
+  in denver``); ``first`` is a day, a class or a flight modifier; ``washington`` is a city
+  or a state;
 * adjacent slots of the same type that only a ``B-`` tag separates: city lists
   (``from boston denver or dallas``) and ``early morning``, which ATIS tags as two
   ``period_of_day`` slots, while ``late morning`` is one;
-* optional fillers (``okay``, ``please``, ``thank you``) and optional slots.
+* a little genuine ambiguity, as in ATIS: a date or time right after ``arriving in <city>``
+  is sometimes the arrival's and sometimes (a bare date) the departure's;
+* optional fillers and pauses (``okay``, ``uh``, ``please``, ``thank you``) and optional slots.
 
 Label noise (a slot span relabelled with another type, an intent with another intent) is
 off by default.
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
-from functools import partial
+from functools import cache, partial
 from itertools import accumulate, islice
 
 from .corpus import Sentence
@@ -58,12 +63,16 @@ SLOT_TYPES = (
     "fromloc.state_name",
     "toloc.state_name",
     "airport_name",
+    "fromloc.airport_name",
+    "toloc.airport_name",
     *(
         f"{role}.{part}"
         for role in _DATE_ROLES
         for part in ("day_name", "month_name", "day_number")
     ),
     "depart_date.today_relative",
+    "depart_time.start_time",
+    "depart_time.end_time",
     *(
         f"{role}.{part}"
         for role in _TIME_ROLES
@@ -121,8 +130,9 @@ _CITIES = (
 )  # fmt: skip
 _DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _MONTHS = (
-    "january", "february", "march", "april", "may", "june", "july", "august", "september",
-    "october", "november", "december",
+    ("january", 31), ("february", 29), ("march", 31), ("april", 30), ("may", 31), ("june", 30),
+    ("july", 31), ("august", 31), ("september", 30), ("october", 31), ("november", 30),
+    ("december", 31),
 )  # fmt: skip
 _ORDINALS = (
     "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
@@ -165,25 +175,68 @@ _VALUES = {
     "or": ("or", ("or",)),
 }
 
-# Phrases outside any slot; an empty phrase makes the filler optional.
+# Phrases outside any slot, from common to rare (drawn with Zipf weights); an empty phrase
+# makes the filler optional.
 _POOLS = {
-    "opener": ("", "", "", "", "okay", "yes", "hi", "um", "well", "hello"),
-    "closer": ("", "", "", "", "please", "thank you", "thanks", "if possible"),
+    "opener": ("", "", "okay", "yes", "um", "hi", "well", "hello", "uh", "okay um", "yes please",
+               "good morning", "alright"),
+    "closer": ("", "", "please", "thank you", "thanks", "if possible", "for me", "please thanks",
+               "thank you very much", "if you can"),
     "show": (
-        "show me", "list", "give me", "what are", "find", "i need", "i would like",
-        "please show me", "can you show me", "please list", "tell me",
+        "show me", "list", "what are", "i would like", "give me", "i need", "find", "tell me",
+        "please show me", "can you show me", "please list", "i'd like to see", "could you list",
+        "i want to see", "display", "can you give me", "i'm looking for", "let me see",
+        "could you please find", "what about",
     ),
-    "the": ("", "the", "all", "all the", "any"),
-    "want": ("i want", "i would like", "i'd like", "i need", "we want", "we would like"),
-    "fly": ("fly", "travel", "go"),
-    "leave": ("leave", "depart from", "fly out of", "get out of"),
-    "leaving": ("leaving", "departing", "that leave", "which leave", "that depart"),
-    "arrive": ("arrive", "arrive in", "arrive at", "get to", "land in", "be in"),
-    "arriving": ("arriving", "that arrive", "which arrive", "landing"),
-    "returning": ("returning", "coming back", "and returning", "flying back", "and coming back"),
-    "via": ("via", "stopping in", "that stop in", "with a stopover in", "connecting in"),
-    "serving": ("that serve", "with", "serving"),
+    "the": ("", "the", "all", "all the", "any", "all of the", "some"),
+    "want": ("i want", "i would like", "i need", "i'd like", "we want", "we would like", "we need",
+             "i'm planning", "my wife and i want"),
+    "fly": ("fly", "go", "travel", "get", "make a trip"),
+    "leave": ("leave", "depart from", "fly out of", "get out of", "leave from", "start from"),
+    "leaving": ("leaving", "departing", "that leave", "which leave", "that depart", "which depart",
+                "that departs", "taking off", "going out"),
+    "arrive": ("arrive", "arrive in", "get to", "be in", "arrive at", "land in", "reach",
+               "get into", "end up in"),
+    "arriving": ("arriving", "that arrive", "which arrive", "landing", "that land", "getting in",
+                 "that get in"),
+    "returning": ("returning", "and returning", "coming back", "flying back", "and coming back",
+                  "with the return", "and back", "getting back"),
+    "via": ("via", "stopping in", "that stop in", "with a stopover in", "connecting in",
+            "through", "with a stop in", "by way of"),
+    "serving": ("that serve", "with", "serving", "that offers", "which have"),
+    "pause": ("uh", "um", "and", "and uh", "also", "i mean"),
 }  # fmt: skip
+
+# A flight described by its origin, its destination and up to four other constraints, in any
+# order (same notation as the templates below). A bare date or time is the departure's, as in
+# ATIS; after "arriving in <city>" it may also be the arrival's: both readings occur.
+_CONSTRAINTS = {
+    "origin": (
+        "from {from}", "leaving {from}", "out of {from}", "departing {from}",
+        "departing from {from}", "that leave {from}", "originating in {from}",
+        "from {from_airport}", "out of {from_airport}", "leaving {from_airport}",
+    ),
+    "destination": (
+        "to {to}", "going to {to}", "arriving in {to}", "into {to}", "that go to {to}",
+        "landing in {to}", "flying into {to}", "arriving in {to} {arr_date}",
+        "arriving in {to} {arr_time}", "into {to_airport}", "to {to_airport}",
+        "arriving at {to_airport}",
+    ),
+    "dep_date": ("{dep_date}", "<leaving> {dep_date}"),
+    "dep_time": ("{dep_time}", "<leaving> {dep_time}"),
+    "dep_window": ("{window}", "<leaving> {window}"),
+    "arr_date": ("<arriving> {arr_date}",),
+    "arr_time": ("<arriving> {arr_time}", "that get there {arr_time}", "that get in {arr_time}"),
+    "ret_date": ("<returning> {ret_date}",),
+    "airline": ("on {airline}", "with {airline}", "flying {airline}"),
+    "stop": ("<via> {stop}",),
+    "meal": ("<serving> {meal}",),
+    "class": ("in {class}",),
+    "stops": ("{stops}",),
+    "round_trip": ("{round_trip}",),
+    "fare": ("for {fare_cap}", "{fare_cap}", "costing {fare_cap}"),
+}  # fmt: skip
+_EXTRAS = tuple(kind for kind in _CONSTRAINTS if kind not in ("origin", "destination"))
 
 # ``{name}``: slot value(s); ``<name>``: a filler phrase; a trailing ``?`` makes a slot
 # optional; any other token is a literal word outside every slot.
@@ -220,6 +273,17 @@ _TEMPLATES = {
         "do you have any {class} seats from {from} to {to} {dep_date}?",
         "<show> the {mod} flight from {from} <arriving> in {to} {arr_date}",
         "<show> <the> flights from {from} {dep_date} <arriving> in {to} {arr_time}",
+        "on {dep_day} <want> to <leave> {from}",
+        "on {ret_day} <want> to fly back to {to}",
+        "on {dep_day} {dep_time}? <show> <the> flights {constraints}",
+        "<show> <the> flights {constraints}",
+        "<want> a flight {constraints}",
+        "are there any flights {constraints}",
+        "<show> the {mod} flight {constraints}",
+        "<want> to <fly> {constraints}",
+        "do you have any flights {constraints}",
+        "what flights do you have {constraints}",
+        "{constraints}",
     ),
     "airfare": (
         "what is the {cost_sup} fare from {from} to {to} {dep_date}?",
@@ -228,6 +292,9 @@ _TEMPLATES = {
         "<show> fares from {from} to {to} {fare_cap}",
         "how much does a {round_trip} ticket on {airline} from {from} to {to} cost",
         "how much does it cost to <fly> from {from} to {to} {dep_date}",
+        "<show> the fares {constraints}",
+        "what is the {cost_sup} fare {constraints}",
+        "how much is a ticket {constraints}",
         "<show> the {cost_sup} {round_trip} fare from {from} to {to} <leaving> {dep_date} "
         "<returning> {ret_date}",
     ),
@@ -243,17 +310,20 @@ _TEMPLATES = {
         "what airlines have {stops} flights from {from} to {to}",
         "<show> the airlines that serve {city}",
         "which airline has the {mod} flight from {from} to {to} {dep_date}?",
+        "which airlines have flights {constraints}",
     ),
     "flight_time": (
         "what time does the {mod} flight from {from} to {to} leave",
         "what is the {ftime} of {airline} flight {flight_no}",
         "<show> the {ftime} for flights from {from} to {to} {dep_date}",
         "when does {airline} flight {flight_no} arrive in {to}",
+        "what are the {ftime} of flights {constraints}",
     ),
     "aircraft": (
         "what type of aircraft is used on {airline} flight {flight_no}",
         "what kind of plane flies from {from} to {to} {dep_time}",
         "what aircraft does {airline} use from {from} to {to}",
+        "what aircraft is used on flights {constraints}",
     ),
     "abbreviation": (
         "what does fare code {fare_code} mean",
@@ -271,12 +341,10 @@ _INTENT_WEIGHTS = (0.46, 0.14, 0.09, 0.08, 0.07, 0.06, 0.05, 0.05)
 _Piece = tuple[tuple[str, ...], str | None]  # words and their slot type (None: outside)
 
 
-def _zipf(count: int) -> list[float]:
+@cache
+def _zipf(count: int) -> tuple[float, ...]:
     """Cumulative Zipf weights (exponent 1) of ``count`` values listed from common to rare."""
-    return list(accumulate(1.0 / rank for rank in range(1, count + 1)))
-
-
-_CITY_WEIGHTS = _zipf(len(_CITIES))
+    return tuple(accumulate(1.0 / rank for rank in range(1, count + 1)))
 
 
 class _Draw:
@@ -289,7 +357,7 @@ class _Draw:
     def city(self) -> tuple[str, str]:
         """A city not yet used in the utterance, and its state (``""`` if none)."""
         while True:
-            city, _, state = self.rng.choices(_CITIES, cum_weights=_CITY_WEIGHTS)[0].partition("|")
+            city, _, state = self.common_first(_CITIES).partition("|")
             if city not in self.cities:
                 self.cities.append(city)
                 return city, state
@@ -323,8 +391,9 @@ def _day(draw: _Draw, role: str) -> list[_Piece]:
     kind = rng.randrange(3)
     if kind == 0:
         return [_piece(rng.choice(_DAY_NAMES), f"{role}.day_name")]
-    month = _piece(rng.choice(_MONTHS), f"{role}.month_name")
-    number = _piece(rng.choice(_DAY_NUMBERS), f"{role}.day_number")
+    name, days = rng.choice(_MONTHS)
+    month = _piece(name, f"{role}.month_name")
+    number = _piece(rng.choice(_DAY_NUMBERS[:days]), f"{role}.day_number")
     if kind == 1:
         return [month, number]
     return [_piece("the", None), number, _piece("of", None), month]
@@ -339,6 +408,14 @@ def _date(draw: _Draw, role: str) -> list[_Piece]:
             return [_piece(relative, "depart_date.today_relative")]
         if u < 0.3:
             return [_piece(draw.rng.choice(_DAY_NAMES), "depart_date.day_name")]
+        if u < 0.35:
+            first, second = draw.rng.sample(_DAY_NAMES, 2)
+            return [
+                _piece("on", None),
+                _piece(first, "depart_date.day_name"),
+                _piece("or", "or"),
+                _piece(second, "depart_date.day_name"),
+            ]
     return [_piece("on", None), *_day(draw, role)]
 
 
@@ -389,12 +466,45 @@ def _flight_number(draw: _Draw) -> list[_Piece]:
     return [_piece(str(draw.rng.randint(1, 2999)), "flight_number")]
 
 
-def _airport(draw: _Draw) -> list[_Piece]:
-    """A named airport or ``<city> [international] airport``: a city that is not a city slot."""
+def _airport(draw: _Draw, loc: str) -> list[_Piece]:
+    """A named airport or ``<city> [international] airport`` (slot ``<loc>airport_name``).
+
+    Only the words after the city tell ``<city> airport`` from a city slot.
+    """
+    slot = f"{loc}airport_name"
     if draw.rng.random() < 0.4:
-        return [_piece(draw.common_first(_AIRPORTS), "airport_name")]
+        return [_piece(draw.common_first(_AIRPORTS), slot)]
     kind = draw.rng.choice(("airport", "airport", "international airport"))
-    return [_piece(f"{draw.city()[0]} {kind}", "airport_name")]
+    return [_piece(f"{draw.city()[0]} {kind}", slot)]
+
+
+def _window(draw: _Draw) -> list[_Piece]:
+    """``between 5 and 7 pm`` or ``between 5 pm and 7 pm``: two slots of a departure window."""
+    rng = draw.rng
+    start = rng.randint(1, 10)
+    end = rng.randint(start + 1, 11)
+    half = rng.choice(("am", "pm"))
+    first = f"{start} {half}" if rng.random() < 0.5 else str(start)
+    return [
+        _piece("between", None),
+        _piece(first, "depart_time.start_time"),
+        _piece("and", None),
+        _piece(f"{end} {half}", "depart_time.end_time"),
+    ]
+
+
+def _constraints(draw: _Draw) -> list[_Piece]:
+    """Origin, destination and up to four other constraints of a flight, shuffled, now and
+    then with a pause (``uh``, ``and``) between two of them."""
+    rng = draw.rng
+    kinds = ["origin", "destination", *rng.sample(_EXTRAS, rng.randint(0, 4))]
+    rng.shuffle(kinds)
+    pieces: list[_Piece] = []
+    for i, kind in enumerate(kinds):
+        if i and rng.random() < 0.15:
+            pieces.append(_piece(draw.common_first(_POOLS["pause"]), None))
+        pieces.extend(_expand(draw, draw.common_first(_CONSTRAINTS[kind])))
+    return pieces
 
 
 _SLOTS: dict[str, Callable[[_Draw], list[_Piece]]] = {
@@ -402,9 +512,13 @@ _SLOTS: dict[str, Callable[[_Draw], list[_Piece]]] = {
     "to": partial(_city, loc="toloc."),
     "stop": partial(_city, loc="stoploc."),
     "city": partial(_city, loc=""),
-    "airport": _airport,
+    "airport": partial(_airport, loc=""),
+    "from_airport": partial(_airport, loc="fromloc."),
+    "to_airport": partial(_airport, loc="toloc."),
+    "window": _window,
     "dep_day": partial(_day, role="depart_date"),
     "arr_day": partial(_day, role="arrive_date"),
+    "ret_day": partial(_day, role="return_date"),
     "dep_date": partial(_date, role="depart_date"),
     "arr_date": partial(_date, role="arrive_date"),
     "ret_date": partial(_date, role="return_date"),
@@ -412,32 +526,32 @@ _SLOTS: dict[str, Callable[[_Draw], list[_Piece]]] = {
     "arr_time": partial(_time, role="arrive_time"),
     "fare_cap": _fare_cap,
     "flight_no": _flight_number,
+    "constraints": _constraints,
     **{name: partial(_value, slot=slot, values=values) for name, (slot, values) in _VALUES.items()},
 }
 
 
-_PARSED = {
-    intent: tuple(("<opener>", *t.split(), "<closer>") for t in templates)
-    for intent, templates in _TEMPLATES.items()
-}
-
-
-def _utterance(draw: _Draw) -> tuple[list[_Piece], str]:
-    """One utterance as pieces, and its intent."""
+def _expand(draw: _Draw, template: str) -> list[_Piece]:
+    """The pieces of one instance of a template."""
     rng = draw.rng
-    intent = rng.choices(INTENTS, weights=_INTENT_WEIGHTS)[0]
-    draw.cities = []
     pieces: list[_Piece] = []
-    for token in rng.choice(_PARSED[intent]):
+    for token in template.split():
         if token.startswith("{"):
             if token.endswith("?") and rng.random() < 0.5:
                 continue
             pieces.extend(_SLOTS[token.strip("{}?")](draw))
         elif token.startswith("<"):
-            pieces.append(_piece(rng.choice(_POOLS[token.strip("<>")]), None))
+            pieces.append(_piece(draw.common_first(_POOLS[token.strip("<>")]), None))
         else:
             pieces.append(_piece(token, None))
-    return pieces, intent
+    return pieces
+
+
+def _utterance(draw: _Draw) -> tuple[list[_Piece], str]:
+    """One utterance as pieces, and its intent."""
+    intent = draw.rng.choices(INTENTS, weights=_INTENT_WEIGHTS)[0]
+    draw.cities = []
+    return _expand(draw, f"<opener> {draw.rng.choice(_TEMPLATES[intent])} <closer>"), intent
 
 
 def _corrupt(
