@@ -6,7 +6,7 @@ softmax (the pure-RNN baseline), a CRF, or a structured SVM.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from ..nn import CRF, StructuredSVM
 from ..nn.encoders import SequenceEncoder
-from ..structured import ChainConstraints, kbest
+from ..structured import kbest
 from .batching import Batch, TaggingVocabulary
 from .schemes import allowed_transitions
 
@@ -98,11 +98,6 @@ class Tagger(nn.Module):
         if vocabulary.intents is not None:
             self.intent = nn.Linear(self.encoder.output_dim, len(vocabulary.intents))
 
-    @property
-    def constraints(self) -> ChainConstraints | None:
-        """The structured head's constraints (``None`` for the softmax head)."""
-        return None if self.chain is None else self.chain.constraints
-
     def forward(self, batch: Batch) -> tuple[Tensor, Tensor | None]:
         """Emission scores ``(B, T, K)`` and intent logits ``(B, I)`` (or ``None``)."""
         chars = batch.chars if self.config.char_encoder else None
@@ -172,7 +167,3 @@ class Tagger(nn.Module):
         num_tags = log_probs.shape[-1]
         zeros = log_probs.new_zeros(num_tags, num_tags)
         return kbest(log_probs, zeros, lengths=lengths, k=k)
-
-    def describe(self) -> dict:
-        """The configuration as plain data."""
-        return asdict(self.config)
