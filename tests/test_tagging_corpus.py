@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 import torch
+from realdata import real_corpus
 
 from hybrid.tagging import corpus
 from hybrid.tagging.corpus import Sentence, Vocabulary, data_root, read_atis, read_conll
 from hybrid.tagging.metrics import extract_spans
-
-
-def real_corpus(name: str) -> Path:
-    """The real corpus folder ``data_root() / name``; skip without it (fail under CI)."""
-    root = data_root()
-    folder = None if root is None else root / name
-    if folder is None or not folder.is_dir():
-        where = "no data folder found" if root is None else f"{folder} does not exist"
-        reason = f"real corpus {name!r} is absent ({where}; set HYBRID_DATA to the data folder)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return folder
 
 
 def write_atis(folder: Path, split: str, seq_in: str, seq_out: str, label: str) -> Path:

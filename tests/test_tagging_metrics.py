@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import random
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from realdata import real_corpus
 from seqeval.metrics import accuracy_score, classification_report
 from seqeval.scheme import IOB2, IOBES, Tokens
 
-from hybrid.tagging.corpus import data_root, read_atis
+from hybrid.tagging.corpus import read_atis
 from hybrid.tagging.metrics import bio_to_bioes, bioes_to_bio, extract_spans, span_scores
 
 # Types that could confuse a parser: "B" and "O" as type names, a "-" inside a type.
@@ -23,19 +22,6 @@ PREFIXES = {"BIO": "BI", "BIOES": "BIES"}
 
 def alphabet(scheme):
     return ["O"] + [f"{p}-{t}" for p in PREFIXES[scheme] for t in TYPES]
-
-
-def real_corpus(name: str) -> Path:
-    """The real corpus folder ``data_root() / name``; skip without it (fail under CI)."""
-    root = data_root()
-    folder = None if root is None else root / name
-    if folder is None or not folder.is_dir():
-        where = "no data folder found" if root is None else f"{folder} does not exist"
-        reason = f"real corpus {name!r} is absent ({where}; set HYBRID_DATA to the data folder)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return folder
 
 
 # --- the oracle -----------------------------------------------------------------------------

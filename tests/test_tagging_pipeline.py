@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 import torch
+from realdata import real_corpus
 
 from hybrid.cli import main
 from hybrid.tagging.batching import TaggingVocabulary, batches
-from hybrid.tagging.corpus import data_root, read_atis
+from hybrid.tagging.corpus import read_atis
 from hybrid.tagging.experiment import run_comparison
 from hybrid.tagging.inference import tag_texts
 from hybrid.tagging.metrics import span_scores
@@ -195,17 +195,8 @@ def test_command_line_trains_and_tags(tmp_path, capsys):
     assert main(["train-tagger", "--corpus", "atis", "--data", str(tmp_path / "none")]) == 2
 
 
-def _real_atis():
-    root = data_root()
-    if root is None or not (root / "atis").is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail("ATIS data missing under CI (expected at ../shared/data/atis)")
-        pytest.skip("ATIS data not found (../shared/data/atis or $HYBRID_DATA)")
-    return root / "atis"
-
-
 def test_tiny_tagger_on_real_atis_slice(tmp_path):
-    folder = _real_atis()
+    folder = real_corpus("atis")
     train, test = read_atis(folder, "train")[:300], read_atis(folder, "test")[:100]
     vocabulary = TaggingVocabulary.build(train)
     model = Tagger(SMALL, vocabulary)
