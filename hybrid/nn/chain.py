@@ -12,6 +12,12 @@ from ..structured.paths import path_scores
 REDUCTIONS = ("mean", "sum", "none", "token_mean")
 
 
+def check_reduction(reduction: str) -> None:
+    """Raise ``ValueError`` unless ``reduction`` is one of `REDUCTIONS`."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
 def reduce_loss(loss: Tensor, lengths: Tensor, reduction: str) -> Tensor:
     """Reduce per-sequence losses ``(B,)``.
 
@@ -21,6 +27,7 @@ def reduce_loss(loss: Tensor, lengths: Tensor, reduction: str) -> Tensor:
         reduction: ``"mean"`` (over sequences), ``"sum"``, ``"none"`` or ``"token_mean"``
             (sum divided by the number of tokens), as in pytorch-crf.
     """
+    check_reduction(reduction)
     if reduction == "none":
         return loss
     if reduction == "sum":

@@ -6,7 +6,7 @@ from torch import Tensor
 
 from ..structured._inputs import check_tags
 from ..structured.chain import chain_log_partition
-from .chain import REDUCTIONS, LinearChain, reduce_loss
+from .chain import LinearChain, check_reduction, reduce_loss
 
 
 class CRF(LinearChain):
@@ -61,8 +61,7 @@ class CRF(LinearChain):
             The reduced loss. ``nll(..., reduction="sum")`` equals minus pytorch-crf's
             ``crf(emissions, tags, mask, reduction="sum")``.
         """
-        if reduction not in REDUCTIONS:
-            raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        check_reduction(reduction)  # before any work
         chain = self._prepare(emissions, lengths)
         loss = chain_log_partition(chain, check_tags(tags, chain))
         return reduce_loss(loss, chain.lengths, reduction)

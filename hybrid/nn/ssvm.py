@@ -9,7 +9,7 @@ from ..structured._inputs import check_tags
 from ..structured.chain import reject_forbidden
 from ..structured.decode import best_paths
 from ..structured.paths import path_scores
-from .chain import REDUCTIONS, LinearChain, reduce_loss
+from .chain import LinearChain, check_reduction, reduce_loss
 
 
 class StructuredSVM(LinearChain):
@@ -61,8 +61,7 @@ class StructuredSVM(LinearChain):
             The reduced loss; 0 for a sequence exactly when its gold path beats every other
             path by at least that path's cost.
         """
-        if reduction not in REDUCTIONS:
-            raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        check_reduction(reduction)  # before any work
         chain = self._prepare(emissions, lengths)
         gold_tags = check_tags(tags, chain)
         potentials = (chain.transitions, chain.start, chain.end, chain.lengths)

@@ -123,7 +123,7 @@ def run_comparison(
     }
     (run_dir / "results.json").write_text(json.dumps(results, indent=2))
     (run_dir / "results.md").write_text(results_table(results))
-    _plots(run_dir, splits["test"], heads, seeds, histories)
+    _plots(run_dir, splits["test"], heads, seeds, histories, runs)
     return results
 
 
@@ -188,13 +188,13 @@ def _plots(
     heads: Sequence[str],
     seeds: Sequence[int],
     histories: dict,
+    runs: list[dict],
 ) -> None:
     plot_curves(histories, run_dir / "training_curves.png")
     best_head = "crf" if "crf" in heads else heads[0]
     model, vocabulary = load_tagger(run_dir / "models" / f"{best_head}-seed{seeds[0]}.pt")
     predicted, _ = predict_tags(model, vocabulary, test)
     gold = [list(s.tags) for s in test]
-    runs = json.loads((run_dir / "results.json").read_text())["runs"]
     scores, support = {}, {}
     for head in heads:
         labels = {}
