@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .tagging.model import HEADS, TaggerConfig
+from .tagging.model import HEADS, INTENT_POOLING, TaggerConfig
 from .tagging.train import TrainConfig
 
 # Sizes per corpus where the command line leaves them out: the embedded synthetic corpus runs
@@ -38,12 +38,16 @@ def _train_tagger(args: argparse.Namespace) -> int:
         dropout=args.dropout,
         word_dim=args.word_dim or defaults["word_dim"],
         char_encoder=None if args.char_encoder == "none" else args.char_encoder,
+        word_dropout=args.word_dropout,
+        intent_pooling=args.intent_pooling,
+        intent_weight=args.intent_weight,
     )
     training = TrainConfig(
         epochs=args.epochs or defaults["epochs"],
         batch_size=args.batch_size or defaults["batch_size"],
         lr=args.lr or defaults["lr"],
         patience=args.patience,
+        average=args.average,
     )
     run_dir = Path(args.runs) / (args.name or args.corpus)
     results = run_comparison(
@@ -55,6 +59,7 @@ def _train_tagger(args: argparse.Namespace) -> int:
         training,
         corpus=args.corpus,
         progress=not args.quiet,
+        device=args.device,
     )
     if not is_main():
         return 0
@@ -102,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     train.add_argument("--epochs", type=int, help="default depends on the corpus")
     train.add_argument("--patience", type=int, default=TrainConfig.patience)
+    train.add_argument(
+        "--average",
+        type=float,
+        default=TrainConfig.average,
+        help="decay of a moving average of the weights, evaluated and kept (0: off)",
+    )
     train.add_argument("--batch-size", type=int, help="default depends on the corpus")
     train.add_argument("--lr", type=float, help="default depends on the corpus")
     train.add_argument("--hidden", type=int, help="default depends on the corpus")
@@ -110,6 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--rnn", default=TaggerConfig.rnn, choices=("lstm", "gru", "rnn"))
     train.add_argument("--char-encoder", default="cnn", choices=("cnn", "lstm", "none"))
     train.add_argument("--dropout", type=float, default=TaggerConfig.dropout)
+    train.add_argument(
+        "--word-dropout",
+        type=float,
+        default=TaggerConfig.word_dropout,
+        help="probability of replacing a training word by <unk>",
+    )
+    train.add_argument(
+        "--intent-pooling", default=TaggerConfig.intent_pooling, choices=INTENT_POOLING
+    )
+    train.add_argument("--intent-weight", type=float, default=TaggerConfig.intent_weight)
+    train.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
     train.add_argument(
         "--limit",
         type=int,

@@ -303,3 +303,33 @@ def test_chars_and_features_refused_without_their_encoders():
     assert with_chars_off.char_encoder is None
     with pytest.raises(ValueError, match="chars given"):
         with_chars_off(words, lengths, chars, features)
+
+
+def test_word_dropout_replaces_words_by_unk_in_training_only():
+    encoder = make_encoder(word_dropout=0.5, unk_index=1, dropout=0.0)
+    seen = []
+    encoder.word_embedding.register_forward_hook(lambda _m, args, _out: seen.append(args[0]))
+    words, lengths, chars, features = make_batch([20, 7] * 20)
+    words[words == 1] = 2  # no genuine unknown words in the input
+    torch.manual_seed(0)
+    encoder(words, lengths, chars, features)
+    dropped = seen[-1] != words
+    inside = words != 0
+    assert (seen[-1][dropped] == 1).all() and not (dropped & ~inside).any()  # pads stay pads
+    assert 0.4 < dropped[inside].float().mean().item() < 0.6
+    encoder.eval()
+    encoder(words, lengths, chars, features)
+    assert torch.equal(seen[-1], words)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"word_dropout": 1.0}, "word_dropout"),
+        ({"word_dropout": -0.5}, "word_dropout"),
+        ({"word_dropout": 0.1, "unk_index": NUM_WORDS}, "unk_index"),
+    ],
+)
+def test_word_dropout_validation(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_encoder(**kwargs)

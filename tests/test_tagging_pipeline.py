@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -215,3 +217,68 @@ def test_tiny_tagger_on_real_atis_slice(tmp_path):
     results = tag_texts(loaded, loaded_vocabulary, [" ".join(s.words) for s in test])
     scores = span_scores([list(s.tags) for s in test], [r["tags"] for r in results])
     assert 0.0 <= scores["f1"] <= 1.0 and scores["token_accuracy"] > 0.5
+
+
+def _quiet_fit(model, vocabulary, splits, config, checkpoint=None):
+    return fit(
+        model,
+        vocabulary,
+        splits["train"],
+        splits["valid"],
+        config,
+        checkpoint,
+        progress=False,
+        log=lambda _: None,
+    )
+
+
+def test_weight_averaging_keeps_the_moving_average(splits):
+    """One epoch with ``average=d`` keeps ``w <- d w + (1 - d) w_step``, replayed by hand."""
+    vocabulary = TaggingVocabulary.build(splits["train"])
+    torch.manual_seed(0)
+    model = Tagger(SMALL, vocabulary)
+    replay = copy.deepcopy(model)
+    config = TrainConfig(epochs=1, batch_size=16, lr=1e-2, average=0.9, seed=4)
+    _quiet_fit(model, vocabulary, splits, config)
+
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    optimizer = torch.optim.Adam(replay.parameters(), lr=config.lr)
+    average = None
+    replay.train()
+    for batch in batches(splits["train"], vocabulary, config.batch_size, generator):
+        optimizer.zero_grad()
+        replay.loss(batch).backward()
+        torch.nn.utils.clip_grad_norm_(replay.parameters(), config.clip)
+        optimizer.step()
+        weights = [p.detach().clone() for p in replay.parameters()]
+        if average is None:
+            average = weights
+        else:
+            average = [0.9 * a + 0.1 * w for a, w in zip(average, weights, strict=True)]
+    for kept, expected in zip(model.parameters(), average, strict=True):
+        torch.testing.assert_close(kept, expected, rtol=1e-5, atol=1e-6)
+    assert not all(
+        torch.allclose(a, w) for a, w in zip(average, replay.parameters(), strict=True)
+    )  # the average is not the last step
+
+
+def test_weight_averaging_resumes_exactly(splits, tmp_path):
+    vocabulary = TaggingVocabulary.build(splits["train"])
+    torch.manual_seed(0)
+    straight = Tagger(SMALL, vocabulary)
+    interrupted = copy.deepcopy(straight)
+    config = TrainConfig(epochs=2, batch_size=16, lr=1e-2, average=0.9, patience=5)
+    whole = _quiet_fit(straight, vocabulary, splits, config)
+    checkpoint = tmp_path / "run.pt"
+    _quiet_fit(interrupted, vocabulary, splits, replace(config, epochs=1), checkpoint)
+    resumed = Tagger(SMALL, vocabulary)
+    history = _quiet_fit(resumed, vocabulary, splits, config, checkpoint)
+    assert history.dev_f1 == whole.dev_f1
+    for a, b in zip(resumed.state_dict().values(), straight.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_train_config_validation():
+    with pytest.raises(ValueError, match="average"):
+        TrainConfig(average=1.0)

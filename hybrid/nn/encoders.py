@@ -196,6 +196,10 @@ class SequenceEncoder(nn.Module):
         num_features: Feature vocabulary size; 0 for no feature embedding.
         feature_dim: Feature embedding size.
         pad_index: Padding entry of the word, character and feature vocabularies.
+        word_dropout: In training, the probability that a token's word index is replaced by
+            ``unk_index`` (its characters and features stay): the word embedding of rare
+            words is then learned to be backed off, as it must be for unseen test words.
+        unk_index: The unknown-word entry of the word vocabulary.
 
     Attributes:
         output_dim: ``2 * hidden``, the size of each state.
@@ -226,6 +230,8 @@ class SequenceEncoder(nn.Module):
         num_features: int = 0,
         feature_dim: int = 20,
         pad_index: int = 0,
+        word_dropout: float = 0.0,
+        unk_index: int = 1,
     ):
         super().__init__()
         for name, value in (("num_words", num_words), ("word_dim", word_dim), ("hidden", hidden)):
@@ -234,8 +240,9 @@ class SequenceEncoder(nn.Module):
             raise ValueError(f"layers must be an integer in [1, {MAX_LAYERS}], got {layers!r}")
         if rnn not in RNN_KINDS:
             raise ValueError(f"rnn must be one of {RNN_KINDS}, got {rnn!r}")
-        if not isinstance(dropout, int | float) or not 0 <= dropout < 1:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}")
+        for name, value in (("dropout", dropout), ("word_dropout", word_dropout)):
+            if not isinstance(value, int | float) or not 0 <= value < 1:
+                raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
         if char_encoder is not None and char_encoder not in CHAR_ENCODER_KINDS:
             raise ValueError(
                 f"char_encoder must be one of {CHAR_ENCODER_KINDS} or None, got {char_encoder!r}"
@@ -244,8 +251,13 @@ class SequenceEncoder(nn.Module):
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         _check_pad_index(pad_index, {"num_words": num_words})
+        if word_dropout > 0:
+            if not isinstance(unk_index, int) or not 0 <= unk_index < num_words:
+                raise ValueError(f"unk_index must lie in [0, num_words), got {unk_index!r}")
         self.num_words = num_words
         self.pad_index = pad_index
+        self.word_dropout = word_dropout
+        self.unk_index = unk_index
         self.output_dim = 2 * hidden
         self.word_embedding = nn.Embedding(num_words, word_dim, padding_idx=pad_index)
         input_dim = word_dim
@@ -297,6 +309,9 @@ class SequenceEncoder(nn.Module):
         if isinstance(lengths, Tensor) and lengths.device != device:
             raise ValueError(f"lengths is on {lengths.device} but must be on {device}")
         lengths = resolve_lengths(lengths, batch, steps, device)
+        if self.training and self.word_dropout > 0:
+            dropped = torch.rand(words.shape, device=device) < self.word_dropout
+            words = torch.where(dropped & (words != self.pad_index), self.unk_index, words)
         inputs = [self.word_embedding(words)]
         if self.char_encoder is not None:
             inputs.append(self.char_encoder(self._check_chars(chars, words)))

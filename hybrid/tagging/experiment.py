@@ -36,6 +36,7 @@ def run_comparison(
     corpus: str = "corpus",
     progress: bool = True,
     log: Callable[[str], None] = print,
+    device: str | torch.device = "cpu",
 ) -> dict:
     """Train and evaluate every head with every seed on the same splits and encoder.
 
@@ -49,6 +50,7 @@ def run_comparison(
         corpus: Name recorded in the results.
         progress: Show progress bars.
         log: Where progress lines go.
+        device: Where the models train and evaluate (``"cpu"``, ``"cuda"``, ...).
 
     Returns:
         The content of ``results.json``.
@@ -67,11 +69,12 @@ def run_comparison(
             history_path = run_dir / "checkpoints" / f"{head}-seed{seed}.json"
             if model_path.exists() and history_path.exists():
                 model, vocabulary = load_tagger(model_path)
+                model.to(device)
                 record = json.loads(history_path.read_text())
                 log(f"{head} seed {seed}: finished earlier, read back")
             else:
                 torch.manual_seed(seed)  # the seed decides the initial weights too
-                model = Tagger(replace(tagger, head=head), vocabulary)
+                model = Tagger(replace(tagger, head=head), vocabulary).to(device)
                 begin = time.perf_counter()
                 history = fit(
                     model,
@@ -90,6 +93,7 @@ def run_comparison(
                     "train_seconds": seconds,
                     "tokens_per_second": tokens / max(sum(history.seconds), 1e-9),
                     "processes": world()[1],
+                    "device": str(device),
                 }
                 if is_main():
                     save_tagger(model_path, model, vocabulary)
@@ -105,6 +109,7 @@ def run_comparison(
                     **scores,
                     "epochs": len(record["history"]["loss"]),
                     "processes": record.get("processes", 1),
+                    "device": record.get("device", "cpu"),
                     "train_seconds": record["train_seconds"],
                     "tokens_per_second": record["tokens_per_second"],
                 }
@@ -118,6 +123,7 @@ def run_comparison(
         "sizes": {k: len(v) for k, v in splits.items()},
         "tagger": asdict(tagger),
         "training": asdict(training),
+        "device": str(device),
         "runs": runs,
         "summary": _aggregate(runs, heads),
     }
@@ -147,6 +153,7 @@ def _aggregate(runs: list[dict], heads: Sequence[str]) -> dict:
         entry["train_seconds"] = statistics.fmean(r["train_seconds"] for r in mine)
         entry["tokens_per_second"] = statistics.fmean(r["tokens_per_second"] for r in mine)
         entry["seeds"] = len(mine)
+        entry["devices"] = sorted({r.get("device", "cpu") for r in mine})
         summary[head] = entry
     return summary
 
@@ -161,8 +168,8 @@ def results_table(results: dict) -> str:
         + ".",
         "",
         "| head | seeds | span F1 | precision | recall | token acc. | intent acc. "
-        "| train time (s) | tokens/s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| train time (s) | tokens/s | trained on |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for head, entry in results["summary"].items():
         cells = [
@@ -171,7 +178,8 @@ def results_table(results: dict) -> str:
         ]
         lines.append(
             f"| {head} | {entry['seeds']} | " + " | ".join(cells) + " | "
-            f"{entry['train_seconds']:.0f} | {entry['tokens_per_second']:.0f} |"
+            f"{entry['train_seconds']:.0f} | {entry['tokens_per_second']:.0f} | "
+            f"{', '.join(entry.get('devices', ['cpu']))} |"
         )
     return "\n".join(lines) + "\n"
 

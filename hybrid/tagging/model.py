@@ -14,11 +14,13 @@ from torch import Tensor, nn
 
 from ..nn import CRF, StructuredSVM
 from ..nn.encoders import SequenceEncoder
+from ..nn.pooling import SequenceClassifier
 from ..structured import kbest
 from .batching import Batch, TaggingVocabulary
 from .schemes import allowed_transitions
 
 HEADS = ("softmax", "crf", "ssvm")
+INTENT_POOLING = ("last", "attention")
 
 
 @dataclass
@@ -38,6 +40,11 @@ class TaggerConfig:
         feature_dim: Embedding size of the extra token column (e.g. POS), if the data has one.
         scheme: Tagging scheme whose transition constraints the structured heads obey
             (``"BIO"``, ``"BIOES"``, ``"IOB1"``) or ``None`` for none.
+        word_dropout: Probability of replacing a training token's word by ``<unk>`` (see
+            `hybrid.nn.encoders.SequenceEncoder`).
+        intent_pooling: Input of the intent head: ``"last"`` (the encoder's last states, a
+            linear layer) or ``"attention"`` (last states and attention pooling, a hidden
+            layer: `hybrid.nn.pooling.SequenceClassifier`).
         intent_weight: Weight of the intent loss when the data has intents.
     """
 
@@ -52,11 +59,17 @@ class TaggerConfig:
     char_out: int = 50
     feature_dim: int = 20
     scheme: str | None = "BIO"
+    word_dropout: float = 0.0
+    intent_pooling: str = "attention"
     intent_weight: float = 1.0
 
     def __post_init__(self):
         if self.head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
+        if self.intent_pooling not in INTENT_POOLING:
+            raise ValueError(
+                f"intent_pooling must be one of {INTENT_POOLING}, got {self.intent_pooling!r}"
+            )
 
 
 class Tagger(nn.Module):
@@ -83,6 +96,8 @@ class Tagger(nn.Module):
             char_encoder=config.char_encoder,
             num_features=len(vocabulary.features) if vocabulary.features else 0,
             feature_dim=config.feature_dim,
+            word_dropout=config.word_dropout,
+            unk_index=vocabulary.words.index("<unk>"),
         )
         num_tags = len(vocabulary.tags)
         self.emission = nn.Linear(self.encoder.output_dim, num_tags)
@@ -94,15 +109,23 @@ class Tagger(nn.Module):
             self.chain = CRF(num_tags, constraints)
         elif config.head == "ssvm":
             self.chain = StructuredSVM(num_tags, constraints)
-        self.intent = None
+        self.intent: nn.Linear | SequenceClassifier | None = None
         if vocabulary.intents is not None:
-            self.intent = nn.Linear(self.encoder.output_dim, len(vocabulary.intents))
+            dim, classes = self.encoder.output_dim, len(vocabulary.intents)
+            if config.intent_pooling == "attention":
+                self.intent = SequenceClassifier(dim, classes, config.dropout)
+            else:
+                self.intent = nn.Linear(dim, classes)
 
     def forward(self, batch: Batch) -> tuple[Tensor, Tensor | None]:
         """Emission scores ``(B, T, K)`` and intent logits ``(B, I)`` (or ``None``)."""
         chars = batch.chars if self.config.char_encoder else None
         states, summary = self.encoder(batch.words, batch.lengths, chars, batch.features)
-        intents = self.intent(summary) if self.intent is not None else None
+        intents = None
+        if isinstance(self.intent, SequenceClassifier):
+            intents = self.intent(states, summary, batch.lengths)
+        elif self.intent is not None:
+            intents = self.intent(summary)
         return self.emission(states), intents
 
     def loss(self, batch: Batch) -> Tensor:
@@ -118,7 +141,8 @@ class Tagger(nn.Module):
         else:
             loss = self.chain.loss(emissions, batch.tags, batch.lengths)
         if intent_logits is not None and batch.intents is not None:
-            loss = loss + self.config.intent_weight * F.cross_entropy(intent_logits, batch.intents)
+            intent_loss = F.cross_entropy(intent_logits, batch.intents)
+            loss = loss + self.config.intent_weight * intent_loss
         return loss
 
     @torch.no_grad()

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from ..distributed import (
@@ -34,8 +35,11 @@ class TrainConfig:
         batch_size: Sentences per batch.
         lr: Adam learning rate.
         clip: Gradient-norm clipping threshold.
-        patience: Stop after this many epochs without a better development F1.
+        patience: Stop after this many epochs without a better development score.
         seed: Seed of initialisation, dropout and batch order.
+        average: Decay of an exponential moving average of the weights (Polyak averaging),
+            updated after every step; development scores and the kept weights are then those
+            of the average. ``0`` (default) keeps the raw weights.
     """
 
     epochs: int = 30
@@ -44,6 +48,11 @@ class TrainConfig:
     clip: float = 5.0
     patience: int = 8
     seed: int = 0
+    average: float = 0.0
+
+    def __post_init__(self):
+        if not 0 <= self.average < 1:
+            raise ValueError(f"average must lie in [0, 1), got {self.average!r}")
 
 
 @dataclass
@@ -72,10 +81,11 @@ def predict_tags(
 ) -> tuple[list[list[str]], list[str | None]]:
     """Decoded tag strings and intents of ``sentences``, in order."""
     model.eval()
+    device = next(model.parameters()).device
     tags: list[list[str]] = []
     intents: list[str | None] = []
     for batch in batches(sentences, vocabulary, batch_size, with_labels=False):
-        out = model.predict(batch)
+        out = model.predict(batch.to(device))
         for row, length in zip(out["tags"].tolist(), batch.lengths.tolist(), strict=True):
             tags.append(vocabulary.tags.decode(row[:length]))
         if "intents" in out:
@@ -97,6 +107,14 @@ def evaluate(
     return scores
 
 
+def selection_score(scores: dict) -> float:
+    """Development score that picks the best epoch: span F1, averaged with the intent
+    accuracy when the data has intents (a joint model is chosen for both of its tasks)."""
+    if "intent_accuracy" in scores:
+        return (scores["f1"] + scores["intent_accuracy"]) / 2
+    return scores["f1"]
+
+
 def fit(
     model: Tagger,
     vocabulary: TaggingVocabulary,
@@ -107,13 +125,14 @@ def fit(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> History:
-    """Train ``model`` with Adam and gradient clipping, keeping the best development F1.
+    """Train ``model`` with Adam and gradient clipping, keeping its best development epoch.
 
     Every epoch ends with an atomic checkpoint (model, optimiser, random state, best weights,
     history); when ``checkpoint`` already exists the run resumes from it. At the end the model
-    holds the weights of its best development epoch. Under ``torchrun`` each process takes
-    every ``world``-th batch and gradients are averaged (`hybrid.distributed`); only the
-    first process logs and writes.
+    holds the weights of its best development epoch (by `selection_score`). Batches go to
+    the device of the model's parameters (move the model first to train on a GPU). Under
+    ``torchrun`` each process takes every ``world``-th batch and gradients are averaged
+    (`hybrid.distributed`); only the first process logs and writes.
 
     Args:
         model: The tagger.
@@ -132,15 +151,21 @@ def fit(
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     history = History()
-    best_f1, best_state, epoch = -1.0, None, 0
+    device = next(model.parameters()).device
+    averaged = None
+    if config.average:
+        averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.average))
+    best_score, best_state, epoch = -1.0, None, 0
     if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=True)
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
+        if averaged is not None:
+            averaged.load_state_dict(state["averaged"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         history = History(**state["history"])
-        best_f1, best_state = state["best_f1"], state["best_model"]
+        best_score, best_state = state["best_score"], state["best_model"]
         epoch, stale = state["epoch"], state["stale"]
         log(f"resumed from {checkpoint} after epoch {epoch}")
     else:
@@ -163,22 +188,25 @@ def fit(
         )
         for batch in bar:
             optimizer.zero_grad()
-            loss = model.loss(batch)
+            loss = model.loss(batch.to(device))
             loss.backward()
             average_gradients(model)
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
             optimizer.step()
+            if averaged is not None:
+                averaged.update_parameters(model)
             total, count = total + float(loss.detach()), count + 1
             bar.set_postfix(loss=f"{total / count:.3f}")
-        scores = evaluate(model, vocabulary, valid, scheme)
+        kept = model if averaged is None else averaged.module
+        scores = evaluate(kept, vocabulary, valid, scheme)
         epoch += 1
         history.loss.append(total / max(count, 1))
         history.dev_f1.append(scores["f1"])
         history.dev_intent_accuracy.append(scores.get("intent_accuracy", float("nan")))
         history.seconds.append(time.perf_counter() - begin)
-        if scores["f1"] > best_f1:
-            best_f1, stale = scores["f1"], 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if selection_score(scores) > best_score:
+            best_score, stale = selection_score(scores), 0
+            best_state = {k: v.detach().clone() for k, v in kept.state_dict().items()}
         else:
             stale += 1
         check_in_sync(model)
@@ -195,8 +223,9 @@ def fit(
                     "generator": generator.get_state(),
                     "torch_rng": torch.get_rng_state(),
                     "history": asdict(history),
-                    "best_f1": best_f1,
+                    "best_score": best_score,
                     "best_model": best_state,
+                    **({"averaged": averaged.state_dict()} if averaged is not None else {}),
                     "epoch": epoch,
                     "stale": stale,
                 },
@@ -214,15 +243,15 @@ def save_tagger(path: Path, model: Tagger, vocabulary: TaggingVocabulary) -> Non
         {
             "config": asdict(model.config),
             "vocabulary": vocabulary.to_dict(),
-            "model": model.state_dict(),
+            "model": {k: v.cpu() for k, v in model.state_dict().items()},
         },
         path,
     )
 
 
 def load_tagger(path: Path) -> tuple[Tagger, TaggingVocabulary]:
-    """Load a tagger saved by `save_tagger` (``torch.load(weights_only=True)``)."""
-    state = torch.load(path, weights_only=True)
+    """Load a tagger saved by `save_tagger` onto the CPU (``torch.load(weights_only=True)``)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
     vocabulary = TaggingVocabulary.from_dict(state["vocabulary"])
     model = Tagger(TaggerConfig(**state["config"]), vocabulary)
     model.load_state_dict(state["model"])
