@@ -116,16 +116,46 @@ def test_padding_invariance(rnn, char_encoder, layers):
         torch.testing.assert_close(alone[1][0], summary[b], **F64)
 
 
+@pytest.mark.parametrize("layers", [1, 2, 3])
 @pytest.mark.parametrize("rnn", ["lstm", "gru", "rnn"])
-def test_summary_is_last_forward_and_first_backward_state(rnn):
-    encoder = make_encoder(rnn=rnn, char_encoder=None, num_features=0, layers=2).double().eval()
-    words, lengths, _, _ = make_batch([4, 2, 3])
-    _, summary = encoder(words, lengths)
+def test_states_equal_torch_bidirectional_rnn_on_each_sequence_alone(rnn, layers):
+    """Oracle: torch.nn's packed-free bidirectional RNN, same weights, one unpadded sequence."""
+    encoder = make_encoder(rnn=rnn, char_encoder=None, num_features=0, layers=layers)
+    encoder = encoder.double().eval()
+    network = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[rnn]
+    reference = network(8, 5, num_layers=layers, batch_first=True, bidirectional=True).double()
+    reference.load_state_dict(
+        {
+            f"{name}_l{layer}{suffix}": getattr(direction[layer], f"{name}_l0")
+            for layer in range(layers)
+            for suffix, direction in (
+                ("", encoder.rnn.left_to_right),
+                ("_reverse", encoder.rnn.right_to_left),
+            )
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        }
+    )
+    words, lengths, _, _ = make_batch([4, 2, 3, 1], steps=6)
+    states, summary = encoder(words, lengths)
     for b, n in enumerate(lengths.tolist()):
-        embedded = encoder.word_embedding(words[b : b + 1, :n])
-        _, final = encoder.rnn(embedded)
+        expected, final = reference(encoder.word_embedding(words[b : b + 1, :n]))
+        torch.testing.assert_close(states[b, :n], expected[0], **F64)
+        assert (states[b, n:] == 0).all()
         final = final[0] if rnn == "lstm" else final
         torch.testing.assert_close(summary[b], torch.cat([final[-2, 0], final[-1, 0]]), **F64)
+
+
+@pytest.mark.parametrize("rnn", ["lstm", "gru"])
+def test_bidirectional_state_dict_loads(rnn):
+    """Weights saved from a torch.nn bidirectional RNN (older taggers) load into `BiRNN`."""
+    encoder = make_encoder(rnn=rnn, layers=2)
+    network = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[rnn]
+    reference = network(8 + 6 + 3, 5, num_layers=2, batch_first=True, bidirectional=True)
+    encoder.rnn.load_state_dict(reference.state_dict())
+    torch.testing.assert_close(
+        encoder.rnn.right_to_left[1].weight_hh_l0, reference.weight_hh_l1_reverse
+    )
+    torch.testing.assert_close(encoder.rnn.left_to_right[0].bias_ih_l0, reference.bias_ih_l0)
 
 
 def test_lengths_as_mask_equal_lengths():

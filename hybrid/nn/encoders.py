@@ -12,10 +12,11 @@ characters, features): its embedding is zero and receives no gradient.
 from __future__ import annotations
 
 import os
+import re
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import pack_padded_sequence
 
 from ..structured._inputs import resolve_lengths
 
@@ -172,14 +173,80 @@ class CharEncoder(nn.Module):
         return out.reshape(batch, steps, self.out_dim)
 
 
+class BiRNN(nn.Module):
+    """Stacked bidirectional LSTM/GRU/Elman RNN over right-padded sequences, without packing.
+
+    The left-to-right direction reads the padded batch as it is: padding comes after every
+    real token, so it never reaches their states. The right-to-left direction reads each
+    sequence reversed within its own length (padding still last) and its states are put back
+    in order. The result equals `torch.nn.LSTM` (``bidirectional=True``, same weights) run on
+    each sequence alone (tested), but costs one batched pass per direction and layer: on CPU,
+    packed sequences pay for a full-size zero gradient per time step in the backward pass.
+
+    Args:
+        input_dim: Size of each input vector.
+        hidden: Units per direction.
+        layers: Number of stacked bidirectional layers.
+        kind: ``"lstm"``, ``"gru"`` or ``"rnn"`` (Elman, tanh).
+        dropout: Dropout between layers (training mode only).
+
+    Parameters live in ``left_to_right[l]`` and ``right_to_left[l]``, one single-layer
+    unidirectional module per direction and layer; a state dict saved from a
+    ``torch.nn.LSTM(..., bidirectional=True)`` (keys ``weight_ih_l0``, ``weight_ih_l0_reverse``,
+    ...) loads too.
+    """
+
+    def __init__(self, input_dim: int, hidden: int, layers: int, kind: str, dropout: float):
+        super().__init__()
+        network = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[kind]
+        sizes = [input_dim] + [2 * hidden] * (layers - 1)
+        self.left_to_right = nn.ModuleList(network(n, hidden, batch_first=True) for n in sizes)
+        self.right_to_left = nn.ModuleList(network(n, hidden, batch_first=True) for n in sizes)
+        self.dropout = nn.Dropout(dropout)
+        self._register_load_state_dict_pre_hook(_from_bidirectional_keys)
+
+    def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:
+        """``(B, T, input_dim)`` right-padded inputs, ``(B,)`` lengths in ``[1, T]`` ->
+        ``(B, T, 2 * hidden)`` states (left-to-right half first), zero past each length."""
+        steps = inputs.shape[1]
+        time = torch.arange(steps, device=inputs.device)[None]
+        inside = time < lengths[:, None]
+        # reversal within each length, an involution; positions past the length stay put
+        order = torch.where(inside, lengths[:, None] - 1 - time, time)
+        states = inputs
+        for layer, (forward, backward) in enumerate(
+            zip(self.left_to_right, self.right_to_left, strict=True)
+        ):
+            if layer > 0:
+                states = self.dropout(states)
+            ahead, _ = forward(states)
+            reversed_states = states.gather(1, order[..., None].expand_as(states))
+            behind, _ = backward(reversed_states)
+            behind = behind.gather(1, order[..., None].expand_as(behind))
+            states = torch.cat([ahead, behind], dim=2)
+        return states * inside[..., None]
+
+
+def _from_bidirectional_keys(state_dict, prefix, *_args) -> None:
+    """Rename ``torch.nn`` bidirectional RNN keys (``weight_ih_l1_reverse``) in place."""
+    pattern = re.compile(rf"^{re.escape(prefix)}((?:weight|bias)_(?:ih|hh))_l(\d+)(_reverse)?$")
+    for key in list(state_dict):
+        match = pattern.match(key)
+        if match:
+            name, layer, reverse = match.groups()
+            direction = "right_to_left" if reverse else "left_to_right"
+            state_dict[f"{prefix}{direction}.{layer}.{name}_l0"] = state_dict.pop(key)
+
+
 class SequenceEncoder(nn.Module):
     """Embeddings -> dropout -> stacked bidirectional RNN -> dropout: one state per token.
 
     The input of each token is the concatenation of its word embedding, its `CharEncoder`
     vector (if ``num_chars > 0`` and ``char_encoder`` is not ``None``) and the embedding of
-    one extra categorical feature such as a POS tag (if ``num_features > 0``). Sequences are
-    packed with ``pack_padded_sequence``, so padding never leaks into the states of real
-    tokens: a sequence gets the same states alone or in a batch with longer ones. ``dropout``
+    one extra categorical feature such as a POS tag (if ``num_features > 0``). The `BiRNN`
+    reads each direction within each sequence's length, so padding never leaks into the
+    states of real tokens: a sequence gets the same states alone or in a batch with longer
+    ones. ``dropout``
     is applied to the inputs, between RNN layers and to the states, in training mode only.
 
     Args:
@@ -272,15 +339,7 @@ class SequenceEncoder(nn.Module):
             self.feature_embedding = nn.Embedding(num_features, feature_dim, padding_idx=pad_index)
             input_dim += feature_dim
         self.dropout = nn.Dropout(dropout)
-        network = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[rnn]
-        self.rnn = network(
-            input_dim,
-            hidden,
-            num_layers=layers,
-            batch_first=True,
-            bidirectional=True,
-            dropout=dropout if layers > 1 else 0.0,
-        )
+        self.rnn = BiRNN(input_dim, hidden, layers, rnn, dropout)
 
     def forward(
         self,
@@ -322,12 +381,7 @@ class SequenceEncoder(nn.Module):
         elif features is not None:
             raise ValueError("features given, but the encoder has no feature embedding")
         embedded = self.dropout(torch.cat(inputs, dim=2))
-        packed = pack_padded_sequence(
-            embedded, lengths.cpu(), batch_first=True, enforce_sorted=False
-        )
-        output, _ = self.rnn(packed)
-        states, _ = pad_packed_sequence(output, batch_first=True, total_length=steps)
-        states = self.dropout(states)
+        states = self.dropout(self.rnn(embedded, lengths))
         hidden = self.output_dim // 2
         last_forward = states[torch.arange(batch, device=device), lengths - 1, :hidden]
         summary = torch.cat([last_forward, states[:, 0, hidden:]], dim=1)
