@@ -13,20 +13,26 @@ import numpy as np  # noqa: E402
 
 
 def plot_curves(histories: dict[tuple[str, int], dict], path: Path) -> None:
-    """Training loss and development F1 per epoch, one line per (head, seed)."""
-    fig, (loss_ax, f1_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    """Training loss, development F1 and (where the data has intents) development intent
+    accuracy per epoch, one line per (head, seed)."""
+    panels = [
+        ("loss", "training loss (per sentence)", 1.0),
+        ("dev_f1", "development span F1 (%)", 100.0),
+    ]
+    if any(not np.isnan(a) for h in histories.values() for a in h.get("dev_intent_accuracy", [])):
+        panels.append(("dev_intent_accuracy", "development intent accuracy (%)", 100.0))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4))
     colours = {}
     for (head, seed), history in sorted(histories.items()):
         colour = colours.setdefault(head, f"C{len(colours)}")
         epochs = range(1, len(history["loss"]) + 1)
         label = head if seed == min(s for h, s in histories if h == head) else None
-        loss_ax.plot(epochs, history["loss"], color=colour, alpha=0.8, label=label)
-        f1_ax.plot(
-            epochs, [100 * f for f in history["dev_f1"]], color=colour, alpha=0.8, label=label
-        )
-    loss_ax.set(xlabel="epoch", ylabel="training loss (per sentence)", yscale="log")
-    f1_ax.set(xlabel="epoch", ylabel="development span F1 (%)")
-    f1_ax.legend()
+        for ax, (key, _, scale) in zip(axes, panels, strict=True):
+            values = [scale * v for v in history[key]]
+            ax.plot(epochs, values, color=colour, alpha=0.8, label=label)
+    for ax, (key, title, _) in zip(axes, panels, strict=True):
+        ax.set(xlabel="epoch", ylabel=title, yscale="log" if key == "loss" else "linear")
+    axes[-1].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
