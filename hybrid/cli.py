@@ -60,6 +60,7 @@ def _train_tagger(args: argparse.Namespace) -> int:
         corpus=args.corpus,
         progress=not args.quiet,
         device=args.device,
+        refit=args.refit,
     )
     if not is_main():
         return 0
@@ -132,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--intent-weight", type=float, default=TaggerConfig.intent_weight)
     train.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
+    train.add_argument(
+        "--refit",
+        action="store_true",
+        help="after choosing the epoch count on dev, retrain on train + dev for that many",
+    )
     train.add_argument(
         "--limit",
         type=int,

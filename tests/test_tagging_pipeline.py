@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import replace
 
 import pytest
@@ -18,7 +19,14 @@ from hybrid.tagging.inference import tag_texts
 from hybrid.tagging.metrics import span_scores
 from hybrid.tagging.model import Tagger, TaggerConfig
 from hybrid.tagging.synthetic import airline_splits
-from hybrid.tagging.train import TrainConfig, evaluate, fit, load_tagger, save_tagger
+from hybrid.tagging.train import (
+    History,
+    TrainConfig,
+    evaluate,
+    fit,
+    load_tagger,
+    save_tagger,
+)
 
 SMALL = TaggerConfig(word_dim=16, hidden=16, char_dim=8, char_out=8, dropout=0.1)
 
@@ -282,3 +290,94 @@ def test_weight_averaging_resumes_exactly(splits, tmp_path):
 def test_train_config_validation():
     with pytest.raises(ValueError, match="average"):
         TrainConfig(average=1.0)
+
+
+def test_device_errors_name_the_device():
+    from hybrid.tagging.experiment import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="torch device"):
+        resolve_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            resolve_device("cuda")
+
+
+def test_best_epoch_follows_the_selection_score():
+    nan = float("nan")
+    assert History(dev_f1=[0.5, 0.7, 0.7, 0.6], dev_intent_accuracy=[nan] * 4).best_epoch() == 2
+    joint = History(dev_f1=[0.9, 0.8], dev_intent_accuracy=[0.5, 0.8])
+    assert joint.best_epoch() == 2  # (0.8 + 0.8) / 2 > (0.9 + 0.5) / 2
+    with pytest.raises(ValueError, match="no development scores"):
+        History(dev_f1=[nan], dev_intent_accuracy=[nan]).best_epoch()
+
+
+def test_training_without_development_set_keeps_the_last_epoch(splits):
+    vocabulary = TaggingVocabulary.build(splits["train"])
+    torch.manual_seed(0)
+    model = Tagger(SMALL, vocabulary)
+    history = _quiet_fit(
+        model,
+        vocabulary,
+        {"train": splits["train"], "valid": None},
+        TrainConfig(epochs=3, patience=1),
+    )
+    assert len(history.loss) == 3  # patience does not apply without a development set
+    assert all(math.isnan(f) for f in history.dev_f1)
+
+
+def test_refit_retrains_on_train_and_dev_for_the_chosen_epochs(splits, tmp_path):
+    small = {k: v[:40] for k, v in splits.items()}
+    training = TrainConfig(epochs=3, batch_size=8, lr=1e-2)
+    results = run_comparison(
+        small,
+        tmp_path / "run",
+        ["crf"],
+        [5],
+        SMALL,
+        training,
+        progress=False,
+        log=lambda _: None,
+        refit=True,
+    )
+    (run,) = results["runs"]
+    record = json.loads((tmp_path / "run" / "checkpoints" / "crf-seed5.json").read_text())
+    chosen = History(**record["history"]).best_epoch()
+    assert run["refit_epochs"] == record["refit_epochs"] == chosen
+    vocabulary = TaggingVocabulary.build(small["train"], more_labels=small["valid"])
+    torch.manual_seed(5)
+    replay = Tagger(replace(SMALL, head="crf"), vocabulary)
+    _quiet_fit(
+        replay,
+        vocabulary,
+        {"train": small["train"] + small["valid"], "valid": None},
+        replace(training, seed=5, epochs=chosen),
+    )
+    saved, _ = load_tagger(tmp_path / "run" / "models" / "crf-seed5.pt")
+    for a, b in zip(saved.state_dict().values(), replay.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)
+    assert run["valid"] == record["valid"]  # the selection pass's development scores
+    again = run_comparison(
+        small,
+        tmp_path / "run",
+        ["crf"],
+        [5],
+        SMALL,
+        training,
+        progress=False,
+        log=lambda _: None,
+        refit=True,
+    )
+    assert again["runs"][0]["test"] == run["test"]  # read back, not retrained
+
+
+def test_more_labels_add_tags_and_intents_but_not_words():
+    from hybrid.tagging.corpus import Sentence
+
+    train = [Sentence(("fly", "boston"), ("O", "B-city"), "flight")]
+    dev = [Sentence(("cheap", "fares"), ("B-cost", "O"), "airfare")]
+    vocabulary = TaggingVocabulary.build(train, more_labels=dev)
+    assert set(vocabulary.tags.tokens) == {"O", "B-city", "B-cost"}
+    assert set(vocabulary.intents.tokens) == {"flight", "airfare"}
+    assert "cheap" not in vocabulary.words.tokens and "fly" in vocabulary.words.tokens
+    assert "h" not in vocabulary.chars.tokens

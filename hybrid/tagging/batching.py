@@ -74,23 +74,34 @@ class TaggingVocabulary:
         self.features, self.intents = features, intents
 
     @classmethod
-    def build(cls, sentences: Sequence[Sentence], min_count: int = 1) -> TaggingVocabulary:
-        """Vocabularies of ``sentences`` (words seen fewer than ``min_count`` times are unknown)."""
+    def build(
+        cls,
+        sentences: Sequence[Sentence],
+        min_count: int = 1,
+        more_labels: Sequence[Sentence] = (),
+    ) -> TaggingVocabulary:
+        """Vocabularies of ``sentences`` (words seen fewer than ``min_count`` times are unknown).
+
+        ``more_labels`` adds the tags and intents of further labelled sentences (say, a
+        development split that will be trained on later) without adding their words,
+        characters or features.
+        """
         if not sentences:
             raise ValueError("sentences must not be empty")
-        if any(s.tags is None for s in sentences):
+        labelled = [*sentences, *more_labels]
+        if any(s.tags is None for s in labelled):
             raise ValueError("sentences must all carry tags to build a tagging vocabulary")
         words = Vocabulary(
             (normalise_word(w) for s in sentences for w in s.words), min_count=min_count
         )
         chars = Vocabulary(c for s in sentences for w in s.words for c in w)
-        tags = Vocabulary((t for s in sentences for t in s.tags), specials=())
+        tags = Vocabulary((t for s in labelled for t in s.tags), specials=())
         features = None
         if all(s.features is not None for s in sentences):
             features = Vocabulary(f for s in sentences for f in s.features)
         intents = None
-        if all(s.intent is not None for s in sentences):
-            intents = Vocabulary((s.intent for s in sentences), specials=())
+        if all(s.intent is not None for s in labelled):
+            intents = Vocabulary((s.intent for s in labelled), specials=())
         return cls(words, chars, tags, features, intents)
 
     def to_dict(self) -> dict:

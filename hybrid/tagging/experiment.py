@@ -37,6 +37,7 @@ def run_comparison(
     progress: bool = True,
     log: Callable[[str], None] = print,
     device: str | torch.device = "cpu",
+    refit: bool = False,
 ) -> dict:
     """Train and evaluate every head with every seed on the same splits and encoder.
 
@@ -51,6 +52,10 @@ def run_comparison(
         progress: Show progress bars.
         log: Where progress lines go.
         device: Where the models train and evaluate (``"cpu"``, ``"cuda"``, ...).
+        refit: After choosing the epoch count on the development split, train again from
+            the same initial weights on train + development for that many epochs and report
+            that model's test scores (the development scores reported are those of the
+            selection pass).
 
     Returns:
         The content of ``results.json``.
@@ -58,9 +63,12 @@ def run_comparison(
     for split in ("train", "valid", "test"):
         if not splits.get(split):
             raise ValueError(f"splits must contain a non-empty {split!r} split")
+    device = resolve_device(device)
     tagger, training = tagger or TaggerConfig(), training or TrainConfig()
     run_dir.mkdir(parents=True, exist_ok=True)
-    vocabulary = TaggingVocabulary.build(splits["train"])
+    # a refit trains on the development labels too: they must all be in the label vocabularies
+    more_labels = splits["valid"] if refit else ()
+    vocabulary = TaggingVocabulary.build(splits["train"], more_labels=more_labels)
     scheme = tagger.scheme or "BIO"
     runs, histories = [], {}
     for head in heads:
@@ -73,41 +81,33 @@ def run_comparison(
                 record = json.loads(history_path.read_text())
                 log(f"{head} seed {seed}: finished earlier, read back")
             else:
-                torch.manual_seed(seed)  # the seed decides the initial weights too
-                model = Tagger(replace(tagger, head=head), vocabulary).to(device)
-                begin = time.perf_counter()
-                history = fit(
-                    model,
+                model, record = _train(
+                    replace(tagger, head=head),
                     vocabulary,
-                    splits["train"],
-                    splits["valid"],
+                    splits,
                     replace(training, seed=seed),
-                    run_dir / "checkpoints" / f"{head}-seed{seed}.pt",
+                    run_dir / "checkpoints" / f"{head}-seed{seed}",
+                    refit,
+                    device,
                     progress,
                     log,
                 )
-                seconds = time.perf_counter() - begin
-                tokens = sum(len(s.words) for s in splits["train"]) * len(history.loss)
-                record = {
-                    "history": asdict(history),
-                    "train_seconds": seconds,
-                    "tokens_per_second": tokens / max(sum(history.seconds), 1e-9),
-                    "processes": world()[1],
-                    "device": str(device),
-                }
                 if is_main():
                     save_tagger(model_path, model, vocabulary)
                     history_path.write_text(json.dumps(record))
-            scores = {
-                name: _summary(evaluate(model, vocabulary, splits[name], scheme))
-                for name in ("valid", "test")
-            }
+            scores = {"test": _summary(evaluate(model, vocabulary, splits["test"], scheme))}
+            # after a refit the development sentences were trained on: report the selection
+            # pass's development scores instead
+            scores["valid"] = record.get("valid") or _summary(
+                evaluate(model, vocabulary, splits["valid"], scheme)
+            )
             runs.append(
                 {
                     "head": head,
                     "seed": seed,
                     **scores,
                     "epochs": len(record["history"]["loss"]),
+                    "refit_epochs": record.get("refit_epochs"),
                     "processes": record.get("processes", 1),
                     "device": record.get("device", "cpu"),
                     "train_seconds": record["train_seconds"],
@@ -123,6 +123,7 @@ def run_comparison(
         "sizes": {k: len(v) for k, v in splits.items()},
         "tagger": asdict(tagger),
         "training": asdict(training),
+        "refit": refit,
         "device": str(device),
         "runs": runs,
         "summary": _aggregate(runs, heads),
@@ -131,6 +132,76 @@ def run_comparison(
     (run_dir / "results.md").write_text(results_table(results))
     _plots(run_dir, splits["test"], heads, seeds, histories, runs)
     return results
+
+
+def _train(
+    tagger: TaggerConfig,
+    vocabulary: TaggingVocabulary,
+    splits: dict[str, Sequence[Sentence]],
+    training: TrainConfig,
+    checkpoint: Path,
+    refit: bool,
+    device: torch.device,
+    progress: bool,
+    log: Callable[[str], None],
+) -> tuple[Tagger, dict]:
+    """One (head, seed) run: the selection pass, then the refit pass if asked for."""
+    begin = time.perf_counter()
+    torch.manual_seed(training.seed)  # the seed decides the initial weights too
+    model = Tagger(tagger, vocabulary).to(device)
+    history = fit(
+        model,
+        vocabulary,
+        splits["train"],
+        splits["valid"],
+        training,
+        checkpoint.with_suffix(".pt"),
+        progress,
+        log,
+    )
+    epoch_seconds = sum(history.seconds)
+    tokens = sum(len(s.words) for s in splits["train"]) * len(history.loss)
+    record: dict = {"history": asdict(history)}
+    if refit:
+        record["valid"] = _summary(
+            evaluate(model, vocabulary, splits["valid"], tagger.scheme or "BIO")
+        )
+        record["refit_epochs"] = history.best_epoch()
+        torch.manual_seed(training.seed)
+        model = Tagger(tagger, vocabulary).to(device)
+        everything = [*splits["train"], *splits["valid"]]
+        again = fit(
+            model,
+            vocabulary,
+            everything,
+            None,
+            replace(training, epochs=record["refit_epochs"]),
+            checkpoint.with_name(checkpoint.name + "-refit.pt"),
+            progress,
+            log,
+        )
+        epoch_seconds += sum(again.seconds)
+        tokens += sum(len(s.words) for s in everything) * len(again.loss)
+    record.update(
+        train_seconds=time.perf_counter() - begin,
+        tokens_per_second=tokens / max(epoch_seconds, 1e-9),
+        processes=world()[1],
+        device=str(device),
+    )
+    return model, record
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``device`` as a `torch.device`, or a ``ValueError`` saying why it cannot be used."""
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(
+            f"device must name a torch device such as 'cpu' or 'cuda': {error}"
+        ) from error
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(resolved)!r} asked for, but no CUDA device is visible")
+    return resolved
 
 
 def _summary(scores: dict) -> dict:

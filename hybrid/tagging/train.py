@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -57,12 +58,22 @@ class TrainConfig:
 
 @dataclass
 class History:
-    """Per-epoch training loss and development scores."""
+    """Per-epoch training loss and development scores (NaN where there was no evaluation)."""
 
     loss: list[float] = field(default_factory=list)
     dev_f1: list[float] = field(default_factory=list)
     dev_intent_accuracy: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+
+    def best_epoch(self) -> int:
+        """The 1-based epoch with the best `selection_score` (the earliest of ties)."""
+        if not self.dev_f1 or all(math.isnan(f) for f in self.dev_f1):
+            raise ValueError("the history holds no development scores")
+        scores = []
+        for f1, intent in zip(self.dev_f1, self.dev_intent_accuracy, strict=True):
+            entry = {"f1": f1} if math.isnan(intent) else {"f1": f1, "intent_accuracy": intent}
+            scores.append(-math.inf if math.isnan(f1) else selection_score(entry))
+        return max(range(len(scores)), key=lambda e: (scores[e], -e)) + 1
 
 
 def save_atomic(obj: dict, path: Path) -> None:
@@ -119,13 +130,16 @@ def fit(
     model: Tagger,
     vocabulary: TaggingVocabulary,
     train: Sequence[Sentence],
-    valid: Sequence[Sentence],
+    valid: Sequence[Sentence] | None,
     config: TrainConfig,
     checkpoint: Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> History:
     """Train ``model`` with Adam and gradient clipping, keeping its best development epoch.
+
+    With ``valid=None`` it trains exactly ``config.epochs`` epochs and keeps the last weights
+    (the refit on all labelled data, once the epoch count is known).
 
     Every epoch ends with an atomic checkpoint (model, optimiser, random state, best weights,
     history); when ``checkpoint`` already exists the run resumes from it. At the end the model
@@ -138,7 +152,7 @@ def fit(
         model: The tagger.
         vocabulary: Its vocabularies.
         train: Training sentences.
-        valid: Development sentences (model selection and early stopping).
+        valid: Development sentences (model selection and early stopping), or ``None``.
         config: Optimisation settings.
         checkpoint: Where to keep the resumable state, or ``None``.
         progress: Show progress bars.
@@ -198,22 +212,26 @@ def fit(
             total, count = total + float(loss.detach()), count + 1
             bar.set_postfix(loss=f"{total / count:.3f}")
         kept = model if averaged is None else averaged.module
-        scores = evaluate(kept, vocabulary, valid, scheme)
+        if valid is None:  # no selection: the last epoch is the one kept
+            scores = {"f1": float("nan")}
+        else:
+            scores = evaluate(kept, vocabulary, valid, scheme)
         epoch += 1
         history.loss.append(total / max(count, 1))
         history.dev_f1.append(scores["f1"])
         history.dev_intent_accuracy.append(scores.get("intent_accuracy", float("nan")))
         history.seconds.append(time.perf_counter() - begin)
-        if selection_score(scores) > best_score:
+        if valid is None or selection_score(scores) > best_score:
             best_score, stale = selection_score(scores), 0
             best_state = {k: v.detach().clone() for k, v in kept.state_dict().items()}
         else:
             stale += 1
         check_in_sync(model)
         if is_main():
+            dev = "" if valid is None else f"dev F1 {100 * scores['f1']:.2f} "
             log(
                 f"{model.config.head} epoch {epoch}: loss {history.loss[-1]:.4f} "
-                f"dev F1 {100 * scores['f1']:.2f} ({history.seconds[-1]:.1f} s)"
+                f"{dev}({history.seconds[-1]:.1f} s)"
             )
         if checkpoint is not None and is_main():
             save_atomic(
