@@ -41,6 +41,7 @@ def _train_tagger(args: argparse.Namespace) -> int:
         word_dropout=args.word_dropout,
         intent_pooling=args.intent_pooling,
         intent_weight=args.intent_weight,
+        lm_weight=args.lm_weight,
     )
     training = TrainConfig(
         epochs=args.epochs or defaults["epochs"],
@@ -132,6 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--intent-pooling", default=TaggerConfig.intent_pooling, choices=INTENT_POOLING
     )
     train.add_argument("--intent-weight", type=float, default=TaggerConfig.intent_weight)
+    train.add_argument(
+        "--lm-weight",
+        type=float,
+        default=TaggerConfig.lm_weight,
+        help="weight of an auxiliary next/previous-word loss (0: off; 1-layer encoders)",
+    )
     train.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
     train.add_argument(
         "--refit",

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from ..nn import CRF, StructuredSVM
 from ..nn.encoders import SequenceEncoder
+from ..nn.lm import NeighbourWordLoss
 from ..nn.pooling import SequenceClassifier
 from ..structured import kbest
 from .batching import Batch, TaggingVocabulary
@@ -46,6 +47,10 @@ class TaggerConfig:
             linear layer) or ``"attention"`` (last states and attention pooling, a hidden
             layer: `hybrid.nn.pooling.SequenceClassifier`).
         intent_weight: Weight of the intent loss when the data has intents.
+        lm_weight: Weight of the auxiliary language-modelling loss
+            (`hybrid.nn.lm.NeighbourWordLoss`: next and previous word from each direction's
+            states); ``0`` for none. Needs ``layers == 1``.
+        lm_words: Size of the predicted vocabulary (the most frequent training words).
     """
 
     head: str = "crf"
@@ -62,6 +67,8 @@ class TaggerConfig:
     word_dropout: float = 0.0
     intent_pooling: str = "attention"
     intent_weight: float = 1.0
+    lm_weight: float = 0.0
+    lm_words: int = 7500
 
     def __post_init__(self):
         if self.head not in HEADS:
@@ -69,6 +76,13 @@ class TaggerConfig:
         if self.intent_pooling not in INTENT_POOLING:
             raise ValueError(
                 f"intent_pooling must be one of {INTENT_POOLING}, got {self.intent_pooling!r}"
+            )
+        if self.lm_weight < 0:
+            raise ValueError(f"lm_weight must be >= 0, got {self.lm_weight!r}")
+        if self.lm_weight > 0 and self.layers != 1:
+            raise ValueError(
+                "lm_weight > 0 needs layers == 1: above the first layer both directions "
+                "have read the word to predict"
             )
 
 
@@ -109,6 +123,13 @@ class Tagger(nn.Module):
             self.chain = CRF(num_tags, constraints)
         elif config.head == "ssvm":
             self.chain = StructuredSVM(num_tags, constraints)
+        self.language_model = None
+        if config.lm_weight > 0:
+            self.language_model = NeighbourWordLoss(
+                config.hidden,
+                min(config.lm_words, len(vocabulary.words)),
+                vocabulary.words.index("<unk>"),
+            )
         self.intent: nn.Linear | SequenceClassifier | None = None
         if vocabulary.intents is not None:
             dim, classes = self.encoder.output_dim, len(vocabulary.intents)
@@ -119,6 +140,11 @@ class Tagger(nn.Module):
 
     def forward(self, batch: Batch) -> tuple[Tensor, Tensor | None]:
         """Emission scores ``(B, T, K)`` and intent logits ``(B, I)`` (or ``None``)."""
+        emissions, intents, _ = self._scores(batch)
+        return emissions, intents
+
+    def _scores(self, batch: Batch) -> tuple[Tensor, Tensor | None, Tensor]:
+        """Emissions, intent logits and the encoder states they come from."""
         chars = batch.chars if self.config.char_encoder else None
         states, summary = self.encoder(batch.words, batch.lengths, chars, batch.features)
         intents = None
@@ -126,11 +152,12 @@ class Tagger(nn.Module):
             intents = self.intent(states, summary, batch.lengths)
         elif self.intent is not None:
             intents = self.intent(summary)
-        return self.emission(states), intents
+        return self.emission(states), intents, states
 
     def loss(self, batch: Batch) -> Tensor:
-        """Training loss of a labelled batch: tag loss (mean over sentences) + intent loss."""
-        emissions, intent_logits = self(batch)
+        """Training loss of a labelled batch: tag loss (mean over sentences) + intent loss
+        (+ the weighted language-modelling loss)."""
+        emissions, intent_logits, states = self._scores(batch)
         if self.config.head == "softmax":
             per_token = F.cross_entropy(
                 emissions.transpose(1, 2), batch.tags, ignore_index=-1, reduction="sum"
@@ -143,6 +170,9 @@ class Tagger(nn.Module):
         if intent_logits is not None and batch.intents is not None:
             intent_loss = F.cross_entropy(intent_logits, batch.intents)
             loss = loss + self.config.intent_weight * intent_loss
+        if self.language_model is not None:
+            lm_loss = self.language_model(states, batch.words, batch.lengths)
+            loss = loss + self.config.lm_weight * lm_loss
         return loss
 
     @torch.no_grad()
