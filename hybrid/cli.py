@@ -42,6 +42,7 @@ def _train_tagger(args: argparse.Namespace) -> int:
         intent_pooling=args.intent_pooling,
         intent_weight=args.intent_weight,
         lm_weight=args.lm_weight,
+        lm_words=args.lm_words,
     )
     training = TrainConfig(
         epochs=args.epochs or defaults["epochs"],
@@ -138,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=TaggerConfig.lm_weight,
         help="weight of an auxiliary next/previous-word loss (0: off; 1-layer encoders)",
+    )
+    train.add_argument(
+        "--lm-words",
+        type=int,
+        default=TaggerConfig.lm_words,
+        help="words the auxiliary loss predicts (the most frequent ones)",
     )
     train.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
     train.add_argument(
