@@ -381,3 +381,18 @@ def test_more_labels_add_tags_and_intents_but_not_words():
     assert set(vocabulary.intents.tokens) == {"flight", "airfare"}
     assert "cheap" not in vocabulary.words.tokens and "fly" in vocabulary.words.tokens
     assert "h" not in vocabulary.chars.tokens
+
+
+def test_read_back_refuses_a_run_trained_with_other_settings(splits, tmp_path):
+    small = {k: v[:30] for k, v in splits.items()}
+    training = TrainConfig(epochs=1, batch_size=8)
+    quiet = {"progress": False, "log": lambda _: None}
+    run_comparison(small, tmp_path / "run", ["softmax"], [0], SMALL, training, **quiet)
+    with pytest.raises(ValueError, match=r"other settings \(hidden: 16 there, 32 asked\)"):
+        run_comparison(
+            small, tmp_path / "run", ["softmax"], [0], replace(SMALL, hidden=32), training, **quiet
+        )
+    with pytest.raises(ValueError, match=r"other settings \(lr: 0.001 there, 0.01 asked\)"):
+        run_comparison(
+            small, tmp_path / "run", ["softmax"], [0], SMALL, replace(training, lr=0.01), **quiet
+        )

@@ -76,8 +76,12 @@ def run_comparison(
             history_path = run_dir / "checkpoints" / f"{head}-seed{seed}.json"
             if model_path.exists() and history_path.exists():
                 model, vocabulary = load_tagger(model_path)
-                model.to(device)
                 record = json.loads(history_path.read_text())
+                requested = asdict(replace(tagger, head=head))
+                _check_same_setup(model_path, asdict(model.config), requested)
+                requested = asdict(replace(training, seed=seed))
+                _check_same_setup(history_path, record.get("training"), requested)
+                model.to(device)
                 log(f"{head} seed {seed}: finished earlier, read back")
             else:
                 model, record = _train(
@@ -159,7 +163,7 @@ def _train(
     )
     epoch_seconds = sum(history.seconds)
     tokens = sum(len(s.words) for s in splits["train"]) * len(history.loss)
-    record: dict = {"history": asdict(history)}
+    record: dict = {"history": asdict(history), "training": asdict(training)}
     if refit:
         record["valid"] = _summary(
             evaluate(model, vocabulary, splits["valid"], tagger.scheme or "BIO")
@@ -187,6 +191,19 @@ def _train(
         device=str(device),
     )
     return model, record
+
+
+def _check_same_setup(path: Path, saved: dict | None, requested: dict) -> None:
+    """Refuse to read back a run trained with other settings than those asked for now."""
+    if saved is None:  # written before the settings were recorded
+        return
+    differ = {k: (saved.get(k), v) for k, v in requested.items() if saved.get(k) != v}
+    if differ:
+        listed = ", ".join(f"{k}: {a!r} there, {b!r} asked" for k, (a, b) in differ.items())
+        raise ValueError(
+            f"{path} was trained with other settings ({listed}); "
+            "choose another run folder (--name) or remove it"
+        )
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

@@ -271,7 +271,9 @@ def load_tagger(path: Path) -> tuple[Tagger, TaggingVocabulary]:
     """Load a tagger saved by `save_tagger` onto the CPU (``torch.load(weights_only=True)``)."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     vocabulary = TaggingVocabulary.from_dict(state["vocabulary"])
-    config = {"intent_pooling": "last", **state["config"]}  # saved before the option existed
+    config = dict(state["config"])
+    if "intent_pooling" not in config and vocabulary.intents is not None:
+        config["intent_pooling"] = "last"  # saved before the option existed
     model = Tagger(TaggerConfig(**config), vocabulary)
     model.load_state_dict(state["model"])
     model.eval()
