@@ -176,7 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_argument("--model", required=True, help="a models/<head>-seed<N>.pt of a run")
     tag.add_argument("--k", type=int, default=None, help="also print the k best taggings")
     tag.add_argument("--json", action="store_true", help="one JSON object per sentence")
-    tag.add_argument("text", nargs="*", help="sentences (default: one per line on stdin)")
+    tag.add_argument(
+        "text",
+        nargs="*",
+        help="sentences (default: one per line on stdin); word/POS tokens for a tagger "
+        "trained with POS tags (CoNLL-2000)",
+    )
     tag.set_defaults(run=_tag)
     return parser
 

@@ -396,3 +396,26 @@ def test_read_back_refuses_a_run_trained_with_other_settings(splits, tmp_path):
         run_comparison(
             small, tmp_path / "run", ["softmax"], [0], SMALL, replace(training, lr=0.01), **quiet
         )
+
+
+def test_tagging_text_with_a_feature_column():
+    from hybrid.tagging.corpus import Sentence
+
+    train = [
+        Sentence(
+            ("the", "deficit", "will", "narrow"),
+            ("B-NP", "I-NP", "B-VP", "I-VP"),
+            None,
+            ("DT", "NN", "MD", "VB"),
+        ),
+        Sentence(("he", "reckons"), ("B-NP", "B-VP"), None, ("PRP", "VBZ")),
+    ]
+    vocabulary = TaggingVocabulary.build(train)
+    model = Tagger(replace(SMALL, head="crf"), vocabulary)
+    (result,) = tag_texts(model, vocabulary, ["he/PRP reckons/VBZ a/DT/x"])
+    assert result["words"] == ["he", "reckons", "a/DT"]  # the last "/" separates the feature
+    assert len(result["tags"]) == 3
+    with pytest.raises(ValueError, match="word/FEATURE"):
+        tag_texts(model, vocabulary, ["he reckons"])
+    with pytest.raises(ValueError, match="word/FEATURE"):
+        tag_texts(model, vocabulary, ["/PRP reckons/VBZ"])

@@ -18,7 +18,9 @@ def tag_texts(
     Args:
         model: A trained tagger (see `hybrid.tagging.train.load_tagger`).
         vocabulary: Its vocabularies.
-        texts: One sentence per string.
+        texts: One sentence per string. A tagger trained with an extra token column (the POS
+            tags of CoNLL-2000) needs it with every word, written ``word/FEATURE``
+            (``"He/PRP reckons/VBZ ..."``).
         k: Also return the ``k`` best taggings with their scores.
 
     Returns:
@@ -27,7 +29,7 @@ def tag_texts(
         available ``nbest`` (list of ``{"tags", "score"}``), ``intent`` and
         ``intent_confidence``.
     """
-    sentences = [Sentence(tuple(text.split())) for text in texts]
+    sentences = [_sentence(text, vocabulary.features is not None) for text in texts]
     empty = [i for i, s in enumerate(sentences) if not s.words]
     if empty:
         raise ValueError(f"texts must contain at least one word each (empty: {empty[:10]})")
@@ -65,3 +67,22 @@ def tag_texts(
             result["intent_confidence"] = round(float(out["intent_confidence"][b]), 4)
         results.append(result)
     return results
+
+
+def _sentence(text: str, with_features: bool) -> Sentence:
+    """A whitespace-tokenised sentence; ``word/FEATURE`` tokens when features are needed."""
+    tokens = text.split()
+    if not with_features:
+        return Sentence(tuple(tokens))
+    pairs = [token.rpartition("/") for token in tokens]
+    bad = [
+        token
+        for token, (word, slash, _) in zip(tokens, pairs, strict=True)
+        if not word or not slash
+    ]
+    if bad:
+        raise ValueError(
+            f"this tagger reads a feature with every word: write tokens as word/FEATURE "
+            f"(e.g. 'reckons/VBZ'); got {bad[:5]}"
+        )
+    return Sentence(tuple(w for w, _, _ in pairs), features=tuple(f for _, _, f in pairs))
