@@ -13,7 +13,7 @@ from .tagging.train import TrainConfig
 # Sizes per corpus where the command line leaves them out: the embedded synthetic corpus runs
 # the whole comparison in about a minute on two cores; the real ones train to convergence.
 # CoNLL-2000 adds the auxiliary next/previous-word loss (+0.45 test F1 for the CRF, 3 seeds).
-_REAL = {"hidden": 200, "word_dim": 100, "batch_size": 32, "lr": 1e-3, "lm_weight": 0.0}
+_REAL = {"hidden": 200, "word_dim": 100, "batch_size": 32, "lr": 1e-3}
 CORPUS_DEFAULTS = {
     "synthetic": {
         "epochs": 8,
@@ -21,7 +21,6 @@ CORPUS_DEFAULTS = {
         "word_dim": 50,
         "batch_size": 16,
         "lr": 5e-3,
-        "lm_weight": 0.0,
     },
     "atis": {**_REAL, "epochs": 30},
     "conll2000": {**_REAL, "epochs": 40, "lm_weight": 0.1, "lm_words": 2000},
@@ -50,7 +49,7 @@ def _train_tagger(args: argparse.Namespace) -> int:
         word_dropout=args.word_dropout,
         intent_pooling=args.intent_pooling,
         intent_weight=args.intent_weight,
-        lm_weight=defaults["lm_weight"] if args.lm_weight is None else args.lm_weight,
+        lm_weight=defaults.get("lm_weight", 0.0) if args.lm_weight is None else args.lm_weight,
         lm_words=args.lm_words or defaults.get("lm_words", TaggerConfig.lm_words),
     )
     training = TrainConfig(

@@ -329,17 +329,21 @@ def test_training_without_development_set_keeps_the_last_epoch(splits):
 def test_refit_retrains_on_train_and_dev_for_the_chosen_epochs(splits, tmp_path):
     small = {k: v[:40] for k, v in splits.items()}
     training = TrainConfig(epochs=3, batch_size=8, lr=1e-2)
-    results = run_comparison(
-        small,
-        tmp_path / "run",
-        ["crf"],
-        [5],
-        SMALL,
-        training,
-        progress=False,
-        log=lambda _: None,
-        refit=True,
-    )
+
+    def compare():
+        return run_comparison(
+            small,
+            tmp_path / "run",
+            ["crf"],
+            [5],
+            SMALL,
+            training,
+            progress=False,
+            log=lambda _: None,
+            refit=True,
+        )
+
+    results = compare()
     (run,) = results["runs"]
     record = json.loads((tmp_path / "run" / "checkpoints" / "crf-seed5.json").read_text())
     chosen = History(**record["history"]).best_epoch()
@@ -357,17 +361,7 @@ def test_refit_retrains_on_train_and_dev_for_the_chosen_epochs(splits, tmp_path)
     for a, b in zip(saved.state_dict().values(), replay.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b)
     assert run["valid"] == record["valid"]  # the selection pass's development scores
-    again = run_comparison(
-        small,
-        tmp_path / "run",
-        ["crf"],
-        [5],
-        SMALL,
-        training,
-        progress=False,
-        log=lambda _: None,
-        refit=True,
-    )
+    again = compare()
     assert again["runs"][0]["test"] == run["test"]  # read back, not retrained
 
 
