@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from .nn.memory import TYING
+from .qa.model import KINDS, ReaderConfig
 from .tagging.model import HEADS, INTENT_POOLING, TaggerConfig
 from .tagging.train import TrainConfig
 
@@ -25,6 +27,10 @@ CORPUS_DEFAULTS = {
     "atis": {**_REAL, "epochs": 30},
     "conll2000": {**_REAL, "epochs": 40, "lm_weight": 0.1, "lm_words": 2000},
 }
+
+
+# Main-schedule epochs per reader on the embedded synthetic stories (about a minute in all).
+SYNTHETIC_EPOCHS = {"memory": 40, "attentive": 10, "lstm": 10}
 
 
 def _train_tagger(args: argparse.Namespace) -> int:
@@ -94,6 +100,78 @@ def _tag(args: argparse.Namespace) -> int:
             print(f"  {span['label']}: {span['text']}")
         if "intent" in result:
             print(f"  intent: {result['intent']} ({result['intent_confidence']:.2f})")
+    return 0
+
+
+def _train_qa(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from .files import data_root
+    from .qa.babi import load_tasks
+    from .qa.experiment import default_settings, run_qa
+    from .qa.synthetic import SYNTHETIC_NOTICE, generate_stories
+
+    synthetic = args.corpus == "synthetic"
+    if synthetic:
+        print(SYNTHETIC_NOTICE)
+        tasks = {
+            1: {"train": generate_stories(1000, seed=0), "test": generate_stories(500, seed=1)}
+        }
+    else:
+        root = data_root(args.data)
+        if root is None:
+            raise ValueError("no data folder: pass --data or set HYBRID_DATA")
+        tasks = load_tasks(root / "babi" / "en", args.tasks)
+    settings = {}
+    for kind in args.models:
+        reader, training = default_settings(kind, args.joint)
+        epochs = args.epochs or (SYNTHETIC_EPOCHS[kind] if synthetic else training.epochs)
+        reader = replace(
+            reader,
+            hops=args.hops,
+            tying=args.tying,
+            noise=args.noise,
+            dim=args.dim or reader.dim,
+            position=not args.no_position,
+            temporal=not args.no_temporal,
+        )
+        training = replace(training, epochs=epochs)
+        if kind == "memory" and args.no_linear_start:  # the paper's rate without it
+            training = replace(training, linear_start=False, lr=0.01)
+        if args.optimizer:
+            training = replace(training, optimizer=args.optimizer)
+        if args.lr:
+            training = replace(training, lr=args.lr)
+        settings[kind] = (reader, training)
+    seeds = args.seeds or ([0] if synthetic else [0, 1, 2, 3, 4])
+    default_name = "babi-synthetic" if synthetic else "babi-joint" if args.joint else "babi"
+    run_dir = Path(args.runs) / (args.name or default_name)
+    run_qa(
+        tasks,
+        run_dir,
+        args.models,
+        seeds,
+        joint=args.joint,
+        settings=settings,
+        corpus="synthetic task-1 stories" if synthetic else "bAbI 1k (en)",
+        progress=not args.quiet,
+        log=print if args.verbose else lambda _: None,
+    )
+    print((run_dir / "results.md").read_text())
+    print(f"results, models and plots in {run_dir}")
+    return 0
+
+
+def _answer(args: argparse.Namespace) -> int:
+    from .qa.inference import answer, parse_story
+    from .qa.train import load_reader
+
+    reader, vocabulary = load_reader(Path(args.model))
+    story, question = parse_story(sys.stdin.read())
+    result = answer(reader, vocabulary, story, question)
+    print(f"answer: {result['answer']} ({result['confidence']:.2f})")
+    for hop, (sentence, weight) in enumerate(result["attended"], start=1):
+        print(f"  hop {hop}: {sentence} ({weight:.2f})")
     return 0
 
 
@@ -182,6 +260,46 @@ def build_parser() -> argparse.ArgumentParser:
         "trained with POS tags (CoNLL-2000)",
     )
     tag.set_defaults(run=_tag)
+
+    qa = commands.add_parser(
+        "train-qa", help="compare a memory network, an attentive reader and an LSTM on bAbI"
+    )
+    qa.add_argument(
+        "--corpus",
+        default="synthetic",
+        choices=("synthetic", "babi"),
+        help="synthetic (default, generated task-1 stories, no download) or babi",
+    )
+    qa.add_argument(
+        "--data", help="folder holding babi/en/ (default $HYBRID_DATA or ../shared/data)"
+    )
+    qa.add_argument("--tasks", nargs="+", type=int, default=list(range(1, 21)))
+    qa.add_argument("--models", nargs="+", default=list(KINDS), choices=KINDS)
+    qa.add_argument("--seeds", nargs="+", type=int, help="default 0-4 (synthetic: 0)")
+    qa.add_argument("--joint", action="store_true", help="one reader for all tasks together")
+    qa.add_argument("--epochs", type=int, help="main-schedule epochs (default per reader)")
+    qa.add_argument("--optimizer", choices=("sgd", "adam"), help="default per reader")
+    qa.add_argument("--lr", type=float, help="main-schedule learning rate (default per reader)")
+    qa.add_argument("--hops", type=int, default=ReaderConfig.hops)
+    qa.add_argument("--dim", type=int, help="embedding size (default per reader)")
+    qa.add_argument("--tying", default=ReaderConfig.tying, choices=TYING)
+    qa.add_argument("--noise", type=float, default=ReaderConfig.noise)
+    qa.add_argument("--no-position", action="store_true", help="bag of words, no position encoding")
+    qa.add_argument("--no-temporal", action="store_true", help="no temporal encoding")
+    qa.add_argument("--no-linear-start", action="store_true")
+    qa.add_argument("--runs", default="runs", help="parent folder of run folders")
+    qa.add_argument("--name", help="run folder name (default babi, babi-joint or babi-synthetic)")
+    qa.add_argument("--quiet", action="store_true", help="no progress bars")
+    qa.add_argument("--verbose", action="store_true", help="one line per finished run")
+    qa.set_defaults(run=_train_qa)
+
+    ans = commands.add_parser(
+        "answer",
+        help="answer a question about a story read from stdin (one statement per line, the "
+        "question last)",
+    )
+    ans.add_argument("--model", required=True, help="a models/<reader>-...pt of a train-qa run")
+    ans.set_defaults(run=_answer)
     return parser
 
 

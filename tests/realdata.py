@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hybrid.tagging.corpus import data_root
+from hybrid.files import data_root
 
 
 def real_corpus(name: str) -> Path:

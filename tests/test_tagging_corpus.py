@@ -9,7 +9,7 @@ import pytest
 import torch
 from realdata import real_corpus
 
-from hybrid.tagging import corpus
+from hybrid import files
 from hybrid.tagging.corpus import Sentence, Vocabulary, data_root, read_atis, read_conll
 from hybrid.tagging.metrics import extract_spans
 
@@ -166,16 +166,16 @@ def test_data_root_order(tmp_path, monkeypatch):
     assert data_root(tmp_path / "given") == tmp_path / "given"
     assert data_root() == tmp_path / "env"
     monkeypatch.setenv("HYBRID_DATA", "")
-    monkeypatch.setattr(corpus, "_DEFAULT_DATA", tmp_path)
+    monkeypatch.setattr(files, "_DEFAULT_DATA", tmp_path)
     assert data_root() == tmp_path
     monkeypatch.delenv("HYBRID_DATA")
-    monkeypatch.setattr(corpus, "_DEFAULT_DATA", tmp_path / "missing")
+    monkeypatch.setattr(files, "_DEFAULT_DATA", tmp_path / "missing")
     assert data_root() is None
 
 
 def test_default_data_root_is_beside_the_repository():
     repository = Path(__file__).resolve().parents[1]
-    assert corpus._DEFAULT_DATA == repository.parent / "shared" / "data"
+    assert files._DEFAULT_DATA == repository.parent / "shared" / "data"
 
 
 # --- Vocabulary -----------------------------------------------------------------------------

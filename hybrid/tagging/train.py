@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -21,6 +20,7 @@ from ..distributed import (
     is_main,
     world,
 )
+from ..files import save_atomic
 from .batching import TaggingVocabulary, batches
 from .corpus import Sentence
 from .metrics import span_scores
@@ -74,14 +74,6 @@ class History:
             entry = {"f1": f1} if math.isnan(intent) else {"f1": f1, "intent_accuracy": intent}
             scores.append(-math.inf if math.isnan(f1) else selection_score(entry))
         return max(range(len(scores)), key=lambda e: (scores[e], -e)) + 1
-
-
-def save_atomic(obj: dict, path: Path) -> None:
-    """``torch.save`` to a temporary file, then rename: a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(path.suffix + ".partial")
-    torch.save(obj, partial)
-    os.replace(partial, path)
 
 
 def predict_tags(

@@ -1,0 +1,186 @@
+"""The bAbI question-answering format (Weston et al. 2015) and its 20 tasks.
+
+A task file holds stories. Each line is ``ID text``; the IDs restart at 1 with every new
+story. A question line is ``ID question<TAB>answer<TAB>supporting IDs``; its context is every
+statement of the story before it (questions are not statements). Answers of tasks 8 and 19
+hold several words separated by commas (``"apple,football"``, ``"n,w"``).
+
+Nothing here needs torch: the reader returns `Question` records of strings.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..vocabulary import str_tuple
+
+__all__ = ["TASKS", "Question", "load_tasks", "read_babi", "task_file", "tokenize"]
+
+#: The 20 tasks by number (file names read ``qa<N>_<name>_{train,test}.txt``).
+TASKS = {
+    1: "single-supporting-fact",
+    2: "two-supporting-facts",
+    3: "three-supporting-facts",
+    4: "two-arg-relations",
+    5: "three-arg-relations",
+    6: "yes-no-questions",
+    7: "counting",
+    8: "lists-sets",
+    9: "simple-negation",
+    10: "indefinite-knowledge",
+    11: "basic-coreference",
+    12: "conjunction",
+    13: "compound-coreference",
+    14: "time-reasoning",
+    15: "basic-deduction",
+    16: "basic-induction",
+    17: "positional-reasoning",
+    18: "size-reasoning",
+    19: "path-finding",
+    20: "agents-motivations",
+}
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def tokenize(text: str) -> tuple[str, ...]:
+    """Lower-cased words of ``text``, punctuation dropped: ``"Where is Mary?"`` → 3 words."""
+    if not isinstance(text, str):
+        raise ValueError(f"text must be a string, got {type(text).__name__}")
+    return tuple(_WORD.findall(text.lower()))
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question with the story it is asked about.
+
+    Attributes:
+        story: The story's statements before the question, oldest first, each a tuple of
+            words (the memory a reader attends over).
+        question: The question's words.
+        answer: The answer's words (one, or several for tasks 8 and 19).
+        supporting: Indices into ``story`` of the statements the answer rests on.
+        task: The bAbI task number, or 0 when unknown.
+
+    Raises:
+        ValueError: for non-string words, an empty question or answer, or a supporting
+            index outside the story.
+    """
+
+    story: tuple[tuple[str, ...], ...]
+    question: tuple[str, ...]
+    answer: tuple[str, ...]
+    supporting: tuple[int, ...] = ()
+    task: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.story, str):
+            raise ValueError("story must be a sequence of sentences, not a single string")
+        story = tuple(str_tuple(s, f"story[{i}]") for i, s in enumerate(self.story))
+        object.__setattr__(self, "story", story)
+        for name in ("question", "answer"):
+            words = str_tuple(getattr(self, name), name)
+            if not words:
+                raise ValueError(f"{name} must hold at least one word")
+            object.__setattr__(self, name, words)
+        supporting = tuple(self.supporting)
+        for i in supporting:
+            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(story):
+                raise ValueError(
+                    f"supporting must hold indices in [0, {len(story)}) (the story), got {i!r}"
+                )
+        object.__setattr__(self, "supporting", supporting)
+
+    @property
+    def answer_text(self) -> str:
+        """The answer as bAbI writes it: words joined by commas."""
+        return ",".join(self.answer)
+
+
+def task_file(folder: str | os.PathLike[str], task: int, split: str) -> Path:
+    """The file of ``task`` (1-20) and ``split`` (``"train"`` or ``"test"``) in ``folder``.
+
+    Raises:
+        ValueError: for an unknown task or split.
+        FileNotFoundError: when the file is not in ``folder``.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of 1..20, got {task!r}")
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    path = Path(folder) / f"qa{task}_{TASKS[task]}_{split}.txt"
+    if not path.is_file():
+        raise FileNotFoundError(f"no bAbI file {path.name} in {folder}")
+    return path
+
+
+def read_babi(path: str | os.PathLike[str], task: int = 0) -> list[Question]:
+    """Every question of a bAbI file, each with its story so far.
+
+    Args:
+        path: A ``qaN_<name>_{train,test}.txt`` file.
+        task: Task number stored in each `Question` (default: read from a ``qaN_`` file
+            name, else 0).
+
+    Raises:
+        ValueError: naming the file and line for a line without an ID, an ID that does not
+            follow the previous one, a question without answer or supporting IDs, or a
+            supporting ID that is not an earlier statement of the story.
+    """
+    path = Path(path)
+    if not task:
+        match = re.match(r"qa(\d+)_", path.name)
+        task = int(match.group(1)) if match else 0
+    questions: list[Question] = []
+    story: list[tuple[str, ...]] = []
+    position: dict[int, int] = {}  # line ID of a statement -> its index in the story
+    last_id = 0
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            line = line.rstrip("\n")
+            if not line.strip():
+                continue
+            where = f"{path.name} line {number}"
+            head, _, text = line.partition(" ")
+            if not head.isdigit():
+                raise ValueError(f"{where}: expected 'ID text', got {line[:40]!r}")
+            line_id = int(head)
+            if line_id == 1:
+                story, position = [], {}
+            elif line_id != last_id + 1:
+                raise ValueError(f"{where}: ID {line_id} does not follow ID {last_id}")
+            last_id = line_id
+            if "\t" not in text:
+                position[line_id] = len(story)
+                story.append(tokenize(text))
+                continue
+            fields = text.split("\t")
+            if len(fields) != 3 or not fields[1].strip():
+                raise ValueError(f"{where}: expected 'question<TAB>answer<TAB>supporting IDs'")
+            try:
+                supporting = tuple(position[int(i)] for i in fields[2].split())
+            except (KeyError, ValueError):
+                raise ValueError(
+                    f"{where}: supporting IDs {fields[2]!r} are not earlier statements"
+                ) from None
+            answer = tuple(w.strip().lower() for w in fields[1].split(","))
+            questions.append(Question(tuple(story), tokenize(fields[0]), answer, supporting, task))
+    return questions
+
+
+def load_tasks(
+    folder: str | os.PathLike[str], tasks: Sequence[int] = tuple(TASKS)
+) -> dict[int, dict[str, list[Question]]]:
+    """The ``train`` and ``test`` questions of each of ``tasks`` in a bAbI ``en/`` folder."""
+    if not Path(folder).is_dir():
+        raise ValueError(f"no bAbI folder at {folder} (expected the tasks' en/ folder)")
+    return {
+        task: {
+            split: read_babi(task_file(folder, task, split), task) for split in ("train", "test")
+        }
+        for task in tasks
+    }

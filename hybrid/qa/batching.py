@@ -1,0 +1,200 @@
+"""Vocabularies and padded batches of bAbI questions for the readers of `hybrid.nn.memory`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..vocabulary import Vocabulary
+from .babi import Question
+
+__all__ = ["QABatch", "QAVocabulary", "batches", "collate"]
+
+
+@dataclass(frozen=True)
+class QAVocabulary:
+    """The words a reader embeds and the answers it chooses from.
+
+    Attributes:
+        words: Story and question words, and every answer as one token (``"n,w"``), so a
+            reader whose output layer is tied to its word embeddings can score answers.
+        answers: The answers seen in training (``Question.answer_text``), no specials.
+    """
+
+    words: Vocabulary
+    answers: Vocabulary
+
+    @classmethod
+    def build(cls, questions: Sequence[Question]) -> QAVocabulary:
+        """Vocabularies of the training ``questions``."""
+        if not questions:
+            raise ValueError("questions must not be empty")
+        words: list[str] = []
+        for q in questions:
+            words.extend(w for sentence in q.story for w in sentence)
+            words.extend(q.question)
+            words.append(q.answer_text)
+        answers = Vocabulary((q.answer_text for q in questions), specials=())
+        return cls(Vocabulary(words), answers)
+
+    @property
+    def answer_words(self) -> Tensor:
+        """``(A,)`` index in `words` of each answer."""
+        return torch.tensor(self.words.encode(self.answers.tokens), dtype=torch.long)
+
+    def answer_index(self, question: Question) -> int:
+        """Index of the question's answer, or ``-1`` for an answer never seen in training."""
+        text = question.answer_text
+        return self.answers.index(text) if text in self.answers else -1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"words": self.words.to_dict(), "answers": self.answers.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> QAVocabulary:
+        return cls(Vocabulary.from_dict(data["words"]), Vocabulary.from_dict(data["answers"]))
+
+
+@dataclass
+class QABatch:
+    """A padded batch of ``B`` questions over at most ``M`` remembered statements.
+
+    Attributes:
+        memory: ``(B, M, L)`` word indices of the remembered statements, oldest first,
+            ``0`` (``<pad>``) past each statement and past each memory.
+        memory_lengths: ``(B,)`` number of statements remembered (the most recent ones).
+        query: ``(B, Q)`` question word indices, right-padded with ``0``.
+        query_lengths: ``(B,)`` question lengths.
+        text: ``(B, N)`` the remembered statements' words as one running text.
+        text_lengths: ``(B,)`` words in ``text``.
+        text_statement: ``(B, N)`` memory slot of each word of ``text``, ``-1`` on padding.
+        answers: ``(B,)`` answer indices, ``-1`` for an answer unseen in training.
+        supporting: ``(B, S)`` memory slots of the supporting statements, ``-1`` padded
+            (also for a supporting statement older than the memory keeps).
+    """
+
+    memory: Tensor
+    memory_lengths: Tensor
+    query: Tensor
+    query_lengths: Tensor
+    text: Tensor
+    text_lengths: Tensor
+    text_statement: Tensor
+    answers: Tensor
+    supporting: Tensor
+
+    def to(self, device: torch.device | str) -> QABatch:
+        """The same batch on ``device``."""
+        return QABatch(**{k: v.to(device) for k, v in vars(self).items()})
+
+    def __len__(self) -> int:
+        return self.memory.shape[0]
+
+    def select(self, index: Tensor) -> QABatch:
+        """The questions at ``index`` (a ``(b,)`` index tensor), padding trimmed to them."""
+        memory_lengths = self.memory_lengths[index]
+        slots = max(1, int(memory_lengths.max()))
+        memory = self.memory[index, :slots]
+        width = max(1, int((memory != 0).sum(-1).max()))
+        query_lengths = self.query_lengths[index]
+        text_lengths = self.text_lengths[index]
+        words = max(1, int(text_lengths.max()))
+        return QABatch(
+            memory=memory[..., :width],
+            memory_lengths=memory_lengths,
+            query=self.query[index, : max(1, int(query_lengths.max()))],
+            query_lengths=query_lengths,
+            text=self.text[index, :words],
+            text_lengths=text_lengths,
+            text_statement=self.text_statement[index, :words],
+            answers=self.answers[index],
+            supporting=self.supporting[index],
+        )
+
+
+def _pad(rows: Sequence[Sequence[int]], value: int = 0) -> Tensor:
+    width = max((len(r) for r in rows), default=0)
+    out = torch.full((len(rows), max(width, 1)), value, dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+    return out
+
+
+def collate(
+    questions: Sequence[Question], vocabulary: QAVocabulary, memory_size: int = 50
+) -> QABatch:
+    """Encode and pad ``questions``, keeping the ``memory_size`` most recent statements.
+
+    Raises:
+        ValueError: for an empty batch or ``memory_size < 1``.
+    """
+    if not questions:
+        raise ValueError("questions must not be empty")
+    if isinstance(memory_size, bool) or not isinstance(memory_size, int) or memory_size < 1:
+        raise ValueError(f"memory_size must be a positive integer, got {memory_size!r}")
+    words = vocabulary.words
+    statements = [q.story[-memory_size:] for q in questions]
+    slots = max(1, max(len(s) for s in statements))
+    width = max([1] + [len(sentence) for s in statements for sentence in s])
+    memory = torch.zeros(len(questions), slots, width, dtype=torch.long)
+    texts, owners, supporting = [], [], []
+    for b, (q, kept) in enumerate(zip(questions, statements, strict=True)):
+        text, owner = [], []
+        for i, sentence in enumerate(kept):
+            ids = words.encode(sentence)
+            memory[b, i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+            text.extend(ids)
+            owner.extend([i] * len(ids))
+        texts.append(text)
+        owners.append(owner)
+        dropped = len(q.story) - len(kept)
+        supporting.append([i - dropped for i in q.supporting if i >= dropped])
+    queries = [words.encode(q.question) for q in questions]
+    return QABatch(
+        memory=memory,
+        memory_lengths=torch.tensor([len(s) for s in statements]),
+        query=_pad(queries),
+        query_lengths=torch.tensor([len(q) for q in queries]),
+        text=_pad(texts),
+        text_lengths=torch.tensor([len(t) for t in texts]),
+        text_statement=_pad(owners, -1),
+        answers=torch.tensor([vocabulary.answer_index(q) for q in questions]),
+        supporting=_pad(supporting, -1),
+    )
+
+
+def batches(
+    data: QABatch,
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    generator: torch.Generator | None = None,
+    bucket: bool = False,
+) -> Iterator[QABatch]:
+    """Consecutive (or, with ``shuffle``, randomly drawn) batches of a collated dataset.
+
+    Collate a whole split once with `collate`; each batch is then a `QABatch.select` of it,
+    trimmed to its own longest memory, statement, question and text. With ``bucket`` the
+    questions of each window of ``16 * batch_size`` (after shuffling) are sorted by text
+    length before they are cut into batches, and the batches come in random order: less
+    padding for the readers that run over the text.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    size = len(data)
+    order = torch.randperm(size, generator=generator) if shuffle else torch.arange(size)
+    chunks = list(order.split(batch_size))
+    if bucket:
+        window = 16 * batch_size
+        chunks = []
+        for part in order.split(window):
+            ranked = part[data.text_lengths[part].argsort(stable=True)]
+            chunks.extend(ranked.split(batch_size))
+        if shuffle:
+            chunks = [chunks[i] for i in torch.randperm(len(chunks), generator=generator)]
+    for chunk in chunks:
+        yield data.select(chunk)

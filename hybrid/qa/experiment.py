@@ -1,0 +1,342 @@
+"""The reader comparison on bAbI: memory network vs attentive reader vs LSTM, per task or joint.
+
+A run folder ``runs/<name>/`` receives ``results.json`` (every reader, task and seed),
+``results.md`` (per-task test error: best of seeds and mean ± std, failed tasks, supporting-
+fact accuracy), ``checkpoints/`` (resumable), ``models/`` (trained readers) and PNG plots
+(per-task errors, validation curves, hop attention over stories). Finished runs are read
+back instead of retrained, so an interrupted comparison resumes where it stopped.
+
+"Best of seeds" picks, for each task, the seed with the lowest *validation* error (the
+validation questions are 10% of the training file, the same for every seed) and reports
+its test error; the mean and standard deviation over all seeds stand beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+
+from .babi import Question
+from .batching import QAVocabulary, collate
+from .model import KINDS, Reader, ReaderConfig
+from .plots import plot_errors, plot_hop_attention, plot_validation
+from .train import QATrainConfig, evaluate, fit, load_reader, save_reader
+
+__all__ = ["FAILED", "default_settings", "hold_out", "results_table", "run_qa"]
+
+#: A task counts as failed above this test error (the bAbI convention: 5%).
+FAILED = 0.05
+
+
+def default_settings(kind: str, joint: bool = False) -> tuple[ReaderConfig, QATrainConfig]:
+    """The architecture and optimisation used for ``kind`` unless told otherwise.
+
+    The memory network follows the paper and its code: ``d = 20``, 3 hops, adjacent tying,
+    position and temporal encoding, 10% noise, 20 epochs of linear start, then SGD 0.005
+    halved every 25 epochs for 100 epochs; trained jointly on all tasks, ``d = 50``, 30
+    epochs of linear start, 60 epochs halved every 15. The
+    LSTM readers use Adam (0.001, mean loss, clipping at 5) for 60 epochs (30 jointly).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if kind == "memory":
+        reader = ReaderConfig(kind=kind, dim=50 if joint else 20)
+        training = (
+            QATrainConfig(epochs=60, anneal_every=15, linear_start_epochs=30)
+            if joint
+            else QATrainConfig()
+        )
+        return reader, training
+    reader = ReaderConfig(kind=kind, dim=64, hidden=64 if kind == "attentive" else 128)
+    training = QATrainConfig(
+        epochs=30 if joint else 60,
+        optimizer="adam",
+        reduction="mean",
+        lr=1e-3,
+        anneal_every=0,
+        clip=5.0,
+        linear_start=False,
+    )
+    return reader, training
+
+
+def hold_out(
+    questions: Sequence[Question], share: float = 0.1, seed: int = 0
+) -> tuple[list[Question], list[Question]]:
+    """Split ``questions`` into (train, validation), ``share`` of them drawn for validation."""
+    if not 0 < share < 1:
+        raise ValueError(f"share must lie in (0, 1), got {share!r}")
+    if len(questions) < 2:
+        raise ValueError("questions must hold at least two questions to hold some out")
+    order = torch.randperm(len(questions), generator=torch.Generator().manual_seed(seed))
+    count = max(1, round(share * len(questions)))
+    held = set(order[:count].tolist())
+    train = [q for i, q in enumerate(questions) if i not in held]
+    return train, [q for i, q in enumerate(questions) if i in held]
+
+
+def run_qa(
+    tasks: dict[int, dict[str, Sequence[Question]]],
+    run_dir: Path,
+    kinds: Sequence[str] = KINDS,
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    joint: bool = False,
+    settings: dict[str, tuple[ReaderConfig, QATrainConfig]] | None = None,
+    corpus: str = "babi",
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Train and evaluate every reader with every seed, per task or jointly.
+
+    Args:
+        tasks: For each task number, its ``"train"`` and ``"test"`` questions.
+        run_dir: Output folder (created; reused to resume).
+        kinds: Readers to compare (see `KINDS`).
+        seeds: Seeds per reader (and task).
+        joint: One reader per seed for all tasks together, instead of one per task.
+        settings: Architecture and optimisation per kind (default: `default_settings`).
+        corpus: Name recorded in the results.
+        progress: Show progress bars.
+        log: Where progress lines go.
+
+    Returns:
+        The content of ``results.json``.
+    """
+    if not tasks:
+        raise ValueError("tasks must not be empty")
+    for task, splits in tasks.items():
+        for split in ("train", "test"):
+            if not splits.get(split):
+                raise ValueError(f"task {task} needs a non-empty {split!r} split")
+    for kind in kinds:
+        if kind not in KINDS:
+            raise ValueError(f"kinds must be among {KINDS}, got {kind!r}")
+    settings = {k: (settings or {}).get(k) or default_settings(k, joint) for k in kinds}
+    held = {task: hold_out(splits["train"]) for task, splits in tasks.items()}
+    units = ["joint"] if joint else sorted(tasks)
+    runs, histories = [], {}
+    for kind in kinds:
+        reader_config, training = settings[kind]
+        for unit in units:
+            chosen = sorted(tasks) if unit == "joint" else [unit]
+            train = [q for t in chosen for q in held[t][0]]
+            valid = [q for t in chosen for q in held[t][1]]
+            for seed in seeds:
+                name = f"{kind}-{'joint' if unit == 'joint' else f'task{unit}'}-seed{seed}"
+                reader, vocabulary, record = _trained(
+                    run_dir,
+                    name,
+                    replace(reader_config, kind=kind),
+                    replace(training, seed=seed),
+                    train,
+                    valid,
+                    progress,
+                    log,
+                )
+                histories[(kind, unit, seed)] = record["history"]
+                for task in chosen:
+                    validation = evaluate(reader, collate(held[task][1], vocabulary))
+                    test = evaluate(reader, collate(tasks[task]["test"], vocabulary))
+                    runs.append(
+                        {
+                            "kind": kind,
+                            "task": task,
+                            "seed": seed,
+                            "valid_error": validation["error"],
+                            "test_error": test["error"],
+                            "support": test["support"],
+                            "epochs": len(record["history"]["loss"]),
+                            "linear_epochs": sum(record["history"]["linear"]),
+                            "train_seconds": record["train_seconds"],
+                        }
+                    )
+                    log(f"{name} task {task}: test error {100 * test['error']:.1f}%")
+    results = {
+        "corpus": corpus,
+        "mode": "joint" if joint else "per task",
+        "tasks": sorted(tasks),
+        "sizes": {
+            t: {"train": len(held[t][0]), "valid": len(held[t][1]), "test": len(s["test"])}
+            for t, s in tasks.items()
+        },
+        "settings": {
+            k: {"reader": asdict(r), "training": asdict(t)} for k, (r, t) in settings.items()
+        },
+        "runs": runs,
+        "summary": summarize(runs, kinds),
+    }
+    (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+    (run_dir / "results.md").write_text(results_table(results))
+    plot_errors(results["summary"], run_dir / "errors.png")
+    plot_validation(histories, run_dir / "validation_curves.png")
+    if "memory" in kinds:
+        _attention_figure(run_dir, tasks, results, joint)
+    return results
+
+
+def _trained(
+    run_dir: Path,
+    name: str,
+    reader_config: ReaderConfig,
+    training: QATrainConfig,
+    train: list[Question],
+    valid: list[Question],
+    progress: bool,
+    log: Callable[[str], None],
+) -> tuple[Reader, QAVocabulary, dict]:
+    """The reader of one run: read back when finished with the same settings, else trained."""
+    model_path = run_dir / "models" / f"{name}.pt"
+    record_path = run_dir / "checkpoints" / f"{name}.json"
+    requested = {"reader": asdict(reader_config), "training": asdict(training)}
+    if model_path.exists() and record_path.exists():
+        record = json.loads(record_path.read_text())
+        if {k: record[k] for k in requested} != requested:
+            raise ValueError(
+                f"{record_path} was trained with other settings; choose another run folder "
+                "(--name) or remove it"
+            )
+        reader, vocabulary = load_reader(model_path)
+        log(f"{name}: finished earlier, read back")
+        return reader, vocabulary, record
+    vocabulary = QAVocabulary.build(train)
+    torch.manual_seed(training.seed)
+    reader = Reader(reader_config, vocabulary)
+    size = reader_config.memory_size
+    history = fit(
+        reader,
+        collate(train, vocabulary, size),
+        collate(valid, vocabulary, size),
+        training,
+        run_dir / "checkpoints" / f"{name}.pt",
+        progress,
+        log,
+    )
+    record = {**requested, "history": asdict(history), "train_seconds": sum(history.seconds)}
+    save_reader(model_path, reader, vocabulary)
+    record_path.write_text(json.dumps(record))
+    return reader, vocabulary, record
+
+
+def summarize(runs: list[dict], kinds: Sequence[str]) -> dict:
+    """Per reader and task: best-of-seeds (by validation error) and mean ± std test error,
+    supporting-fact accuracy per hop (mean over seeds); over tasks: mean errors and the
+    number of failed tasks (test error above `FAILED`)."""
+    summary: dict = {}
+    for kind in kinds:
+        mine = [r for r in runs if r["kind"] == kind]
+        per_task = {}
+        for task in sorted({r["task"] for r in mine}):
+            seeds = [r for r in mine if r["task"] == task]
+            best = min(seeds, key=lambda r: (r["valid_error"], r["seed"]))
+            errors = [r["test_error"] for r in seeds]
+            supports = [r["support"] for r in seeds if r["support"] is not None]
+            per_task[task] = {
+                "best": best["test_error"],
+                "best_seed": best["seed"],
+                "mean": statistics.fmean(errors),
+                "std": statistics.stdev(errors) if len(errors) > 1 else 0.0,
+                "seeds": len(errors),
+                "support": [statistics.fmean(h) for h in zip(*supports, strict=True)]
+                if supports
+                else None,
+                "train_seconds": statistics.fmean(r["train_seconds"] for r in seeds),
+            }
+        entries = list(per_task.values())
+        summary[kind] = {
+            "tasks": per_task,
+            "mean_best": statistics.fmean(e["best"] for e in entries),
+            "mean_mean": statistics.fmean(e["mean"] for e in entries),
+            "failed_best": sum(e["best"] > FAILED for e in entries),
+            "failed_mean": sum(e["mean"] > FAILED for e in entries),
+        }
+    return summary
+
+
+def results_table(results: dict) -> str:
+    """The Markdown tables: per-task test error (%) and supporting-fact accuracy (%)."""
+    summary = results["summary"]
+    kinds = list(summary)
+    seeds = max(e["seeds"] for k in kinds for e in summary[k]["tasks"].values())
+    lines = [
+        f"# {results['corpus']}: memory network vs attentive reader vs LSTM ({results['mode']})",
+        "",
+        f"Test error (%) per task over {seeds} seeds: *best* is the seed with the lowest "
+        "validation error (10% of the training questions), *mean ± std* is over all seeds. "
+        f"A task fails above {100 * FAILED:.0f}% error.",
+        "",
+        "| task | " + " | ".join(f"{k} best | {k} mean ± std" for k in kinds) + " |",
+        "| ---: | " + " | ".join("---: | ---:" for _ in kinds) + " |",
+    ]
+    for task in results["tasks"]:
+        cells = []
+        for kind in kinds:
+            entry = summary[kind]["tasks"][task]
+            cells.append(
+                f"{100 * entry['best']:.1f} | {100 * entry['mean']:.1f} ± {100 * entry['std']:.1f}"
+            )
+        lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    lines.append(
+        "| **mean** | "
+        + " | ".join(
+            f"**{100 * summary[k]['mean_best']:.1f}** | **{100 * summary[k]['mean_mean']:.1f}**"
+            for k in kinds
+        )
+        + " |"
+    )
+    lines.append(
+        "| failed (> 5%) | "
+        + " | ".join(f"{summary[k]['failed_best']} | {summary[k]['failed_mean']}" for k in kinds)
+        + " |"
+    )
+    lines.append(
+        "| train time (s, mean per run) | "
+        + " | ".join(
+            f"{statistics.fmean(e['train_seconds'] for e in summary[k]['tasks'].values()):.0f} | "
+            for k in kinds
+        )
+        + " |"
+    )
+    attending = [k for k in kinds if any(e["support"] for e in summary[k]["tasks"].values())]
+    if attending:
+        lines += [
+            "",
+            "Supporting-fact accuracy (%, mean over seeds): how often the highest-attention "
+            "statement of each hop is a gold supporting fact (hops separated by /; the "
+            "attentive reader's word attention is summed per statement).",
+            "",
+            "| task | " + " | ".join(attending) + " |",
+            "| ---: | " + " | ".join("---" for _ in attending) + " |",
+        ]
+        for task in results["tasks"]:
+            cells = []
+            for kind in attending:
+                support = summary[kind]["tasks"][task]["support"]
+                cells.append(" / ".join(f"{100 * s:.0f}" for s in support) if support else "-")
+            lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _attention_figure(run_dir: Path, tasks: dict, results: dict, joint: bool) -> None:
+    """Hop attention of the memory network over the stories of a few test questions."""
+    shown = [t for t in (1, 2, 3, 16) if t in tasks] or sorted(tasks)[:2]
+    examples = []
+    for task in shown:
+        seed = results["summary"]["memory"]["tasks"][task]["best_seed"]
+        unit = "joint" if joint else f"task{task}"
+        reader, vocabulary = load_reader(run_dir / "models" / f"memory-{unit}-seed{seed}.pt")
+        short = [q for q in tasks[task]["test"][:200] if len(q.story) <= 12]
+        question = max(
+            short or tasks[task]["test"][:1], key=lambda q: (len(q.supporting), len(q.story))
+        )
+        batch = collate([question], vocabulary, reader.config.memory_size)
+        with torch.no_grad():
+            logits, attention = reader(batch)
+        answer = vocabulary.answers.token(int(logits.argmax(-1)))
+        kept = question.story[-reader.config.memory_size :]
+        examples.append((task, question, kept, attention[0].numpy(), answer))
+    plot_hop_attention(examples, run_dir / "hop_attention.png")

@@ -1,0 +1,100 @@
+"""A question-answering reader: one of the `hybrid.nn.memory` models behind one interface."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..nn.memory import TYING, AttentiveReader, MemoryNetwork, SequenceReader
+from .batching import QABatch, QAVocabulary
+
+__all__ = ["KINDS", "Reader", "ReaderConfig"]
+
+#: ``memory``: end-to-end memory network; ``attentive``: attentive reader; ``lstm``: baseline.
+KINDS = ("memory", "attentive", "lstm")
+
+
+@dataclass
+class ReaderConfig:
+    """Architecture of a `Reader` (plain data: saved with the model).
+
+    Attributes:
+        kind: One of `KINDS`.
+        dim: Word embedding size (the memory network's ``d``).
+        hidden: LSTM units (per direction for the attentive reader).
+        hops: Memory-network hops ``K``.
+        memory_size: Most recent statements kept (the paper's 50).
+        tying: Memory-network weight tying, ``"adjacent"`` or ``"layerwise"``.
+        position: Memory-network position encoding (else bag of words).
+        temporal: Memory-network temporal encoding.
+        noise: Memory-network share of random empty memories in training.
+        dropout: Dropout of the LSTM readers.
+    """
+
+    kind: str = "memory"
+    dim: int = 20
+    hidden: int = 64
+    hops: int = 3
+    memory_size: int = 50
+    tying: str = "adjacent"
+    position: bool = True
+    temporal: bool = True
+    noise: float = 0.1
+    dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        if self.tying not in TYING:
+            raise ValueError(f"tying must be one of {TYING}, got {self.tying!r}")
+
+
+class Reader(nn.Module):
+    """Answers `QABatch` questions with the model ``config.kind`` names.
+
+    Args:
+        config: The architecture.
+        vocabulary: Words and answers (fixes the embedding and output sizes).
+    """
+
+    def __init__(self, config: ReaderConfig, vocabulary: QAVocabulary):
+        super().__init__()
+        self.config = config
+        words, answers = len(vocabulary.words), len(vocabulary.answers)
+        if config.kind == "memory":
+            self.model: nn.Module = MemoryNetwork(
+                words,
+                vocabulary.answer_words,
+                dim=config.dim,
+                hops=config.hops,
+                memory_size=config.memory_size,
+                tying=config.tying,
+                position=config.position,
+                temporal=config.temporal,
+                noise=config.noise,
+            )
+        elif config.kind == "attentive":
+            self.model = AttentiveReader(words, answers, config.dim, config.hidden, config.dropout)
+        else:
+            self.model = SequenceReader(words, answers, config.dim, config.hidden, config.dropout)
+
+    def forward(self, batch: QABatch) -> tuple[Tensor, Tensor | None]:
+        """Answer logits ``(B, A)`` and attention over memory slots ``(B, hops, M)``.
+
+        The attentive reader's word attention is summed per statement (one "hop"); the
+        LSTM baseline has no attention (``None``).
+        """
+        if self.config.kind == "memory":
+            return self.model(batch.memory, batch.memory_lengths, batch.query)
+        if int(batch.text_lengths.min()) < 1:
+            raise ValueError("every question needs at least one story statement to read")
+        logits, words = self.model(batch.text, batch.text_lengths, batch.query, batch.query_lengths)
+        if words is None:
+            return logits, None
+        slots = batch.memory.shape[1]
+        statements = torch.zeros(len(batch), slots, dtype=words.dtype, device=words.device)
+        owner = batch.text_statement.clamp(min=0)
+        statements.scatter_add_(1, owner, words * (batch.text_statement >= 0))
+        return logits, statements[:, None]

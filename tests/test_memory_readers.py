@@ -1,0 +1,232 @@
+"""The readers of `hybrid.nn.memory` against per-example reference loops and their padding."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from hybrid.nn.memory import AttentiveReader, MemoryNetwork, SequenceReader, position_encoding
+
+WORDS = 12
+
+
+def _random_memory(generator, batch=4, slots=5, width=4, query=3):
+    lengths = torch.randint(0, slots + 1, (batch,), generator=generator)
+    lengths[0] = slots
+    memory = torch.zeros(batch, slots, width, dtype=torch.long)
+    for b in range(batch):
+        for m in range(int(lengths[b])):
+            size = int(torch.randint(1, width + 1, (1,), generator=generator))
+            memory[b, m, :size] = torch.randint(1, WORDS, (size,), generator=generator)
+    questions = torch.zeros(batch, query, dtype=torch.long)
+    for b in range(batch):
+        size = int(torch.randint(1, query + 1, (1,), generator=generator))
+        questions[b, :size] = torch.randint(1, WORDS, (size,), generator=generator)
+    return memory, lengths, questions
+
+
+def _reference(model: MemoryNetwork, memory, lengths, query):
+    """The MemN2N equations one example, sentence and word at a time."""
+    d = model.dim
+
+    def sentence_vector(table, words):
+        words = [int(w) for w in words if w != 0]
+        total = torch.zeros(d, dtype=torch.float64)
+        for j, w in enumerate(words, start=1):
+            weight = torch.ones(d, dtype=torch.float64)
+            if model.position:
+                big_j = len(words)
+                weight = torch.tensor(
+                    [(1 - j / big_j) - (k / d) * (1 - 2 * j / big_j) for k in range(1, d + 1)],
+                    dtype=torch.float64,
+                )
+            total = total + weight * model.words[table].weight[w].double()
+        return total
+
+    all_logits, all_attention = [], []
+    for b in range(len(memory)):
+        n = int(lengths[b])
+        u = sentence_vector(0, query[b])
+        hops = []
+        for hop in range(model.hops):
+            a, c = (hop, hop + 1) if model.tying == "adjacent" else (1, 2)
+            keys, values = [], []
+            for i in range(n):
+                age = n - 1 - i
+                key, value = sentence_vector(a, memory[b, i]), sentence_vector(c, memory[b, i])
+                if model.temporal:
+                    key = key + model.ages[a][age].double()
+                    value = value + model.ages[c][age].double()
+                keys.append(key)
+                values.append(value)
+            scores = torch.stack([k @ u for k in keys]) if keys else torch.zeros(0)
+            p = scores if model.linear_start else torch.softmax(scores, 0)
+            o = sum((p[i] * values[i] for i in range(n)), torch.zeros(d, dtype=torch.float64))
+            u = (model.update.weight.double() @ u if model.tying == "layerwise" else u) + o
+            hops.append(torch.cat([p, torch.zeros(memory.shape[1] - n, dtype=torch.float64)]))
+        if model.tying == "layerwise":
+            logits = model.output.weight.double() @ u
+        else:
+            logits = model.words[model.hops].weight[model.answer_words].double() @ u
+        all_logits.append(logits)
+        all_attention.append(torch.stack(hops))
+    return torch.stack(all_logits), torch.stack(all_attention)
+
+
+@pytest.mark.parametrize("tying", ["adjacent", "layerwise"])
+@pytest.mark.parametrize("position", [True, False])
+@pytest.mark.parametrize("temporal", [True, False])
+@pytest.mark.parametrize("linear", [False, True])
+def test_memory_network_equals_the_reference_loop(tying, position, temporal, linear):
+    generator = torch.Generator().manual_seed(7)
+    memory, lengths, query = _random_memory(generator)
+    torch.manual_seed(3)
+    model = (
+        MemoryNetwork(
+            WORDS,
+            torch.tensor([2, 5, 7]),
+            dim=6,
+            hops=3,
+            memory_size=5,
+            tying=tying,
+            position=position,
+            temporal=temporal,
+            noise=0.3,
+        )
+        .double()
+        .eval()
+    )
+    model.linear_start = linear
+    logits, attention = model(memory, lengths, query)
+    expected_logits, expected_attention = _reference(model, memory, lengths, query)
+    torch.testing.assert_close(logits, expected_logits)
+    torch.testing.assert_close(attention, expected_attention)
+
+
+def test_position_encoding_formula_and_padding():
+    weights = position_encoding(torch.tensor([3, 1, 0]), width=4, dim=5)
+    assert weights.shape == (3, 4, 5)
+    for j in range(1, 4):
+        for k in range(1, 6):
+            expected = (1 - j / 3) - (k / 5) * (1 - 2 * j / 3)
+            assert math.isclose(float(weights[0, j - 1, k - 1]), expected, rel_tol=1e-6)
+    assert (weights[0, 3] == 0).all() and (weights[1, 1:] == 0).all() and (weights[2] == 0).all()
+
+
+def test_noise_only_ages_statements_in_training():
+    torch.manual_seed(0)
+    model = MemoryNetwork(WORDS, torch.tensor([1, 2]), dim=4, memory_size=50, noise=0.5)
+    lengths = torch.tensor([20, 7])
+    plain, inside = model.eval()._ages(lengths, 20)
+    noisy, noisy_inside = model.train()._ages(lengths, 20)
+    assert torch.equal(inside, noisy_inside)
+    for b, n in enumerate(lengths.tolist()):
+        base, shifted = plain[b, :n], noisy[b, :n]
+        assert base.tolist() == list(range(n - 1, -1, -1))
+        assert (shifted >= base).all()
+        # ages stay strictly ordered: the newest statement stays the youngest
+        assert (shifted[:-1] > shifted[1:]).all()
+    assert not torch.equal(plain, noisy)
+
+
+def test_empty_memory_reads_nothing_and_padding_gets_no_weight():
+    model = MemoryNetwork(WORDS, torch.tensor([1, 2]), dim=4, hops=2, memory_size=5).eval()
+    memory = torch.zeros(2, 3, 2, dtype=torch.long)
+    memory[0, :2] = torch.tensor([[3, 4], [5, 0]])
+    logits, attention = model(memory, torch.tensor([2, 0]), torch.tensor([[3, 0], [4, 5]]))
+    assert torch.isfinite(logits).all()
+    assert (attention[1] == 0).all() and (attention[0, :, 2] == 0).all()
+    torch.testing.assert_close(attention[0].sum(-1), torch.ones(2))
+
+
+@pytest.mark.parametrize("tying", ["adjacent", "layerwise"])
+def test_memory_network_gradients(tying):
+    generator = torch.Generator().manual_seed(1)
+    memory, lengths, query = _random_memory(generator, batch=2, slots=3)
+    torch.manual_seed(0)
+    model = MemoryNetwork(
+        WORDS, torch.tensor([2, 5]), dim=3, hops=2, memory_size=3, tying=tying
+    ).double()
+    model.eval()
+    names = ["words.1.weight", "ages.1"]
+
+    def logits(*tensors):
+        return torch.func.functional_call(
+            model, dict(zip(names, tensors, strict=True)), (memory, lengths, query)
+        )[0]
+
+    inputs = [dict(model.named_parameters())[n].detach().clone().requires_grad_() for n in names]
+    assert torch.autograd.gradcheck(logits, inputs)
+
+
+def test_memory_network_rejects_bad_input():
+    answers = torch.tensor([1, 2])
+    with pytest.raises(ValueError, match="tying"):
+        MemoryNetwork(WORDS, answers, tying="none")
+    with pytest.raises(ValueError, match="noise"):
+        MemoryNetwork(WORDS, answers, noise=1.0)
+    with pytest.raises(ValueError, match="answer_words"):
+        MemoryNetwork(WORDS, torch.tensor([0, WORDS]))
+    with pytest.raises(ValueError, match="hops"):
+        MemoryNetwork(WORDS, answers, hops=0)
+    model = MemoryNetwork(WORDS, answers, memory_size=2)
+    memory = torch.ones(1, 3, 2, dtype=torch.long)
+    with pytest.raises(ValueError, match="memory_size"):
+        model(memory, torch.tensor([3]), torch.ones(1, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match="memory_lengths"):
+        model(memory[:, :2], torch.tensor([3]), torch.ones(1, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match="query"):
+        model(memory[:, :2], torch.tensor([2]), torch.ones(2, dtype=torch.long))
+
+
+def _text_batch(generator, batch=4, steps=9, query=4):
+    lengths = torch.randint(1, steps + 1, (batch,), generator=generator)
+    lengths[0] = steps
+    text = torch.randint(1, WORDS, (batch, steps), generator=generator)
+    text = text * (torch.arange(steps)[None] < lengths[:, None])
+    query_lengths = torch.randint(1, query + 1, (batch,), generator=generator)
+    questions = torch.randint(1, WORDS, (batch, query), generator=generator)
+    questions = questions * (torch.arange(query)[None] < query_lengths[:, None])
+    return text, lengths, questions, query_lengths
+
+
+@pytest.mark.parametrize("reader", [AttentiveReader, SequenceReader])
+def test_lstm_readers_ignore_padding(reader):
+    """Each question answered in a padded batch as when it is alone, unpadded."""
+    generator = torch.Generator().manual_seed(5)
+    text, lengths, query, query_lengths = _text_batch(generator)
+    torch.manual_seed(0)
+    model = reader(WORDS, 3, dim=5, hidden=4, dropout=0.0).double().eval()
+    logits, attention = model(text, lengths, query, query_lengths)
+    for b in range(len(text)):
+        n, q = int(lengths[b]), int(query_lengths[b])
+        alone, alone_attention = model(
+            text[b : b + 1, :n], lengths[b : b + 1], query[b : b + 1, :q], query_lengths[b : b + 1]
+        )
+        torch.testing.assert_close(logits[b], alone[0])
+        if attention is not None:
+            torch.testing.assert_close(attention[b, :n], alone_attention[0])
+            assert (attention[b, n:] == 0).all()
+            assert math.isclose(float(attention[b].sum().detach()), 1.0)
+
+
+def test_sequence_reader_reads_text_then_query_as_one_sequence():
+    generator = torch.Generator().manual_seed(2)
+    text, lengths, query, query_lengths = _text_batch(generator, batch=3)
+    torch.manual_seed(0)
+    model = SequenceReader(WORDS, 3, dim=5, hidden=4, dropout=0.0).double().eval()
+    logits, _ = model(text, lengths, query, query_lengths)
+    for b in range(3):
+        sequence = torch.cat([text[b, : lengths[b]], query[b, : query_lengths[b]]])
+        states, _ = model.lstm(model.embedding(sequence)[None])
+        torch.testing.assert_close(logits[b], model.output(states[0, -1]))
+
+
+def test_readers_validate_sizes():
+    for reader in (AttentiveReader, SequenceReader):
+        with pytest.raises(ValueError, match="num_answers"):
+            reader(WORDS, 0)
+    assert isinstance(SequenceReader(WORDS, 2).lstm, nn.LSTM)

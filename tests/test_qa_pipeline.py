@@ -1,0 +1,212 @@
+"""The question-answering path end to end: train, resume, evaluate, save, load, answer, report."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+from realdata import real_corpus
+
+from hybrid.cli import main
+from hybrid.qa import QAVocabulary, collate, load_tasks
+from hybrid.qa.experiment import default_settings, hold_out, run_qa
+from hybrid.qa.inference import answer, parse_story
+from hybrid.qa.model import Reader, ReaderConfig
+from hybrid.qa.synthetic import generate_stories
+from hybrid.qa.train import QATrainConfig, evaluate, fit, load_reader, save_reader
+
+FAST = QATrainConfig(epochs=3, linear_start_epochs=2)
+
+
+@pytest.fixture(scope="module")
+def stories():
+    train, valid = hold_out(generate_stories(240, seed=0))
+    return train, valid, generate_stories(60, seed=1)
+
+
+def _reader(train, kind="memory", seed=0):
+    vocabulary = QAVocabulary.build(train)
+    torch.manual_seed(seed)
+    return Reader(ReaderConfig(kind=kind, dim=8, hidden=8), vocabulary), vocabulary
+
+
+def test_synthetic_stories_are_consistent():
+    for q in generate_stories(50, seed=4):
+        person = q.question[-1]
+        (support,) = q.supporting
+        assert q.story[support][0] == person and q.story[support][-1] == q.answer[0]
+        # no later statement moves the same person
+        assert all(s[0] != person for s in q.story[support + 1 :])
+    assert generate_stories(30, seed=2) == generate_stories(30, seed=2)
+
+
+def test_linear_start_then_softmax(stories):
+    train, valid, _ = stories
+    reader, vocabulary = _reader(train)
+    history = fit(
+        reader, collate(train, vocabulary), collate(valid, vocabulary), FAST, progress=False
+    )
+    assert history.linear == [True, True, False, False, False]
+    assert reader.model.linear_start is False
+    assert all(len(v) == 5 for v in (history.loss, history.valid_error, history.seconds))
+
+
+def test_resume_continues_exactly(stories, tmp_path):
+    train, valid, _ = stories
+    data = lambda vocabulary: (collate(train, vocabulary), collate(valid, vocabulary))  # noqa: E731
+    straight, vocabulary = _reader(train)
+    expected = fit(straight, *data(vocabulary), FAST, progress=False)
+    interrupted, vocabulary = _reader(train)
+    checkpoint = tmp_path / "run.pt"
+    fit(interrupted, *data(vocabulary), replace(FAST, epochs=1), checkpoint, progress=False)
+    resumed, vocabulary = _reader(train)
+    messages = []
+    history = fit(resumed, *data(vocabulary), FAST, checkpoint, False, messages.append)
+    assert messages and "resumed" in messages[0]
+    assert history.valid_error == expected.valid_error and history.loss == expected.loss
+    for name, value in straight.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[name], value, msg=name)
+
+
+class _Fixed(torch.nn.Module):
+    """A stand-in reader with fixed answer scores and attention."""
+
+    def __init__(self, logits, attention):
+        super().__init__()
+        self.logits, self.attention = logits, attention
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, batch):
+        return self.logits[: len(batch)], self.attention[: len(batch)]
+
+
+def test_evaluate_counts_errors_and_supporting_facts(stories):
+    train, _, _ = stories
+    vocabulary = QAVocabulary.build(train)
+    data = collate(train[:3], vocabulary)
+    answers = data.answers.tolist()
+    logits = torch.zeros(3, len(vocabulary.answers))
+    logits[0, answers[0]] = logits[1, answers[1]] = 1.0  # two right, the third wrong
+    logits[2, (answers[2] + 1) % len(vocabulary.answers)] = 1.0
+    slots = data.memory.shape[1]
+    attention = torch.zeros(3, 2, slots)
+    gold = data.supporting[:, 0]
+    attention[:, 0].scatter_(1, gold[:, None], 1.0)  # hop 1 always on the gold statement
+    attention[:, 1, 0] = 1.0  # hop 2 always on the oldest statement
+    scores = evaluate(_Fixed(logits, attention), data)
+    assert scores["error"] == pytest.approx(1 / 3)
+    oldest_supports = sum(0 in row.tolist() for row in data.supporting)
+    assert scores["support"] == [1.0, oldest_supports / 3]
+    assert scores["predicted"][:2] == answers[:2]
+
+
+def test_run_qa_writes_results_and_reads_them_back(stories, tmp_path):
+    train, valid, test = stories
+    tasks = {1: {"train": train + valid, "test": test}}
+    settings = {
+        kind: (replace(default_settings(kind)[0], dim=8, hidden=8), replace(FAST, epochs=1))
+        for kind in ("memory", "attentive", "lstm")
+    }
+    results = run_qa(
+        tasks, tmp_path, seeds=(0, 1), settings=settings, progress=False, log=lambda _: None
+    )
+    assert {(r["kind"], r["seed"]) for r in results["runs"]} == {
+        (k, s) for k in settings for s in (0, 1)
+    }
+    memory = results["summary"]["memory"]["tasks"][1]
+    errors = [r["test_error"] for r in results["runs"] if r["kind"] == "memory"]
+    assert memory["mean"] == pytest.approx(sum(errors) / 2)
+    valid_errors = [r["valid_error"] for r in results["runs"] if r["kind"] == "memory"]
+    assert memory["best_seed"] == min((v, s) for s, v in enumerate(valid_errors))[1]
+    assert len(memory["support"]) == 3 and results["summary"]["lstm"]["tasks"][1]["support"] is None
+    for name in (
+        "results.json",
+        "results.md",
+        "errors.png",
+        "validation_curves.png",
+        "hop_attention.png",
+    ):
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert json.loads((tmp_path / "results.json").read_text())["runs"] == results["runs"]
+    lines = []
+    again = run_qa(
+        tasks, tmp_path, seeds=(0, 1), settings=settings, progress=False, log=lines.append
+    )
+    assert again["runs"] == results["runs"]
+    assert sum("read back" in line for line in lines) == 6
+    other = dict(settings, memory=(settings["memory"][0], replace(FAST, epochs=2)))
+    with pytest.raises(ValueError, match="other settings"):
+        run_qa(tasks, tmp_path, ("memory",), (0,), settings=other, progress=False)
+
+
+def test_answer_and_parse_story(stories):
+    train, valid, _ = stories
+    reader, vocabulary = _reader(train)
+    fit(reader, collate(train, vocabulary), collate(valid, vocabulary), FAST, progress=False)
+    story, question = parse_story(
+        "1 anna walked to the attic.\n2 bruno ran to the porch.\n3 Where is anna?\tattic\t1\n"
+    )
+    assert story == ["anna walked to the attic.", "bruno ran to the porch."]
+    assert question == "Where is anna?"
+    result = answer(reader, vocabulary, story, question)
+    assert result["answer"] in vocabulary.answers.tokens and 0 < result["confidence"] <= 1
+    assert len(result["attended"]) == 3 and all(s in story for s, _ in result["attended"])
+    with pytest.raises(ValueError, match="statement"):
+        parse_story("Where is anna?")
+    with pytest.raises(ValueError, match="question"):
+        answer(reader, vocabulary, story, "?!")
+
+
+def test_command_line_train_and_answer(tmp_path, monkeypatch, capsys):
+    code = main(
+        [
+            "train-qa",
+            "--runs",
+            str(tmp_path),
+            "--name",
+            "s",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--models",
+            "memory",
+            "lstm",
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "synthetic" in out and "| 1 |" in out
+    model = tmp_path / "s" / "models" / "memory-task1-seed0.pt"
+    monkeypatch.setattr("sys.stdin", io.StringIO("emil ran to the garage\nwhere is emil?\n"))
+    assert main(["answer", "--model", str(model)]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        printed.startswith("answer: ")
+        and "hop 3: emil ran to the garage" in printed
+        or "hop 3:" in printed
+    )
+    monkeypatch.setattr("sys.stdin", io.StringIO("where is emil?\n"))
+    assert main(["answer", "--model", str(model)]) == 2
+
+
+def test_tiny_reader_on_real_task_one(tmp_path):
+    """Read, train, save, load, answer and score on real bAbI task 1 (a few seconds)."""
+    tasks = load_tasks(real_corpus("babi") / "en", [1])
+    train, valid = hold_out(tasks[1]["train"])
+    reader, vocabulary = _reader(train)
+    training = QATrainConfig(epochs=15, linear_start_epochs=5)
+    fit(reader, collate(train, vocabulary), collate(valid, vocabulary), training, progress=False)
+    test = collate(tasks[1]["test"], vocabulary)
+    scores = evaluate(reader, test)
+    assert scores["error"] < 0.5  # chance is 5/6 (six places)
+    save_reader(tmp_path / "reader.pt", reader, vocabulary)
+    loaded, loaded_vocabulary = load_reader(tmp_path / "reader.pt")
+    assert loaded_vocabulary == vocabulary
+    assert evaluate(loaded, test)["predicted"] == scores["predicted"]
+    question = tasks[1]["test"][0]
+    story = [" ".join(s) for s in question.story]
+    result = answer(loaded, loaded_vocabulary, story, " ".join(question.question))
+    assert result["answer"] == vocabulary.answers.token(scores["predicted"][0])
