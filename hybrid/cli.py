@@ -30,7 +30,7 @@ CORPUS_DEFAULTS = {
 
 
 # Main-schedule epochs per reader on the embedded synthetic stories (about a minute in all).
-SYNTHETIC_EPOCHS = {"memory": 40, "attentive": 10, "lstm": 10}
+SYNTHETIC_EPOCHS = {"memory": 40, "attentive": 40, "lstm": 40}
 
 
 def _train_tagger(args: argparse.Namespace) -> int:

@@ -210,3 +210,31 @@ def test_tiny_reader_on_real_task_one(tmp_path):
     story = [" ".join(s) for s in question.story]
     result = answer(loaded, loaded_vocabulary, story, " ".join(question.question))
     assert result["answer"] == vocabulary.answers.token(scores["predicted"][0])
+
+
+def test_joint_training_is_one_reader_for_all_tasks(tmp_path):
+    tasks = {
+        task: {
+            "train": generate_stories(80, seed=task, task=task),
+            "test": generate_stories(20, seed=9, task=task),
+        }
+        for task in (1, 2)
+    }
+    reader, training = default_settings("memory", joint=True)
+    assert reader.dim == 50 and training.epochs == 60 and training.anneal_every == 15
+    settings = {"memory": (replace(reader, dim=8), replace(FAST, epochs=1))}
+    results = run_qa(
+        tasks,
+        tmp_path,
+        ("memory",),
+        (0,),
+        joint=True,
+        settings=settings,
+        progress=False,
+        log=lambda _: None,
+    )
+    assert results["mode"] == "joint"
+    assert sorted(r["task"] for r in results["runs"]) == [1, 2]
+    assert [p.name for p in (tmp_path / "models").iterdir()] == ["memory-joint-seed0.pt"]
+    # one reader: the same training record (time, epochs) for both tasks
+    assert len({(r["train_seconds"], r["epochs"]) for r in results["runs"]}) == 1
