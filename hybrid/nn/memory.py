@@ -139,12 +139,16 @@ class MemoryNetwork(nn.Module):
         """Indices of the input and output tables of ``hop`` (0-based)."""
         return (hop, hop + 1) if self.tying == "adjacent" else (1, 2)
 
-    def _embed(self, table: int, words: Tensor, lengths: Tensor) -> Tensor:
-        """Sentence vectors ``(..., dim)`` of ``words`` ``(..., L)`` with ``lengths``."""
+    def _embed(self, table: int, words: Tensor, weights: Tensor | None) -> Tensor:
+        """Sentence vectors ``(..., dim)`` of ``words`` ``(..., L)`` under position-encoding
+        ``weights`` ``(..., L, dim)`` (``None``: a bag of words)."""
         vectors = self.words[table](words)
-        if self.position:
-            vectors = vectors * position_encoding(lengths, words.shape[-1], self.dim)
-        return vectors.sum(-2)
+        return (vectors if weights is None else vectors * weights).sum(-2)
+
+    def _position(self, words: Tensor) -> Tensor | None:
+        if not self.position:
+            return None
+        return position_encoding((words != 0).sum(-1), words.shape[-1], self.dim)
 
     def _ages(self, memory_lengths: Tensor, slots: int) -> tuple[Tensor, Tensor]:
         """Age (0 = newest) of each slot ``(B, M)`` and which slots are read."""
@@ -185,17 +189,21 @@ class MemoryNetwork(nn.Module):
             ((memory_lengths < 0) | (memory_lengths > slots)).any()
         ):
             raise ValueError(f"memory_lengths must be (B,) = ({batch},) in [0, {slots}]")
-        sentence_lengths = (memory != 0).sum(-1)
         ages, inside = self._ages(memory_lengths, slots)
-        u = self._embed(0, query, (query != 0).sum(-1))
+        u = self._embed(0, query, self._position(query))
+        encoding = self._position(memory)
+        embedded: dict[int, Tensor] = {}  # adjacent tying reads table k+1 at hops k and k+1
+
+        def sentences(table: int) -> Tensor:
+            if table not in embedded:
+                vectors = self._embed(table, memory, encoding)
+                embedded[table] = vectors + self.ages[table][ages] if self.temporal else vectors
+            return embedded[table]
+
         attention = []
         for hop in range(self.hops):
             a, c = self._tables(hop)
-            keys = self._embed(a, memory, sentence_lengths)
-            values = self._embed(c, memory, sentence_lengths)
-            if self.temporal:
-                keys = keys + self.ages[a][ages]
-                values = values + self.ages[c][ages]
+            keys, values = sentences(a), sentences(c)
             scores = torch.einsum("bmd,bd->bm", keys, u)
             if self.linear_start:
                 weights = scores * inside
