@@ -38,9 +38,12 @@ def _reference(model: MemoryNetwork, memory, lengths, query):
         for j, w in enumerate(words, start=1):
             weight = torch.ones(d, dtype=torch.float64)
             if model.position:
-                big_j = len(words)
+                big_j = model.sentence_size
                 weight = torch.tensor(
-                    [(1 - j / big_j) - (k / d) * (1 - 2 * j / big_j) for k in range(1, d + 1)],
+                    [
+                        1 + 4 * (k - (d + 1) / 2) * (j - (big_j + 1) / 2) / (d * big_j)
+                        for k in range(1, d + 1)
+                    ],
                     dtype=torch.float64,
                 )
             total = total + weight * model.words[table].weight[w].double()
@@ -93,6 +96,7 @@ def test_memory_network_equals_the_reference_loop(tying, position, temporal, lin
             memory_size=5,
             tying=tying,
             position=position,
+            sentence_size=3,
             temporal=temporal,
             noise=0.3,
         )
@@ -106,19 +110,35 @@ def test_memory_network_equals_the_reference_loop(tying, position, temporal, lin
     torch.testing.assert_close(attention, expected_attention)
 
 
-def test_position_encoding_formula_and_padding():
-    weights = position_encoding(torch.tensor([3, 1, 0]), width=4, dim=5)
-    assert weights.shape == (3, 4, 5)
-    for j in range(1, 4):
+def test_position_encoding_formula():
+    weights = position_encoding(width=4, dim=5, sentence_size=3)
+    assert weights.shape == (4, 5)
+    for j in range(1, 5):
         for k in range(1, 6):
-            expected = (1 - j / 3) - (k / 5) * (1 - 2 * j / 3)
-            assert math.isclose(float(weights[0, j - 1, k - 1]), expected, rel_tol=1e-6)
-    assert (weights[0, 3] == 0).all() and (weights[1, 1:] == 0).all() and (weights[2] == 0).all()
+            expected = 1 + 4 * (k - 3) * (j - 2) / 15
+            assert math.isclose(float(weights[j - 1, k - 1]), expected, rel_tol=1e-6)
+    # the middle word of a sentence of the full size weighs 1 in every dimension
+    assert torch.equal(weights[1], torch.ones(5))
+
+
+def test_position_encoding_orders_words():
+    """Two sentences with the same words in another order get different vectors."""
+    model = MemoryNetwork(WORDS, torch.tensor([1, 2]), dim=4, sentence_size=3).eval()
+    memory = torch.tensor([[[3, 4, 5]], [[5, 4, 3]]])
+    query = torch.tensor([[3], [3]])
+    vectors = model._embed(1, memory, model._position(memory))
+    assert not torch.allclose(vectors[0], vectors[1])
+    bag = MemoryNetwork(WORDS, torch.tensor([1, 2]), dim=4, position=False).eval()
+    bag_vectors = bag._embed(1, memory, bag._position(memory))
+    torch.testing.assert_close(bag_vectors[0], bag_vectors[1])
+    assert model(memory, torch.tensor([1, 1]), query)[0].shape == (2, 2)
 
 
 def test_noise_only_ages_statements_in_training():
     torch.manual_seed(0)
-    model = MemoryNetwork(WORDS, torch.tensor([1, 2]), dim=4, memory_size=50, noise=0.5)
+    model = MemoryNetwork(
+        WORDS, torch.tensor([1, 2]), dim=4, memory_size=50, noise=0.5, sentence_size=4
+    )
     lengths = torch.tensor([20, 7])
     plain, inside = model.eval()._ages(lengths, 20)
     noisy, noisy_inside = model.train()._ages(lengths, 20)
@@ -133,7 +153,9 @@ def test_noise_only_ages_statements_in_training():
 
 
 def test_empty_memory_reads_nothing_and_padding_gets_no_weight():
-    model = MemoryNetwork(WORDS, torch.tensor([1, 2]), dim=4, hops=2, memory_size=5).eval()
+    model = MemoryNetwork(
+        WORDS, torch.tensor([1, 2]), dim=4, hops=2, memory_size=5, sentence_size=2
+    ).eval()
     memory = torch.zeros(2, 3, 2, dtype=torch.long)
     memory[0, :2] = torch.tensor([[3, 4], [5, 0]])
     logits, attention = model(memory, torch.tensor([2, 0]), torch.tensor([[3, 0], [4, 5]]))
@@ -148,7 +170,7 @@ def test_memory_network_gradients(tying):
     memory, lengths, query = _random_memory(generator, batch=2, slots=3)
     torch.manual_seed(0)
     model = MemoryNetwork(
-        WORDS, torch.tensor([2, 5]), dim=3, hops=2, memory_size=3, tying=tying
+        WORDS, torch.tensor([2, 5]), dim=3, hops=2, memory_size=3, tying=tying, sentence_size=4
     ).double()
     model.eval()
     names = ["words.1.weight", "ages.1"]
@@ -164,15 +186,18 @@ def test_memory_network_gradients(tying):
 
 def test_memory_network_rejects_bad_input():
     answers = torch.tensor([1, 2])
+    with pytest.raises(ValueError, match="sentence_size"):
+        MemoryNetwork(WORDS, answers)
+    answers_only = {"answer_words": answers, "sentence_size": 4}
     with pytest.raises(ValueError, match="tying"):
-        MemoryNetwork(WORDS, answers, tying="none")
+        MemoryNetwork(WORDS, **answers_only, tying="none")
     with pytest.raises(ValueError, match="noise"):
-        MemoryNetwork(WORDS, answers, noise=1.0)
+        MemoryNetwork(WORDS, **answers_only, noise=1.0)
     with pytest.raises(ValueError, match="answer_words"):
-        MemoryNetwork(WORDS, torch.tensor([0, WORDS]))
+        MemoryNetwork(WORDS, torch.tensor([0, WORDS]), sentence_size=4)
     with pytest.raises(ValueError, match="hops"):
-        MemoryNetwork(WORDS, answers, hops=0)
-    model = MemoryNetwork(WORDS, answers, memory_size=2)
+        MemoryNetwork(WORDS, **answers_only, hops=0)
+    model = MemoryNetwork(WORDS, **answers_only, memory_size=2)
     memory = torch.ones(1, 3, 2, dtype=torch.long)
     with pytest.raises(ValueError, match="memory_size"):
         model(memory, torch.tensor([3]), torch.ones(1, 2, dtype=torch.long))

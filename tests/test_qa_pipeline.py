@@ -30,7 +30,8 @@ def stories():
 def _reader(train, kind="memory", seed=0):
     vocabulary = QAVocabulary.build(train)
     torch.manual_seed(seed)
-    return Reader(ReaderConfig(kind=kind, dim=8, hidden=8), vocabulary), vocabulary
+    config = ReaderConfig(kind=kind, dim=8, hidden=8, sentence_size=6)
+    return Reader(config, vocabulary), vocabulary
 
 
 def test_synthetic_stories_are_consistent():

@@ -193,6 +193,9 @@ def _trained(
     """The reader of one run: read back when finished with the same settings, else trained."""
     model_path = run_dir / "models" / f"{name}.pt"
     record_path = run_dir / "checkpoints" / f"{name}.json"
+    if reader_config.kind == "memory" and not reader_config.sentence_size:
+        longest = max(len(s) for q in train for s in (*q.story, q.question))
+        reader_config = replace(reader_config, sentence_size=longest)
     requested = {"reader": asdict(reader_config), "training": asdict(training)}
     if model_path.exists() and record_path.exists():
         record = json.loads(record_path.read_text())

@@ -28,6 +28,8 @@ class ReaderConfig:
         memory_size: Most recent statements kept (the paper's 50).
         tying: Memory-network weight tying, ``"adjacent"`` or ``"layerwise"``.
         position: Memory-network position encoding (else bag of words).
+        sentence_size: Longest sentence the position encoding is laid out for; 0 until
+            set from the training data (`hybrid.qa.experiment.run_qa` sets it).
         temporal: Memory-network temporal encoding.
         noise: Memory-network share of random empty memories in training.
         dropout: Dropout of the LSTM readers.
@@ -40,6 +42,7 @@ class ReaderConfig:
     memory_size: int = 50
     tying: str = "adjacent"
     position: bool = True
+    sentence_size: int = 0
     temporal: bool = True
     noise: float = 0.1
     dropout: float = 0.2
@@ -72,6 +75,7 @@ class Reader(nn.Module):
                 memory_size=config.memory_size,
                 tying=config.tying,
                 position=config.position,
+                sentence_size=config.sentence_size or None,
                 temporal=config.temporal,
                 noise=config.noise,
             )
