@@ -141,8 +141,9 @@ def run_qa(
                 )
                 histories[(kind, unit, seed)] = record["history"]
                 for task in chosen:
-                    validation = evaluate(reader, collate(held[task][1], vocabulary))
-                    test = evaluate(reader, collate(tasks[task]["test"], vocabulary))
+                    size = reader.config.memory_size
+                    validation = evaluate(reader, collate(held[task][1], vocabulary, size))
+                    test = evaluate(reader, collate(tasks[task]["test"], vocabulary, size))
                     runs.append(
                         {
                             "kind": kind,
