@@ -77,9 +77,11 @@ class MemoryNetwork(nn.Module):
         sentence_size: Longest sentence (in words) the position encoding is laid out for;
             needed with ``position``.
         temporal: Temporal encoding (a learned vector per memory age, newest = 0).
-        noise: Training-time chance of a random empty memory before each statement (the
-            paper's "random noise"), which makes it and all older ones a step older (ages
-            past the table share its last row); 0 disables it.
+        noise: Training-time share of random empty memories (the paper's "random noise",
+            as its code draws it): a story of ``n`` statements gets ``0 .. ceil(noise * n)``
+            blanks (uniformly), and its statements take ``n`` random distinct ages, in
+            order, among the ``n + blanks`` (ages past the table share its last row); 0
+            disables it.
         init_std: Standard deviation of the Gaussian initialisation.
 
     Attribute ``linear_start`` (default ``False``): while ``True`` the hops attend with the
@@ -163,10 +165,18 @@ class MemoryNetwork(nn.Module):
         inside = slot < memory_lengths[:, None]
         ages = (memory_lengths[:, None] - 1 - slot).clamp(min=0)
         if self.training and self.noise > 0:
-            # an empty memory inserted just newer than the statement of age a makes it and
-            # every older statement one step older
-            gaps = torch.rand(ages.shape, device=ages.device) < self.noise
-            ages = ages + gaps.long().cumsum(-1).gather(1, ages)
+            # n statements take n random distinct ages among n + blanks, in order, with
+            # blanks drawn uniformly from 0 .. ceil(noise * n): empty memories between them
+            lengths = memory_lengths[:, None]
+            most = torch.ceil(self.noise * lengths) + 1
+            blanks = (torch.rand(lengths.shape, device=ages.device) * most).long()
+            span = slots + int(blanks.max())
+            position = torch.arange(span, device=ages.device)[None]
+            draws = torch.rand(len(ages), span, device=ages.device)
+            draws = draws.masked_fill(position >= lengths + blanks, 2.0)
+            chosen = draws.argsort(-1)[:, :slots]  # a random subset, first n of them valid
+            chosen = chosen.masked_fill(slot >= lengths, span).sort(-1).values
+            ages = torch.where(inside, chosen.gather(1, ages), ages)
         return ages.clamp(max=self.memory_size - 1), inside
 
     def forward(
