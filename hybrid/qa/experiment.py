@@ -27,7 +27,7 @@ from .model import KINDS, Reader, ReaderConfig
 from .plots import plot_errors, plot_hop_attention, plot_validation
 from .train import QATrainConfig, evaluate, fit, load_reader, save_reader
 
-__all__ = ["FAILED", "default_settings", "hold_out", "results_table", "run_qa"]
+__all__ = ["FAILED", "default_settings", "hold_out", "results_table", "run_qa", "summarize"]
 
 #: A task counts as failed above this test error (the bAbI convention: 5%).
 FAILED = 0.05
@@ -117,6 +117,7 @@ def run_qa(
         if kind not in KINDS:
             raise ValueError(f"kinds must be among {KINDS}, got {kind!r}")
     settings = {k: (settings or {}).get(k) or default_settings(k, joint) for k in kinds}
+    run_dir.mkdir(parents=True, exist_ok=True)
     held = {task: hold_out(splits["train"]) for task, splits in tasks.items()}
     units = ["joint"] if joint else sorted(tasks)
     runs, histories = [], {}
