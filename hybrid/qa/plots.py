@@ -41,7 +41,9 @@ def plot_errors(summary: dict, path: Path) -> None:
 def plot_validation(histories: dict[tuple[str, object, int], dict], path: Path) -> None:
     """Validation error per epoch, one panel per task (or the joint run), one line per reader
     and seed; linear-start epochs are drawn dashed."""
-    units = sorted({u for _, u, _ in histories}, key=str)
+    units = sorted(
+        {u for _, u, _ in histories}, key=lambda u: (isinstance(u, str), str(u).zfill(3))
+    )
     columns = min(5, len(units))
     rows = -(-len(units) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.6 * rows), squeeze=False)
