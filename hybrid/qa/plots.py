@@ -19,7 +19,7 @@ def plot_errors(summary: dict, path: Path) -> None:
     kinds = list(summary)
     tasks = sorted({t for k in kinds for t in summary[k]["tasks"]})
     width = 0.8 / len(kinds)
-    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(tasks) * len(kinds)), 4))
+    fig, ax = plt.subplots(figsize=(min(16, max(6, 0.25 * len(tasks) * len(kinds))), 4.5))
     x = np.arange(len(tasks))
     for i, kind in enumerate(kinds):
         entries = [summary[kind]["tasks"][t] for t in tasks]
