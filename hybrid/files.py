@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import torch
 
-__all__ = ["data_root", "save_atomic"]
+__all__ = ["check_same_setup", "data_root", "save_atomic", "save_trained"]
 
 # ``../shared/data`` next to the repository (the folder above the ``hybrid`` package).
 _DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -38,3 +40,34 @@ def save_atomic(obj: dict, path: Path) -> None:
     partial = path.with_suffix(path.suffix + ".partial")
     torch.save(obj, partial)
     os.replace(partial, path)
+
+
+def save_trained(path: Path, model: Any, vocabulary: Any) -> None:
+    """Save a trained model as plain data: ``asdict(model.config)``, ``vocabulary.to_dict()``
+    and CPU weights, atomically (loads with ``torch.load(weights_only=True)``)."""
+    save_atomic(
+        {
+            "config": asdict(model.config),
+            "vocabulary": vocabulary.to_dict(),
+            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        },
+        Path(path),
+    )
+
+
+def check_same_setup(path: Path, saved: dict | None, requested: dict) -> None:
+    """Refuse to read back a run trained with other settings than those asked for now.
+
+    Raises:
+        ValueError: naming ``path`` and every setting that differs (``saved`` ``None``:
+            written before settings were recorded, accepted).
+    """
+    if saved is None:
+        return
+    differ = {k: (saved.get(k), v) for k, v in requested.items() if saved.get(k) != v}
+    if differ:
+        listed = ", ".join(f"{k}: {a!r} there, {b!r} asked" for k, (a, b) in differ.items())
+        raise ValueError(
+            f"{path} was trained with other settings ({listed}); "
+            "choose another run folder (--name) or remove it"
+        )

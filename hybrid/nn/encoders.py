@@ -226,6 +226,14 @@ class BiRNN(nn.Module):
             states = torch.cat([ahead, behind], dim=2)
         return states * inside[..., None]
 
+    @staticmethod
+    def end_states(states: Tensor, lengths: Tensor) -> Tensor:
+        """``(B, 2 * hidden)`` summary of ``forward``'s ``states``: the left-to-right state at
+        each sequence's last position and the right-to-left state at its first."""
+        hidden = states.shape[-1] // 2
+        last = states[torch.arange(len(states), device=states.device), lengths - 1, :hidden]
+        return torch.cat([last, states[:, 0, hidden:]], dim=1)
+
 
 def _from_bidirectional_keys(state_dict, prefix, *_args) -> None:
     """Rename ``torch.nn`` bidirectional RNN keys (``weight_ih_l1_reverse``) in place."""
@@ -382,10 +390,7 @@ class SequenceEncoder(nn.Module):
             raise ValueError("features given, but the encoder has no feature embedding")
         embedded = self.dropout(torch.cat(inputs, dim=2))
         states = self.dropout(self.rnn(embedded, lengths))
-        hidden = self.output_dim // 2
-        last_forward = states[torch.arange(batch, device=device), lengths - 1, :hidden]
-        summary = torch.cat([last_forward, states[:, 0, hidden:]], dim=1)
-        return states, summary
+        return states, BiRNN.end_states(states, lengths)
 
     def _check_chars(self, chars: Tensor | None, words: Tensor) -> Tensor:
         if chars is None:

@@ -279,7 +279,6 @@ class AttentiveReader(nn.Module):
         self.gate = nn.Linear(2 * hidden, 2 * hidden)
         self.output = nn.Linear(2 * hidden, num_answers)
         self.dropout = nn.Dropout(dropout)
-        self.hidden = hidden
 
     def forward(
         self, text: Tensor, text_lengths: Tensor, query: Tensor, query_lengths: Tensor
@@ -292,10 +291,7 @@ class AttentiveReader(nn.Module):
         """
         states = self.text_encoder(self.dropout(self.embedding(text)), text_lengths)
         query_states = self.query_encoder(self.dropout(self.embedding(query)), query_lengths)
-        last = query_states.gather(
-            1, (query_lengths - 1)[:, None, None].expand(-1, 1, query_states.shape[-1])
-        )[:, 0]
-        u = torch.cat([last[:, : self.hidden], query_states[:, 0, self.hidden :]], -1)
+        u = BiRNN.end_states(query_states, query_lengths)
         mixed = torch.tanh(self.text_projection(states) + self.query_projection(u)[:, None])
         inside = torch.arange(text.shape[1], device=text.device)[None] < text_lengths[:, None]
         scores = self.score(mixed).squeeze(-1).masked_fill(~inside, float("-inf"))

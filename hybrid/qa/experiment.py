@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from ..files import check_same_setup
 from .babi import Question
 from .batching import QAVocabulary, collate
 from .model import KINDS, Reader, ReaderConfig
@@ -200,11 +201,8 @@ def _trained(
     requested = {"reader": asdict(reader_config), "training": asdict(training)}
     if model_path.exists() and record_path.exists():
         record = json.loads(record_path.read_text())
-        if {k: record[k] for k in requested} != requested:
-            raise ValueError(
-                f"{record_path} was trained with other settings; choose another run folder "
-                "(--name) or remove it"
-            )
+        for part, settings in requested.items():
+            check_same_setup(record_path, record.get(part), settings)
         reader, vocabulary = load_reader(model_path)
         log(f"{name}: finished earlier, read back")
         return reader, vocabulary, record

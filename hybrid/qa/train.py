@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ..files import save_atomic
+from ..files import save_atomic, save_trained
 from ..nn.memory import answer_loss
 from .batching import QABatch, QAVocabulary, batches
 from .model import Reader, ReaderConfig
@@ -237,14 +237,7 @@ def fit(
 
 def save_reader(path: Path, reader: Reader, vocabulary: QAVocabulary) -> None:
     """Save a trained reader: architecture, vocabularies and weights, as plain data."""
-    save_atomic(
-        {
-            "config": asdict(reader.config),
-            "vocabulary": vocabulary.to_dict(),
-            "model": {k: v.detach().cpu() for k, v in reader.state_dict().items()},
-        },
-        Path(path),
-    )
+    save_trained(path, reader, vocabulary)
 
 
 def load_reader(path: Path) -> tuple[Reader, QAVocabulary]:

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from ..distributed import is_main, world
+from ..files import check_same_setup
 from .batching import TaggingVocabulary
 from .corpus import Sentence
 from .model import Tagger, TaggerConfig
@@ -78,9 +79,9 @@ def run_comparison(
                 model, vocabulary = load_tagger(model_path)
                 record = json.loads(history_path.read_text())
                 requested = asdict(replace(tagger, head=head))
-                _check_same_setup(model_path, asdict(model.config), requested)
+                check_same_setup(model_path, asdict(model.config), requested)
                 requested = asdict(replace(training, seed=seed))
-                _check_same_setup(history_path, record.get("training"), requested)
+                check_same_setup(history_path, record.get("training"), requested)
                 model.to(device)
                 log(f"{head} seed {seed}: finished earlier, read back")
             else:
@@ -191,19 +192,6 @@ def _train(
         device=str(device),
     )
     return model, record
-
-
-def _check_same_setup(path: Path, saved: dict | None, requested: dict) -> None:
-    """Refuse to read back a run trained with other settings than those asked for now."""
-    if saved is None:  # written before the settings were recorded
-        return
-    differ = {k: (saved.get(k), v) for k, v in requested.items() if saved.get(k) != v}
-    if differ:
-        listed = ", ".join(f"{k}: {a!r} there, {b!r} asked" for k, (a, b) in differ.items())
-        raise ValueError(
-            f"{path} was trained with other settings ({listed}); "
-            "choose another run folder (--name) or remove it"
-        )
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

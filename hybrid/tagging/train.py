@@ -20,7 +20,7 @@ from ..distributed import (
     is_main,
     world,
 )
-from ..files import save_atomic
+from ..files import save_atomic, save_trained
 from .batching import TaggingVocabulary, batches
 from .corpus import Sentence
 from .metrics import span_scores
@@ -249,14 +249,7 @@ def fit(
 
 def save_tagger(path: Path, model: Tagger, vocabulary: TaggingVocabulary) -> None:
     """Save a trained tagger: weights, architecture and vocabularies, as plain data."""
-    save_atomic(
-        {
-            "config": asdict(model.config),
-            "vocabulary": vocabulary.to_dict(),
-            "model": {k: v.cpu() for k, v in model.state_dict().items()},
-        },
-        path,
-    )
+    save_trained(path, model, vocabulary)
 
 
 def load_tagger(path: Path) -> tuple[Tagger, TaggingVocabulary]:
