@@ -16,41 +16,16 @@ allows it.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from timing import median_ms
 
 from hybrid import CRF
 
 SHAPES = {"S1": (32, 50, 20), "S2": (64, 100, 50), "S3": (16, 200, 128), "S4": (256, 30, 10)}
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def median_ms(
-    fn: Callable[[], object], device: str, budget_s: float, min_reps: int = 3, max_reps: int = 200
-) -> float:
-    """Median wall time of ``fn`` in ms, after one warm-up call, within a time budget."""
-    fn()
-    sync(device)
-    times: list[float] = []
-    begin = time.perf_counter()
-    while len(times) < max_reps and (
-        len(times) < min_reps or time.perf_counter() - begin < budget_s
-    ):
-        t0 = time.perf_counter()
-        fn()
-        sync(device)
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
 
 
 def torch_struct_potentials(emissions, crf):

@@ -45,6 +45,7 @@ ENGINE_SUITES = {
     "test_chain_bruteforce",
     "test_chain_properties",
     "test_crf_layer",
+    "test_graph",
     "test_ssvm",
     "test_validation",
 }

@@ -8,9 +8,10 @@ import warnings
 import pytest
 import torch
 from oracles import logsumexp_scan
+from test_graph import random_graph
 
 from hybrid import CRF
-from hybrid.structured import log_partition, marginals, native, viterbi
+from hybrid.structured import graph_viterbi, log_partition, marginals, native, viterbi
 from hybrid.structured.forward_backward import LogChain
 
 
@@ -125,3 +126,16 @@ def test_failed_build_warns_and_falls_back(tmp_path, monkeypatch):
         warnings.simplefilter("error")
         monkeypatch.undo()
         assert native.available(torch.zeros(1)) == (shutil.which("g++") is not None)
+
+
+def test_native_equals_eager_on_larger_graphs():
+    generator = torch.Generator().manual_seed(2)
+    graph = random_graph(generator, states=40, arcs=300, emissions=25, labels=10, forbid=0.1)
+    scores = torch.randn(6, 50, 25, generator=generator)
+    lengths = torch.tensor([50, 1, 17, 33, 50, 2])
+    for beam in (None, 8.0, 3.0):
+        fast = graph_viterbi(scores, graph, lengths, beam=beam)
+        with native.disabled():
+            slow = graph_viterbi(scores, graph, lengths, beam=beam)
+        for a, b in zip(fast, slow, strict=True):
+            torch.testing.assert_close(a, b)

@@ -6,10 +6,16 @@ scores on a chain or a graph. See `hybrid.structured.chain` for the tensor contr
 
 from ._inputs import ChainConstraints
 from .chain import kbest, log_partition, marginals, sequence_score, viterbi
+from .graph import Graph, GraphPath, graph_log_likelihood, graph_posteriors, graph_viterbi
 from .paths import paths_to_lists
 
 __all__ = [
     "ChainConstraints",
+    "Graph",
+    "GraphPath",
+    "graph_log_likelihood",
+    "graph_posteriors",
+    "graph_viterbi",
     "kbest",
     "log_partition",
     "marginals",

@@ -1,14 +1,14 @@
-"""Fused CPU kernels for the chain engine, compiled on first use.
+"""Fused CPU kernels for the chain and graph engines, compiled on first use.
 
-``chain_kernels.cpp`` (plain C ABI, no Python or torch headers) is compiled once per machine
-with the system C++ compiler into ``$HYBRID_CACHE`` (default ``~/.cache/hybrid``), written
-atomically, and loaded with `ctypes`. It runs the scaled forward-backward and Viterbi of
-each sequence in one fused loop, sequences in parallel (OpenMP), which removes the per-step
-dispatch cost of eager PyTorch that dominates small shapes.
+``chain_kernels.cpp`` and ``graph_kernels.cpp`` (plain C ABI, no Python or torch headers) are
+compiled once per machine with the system C++ compiler into one library in ``$HYBRID_CACHE``
+(default ``~/.cache/hybrid``), written atomically, and loaded with `ctypes`. They run the
+dynamic program of each sequence in one fused loop, sequences in parallel (OpenMP), which
+removes the per-step dispatch cost of eager PyTorch that dominates small shapes.
 
 Where the kernels cannot be used (CUDA tensors, no compiler, ``HYBRID_NATIVE=0``), the eager
-engines of `hybrid.structured.forward_backward` and `hybrid.structured.decode` run
-instead; both paths are tested against the same oracles.
+engines of `hybrid.structured.forward_backward`, `hybrid.structured.decode` and
+`hybrid.structured.graph` run instead; both paths are tested against the same oracles.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-SOURCE = Path(__file__).with_name("chain_kernels.cpp")
+SOURCES = [Path(__file__).with_name(name) for name in ("chain_kernels.cpp", "graph_kernels.cpp")]
 _FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-std=c++17", "-shared", "-fPIC"]
 _state = {"enabled": os.environ.get("HYBRID_NATIVE", "1") != "0"}
 
@@ -56,14 +56,14 @@ def _compile(target: Path) -> None:
     for openmp in (["-fopenmp"], []):
         with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".so", delete=False) as tmp:
             partial = Path(tmp.name)
-        command = [compiler, *_FLAGS, *openmp, str(SOURCE), "-o", str(partial)]
+        command = [compiler, *_FLAGS, *openmp, *map(str, SOURCES), "-o", str(partial)]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode == 0:
             os.replace(partial, target)  # atomic: concurrent builders never see a partial file
             return
         partial.unlink(missing_ok=True)
         errors.append(result.stderr.strip())
-    raise RuntimeError("compiling the chain kernels failed:\n" + "\n".join(errors))
+    raise RuntimeError("compiling the native kernels failed:\n" + "\n".join(errors))
 
 
 def _load_passive(target: Path) -> ctypes.CDLL:
@@ -86,24 +86,25 @@ def _load_passive(target: Path) -> ctypes.CDLL:
 
 @cache
 def _library() -> ctypes.CDLL | None:
+    sources = b"".join(source.read_bytes() for source in SOURCES)
     key = hashlib.sha256(
-        SOURCE.read_bytes() + " ".join(_FLAGS).encode() + _cpu_signature().encode()
+        sources + " ".join(_FLAGS).encode() + _cpu_signature().encode()
     ).hexdigest()[:16]
-    target = _cache_dir() / f"chain_kernels-{key}.so"
+    target = _cache_dir() / f"kernels-{key}.so"
     try:
         if not target.exists():
             _compile(target)
         lib = _load_passive(target)
     except (OSError, RuntimeError) as error:
         warnings.warn(
-            f"hybrid: fused CPU chain kernels unavailable, using the eager engine ({error})",
+            f"hybrid: fused CPU kernels unavailable, using the eager engine ({error})",
             RuntimeWarning,
             stacklevel=3,
         )
         return None
     for suffix in ("f32", "f64"):
-        getattr(lib, f"hybrid_forward_backward_{suffix}").restype = None
-        getattr(lib, f"hybrid_viterbi_{suffix}").restype = None
+        for name in ("forward_backward", "viterbi", "graph_viterbi"):
+            getattr(lib, f"hybrid_{name}_{suffix}").restype = None
     return lib
 
 
@@ -240,6 +241,47 @@ def viterbi(
         ctypes.c_int(_threads(batch)),
     )
     return paths, scores
+
+
+def graph_viterbi(scores: Tensor, lengths: Tensor, graph, beam: float) -> tuple[Tensor, Tensor]:
+    """Token-passing Viterbi over a `hybrid.structured.Graph` (arcs sorted by source state).
+
+    Returns:
+        ``arcs`` ``(B, T)`` int64 (the arc taken at each frame, -1 past each length or where no
+        path survives) and ``scores`` ``(B,)`` (``-inf`` where no path survives).
+    """
+    lib = _library()
+    batch, steps, num_emissions = scores.shape
+    dtype = scores.dtype
+    # Bound to names so that no converted copy is freed before the call returns.
+    scores = scores.detach().contiguous()
+    weight, start, final = (
+        x.detach().to(dtype).contiguous() for x in (graph.weight, graph.start, graph.final)
+    )
+    arcs = torch.full((batch, steps), -1, dtype=torch.long)
+    best = scores.new_empty(batch)
+    getattr(lib, f"hybrid_graph_viterbi_{_suffix(dtype)}")(
+        _ptr(scores),
+        _ptr(lengths.contiguous()),
+        ctypes.c_int64(batch),
+        ctypes.c_int64(steps),
+        ctypes.c_int64(num_emissions),
+        ctypes.c_int64(start.shape[0]),
+        _ptr(graph.out_offsets),
+        _ptr(graph.src),
+        _ptr(graph.dst),
+        _ptr(graph.emission),
+        _ptr(weight),
+        _ptr(start),
+        _ptr(final),
+        _ptr(graph.in_offsets),
+        _ptr(graph.in_arcs),
+        _scalar(beam, dtype),
+        _ptr(best),
+        _ptr(arcs),
+        ctypes.c_int(_threads(batch)),
+    )
+    return arcs, best
 
 
 def _threads(batch: int) -> int:
