@@ -178,6 +178,42 @@ def _answer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_asr(args: argparse.Namespace) -> int:
+    from .speech.experiment import SYNTHETIC_NOTICE, default_settings, load_corpus, run_speech
+
+    train, test, words = load_corpus(args.corpus, args.data)
+    if args.corpus == "synthetic":
+        print(SYNTHETIC_NOTICE)
+    tasks = args.tasks or (["isolated", "strings"] if args.corpus == "synthetic" else None)
+    run_dir = Path(args.runs) / (args.name or f"asr-{args.corpus}")
+    run_speech(
+        train,
+        test,
+        run_dir,
+        tasks=tasks or ("isolated", "speakers", "strings"),
+        systems=args.systems,
+        settings=default_settings(args.corpus, args.epochs),
+        corpus=args.corpus,
+        words=words,
+        progress=not args.quiet,
+    )
+    print((run_dir / "results.md").read_text())
+    print(f"results, models and plots in {run_dir}")
+    return 0
+
+
+def _recognize(args: argparse.Namespace) -> int:
+    from .speech.audio import read_wav
+    from .speech.recognizer import Recognizer
+
+    recognizer = Recognizer.load(args.model)
+    for path, words in zip(
+        args.files, recognizer.recognize([read_wav(f) for f in args.files]), strict=True
+    ):
+        print(f"{path}\t{' '.join(words)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``hybrid`` command."""
     parser = argparse.ArgumentParser(prog="hybrid", description=__doc__.splitlines()[0])
@@ -307,6 +343,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ans.add_argument("--model", required=True, help="a models/<reader>-...pt of a train-qa run")
     ans.set_defaults(run=_answer)
+
+    asr = commands.add_parser(
+        "train-asr",
+        help="compare GMM-HMM, hybrid DNN-HMM, hybrid BiLSTM-HMM and a pure RNN on spoken digits",
+    )
+    asr.add_argument(
+        "--corpus",
+        default="synthetic",
+        choices=("synthetic", "fsdd"),
+        help="synthetic (default, generated, no download) or fsdd",
+    )
+    asr.add_argument("--data", help="folder holding fsdd/ (default $HYBRID_DATA or ../shared/data)")
+    asr.add_argument(
+        "--tasks",
+        nargs="+",
+        choices=("isolated", "speakers", "strings"),
+        help="default: all three (synthetic: isolated and strings)",
+    )
+    asr.add_argument(
+        "--systems",
+        nargs="+",
+        default=["gmm", "dnn", "bilstm", "rnn"],
+        choices=("gmm", "dnn", "bilstm", "rnn"),
+    )
+    asr.add_argument("--epochs", type=int, help="epochs of every network (default per corpus)")
+    asr.add_argument("--runs", default="runs", help="parent folder of run folders")
+    asr.add_argument("--name", help="run folder name (default asr-<corpus>)")
+    asr.add_argument("--quiet", action="store_true", help="no progress bars")
+    asr.set_defaults(run=_train_asr)
+
+    rec = commands.add_parser("recognize", help="transcribe WAV files with a saved system")
+    rec.add_argument("--model", required=True, help="a models/<task>-<system>.pt of a run")
+    rec.add_argument("files", nargs="+", help="mono PCM WAV files")
+    rec.set_defaults(run=_recognize)
     return parser
 
 

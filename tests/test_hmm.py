@@ -99,6 +99,7 @@ def test_sparse_topology_decodes_on_the_graph_engine_like_the_chain_engine():
             model.emission_scores(x).detach(),
             model.log_transitions.detach(),
             model.log_start.detach(),
+            model.log_final,
             lengths=lengths,
         )
         assert torch.equal(paths, expected_paths)
@@ -109,10 +110,11 @@ def test_sparse_topology_decodes_on_the_graph_engine_like_the_chain_engine():
     model.fit(x, lengths, iterations=1)  # the compiled graph must follow the new parameters
     paths = check()
     assert not torch.equal(before, paths)
-    # A left-to-right model never moves backwards and starts in state 0.
+    # A left-to-right model never moves backwards, starts in state 0 and ends in the last.
     steps = paths[:, 1:] - paths[:, :-1]
     valid = paths[:, 1:] >= 0
     assert ((steps >= 0) & (steps <= 2))[valid].all() and (paths[:, 0] == 0).all()
+    assert (paths[torch.arange(3), lengths - 1] == k - 1).all()
 
 
 @pytest.mark.parametrize("kind", ["diag", "full", "categorical"])
@@ -225,6 +227,8 @@ def test_bad_input():
         HMM(emissions, allowed=torch.zeros(3, 3, dtype=torch.bool))
     with pytest.raises(ValueError, match="transitions puts probability on transitions"):
         HMM(emissions, transitions=torch.full((3, 3), 1 / 3), allowed=torch.eye(3).bool())
+    with pytest.raises(ValueError, match=r"final must be a bool tensor \(K,\)"):
+        HMM(emissions, final=torch.zeros(3, dtype=torch.bool))
     with pytest.raises(ValueError, match="start must hold probabilities"):
         HMM(emissions, start=torch.tensor([0.5, 0.6, -0.1]))
     with pytest.raises(ValueError, match=r"observations must be a float tensor \(B, T, D = 2\)"):

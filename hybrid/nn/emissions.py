@@ -44,18 +44,18 @@ def gaussian_log_density(x: Tensor, means: Tensor, covars: Tensor, covariance: s
         covariance: ``"diag"`` or ``"full"``.
     """
     d = x.shape[-1]
-    if covariance == "diag":
+    if covariance == "diag":  # one product: [x^2, x] @ [-prec / 2; mean * prec] + constant
         precision = 1.0 / covars
-        quadratic = (
-            (x * x) @ precision.T - 2 * x @ (means * precision).T + (means**2 * precision).sum(-1)
+        weights = torch.cat([-0.5 * precision, means * precision], dim=1)
+        constant = -0.5 * (
+            d * math.log(2 * math.pi) + torch.log(covars).sum(-1) + (means**2 * precision).sum(-1)
         )
-        log_det = torch.log(covars).sum(-1)
-    else:
-        cholesky = torch.linalg.cholesky(covars)  # (C, D, D)
-        diff = (x[None, :, :] - means[:, None, :]).transpose(1, 2)  # (C, D, N)
-        solved = torch.linalg.solve_triangular(cholesky, diff, upper=False)
-        quadratic = (solved**2).sum(1).T
-        log_det = 2 * torch.log(torch.diagonal(cholesky, dim1=-2, dim2=-1)).sum(-1)
+        return torch.cat([x * x, x], dim=1) @ weights.T + constant
+    cholesky = torch.linalg.cholesky(covars)  # (C, D, D)
+    diff = (x[None, :, :] - means[:, None, :]).transpose(1, 2)  # (C, D, N)
+    solved = torch.linalg.solve_triangular(cholesky, diff, upper=False)
+    quadratic = (solved**2).sum(1).T
+    log_det = 2 * torch.log(torch.diagonal(cholesky, dim1=-2, dim2=-1)).sum(-1)
     return -0.5 * (d * math.log(2 * math.pi) + log_det + quadratic)
 
 
@@ -73,6 +73,11 @@ def _weighted_moments(
     covars = second - means[:, :, None] * means[:, None, :]
     eye = torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
     return total, means, covars + floor * eye
+
+
+def _expand(mask: Tensor, like: Tensor) -> Tensor:
+    """``(C,)`` mask viewed with trailing singleton dimensions to broadcast over ``like``."""
+    return mask.reshape(-1, *([1] * (like.dim() - 1)))
 
 
 class GaussianEmissions(nn.Module):
@@ -115,11 +120,12 @@ class GaussianEmissions(nn.Module):
     @torch.no_grad()
     def reestimate(self, observations: Tensor, occupancy: Tensor) -> None:
         """M-step from frames ``(N, D)`` and their state posteriors ``(N, K)``."""
-        _, means, covars = _weighted_moments(
+        total, means, covars = _weighted_moments(
             observations, occupancy, self.covariance, self.variance_floor
         )
-        self.means.copy_(means)
-        self.covars.copy_(covars)
+        seen = total > 0  # a state without frames keeps its parameters
+        self.means.copy_(torch.where(seen[:, None], means, self.means))
+        self.covars.copy_(torch.where(_expand(seen, covars), covars, self.covars))
 
 
 class GMMEmissions(nn.Module):
@@ -185,8 +191,15 @@ class GMMEmissions(nn.Module):
         total, means, covars = _weighted_moments(
             observations, responsibility.reshape(-1, k * m), self.covariance, self.variance_floor
         )
+        seen = total > 0  # a component (or state) without frames keeps its parameters
+        means = torch.where(seen[:, None], means, self.means.reshape(k * m, d))
+        old = self.covars.reshape(k * m, *self.covars.shape[2:])
+        covars = torch.where(_expand(seen, covars), covars, old)
         total = total.reshape(k, m)
-        weights = total / total.sum(-1, keepdim=True).clamp_min(1e-10)
+        state_total = total.sum(-1, keepdim=True)
+        weights = torch.where(
+            state_total > 0, total / state_total.clamp_min(1e-300), self.log_weights.exp()
+        )
         self.log_weights.copy_(torch.log(weights.clamp_min(1e-10)))
         self.means.copy_(means.reshape(k, m, d))
         self.covars.copy_(covars.reshape(self.covars.shape))

@@ -47,6 +47,7 @@ class HMM(nn.Module):
             if ``None``).
         allowed: ``(K, K)`` bool topology (``None``: dense). Forbidden transitions stay
             impossible through training.
+        final: ``(K,)`` bool: the states a sequence may end in (``None``: all), fixed.
     """
 
     def __init__(
@@ -55,6 +56,7 @@ class HMM(nn.Module):
         start: Tensor | None = None,
         transitions: Tensor | None = None,
         allowed: Tensor | None = None,
+        final: Tensor | None = None,
     ) -> None:
         super().__init__()
         k = emissions.num_states
@@ -70,15 +72,20 @@ class HMM(nn.Module):
         if (transitions[~allowed] > 0).any():
             raise ValueError("transitions puts probability on transitions that allowed forbids")
         self.emissions = emissions
+        if final is None:
+            final = torch.ones(k, dtype=torch.bool)
+        if final.dtype != torch.bool or tuple(final.shape) != (k,) or not final.any():
+            raise ValueError(f"final must be a bool tensor (K,) = ({k},) with a True entry")
         self.register_buffer("allowed", allowed.clone())
+        self.register_buffer("final", final.clone())
         self.start_logits = nn.Parameter(torch.log(_probabilities("start", start, (k,))))
         self.transition_logits = nn.Parameter(torch.log(transitions))
         self._graph_cache: tuple | None = None
 
     @classmethod
     def left_to_right(cls, emissions: nn.Module, self_loop: float = 0.5, skip: bool = False) -> HMM:
-        """A left-to-right (Bakis) HMM that starts in state 0: self-loops and next-state
-        steps (and one-state skips if ``skip``), so its transitions are banded."""
+        """A left-to-right (Bakis) HMM from state 0 to the last state: self-loops and
+        next-state steps (and one-state skips if ``skip``), so its transitions are banded."""
         k = emissions.num_states
         index = torch.arange(k)
         allowed = (index[None, :] == index[:, None]) | (index[None, :] == index[:, None] + 1)
@@ -90,7 +97,7 @@ class HMM(nn.Module):
         transitions[-1, -1] = 1.0
         start = torch.zeros(k, dtype=torch.float64)
         start[0] = 1.0
-        return cls(emissions, start, transitions, allowed)
+        return cls(emissions, start, transitions, allowed, final=index == k - 1)
 
     @classmethod
     def from_hmmlearn(cls, model) -> HMM:
@@ -129,6 +136,11 @@ class HMM(nn.Module):
         return torch.log_softmax(self.start_logits, -1)
 
     @property
+    def log_final(self) -> Tensor:
+        """``(K,)``: 0 where a sequence may end, ``-inf`` elsewhere."""
+        return torch.zeros(self.num_states).masked_fill(~self.final, _NEG_INF)
+
+    @property
     def log_transitions(self) -> Tensor:
         """``(K, K)`` log transition probabilities ``[from, to]``, ``-inf`` where forbidden."""
         logits = self.transition_logits.masked_fill(~self.allowed, _NEG_INF)
@@ -137,7 +149,9 @@ class HMM(nn.Module):
     def graph(self) -> Graph:
         """This HMM's topology as a decoding `Graph` (state ``j`` reads column ``j``)."""
         with torch.no_grad():
-            return Graph.from_chain(self.log_transitions.cpu(), self.log_start.cpu())
+            return Graph.from_chain(
+                self.log_transitions.cpu(), self.log_start.cpu(), self.log_final.cpu()
+            )
 
     def emission_scores(self, observations: Tensor) -> Tensor:
         """``(B, T, K)`` log emission scores of ``observations``."""
@@ -149,10 +163,20 @@ class HMM(nn.Module):
             )
         return scores
 
-    def _chain(self, observations: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        scores = self.emission_scores(observations)
-        dtype = scores.dtype
-        return scores, self.log_transitions.to(dtype), self.log_start.to(dtype)
+    def _chain(
+        self, observations: Tensor | None = None, scores: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Emission scores (of ``observations``, or given), log transitions, log start and
+        log final, in the scores' dtype and device."""
+        if scores is None:
+            scores = self.emission_scores(observations)
+        cast = {"dtype": scores.dtype, "device": scores.device}
+        return (
+            scores,
+            self.log_transitions.to(**cast),
+            self.log_start.to(**cast),
+            self.log_final.to(**cast),
+        )
 
     def forward(self, observations: Tensor, lengths: Tensor | None = None) -> Tensor:
         """``(B,)`` log-likelihoods ``log p(x_1..x_T)`` (the forward algorithm).
@@ -180,10 +204,8 @@ class HMM(nn.Module):
         with torch.no_grad():
             scores = self.emission_scores(observations)
             if self.allowed.float().mean() >= _SPARSE_BELOW:
-                transitions, start = self.log_transitions, self.log_start
-                return viterbi(
-                    scores, transitions.to(scores.dtype), start.to(scores.dtype), lengths=lengths
-                )
+                _, transitions, start, end = self._chain(scores=scores)
+                return viterbi(scores, transitions, start, end, lengths=lengths)
             path = graph_viterbi(scores, self._decoding_graph(scores), lengths)
             return path.states, path.scores
 
@@ -236,10 +258,10 @@ class HMM(nn.Module):
         frames = observations[inside]
         history: list[float] = []
         for _ in tqdm(range(iterations), desc="baum-welch", disable=not progress):
-            scores, transitions, start = (
+            scores, transitions, start, end = (
                 x.detach().requires_grad_() for x in self._chain(observations)
             )
-            total = log_partition(scores, transitions, start, lengths=lengths).sum()
+            total = log_partition(scores, transitions, start, end, lengths=lengths).sum()
             occupancy, transition_counts, start_counts = torch.autograd.grad(
                 total, (scores, transitions, start)
             )

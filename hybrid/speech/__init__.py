@@ -1,21 +1,63 @@
-"""Speech: audio files, Kaldi-compatible acoustic features and the corpora read from them.
+"""Speech: audio, Kaldi-compatible features, corpora, HMM topologies and hybrid recognition.
 
-`audio` reads and writes PCM WAV files, `features` computes Kaldi's filterbank and MFCC
-features in pure PyTorch (with deltas, splicing, CMVN and batching), and `fsdd` reads the Free
-Spoken Digit Dataset.
+`audio` reads and writes PCM WAV files; `features` computes Kaldi's filterbank and MFCC
+features in pure PyTorch (with deltas, splicing, CMVN and batching); `fsdd` and `corpus` read
+the Free Spoken Digit Dataset, build connected digit strings and generate the embedded
+synthetic corpus; `topology` builds word and silence HMMs, grammars and their decoding graphs;
+`decoder` decodes and force-aligns; `gmm` trains the generative GMM-HMM; `acoustic` and
+`train` hold the neural acoustic models; `systems` and `experiment` run the comparison of
+GMM-HMM, hybrid DNN-HMM, hybrid BiLSTM-HMM and a pure RNN; `recognizer` loads a saved system.
 """
 
 from .audio import read_wav, write_wav
+from .corpus import (
+    FeatureConfig,
+    Utterance,
+    connected_strings,
+    extract,
+    frame_features,
+    isolated_utterances,
+    synthetic_recordings,
+    synthetic_split,
+)
+from .decoder import align, decode
 from .features import GlobalCMVN, cmvn, deltas, fbank, mfcc, pad_features, splice
 from .fsdd import DIGITS, Recording, official_split, read_fsdd, speaker_split
+from .metrics import error_rate, word_errors
+from .recognizer import Recognizer
+from .topology import (
+    SILENCE,
+    Topology,
+    decoding_graph,
+    estimate_self_loops,
+    isolated_grammar,
+    loop_grammar,
+    transcript_grammar,
+)
 
 __all__ = [
     "DIGITS",
+    "SILENCE",
+    "FeatureConfig",
     "GlobalCMVN",
+    "Recognizer",
     "Recording",
+    "Topology",
+    "Utterance",
+    "align",
     "cmvn",
+    "connected_strings",
+    "decode",
+    "decoding_graph",
     "deltas",
+    "error_rate",
+    "estimate_self_loops",
+    "extract",
     "fbank",
+    "frame_features",
+    "isolated_grammar",
+    "isolated_utterances",
+    "loop_grammar",
     "mfcc",
     "official_split",
     "pad_features",
@@ -23,5 +65,9 @@ __all__ = [
     "read_wav",
     "speaker_split",
     "splice",
+    "synthetic_recordings",
+    "synthetic_split",
+    "transcript_grammar",
+    "word_errors",
     "write_wav",
 ]

@@ -201,8 +201,12 @@ class Graph:
             emission.append(int(data["emission"]))
             weight.append(float(data.get("weight", 0.0)))
             label.append(int(data.get("label", -1)))
-        start = [float(g.nodes[n].get("start", _NEG_INF)) for n in names]
-        final = [float(g.nodes[n].get("final", _NEG_INF)) for n in names]
+        start = torch.tensor(
+            [g.nodes[n].get("start", _NEG_INF) for n in names], dtype=torch.float64
+        )
+        final = torch.tensor(
+            [g.nodes[n].get("final", _NEG_INF) for n in names], dtype=torch.float64
+        )
         return cls.build(
             src,
             dst,

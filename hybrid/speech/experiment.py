@@ -1,0 +1,407 @@
+"""The speech comparison: GMM-HMM vs hybrid DNN-HMM vs hybrid BiLSTM-HMM vs a pure RNN.
+
+Three tasks on spoken digits (FSDD, or the embedded synthetic corpus):
+
+- ``isolated``: one digit per recording, the official split (takes 0-4 of every speaker are
+  the test set);
+- ``speakers``: isolated digits, leave one speaker out (every speaker once; mean and per
+  speaker);
+- ``strings``: connected strings of 2-6 digits cut from one speaker's recordings with random
+  silences between them (fixed seed), training strings from the official training recordings
+  and test strings from the test recordings.
+
+A run folder receives ``results.json`` (every task, split and system, rewritten atomically
+after each split so an interrupted run resumes at the next split, and merged with what is
+on disk, so that separate processes can run different tasks into one folder), ``results.md``, the
+systems of the official splits under ``models/`` (for ``hybrid recognize``), training
+checkpoints under ``checkpoints/`` and PNG plots.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..files import check_same_setup
+from .corpus import FeatureConfig, Utterance, connected_strings, extract
+from .features import fbank
+from .metrics import error_rate
+from .plots import plot_alignment, plot_confusion, plot_errors, plot_training
+from .recognizer import save_system
+from .systems import SYSTEMS, SystemSettings, Trained, train_systems
+from .topology import Topology
+from .train import AcousticTrainConfig
+
+__all__ = [
+    "NAMES",
+    "SYNTHETIC_NOTICE",
+    "TASKS",
+    "ExperimentSettings",
+    "default_settings",
+    "load_corpus",
+    "results_table",
+    "run_speech",
+]
+
+SYNTHETIC_NOTICE = (
+    "NOTE: no --data given, so this runs on a small SYNTHETIC corpus of generated 'spoken "
+    "digits' (sums of sinusoids, 3 speakers); its figures say nothing about real speech. "
+    "Use --corpus fsdd --data ../shared/data for the Free Spoken Digit Dataset."
+)
+
+TASKS = ("isolated", "speakers", "strings")
+
+#: How each system is named in tables.
+NAMES = {
+    "gmm": "GMM-HMM",
+    "dnn": "hybrid DNN-HMM",
+    "bilstm": "hybrid BiLSTM-HMM",
+    "rnn": "pure RNN (BiLSTM)",
+}
+
+
+@dataclass(frozen=True)
+class ExperimentSettings:
+    """Everything that decides the numbers of a run.
+
+    Attributes:
+        features: Front end.
+        systems: Model sizes and training.
+        train_strings: Connected strings built for training.
+        test_strings: Connected strings built for testing.
+        dev_strings: Strings built from the training recordings (seed ``string_seed + 2``)
+            on which each HMM system's word insertion penalty is chosen.
+        string_seed: Seed of the strings (the test strings use ``string_seed + 1``).
+    """
+
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    systems: SystemSettings = field(default_factory=SystemSettings)
+    train_strings: int = 1000
+    test_strings: int = 300
+    dev_strings: int = 100
+    string_seed: int = 0
+
+
+@dataclass
+class _Split:
+    task: str
+    name: str
+    train: list[Utterance]
+    test: list[Utterance]
+    isolated: list[Utterance]
+    grammar: str
+    dev: list[Utterance] | None = None
+
+
+def _splits(
+    task: str, train: list[Utterance], test: list[Utterance], settings: ExperimentSettings
+) -> list[_Split]:
+    if task == "isolated":
+        return [_Split(task, "official", train, test, train, "isolated")]
+    if task == "speakers":
+        everyone = train + test
+        speakers = sorted({u.speaker for u in everyone})
+        return [
+            _Split(
+                task,
+                speaker,
+                [u for u in everyone if u.speaker != speaker],
+                [u for u in everyone if u.speaker == speaker],
+                [u for u in everyone if u.speaker != speaker],
+                "isolated",
+            )
+            for speaker in speakers
+        ]
+    if task == "strings":
+        seed = settings.string_seed
+        return [
+            _Split(
+                task,
+                "official",
+                connected_strings(train, settings.train_strings, seed),
+                connected_strings(test, settings.test_strings, seed + 1),
+                train,
+                "loop",
+                connected_strings(train, settings.dev_strings, seed + 2),
+            )
+        ]
+    raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+
+
+def _score(split: _Split, system: str, trained: Trained) -> dict:
+    references = [u.words for u in split.test]
+    counts = error_rate(references, trained.hypotheses)
+    wrong = sum(r != h for r, h in zip(references, trained.hypotheses, strict=True))
+    return {
+        "task": split.task,
+        "split": split.name,
+        "system": system,
+        "substitutions": counts.substitutions,
+        "deletions": counts.deletions,
+        "insertions": counts.insertions,
+        "reference_words": counts.reference,
+        "error_rate": counts.errors / counts.reference,
+        "utterance_errors": wrong,
+        "utterances": len(references),
+        "train_seconds": trained.train_seconds,
+        "decode_seconds": trained.decode_seconds,
+        "word_penalty": trained.system["scales"]["word_penalty"],
+        "history": trained.history,
+        "hypotheses": [list(h) for h in trained.hypotheses],
+    }
+
+
+def _write_json(path: Path, data: dict) -> None:
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(data, indent=1))
+    os.replace(partial, path)
+
+
+def run_speech(
+    train: list[Utterance],
+    test: list[Utterance],
+    run_dir: Path,
+    tasks: Sequence[str] = TASKS,
+    systems: Sequence[str] = SYSTEMS,
+    settings: ExperimentSettings | None = None,
+    corpus: str = "fsdd",
+    words: Sequence[str] = (),
+    progress: bool = False,
+) -> dict:
+    """Run ``tasks`` for ``systems``, write the run folder, return ``results.json``'s content.
+
+    Args:
+        train: The official training recordings (one digit each).
+        test: The official test recordings.
+        run_dir: The run folder.
+        tasks: Which of `TASKS`.
+        systems: Which of `SYSTEMS`.
+        settings: Features, models, training and strings.
+        corpus: Recorded in the results (``"fsdd"`` or ``"synthetic"``).
+        words: The word of each digit id.
+        progress: Show progress bars.
+    """
+    settings = settings or ExperimentSettings()
+    unknown = set(tasks) - set(TASKS)
+    if unknown:
+        raise ValueError(f"tasks must be among {TASKS}, got {sorted(unknown)}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "results.json"
+    requested = {"corpus": corpus, **asdict(settings)}
+    results = json.loads(path.read_text()) if path.exists() else {}
+    check_same_setup(path, results.get("settings"), json.loads(json.dumps(requested)))
+    results["settings"] = json.loads(json.dumps(requested))
+    rows = results.setdefault("rows", [])
+    topology = Topology(tuple(words), settings.systems.word_states, settings.systems.silence_states)
+    for task in tasks:
+        for split in _splits(task, train, test, settings):
+            done = {r["system"] for r in rows if (r["task"], r["split"]) == (task, split.name)}
+            if set(systems) <= done:
+                continue
+            work = run_dir / "checkpoints" / f"{task}-{split.name}"
+            trained = train_systems(
+                topology,
+                (extract(split.train, settings.features, progress), [u.words for u in split.train]),
+                extract(split.test, settings.features, progress),
+                (extract(split.isolated, settings.features), [u.words for u in split.isolated]),
+                split.grammar,
+                settings.systems,
+                systems,
+                work,
+                progress,
+                dev=None
+                if split.dev is None
+                else (extract(split.dev, settings.features), [u.words for u in split.dev]),
+            )
+            fresh = [_score(split, name, outcome) for name, outcome in trained.items()]
+            if path.exists():  # another process may have finished other tasks meanwhile
+                rows[:] = json.loads(path.read_text())["rows"]
+            rows[:] = [r for r in rows if (r["task"], r["split"]) != (task, split.name)] + fresh
+            if split.name == "official":
+                for name, outcome in trained.items():
+                    save_system(
+                        run_dir / "models" / f"{task}-{name}.pt", outcome.system, settings.features
+                    )
+                _plot_split(split, trained, topology, run_dir)
+            _write_json(path, results)
+    (run_dir / "results.md").write_text(results_table(results, corpus))
+    plot_errors(_error_grid(results), run_dir / "errors.png")
+    return results
+
+
+def _plot_split(split: _Split, trained: dict[str, Trained], topology: Topology, run_dir: Path):
+    histories = {
+        f"{NAMES[name]} pass {i + 1}": history
+        for name, outcome in trained.items()
+        for i, history in enumerate(outcome.history)
+    }
+    if histories:
+        plot_training(histories, f"{split.task}: training", run_dir / f"training-{split.task}.png")
+    best = trained.get("dnn") or trained.get("gmm")
+    if split.task == "isolated" and best is not None:
+        plot_confusion(
+            [u.words[0] for u in split.test],
+            [h[0] if h else 0 for h in best.hypotheses],
+            topology.words,
+            f"isolated digits, {NAMES[next(k for k, v in trained.items() if v is best)]}",
+            run_dir / "confusion.png",
+        )
+    aligned = next((v for v in (trained.get("dnn"), trained.get("gmm")) if v is not None), None)
+    if aligned is not None and aligned.alignments:
+        utterance = split.train[0]
+        spectrogram = fbank(utterance.waveform, utterance.sample_rate, num_mel_bins=40)
+        alignment = aligned.alignments[0]
+        words = " ".join(topology.words[w] for w in utterance.words)
+        plot_alignment(
+            spectrogram[: len(alignment)],
+            alignment,
+            topology,
+            f"forced alignment of {utterance.id} ({words})",
+            run_dir / f"alignment-{split.task}.png",
+        )
+
+
+def _error_grid(results: dict) -> dict[str, dict[str, float]]:
+    grid: dict[str, dict[str, list[float]]] = {}
+    for row in results["rows"]:
+        grid.setdefault(row["task"], {}).setdefault(NAMES[row["system"]], []).append(
+            100 * row["error_rate"]
+        )
+    return {t: {s: statistics.mean(v) for s, v in by.items()} for t, by in grid.items()}
+
+
+def results_table(results: dict, corpus: str) -> str:
+    """``results.md``: accuracy / WER per task and system, the change against the GMM-HMM,
+    times, and the per-speaker accuracies of the leave-one-speaker-out task."""
+    rows = results["rows"]
+    by: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        by.setdefault((row["task"], row["system"]), []).append(row)
+    systems = [s for s in SYSTEMS if any(k[1] == s for k in by)]
+    lines = [
+        f"# Spoken digits ({corpus}): GMM-HMM vs hybrid vs pure RNN",
+        "",
+        "Isolated and leave-one-speaker-out: word accuracy (%); strings: word error rate (%)."
+        " In brackets: relative error change against the GMM-HMM (negative = fewer errors).",
+        "",
+        "| system | isolated (official) | speakers (mean, min-max) | strings WER "
+        "| train s (isolated) | decode ms/utt (isolated) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+
+    def error(task: str, system: str) -> float | None:
+        found = by.get((task, system))
+        return None if not found else statistics.mean(r["error_rate"] for r in found)
+
+    def versus(task: str, system: str) -> str:
+        ours, base = error(task, system), error(task, "gmm")
+        if system == "gmm" or ours is None or not base:
+            return ""
+        return f" ({100 * (ours - base) / base:+.0f}%)"
+
+    for system in systems:
+        cells = [NAMES[system]]
+        iso = error("isolated", system)
+        cells.append("" if iso is None else f"{100 * (1 - iso):.2f}{versus('isolated', system)}")
+        speakers = by.get(("speakers", system))
+        if speakers:
+            accuracies = [100 * (1 - r["error_rate"]) for r in speakers]
+            cells.append(
+                f"{statistics.mean(accuracies):.2f} ({min(accuracies):.1f}-{max(accuracies):.1f})"
+                f"{versus('speakers', system)}"
+            )
+        else:
+            cells.append("")
+        strings = error("strings", system)
+        cells.append("" if strings is None else f"{100 * strings:.2f}{versus('strings', system)}")
+        found = by.get(("isolated", system))
+        if found:
+            r = found[0]
+            cells += [
+                f"{r['train_seconds']:.0f}",
+                f"{1000 * r['decode_seconds'] / r['utterances']:.2f}",
+            ]
+        else:
+            cells += ["", ""]
+        lines.append("| " + " | ".join(cells) + " |")
+    speaker_rows = [r for r in rows if r["task"] == "speakers"]
+    if speaker_rows:
+        speakers = sorted({r["split"] for r in speaker_rows})
+        lines += [
+            "",
+            "Leave one speaker out: accuracy (%) on each held-out speaker.",
+            "",
+            "| system | " + " | ".join(speakers) + " |",
+            "| --- | " + " | ".join("---:" for _ in speakers) + " |",
+        ]
+        for system in systems:
+            acc = {
+                r["split"]: 100 * (1 - r["error_rate"])
+                for r in speaker_rows
+                if r["system"] == system
+            }
+            lines.append(
+                f"| {NAMES[system]} | "
+                + " | ".join(f"{acc[s]:.1f}" if s in acc else "" for s in speakers)
+                + " |"
+            )
+    string_rows = [r for r in rows if r["task"] == "strings"]
+    if string_rows:
+        lines += [
+            "",
+            "Strings: errors by kind.",
+            "",
+            "| system | substitutions | deletions | insertions | words | string errors |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for r in string_rows:
+            lines.append(
+                f"| {NAMES[r['system']]} | {r['substitutions']} | {r['deletions']} | "
+                f"{r['insertions']} | {r['reference_words']} | "
+                f"{r['utterance_errors']}/{r['utterances']} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def default_settings(corpus: str, epochs: int | None = None) -> ExperimentSettings:
+    """The settings of the recipe: full-size on FSDD; small enough on the synthetic corpus
+    that the whole comparison runs in about a minute on two cores."""
+    if corpus == "synthetic":
+        systems = SystemSettings(
+            word_states=4,
+            mixtures=2,
+            gmm_iterations=5,
+            viterbi_iterations=1,
+            dnn={"hidden": 128, "layers": 2, "context": 3},
+            bilstm={"hidden": 64, "layers": 1},
+            rnn={"hidden": 64, "layers": 1},
+            training=AcousticTrainConfig(epochs=epochs or 10, batch_size=16),
+        )
+        return ExperimentSettings(
+            systems=systems, train_strings=120, test_strings=40, dev_strings=30
+        )
+    return ExperimentSettings(
+        systems=SystemSettings(training=AcousticTrainConfig(epochs=epochs or 20))
+    )
+
+
+def load_corpus(corpus: str, data: str | None) -> tuple[list[Utterance], list[Utterance], tuple]:
+    """The official train and test recordings of ``corpus`` and its word list."""
+    from ..files import data_root
+    from .corpus import isolated_utterances, synthetic_recordings, synthetic_split
+    from .fsdd import DIGITS, official_split, read_fsdd
+
+    if corpus == "synthetic":
+        train, test = synthetic_split(synthetic_recordings())
+        return train, test, DIGITS
+    if corpus != "fsdd":
+        raise ValueError(f"corpus must be 'fsdd' or 'synthetic', got {corpus!r}")
+    root = data_root(data)
+    if root is None or not (root / "fsdd").is_dir():
+        raise ValueError(f"no fsdd/ folder under {root} (give --data or set HYBRID_DATA)")
+    train, test = official_split(read_fsdd(root / "fsdd"))
+    return isolated_utterances(train), isolated_utterances(test), DIGITS

@@ -1,0 +1,128 @@
+"""Figures of the speech recipe: a forced alignment over its spectrogram, a confusion matrix,
+training curves and the error table as bars. Each is saved as a PNG."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from .topology import Topology
+
+__all__ = ["plot_alignment", "plot_confusion", "plot_errors", "plot_training"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_alignment(
+    spectrogram: Tensor, alignment: Tensor, topology: Topology, title: str, path: Path
+) -> None:
+    """Log mel filterbank energies ``(T, F)`` with the aligned HMM states drawn over them.
+
+    The state (pdf) of every frame is the white line (right axis); word boundaries are dashed
+    lines labelled with the word, silence is shaded.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(10, 4))
+    ax.imshow(spectrogram.T.numpy(), origin="lower", aspect="auto", cmap="magma")
+    ax.set_xlabel("frame (10 ms)")
+    ax.set_ylabel("mel filter")
+    states = ax.twinx()
+    states.plot(alignment.numpy(), color="white", linewidth=1.2)
+    states.set_ylabel("HMM state (pdf)")
+    states.set_ylim(-1, topology.num_pdfs)
+    words = topology.pdf_words()[alignment]
+    starts = [0] + [t for t in range(1, len(words)) if words[t] != words[t - 1]]
+    for begin, end in zip(starts, starts[1:] + [len(words)], strict=True):
+        word = int(words[begin])
+        if word < 0:
+            ax.axvspan(begin - 0.5, end - 0.5, color="white", alpha=0.15)
+            continue
+        ax.axvline(begin - 0.5, color="cyan", linestyle="--", linewidth=1)
+        ax.text(
+            (begin + end) / 2,
+            spectrogram.shape[1] * 0.92,
+            topology.words[word],
+            color="cyan",
+            ha="center",
+            fontsize=11,
+        )
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_confusion(
+    references: Sequence[int],
+    hypotheses: Sequence[int],
+    words: Sequence[str],
+    title: str,
+    path: Path,
+) -> None:
+    """Counts of (spoken, recognised) word pairs for isolated words."""
+    plt = _pyplot()
+    counts = torch.zeros(len(words), len(words), dtype=torch.long)
+    for r, h in zip(references, hypotheses, strict=True):
+        counts[r, h] += 1
+    fig, ax = plt.subplots(figsize=(6, 5))
+    ax.imshow(counts.numpy(), cmap="Blues")
+    for i in range(len(words)):
+        for j in range(len(words)):
+            if counts[i, j]:
+                color = "white" if counts[i, j] > counts.max() / 2 else "black"
+                ax.text(j, i, int(counts[i, j]), ha="center", va="center", color=color)
+    ax.set_xticks(range(len(words)), words, rotation=45)
+    ax.set_yticks(range(len(words)), words)
+    ax.set_xlabel("recognised")
+    ax.set_ylabel("spoken")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_training(histories: dict[str, list[dict]], title: str, path: Path) -> None:
+    """Training loss and held-out accuracy per epoch of each network pass."""
+    plt = _pyplot()
+    fig, (loss, accuracy) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for name, history in histories.items():
+        epochs = [row["epoch"] for row in history]
+        loss.plot(epochs, [row["loss"] for row in history], label=name)
+        accuracy.plot(epochs, [row["valid_accuracy"] for row in history], label=name)
+    loss.set_xlabel("epoch")
+    loss.set_ylabel("training cross-entropy")
+    accuracy.set_xlabel("epoch")
+    accuracy.set_ylabel("held-out accuracy (frames or utterances)")
+    accuracy.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_errors(rows: dict[str, dict[str, float]], path: Path) -> None:
+    """Error rate (%) per task, one bar per system: ``rows[task][system]``."""
+    plt = _pyplot()
+    tasks = list(rows)
+    systems = sorted({s for task in rows.values() for s in task}, key=str)
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    width = 0.8 / max(len(systems), 1)
+    for k, system in enumerate(systems):
+        values = [rows[task].get(system, float("nan")) for task in tasks]
+        ax.bar([i + k * width for i in range(len(tasks))], values, width, label=system)
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(tasks))], tasks)
+    ax.set_ylabel("error rate (%)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

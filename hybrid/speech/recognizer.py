@@ -1,0 +1,137 @@
+"""Saved speech systems: write one after training, load it and transcribe audio files.
+
+A saved system is plain data (loads with ``torch.load(weights_only=True)``): the system kind,
+the topology, the feature settings, the grammar, the decoding scales and the weights (the
+GMM emissions, or a network with its state priors).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from ..files import save_atomic
+from ..nn import GMMEmissions, ScaledPosteriors
+from .acoustic import AcousticConfig, build
+from .corpus import FeatureConfig, Utterance, frame_features
+from .decoder import decode, frame_scores
+from .features import pad_features
+from .topology import Topology, decoding_graph, isolated_grammar, loop_grammar
+from .train import log_posteriors
+
+__all__ = ["Recognizer", "collapse", "save_system", "system_dict"]
+
+
+def collapse(frames: Tensor, blank: int) -> tuple[int, ...]:
+    """Naive collapsing of frame labels: merge repeats, then drop ``blank`` (silence)."""
+    if frames.numel() == 0:
+        return ()
+    keep = torch.ones_like(frames, dtype=torch.bool)
+    keep[1:] = frames[1:] != frames[:-1]
+    return tuple(int(x) for x in frames[keep] if x != blank)
+
+
+def system_dict(kind: str, topology: Topology, grammar: str, scales: dict, model: dict) -> dict:
+    """A system as plain data.
+
+    Args:
+        kind: ``"gmm"``, ``"dnn"``, ``"bilstm"`` or ``"rnn"``.
+        topology: Word and silence HMMs.
+        grammar: ``"isolated"`` or ``"loop"``.
+        scales: ``acoustic_scale``, ``prior_scale`` and ``word_penalty``.
+        model: GMM: ``emissions`` (a `GMMEmissions` state dict) and ``self_loop``; hybrid:
+            ``config`` (an `AcousticConfig` as a dict), ``weights``, ``log_priors`` and
+            ``self_loop``; pure RNN: ``config`` and ``weights``.
+    """
+    return {
+        "kind": kind,
+        "topology": asdict(topology),
+        "features": None,
+        "grammar": grammar,
+        "scales": dict(scales),
+        "model": model,
+    }
+
+
+def save_system(path: Path, system: dict, features: FeatureConfig) -> None:
+    """Write ``system`` with the feature settings it was trained on, atomically."""
+    save_atomic({**system, "features": asdict(features)}, Path(path))
+
+
+class Recognizer:
+    """A speech system ready to decode: ``recognize`` turns waveforms into words,
+    ``decode`` turns features into word indices."""
+
+    def __init__(self, saved: dict) -> None:
+        self.system = saved
+        self.kind = saved["kind"]
+        self.topology = Topology(
+            **{**saved["topology"], "words": tuple(saved["topology"]["words"])}
+        )
+        self.features = None if saved["features"] is None else FeatureConfig(**saved["features"])
+        self.grammar = saved["grammar"]
+        scales = saved["scales"]
+        model = saved["model"]
+        num_words = len(self.topology.words)
+        if self.kind in ("gmm", "dnn", "bilstm"):
+            grammar = (
+                isolated_grammar(num_words)
+                if self.grammar == "isolated"
+                else loop_grammar(num_words, scales["word_penalty"])
+            )
+            self.graph = decoding_graph(self.topology, grammar, model["self_loop"])
+        if self.kind == "gmm":
+            state = model["emissions"]
+            self.scorer = GMMEmissions(state["log_weights"].exp(), state["means"], state["covars"])
+        else:
+            self.network = build(AcousticConfig(**model["config"]))
+            self.network.load_state_dict(model["weights"])
+            self.network.eval()
+            if self.kind != "rnn":
+                self.priors = ScaledPosteriors(
+                    model["log_priors"], scales["acoustic_scale"], scales["prior_scale"]
+                )
+
+    @classmethod
+    def load(cls, path: str | Path) -> Recognizer:
+        """Read a system written by `save_system`."""
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"model {path} does not exist (a models/<task>-<system>.pt of a run)")
+        return cls(torch.load(path, weights_only=True))
+
+    def recognize(self, waveforms: list[tuple[Tensor, int]]) -> list[tuple[str, ...]]:
+        """Words spoken in each ``(waveform (N,), sample_rate)``."""
+        if self.features is None:
+            raise ValueError("this system was not saved with its feature settings")
+        features = [
+            frame_features(
+                Utterance(id=str(i), speaker="", words=(0,), waveform=w, sample_rate=rate),
+                self.features,
+            )
+            for i, (w, rate) in enumerate(waveforms)
+        ]
+        return [tuple(self.topology.words[w] for w in h) for h in self.decode(features)]
+
+    def scaled_scores(self, features: list[Tensor]) -> list[Tensor]:
+        """An HMM system's frame scores per utterance ``(T_i, P)``: GMM log-likelihoods, or a
+        hybrid network's log-posteriors with the priors divided out."""
+        if self.kind == "gmm":
+            return frame_scores(self.scorer, features)
+        if self.kind not in ("dnn", "bilstm"):
+            raise ValueError(f"scaled_scores needs an HMM system, this one is {self.kind!r}")
+        return [self.priors(p[None])[0] for p in log_posteriors(self.network, features)]
+
+    def decode(self, features: list[Tensor]) -> list[tuple[int, ...]]:
+        """Word indices of each utterance's features ``(T_i, D)``."""
+        if self.kind in ("gmm", "dnn", "bilstm"):
+            return decode(self.scaled_scores(features), self.graph)
+        if self.grammar == "isolated":
+            with torch.no_grad():
+                x, lengths = pad_features(features)
+                return [(int(w),) for w in self.network(x, lengths).argmax(-1)]
+        blank = len(self.topology.words)
+        return [collapse(p.argmax(-1), blank) for p in log_posteriors(self.network, features)]

@@ -1,0 +1,275 @@
+"""The speech systems of one train/test split, from a flat start to hybrid decoding.
+
+`train_systems` runs, on one split:
+
+1. GMM-HMM: flat start per word (`flat_start`), Viterbi training on the split's own
+   training utterances (`viterbi_training`); its alignments are the first frame targets.
+2. Hybrid DNN-HMM and hybrid BiLSTM-HMM: a network trained on the pdf alignments, its
+   posteriors divided by the state priors (`hybrid.nn.ScaledPosteriors`), realignment of the
+   training data with the hybrid model, a second network trained on the new alignments.
+3. The pure-RNN baseline on the same features: a BiLSTM utterance classifier for isolated
+   words, or a BiLSTM frame classifier over words and silence whose frame labels are collapsed
+   (repeats merged, silence dropped) for strings.
+
+Every system is decoded on the test utterances with the same grammar (one word, or a digit
+loop), and each returns its hypotheses with training and decoding times.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from ..nn import ScaledPosteriors
+from .acoustic import AcousticConfig, build
+from .decoder import align, decode
+from .gmm import flat_start, viterbi_training
+from .metrics import error_rate
+from .recognizer import Recognizer, system_dict
+from .topology import Topology, decoding_graph, loop_grammar
+from .train import AcousticTrainConfig, fit_acoustic
+
+__all__ = ["PENALTIES", "SYSTEMS", "SystemSettings", "Trained", "train_systems"]
+
+SYSTEMS = ("gmm", "dnn", "bilstm", "rnn")
+
+#: Word insertion penalties (log weights per word) tried on the development strings.
+PENALTIES = (0.0, -2.0, -5.0, -10.0, -20.0, -40.0, -80.0)
+
+
+@dataclass(frozen=True)
+class SystemSettings:
+    """Model sizes and training of every system.
+
+    Attributes:
+        word_states: HMM states per word.
+        silence_states: HMM states of silence.
+        mixtures: Gaussians per GMM state.
+        gmm_iterations: Baum-Welch iterations of the flat start.
+        viterbi_iterations: Realign-and-reestimate passes of the GMM-HMM.
+        dnn: Sizes of the DNN (its ``input_dim``/``num_outputs`` are set per split).
+        bilstm: Sizes of the frame BiLSTM.
+        rnn: Sizes of the pure-RNN baseline.
+        training: Optimisation of the networks.
+        realign: Realign with the first hybrid model and train a second one.
+        acoustic_scale: Weight of scaled log-likelihoods against the graph's log-probabilities.
+        prior_scale: Exponent of the state priors divided out.
+        word_penalty: Log weight added per word in the digit loop.
+    """
+
+    word_states: int = 8
+    silence_states: int = 3
+    mixtures: int = 4
+    gmm_iterations: int = 10
+    viterbi_iterations: int = 2
+    dnn: dict = field(default_factory=lambda: {"hidden": 512, "layers": 3, "context": 5})
+    bilstm: dict = field(default_factory=lambda: {"hidden": 128, "layers": 2})
+    rnn: dict = field(default_factory=lambda: {"hidden": 128, "layers": 2})
+    training: AcousticTrainConfig = AcousticTrainConfig()
+    realign: bool = True
+    acoustic_scale: float = 1.0
+    prior_scale: float = 1.0
+    word_penalty: float = 0.0
+
+
+@dataclass
+class Trained:
+    """One system's outcome on a split.
+
+    Attributes:
+        hypotheses: Per test utterance the decoded word indices.
+        train_seconds: Training time (all passes).
+        decode_seconds: Time to score and decode the test utterances.
+        history: Per network pass, the per-epoch training history.
+        system: The trained system as plain data (`hybrid.speech.recognizer.system_dict`).
+        alignments: Training alignments the system ends with (HMM systems).
+    """
+
+    hypotheses: list[tuple[int, ...]]
+    train_seconds: float
+    decode_seconds: float
+    history: list[list[dict]] = field(default_factory=list)
+    system: dict = field(default_factory=dict)
+    alignments: list[Tensor] | None = None
+
+
+def _timed(fn: Callable):
+    begin = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - begin
+
+
+def train_systems(
+    topology: Topology,
+    train: tuple[Sequence[Tensor], Sequence[Sequence[int]]],
+    test: Sequence[Tensor],
+    isolated: tuple[Sequence[Tensor], Sequence[Sequence[int]]],
+    grammar: str,
+    settings: SystemSettings,
+    systems: Sequence[str] = SYSTEMS,
+    work: Path | None = None,
+    progress: bool = False,
+    dev: tuple[Sequence[Tensor], Sequence[Sequence[int]]] | None = None,
+) -> dict[str, Trained]:
+    """Train ``systems`` on one split and decode its test utterances.
+
+    Args:
+        topology: Word and silence HMMs.
+        train: Training features ``(T_i, D)`` and their transcripts.
+        test: Test features.
+        isolated: Isolated-word recordings (features, one-word transcripts) for the flat start
+            (the training recordings themselves for isolated tasks; the recordings the
+            training strings were cut from for strings).
+        grammar: ``"isolated"`` (one word) or ``"loop"`` (any digit string).
+        settings: Sizes and training.
+        systems: Which of `SYSTEMS` to run (the GMM-HMM is always trained: its alignments
+            are the other systems' targets).
+        work: Folder for training checkpoints (resume), or ``None``.
+        progress: Show progress bars.
+        dev: Development features and transcripts: with the loop grammar, each HMM system's
+            word insertion penalty is the one of `PENALTIES` with the lowest error on them.
+    """
+    unknown = set(systems) - set(SYSTEMS)
+    if unknown:
+        raise ValueError(f"systems must be among {SYSTEMS}, got {sorted(unknown)}")
+    if grammar not in ("isolated", "loop"):
+        raise ValueError(f"grammar must be 'isolated' or 'loop', got {grammar!r}")
+    split = _Training(
+        topology,
+        list(train[0]),
+        list(train[1]),
+        grammar,
+        {
+            "acoustic_scale": settings.acoustic_scale,
+            "prior_scale": settings.prior_scale,
+            "word_penalty": settings.word_penalty,
+        },
+        settings,
+        work,
+        progress,
+    )
+    begin = time.perf_counter()
+    emissions, loops = flat_start(
+        topology, *isolated, settings.mixtures, settings.gmm_iterations, progress=progress
+    )
+    alignments, loops = viterbi_training(
+        emissions,
+        loops,
+        topology,
+        split.features,
+        split.transcripts,
+        settings.viterbi_iterations,
+        progress=progress,
+    )
+    gmm = split.system("gmm", {"emissions": emissions.state_dict(), "self_loop": loops})
+    trained = {
+        "gmm": Trained([], time.perf_counter() - begin, 0.0, system=gmm, alignments=alignments)
+    }
+    for kind in ("dnn", "bilstm"):
+        if kind in systems:
+            trained[kind] = _hybrid(kind, split, alignments, loops)
+    if "rnn" in systems:
+        trained["rnn"] = _pure_rnn(split, alignments)
+    if grammar == "loop" and dev is not None:
+        for name, outcome in trained.items():
+            if name != "rnn":
+                outcome.system["scales"]["word_penalty"] = _tune_penalty(
+                    Recognizer(outcome.system), topology, *dev
+                )
+    for outcome in trained.values():
+        decode = partial(Recognizer(outcome.system).decode, list(test))
+        outcome.hypotheses, outcome.decode_seconds = _timed(decode)
+    return {name: outcome for name, outcome in trained.items() if name in systems}
+
+
+@dataclass
+class _Training:
+    """What every system of one split is trained from."""
+
+    topology: Topology
+    features: list[Tensor]
+    transcripts: list[Sequence[int]]
+    grammar: str
+    scales: dict
+    settings: SystemSettings
+    work: Path | None
+    progress: bool
+
+    def system(self, kind: str, model: dict) -> dict:
+        return system_dict(kind, self.topology, self.grammar, self.scales, model)
+
+    def fit(self, kind: str, sizes: dict, outputs: int, targets, name: str):
+        """A new network of ``kind`` trained on ``targets``; returns it and its history."""
+        config = AcousticConfig(
+            kind=kind, input_dim=self.features[0].shape[1], num_outputs=outputs, **sizes
+        )
+        model = build(config)
+        checkpoint = None if self.work is None else self.work / f"{name}.ckpt"
+        history = fit_acoustic(
+            model, self.features, targets, self.settings.training, checkpoint, self.progress
+        )
+        return model, history
+
+
+def _tune_penalty(recognizer: Recognizer, topology: Topology, features, transcripts) -> float:
+    """The word penalty of `PENALTIES` with the fewest word errors on the development set
+    (ties: the smallest penalty)."""
+    scores = recognizer.scaled_scores(list(features))
+    loops = recognizer.system["model"]["self_loop"]
+    best = None
+    for penalty in PENALTIES:
+        graph = decoding_graph(topology, loop_grammar(len(topology.words), penalty), loops)
+        errors = error_rate(transcripts, decode(scores, graph)).errors
+        if best is None or errors < best[0]:
+            best = (errors, penalty)
+    return best[1]
+
+
+def _hybrid(kind: str, split: _Training, alignments: list[Tensor], loops: Tensor) -> Trained:
+    """Train on the alignments; if ``settings.realign``, realign with it and train again."""
+    sizes = split.settings.dnn if kind == "dnn" else split.settings.bilstm
+    passes = 2 if split.settings.realign else 1
+    histories = []
+    begin = time.perf_counter()
+    for number in range(passes):
+        model, history = split.fit(
+            kind, sizes, split.topology.num_pdfs, alignments, f"{kind}-pass{number + 1}"
+        )
+        histories.append(history)
+        priors = ScaledPosteriors.from_alignments(torch.cat(alignments), split.topology.num_pdfs)
+        system = split.system(
+            kind,
+            {
+                "config": asdict(model.config),
+                "weights": model.state_dict(),
+                "log_priors": priors.log_priors,
+                "self_loop": loops,
+            },
+        )
+        if number + 1 < passes:
+            scores = Recognizer(system).scaled_scores(split.features)
+            alignments = align(scores, split.transcripts, split.topology, loops)
+    return Trained([], time.perf_counter() - begin, 0.0, histories, system, alignments)
+
+
+def _pure_rnn(split: _Training, alignments: list[Tensor]) -> Trained:
+    """An utterance classifier (isolated words), or a frame classifier over the words and
+    silence (class ``num_words``) trained on the GMM alignments mapped to words."""
+    num_words = len(split.topology.words)
+    begin = time.perf_counter()
+    if split.grammar == "isolated":
+        targets = torch.tensor([words[0] for words in split.transcripts])
+        model, history = split.fit("classifier", split.settings.rnn, num_words, targets, "rnn")
+    else:
+        word_of = split.topology.pdf_words()
+        word_of = word_of.masked_fill(word_of < 0, num_words)
+        targets = [word_of[a] for a in alignments]
+        model, history = split.fit("bilstm", split.settings.rnn, num_words + 1, targets, "rnn")
+    system = split.system("rnn", {"config": asdict(model.config), "weights": model.state_dict()})
+    return Trained([], time.perf_counter() - begin, 0.0, [history], system)

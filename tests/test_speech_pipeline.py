@@ -1,0 +1,246 @@
+"""The speech pipeline: acoustic models, training with resume, the comparison run folder, the
+saved systems and the command line."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from realdata import real_corpus
+
+from hybrid import cli, files
+from hybrid.speech import experiment
+from hybrid.speech.acoustic import AcousticConfig, build, splice_batch
+from hybrid.speech.audio import write_wav
+from hybrid.speech.corpus import (
+    FeatureConfig,
+    extract,
+    isolated_utterances,
+    synthetic_recordings,
+    synthetic_split,
+)
+from hybrid.speech.decoder import decode, frame_scores
+from hybrid.speech.experiment import ExperimentSettings, run_speech
+from hybrid.speech.features import pad_features, splice
+from hybrid.speech.fsdd import DIGITS, read_fsdd
+from hybrid.speech.gmm import flat_start
+from hybrid.speech.recognizer import Recognizer, collapse
+from hybrid.speech.systems import SystemSettings
+from hybrid.speech.topology import Topology, decoding_graph, isolated_grammar
+from hybrid.speech.train import AcousticTrainConfig, fit_acoustic
+
+TINY = ExperimentSettings(
+    systems=SystemSettings(
+        word_states=3,
+        mixtures=1,
+        gmm_iterations=2,
+        viterbi_iterations=1,
+        dnn={"hidden": 16, "layers": 1, "context": 1},
+        bilstm={"hidden": 8, "layers": 1},
+        rnn={"hidden": 8, "layers": 1},
+        training=AcousticTrainConfig(epochs=2, batch_size=8),
+    ),
+    train_strings=12,
+    test_strings=4,
+    dev_strings=3,
+)
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return synthetic_split(synthetic_recordings(speakers=2, takes=7, seed=1))
+
+
+def _features(generator, lengths, dim=5):
+    return [torch.randn(t, dim, generator=generator) for t in lengths]
+
+
+def test_splice_batch_equals_splice_of_each_utterance():
+    generator = torch.Generator().manual_seed(0)
+    features = _features(generator, [7, 1, 4])
+    padded, lengths = pad_features(features)
+    spliced = splice_batch(padded, lengths, context=2)
+    for b, f in enumerate(features):
+        torch.testing.assert_close(spliced[b, : len(f)], splice(f, 2))
+
+
+@pytest.mark.parametrize("kind", ["dnn", "bilstm", "classifier"])
+def test_models_do_not_see_padding(kind):
+    generator = torch.Generator().manual_seed(1)
+    features = _features(generator, [9, 3, 6])
+    model = build(AcousticConfig(kind=kind, input_dim=5, num_outputs=4, hidden=8, context=2))
+    model.set_normaliser(features)
+    model.eval()
+    padded, lengths = pad_features(features)
+    batch = model(padded, lengths)
+    for b, f in enumerate(features):
+        alone = model(f[None], torch.tensor([len(f)]))[0]
+        torch.testing.assert_close(batch[b, : len(f)] if kind != "classifier" else batch[b], alone)
+    with pytest.raises(ValueError, match=r"features must be \(B, T, D = 5\)"):
+        model(torch.zeros(1, 3, 4), torch.tensor([3]))
+
+
+def test_training_resumes_exactly_after_an_interruption(tmp_path, monkeypatch):
+    generator = torch.Generator().manual_seed(2)
+    features = _features(generator, [5, 8, 6, 7, 9, 4])
+    targets = [torch.randint(0, 3, (len(f),), generator=generator) for f in features]
+    config = AcousticTrainConfig(epochs=3, batch_size=2, seed=3)
+
+    def model():
+        torch.manual_seed(0)
+        return build(AcousticConfig(kind="dnn", input_dim=5, num_outputs=3, hidden=8, context=1))
+
+    straight = model()
+    expected = fit_acoustic(straight, features, targets, config)
+
+    from hybrid.speech import train as training
+
+    saves = []
+
+    def interrupted(obj, path):
+        files.save_atomic(obj, path)
+        saves.append(path)
+        if len(saves) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "save_atomic", interrupted)
+    checkpoint = tmp_path / "dnn.ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        fit_acoustic(model(), features, targets, config, checkpoint)
+    monkeypatch.setattr(training, "save_atomic", files.save_atomic)
+    resumed = model()
+    history = fit_acoustic(resumed, features, targets, config, checkpoint)
+    assert [r["loss"] for r in history] == [r["loss"] for r in expected]
+    for key, value in straight.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="was trained with other settings"):
+        fit_acoustic(model(), features, targets, replace(config, lr=0.1), checkpoint)
+    with pytest.raises(ValueError, match="features and targets differ in length"):
+        fit_acoustic(model(), features, targets[:2], config)
+
+
+def test_collapse():
+    assert collapse(torch.tensor([3, 3, 10, 10, 3, 2, 2, 10]), blank=10) == (3, 3, 2)
+    assert collapse(torch.tensor([10, 10]), blank=10) == ()
+    assert collapse(torch.tensor([], dtype=torch.long), blank=10) == ()
+
+
+def test_comparison_run_folder(synthetic, tmp_path, monkeypatch):
+    train, test = synthetic
+    run_dir = tmp_path / "asr"
+    results = run_speech(
+        train,
+        test,
+        run_dir,
+        tasks=("isolated", "strings"),
+        settings=TINY,
+        corpus="synthetic",
+        words=DIGITS,
+    )
+    rows = results["rows"]
+    assert {(r["task"], r["system"]) for r in rows} == {
+        (t, s) for t in ("isolated", "strings") for s in ("gmm", "dnn", "bilstm", "rnn")
+    }
+    for row in rows:
+        assert 0 <= row["error_rate"] and row["reference_words"] > 0
+        assert len(row["hypotheses"]) == row["utterances"]
+    table = (run_dir / "results.md").read_text()
+    for name in experiment.NAMES.values():
+        assert name in table
+    for png in (
+        "errors",
+        "confusion",
+        "training-isolated",
+        "alignment-isolated",
+        "alignment-strings",
+    ):
+        assert (run_dir / f"{png}.png").stat().st_size > 0
+    # A saved system decodes the test utterances as the comparison did.
+    features = extract(test, TINY.features)
+    for system in ("gmm", "dnn", "rnn"):
+        recognizer = Recognizer.load(run_dir / "models" / f"isolated-{system}.pt")
+        row = next(r for r in rows if (r["task"], r["system"]) == ("isolated", system))
+        assert [list(h) for h in recognizer.decode(features)] == row["hypotheses"]
+        spoken = recognizer.recognize([(u.waveform, u.sample_rate) for u in test[:3]])
+        assert spoken == [tuple(DIGITS[w] for w in h) for h in row["hypotheses"][:3]]
+    # Finished splits are read back, not retrained; other settings are refused.
+    monkeypatch.setattr(experiment, "train_systems", lambda *a, **k: pytest.fail("retrained"))
+    again = run_speech(
+        train, test, run_dir, tasks=("isolated",), settings=TINY, corpus="synthetic", words=DIGITS
+    )
+    assert again["rows"] == json.loads((run_dir / "results.json").read_text())["rows"]
+    with pytest.raises(ValueError, match="was trained with other settings"):
+        run_speech(
+            train,
+            test,
+            run_dir,
+            settings=replace(TINY, train_strings=5),
+            corpus="synthetic",
+            words=DIGITS,
+        )
+
+
+def test_command_line_trains_and_recognizes(tmp_path, monkeypatch, capsys, synthetic):
+    monkeypatch.setattr(experiment, "default_settings", lambda corpus, epochs=None: TINY)
+    monkeypatch.setattr(experiment, "load_corpus", lambda corpus, data: (*synthetic, DIGITS))
+    code = cli.main(
+        ["train-asr", "--tasks", "isolated", "--runs", str(tmp_path), "--name", "cli", "--quiet"]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "SYNTHETIC" in out and "| GMM-HMM |" in out
+    utterance = synthetic[1][0]
+    wav = tmp_path / "digit.wav"
+    write_wav(wav, utterance.waveform, utterance.sample_rate)
+    model = tmp_path / "cli" / "models" / "isolated-dnn.pt"
+    assert cli.main(["recognize", "--model", str(model), str(wav)]) == 0
+    line = capsys.readouterr().out.strip()
+    path, words = line.split("\t")
+    assert path == str(wav) and words in DIGITS
+    assert cli.main(["recognize", "--model", str(tmp_path / "none.pt"), str(wav)]) == 2
+    assert "none.pt" in capsys.readouterr().err
+
+
+def test_gmm_hmm_recognises_real_digits():
+    """Flat start on two speakers' takes 5-14, decoded on their takes 0-4 (real FSDD)."""
+    recordings = [r for r in read_fsdd(real_corpus("fsdd")) if r.speaker in ("george", "lucas")]
+    train = isolated_utterances([r for r in recordings if 5 <= r.take < 15])
+    test = isolated_utterances([r for r in recordings if r.take < 5])
+    config = FeatureConfig()
+    topology = Topology(DIGITS, word_states=5, silence_states=2)
+    emissions, loops = flat_start(
+        topology, extract(train, config), [u.words for u in train], mixtures=2, iterations=5
+    )
+    graph = decoding_graph(topology, isolated_grammar(10), loops)
+    hypotheses = decode(frame_scores(emissions, extract(test, config)), graph)
+    accuracy = sum(h == u.words for h, u in zip(hypotheses, test, strict=True)) / len(test)
+    assert len(test) == 100 and accuracy > 0.85  # chance is 0.10
+
+
+def test_load_corpus_errors(tmp_path):
+    with pytest.raises(ValueError, match="corpus must be 'fsdd' or 'synthetic'"):
+        experiment.load_corpus("timit", None)
+    with pytest.raises(ValueError, match="no fsdd/ folder under"):
+        experiment.load_corpus("fsdd", str(tmp_path))
+
+
+def test_recognizer_without_feature_settings_refuses(synthetic, tmp_path):
+    train, test = synthetic
+    run_speech(
+        train,
+        test,
+        tmp_path,
+        tasks=("isolated",),
+        systems=("gmm",),
+        settings=TINY,
+        corpus="synthetic",
+        words=DIGITS,
+    )
+    saved = torch.load(tmp_path / "models" / "isolated-gmm.pt", weights_only=True)
+    recognizer = Recognizer({**saved, "features": None})
+    with pytest.raises(ValueError, match="not saved with its feature settings"):
+        recognizer.recognize([(test[0].waveform, test[0].sample_rate)])
+    assert Path(tmp_path / "results.md").exists()
