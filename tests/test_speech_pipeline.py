@@ -166,6 +166,30 @@ def test_comparison_run_folder(synthetic, tmp_path, monkeypatch):
         assert [list(h) for h in recognizer.decode(features)] == row["hypotheses"]
         spoken = recognizer.recognize([(u.waveform, u.sample_rate) for u in test[:3]])
         assert spoken == [tuple(DIGITS[w] for w in h) for h in row["hypotheses"][:3]]
+    # A system asked for later joins the rows of its split without replacing the others.
+    subset = run_speech(
+        train,
+        test,
+        tmp_path / "subset",
+        tasks=("isolated",),
+        systems=("gmm",),
+        settings=TINY,
+        corpus="synthetic",
+        words=DIGITS,
+    )
+    assert [r["system"] for r in subset["rows"]] == ["gmm"]
+    more = run_speech(
+        train,
+        test,
+        tmp_path / "subset",
+        tasks=("isolated",),
+        systems=("gmm", "rnn"),
+        settings=TINY,
+        corpus="synthetic",
+        words=DIGITS,
+    )
+    assert sorted(r["system"] for r in more["rows"]) == ["gmm", "rnn"]
+    assert more["rows"][0] == subset["rows"][0]
     # Finished splits are read back, not retrained; other settings are refused.
     monkeypatch.setattr(experiment, "train_systems", lambda *a, **k: pytest.fail("retrained"))
     again = run_speech(

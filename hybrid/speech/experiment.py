@@ -200,7 +200,8 @@ def run_speech(
     for task in tasks:
         for split in _splits(task, train, test, settings):
             done = {r["system"] for r in rows if (r["task"], r["split"]) == (task, split.name)}
-            if set(systems) <= done:
+            missing = [s for s in systems if s not in done]
+            if not missing:
                 continue
             work = run_dir / "checkpoints" / f"{task}-{split.name}"
             trained = train_systems(
@@ -210,7 +211,7 @@ def run_speech(
                 (extract(split.isolated, settings.features), [u.words for u in split.isolated]),
                 split.grammar,
                 settings.systems,
-                systems,
+                missing,
                 work,
                 progress,
                 dev=None
@@ -220,7 +221,9 @@ def run_speech(
             fresh = [_score(split, name, outcome) for name, outcome in trained.items()]
             if path.exists():  # another process may have finished other tasks meanwhile
                 rows[:] = json.loads(path.read_text())["rows"]
-            rows[:] = [r for r in rows if (r["task"], r["split"]) != (task, split.name)] + fresh
+            replaced = {(task, split.name, row["system"]) for row in fresh}
+            rows[:] = [r for r in rows if (r["task"], r["split"], r["system"]) not in replaced]
+            rows += fresh
             if split.name == "official":
                 for name, outcome in trained.items():
                     save_system(
