@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .nn.memory import TYING
 from .qa.model import KINDS, ReaderConfig
+from .speech.systems import SYSTEMS
 from .tagging.model import HEADS, INTENT_POOLING, TaggerConfig
 from .tagging.train import TrainConfig
 
@@ -346,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     asr = commands.add_parser(
         "train-asr",
-        help="compare GMM-HMM, hybrid DNN-HMM, hybrid BiLSTM-HMM and a pure RNN on spoken digits",
+        help="compare GMM-HMM, hybrid DNN-HMM and BiLSTM-HMM, a pure RNN and CTC on spoken digits",
     )
     asr.add_argument(
         "--corpus",
@@ -364,8 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
     asr.add_argument(
         "--systems",
         nargs="+",
-        default=["gmm", "dnn", "bilstm", "rnn"],
-        choices=("gmm", "dnn", "bilstm", "rnn"),
+        default=list(SYSTEMS),
+        choices=SYSTEMS,
+        help="GMM-HMM, hybrid DNN-HMM, hybrid BiLSTM-HMM, pure RNN, CTC (default: all)",
     )
     asr.add_argument("--epochs", type=int, help="epochs of every network (default per corpus)")
     asr.add_argument("--runs", default="runs", help="parent folder of run folders")

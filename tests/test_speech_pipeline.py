@@ -17,6 +17,7 @@ from hybrid.speech.acoustic import AcousticConfig, build, splice_batch
 from hybrid.speech.audio import write_wav
 from hybrid.speech.corpus import (
     FeatureConfig,
+    connected_strings,
     extract,
     isolated_utterances,
     synthetic_recordings,
@@ -41,6 +42,7 @@ TINY = ExperimentSettings(
         dnn={"hidden": 16, "layers": 1, "context": 1},
         bilstm={"hidden": 8, "layers": 1},
         rnn={"hidden": 8, "layers": 1},
+        ctc={"hidden": 8, "layers": 1},
         training=AcousticTrainConfig(epochs=2, batch_size=8),
     ),
     train_strings=12,
@@ -142,7 +144,7 @@ def test_comparison_run_folder(synthetic, tmp_path, monkeypatch):
     )
     rows = results["rows"]
     assert {(r["task"], r["system"]) for r in rows} == {
-        (t, s) for t in ("isolated", "strings") for s in ("gmm", "dnn", "bilstm", "rnn")
+        (t, s) for t in ("isolated", "strings") for s in ("gmm", "dnn", "bilstm", "rnn", "ctc")
     }
     for row in rows:
         assert 0 <= row["error_rate"] and row["reference_words"] > 0
@@ -159,12 +161,17 @@ def test_comparison_run_folder(synthetic, tmp_path, monkeypatch):
     ):
         assert (run_dir / f"{png}.png").stat().st_size > 0
     # A saved system decodes the test utterances as the comparison did.
-    features = extract(test, TINY.features)
-    for system in ("gmm", "dnn", "rnn"):
-        recognizer = Recognizer.load(run_dir / "models" / f"isolated-{system}.pt")
-        row = next(r for r in rows if (r["task"], r["system"]) == ("isolated", system))
+    strings = connected_strings(test, TINY.test_strings, TINY.string_seed + 1)
+    for task, system in [
+        (t, s) for t in ("isolated", "strings") for s in ("gmm", "dnn", "rnn", "ctc")
+    ]:
+        recognizer = Recognizer.load(run_dir / "models" / f"{task}-{system}.pt")
+        row = next(r for r in rows if (r["task"], r["system"]) == (task, system))
+        features = extract(test if task == "isolated" else strings, TINY.features)
         assert [list(h) for h in recognizer.decode(features)] == row["hypotheses"]
-        spoken = recognizer.recognize([(u.waveform, u.sample_rate) for u in test[:3]])
+        spoken = recognizer.recognize(
+            [(u.waveform, u.sample_rate) for u in (test if task == "isolated" else strings)[:3]]
+        )
         assert spoken == [tuple(DIGITS[w] for w in h) for h in row["hypotheses"][:3]]
     # A system asked for later joins the rows of its split without replacing the others.
     subset = run_speech(

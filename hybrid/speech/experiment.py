@@ -61,6 +61,7 @@ NAMES = {
     "dnn": "hybrid DNN-HMM",
     "bilstm": "hybrid BiLSTM-HMM",
     "rnn": "pure RNN (BiLSTM)",
+    "ctc": "CTC (BiLSTM)",
 }
 
 

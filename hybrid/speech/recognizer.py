@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from ..ctc.align import greedy_decode
+from ..ctc.loss import ctc_loss
 from ..files import save_atomic
 from ..nn import GMMEmissions, ScaledPosteriors
 from .acoustic import AcousticConfig, build
@@ -38,13 +40,13 @@ def system_dict(kind: str, topology: Topology, grammar: str, scales: dict, model
     """A system as plain data.
 
     Args:
-        kind: ``"gmm"``, ``"dnn"``, ``"bilstm"`` or ``"rnn"``.
+        kind: ``"gmm"``, ``"dnn"``, ``"bilstm"``, ``"rnn"`` or ``"ctc"``.
         topology: Word and silence HMMs.
         grammar: ``"isolated"`` or ``"loop"``.
         scales: ``acoustic_scale``, ``prior_scale`` and ``word_penalty``.
         model: GMM: ``emissions`` (a `GMMEmissions` state dict) and ``self_loop``; hybrid:
             ``config`` (an `AcousticConfig` as a dict), ``weights``, ``log_priors`` and
-            ``self_loop``; pure RNN: ``config`` and ``weights``.
+            ``self_loop``; pure RNN: ``config`` and ``weights``; CTC: also ``blank``.
     """
     return {
         "kind": kind,
@@ -90,7 +92,7 @@ class Recognizer:
             self.network = build(AcousticConfig(**model["config"]))
             self.network.load_state_dict(model["weights"])
             self.network.eval()
-            if self.kind != "rnn":
+            if self.kind in ("dnn", "bilstm"):
                 self.priors = ScaledPosteriors(
                     model["log_priors"], scales["acoustic_scale"], scales["prior_scale"]
                 )
@@ -129,9 +131,35 @@ class Recognizer:
         """Word indices of each utterance's features ``(T_i, D)``."""
         if self.kind in ("gmm", "dnn", "bilstm"):
             return decode(self.scaled_scores(features), self.graph)
+        if self.kind == "ctc":
+            return self._decode_ctc(features)
         if self.grammar == "isolated":
             with torch.no_grad():
                 x, lengths = pad_features(features)
                 return [(int(w),) for w in self.network(x, lengths).argmax(-1)]
         blank = len(self.topology.words)
         return [collapse(p.argmax(-1), blank) for p in log_posteriors(self.network, features)]
+
+    def _decode_ctc(self, features: list[Tensor]) -> list[tuple[int, ...]]:
+        """Isolated words: the word whose one-symbol target has the highest CTC probability
+        (exact under the one-word grammar); strings: greedy decoding."""
+        blank = self.system["model"]["blank"]
+        log_probs, lengths = pad_features(log_posteriors(self.network, features))
+        if self.grammar != "isolated":
+            labels, counts, _ = greedy_decode(log_probs, lengths, blank)
+            return [tuple(row[:n].tolist()) for row, n in zip(labels, counts, strict=True)]
+        batch = len(features)
+        losses = torch.stack(
+            [
+                ctc_loss(
+                    log_probs,
+                    torch.full((batch, 1), w),
+                    lengths,
+                    blank=blank,
+                    reduction="none",
+                    zero_infinity=True,
+                )
+                for w in range(len(self.topology.words))
+            ]
+        )
+        return [(int(w),) for w in losses.argmin(0)]

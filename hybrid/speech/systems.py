@@ -10,6 +10,9 @@
 3. The pure-RNN baseline on the same features: a BiLSTM utterance classifier for isolated
    words, or a BiLSTM frame classifier over words and silence whose frame labels are collapsed
    (repeats merged, silence dropped) for strings.
+4. CTC: a BiLSTM over the words and a blank trained with the CTC loss on the transcripts
+   alone; isolated words are decoded exactly (the word whose one-symbol target is most
+   likely, summed over alignments), strings by best-path (greedy) decoding.
 
 Every system is decoded on the test utterances with the same grammar (one word, or a digit
 loop), and each returns its hypotheses with training and decoding times.
@@ -37,7 +40,7 @@ from .train import AcousticTrainConfig, fit_acoustic
 
 __all__ = ["PENALTIES", "SYSTEMS", "SystemSettings", "Trained", "train_systems"]
 
-SYSTEMS = ("gmm", "dnn", "bilstm", "rnn")
+SYSTEMS = ("gmm", "dnn", "bilstm", "rnn", "ctc")
 
 #: Word insertion penalties (log weights per word) tried on the development strings.
 PENALTIES = (0.0, -2.0, -5.0, -10.0, -20.0, -40.0, -80.0)
@@ -56,6 +59,7 @@ class SystemSettings:
         dnn: Sizes of the DNN (its ``input_dim``/``num_outputs`` are set per split).
         bilstm: Sizes of the frame BiLSTM.
         rnn: Sizes of the pure-RNN baseline.
+        ctc: Sizes of the BiLSTM trained with CTC.
         training: Optimisation of the networks.
         realign: Realign with the first hybrid model and train a second one.
         acoustic_scale: Weight of scaled log-likelihoods against the graph's log-probabilities.
@@ -71,6 +75,7 @@ class SystemSettings:
     dnn: dict = field(default_factory=lambda: {"hidden": 512, "layers": 3, "context": 5})
     bilstm: dict = field(default_factory=lambda: {"hidden": 128, "layers": 2})
     rnn: dict = field(default_factory=lambda: {"hidden": 128, "layers": 2})
+    ctc: dict = field(default_factory=lambda: {"hidden": 128, "layers": 2})
     training: AcousticTrainConfig = AcousticTrainConfig()
     realign: bool = True
     acoustic_scale: float = 1.0
@@ -176,9 +181,11 @@ def train_systems(
             trained[kind] = _hybrid(kind, split, alignments, loops)
     if "rnn" in systems:
         trained["rnn"] = _pure_rnn(split, alignments)
+    if "ctc" in systems:
+        trained["ctc"] = _ctc(split)
     if grammar == "loop" and dev is not None:
         for name, outcome in trained.items():
-            if name != "rnn":
+            if name in ("gmm", "dnn", "bilstm"):
                 outcome.system["scales"]["word_penalty"] = _tune_penalty(
                     Recognizer(outcome.system), topology, *dev
                 )
@@ -204,15 +211,22 @@ class _Training:
     def system(self, kind: str, model: dict) -> dict:
         return system_dict(kind, self.topology, self.grammar, self.scales, model)
 
-    def fit(self, kind: str, sizes: dict, outputs: int, targets, name: str):
-        """A new network of ``kind`` trained on ``targets``; returns it and its history."""
+    def fit(self, kind: str, sizes: dict, outputs: int, targets, name: str, **options):
+        """A new network of ``kind`` trained on ``targets`` (``options`` go to
+        `fit_acoustic`); returns it and its history."""
         config = AcousticConfig(
             kind=kind, input_dim=self.features[0].shape[1], num_outputs=outputs, **sizes
         )
         model = build(config)
         checkpoint = None if self.work is None else self.work / f"{name}.ckpt"
         history = fit_acoustic(
-            model, self.features, targets, self.settings.training, checkpoint, self.progress
+            model,
+            self.features,
+            targets,
+            self.settings.training,
+            checkpoint,
+            self.progress,
+            **options,
         )
         return model, history
 
@@ -272,4 +286,19 @@ def _pure_rnn(split: _Training, alignments: list[Tensor]) -> Trained:
         targets = [word_of[a] for a in alignments]
         model, history = split.fit("bilstm", split.settings.rnn, num_words + 1, targets, "rnn")
     system = split.system("rnn", {"config": asdict(model.config), "weights": model.state_dict()})
+    return Trained([], time.perf_counter() - begin, 0.0, [history], system)
+
+
+def _ctc(split: _Training) -> Trained:
+    """A BiLSTM over the words and a blank (symbol ``num_words``) trained with CTC on the
+    transcripts alone: no alignment, no HMM."""
+    blank = len(split.topology.words)
+    begin = time.perf_counter()
+    targets = [torch.tensor(words, dtype=torch.long) for words in split.transcripts]
+    model, history = split.fit(
+        "bilstm", split.settings.ctc, blank + 1, targets, "ctc", ctc_blank=blank
+    )
+    system = split.system(
+        "ctc", {"config": asdict(model.config), "weights": model.state_dict(), "blank": blank}
+    )
     return Trained([], time.perf_counter() - begin, 0.0, [history], system)

@@ -1,7 +1,8 @@
-"""Training and running acoustic models: cross-entropy on frame or utterance targets.
+"""Training and running acoustic models: cross-entropy on frame or utterance targets, or CTC.
 
-`fit_acoustic` trains any model of `hybrid.speech.acoustic` with Adam on either frame targets
-(one pdf or word id per frame, ``-1`` = ignore) or one class per utterance. A tenth of the
+`fit_acoustic` trains any model of `hybrid.speech.acoustic` with Adam on frame targets (one
+pdf or word id per frame, ``-1`` = ignore), one class per utterance, or symbol sequences with
+the CTC loss. A tenth of the
 training utterances (fixed by the seed) is held out; the epoch with the best held-out accuracy
 is kept. A checkpoint is written atomically after every epoch and a rerun resumes from it
 exactly (model, optimiser, random state, history).
@@ -17,6 +18,8 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ..ctc.align import greedy_decode
+from ..ctc.loss import ctc_loss
 from ..files import check_same_setup, save_atomic
 from .features import pad_features
 
@@ -50,26 +53,65 @@ def _split(count: int, config: AcousticTrainConfig) -> tuple[list[int], list[int
     return sorted(order[held:]), sorted(order[:held])
 
 
-def _batch(features: list[Tensor], targets: list[Tensor] | Tensor, index: list[int]):
-    x, lengths = pad_features([features[i] for i in index])
-    if isinstance(targets, Tensor):
-        return x, lengths, targets[index]
-    y = torch.full(x.shape[:2], -1, dtype=torch.long)
+def _padded_targets(targets: list[Tensor], index: list[int], width: int) -> Tensor:
+    y = torch.full((len(index), width), -1, dtype=torch.long)
     for row, i in enumerate(index):
         y[row, : len(targets[i])] = targets[i]
-    return x, lengths, y
+    return y
 
 
-def _accuracy(model: nn.Module, features, targets, index: list[int], batch_size: int) -> float:
+class _Objective:
+    """Cross-entropy on frame targets (``(T_i,)`` each, ``-1`` ignored) or on utterance
+    classes (one ``(N,)`` tensor); accuracy counts frames or utterances."""
+
+    def batch(self, features, targets, index: list[int]) -> tuple[Tensor, Tensor, Tensor]:
+        x, lengths = pad_features([features[i] for i in index])
+        if isinstance(targets, Tensor):
+            return x, lengths, targets[index]
+        return x, lengths, _padded_targets(targets, index, x.shape[1])
+
+    def loss(self, logits: Tensor, lengths: Tensor, y: Tensor) -> Tensor:
+        return nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=-1
+        )
+
+    def correct(self, logits: Tensor, lengths: Tensor, y: Tensor) -> tuple[int, int]:
+        predicted, keep = logits.argmax(-1), y >= 0
+        return int((predicted[keep] == y[keep]).sum()), int(keep.sum())
+
+
+class _CTCObjective(_Objective):
+    """CTC on symbol sequences (``(L_i,)`` each); accuracy counts utterances whose greedy
+    decoding is exactly right."""
+
+    def __init__(self, blank: int) -> None:
+        self.blank = blank
+
+    def batch(self, features, targets, index):
+        x, lengths = pad_features([features[i] for i in index])
+        width = max(1, max(len(targets[i]) for i in index))
+        return x, lengths, _padded_targets(targets, index, width)
+
+    def loss(self, logits, lengths, y):
+        return ctc_loss(logits.log_softmax(-1), y, lengths, blank=self.blank, zero_infinity=True)
+
+    def correct(self, logits, lengths, y):
+        labels, counts, _ = greedy_decode(logits.detach(), lengths, self.blank)
+        right = 0
+        for row in range(len(y)):
+            target = y[row][y[row] >= 0]
+            right += int(torch.equal(labels[row, : counts[row]], target))
+        return right, len(y)
+
+
+def _accuracy(model, objective, features, targets, index: list[int], batch_size: int) -> float:
     right = total = 0
     model.eval()
     with torch.no_grad():
         for begin in range(0, len(index), batch_size):
-            x, lengths, y = _batch(features, targets, index[begin : begin + batch_size])
-            predicted = model(x, lengths).argmax(-1)
-            keep = y >= 0
-            right += int((predicted[keep] == y[keep]).sum())
-            total += int(keep.sum())
+            x, lengths, y = objective.batch(features, targets, index[begin : begin + batch_size])
+            r, n = objective.correct(model(x, lengths), lengths, y)
+            right, total = right + r, total + n
     return right / max(total, 1)
 
 
@@ -80,21 +122,24 @@ def fit_acoustic(
     config: AcousticTrainConfig,
     checkpoint: Path | None = None,
     progress: bool = False,
+    ctc_blank: int | None = None,
 ) -> list[dict]:
     """Train ``model`` in place and load its best held-out epoch.
 
     Args:
         model: A model of `hybrid.speech.acoustic` (its normaliser is set here).
         features: Per utterance ``(T_i, D)``.
-        targets: Per utterance ``(T_i,)`` frame targets (``-1``: ignored), or ``(N,)``
-            utterance classes.
+        targets: Per utterance ``(T_i,)`` frame targets (``-1``: ignored), ``(N,)``
+            utterance classes, or (with ``ctc_blank``) per utterance its ``(L_i,)`` symbols.
         config: Optimisation settings.
         checkpoint: Where to save after every epoch and resume from.
         progress: Show a progress bar over epochs.
+        ctc_blank: Train with the CTC loss, this being the blank symbol.
 
     Returns:
         One dict per epoch: ``epoch``, ``loss`` (mean training cross-entropy),
-        ``valid_accuracy`` (frames or utterances), ``seconds``.
+        ``valid_accuracy`` (frames, or utterances: classes right, CTC greedy decoding
+        exactly right), ``seconds``.
     """
     if len(features) != len(targets):
         raise ValueError(
@@ -117,24 +162,26 @@ def fit_acoustic(
         state = saved["state"]
     else:
         torch.manual_seed(config.seed)
-    loss_fn = nn.CrossEntropyLoss(ignore_index=-1)
+    objective = _Objective() if ctc_blank is None else _CTCObjective(ctc_blank)
     bar = tqdm(range(state["epoch"], config.epochs), desc="acoustic", disable=not progress)
     for epoch in bar:
         begin, losses = time.perf_counter(), []
         model.train()
         order = torch.randperm(len(train), generator=generator).tolist()
         for start in range(0, len(order), config.batch_size):
-            x, lengths, y = _batch(
-                features, targets, [train[i] for i in order[start : start + config.batch_size]]
-            )
-            logits = model(x, lengths)
-            loss = loss_fn(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+            index = [train[i] for i in order[start : start + config.batch_size]]
+            x, lengths, y = objective.batch(features, targets, index)
+            loss = objective.loss(model(x, lengths), lengths, y)
             optimizer.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), config.clip)
             optimizer.step()
             losses.append(float(loss.detach()))
-        accuracy = _accuracy(model, features, targets, valid, config.batch_size) if valid else 0.0
+        accuracy = (
+            _accuracy(model, objective, features, targets, valid, config.batch_size)
+            if valid
+            else 0.0
+        )
         row = {
             "epoch": epoch + 1,
             "loss": sum(losses) / len(losses),

@@ -1,0 +1,2 @@
+"""CTC: the loss, greedy and prefix beam search decoding, batched forced alignment, and CTC
+as a topology of the graph engine."""
