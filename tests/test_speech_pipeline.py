@@ -44,6 +44,7 @@ TINY = ExperimentSettings(
         rnn={"hidden": 8, "layers": 1},
         ctc={"hidden": 8, "layers": 1},
         training=AcousticTrainConfig(epochs=2, batch_size=8),
+        ctc_training=AcousticTrainConfig(epochs=2, batch_size=8, lr=3e-3),
     ),
     train_strings=12,
     test_strings=4,

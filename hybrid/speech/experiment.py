@@ -26,15 +26,18 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import torch
+
+from ..ctc.align import forced_align
 from ..files import check_same_setup
 from .corpus import FeatureConfig, Utterance, connected_strings, extract
 from .features import fbank
 from .metrics import error_rate
-from .plots import plot_alignment, plot_confusion, plot_errors, plot_training
-from .recognizer import save_system
+from .plots import plot_alignment, plot_confusion, plot_ctc, plot_errors, plot_training
+from .recognizer import Recognizer, save_system
 from .systems import SYSTEMS, SystemSettings, Trained, train_systems
 from .topology import Topology
-from .train import AcousticTrainConfig
+from .train import AcousticTrainConfig, log_posteriors
 
 __all__ = [
     "NAMES",
@@ -234,7 +237,30 @@ def run_speech(
             _write_json(path, results)
     (run_dir / "results.md").write_text(results_table(results, corpus))
     plot_errors(_error_grid(results), run_dir / "errors.png")
+    model = run_dir / "models" / "strings-ctc.pt"
+    if "strings" in tasks and model.exists():
+        example = connected_strings(test, 1, settings.string_seed + 1)[0]
+        _plot_ctc(Recognizer.load(model), example, settings.features, run_dir / "ctc.png")
     return results
+
+
+def _plot_ctc(recognizer: Recognizer, utterance: Utterance, features, path: Path) -> None:
+    """The saved CTC system's posteriors on ``utterance`` and its forced alignment."""
+    frames = extract([utterance], features)
+    log_probs = log_posteriors(recognizer.network, frames)[0]
+    blank = recognizer.system["model"]["blank"]
+    alignment = forced_align(log_probs[None], torch.tensor([utterance.words]), blank=blank)
+    spectrogram = fbank(utterance.waveform, utterance.sample_rate, num_mel_bins=40)
+    spoken = " ".join(recognizer.topology.words[w] for w in utterance.words)
+    plot_ctc(
+        spectrogram[: len(log_probs)],
+        log_probs,
+        alignment.spans[0],
+        recognizer.topology.words,
+        blank,
+        f"CTC on {utterance.id} ({spoken})",
+        path,
+    )
 
 
 def _plot_split(split: _Split, trained: dict[str, Trained], topology: Topology, run_dir: Path):
@@ -384,12 +410,16 @@ def default_settings(corpus: str, epochs: int | None = None) -> ExperimentSettin
             bilstm={"hidden": 64, "layers": 1},
             rnn={"hidden": 64, "layers": 1},
             training=AcousticTrainConfig(epochs=epochs or 10, batch_size=16),
+            ctc_training=AcousticTrainConfig(epochs=epochs or 25, batch_size=16, lr=3e-3),
         )
         return ExperimentSettings(
             systems=systems, train_strings=120, test_strings=40, dev_strings=30
         )
     return ExperimentSettings(
-        systems=SystemSettings(training=AcousticTrainConfig(epochs=epochs or 20))
+        systems=SystemSettings(
+            training=AcousticTrainConfig(epochs=epochs or 20),
+            ctc_training=AcousticTrainConfig(epochs=epochs or 30, lr=3e-3),
+        )
     )
 
 

@@ -1,5 +1,5 @@
 """Figures of the speech recipe: a forced alignment over its spectrogram, a confusion matrix,
-training curves and the error table as bars. Each is saved as a PNG."""
+training curves, the error table as bars and a CTC model's posteriors. Each is a PNG."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from torch import Tensor
 
 from .topology import Topology
 
-__all__ = ["plot_alignment", "plot_confusion", "plot_errors", "plot_training"]
+__all__ = ["plot_alignment", "plot_confusion", "plot_ctc", "plot_errors", "plot_training"]
 
 
 def _pyplot():
@@ -123,6 +123,48 @@ def plot_errors(rows: dict[str, dict[str, float]], path: Path) -> None:
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(tasks))], tasks)
     ax.set_ylabel("error rate (%)")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_ctc(
+    spectrogram: Tensor,
+    log_probs: Tensor,
+    spans: Tensor,
+    words: Sequence[str],
+    blank: int,
+    title: str,
+    path: Path,
+) -> None:
+    """A CTC model on one utterance: the filterbank spectrogram with the forced-aligned
+    symbols, and the per-frame posteriors (the blank dashed): the spiky picture of CTC.
+
+    Args:
+        spectrogram: ``(T, F)`` log filterbank energies.
+        log_probs: ``(T, V)`` the model's log-posteriors.
+        spans: ``(L, 2)`` first frame and one past the last frame of each target symbol.
+        words: The name of every non-blank symbol, by symbol id.
+        blank: The blank symbol.
+        title: Figure title.
+        path: PNG to write.
+    """
+    plt = _pyplot()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5.5), sharex=True)
+    top.imshow(spectrogram.T.numpy(), origin="lower", aspect="auto", cmap="magma")
+    top.set_ylabel("mel filter")
+    top.set_title(title)
+    probs = log_probs.exp()
+    bottom.plot(probs[:, blank].numpy(), "k--", linewidth=1, label="blank")
+    for symbol in range(probs.shape[1]):
+        if symbol != blank and probs[:, symbol].max() > 0.2:
+            bottom.plot(probs[:, symbol].numpy(), linewidth=1.5, label=words[symbol])
+    for start, stop in spans.tolist():
+        if start >= 0:
+            top.axvspan(start - 0.5, stop - 0.5, color="cyan", alpha=0.35)
+    bottom.set_xlabel("frame (10 ms)")
+    bottom.set_ylabel("posterior")
+    bottom.legend(fontsize=8, ncol=6, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

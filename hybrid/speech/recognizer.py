@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..ctc.align import greedy_decode
+from ..ctc.beam import prefix_beam_search
 from ..ctc.loss import ctc_loss
 from ..files import save_atomic
 from ..nn import GMMEmissions, ScaledPosteriors
@@ -24,7 +24,10 @@ from .features import pad_features
 from .topology import Topology, decoding_graph, isolated_grammar, loop_grammar
 from .train import log_posteriors
 
-__all__ = ["Recognizer", "collapse", "save_system", "system_dict"]
+__all__ = ["CTC_BEAM", "Recognizer", "collapse", "save_system", "system_dict"]
+
+#: Beam of the CTC prefix search on strings.
+CTC_BEAM = 10
 
 
 def collapse(frames: Tensor, blank: int) -> tuple[int, ...]:
@@ -142,12 +145,15 @@ class Recognizer:
 
     def _decode_ctc(self, features: list[Tensor]) -> list[tuple[int, ...]]:
         """Isolated words: the word whose one-symbol target has the highest CTC probability
-        (exact under the one-word grammar); strings: greedy decoding."""
+        (exact under the one-word grammar); strings: prefix beam search."""
         blank = self.system["model"]["blank"]
         log_probs, lengths = pad_features(log_posteriors(self.network, features))
         if self.grammar != "isolated":
-            labels, counts, _ = greedy_decode(log_probs, lengths, blank)
-            return [tuple(row[:n].tolist()) for row, n in zip(labels, counts, strict=True)]
+            best = prefix_beam_search(log_probs, lengths, beam=CTC_BEAM, blank=blank, nbest=1)
+            return [
+                tuple(row[0, :n].tolist())
+                for row, n in zip(best.labels, best.label_lengths[:, 0], strict=True)
+            ]
         batch = len(features)
         losses = torch.stack(
             [

@@ -12,7 +12,7 @@
    (repeats merged, silence dropped) for strings.
 4. CTC: a BiLSTM over the words and a blank trained with the CTC loss on the transcripts
    alone; isolated words are decoded exactly (the word whose one-symbol target is most
-   likely, summed over alignments), strings by best-path (greedy) decoding.
+   likely, summed over alignments), strings by prefix beam search (beam 10, no LM).
 
 Every system is decoded on the test utterances with the same grammar (one word, or a digit
 loop), and each returns its hypotheses with training and decoding times.
@@ -61,6 +61,9 @@ class SystemSettings:
         rnn: Sizes of the pure-RNN baseline.
         ctc: Sizes of the BiLSTM trained with CTC.
         training: Optimisation of the networks.
+        ctc_training: Optimisation of the CTC network (CTC sits on a plateau, emitting
+            only blanks, for many more steps than cross-entropy; a higher learning rate and
+            more epochs get it off).
         realign: Realign with the first hybrid model and train a second one.
         acoustic_scale: Weight of scaled log-likelihoods against the graph's log-probabilities.
         prior_scale: Exponent of the state priors divided out.
@@ -77,6 +80,7 @@ class SystemSettings:
     rnn: dict = field(default_factory=lambda: {"hidden": 128, "layers": 2})
     ctc: dict = field(default_factory=lambda: {"hidden": 128, "layers": 2})
     training: AcousticTrainConfig = AcousticTrainConfig()
+    ctc_training: AcousticTrainConfig = AcousticTrainConfig(epochs=30, lr=3e-3)
     realign: bool = True
     acoustic_scale: float = 1.0
     prior_scale: float = 1.0
@@ -211,9 +215,18 @@ class _Training:
     def system(self, kind: str, model: dict) -> dict:
         return system_dict(kind, self.topology, self.grammar, self.scales, model)
 
-    def fit(self, kind: str, sizes: dict, outputs: int, targets, name: str, **options):
-        """A new network of ``kind`` trained on ``targets`` (``options`` go to
-        `fit_acoustic`); returns it and its history."""
+    def fit(
+        self,
+        kind: str,
+        sizes: dict,
+        outputs: int,
+        targets,
+        name: str,
+        training: AcousticTrainConfig | None = None,
+        **options,
+    ):
+        """A new network of ``kind`` trained on ``targets`` (with ``training``, default the
+        settings', and ``options`` for `fit_acoustic`); returns it and its history."""
         config = AcousticConfig(
             kind=kind, input_dim=self.features[0].shape[1], num_outputs=outputs, **sizes
         )
@@ -223,7 +236,7 @@ class _Training:
             model,
             self.features,
             targets,
-            self.settings.training,
+            training or self.settings.training,
             checkpoint,
             self.progress,
             **options,
@@ -296,7 +309,13 @@ def _ctc(split: _Training) -> Trained:
     begin = time.perf_counter()
     targets = [torch.tensor(words, dtype=torch.long) for words in split.transcripts]
     model, history = split.fit(
-        "bilstm", split.settings.ctc, blank + 1, targets, "ctc", ctc_blank=blank
+        "bilstm",
+        split.settings.ctc,
+        blank + 1,
+        targets,
+        "ctc",
+        split.settings.ctc_training,
+        ctc_blank=blank,
     )
     system = split.system(
         "ctc", {"config": asdict(model.config), "weights": model.state_dict(), "blank": blank}

@@ -104,15 +104,21 @@ class _CTCObjective(_Objective):
         return right, len(y)
 
 
-def _accuracy(model, objective, features, targets, index: list[int], batch_size: int) -> float:
+def _evaluate(
+    model, objective, features, targets, index: list[int], batch_size: int
+) -> tuple[float, float]:
+    """Held-out accuracy and mean loss per batch."""
     right = total = 0
+    losses = []
     model.eval()
     with torch.no_grad():
         for begin in range(0, len(index), batch_size):
             x, lengths, y = objective.batch(features, targets, index[begin : begin + batch_size])
-            r, n = objective.correct(model(x, lengths), lengths, y)
+            logits = model(x, lengths)
+            r, n = objective.correct(logits, lengths, y)
             right, total = right + r, total + n
-    return right / max(total, 1)
+            losses.append(float(objective.loss(logits, lengths, y)))
+    return right / max(total, 1), sum(losses) / max(len(losses), 1)
 
 
 def fit_acoustic(
@@ -139,7 +145,8 @@ def fit_acoustic(
     Returns:
         One dict per epoch: ``epoch``, ``loss`` (mean training cross-entropy),
         ``valid_accuracy`` (frames, or utterances: classes right, CTC greedy decoding
-        exactly right), ``seconds``.
+        exactly right), ``valid_loss``, ``seconds``. The kept epoch has the best held-out
+        accuracy, ties broken by the lower held-out loss.
     """
     if len(features) != len(targets):
         raise ValueError(
@@ -151,7 +158,7 @@ def fit_acoustic(
     model.set_normaliser([features[i] for i in train])
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
-    state = {"epoch": 0, "history": [], "best": None, "best_accuracy": -1.0}
+    state = {"epoch": 0, "history": [], "best": None, "best_score": [-1.0, -float("inf")]}
     if checkpoint is not None and checkpoint.exists():
         saved = torch.load(checkpoint, weights_only=True)
         check_same_setup(checkpoint, saved["config"], asdict(config))
@@ -177,20 +184,23 @@ def fit_acoustic(
             nn.utils.clip_grad_norm_(model.parameters(), config.clip)
             optimizer.step()
             losses.append(float(loss.detach()))
-        accuracy = (
-            _accuracy(model, objective, features, targets, valid, config.batch_size)
+        accuracy, valid_loss = (
+            _evaluate(model, objective, features, targets, valid, config.batch_size)
             if valid
-            else 0.0
+            else (0.0, 0.0)
         )
         row = {
             "epoch": epoch + 1,
             "loss": sum(losses) / len(losses),
             "valid_accuracy": accuracy,
+            "valid_loss": valid_loss,
             "seconds": time.perf_counter() - begin,
         }
         state["history"].append(row)
-        if accuracy > state["best_accuracy"]:
-            state["best_accuracy"] = accuracy
+        # Accuracy first; the held-out loss breaks ties (CTC's exact-match accuracy stays at
+        # zero for many epochs while its loss falls).
+        if (accuracy, -valid_loss) > tuple(state["best_score"]):
+            state["best_score"] = [accuracy, -valid_loss]
             state["best"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
         state["epoch"] = epoch + 1
         bar.set_postfix(loss=f"{row['loss']:.3f}", valid=f"{accuracy:.3f}")

@@ -1,0 +1,432 @@
+"""CTC prefix beam search, batched and tensorized, with n-gram shallow fusion and a lexicon.
+
+The search keeps, for every sequence of the batch, a fixed number ``K`` of label prefixes
+as tensors and advances all of them one frame at a time (Hannun et al., 2014). A prefix
+``y`` has two log-probabilities: ``p_b`` of the alignments of the frames so far that
+collapse to ``y`` and end in a blank, and ``p_nb`` of those that end in ``y``'s last symbol.
+At each frame, with ``p = p_b + p_nb``:
+
+- staying on ``y``: ``p_b' = p * P(blank)``, ``p_nb' = p_nb * P(last)`` (a repeat without a
+  blank in between keeps the prefix);
+- extending by ``c``: ``p_nb'(y c) = p * P(c)``, or ``p_b * P(c)`` when ``c`` is the last
+  symbol (a repeated symbol needs a blank in between).
+
+Every prefix is extended by every symbol in one tensor op; extensions that recreate a prefix
+already in the beam are added into it; the ``K`` best of the stays and extensions by total
+score survive. The total score of a prefix is its acoustic log-probability
+``log(p_b + p_nb)`` plus ``lm_weight`` times its LM log-probability plus
+``insertion_bonus`` times its count of units (symbols, or words for a word-level LM).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from .align import forced_align
+from .inputs import check_log_probs
+from .lexicon import Lexicon
+from .lm import CharScorer, WordScorer
+
+__all__ = ["BeamResult", "prefix_beam_search"]
+
+_NEG_INF = float("-inf")
+# Log-probability entries that one forced-alignment call for the timestamps may repeat.
+_ALIGN_BUDGET = 1 << 24
+
+
+class BeamResult(NamedTuple):
+    """The n-best hypotheses of each sequence, best first.
+
+    Rows past the hypotheses that survived (fewer than ``N`` possible prefixes, or a lexicon
+    that rejects the rest) have no labels and score ``-inf``.
+
+    Attributes:
+        labels: ``(B, N, L)`` int64 symbol ids, ``-1`` padded.
+        label_lengths: ``(B, N)`` int64.
+        scores: ``(B, N)`` total scores: ``acoustic + lm_weight * LM log-prob +
+            insertion_bonus * units``.
+        acoustic: ``(B, N)`` log of the summed probability of all alignments of the
+            hypothesis that the search kept (all of them when nothing was pruned).
+        timestamps: ``(B, N, L)`` int64 frame at which each label is first emitted in the
+            hypothesis' most likely alignment, ``-1`` padded.
+    """
+
+    labels: Tensor
+    label_lengths: Tensor
+    scores: Tensor
+    acoustic: Tensor
+    timestamps: Tensor
+
+    def to_lists(self) -> list[list[list[int]]]:
+        """The labels as Python lists: ``[b][n]`` is hypothesis ``n`` of sequence ``b``."""
+        return [
+            [row[:length].tolist() for row, length in zip(rows, lengths, strict=True)]
+            for rows, lengths in zip(self.labels, self.label_lengths, strict=True)
+        ]
+
+
+@dataclass(frozen=True)
+class _Search:
+    """The fixed settings of one search."""
+
+    blank: int
+    scorer: CharScorer | WordScorer | None
+    lm_weight: float
+    insertion_bonus: float
+    lexicon: Lexicon | None
+    prune: int | float | None
+
+
+@dataclass
+class _Beam:
+    """``K`` prefixes per sequence (``B`` sequences, ``T`` frames).
+
+    Attributes:
+        prefix: ``(B, K, T + 1)`` int64 label ids, ``-1`` padded (one spare column).
+        length: ``(B, K)`` int64 labels in each prefix.
+        log_pb: ``(B, K)`` log-probability of the alignments ending in a blank.
+        log_pnb: ``(B, K)`` log-probability of the alignments ending in the last label.
+        fusion: ``(B, K)`` ``lm_weight * LM log-prob + insertion_bonus * units`` so far.
+        lm_state: The LM scorer's state, tensors with leading dims ``(B, K)``.
+        node: ``(B, K)`` int64 lexicon trie node of the partial word (0 without a lexicon).
+
+    A slot whose ``log_pb`` and ``log_pnb`` are both ``-inf`` holds no hypothesis.
+    """
+
+    prefix: Tensor
+    length: Tensor
+    log_pb: Tensor
+    log_pnb: Tensor
+    fusion: Tensor
+    lm_state: tuple[Tensor, ...]
+    node: Tensor
+
+    @property
+    def last(self) -> Tensor:
+        """``(B, K)`` last label of each prefix, ``-1`` for the empty prefix."""
+        return self.prefix.gather(2, (self.length - 1).clamp_min(0)[..., None])[..., 0]
+
+    @property
+    def acoustic(self) -> Tensor:
+        """``(B, K)`` ``log(p_b + p_nb)``."""
+        return torch.logaddexp(self.log_pb, self.log_pnb)
+
+
+def prefix_beam_search(
+    log_probs: Tensor,
+    lengths: Tensor | None = None,
+    beam: int = 10,
+    blank: int = 0,
+    nbest: int | None = None,
+    lm: CharScorer | WordScorer | None = None,
+    lm_weight: float = 0.0,
+    insertion_bonus: float = 0.0,
+    lexicon: Lexicon | None = None,
+    prune: int | float | None = None,
+) -> BeamResult:
+    """CTC prefix beam search over a batch, with optional LM fusion and lexicon.
+
+    Args:
+        log_probs: ``(B, T, V)`` float per-frame log-probabilities of the ``V`` symbols.
+        lengths: ``(B,)`` int64 frames per sequence (right padding); ``None``: all ``T``.
+        beam: ``K``, prefixes kept per sequence after each frame.
+        blank: The blank symbol id.
+        nbest: ``N <= K`` hypotheses returned per sequence; ``None``: ``K``.
+        lm: A scorer from `hybrid.ctc.lm.lm_scorer` over the same ``V`` symbols and blank.
+            A character scorer scores every emitted symbol, a word scorer each completed
+            word; both score ``</s>`` at the end.
+        lm_weight: Weight of the LM log-probability.
+        insertion_bonus: Added per unit: per word with a word-level LM, else per symbol.
+        lexicon: Only hypotheses whose words are all in it are kept (`Lexicon`).
+        prune: Symbols that may start a new label at a frame: ``None``: all; an ``int`` k:
+            the k most likely of the frame; a ``float``: those with log-probability at least
+            this (and the frame's most likely). Blanks and repeats are never pruned.
+
+    Returns:
+        `BeamResult` with ``N`` hypotheses per sequence, best first.
+
+    Raises:
+        ValueError: ``log_probs`` not a float ``(B, T, V)`` tensor, NaN or +inf values,
+            ``lengths`` out of ``[1, T]``, ``blank`` out of range, ``beam < 1``, ``nbest``
+            out of ``[1, beam]``, a non-finite weight, a bad ``prune``, or an ``lm`` or
+            ``lexicon`` built for another vocabulary size or blank.
+    """
+    log_probs, lengths = check_log_probs(log_probs, lengths, blank)
+    batch, steps, vocab = log_probs.shape
+    nbest = _check_sizes(beam, nbest)
+    _check_weights(lm_weight, insertion_bonus, prune)
+    _check_lm(lm, vocab, blank)
+    _check_lexicon(lexicon, vocab, blank)
+    device = log_probs.device
+    search = _Search(
+        blank,
+        None if lm is None else lm.to(device),
+        float(lm_weight),
+        float(insertion_bonus),
+        None if lexicon is None else lexicon.to(device),
+        prune,
+    )
+    state = _start(batch, beam, steps, log_probs, search)
+    for t in range(steps):
+        advanced = _step(state, log_probs[:, t], search)
+        state = _keep_where(t < lengths, advanced, state)
+    return _finish(state, log_probs, lengths, search, nbest)
+
+
+def _check_sizes(beam: int, nbest: int | None) -> int:
+    """Validate ``beam`` and ``nbest``; return ``nbest`` with ``None`` resolved to ``beam``."""
+    if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
+        raise ValueError(f"beam must be an int >= 1, got {beam!r}")
+    nbest = beam if nbest is None else nbest
+    if isinstance(nbest, bool) or not isinstance(nbest, int) or not 1 <= nbest <= beam:
+        raise ValueError(f"nbest must be an int in [1, beam] = [1, {beam}], got {nbest!r}")
+    return nbest
+
+
+def _check_weights(lm_weight: float, insertion_bonus: float, prune: int | float | None) -> None:
+    """ValueError for non-finite weights or a ``prune`` that is not None, int >= 1 or float."""
+    for name, value in (("lm_weight", lm_weight), ("insertion_bonus", insertion_bonus)):
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if prune is None or (isinstance(prune, float) and not math.isnan(prune)):
+        return
+    if isinstance(prune, bool) or not isinstance(prune, int) or prune < 1:
+        raise ValueError(
+            f"prune must be None, an int k >= 1 (top k) or a float threshold, got {prune!r}"
+        )
+
+
+def _check_lm(lm: CharScorer | WordScorer | None, vocab: int, blank: int) -> None:
+    """ValueError unless ``lm`` is None or a scorer for ``vocab`` symbols with ``blank``."""
+    if lm is None:
+        return
+    if not isinstance(lm, CharScorer | WordScorer):
+        raise ValueError(f"lm must come from lm_scorer (CharScorer or WordScorer), got {lm!r}")
+    if lm.num_symbols != vocab:
+        raise ValueError(
+            f"lm maps {lm.num_symbols} CTC symbols, but log_probs has V = {vocab} symbols"
+        )
+    if lm.blank != blank:
+        raise ValueError(f"lm was built with blank {lm.blank}, the search uses blank {blank}")
+
+
+def _check_lexicon(lexicon: Lexicon | None, vocab: int, blank: int) -> None:
+    """ValueError unless ``lexicon`` is None or spelled in ``vocab`` symbols without ``blank``."""
+    if lexicon is None:
+        return
+    if lexicon.num_symbols != vocab:
+        raise ValueError(
+            f"lexicon is spelled in {lexicon.num_symbols} symbols, but log_probs has V = {vocab}"
+        )
+    if lexicon.delimiter == blank or bool((lexicon.transitions[:, blank] >= 0).any()):
+        raise ValueError(f"lexicon must not use the blank symbol {blank} in words or as delimiter")
+
+
+def _start(batch: int, beam: int, steps: int, log_probs: Tensor, search: _Search) -> _Beam:
+    """The beam before the first frame: only the empty prefix, with ``p_b = 1``."""
+    device, dtype = log_probs.device, log_probs.dtype
+    log_pb = torch.full((batch, beam), _NEG_INF, dtype=dtype, device=device)
+    log_pb[:, 0] = 0.0
+    no_state = search.scorer is None
+    return _Beam(
+        prefix=torch.full((batch, beam, steps + 1), -1, dtype=torch.long, device=device),
+        length=torch.zeros((batch, beam), dtype=torch.long, device=device),
+        log_pb=log_pb,
+        log_pnb=torch.full_like(log_pb, _NEG_INF),
+        fusion=torch.zeros_like(log_pb),
+        lm_state=() if no_state else search.scorer.initial_state((batch, beam), device),
+        node=torch.zeros((batch, beam), dtype=torch.long, device=device),
+    )
+
+
+def _step(state: _Beam, frame: Tensor, search: _Search) -> _Beam:
+    """Advance every prefix by one frame ``(B, V)`` and keep the ``K`` best candidates."""
+    beam = state.length.shape[1]
+    stay_pb = state.acoustic + frame[:, search.blank, None]
+    stay_pnb = state.log_pnb + frame.gather(1, state.last.clamp_min(0))
+    nodes = _next_nodes(state, search.lexicon)
+    extend = _extend(state, frame, search, nodes)
+    stay_pnb, extend = _merge(state, stay_pnb, extend)
+    gains = _gains(state, search, frame.shape[1])
+    stay_total = torch.logaddexp(stay_pb, stay_pnb) + state.fusion
+    extend_total = extend + state.fusion[..., None] + gains
+    candidates = torch.cat([stay_total, extend_total.flatten(1)], 1)
+    chosen = candidates.topk(beam, dim=1).indices
+    return _select(state, chosen, (stay_pb, stay_pnb, extend, gains, nodes), search)
+
+
+def _next_nodes(state: _Beam, lexicon: Lexicon | None) -> Tensor | None:
+    """``(B, K, V)`` lexicon node after appending each symbol (``-1``: forbidden), or None."""
+    if lexicon is None:
+        return None
+    return lexicon.transitions[state.node.clamp_min(0)]
+
+
+def _extend(state: _Beam, frame: Tensor, search: _Search, nodes: Tensor | None) -> Tensor:
+    """``(B, K, V)`` ``log p_nb`` of each prefix extended by each symbol (``-inf``: not allowed).
+
+    Extending by the last symbol again needs a blank in between, so only ``p_b`` carries over.
+    """
+    vocab = frame.shape[1]
+    repeat = torch.arange(vocab, device=frame.device) == state.last[..., None]
+    base = torch.where(repeat, state.log_pb[..., None], state.acoustic[..., None])
+    extend = base + frame[:, None, :]
+    allowed = _allowed_symbols(frame, search.prune)
+    allowed[:, search.blank] = False
+    extend = extend.masked_fill(~allowed[:, None, :], _NEG_INF)
+    if nodes is not None:
+        extend = extend.masked_fill(nodes < 0, _NEG_INF)
+    return extend
+
+
+def _allowed_symbols(frame: Tensor, prune: int | float | None) -> Tensor:
+    """``(B, V)`` bool: symbols that may start a new label at this frame under ``prune``."""
+    if prune is None:
+        return torch.ones_like(frame, dtype=torch.bool)
+    if isinstance(prune, int):
+        top = frame.topk(min(prune, frame.shape[1]), dim=1).indices
+        return torch.zeros_like(frame, dtype=torch.bool).scatter_(1, top, True)
+    best = frame.argmax(1, keepdim=True)
+    return (frame >= prune).scatter_(1, best, True)
+
+
+def _merge(state: _Beam, stay_pnb: Tensor, extend: Tensor) -> tuple[Tensor, Tensor]:
+    """Add each extension that recreates a prefix in the beam into that prefix's ``p_nb``.
+
+    Prefix ``j`` is the extension of prefix ``k`` by ``j``'s last symbol exactly when ``j``
+    without its last symbol equals ``k``. Returns the updated ``stay_pnb (B, K)`` and
+    ``extend (B, K, V)`` with the folded extensions set to ``-inf``.
+    """
+    width = int(state.length.max()) + 1  # the columns that can differ, and one of padding
+    prefix = state.prefix[..., :width]
+    last = state.last.clamp_min(0)
+    parent = prefix.scatter(2, (state.length - 1).clamp_min(0)[..., None], -1)
+    alive = state.acoustic > _NEG_INF
+    child = (parent[:, :, None, :] == prefix[:, None, :, :]).all(-1)
+    child &= state.length[:, :, None] == state.length[:, None, :] + 1
+    child &= alive[:, :, None] & alive[:, None, :]
+    beam = child.shape[1]
+    folded = extend.gather(2, last[:, None, :].expand(-1, beam, -1)).transpose(1, 2)
+    stay_pnb = torch.logaddexp(stay_pnb, folded.masked_fill(~child, _NEG_INF).logsumexp(2))
+    last_hot = torch.nn.functional.one_hot(last, extend.shape[2]).to(extend.dtype)
+    taken = torch.einsum("bjk,bjv->bkv", child.to(extend.dtype), last_hot) > 0
+    return stay_pnb, extend.masked_fill(taken, _NEG_INF)
+
+
+def _gains(state: _Beam, search: _Search, vocab: int) -> Tensor:
+    """``(B, K, V)`` fusion score of appending each symbol: weighted LM log-prob and bonus."""
+    if search.scorer is None:
+        shape = (*state.length.shape, vocab)
+        return state.fusion.new_full(shape, search.insertion_bonus)
+    return _weigh(*search.scorer.extensions(state.lm_state), search, state.fusion.dtype)
+
+
+def _weigh(scores: Tensor, counts: Tensor, search: _Search, dtype: torch.dtype) -> Tensor:
+    """``lm_weight * scores + insertion_bonus * counts`` in ``dtype``."""
+    return (search.lm_weight * scores + search.insertion_bonus * counts).to(dtype)
+
+
+def _select(state: _Beam, chosen: Tensor, scored: tuple[Tensor, ...], search: _Search) -> _Beam:
+    """The beam made of the ``chosen (B, K)`` candidates.
+
+    Candidate ``i < K`` stays on prefix ``i``; candidate ``K + k V + c`` extends prefix ``k``
+    by symbol ``c``. ``scored`` holds ``stay_pb, stay_pnb (B, K)``, ``extend, gains
+    (B, K, V)`` and the lexicon's next nodes ``(B, K, V)`` (or None).
+    """
+    stay_pb, stay_pnb, extend, gains, nodes = scored
+    beam, vocab = extend.shape[1:]
+    extends = chosen >= beam
+    flat = (chosen - beam).clamp_min(0)
+    source = torch.where(extends, flat // vocab, chosen)
+    symbol = torch.where(extends, flat % vocab, -1)
+    length = state.length.gather(1, source)
+    # A stay writes -1 over the padding at its length; an extension writes its symbol there.
+    prefix = _gather(state.prefix, source).scatter(2, length[..., None], symbol[..., None])
+    added = torch.where(extends, gains.flatten(1).gather(1, flat), 0.0)
+    lm_state = tuple(_gather(part, source) for part in state.lm_state)
+    if search.scorer is not None:
+        lm_state = search.scorer.advance(lm_state, symbol)
+    node = state.node.gather(1, source)
+    if nodes is not None:
+        node = torch.where(extends, nodes.flatten(1).gather(1, flat), node)
+    return _Beam(
+        prefix=prefix,
+        length=length + extends.long(),
+        log_pb=torch.where(extends, _NEG_INF, stay_pb.gather(1, source)),
+        log_pnb=torch.where(extends, extend.flatten(1).gather(1, flat), stay_pnb.gather(1, source)),
+        fusion=state.fusion.gather(1, source) + added,
+        lm_state=lm_state,
+        node=node,
+    )
+
+
+def _gather(values: Tensor, source: Tensor) -> Tensor:
+    """``values (B, K, ...)`` re-indexed along dim 1 by ``source (B, K')``."""
+    index = source.view(*source.shape, *[1] * (values.dim() - 2))
+    return values.gather(1, index.expand(*source.shape, *values.shape[2:]))
+
+
+def _keep_where(active: Tensor, new: _Beam, old: _Beam) -> _Beam:
+    """``new`` for the sequences where ``active (B,)``, ``old`` for those already finished."""
+
+    def pick(a: Tensor, b: Tensor) -> Tensor:
+        return torch.where(active.view(-1, *[1] * (a.dim() - 1)), a, b)
+
+    merged = {}
+    for field in fields(_Beam):
+        a, b = getattr(new, field.name), getattr(old, field.name)
+        merged[field.name] = tuple(map(pick, a, b)) if isinstance(a, tuple) else pick(a, b)
+    return _Beam(**merged)
+
+
+def _finish(
+    state: _Beam, log_probs: Tensor, lengths: Tensor, search: _Search, nbest: int
+) -> BeamResult:
+    """End of utterance: final LM scores, lexicon word ends, the ``N`` best, timestamps."""
+    total = state.acoustic + state.fusion
+    if search.scorer is not None:
+        total = total + _weigh(*search.scorer.final(state.lm_state), search, total.dtype)
+    if search.lexicon is not None:
+        ends = search.lexicon.accepting[state.node.clamp_min(0)] & (state.node >= 0)
+        total = total.masked_fill(~ends, _NEG_INF)
+    scores, order = total.topk(nbest, dim=1)
+    alive = scores > _NEG_INF
+    label_lengths = torch.where(alive, state.length.gather(1, order), 0)
+    width = int(label_lengths.max())
+    labels = _gather(state.prefix[..., :width], order).masked_fill(~alive[..., None], -1)
+    acoustic = torch.where(alive, state.acoustic.gather(1, order), _NEG_INF)
+    timestamps = _timestamps(log_probs, lengths, labels, label_lengths, search.blank)
+    return BeamResult(labels, label_lengths, scores, acoustic, timestamps)
+
+
+def _timestamps(
+    log_probs: Tensor, lengths: Tensor, labels: Tensor, label_lengths: Tensor, blank: int
+) -> Tensor:
+    """``(B, N, L)`` first frame of each label in the most likely alignment of its hypothesis.
+
+    Batched forced alignment (`hybrid.ctc.align.forced_align`) of the ``B N`` hypotheses,
+    as many n-best ranks per call as keep the repeated log-probabilities under
+    ``_ALIGN_BUDGET`` entries.
+    """
+    batch, nbest, width = labels.shape
+    # forced_align needs at least one target column; the extra one is padding.
+    targets = torch.nn.functional.pad(labels, (0, 1), value=-1)
+    chunk = max(1, _ALIGN_BUDGET // log_probs.numel())
+    stamps = []
+    for first in range(0, nbest, chunk):
+        count = min(chunk, nbest - first)
+        ranks = slice(first, first + count)
+        alignment = forced_align(
+            log_probs.repeat_interleave(count, 0),
+            targets[:, ranks].reshape(batch * count, width + 1),
+            lengths.repeat_interleave(count),
+            label_lengths[:, ranks].reshape(batch * count),
+            blank,
+        )
+        stamps.append(alignment.spans[:, :width, 0].view(batch, count, width))
+    return torch.cat(stamps, 1)
