@@ -197,6 +197,7 @@ def _train_asr(args: argparse.Namespace) -> int:
         corpus=args.corpus,
         words=words,
         progress=not args.quiet,
+        held_out=args.speakers,
     )
     print((run_dir / "results.md").read_text())
     print(f"results, models and plots in {run_dir}")
@@ -370,6 +371,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="GMM-HMM, hybrid DNN-HMM, hybrid BiLSTM-HMM, pure RNN, CTC (default: all)",
     )
     asr.add_argument("--epochs", type=int, help="epochs of every network (default per corpus)")
+    asr.add_argument(
+        "--speakers",
+        nargs="+",
+        help="run only these folds of the leave-one-speaker-out task (to share the folds of "
+        "one run folder between processes)",
+    )
     asr.add_argument("--runs", default="runs", help="parent folder of run folders")
     asr.add_argument("--name", help="run folder name (default asr-<corpus>)")
     asr.add_argument("--quiet", action="store_true", help="no progress bars")

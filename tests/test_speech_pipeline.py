@@ -259,6 +259,35 @@ def test_load_corpus_errors(tmp_path):
         experiment.load_corpus("fsdd", str(tmp_path))
 
 
+def test_speaker_folds_can_be_shared(synthetic, tmp_path):
+    train, test = synthetic
+    first = run_speech(
+        train,
+        test,
+        tmp_path,
+        tasks=("speakers",),
+        systems=("gmm",),
+        settings=TINY,
+        corpus="synthetic",
+        words=DIGITS,
+        held_out=["spk1"],
+    )
+    assert {r["split"] for r in first["rows"]} == {"spk1"}
+    both = run_speech(
+        train,
+        test,
+        tmp_path,
+        tasks=("speakers",),
+        systems=("gmm",),
+        settings=TINY,
+        corpus="synthetic",
+        words=DIGITS,
+    )
+    assert sorted(r["split"] for r in both["rows"]) == ["spk0", "spk1"]
+    assert next(r for r in both["rows"] if r["split"] == "spk1") == first["rows"][0]
+    assert "Leave one speaker out" in (tmp_path / "results.md").read_text()
+
+
 def test_recognizer_without_feature_settings_refuses(synthetic, tmp_path):
     train, test = synthetic
     run_speech(

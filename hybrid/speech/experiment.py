@@ -175,6 +175,7 @@ def run_speech(
     corpus: str = "fsdd",
     words: Sequence[str] = (),
     progress: bool = False,
+    held_out: Sequence[str] | None = None,
 ) -> dict:
     """Run ``tasks`` for ``systems``, write the run folder, return ``results.json``'s content.
 
@@ -188,6 +189,8 @@ def run_speech(
         corpus: Recorded in the results (``"fsdd"`` or ``"synthetic"``).
         words: The word of each digit id.
         progress: Show progress bars.
+        held_out: For the ``speakers`` task, only these held-out speakers (``None``: all),
+            so that separate processes can share the folds of one run folder.
     """
     settings = settings or ExperimentSettings()
     unknown = set(tasks) - set(TASKS)
@@ -203,6 +206,8 @@ def run_speech(
     topology = Topology(tuple(words), settings.systems.word_states, settings.systems.silence_states)
     for task in tasks:
         for split in _splits(task, train, test, settings):
+            if held_out is not None and task == "speakers" and split.name not in held_out:
+                continue
             done = {r["system"] for r in rows if (r["task"], r["split"]) == (task, split.name)}
             missing = [s for s in systems if s not in done]
             if not missing:
