@@ -36,6 +36,7 @@ __all__ = [
     "isolated_utterances",
     "synthetic_recordings",
     "synthetic_split",
+    "waveform_features",
 ]
 
 
@@ -454,12 +455,18 @@ class FeatureConfig:
 
 
 def frame_features(utterance: Utterance, config: FeatureConfig) -> Tensor:
-    """The frame features of one utterance: MFCCs or filterbanks, deltas, mean normalisation.
+    """The frame features of one utterance (`waveform_features` of its audio)."""
+    return waveform_features(utterance.waveform, utterance.sample_rate, config)
+
+
+def waveform_features(waveform: Tensor, sample_rate: int, config: FeatureConfig) -> Tensor:
+    """The frame features of a waveform: MFCCs or filterbanks, deltas, mean normalisation.
 
     Frames are 25 ms every 10 ms, Kaldi's defaults (see `fbank`).
 
     Args:
-        utterance: The utterance; its waveform must span at least one 25 ms frame.
+        waveform: ``(N,)`` samples; at least one 25 ms frame.
+        sample_rate: In Hz.
         config: Which features.
 
     Returns:
@@ -468,7 +475,6 @@ def frame_features(utterance: Utterance, config: FeatureConfig) -> Tensor:
     Raises:
         ValueError: if the waveform is shorter than one frame or holds NaN or infinity.
     """
-    waveform, sample_rate = utterance.waveform, utterance.sample_rate
     if config.kind == "mfcc":
         features = mfcc(
             waveform, sample_rate, num_ceps=config.num_ceps, num_mel_bins=config.num_mel_bins

@@ -276,13 +276,13 @@ def _plot_split(split: _Split, trained: dict[str, Trained], topology: Topology, 
     }
     if histories:
         plot_training(histories, f"{split.task}: training", run_dir / f"training-{split.task}.png")
-    best = trained.get("dnn") or trained.get("gmm")
-    if split.task == "isolated" and best is not None:
+    shown = next((name for name in ("dnn", "gmm") if name in trained), None)
+    if split.task == "isolated" and shown is not None:
         plot_confusion(
             [u.words[0] for u in split.test],
-            [h[0] if h else 0 for h in best.hypotheses],
+            [h[0] for h in trained[shown].hypotheses],
             topology.words,
-            f"isolated digits, {NAMES[next(k for k, v in trained.items() if v is best)]}",
+            f"isolated digits, {NAMES[shown]}",
             run_dir / "confusion.png",
         )
     aligned = next((v for v in (trained.get("dnn"), trained.get("gmm")) if v is not None), None)

@@ -18,7 +18,7 @@ from ..ctc.loss import ctc_loss
 from ..files import save_atomic
 from ..nn import GMMEmissions, ScaledPosteriors
 from .acoustic import AcousticConfig, build
-from .corpus import FeatureConfig, Utterance, frame_features
+from .corpus import FeatureConfig, waveform_features
 from .decoder import decode, frame_scores
 from .features import pad_features
 from .topology import Topology, decoding_graph, isolated_grammar, loop_grammar
@@ -112,13 +112,7 @@ class Recognizer:
         """Words spoken in each ``(waveform (N,), sample_rate)``."""
         if self.features is None:
             raise ValueError("this system was not saved with its feature settings")
-        features = [
-            frame_features(
-                Utterance(id=str(i), speaker="", words=(0,), waveform=w, sample_rate=rate),
-                self.features,
-            )
-            for i, (w, rate) in enumerate(waveforms)
-        ]
+        features = [waveform_features(w, rate, self.features) for w, rate in waveforms]
         return [tuple(self.topology.words[w] for w in h) for h in self.decode(features)]
 
     def scaled_scores(self, features: list[Tensor]) -> list[Tensor]:
