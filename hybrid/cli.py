@@ -180,8 +180,11 @@ def _answer(args: argparse.Namespace) -> int:
 
 
 def _train_asr(args: argparse.Namespace) -> int:
+    import torch
+
     from .speech.experiment import SYNTHETIC_NOTICE, default_settings, load_corpus, run_speech
 
+    torch.set_num_threads(args.threads)
     train, test, words = load_corpus(args.corpus, args.data)
     if args.corpus == "synthetic":
         print(SYNTHETIC_NOTICE)
@@ -371,6 +374,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="GMM-HMM, hybrid DNN-HMM, hybrid BiLSTM-HMM, pure RNN, CTC (default: all)",
     )
     asr.add_argument("--epochs", type=int, help="epochs of every network (default per corpus)")
+    asr.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: these small networks gain nothing from more, and "
+        "several runs can share the cores)",
+    )
     asr.add_argument(
         "--speakers",
         nargs="+",
