@@ -18,7 +18,7 @@ from ..structured import Graph, graph_viterbi
 from .features import pad_features
 from .topology import Topology, decoding_graph, transcript_grammar
 
-__all__ = ["align", "decode"]
+__all__ = ["align", "decode", "frame_scores"]
 
 
 def decode(
@@ -81,8 +81,11 @@ def align(
     return alignments
 
 
-def frame_scores(emissions: torch.nn.Module, features: Sequence[Tensor], batch_size: int = 64):
-    """Per utterance ``(T_i, P)`` scores of an emission module over padded batches."""
+def frame_scores(
+    emissions: torch.nn.Module, features: Sequence[Tensor], batch_size: int = 64
+) -> list[Tensor]:
+    """Per utterance ``(T_i, P)`` scores of an emission module (a GMM's log-likelihoods, say)
+    over features ``(T_i, D)``, computed in padded batches."""
     out: list[Tensor] = []
     with torch.no_grad():
         for begin in range(0, len(features), batch_size):
