@@ -12,6 +12,7 @@ import torch
 from realdata import real_corpus
 
 from hybrid import cli, files
+from hybrid.ctc import greedy_decode
 from hybrid.speech import experiment
 from hybrid.speech.acoustic import AcousticConfig, build, splice_batch
 from hybrid.speech.audio import write_wav
@@ -28,7 +29,7 @@ from hybrid.speech.experiment import ExperimentSettings, run_speech
 from hybrid.speech.features import pad_features, splice
 from hybrid.speech.fsdd import DIGITS, read_fsdd
 from hybrid.speech.gmm import flat_start
-from hybrid.speech.recognizer import Recognizer, collapse
+from hybrid.speech.recognizer import Recognizer
 from hybrid.speech.systems import SystemSettings
 from hybrid.speech.topology import Topology, decoding_graph, isolated_grammar
 from hybrid.speech.train import AcousticTrainConfig, fit_acoustic
@@ -125,10 +126,16 @@ def test_training_resumes_exactly_after_an_interruption(tmp_path, monkeypatch):
         fit_acoustic(model(), features, targets[:2], config)
 
 
-def test_collapse():
+def test_naive_collapsing_is_greedy_decoding_with_silence_as_blank():
+    def collapse(frames, blank):
+        one_hot = torch.nn.functional.one_hot(frames, 11).double().clamp_min(1e-9).log()
+        labels, counts, _ = greedy_decode(one_hot[None], blank=blank)
+        return tuple(labels[0, : counts[0]].tolist())
+
     assert collapse(torch.tensor([3, 3, 10, 10, 3, 2, 2, 10]), blank=10) == (3, 3, 2)
     assert collapse(torch.tensor([10, 10]), blank=10) == ()
-    assert collapse(torch.tensor([], dtype=torch.long), blank=10) == ()
+    with pytest.raises(ValueError, match="non-empty"):  # an utterance has at least one frame
+        greedy_decode(torch.zeros(1, 0, 11), blank=10)
 
 
 def test_comparison_run_folder(synthetic, tmp_path, monkeypatch):

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from ..ctc.align import greedy_decode
 from ..ctc.beam import prefix_beam_search
 from ..ctc.loss import ctc_loss
 from ..files import save_atomic
@@ -24,19 +25,15 @@ from .features import pad_features
 from .topology import Topology, decoding_graph, isolated_grammar, loop_grammar
 from .train import log_posteriors
 
-__all__ = ["CTC_BEAM", "Recognizer", "collapse", "save_system", "system_dict"]
+__all__ = ["CTC_BEAM", "Recognizer", "save_system", "system_dict"]
 
 #: Beam of the CTC prefix search on strings.
 CTC_BEAM = 10
 
 
-def collapse(frames: Tensor, blank: int) -> tuple[int, ...]:
-    """Naive collapsing of frame labels: merge repeats, then drop ``blank`` (silence)."""
-    if frames.numel() == 0:
-        return ()
-    keep = torch.ones_like(frames, dtype=torch.bool)
-    keep[1:] = frames[1:] != frames[:-1]
-    return tuple(int(x) for x in frames[keep] if x != blank)
+def _sequences(labels: Tensor, counts: Tensor) -> list[tuple[int, ...]]:
+    """Padded label rows ``(B, L)`` with their counts ``(B,)`` as tuples."""
+    return [tuple(row[:n].tolist()) for row, n in zip(labels, counts.tolist(), strict=True)]
 
 
 def system_dict(kind: str, topology: Topology, grammar: str, scales: dict, model: dict) -> dict:
@@ -134,8 +131,11 @@ class Recognizer:
             with torch.no_grad():
                 x, lengths = pad_features(features)
                 return [(int(w),) for w in self.network(x, lengths).argmax(-1)]
-        blank = len(self.topology.words)
-        return [collapse(p.argmax(-1), blank) for p in log_posteriors(self.network, features)]
+        # Naive collapsing of the frame classifier's labels is greedy CTC decoding with
+        # silence (class num_words) as the blank: repeats merged, silence dropped.
+        log_probs, lengths = pad_features(log_posteriors(self.network, features))
+        labels, counts, _ = greedy_decode(log_probs, lengths, blank=len(self.topology.words))
+        return _sequences(labels, counts)
 
     def _decode_ctc(self, features: list[Tensor]) -> list[tuple[int, ...]]:
         """Isolated words: the word whose one-symbol target has the highest CTC probability
@@ -144,10 +144,7 @@ class Recognizer:
         log_probs, lengths = pad_features(log_posteriors(self.network, features))
         if self.grammar != "isolated":
             best = prefix_beam_search(log_probs, lengths, beam=CTC_BEAM, blank=blank, nbest=1)
-            return [
-                tuple(row[0, :n].tolist())
-                for row, n in zip(best.labels, best.label_lengths[:, 0], strict=True)
-            ]
+            return _sequences(best.labels[:, 0], best.label_lengths[:, 0])
         batch = len(features)
         losses = torch.stack(
             [

@@ -27,6 +27,29 @@ struct GraphArcs {
     const int64_t *in_offsets, *in_arcs;  // arcs grouped by destination, in arc order
 };
 
+// The best final state (ties: the smallest index; pruned states are -inf) and the backtrace
+// of its arcs through the back pointers `back` (length x S).
+template <typename F>
+void finish(const std::vector<F>& alpha, const std::vector<int32_t>& back, int64_t length,
+            const GraphArcs<F>& g, F* score, int64_t* arcs_out) {
+    F best = -std::numeric_limits<F>::infinity();
+    int64_t state = -1;
+    for (int64_t s = 0; s < g.num_states; ++s) {
+        const F v = alpha[s] + g.final[s];
+        if (v > best) {
+            best = v;
+            state = s;
+        }
+    }
+    *score = best;
+    if (state < 0) return;
+    for (int64_t t = length - 1; t >= 0; --t) {
+        const int32_t k = back[t * g.num_states + state];
+        arcs_out[t] = k;
+        state = g.src[k];
+    }
+}
+
 // Drop the states of `active` that scored below best - beam (their alpha becomes -inf).
 template <typename F>
 void prune(std::vector<F>& alpha, std::vector<int32_t>& active, F beam) {
@@ -86,22 +109,7 @@ void graph_viterbi_one(const F* scores, int64_t length, int64_t num_emissions,
         active.swap(reached);
         prune(alpha, active, beam);
     }
-    F best = ninf;
-    int64_t state = -1;
-    for (int32_t s : active) {
-        const F v = alpha[s] + g.final[s];
-        if (v > best || (v == best && v > ninf && s < state)) {
-            best = v;
-            state = s;
-        }
-    }
-    *score = best;
-    if (state < 0) return;
-    for (int64_t t = length - 1; t >= 0; --t) {
-        const int32_t k = back[t * S + state];
-        arcs_out[t] = k;
-        state = g.src[k];
-    }
+    finish(alpha, back, length, g, score, arcs_out);
 }
 
 // Exact Viterbi, pulling each state's best incoming arc: every arc is visited once per frame
@@ -133,22 +141,7 @@ void graph_viterbi_exact_one(const F* scores, int64_t length, int64_t num_emissi
         }
         alpha.swap(next);
     }
-    F best = ninf;
-    int64_t state = -1;
-    for (int64_t s = 0; s < S; ++s) {
-        const F v = alpha[s] + g.final[s];
-        if (v > best) {
-            best = v;
-            state = s;
-        }
-    }
-    *score = best;
-    if (state < 0) return;
-    for (int64_t t = length - 1; t >= 0; --t) {
-        const int32_t k = back[t * S + state];
-        arcs_out[t] = k;
-        state = g.src[k];
-    }
+    finish(alpha, back, length, g, score, arcs_out);
 }
 
 template <typename F>
