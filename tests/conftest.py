@@ -39,12 +39,15 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYBRID_HYPOTHESIS_PROFILE", "hybrid"))
 
 
-# The oracle suites run once per chain engine: the fused CPU kernels (where they build) and
-# the eager PyTorch engine that serves CUDA and machines without a compiler.
+# The oracle suites run once per engine: the fused CPU kernels (where they build) and the
+# eager PyTorch engines that serve CUDA and machines without a compiler.
 ENGINE_SUITES = {
     "test_chain_bruteforce",
     "test_chain_properties",
     "test_crf_layer",
+    "test_ctc",
+    "test_ctc_beam",
+    "test_ctc_lm",
     "test_graph",
     "test_ssvm",
     "test_validation",
@@ -54,7 +57,10 @@ ENGINE_SUITES = {
 def pytest_generate_tests(metafunc):
     if "chain_engine" in metafunc.fixturenames:
         suite = metafunc.module.__name__.rpartition(".")[2]
-        engines = ["native", "eager"] if suite in ENGINE_SUITES else ["native"]
+        both = suite in ENGINE_SUITES and not metafunc.definition.get_closest_marker(
+            "compares_engines"
+        )
+        engines = ["native", "eager"] if both else ["native"]
         metafunc.parametrize("chain_engine", engines, indirect=True)
 
 

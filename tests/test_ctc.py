@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from hybrid.ctc.align import forced_align, greedy_decode
 from hybrid.ctc.loss import ctc_loss
 from hybrid.ctc.topology import ctc_alignment_graph, ctc_lexicon_graph, ctc_topology
-from hybrid.structured import graph_log_likelihood, graph_viterbi
+from hybrid.structured import graph_log_likelihood, graph_viterbi, native
 
 BLANK = 0
 
@@ -111,6 +111,20 @@ def test_forced_align_equals_torchaudio():
         )
         assert labels[0].tolist() == ours.labels[b, :n].tolist()
         torch.testing.assert_close(scores[0], ours.frame_scores[b, :n])
+
+
+@pytest.mark.compares_engines
+def test_fused_alignment_breaks_ties_like_the_tensorized_one():
+    # Log-probabilities on a coarse grid: many paths tie, so the tie rule decides.
+    log_probs = (_random(6, 30, 4, seed=9) * 2).round() / 2
+    targets = torch.tensor([[1, 2, 2], [3, 3, -1], [1, -1, -1], [2, 1, 2], [3, 2, 1], [1, 1, 1]])
+    lengths = torch.tensor([30, 12, 5, 30, 7, 9])
+    assert native.available(log_probs), "the fused kernels did not build"
+    fused = forced_align(log_probs, targets, lengths)
+    with native.disabled():
+        tensorized = forced_align(log_probs, targets, lengths)
+    for got, want in zip(fused, tensorized, strict=True):
+        assert torch.equal(got, want)
 
 
 def test_greedy_equals_the_best_path_of_the_ctc_topology():

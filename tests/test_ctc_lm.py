@@ -15,7 +15,9 @@ import torch
 from test_ctc_beam import assert_matches, brute_force, random_log_probs, ranked, words_of
 
 from hybrid.ctc.beam import prefix_beam_search
+from hybrid.ctc.lexicon import Lexicon
 from hybrid.ctc.lm import NGramLM, lm_scorer, read_arpa
+from hybrid.structured import native
 
 LN10 = math.log(10.0)
 
@@ -328,3 +330,43 @@ def test_scorer_arguments_are_checked():
         prefix_beam_search(log_probs, lm=scorer)
     with pytest.raises(ValueError, match="lm was built with blank 0, the search uses blank 1"):
         prefix_beam_search(log_probs[..., :4], lm=scorer, blank=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# fused CPU search against the tensorized one, where the beam is narrow
+# ---------------------------------------------------------------------------------------------
+
+
+def search_options():
+    """Settings where beam pruning, prefix merging, LM states and the lexicon interact."""
+    char = lm_scorer(NGramLM(CHAR_TABLES, log10=True), CHAR_SYMBOLS, "char")
+    word = lm_scorer(NGramLM(WORD_TABLES, log10=True), WORD_SYMBOLS, "word")
+    lexicon = Lexicon(["a", "ab", "ba", "bab"], WORD_SYMBOLS, " ")
+    return {
+        "plain": {},
+        "top-2 pruning": {"prune": 2},
+        "threshold pruning": {"prune": -2.0},
+        "bonus": {"insertion_bonus": 0.7},
+        "char lm": {"lm": char, "lm_weight": 0.8, "insertion_bonus": 0.3},
+        "word lm": {"lm": word, "lm_weight": 1.2, "insertion_bonus": 0.5},
+        "lexicon": {"lexicon": lexicon},
+        "word lm and lexicon": {"lm": word, "lm_weight": 0.6, "lexicon": lexicon, "prune": 3},
+    }
+
+
+@pytest.mark.parametrize("name", list(search_options()))
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.compares_engines
+def test_fused_search_equals_tensorized_search(name, dtype):
+    generator = torch.Generator().manual_seed(12)
+    log_probs = random_log_probs(generator, (4, 80, 4), scale=2.0).to(dtype)
+    lengths = torch.tensor([80, 41, 1, 67])
+    options = {"beam": 6, "nbest": 4, **search_options()[name]}
+    assert native.available(log_probs), "the fused kernels did not build"
+    fused = prefix_beam_search(log_probs, lengths, **options)
+    with native.disabled():
+        tensorized = prefix_beam_search(log_probs, lengths, **options)
+    assert fused.to_lists() == tensorized.to_lists()
+    tolerance = 1e-9 if dtype == torch.float64 else 1e-3
+    for got, want in zip(fused[2:], tensorized[2:], strict=True):
+        assert torch.allclose(got, want, atol=tolerance, rtol=0), name

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from ..structured import native
 from .inputs import check_log_probs, check_targets
 
 __all__ = ["CTCAlignment", "forced_align", "greedy_decode"]
@@ -108,18 +109,41 @@ def forced_align(
         targets, target_lengths, lengths, log_probs.shape[-1], blank
     )
     batch, steps, _ = log_probs.shape
-    device = log_probs.device
     width = 2 * targets.shape[1] + 1
-    extended = torch.full((batch, width), blank, dtype=torch.long, device=device)
+    extended = torch.full((batch, width), blank, dtype=torch.long, device=log_probs.device)
     extended[:, 1::2] = targets.clamp_min(0)
+    if native.available(log_probs):
+        states, scores = native.ctc_align(
+            log_probs, lengths, targets.clamp_min(0), target_lengths, blank
+        )
+    else:
+        emit = log_probs.gather(2, extended[:, None, :].expand(batch, steps, width))
+        states, scores = _viterbi(emit, extended, lengths, target_lengths, blank)
+    inside = states >= 0
+    labels = torch.where(inside, extended.gather(1, states.clamp_min(0)), -1)
+    frame_scores = log_probs.gather(2, labels.clamp_min(0)[..., None])[..., 0]
+    frame_scores = torch.where(inside, frame_scores, 0.0)
+    return CTCAlignment(labels, states, frame_scores, scores, _spans(states, targets.shape[1]))
+
+
+def _viterbi(
+    emit: Tensor, extended: Tensor, lengths: Tensor, target_lengths: Tensor, blank: int
+) -> tuple[Tensor, Tensor]:
+    """Eager Viterbi over the lattices: ``states (B, T)`` (``-1`` past each length), ``scores``.
+
+    ``emit (B, T, 2 S + 1)`` holds each frame's log-probability of each lattice state's
+    symbol, ``extended (B, 2 S + 1)`` the symbols. Ties prefer staying, then stepping, and the
+    final blank.
+    """
+    batch, steps, width = emit.shape
+    device = emit.device
     state = torch.arange(width, device=device)
     valid = state[None, :] < (2 * target_lengths + 1)[:, None]
     # A state may skip the blank before it when it holds a symbol unlike the one two back.
     skip = torch.zeros_like(valid)
     skip[:, 2:] = (extended[:, 2:] != blank) & (extended[:, 2:] != extended[:, :-2])
-    emit = log_probs.gather(2, extended[:, None, :].expand(batch, steps, width))
     emit = emit.masked_fill(~valid[:, None, :], _NEG_INF)
-    alpha = torch.full((batch, width), _NEG_INF, dtype=log_probs.dtype, device=device)
+    alpha = torch.full((batch, width), _NEG_INF, dtype=emit.dtype, device=device)
     alpha[:, :2] = emit[:, 0, :2]
     alpha[:, 1] = torch.where(target_lengths > 0, alpha[:, 1], _NEG_INF)
     back = torch.zeros(steps, batch, width, dtype=torch.uint8, device=device)
@@ -143,10 +167,7 @@ def forced_align(
         inside = t < lengths
         states[:, t] = torch.where(inside, current, -1)
         current = torch.where(inside, current - back[t, rows, current].long(), current)
-    inside = states >= 0
-    labels = torch.where(inside, extended.gather(1, states.clamp_min(0)), -1)
-    frame_scores = torch.where(inside, emit.gather(2, states.clamp_min(0)[..., None])[..., 0], 0.0)
-    return CTCAlignment(labels, states, frame_scores, scores, _spans(states, targets.shape[1]))
+    return states, scores
 
 
 def _spans(states: Tensor, width: int) -> Tensor:

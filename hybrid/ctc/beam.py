@@ -1,4 +1,8 @@
-"""CTC prefix beam search, batched and tensorized, with n-gram shallow fusion and a lexicon.
+"""CTC prefix beam search, batched, with n-gram shallow fusion and a lexicon.
+
+On CPU the search runs in a fused C++ kernel (`hybrid.structured.native.prefix_beam_search`),
+one sequence per thread; this module holds the tensorized engine, which defines the search,
+serves CUDA and ``HYBRID_NATIVE=0``, and is tested equal to the kernel.
 
 The search keeps, for every sequence of the batch, a fixed number ``K`` of label prefixes
 as tensors and advances all of them one frame at a time (Hannun et al., 2014). A prefix
@@ -27,6 +31,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from ..structured import native
 from .align import forced_align
 from .inputs import check_log_probs
 from .lexicon import Lexicon
@@ -171,11 +176,28 @@ def prefix_beam_search(
         None if lexicon is None else lexicon.to(device),
         prune,
     )
-    state = _start(batch, beam, steps, log_probs, search)
-    for t in range(steps):
-        advanced = _step(state, log_probs[:, t], search)
-        state = _keep_where(t < lengths, advanced, state)
-    return _finish(state, log_probs, lengths, search, nbest)
+    if native.available(log_probs):
+        labels, label_lengths, scores, acoustic = native.prefix_beam_search(
+            log_probs,
+            lengths,
+            beam,
+            nbest,
+            blank,
+            prune,
+            None if lexicon is None else lexicon.kernel_tables(),
+            None if lm is None else lm.kernel_tables(),
+            search.lm_weight,
+            search.insertion_bonus,
+        )
+        labels = labels[..., : int(label_lengths.max())]
+    else:
+        state = _start(batch, beam, steps, log_probs, search)
+        for t in range(steps):
+            advanced = _step(state, log_probs[:, t], search)
+            state = _keep_where(t < lengths, advanced, state)
+        labels, label_lengths, scores, acoustic = _finish(state, search, nbest)
+    timestamps = _timestamps(log_probs, lengths, labels, label_lengths, blank)
+    return BeamResult(labels, label_lengths, scores, acoustic, timestamps)
 
 
 def _check_sizes(beam: int, nbest: int | None) -> int:
@@ -384,10 +406,9 @@ def _keep_where(active: Tensor, new: _Beam, old: _Beam) -> _Beam:
     return _Beam(**merged)
 
 
-def _finish(
-    state: _Beam, log_probs: Tensor, lengths: Tensor, search: _Search, nbest: int
-) -> BeamResult:
-    """End of utterance: final LM scores, lexicon word ends, the ``N`` best, timestamps."""
+def _finish(state: _Beam, search: _Search, nbest: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """End of utterance: final LM scores, lexicon word ends; the ``N`` best ``labels (B, N,
+    L)``, ``label_lengths``, ``scores`` and ``acoustic`` ``(B, N)``."""
     total = state.acoustic + state.fusion
     if search.scorer is not None:
         total = total + _weigh(*search.scorer.final(state.lm_state), search, total.dtype)
@@ -400,8 +421,7 @@ def _finish(
     width = int(label_lengths.max())
     labels = _gather(state.prefix[..., :width], order).masked_fill(~alive[..., None], -1)
     acoustic = torch.where(alive, state.acoustic.gather(1, order), _NEG_INF)
-    timestamps = _timestamps(log_probs, lengths, labels, label_lengths, search.blank)
-    return BeamResult(labels, label_lengths, scores, acoustic, timestamps)
+    return labels, label_lengths, scores, acoustic
 
 
 def _timestamps(

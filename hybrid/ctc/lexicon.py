@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor
 
+from ..structured.native import PrefixLexicon
+
 __all__ = ["Lexicon"]
 
 
@@ -81,6 +83,10 @@ class Lexicon:
     def num_symbols(self) -> int:
         """``V``: size of the CTC vocabulary the trie is spelled in."""
         return self.transitions.shape[1]
+
+    def kernel_tables(self) -> PrefixLexicon:
+        """The trie as tables for the fused CPU search."""
+        return PrefixLexicon(self.transitions, self.accepting)
 
     def to(self, device: torch.device | str) -> Lexicon:
         """A copy whose tables live on ``device``."""

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
+from ..structured.native import PrefixLM
 from .lexicon import Lexicon
 
 __all__ = ["BOS", "EOS", "UNK", "CharScorer", "NGramLM", "WordScorer", "lm_scorer", "read_arpa"]
@@ -87,6 +88,13 @@ class NGramLM:
             raise ValueError(f"ngrams[{n - 1}] holds a NaN log-probability or back-off")
         keys, order = self._encode(ids).sort()
         return keys, values[order, 0] * scale, values[order, 1] * scale
+
+    def packed(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """All orders in one table: ``offsets (order + 1,)`` (rows ``offsets[n - 1]:offsets[n]``
+        hold order ``n``), and the sorted ``keys``, ``logp`` and ``backoff`` of every row."""
+        sizes = torch.tensor([0] + [len(keys) for keys in self._keys])
+        tables = (torch.cat(column) for column in (self._keys, self._logp, self._backoff))
+        return sizes.cumsum(0), *tables
 
     @property
     def context_size(self) -> int:
@@ -356,6 +364,25 @@ class _Scorer:
         eos = torch.full(context.shape[:-1], self.lm.token_id(EOS), device=context.device)
         return self.lm.score(context, eos)
 
+    def _kernel_tables(self, unit: int, **unit_tables) -> PrefixLM:
+        """The model as `hybrid.structured.native.PrefixLM` tables for the fused search."""
+        lm = self.lm
+        offsets, keys, logp, backoff = lm.packed()
+        tables = {"unk": 0, "symbol_tokens": None, "word_next": None, "node_words": None}
+        tables["delimiter"] = -1
+        return PrefixLM(
+            unit=unit,
+            order=lm.order,
+            vocab=len(lm.vocab),
+            bos=lm.token_id(BOS),
+            eos=lm.token_id(EOS),
+            offsets=offsets,
+            keys=keys,
+            logp=logp,
+            backoff=backoff,
+            **(tables | unit_tables),
+        )
+
     def to(self, device: torch.device | str) -> _Scorer:
         """A copy whose tables live on ``device``."""
         moved = copy.copy(self)
@@ -428,6 +455,10 @@ class CharScorer(_Scorer):
         (context,) = state
         scores = self._end(context)
         return scores, torch.zeros_like(scores)
+
+    def kernel_tables(self) -> PrefixLM:
+        """The scorer as tables for the fused CPU search."""
+        return self._kernel_tables(1, symbol_tokens=self.tokens)
 
 
 class WordScorer(_Scorer):
@@ -518,6 +549,16 @@ class WordScorer(_Scorer):
         word_score = torch.where(pending, self.lm.score(context, self._word(node)), 0.0)
         context = _push(context, self._word(node), pending)
         return word_score + self._end(context), pending.to(word_score.dtype)
+
+    def kernel_tables(self) -> PrefixLM:
+        """The scorer as tables for the fused CPU search."""
+        return self._kernel_tables(
+            2,
+            unk=self.unk,
+            word_next=self.trie.transitions,
+            node_words=self.node_words,
+            delimiter=self.delimiter,
+        )
 
 
 def lm_scorer(

@@ -1,6 +1,7 @@
-"""Fused CPU kernels for the chain and graph engines, compiled on first use.
+"""Fused CPU kernels for the chain and graph engines and prefix search, compiled on first use.
 
-``chain_kernels.cpp`` and ``graph_kernels.cpp`` (plain C ABI, no Python or torch headers) are
+``chain_kernels.cpp``, ``graph_kernels.cpp`` and ``ctc_kernels.cpp`` (plain C ABI, no
+Python or torch headers) are
 compiled once per machine with the system C++ compiler into one library in ``$HYBRID_CACHE``
 (default ``~/.cache/hybrid``), written atomically, and loaded with `ctypes`. They run the
 dynamic program of each sequence in one fused loop, sequences in parallel (OpenMP), which
@@ -8,7 +9,8 @@ removes the per-step dispatch cost of eager PyTorch that dominates small shapes.
 
 Where the kernels cannot be used (CUDA tensors, no compiler, ``HYBRID_NATIVE=0``), the eager
 engines of `hybrid.structured.forward_backward`, `hybrid.structured.decode` and
-`hybrid.structured.graph` run instead; both paths are tested against the same oracles.
+`hybrid.structured.graph` (and the tensorized prefix search of `hybrid.ctc.beam`) run
+instead; both paths are tested against the same oracles.
 """
 
 from __future__ import annotations
@@ -24,11 +26,15 @@ import warnings
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-SOURCES = [Path(__file__).with_name(name) for name in ("chain_kernels.cpp", "graph_kernels.cpp")]
+SOURCES = [
+    Path(__file__).with_name(name)
+    for name in ("chain_kernels.cpp", "graph_kernels.cpp", "ctc_kernels.cpp")
+]
 _FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-std=c++17", "-shared", "-fPIC"]
 _state = {"enabled": os.environ.get("HYBRID_NATIVE", "1") != "0"}
 
@@ -103,7 +109,7 @@ def _library() -> ctypes.CDLL | None:
         )
         return None
     for suffix in ("f32", "f64"):
-        for name in ("forward_backward", "viterbi", "graph_viterbi"):
+        for name in ("forward_backward", "viterbi", "graph_viterbi", "prefix_beam", "ctc_align"):
             getattr(lib, f"hybrid_{name}_{suffix}").restype = None
     return lib
 
@@ -282,6 +288,144 @@ def graph_viterbi(scores: Tensor, lengths: Tensor, graph, beam: float) -> tuple[
         ctypes.c_int(_threads(batch)),
     )
     return arcs, best
+
+
+def ctc_align(
+    log_probs: Tensor, lengths: Tensor, targets: Tensor, target_lengths: Tensor, blank: int
+) -> tuple[Tensor, Tensor]:
+    """Best path through the CTC lattice of each target (`hybrid.ctc.forced_align`'s DP).
+
+    Args:
+        log_probs: ``(B, T, V)`` CPU float32/float64, validated.
+        lengths: ``(B,)`` int64 in ``[1, T]``.
+        targets: ``(B, S)`` int64 symbols (padding ignored past ``target_lengths``).
+        target_lengths: ``(B,)`` int64, feasible for ``lengths``.
+
+    Returns:
+        ``states (B, T)`` int64 lattice states (``2 i + 1``: symbol ``i``; even: blank;
+        ``-1`` past each length) and ``scores (B,)``.
+    """
+    lib = _library()
+    batch, steps, vocab = log_probs.shape
+    log_probs = log_probs.detach().contiguous()
+    targets = targets.contiguous()
+    states = torch.full((batch, steps), -1, dtype=torch.long)
+    scores = log_probs.new_empty(batch)
+    getattr(lib, f"hybrid_ctc_align_{_suffix(log_probs.dtype)}")(
+        _ptr(log_probs),
+        _ptr(lengths.contiguous()),
+        *map(ctypes.c_int64, (batch, steps, vocab)),
+        _ptr(targets),
+        _ptr(target_lengths.contiguous()),
+        ctypes.c_int64(targets.shape[1]),
+        ctypes.c_int64(blank),
+        _ptr(states),
+        _ptr(scores),
+        ctypes.c_int(_threads(batch)),
+    )
+    return states, scores
+
+
+class PrefixLexicon(NamedTuple):
+    """A trie the prefixes must spell: ``next (N, V)`` int64 (``-1``: forbidden), ``accepting
+    (N,)`` bool (where a prefix may end); node 0 is the start."""
+
+    next: Tensor
+    accepting: Tensor
+
+
+class PrefixLM(NamedTuple):
+    """A back-off n-gram model fused into the prefix search (natural logs, float64 tables).
+
+    ``unit`` 1 scores every appended symbol as ``symbol_tokens[symbol]``; ``unit`` 2 scores a
+    word when ``delimiter`` (or the end) completes it, its symbols walking the trie
+    ``word_next (M, V)`` whose nodes name words by ``node_words (M,)`` (``unk`` off the
+    trie). Order ``n`` keys are the ids as base-``vocab`` digits, sorted, in rows
+    ``offsets[n - 1]:offsets[n]`` of ``keys``, ``logp`` and ``backoff``.
+    """
+
+    unit: int
+    order: int
+    vocab: int
+    bos: int
+    eos: int
+    unk: int
+    offsets: Tensor
+    keys: Tensor
+    logp: Tensor
+    backoff: Tensor
+    symbol_tokens: Tensor | None
+    word_next: Tensor | None
+    node_words: Tensor | None
+    delimiter: int
+
+
+def prefix_beam_search(
+    log_probs: Tensor,
+    lengths: Tensor,
+    beam: int,
+    nbest: int,
+    blank: int,
+    prune: int | float | None,
+    lexicon: PrefixLexicon | None,
+    lm: PrefixLM | None,
+    lm_weight: float,
+    insertion_bonus: float,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Prefix beam search with a blank symbol (the semantics of `hybrid.ctc.prefix_beam_search`).
+
+    Args:
+        log_probs: ``(B, T, V)`` CPU float32/float64, validated.
+        lengths: ``(B,)`` int64 in ``[1, T]``.
+        prune: ``None``, top-k ``int`` or log-probability threshold ``float``.
+
+    Returns:
+        ``labels (B, N, T)`` int64 (-1 padded), ``label_lengths (B, N)``, total ``scores``
+        and ``acoustic`` log-probabilities ``(B, N)`` (``-inf`` for missing hypotheses).
+    """
+    lib = _library()
+    batch, steps, vocab = log_probs.shape
+    dtype = log_probs.dtype
+    log_probs = log_probs.detach().contiguous()
+    labels = torch.full((batch, nbest, steps), -1, dtype=torch.long)
+    label_lengths = torch.zeros((batch, nbest), dtype=torch.long)
+    scores = log_probs.new_empty(batch, nbest)
+    acoustic = log_probs.new_empty(batch, nbest)
+    top = prune if isinstance(prune, int) else 0
+    threshold = prune if isinstance(prune, float) else float("-inf")
+    if lexicon is not None:
+        lexicon = PrefixLexicon(
+            lexicon.next.contiguous(), lexicon.accepting.to(torch.uint8).contiguous()
+        )
+    if lm is None:
+        lm = PrefixLM(0, 1, 1, 0, 0, 0, *(None,) * 7, -1)
+    lm = lm._replace(**{f: _contiguous(getattr(lm, f)) for f in lm._fields[6:13]})
+    getattr(lib, f"hybrid_prefix_beam_{_suffix(dtype)}")(
+        _ptr(log_probs),
+        _ptr(lengths.contiguous()),
+        *map(ctypes.c_int64, (batch, steps, vocab, blank, beam, nbest, top)),
+        _scalar(threshold, dtype),
+        *map(_optional, lexicon or (None, None)),
+        *map(ctypes.c_int64, lm[:6]),
+        ctypes.c_double(lm_weight),
+        ctypes.c_double(insertion_bonus),
+        *map(_optional, lm[6:13]),
+        ctypes.c_int64(lm.delimiter),
+        _ptr(labels),
+        _ptr(label_lengths),
+        _ptr(scores),
+        _ptr(acoustic),
+        ctypes.c_int(_threads(batch)),
+    )
+    return labels, label_lengths, scores, acoustic
+
+
+def _contiguous(x: Tensor | None) -> Tensor | None:
+    return None if x is None else x.contiguous()
+
+
+def _optional(x: Tensor | None) -> ctypes.c_void_p:
+    return ctypes.c_void_p(None if x is None else x.data_ptr())
 
 
 def _threads(batch: int) -> int:
