@@ -64,8 +64,9 @@ def brute_force(log_probs, blank=0, allowed=None):
     return {labels: math.log(sum(math.exp(s) for s in scores)) for labels, scores in sums.items()}
 
 
-def best_path_starts(log_probs, labels, blank=0):
-    """First frame of each label in the most likely frame path that collapses to ``labels``."""
+def best_path_spans(log_probs, labels, blank=0):
+    """``[start, stop)`` frames of each label in the most likely frame path collapsing to
+    ``labels``."""
     steps, vocab = log_probs.shape
     table = log_probs.tolist()
     best, best_path = NEG_INF, None
@@ -74,7 +75,15 @@ def best_path_starts(log_probs, labels, blank=0):
             score = sum(table[t][s] for t, s in enumerate(path))
             if score > best:
                 best, best_path = score, path
-    return [t for t, s in enumerate(best_path) if s != blank and (t == 0 or best_path[t - 1] != s)]
+    spans = []
+    for t, s in enumerate(best_path):
+        if s == blank:
+            continue
+        if t > 0 and best_path[t - 1] == s:
+            spans[-1][1] = t + 1
+        else:
+            spans.append([t, t + 1])
+    return spans
 
 
 def ranked(scores, count):
@@ -187,14 +196,22 @@ def test_padding_of_hypotheses_past_the_possible_prefixes():
 
 
 @pytest.mark.parametrize("ranks_per_alignment", [None, 2])
-def test_timestamps_are_first_frames_of_the_best_alignment(ranks_per_alignment, monkeypatch):
+def test_label_and_word_spans_come_from_the_best_alignment(ranks_per_alignment, monkeypatch):
     log_probs = random_log_probs(torch.Generator().manual_seed(6), (1, 5, 3))
     if ranks_per_alignment is not None:
         monkeypatch.setattr(beam_module, "_ALIGN_BUDGET", ranks_per_alignment * log_probs.numel())
     result = prefix_beam_search(log_probs, beam=400, nbest=6)
+    delimiter = 2
     for n, labels in enumerate(result.to_lists()[0]):
-        stamps = result.timestamps[0, n, : len(labels)].tolist()
-        assert stamps == best_path_starts(log_probs[0], labels)
+        spans = best_path_spans(log_probs[0], labels)
+        assert result.spans[0, n, : len(labels)].tolist() == spans
+        assert result.timestamps[0, n, : len(labels)].tolist() == [start for start, _ in spans]
+        positions = [i if symbol != delimiter else -1 for i, symbol in enumerate(labels)]
+        words = [
+            (tuple(labels[i] for i in run), spans[run[0]][0], spans[run[-1]][1])
+            for run in words_of(positions, -1)
+        ]
+        assert result.word_spans(delimiter)[0][n] == words
 
 
 def test_beam_of_one_on_peaked_input_is_greedy_decoding():

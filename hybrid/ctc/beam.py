@@ -59,6 +59,8 @@ class BeamResult(NamedTuple):
             hypothesis that the search kept (all of them when nothing was pruned).
         timestamps: ``(B, N, L)`` int64 frame at which each label is first emitted in the
             hypothesis' most likely alignment, ``-1`` padded.
+        spans: ``(B, N, L, 2)`` int64 first frame and one past the last frame of each label
+            in that alignment, ``-1`` padded (``spans[..., 0]`` is ``timestamps``).
     """
 
     labels: Tensor
@@ -66,6 +68,7 @@ class BeamResult(NamedTuple):
     scores: Tensor
     acoustic: Tensor
     timestamps: Tensor
+    spans: Tensor
 
     def to_lists(self) -> list[list[list[int]]]:
         """The labels as Python lists: ``[b][n]`` is hypothesis ``n`` of sequence ``b``."""
@@ -73,6 +76,25 @@ class BeamResult(NamedTuple):
             [row[:length].tolist() for row, length in zip(rows, lengths, strict=True)]
             for rows, lengths in zip(self.labels, self.label_lengths, strict=True)
         ]
+
+    def word_spans(self, delimiter: int) -> list[list[list[tuple[tuple[int, ...], int, int]]]]:
+        """Word timestamps: ``[b][n]`` lists ``(labels, start, stop)`` for each word of
+        hypothesis ``n`` of sequence ``b``, the non-empty runs of labels between
+        ``delimiter`` symbols, from the first frame of its first label to one past the last
+        frame of its last label in the hypothesis' most likely alignment."""
+        words = []
+        for b, rows in enumerate(self.to_lists()):
+            words.append([])
+            for n, labels in enumerate(rows):
+                spans = self.spans[b, n].tolist()
+                found, first = [], 0
+                for i, symbol in enumerate([*labels, delimiter]):
+                    if symbol == delimiter:
+                        if i > first:
+                            found.append((tuple(labels[first:i]), spans[first][0], spans[i - 1][1]))
+                        first = i + 1
+                words[-1].append(found)
+        return words
 
 
 @dataclass(frozen=True)
@@ -196,8 +218,8 @@ def prefix_beam_search(
             advanced = _step(state, log_probs[:, t], search)
             state = _keep_where(t < lengths, advanced, state)
         labels, label_lengths, scores, acoustic = _finish(state, search, nbest)
-    timestamps = _timestamps(log_probs, lengths, labels, label_lengths, blank)
-    return BeamResult(labels, label_lengths, scores, acoustic, timestamps)
+    spans = _spans(log_probs, lengths, labels, label_lengths, blank)
+    return BeamResult(labels, label_lengths, scores, acoustic, spans[..., 0], spans)
 
 
 def _check_sizes(beam: int, nbest: int | None) -> int:
@@ -424,10 +446,10 @@ def _finish(state: _Beam, search: _Search, nbest: int) -> tuple[Tensor, Tensor, 
     return labels, label_lengths, scores, acoustic
 
 
-def _timestamps(
+def _spans(
     log_probs: Tensor, lengths: Tensor, labels: Tensor, label_lengths: Tensor, blank: int
 ) -> Tensor:
-    """``(B, N, L)`` first frame of each label in the most likely alignment of its hypothesis.
+    """``(B, N, L, 2)`` frames of each label in the most likely alignment of its hypothesis.
 
     Batched forced alignment (`hybrid.ctc.align.forced_align`) of the ``B N`` hypotheses,
     as many n-best ranks per call as keep the repeated log-probabilities under
@@ -437,7 +459,7 @@ def _timestamps(
     # forced_align needs at least one target column; the extra one is padding.
     targets = torch.nn.functional.pad(labels, (0, 1), value=-1)
     chunk = max(1, _ALIGN_BUDGET // log_probs.numel())
-    stamps = []
+    spans = []
     for first in range(0, nbest, chunk):
         count = min(chunk, nbest - first)
         ranks = slice(first, first + count)
@@ -448,5 +470,5 @@ def _timestamps(
             label_lengths[:, ranks].reshape(batch * count),
             blank,
         )
-        stamps.append(alignment.spans[:, :width, 0].view(batch, count, width))
-    return torch.cat(stamps, 1)
+        spans.append(alignment.spans[:, :width].view(batch, count, width, 2))
+    return torch.cat(spans, 1)
