@@ -219,6 +219,53 @@ def _recognize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_parser(args: argparse.Namespace) -> int:
+    import torch
+
+    from .parsing.experiment import default_settings, load_corpus, run_parsing
+    from .parsing.synthetic import SYNTHETIC_NOTICE
+
+    torch.set_num_threads(args.threads)
+    train, dev, test = load_corpus(args.corpus, args.data)
+    if args.corpus == "synthetic":
+        print(SYNTHETIC_NOTICE)
+    run_dir = Path(args.runs) / (args.name or f"parse-{args.corpus}")
+    run_parsing(
+        train,
+        dev,
+        test,
+        run_dir,
+        inputs=args.inputs,
+        models=args.models,
+        settings=default_settings(args.corpus, args.epochs),
+        corpus=args.corpus,
+        progress=not args.quiet,
+    )
+    print((run_dir / "results.md").read_text())
+    print(f"results, models and plots in {run_dir}")
+    return 0
+
+
+def _parse(args: argparse.Namespace) -> int:
+    from .parsing.parser import MODES, Parser
+
+    parser = Parser.load(args.model)
+    sentences = [line.split() for line in args.sentences] or [
+        line.split() for line in sys.stdin if line.strip()
+    ]
+    tags = None
+    if parser.uses_tags:
+        pairs = [[token.rpartition("/") for token in sentence] for sentence in sentences]
+        if any(not sep for sentence in pairs for _, sep, _ in sentence):
+            raise ValueError("this parser reads POS tags: give each word as word/TAG")
+        sentences = [[word for word, _, _ in sentence] for sentence in pairs]
+        tags = [[tag for _, _, tag in sentence] for sentence in pairs]
+    mode = args.decoder if args.decoder in MODES else "constrained"
+    for parse in parser.parse(sentences, tags, mode=mode, beam=args.beam):
+        print(parse.tree)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``hybrid`` command."""
     parser = argparse.ArgumentParser(prog="hybrid", description=__doc__.splitlines()[0])
@@ -396,6 +443,55 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--model", required=True, help="a models/<task>-<system>.pt of a run")
     rec.add_argument("files", nargs="+", help="mono PCM WAV files")
     rec.set_defaults(run=_recognize)
+
+    tp = commands.add_parser(
+        "train-parser",
+        help="compare seq2seq parsers without and with attention, greedy, beam and constrained",
+    )
+    tp.add_argument(
+        "--corpus",
+        default="synthetic",
+        choices=("synthetic", "ptb"),
+        help="synthetic (default, generated from a small grammar, no download) or ptb "
+        "(the Penn Treebank sample)",
+    )
+    tp.add_argument(
+        "--data", help="folder holding ptb_sample/ (default $HYBRID_DATA or ../shared/data)"
+    )
+    tp.add_argument(
+        "--inputs",
+        nargs="+",
+        default=["words", "tags"],
+        choices=("words", "tags"),
+        help="words only, and/or words with the treebank's POS tags (default: both)",
+    )
+    tp.add_argument(
+        "--models",
+        nargs="+",
+        default=["none", "attention"],
+        choices=("none", "attention"),
+        help="the encoder-decoder without and/or with attention (default: both)",
+    )
+    tp.add_argument("--epochs", type=int, help="training epochs (default per corpus)")
+    tp.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    tp.add_argument("--runs", default="runs", help="parent folder of run folders")
+    tp.add_argument("--name", help="run folder name (default parse-<corpus>)")
+    tp.add_argument("--quiet", action="store_true", help="no progress bars")
+    tp.set_defaults(run=_train_parser)
+
+    parse = commands.add_parser("parse", help="parse sentences with a saved parser")
+    parse.add_argument("--model", required=True, help="a models/<input>-<model>.pt of a run")
+    parse.add_argument(
+        "--decoder", default="constrained", choices=("greedy", "beam", "constrained")
+    )
+    parse.add_argument("--beam", type=int, default=10)
+    parse.add_argument(
+        "sentences",
+        nargs="*",
+        help="tokenised sentences, one per argument (word/TAG tokens for a parser that reads "
+        "tags); default: one per line on standard input",
+    )
+    parse.set_defaults(run=_parse)
     return parser
 
 

@@ -1,0 +1,173 @@
+"""Vocabularies and tensors of a sequence-to-sequence parser.
+
+A training example is a normalised tree: its words (and, for the ``words + tags`` input, the
+treebank's POS tags) are the source; its linearization between ``<s>`` and ``</s>`` is the
+target. Sources may be reversed, as Vinyals et al. (2015) did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..vocabulary import Vocabulary
+from .linearize import linearize
+from .tree import Tree
+
+__all__ = ["BOS", "EOS", "ParseBatch", "ParsingVocabulary", "collate"]
+
+BOS, EOS = "<s>", "</s>"
+_MAX_CHARS = 20
+
+
+@dataclass
+class ParsingVocabulary:
+    """Source words, characters and tags, and target tokens.
+
+    Attributes:
+        words: Source words (``<pad>`` 0, ``<unk>`` 1).
+        chars: Characters of the source words (``<pad>`` 0, ``<unk>`` 1).
+        tags: POS tags (``<pad>`` 0, ``<unk>`` 1).
+        targets: Linearized tree tokens (``<pad>`` 0, ``<s>`` 1, ``</s>`` 2, ``<unk>`` 3 for
+            labels never seen in training, which a decoder never produces).
+        labelled_closing: Whether closing brackets carry their label (``)NP``) or not (``)``).
+        reverse: Whether the source is read in reverse order.
+    """
+
+    words: Vocabulary
+    chars: Vocabulary
+    tags: Vocabulary
+    targets: Vocabulary
+    labelled_closing: bool = True
+    reverse: bool = False
+
+    @classmethod
+    def build(
+        cls, trees: Sequence[Tree], labelled_closing: bool = True, reverse: bool = False
+    ) -> ParsingVocabulary:
+        """Vocabularies of the training ``trees``.
+
+        Raises:
+            ValueError: No trees.
+        """
+        if not trees:
+            raise ValueError("trees must not be empty")
+        words = [w for tree in trees for w in tree.leaves()]
+        tags = [tag for tree in trees for tag, _ in tree.preterminals()]
+        targets = [tok for tree in trees for tok in linearize(tree, labelled_closing)]
+        return cls(
+            Vocabulary(words),
+            Vocabulary(c for w in words for c in w),
+            Vocabulary(tags),
+            Vocabulary(targets, specials=("<pad>", BOS, EOS, "<unk>")),
+            labelled_closing,
+            reverse,
+        )
+
+    @property
+    def bos(self) -> int:
+        return self.targets.index(BOS)
+
+    @property
+    def eos(self) -> int:
+        return self.targets.index(EOS)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for a checkpoint (see `from_dict`)."""
+        vocabularies = {
+            k: getattr(self, k).to_dict() for k in ("words", "chars", "tags", "targets")
+        }
+        return {**vocabularies, "labelled_closing": self.labelled_closing, "reverse": self.reverse}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ParsingVocabulary:
+        """The vocabulary `to_dict` described."""
+        return cls(
+            *(Vocabulary.from_dict(data[k]) for k in ("words", "chars", "tags", "targets")),
+            bool(data["labelled_closing"]),
+            bool(data["reverse"]),
+        )
+
+
+@dataclass
+class ParseBatch:
+    """Padded tensors of ``B`` sentences.
+
+    Attributes:
+        words: ``(B, S)`` source word indices (in reading order: reversed if the vocabulary
+            says so), ``<pad>`` past each length.
+        lengths: ``(B,)`` words per sentence.
+        chars: ``(B, S, C)`` character indices of each word (at most 20 kept).
+        tags: ``(B, S)`` POS tag indices.
+        targets: ``(B, T)`` ``<s> tokens </s>`` padded, or ``None`` for sentences without trees.
+    """
+
+    words: Tensor
+    lengths: Tensor
+    chars: Tensor
+    tags: Tensor
+    targets: Tensor | None
+
+    def to(self, device: torch.device | str) -> ParseBatch:
+        moved = {k: None if v is None else v.to(device) for k, v in vars(self).items()}
+        return ParseBatch(**moved)
+
+
+def collate(
+    vocabulary: ParsingVocabulary,
+    sentences: Sequence[Sequence[str]],
+    tags: Sequence[Sequence[str]] | None = None,
+    trees: Sequence[Tree] | None = None,
+) -> ParseBatch:
+    """Tensors of ``sentences`` (with their ``tags``, and ``trees`` for training).
+
+    Raises:
+        ValueError: An empty sentence, or ``tags``/``trees`` that do not match the sentences.
+    """
+    if any(len(s) == 0 for s in sentences):
+        raise ValueError("sentences must not be empty")
+    if tags is not None and [len(t) for t in tags] != [len(s) for s in sentences]:
+        raise ValueError("tags must have one tag per word of each sentence")
+    order = (lambda seq: list(seq)[::-1]) if vocabulary.reverse else list
+    batch, width = len(sentences), max(len(s) for s in sentences)
+    longest = max(min(len(w), _MAX_CHARS) for s in sentences for w in s)
+    words = torch.zeros(batch, width, dtype=torch.long)
+    chars = torch.zeros(batch, width, longest, dtype=torch.long)
+    tag_ids = torch.zeros(batch, width, dtype=torch.long)
+    for b, sentence in enumerate(sentences):
+        sentence = order(sentence)
+        words[b, : len(sentence)] = torch.tensor(vocabulary.words.encode(sentence))
+        for i, word in enumerate(sentence):
+            spelled = vocabulary.chars.encode(list(word[:_MAX_CHARS]))
+            chars[b, i, : len(spelled)] = torch.tensor(spelled)
+        if tags is not None:
+            tag_ids[b, : len(sentence)] = torch.tensor(vocabulary.tags.encode(order(tags[b])))
+    targets = None if trees is None else _targets(vocabulary, sentences, trees)
+    lengths = torch.tensor([len(s) for s in sentences])
+    return ParseBatch(words, lengths, chars, tag_ids, targets)
+
+
+def _targets(
+    vocabulary: ParsingVocabulary, sentences: Sequence[Sequence[str]], trees: Sequence[Tree]
+) -> Tensor:
+    """``(B, T)`` target indices ``<s> linearization </s>``, padded."""
+    if len(trees) != len(sentences):
+        raise ValueError(
+            f"trees must have one tree per sentence ({len(sentences)}), got {len(trees)}"
+        )
+    rows = []
+    for sentence, tree in zip(sentences, trees, strict=True):
+        if tree.leaves() != list(sentence):
+            raise ValueError(
+                f"a tree's words differ from its sentence: {' '.join(sentence)[:60]!r}"
+            )
+        tokens = [BOS, *linearize(tree, vocabulary.labelled_closing), EOS]
+        rows.append(vocabulary.targets.encode(tokens))
+    targets = torch.zeros(len(rows), max(map(len, rows)), dtype=torch.long)
+    for b, row in enumerate(rows):
+        targets[b, : len(row)] = torch.tensor(row)
+    return targets

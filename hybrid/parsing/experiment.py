@@ -1,0 +1,307 @@
+"""The parsing comparison: seq2seq without and with attention, greedy, beam and constrained.
+
+For each input (``words``; ``tags``: words and the treebank's POS tags) and each model
+(``none``: the encoder-decoder without attention; ``attention``), one parser is trained on
+the training trees and selected by development F1. Each parses the test sentences with every
+decoder of `hybrid.parsing.parser.MODES`; a row records EVALB precision, recall and F1 (after
+repair), exact match, the share of outputs that were trees before repair, and the speed.
+
+The run folder receives ``results.json`` (every row, with training histories), ``results.md``,
+``models/<input>-<model>.pt`` (for ``hybrid parse``), ``checkpoints/`` (resumable training),
+``training.png`` and ``attention.png``. A rerun reads the finished parsers back and trains only
+the missing ones; other settings in the same folder are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..files import check_same_setup, data_root
+from ..nn.seq2seq import Seq2Seq, Seq2SeqConfig
+from .data import ParsingVocabulary
+from .evalb import evalb
+from .parser import MODES, Parser
+from .plots import plot_attention, plot_training
+from .synthetic import synthetic_trees
+from .train import ParserTrainConfig, fit, gold_tagged, inputs_of
+from .tree import Tree
+from .treebank import normalize, ptb_split
+
+__all__ = [
+    "INPUTS",
+    "MODELS",
+    "ParsingSettings",
+    "default_settings",
+    "load_corpus",
+    "new_parser",
+    "run_parsing",
+]
+
+INPUTS = ("words", "tags")
+MODELS = ("none", "attention")
+_INPUT_NAMES = {"words": "words", "tags": "words + POS tags"}
+_MODEL_NAMES = {"none": "seq2seq, no attention", "attention": "seq2seq + attention"}
+
+
+@dataclass(frozen=True)
+class ParsingSettings:
+    """Model sizes, training and decoding of a comparison.
+
+    Attributes:
+        model: `Seq2SeqConfig` fields other than the vocabulary sizes and ``attention``.
+        attention: The attention of the ``attention`` model (``dot``, ``general``,
+            ``additive``).
+        training: Optimisation settings.
+        beam: Beam size of ``beam`` and ``constrained`` decoding.
+        labelled_closing: ``)NP`` rather than ``)`` as closing tokens.
+        reverse: Read the source backwards.
+        chars: Give the encoder the characters of each word.
+    """
+
+    model: dict = field(default_factory=dict)
+    attention: str = "general"
+    training: ParserTrainConfig = ParserTrainConfig()
+    beam: int = 10
+    labelled_closing: bool = True
+    reverse: bool = False
+    chars: bool = True
+
+
+def default_settings(corpus: str, epochs: int | None = None) -> ParsingSettings:
+    """The recipe's settings: small and quick on the synthetic treebank, larger on the PTB."""
+    if corpus == "synthetic":
+        return ParsingSettings(
+            model={
+                "hidden": 64,
+                "word_dim": 48,
+                "target_dim": 32,
+                "encoder_layers": 1,
+                "decoder_layers": 1,
+                "dropout": 0.2,
+            },
+            training=ParserTrainConfig(epochs=epochs or 15, batch_size=32, lr=3e-3),
+            beam=5,
+        )
+    return ParsingSettings(
+        model={
+            "hidden": 256,
+            "word_dim": 128,
+            "target_dim": 64,
+            "encoder_layers": 2,
+            "decoder_layers": 2,
+            "dropout": 0.3,
+            "word_dropout": 0.1,
+        },
+        training=ParserTrainConfig(epochs=epochs or 30, batch_size=32, lr=1e-3),
+    )
+
+
+def load_corpus(corpus: str, data: str | None) -> tuple[list[Tree], list[Tree], list[Tree]]:
+    """Normalised train, development and test trees of ``corpus``.
+
+    ``ptb``: the Penn Treebank sample under ``data`` (`ptb_split`: wsj_0001-0149, 0150-0159,
+    0160-0169), function tags and empty elements removed, root collapsed. ``synthetic``:
+    2,000 / 200 / 300 trees of `synthetic_trees`.
+
+    Raises:
+        ValueError: An unknown corpus, or no ``ptb_sample/`` under the data folder.
+    """
+    if corpus == "synthetic":
+        trees = synthetic_trees(2500, seed=0)
+        return trees[:2000], trees[2000:2200], trees[2200:]
+    if corpus != "ptb":
+        raise ValueError(f"corpus must be 'ptb' or 'synthetic', got {corpus!r}")
+    root = data_root(data)
+    if root is None or not (root / "ptb_sample").is_dir():
+        raise ValueError(f"no ptb_sample/ folder under {root} (give --data or set HYBRID_DATA)")
+    splits = ptb_split(root / "ptb_sample")
+    normalised = ([normalize(tree) for tree in split] for split in splits)
+    train, dev, test = ([tree for tree in split if tree is not None] for split in normalised)
+    return train, dev, test
+
+
+def new_parser(
+    vocabulary: ParsingVocabulary, settings: ParsingSettings, uses_tags: bool, model: str
+) -> Parser:
+    """An untrained parser of ``vocabulary``'s sizes: with attention (``model="attention"``,
+    ``settings.attention``) or without (``"none"``), reading POS tags if ``uses_tags``."""
+    config = Seq2SeqConfig(
+        num_source=len(vocabulary.words),
+        num_target=len(vocabulary.targets),
+        num_features=len(vocabulary.tags) if uses_tags else 0,
+        num_chars=len(vocabulary.chars) if settings.chars else 0,
+        attention=settings.attention if model == "attention" else "none",
+        **settings.model,
+    )
+    return Parser(Seq2Seq(config), vocabulary)
+
+
+def _score(parser: Parser, test: Sequence[Tree], mode: str, beam: int) -> dict:
+    sentences, tags = inputs_of(test)
+    begin = time.perf_counter()
+    parses = parser.parse(sentences, tags if parser.uses_tags else None, mode=mode, beam=beam)
+    seconds = time.perf_counter() - begin
+    result = evalb(list(test), gold_tagged(parses, tags))
+    return {
+        "decoder": mode,
+        "precision": 100 * result.precision,
+        "recall": 100 * result.recall,
+        "f1": 100 * result.f1,
+        "exact": 100 * result.exact_match,
+        "evalb_errors": len(result.errors) + len(result.skipped),
+        "well_formed": 100.0 * sum(p.well_formed for p in parses) / len(parses),
+        "sentences": len(parses),
+        "sentences_per_second": len(parses) / seconds,
+        "outputs": [" ".join(p.tokens) for p in parses],
+    }
+
+
+def _write_json(path: Path, data: dict) -> None:
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(data, indent=1))
+    os.replace(partial, path)
+
+
+def run_parsing(
+    train: Sequence[Tree],
+    dev: Sequence[Tree],
+    test: Sequence[Tree],
+    run_dir: Path,
+    inputs: Sequence[str] = INPUTS,
+    models: Sequence[str] = MODELS,
+    settings: ParsingSettings | None = None,
+    corpus: str = "ptb",
+    progress: bool = False,
+) -> dict:
+    """Train and evaluate every (input, model) pair; write the run folder; return its results.
+
+    Raises:
+        ValueError: Unknown inputs or models, empty splits, or a run folder made with other
+            settings.
+    """
+    settings = settings or ParsingSettings()
+    for name, given, known in (("inputs", inputs, INPUTS), ("models", models, MODELS)):
+        if set(given) - set(known):
+            raise ValueError(f"{name} must be among {known}, got {sorted(set(given) - set(known))}")
+    if not train or not dev or not test:
+        raise ValueError("train, dev and test must all hold trees")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "results.json"
+    requested = json.loads(json.dumps({"corpus": corpus, **asdict(settings)}))
+    results = json.loads(path.read_text()) if path.exists() else {}
+    check_same_setup(path, results.get("settings"), requested)
+    results["settings"] = requested
+    rows = results.setdefault("rows", [])
+    histories = results.setdefault("histories", {})
+    vocabulary = ParsingVocabulary.build(train, settings.labelled_closing, settings.reverse)
+    for source in inputs:
+        for model in models:
+            key = f"{source}-{model}"
+            if key in histories:
+                continue
+            parser = new_parser(vocabulary, settings, source == "tags", model)
+            begin = time.perf_counter()
+            history = fit(
+                parser,
+                train,
+                dev,
+                settings.training,
+                run_dir / "checkpoints" / f"{key}.pt",
+                progress,
+            )
+            train_seconds = time.perf_counter() - begin
+            parser.save(run_dir / "models" / f"{key}.pt")
+            fresh = [
+                {"input": source, "model": model, "train_seconds": train_seconds, **row}
+                for row in (_score(parser, test, mode, settings.beam) for mode in MODES)
+            ]
+            if path.exists():  # another process may have finished other parsers meanwhile
+                saved = json.loads(path.read_text())
+                rows[:], histories = saved["rows"], saved["histories"]
+                results["histories"] = histories
+            rows[:] = [r for r in rows if (r["input"], r["model"]) != (source, model)] + fresh
+            histories[key] = asdict(history)
+            _write_json(path, results)
+    if path.exists():  # with the parsers other processes finished
+        results = json.loads(path.read_text())
+    (run_dir / "results.md").write_text(results_table(results, corpus))
+    plot_training(results["histories"], run_dir / "training.png")
+    _plot_attention_samples(run_dir, test, inputs)
+    return results
+
+
+def _plot_attention_samples(run_dir: Path, test: Sequence[Tree], inputs: Sequence[str]) -> None:
+    """Attention maps of the attention parser on the two shortest test sentences of 6+ words."""
+    source = "words" if "words" in inputs else inputs[0]
+    model = run_dir / "models" / f"{source}-attention.pt"
+    if not model.exists():
+        return
+    parser = Parser.load(model)
+    chosen = sorted((t for t in test if len(t.leaves()) >= 6), key=lambda t: len(t.leaves()))[:2]
+    samples = []
+    for tree in chosen or test[:1]:
+        sentence, tags = tree.leaves(), [tag for tag, _ in tree.preterminals()]
+        tags = tags if parser.uses_tags else None
+        parse = parser.parse([sentence], None if tags is None else [tags])[0]
+        weights = parser.attention(sentence, parse.tokens, tags)
+        shown = sentence[::-1] if parser.vocabulary.reverse else sentence
+        samples.append((weights, shown, parse.tokens))
+    plot_attention(samples, run_dir / "attention.png", f"{source} input, constrained beam output")
+
+
+def results_table(results: dict, corpus: str) -> str:
+    """``results.md``: one row per model and decoder, one column group per input."""
+    rows = results["rows"]
+    inputs = [i for i in INPUTS if any(r["input"] == i for r in rows)]
+    lines = [
+        f"# Parsing as sequence-to-sequence ({corpus})",
+        "",
+        "Test set, EVALB (COLLINS.prm) labelled bracket F1 after repair, exact match (%), "
+        "outputs that were trees before repair (%), sentences parsed per second (CPU).",
+        "",
+    ]
+    header = "| model | decoder |"
+    rule = "| --- | --- |"
+    for source in inputs:
+        header += f" F1 ({_INPUT_NAMES[source]}) | exact | trees | sent/s |"
+        rule += " ---: | ---: | ---: | ---: |"
+    lines += [header, rule]
+    for model in MODELS:
+        for mode in MODES:
+            cells = [_MODEL_NAMES[model], mode]
+            found = False
+            for source in inputs:
+                row = next(
+                    (
+                        r
+                        for r in rows
+                        if (r["input"], r["model"], r["decoder"]) == (source, model, mode)
+                    ),
+                    None,
+                )
+                if row is None:
+                    cells += ["-"] * 4
+                    continue
+                found = True
+                cells += [
+                    f"{row['f1']:.2f}",
+                    f"{row['exact']:.1f}",
+                    f"{row['well_formed']:.1f}",
+                    f"{row['sentences_per_second']:.1f}",
+                ]
+            if found:
+                lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Training (seconds, epochs, best epoch by development F1):", ""]
+    for key, history in results["histories"].items():
+        best = max(range(len(history["dev_f1"])), key=history["dev_f1"].__getitem__)
+        seconds = sum(history["seconds"])
+        lines.append(
+            f"- {key}: {seconds:.0f} s, {len(history['loss'])} epochs, best epoch {best + 1} "
+            f"(dev F1 {history['dev_f1'][best]:.2f})"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,186 @@
+"""Training a sequence-to-sequence parser: teacher forcing, selection by development F1.
+
+Every epoch trains on shuffled, length-bucketed batches (cross-entropy of each next target
+token), then parses the development trees greedily and scores them with EVALB; the weights of
+the epoch with the best development F1 are kept. Every epoch ends with an atomic checkpoint
+from which an interrupted run resumes exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ..files import save_atomic
+from .evalb import evalb
+from .parser import Parse, Parser
+from .tree import Tree
+
+__all__ = ["ParserHistory", "ParserTrainConfig", "fit", "gold_tagged", "inputs_of"]
+
+
+@dataclass(frozen=True)
+class ParserTrainConfig:
+    """Optimisation settings.
+
+    Attributes:
+        epochs: Passes over the training trees.
+        batch_size: Trees per update.
+        lr: Adam learning rate.
+        clip: Gradient norm clipping.
+        label_smoothing: Of the token cross-entropy.
+        seed: Shuffling and initialisation seed.
+    """
+
+    epochs: int = 40
+    batch_size: int = 32
+    lr: float = 1e-3
+    clip: float = 5.0
+    label_smoothing: float = 0.0
+    seed: int = 0
+
+
+@dataclass
+class ParserHistory:
+    """Per epoch: training loss, development token loss and F1 (greedy), seconds."""
+
+    loss: list[float] = field(default_factory=list)
+    dev_loss: list[float] = field(default_factory=list)
+    dev_f1: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+
+def inputs_of(trees: Sequence[Tree]) -> tuple[list[list[str]], list[list[str]]]:
+    """The sentences and POS tags of ``trees``."""
+    sentences = [tree.leaves() for tree in trees]
+    tags = [[tag for tag, _ in tree.preterminals()] for tree in trees]
+    return sentences, tags
+
+
+def gold_tagged(parses: Sequence[Parse], tags: Sequence[Sequence[str]]) -> list[Tree]:
+    """The parsed trees with the gold POS tags on their preterminals, for EVALB: it deletes
+    punctuation by each tree's own tags, and a parser's ``XX`` would keep it."""
+    return [parse.tree.with_tags(gold) for parse, gold in zip(parses, tags, strict=True)]
+
+
+def _batches(trees: Sequence[Tree], size: int, generator: torch.Generator) -> list[list[int]]:
+    """Shuffled batches of similar length: shuffle, sort chunks of 50 batches, cut."""
+    order = torch.randperm(len(trees), generator=generator).tolist()
+    chunk = 50 * size
+    batches = []
+    for first in range(0, len(order), chunk):
+        block = sorted(order[first : first + chunk], key=lambda i: len(trees[i].leaves()))
+        batches += [block[i : i + size] for i in range(0, len(block), size)]
+    shuffled = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in shuffled]
+
+
+def _loss(parser: Parser, trees: Sequence[Tree], smoothing: float) -> torch.Tensor:
+    """Mean token cross-entropy of the linearizations of ``trees`` (teacher forcing)."""
+    sentences, tags = inputs_of(trees)
+    batch = parser.batch(sentences, tags, trees)
+    logits, _ = parser.model(target_in=batch.targets[:, :-1], **parser.model_inputs(batch))
+    return torch.nn.functional.cross_entropy(
+        logits.transpose(1, 2),
+        batch.targets[:, 1:],
+        ignore_index=parser.vocabulary.targets.pad_index,
+        label_smoothing=smoothing,
+    )
+
+
+@torch.no_grad()
+def dev_scores(parser: Parser, trees: Sequence[Tree], batch_size: int = 64) -> tuple[float, float]:
+    """Development token loss and EVALB F1 (%) of greedy parses."""
+    parser.model.eval()
+    losses = [
+        float(_loss(parser, trees[i : i + batch_size], 0.0)) * len(trees[i : i + batch_size])
+        for i in range(0, len(trees), batch_size)
+    ]
+    sentences, tags = inputs_of(trees)
+    parses = parser.parse(sentences, tags if parser.uses_tags else None, mode="greedy")
+    result = evalb(list(trees), gold_tagged(parses, tags))
+    return sum(losses) / len(trees), 100 * result.f1
+
+
+def fit(
+    parser: Parser,
+    train: Sequence[Tree],
+    dev: Sequence[Tree],
+    config: ParserTrainConfig,
+    checkpoint: Path | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> ParserHistory:
+    """Train ``parser.model`` on ``train`` and keep its best epoch by development F1.
+
+    Args:
+        parser: The parser to train (its model's device is the training device).
+        train: Normalised training trees.
+        dev: Normalised development trees.
+        config: Optimisation settings.
+        checkpoint: Where to keep the resumable state, or ``None``.
+        progress: Show a progress bar over epochs.
+        log: Where the resume message goes.
+
+    Returns:
+        The history of the run (epochs before a resume included).
+    """
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    model = parser.model
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    history, best, best_state = ParserHistory(), -math.inf, None
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        history = ParserHistory(**state["history"])
+        best, best_state = state["best"], state["best_model"]
+        log(f"resumed from {checkpoint} after epoch {len(history.loss)}")
+    bar = tqdm(total=config.epochs, initial=len(history.loss), disable=not progress, leave=False)
+    while len(history.loss) < config.epochs:
+        begin, total, count = time.perf_counter(), 0.0, 0
+        model.train()
+        for indices in _batches(train, config.batch_size, generator):
+            loss = _loss(parser, [train[i] for i in indices], config.label_smoothing)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+            optimizer.step()
+            total, count = total + float(loss.detach()) * len(indices), count + len(indices)
+        dev_loss, dev_f1 = dev_scores(parser, dev)
+        history.loss.append(total / count)
+        history.dev_loss.append(dev_loss)
+        history.dev_f1.append(dev_f1)
+        history.seconds.append(time.perf_counter() - begin)
+        if dev_f1 > best:
+            best = dev_f1
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        bar.update()
+        bar.set_postfix(loss=f"{total / count:.3f}", dev_f1=f"{dev_f1:.1f}")
+        if checkpoint is not None:
+            save_atomic(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "generator": generator.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "history": asdict(history),
+                    "best": best,
+                    "best_model": best_state,
+                },
+                checkpoint,
+            )
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return history

@@ -1,0 +1,152 @@
+"""The parsing recipe end to end on the synthetic treebank: training, resume, decoders, the run
+folder, saved parsers, the command line."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from hybrid.cli import main
+from hybrid.parsing.data import ParsingVocabulary
+from hybrid.parsing.evalb import evalb
+from hybrid.parsing.experiment import (
+    ParsingSettings,
+    default_settings,
+    load_corpus,
+    new_parser,
+    run_parsing,
+)
+from hybrid.parsing.linearize import well_formed
+from hybrid.parsing.parser import Parser
+from hybrid.parsing.synthetic import synthetic_trees
+from hybrid.parsing.train import ParserTrainConfig, fit, inputs_of
+
+TREES = synthetic_trees(260, seed=3)
+TRAIN, DEV, TEST = TREES[:200], TREES[200:230], TREES[230:]
+
+
+def tiny_settings(epochs=2, **changes):
+    base = default_settings("synthetic", epochs)
+    model = {**base.model, "hidden": 16, "word_dim": 12, "target_dim": 8}
+    return replace(base, model=model, **changes)
+
+
+def untrained(model="attention", tags=False):
+    torch.manual_seed(0)  # the same initial weights every time
+    return new_parser(ParsingVocabulary.build(TRAIN), tiny_settings(), tags, model)
+
+
+def test_interrupted_training_resumes_exactly(tmp_path):
+    config = ParserTrainConfig(epochs=2, batch_size=32, lr=3e-3)
+    straight = untrained()
+    fit(straight, TRAIN, DEV, config, progress=False)
+    resumed = untrained()
+    checkpoint = tmp_path / "parser.pt"
+    fit(resumed, TRAIN, DEV, replace(config, epochs=1), checkpoint, progress=False)
+    messages = []
+    history = fit(resumed, TRAIN, DEV, config, checkpoint, progress=False, log=messages.append)
+    assert messages == [f"resumed from {checkpoint} after epoch 1"]
+    assert len(history.loss) == 2
+    for name, value in straight.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[name], value)
+
+
+@pytest.mark.parametrize("tags", [False, True])
+def test_decoders_give_trees_over_the_sentences(tags):
+    parser = untrained(tags=tags)
+    fit(parser, TRAIN, DEV, ParserTrainConfig(epochs=1, lr=3e-3), progress=False)
+    sentences, pos = inputs_of(TEST)
+    for mode in ("greedy", "beam", "constrained"):
+        parses = parser.parse(sentences, pos if tags else None, mode=mode, beam=3)
+        assert [p.tree.leaves() for p in parses] == sentences
+        pairs = zip(parses, sentences, strict=True)
+        assert all(p.well_formed == well_formed(p.tokens, len(s)) for p, s in pairs)
+        if mode == "constrained":
+            assert all(p.well_formed for p in parses)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        parser.parse(sentences, mode="sampling")
+    if tags:
+        with pytest.raises(ValueError, match="tags are required"):
+            parser.parse(sentences)
+
+
+def test_saved_parser_parses_as_before(tmp_path):
+    parser = untrained()
+    fit(parser, TRAIN, DEV, ParserTrainConfig(epochs=1, lr=3e-3), progress=False)
+    parser.save(tmp_path / "p.pt")
+    loaded = Parser.load(tmp_path / "p.pt")
+    sentences, _ = inputs_of(TEST)
+    assert [p.tokens for p in loaded.parse(sentences)] == [
+        p.tokens for p in parser.parse(sentences)
+    ]
+    with pytest.raises(ValueError, match="does not exist"):
+        Parser.load(tmp_path / "missing.pt")
+
+
+def test_run_folder_reads_back_and_refuses_other_settings(tmp_path):
+    settings = tiny_settings(epochs=1)
+    run = tmp_path / "run"
+    results = run_parsing(TRAIN, DEV, TEST, run, inputs=["words"], settings=settings)
+    rows = results["rows"]
+    assert {(r["model"], r["decoder"]) for r in rows} == {
+        (m, d) for m in ("none", "attention") for d in ("greedy", "beam", "constrained")
+    }
+    for row in rows:
+        assert 0 <= row["f1"] <= 100 and len(row["outputs"]) == len(TEST)
+        if row["decoder"] == "constrained":
+            assert row["well_formed"] == 100.0
+    again = run_parsing(TRAIN, DEV, TEST, run, inputs=["words"], settings=settings)
+    assert again["rows"] == json.loads((run / "results.json").read_text())["rows"] == rows
+    for name in ("results.md", "training.png", "attention.png"):
+        assert (run / name).stat().st_size > 0
+    with pytest.raises(ValueError, match="trained with other settings"):
+        run_parsing(TRAIN, DEV, TEST, run, inputs=["words"], settings=replace(settings, beam=7))
+    # the saved parser gives the recorded outputs, and the recorded F1 is EVALB's on them
+    parser = Parser.load(run / "models" / "words-attention.pt")
+    sentences, tags = inputs_of(TEST)
+    parses = parser.parse(sentences, mode="constrained", beam=settings.beam)
+    constrained = next(
+        r for r in rows if (r["model"], r["decoder"]) == ("attention", "constrained")
+    )
+    assert [" ".join(p.tokens) for p in parses] == constrained["outputs"]
+    retagged = [p.tree.with_tags(t) for p, t in zip(parses, tags, strict=True)]
+    assert 100 * evalb(TEST, retagged).f1 == pytest.approx(constrained["f1"])
+    assert evalb(TEST, retagged).errors == ()  # punctuation deleted alike in both trees
+
+
+def test_command_line_trains_and_parses(tmp_path, capsys):
+    code = main(
+        [
+            "train-parser",
+            "--epochs",
+            "1",
+            "--inputs",
+            "words",
+            "--models",
+            "attention",
+            "--runs",
+            str(tmp_path),
+            "--name",
+            "cli",
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    assert "synthetic" in capsys.readouterr().out
+    model = tmp_path / "cli" / "models" / "words-attention.pt"
+    assert main(["parse", "--model", str(model), "the dog saw a cat ."]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed.startswith("(") and "dog" in printed
+    assert main(["parse", "--model", str(tmp_path / "nope.pt"), "a"]) == 2
+
+
+def test_bad_arguments_raise(tmp_path):
+    with pytest.raises(ValueError, match="inputs must be among"):
+        run_parsing(TRAIN, DEV, TEST, tmp_path, inputs=["chars"])
+    with pytest.raises(ValueError, match="train, dev and test must all hold trees"):
+        run_parsing(TRAIN, [], TEST, tmp_path, settings=ParsingSettings())
+    with pytest.raises(ValueError, match="corpus must be"):
+        load_corpus("wsj", None)
