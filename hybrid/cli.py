@@ -247,7 +247,7 @@ def _train_parser(args: argparse.Namespace) -> int:
 
 
 def _parse(args: argparse.Namespace) -> int:
-    from .parsing.parser import MODES, Parser
+    from .parsing.parser import Parser
 
     parser = Parser.load(args.model)
     sentences = [line.split() for line in args.sentences] or [
@@ -260,8 +260,7 @@ def _parse(args: argparse.Namespace) -> int:
             raise ValueError("this parser reads POS tags: give each word as word/TAG")
         sentences = [[word for word, _, _ in sentence] for sentence in pairs]
         tags = [[tag for _, _, tag in sentence] for sentence in pairs]
-    mode = args.decoder if args.decoder in MODES else "constrained"
-    for parse in parser.parse(sentences, tags, mode=mode, beam=args.beam):
+    for parse in parser.parse(sentences, tags, mode=args.decoder, beam=args.beam):
         print(parse.tree)
     return 0
 
@@ -482,7 +481,10 @@ def build_parser() -> argparse.ArgumentParser:
     parse = commands.add_parser("parse", help="parse sentences with a saved parser")
     parse.add_argument("--model", required=True, help="a models/<input>-<model>.pt of a run")
     parse.add_argument(
-        "--decoder", default="constrained", choices=("greedy", "beam", "constrained")
+        "--decoder",
+        default="constrained",
+        choices=("greedy", "beam", "constrained"),
+        help="constrained (default): only well-formed trees over the words",
     )
     parse.add_argument("--beam", type=int, default=10)
     parse.add_argument(

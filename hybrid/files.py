@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["check_same_setup", "data_root", "save_atomic", "save_trained"]
+__all__ = ["check_same_setup", "data_root", "save_atomic", "save_trained", "write_json_atomic"]
 
 # ``../shared/data`` next to the repository (the folder above the ``hybrid`` package).
 _DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -39,6 +40,13 @@ def save_atomic(obj: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(path.suffix + ".partial")
     torch.save(obj, partial)
+    os.replace(partial, path)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON to a temporary file, then rename it to ``path``."""
+    partial = path.with_suffix(path.suffix + ".partial")
+    partial.write_text(json.dumps(data, indent=1))
     os.replace(partial, path)
 
 

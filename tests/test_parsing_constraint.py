@@ -127,6 +127,8 @@ def test_bracket_budget_accepts_exactly_the_trees_within_it():
     assert per_sentence.max_length().tolist() == [1 + 4 + 1, 3 + 8 + 1]
     with pytest.raises(ValueError, match="max_brackets must be >= 1"):
         BracketConstraint(VOCAB, torch.tensor([2]), max_brackets=0)
+    with pytest.raises(ValueError, match=r"max_brackets must have shape \(2,\)"):
+        BracketConstraint(VOCAB, torch.tensor([2, 3]), max_brackets=torch.tensor([1, 2, 3]))
 
 
 @pytest.mark.parametrize(("num_words", "budget"), [(1, 2), (2, 2), (3, 3)])

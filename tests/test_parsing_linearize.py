@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hybrid.parsing.linearize import delinearize, linearize, source_tokens, well_formed
+from hybrid.parsing.linearize import delinearize, linearize, well_formed
 from hybrid.parsing.tree import Tree
 
 LABELS = ["S", "NP", "VP", "PP"]
@@ -114,12 +114,13 @@ def test_brackets_beyond_the_depth_limit_are_dropped_with_their_closings():
     assert str(tree) == "(S (NP (XX a) (XX b)) (VP (XX c)))"
     deep = ["(S"] * 5000 + ["XX"] + [")S"] * 5000
     assert delinearize(deep, ["a"]).height() == 51  # 50 phrases over the preterminal
+    assert not well_formed(deep, 1)  # it needed repair
+    assert well_formed(deep[4950:5051], 1) and not well_formed(deep[4949:5052], 1)
 
 
-def test_source_tokens_and_bad_input():
-    assert source_tokens(["a", "b"], ["DT", "NN"], reverse=True) == ["b/NN", "a/DT"]
+def test_bad_input():
     with pytest.raises(ValueError, match="tags must have one tag per word"):
-        source_tokens(["a"], ["DT", "NN"])
+        delinearize(["XX"], ["a"], ["DT", "NN"])
     with pytest.raises(ValueError, match="words must hold at least one word"):
         delinearize(["(S", ")S"], [])
     with pytest.raises(ValueError, match="empty label"):

@@ -19,7 +19,7 @@ from hybrid.parsing.experiment import (
     new_parser,
     run_parsing,
 )
-from hybrid.parsing.linearize import well_formed
+from hybrid.parsing.linearize import linearize
 from hybrid.parsing.parser import Parser
 from hybrid.parsing.synthetic import synthetic_trees
 from hybrid.parsing.train import ParserTrainConfig, fit, inputs_of
@@ -62,8 +62,9 @@ def test_decoders_give_trees_over_the_sentences(tags):
     for mode in ("greedy", "beam", "constrained"):
         parses = parser.parse(sentences, pos if tags else None, mode=mode, beam=3)
         assert [p.tree.leaves() for p in parses] == sentences
-        pairs = zip(parses, sentences, strict=True)
-        assert all(p.well_formed == well_formed(p.tokens, len(s)) for p, s in pairs)
+        # a tree before repair exactly when the repaired tree writes the same tokens back
+        assert all(p.well_formed == (linearize(p.tree) == p.tokens) for p in parses)
+        assert not {"<pad>", "<s>", "<unk>"} & {t for p in parses for t in p.tokens}
         if mode == "constrained":
             assert all(p.well_formed for p in parses)
     with pytest.raises(ValueError, match="mode must be one of"):
@@ -150,3 +151,18 @@ def test_bad_arguments_raise(tmp_path):
         run_parsing(TRAIN, [], TEST, tmp_path, settings=ParsingSettings())
     with pytest.raises(ValueError, match="corpus must be"):
         load_corpus("wsj", None)
+
+
+def test_reversed_source_reverses_words_characters_and_tags_but_not_targets():
+    from hybrid.parsing.data import collate
+
+    forward = ParsingVocabulary.build(TRAIN)
+    backward = ParsingVocabulary.build(TRAIN, reverse=True)
+    sentences, tags = inputs_of(TEST[:3])
+    a = collate(forward, sentences, tags, TEST[:3])
+    b = collate(backward, sentences, tags, TEST[:3])
+    for i, n in enumerate(a.lengths.tolist()):
+        assert torch.equal(b.words[i, :n], a.words[i, :n].flip(0))
+        assert torch.equal(b.tags[i, :n], a.tags[i, :n].flip(0))
+        assert torch.equal(b.chars[i, :n], a.chars[i, :n].flip(0))
+    assert torch.equal(a.targets, b.targets)

@@ -184,7 +184,12 @@ class BracketConstraint:
         if max_brackets is None:
             return by_depth
         if isinstance(max_brackets, Tensor) and not max_brackets.is_floating_point():
-            budget = max_brackets.to("cpu", torch.long).expand(len(self.num_words))
+            if max_brackets.shape != self.num_words.shape:
+                raise ValueError(
+                    f"max_brackets must have shape ({len(self.num_words)},) like num_words, "
+                    f"got {tuple(max_brackets.shape)}"
+                )
+            budget = max_brackets.to("cpu", torch.long)
         elif isinstance(max_brackets, int) and not isinstance(max_brackets, bool):
             budget = torch.full_like(self.num_words, max_brackets)
         else:

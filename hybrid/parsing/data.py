@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..batching import pad_rows
 from ..vocabulary import Vocabulary
 from .linearize import linearize
 from .tree import Tree
@@ -167,7 +168,4 @@ def _targets(
             )
         tokens = [BOS, *linearize(tree, vocabulary.labelled_closing), EOS]
         rows.append(vocabulary.targets.encode(tokens))
-    targets = torch.zeros(len(rows), max(map(len, rows)), dtype=torch.long)
-    for b, row in enumerate(rows):
-        targets[b, : len(row)] = torch.tensor(row)
-    return targets
+    return pad_rows(rows, vocabulary.targets.pad_index)

@@ -15,13 +15,14 @@ the missing ones; other settings in the same folder are refused.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..files import check_same_setup, data_root
+import torch
+
+from ..files import check_same_setup, data_root, write_json_atomic
 from ..nn.seq2seq import Seq2Seq, Seq2SeqConfig
 from .data import ParsingVocabulary
 from .evalb import evalb
@@ -161,12 +162,6 @@ def _score(parser: Parser, test: Sequence[Tree], mode: str, beam: int) -> dict:
     }
 
 
-def _write_json(path: Path, data: dict) -> None:
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(data, indent=1))
-    os.replace(partial, path)
-
-
 def run_parsing(
     train: Sequence[Tree],
     dev: Sequence[Tree],
@@ -198,12 +193,14 @@ def run_parsing(
     results["settings"] = requested
     rows = results.setdefault("rows", [])
     histories = results.setdefault("histories", {})
+    write_json_atomic(path, results)  # a rerun with other settings is refused from here on
     vocabulary = ParsingVocabulary.build(train, settings.labelled_closing, settings.reverse)
     for source in inputs:
         for model in models:
             key = f"{source}-{model}"
             if key in histories:
                 continue
+            torch.manual_seed(settings.training.seed)  # the same start whatever ran before
             parser = new_parser(vocabulary, settings, source == "tags", model)
             begin = time.perf_counter()
             history = fit(
@@ -226,16 +223,18 @@ def run_parsing(
                 results["histories"] = histories
             rows[:] = [r for r in rows if (r["input"], r["model"]) != (source, model)] + fresh
             histories[key] = asdict(history)
-            _write_json(path, results)
+            write_json_atomic(path, results)
     if path.exists():  # with the parsers other processes finished
         results = json.loads(path.read_text())
     (run_dir / "results.md").write_text(results_table(results, corpus))
     plot_training(results["histories"], run_dir / "training.png")
-    _plot_attention_samples(run_dir, test, inputs)
+    _plot_attention_samples(run_dir, test, inputs, settings.beam)
     return results
 
 
-def _plot_attention_samples(run_dir: Path, test: Sequence[Tree], inputs: Sequence[str]) -> None:
+def _plot_attention_samples(
+    run_dir: Path, test: Sequence[Tree], inputs: Sequence[str], beam: int
+) -> None:
     """Attention maps of the attention parser on the two shortest test sentences of 6+ words."""
     source = "words" if "words" in inputs else inputs[0]
     model = run_dir / "models" / f"{source}-attention.pt"
@@ -247,7 +246,7 @@ def _plot_attention_samples(run_dir: Path, test: Sequence[Tree], inputs: Sequenc
     for tree in chosen or test[:1]:
         sentence, tags = tree.leaves(), [tag for tag, _ in tree.preterminals()]
         tags = tags if parser.uses_tags else None
-        parse = parser.parse([sentence], None if tags is None else [tags])[0]
+        parse = parser.parse([sentence], None if tags is None else [tags], beam=beam)[0]
         weights = parser.attention(sentence, parse.tokens, tags)
         shown = sentence[::-1] if parser.vocabulary.reverse else sentence
         samples.append((weights, shown, parse.tokens))

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 from .tree import Tree
 
-__all__ = ["WORD", "delinearize", "linearize", "source_tokens", "well_formed"]
+__all__ = ["WORD", "delinearize", "linearize", "well_formed"]
 
 WORD = "XX"
 
@@ -65,27 +65,12 @@ def _write(tree: Tree, labelled_closing: bool, tokens: list[str]) -> None:
     tokens.append(")" + tree.label if labelled_closing else ")")
 
 
-def source_tokens(
-    words: Sequence[str], tags: Sequence[str] | None = None, reverse: bool = False
-) -> list[str]:
-    """The encoder's input: the words, or ``word/TAG`` pairs with ``tags``; reversed on request
-    (the input order Vinyals et al. found easier to learn).
-
-    Raises:
-        ValueError: ``tags`` of another length than ``words``.
-    """
-    if tags is not None and len(tags) != len(words):
-        raise ValueError(f"tags must have one tag per word ({len(words)}), got {len(tags)}")
-    tokens = list(words) if tags is None else [f"{w}/{t}" for w, t in zip(words, tags, strict=True)]
-    return tokens[::-1] if reverse else tokens
-
-
-def well_formed(tokens: Sequence[str], num_words: int) -> bool:
+def well_formed(tokens: Sequence[str], num_words: int, max_depth: int = 50) -> bool:
     """Whether ``tokens`` is exactly one tree with ``num_words`` words and no repair needed.
 
     One phrase at the top; every closing bracket closes an open phrase (a labelled one, a
     phrase of its label); no empty phrase; no token that is not a bracket or ``XX``; exactly
-    ``num_words`` ``XX``.
+    ``num_words`` ``XX``; at most ``max_depth`` phrases open at once (as `delinearize` keeps).
     """
     stack: list[list] = []  # [label, has content]
     words = 0
@@ -100,6 +85,8 @@ def well_formed(tokens: Sequence[str], num_words: int) -> bool:
             words += 1
         elif token.startswith("(") and len(token) > 1:
             if not stack and words:
+                return False
+            if len(stack) == max_depth:
                 return False
             if stack:
                 stack[-1][1] = True

@@ -61,9 +61,15 @@ class Parser:
     """
 
     def __init__(self, model: Seq2Seq, vocabulary: ParsingVocabulary, max_ratio: float = 5.0):
+        if isinstance(max_ratio, bool) or not isinstance(max_ratio, int | float) or max_ratio < 1:
+            raise ValueError(f"max_ratio must be a number >= 1, got {max_ratio!r}")
         self.model = model
         self.vocabulary = vocabulary
         self.max_ratio = max_ratio
+        targets = vocabulary.targets
+        self._specials = torch.tensor(
+            [targets.index(t) for t in targets.specials if targets.index(t) != vocabulary.eos]
+        )
 
     @property
     def uses_tags(self) -> bool:
@@ -97,6 +103,12 @@ class Parser:
 
     def _start(self, batch: ParseBatch) -> dict[str, Tensor]:
         return self.model.start(**self.model_inputs(batch))
+
+    def _step(self, tokens: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict]:
+        """The model's step with the special tokens other than ``</s>`` (padding, ``<s>``,
+        ``<unk>``) forbidden, so that no decoder emits them."""
+        log_probs, state = self.model.step(tokens, state)
+        return log_probs.index_fill(1, self._specials.to(log_probs.device), float("-inf")), state
 
     def parse(
         self,
@@ -144,11 +156,11 @@ class Parser:
         if mode == "constrained":
             # The same length bound as a tree of at most (max_length - n - 1) / 2 brackets:
             # every hypothesis the constraint allows finishes within it.
-            budget = (max_length - batch.lengths - 1) // 2
+            budget = ((max_length - batch.lengths - 1) // 2).clamp_min(1)
             constraint = BracketConstraint(targets.tokens, batch.lengths, EOS, max_brackets=budget)
             max_length = constraint.max_length()
         result = beam_search(
-            self.model.step,
+            self._step,
             self._start(batch),
             batch_size=len(sentences),
             beam=1 if mode == "greedy" else beam,
@@ -171,7 +183,9 @@ class Parser:
         self, sentence: Sequence[str], tokens: Sequence[str], tags: Sequence[str] | None = None
     ) -> Tensor | None:
         """``(T, S)`` attention weights of each output token (``tokens`` then ``</s>``) over
-        the sentence's words in reading order, by teacher forcing; ``None`` without attention."""
+        the sentence's words, by teacher forcing; ``None`` without attention. The columns
+        follow the encoder's reading order: the sentence reversed when the vocabulary reads
+        it backwards."""
         self.model.eval()
         batch = self.batch([sentence], None if tags is None else [tags])
         vocabulary = self.vocabulary

@@ -17,12 +17,13 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..batching import bucketed_batches
 from ..files import save_atomic
 from .evalb import evalb
 from .parser import Parse, Parser
 from .tree import Tree
 
-__all__ = ["ParserHistory", "ParserTrainConfig", "fit", "gold_tagged", "inputs_of"]
+__all__ = ["ParserHistory", "ParserTrainConfig", "dev_scores", "fit", "gold_tagged", "inputs_of"]
 
 
 @dataclass(frozen=True)
@@ -67,18 +68,6 @@ def gold_tagged(parses: Sequence[Parse], tags: Sequence[Sequence[str]]) -> list[
     """The parsed trees with the gold POS tags on their preterminals, for EVALB: it deletes
     punctuation by each tree's own tags, and a parser's ``XX`` would keep it."""
     return [parse.tree.with_tags(gold) for parse, gold in zip(parses, tags, strict=True)]
-
-
-def _batches(trees: Sequence[Tree], size: int, generator: torch.Generator) -> list[list[int]]:
-    """Shuffled batches of similar length: shuffle, sort chunks of 50 batches, cut."""
-    order = torch.randperm(len(trees), generator=generator).tolist()
-    chunk = 50 * size
-    batches = []
-    for first in range(0, len(order), chunk):
-        block = sorted(order[first : first + chunk], key=lambda i: len(trees[i].leaves()))
-        batches += [block[i : i + size] for i in range(0, len(block), size)]
-    shuffled = torch.randperm(len(batches), generator=generator).tolist()
-    return [batches[i] for i in shuffled]
 
 
 def _loss(parser: Parser, trees: Sequence[Tree], smoothing: float) -> torch.Tensor:
@@ -142,14 +131,17 @@ def fit(
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng"):  # dropout on a GPU draws from its own generators
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
         history = ParserHistory(**state["history"])
         best, best_state = state["best"], state["best_model"]
         log(f"resumed from {checkpoint} after epoch {len(history.loss)}")
+    lengths = [len(tree.leaves()) for tree in train]
     bar = tqdm(total=config.epochs, initial=len(history.loss), disable=not progress, leave=False)
     while len(history.loss) < config.epochs:
         begin, total, count = time.perf_counter(), 0.0, 0
         model.train()
-        for indices in _batches(train, config.batch_size, generator):
+        for indices in bucketed_batches(lengths, config.batch_size, generator):
             loss = _loss(parser, [train[i] for i in indices], config.label_smoothing)
             optimizer.zero_grad()
             loss.backward()
@@ -173,6 +165,7 @@ def fit(
                     "optimizer": optimizer.state_dict(),
                     "generator": generator.get_state(),
                     "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
                     "history": asdict(history),
                     "best": best,
                     "best_model": best_state,

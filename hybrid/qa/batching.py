@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..batching import pad_rows
 from ..vocabulary import Vocabulary
 from .babi import Question
 
@@ -116,14 +117,6 @@ class QABatch:
         )
 
 
-def _pad(rows: Sequence[Sequence[int]], value: int = 0) -> Tensor:
-    width = max((len(r) for r in rows), default=0)
-    out = torch.full((len(rows), max(width, 1)), value, dtype=torch.long)
-    for i, row in enumerate(rows):
-        out[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-    return out
-
-
 def collate(
     questions: Sequence[Question], vocabulary: QAVocabulary, memory_size: int = 50
 ) -> QABatch:
@@ -157,13 +150,13 @@ def collate(
     return QABatch(
         memory=memory,
         memory_lengths=torch.tensor([len(s) for s in statements]),
-        query=_pad(queries),
+        query=pad_rows(queries),
         query_lengths=torch.tensor([len(q) for q in queries]),
-        text=_pad(texts),
+        text=pad_rows(texts),
         text_lengths=torch.tensor([len(t) for t in texts]),
-        text_statement=_pad(owners, -1),
+        text_statement=pad_rows(owners, -1),
         answers=torch.tensor([vocabulary.answer_index(q) for q in questions]),
-        supporting=_pad(supporting, -1),
+        supporting=pad_rows(supporting, -1),
     )
 
 

@@ -20,7 +20,6 @@ checkpoints under ``checkpoints/`` and PNG plots.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -29,7 +28,7 @@ from pathlib import Path
 import torch
 
 from ..ctc.align import forced_align
-from ..files import check_same_setup
+from ..files import check_same_setup, write_json_atomic
 from .corpus import FeatureConfig, Utterance, connected_strings, extract
 from .features import fbank
 from .metrics import error_rate
@@ -159,12 +158,6 @@ def _score(split: _Split, system: str, trained: Trained) -> dict:
     }
 
 
-def _write_json(path: Path, data: dict) -> None:
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(data, indent=1))
-    os.replace(partial, path)
-
-
 def run_speech(
     train: list[Utterance],
     test: list[Utterance],
@@ -239,7 +232,7 @@ def run_speech(
                         run_dir / "models" / f"{task}-{name}.pt", outcome.system, settings.features
                     )
                 _plot_split(split, trained, topology, run_dir)
-            _write_json(path, results)
+            write_json_atomic(path, results)
     (run_dir / "results.md").write_text(results_table(results, corpus))
     plot_errors(_error_grid(results), run_dir / "errors.png")
     model = run_dir / "models" / "strings-ctc.pt"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..batching import bucketed_batches
 from .corpus import Sentence, Vocabulary
 
 _DIGITS = re.compile(r"\d")
@@ -175,18 +176,11 @@ def batches(
     """
     if size < 1:
         raise ValueError(f"size must be >= 1, got {size}")
-    order = list(range(len(sentences)))
     if generator is not None:
-        order = torch.randperm(len(sentences), generator=generator).tolist()
-        pool = size * 50
-        order = [
-            i
-            for start in range(0, len(order), pool)
-            for i in sorted(order[start : start + pool], key=lambda i: len(sentences[i].words))
-        ]
-        chunks = [order[i : i + size] for i in range(0, len(order), size)]
-        chunks = [chunks[i] for i in torch.randperm(len(chunks), generator=generator).tolist()]
+        chunks = bucketed_batches([len(s.words) for s in sentences], size, generator)
     else:
-        chunks = [order[i : i + size] for i in range(0, len(order), size)]
+        chunks = [
+            list(range(i, min(i + size, len(sentences)))) for i in range(0, len(sentences), size)
+        ]
     for chunk in chunks:
         yield vocabulary.batch([sentences[i] for i in chunk], with_labels)
