@@ -202,7 +202,6 @@ def run_parsing(
                 continue
             torch.manual_seed(settings.training.seed)  # the same start whatever ran before
             parser = new_parser(vocabulary, settings, source == "tags", model)
-            begin = time.perf_counter()
             history = fit(
                 parser,
                 train,
@@ -211,7 +210,7 @@ def run_parsing(
                 run_dir / "checkpoints" / f"{key}.pt",
                 progress,
             )
-            train_seconds = time.perf_counter() - begin
+            train_seconds = sum(history.seconds)  # all epochs, also those before a resume
             parser.save(run_dir / "models" / f"{key}.pt")
             fresh = [
                 {"input": source, "model": model, "train_seconds": train_seconds, **row}
