@@ -229,6 +229,12 @@ def _train_parser(args: argparse.Namespace) -> int:
     train, dev, test = load_corpus(args.corpus, args.data)
     if args.corpus == "synthetic":
         print(SYNTHETIC_NOTICE)
+    if args.train_size is not None:
+        if args.train_size < 1:
+            raise ValueError(
+                f"--train-size must be a positive number of trees, got {args.train_size}"
+            )
+        train = train[: args.train_size]
     run_dir = Path(args.runs) / (args.name or f"parse-{args.corpus}")
     run_parsing(
         train,
@@ -472,6 +478,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="the encoder-decoder without and/or with attention (default: both)",
     )
     tp.add_argument("--epochs", type=int, help="training epochs (default per corpus)")
+    tp.add_argument(
+        "--train-size",
+        type=int,
+        help="train on the first N training trees only (for learning curves)",
+    )
     tp.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     tp.add_argument("--runs", default="runs", help="parent folder of run folders")
     tp.add_argument("--name", help="run folder name (default parse-<corpus>)")

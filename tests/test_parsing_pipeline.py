@@ -128,6 +128,8 @@ def test_command_line_trains_and_parses(tmp_path, capsys):
             "words",
             "--models",
             "attention",
+            "--train-size",
+            "300",
             "--runs",
             str(tmp_path),
             "--name",
@@ -137,6 +139,10 @@ def test_command_line_trains_and_parses(tmp_path, capsys):
     )
     assert code == 0
     assert "synthetic" in capsys.readouterr().out
+    results = json.loads((tmp_path / "cli" / "results.json").read_text())
+    assert results["settings"]["train_trees"] == 300
+    assert main(["train-parser", "--train-size", "0", "--runs", str(tmp_path)]) == 2
+    assert "--train-size must be a positive number" in capsys.readouterr().err
     model = tmp_path / "cli" / "models" / "words-attention.pt"
     assert main(["parse", "--model", str(model), "the dog saw a cat ."]) == 0
     printed = capsys.readouterr().out.strip()

@@ -187,7 +187,8 @@ def run_parsing(
         raise ValueError("train, dev and test must all hold trees")
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / "results.json"
-    requested = json.loads(json.dumps({"corpus": corpus, **asdict(settings)}))
+    requested = {"corpus": corpus, "train_trees": len(train), **asdict(settings)}
+    requested = json.loads(json.dumps(requested))
     results = json.loads(path.read_text()) if path.exists() else {}
     check_same_setup(path, results.get("settings"), requested)
     results["settings"] = requested
