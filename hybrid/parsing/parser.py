@@ -73,6 +73,7 @@ class Parser:
 
     @property
     def uses_tags(self) -> bool:
+        """Whether the model reads POS tags beside the words (then `parse` needs them)."""
         return self.model.config.num_features > 0
 
     def batch(
