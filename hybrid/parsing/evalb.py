@@ -127,8 +127,32 @@ def _pairs(values: Iterable[Sequence[str]], name: str) -> frozenset[tuple[str, s
 COLLINS = Params()
 
 
+class _BracketRates:
+    """Precision, recall and F1 of anything with ``matched``, ``test_brackets`` and
+    ``gold_brackets`` counts (one sentence or a corpus)."""
+
+    matched: int
+    gold_brackets: int
+    test_brackets: int
+
+    @property
+    def precision(self) -> float:
+        """Bracketing precision: matched over test brackets; 0 without test brackets."""
+        return _ratio(self.matched, self.test_brackets)
+
+    @property
+    def recall(self) -> float:
+        """Bracketing recall: matched over gold brackets; 0 without gold brackets."""
+        return _ratio(self.matched, self.gold_brackets)
+
+    @property
+    def f1(self) -> float:
+        """Bracketing F-measure: harmonic mean of precision and recall; 0 when both are 0."""
+        return _f1(self.precision, self.recall)
+
+
 @dataclass(frozen=True)
-class SentenceScores:
+class SentenceScores(_BracketRates):
     """One sentence as EVALB scores it (one line of its table).
 
     Attributes:
@@ -156,21 +180,6 @@ class SentenceScores:
     correct_tags: int = 0
 
     @property
-    def precision(self) -> float:
-        """Matched over test brackets; 0 without test brackets."""
-        return _ratio(self.matched, self.test_brackets)
-
-    @property
-    def recall(self) -> float:
-        """Matched over gold brackets; 0 without gold brackets."""
-        return _ratio(self.matched, self.gold_brackets)
-
-    @property
-    def f1(self) -> float:
-        """Harmonic mean of precision and recall; 0 when both are 0."""
-        return _f1(self.precision, self.recall)
-
-    @property
     def exact_match(self) -> bool:
         """Valid, and gold, test and matched brackets all equal (EVALB's complete match)."""
         return self.status == "ok" and self.gold_brackets == self.test_brackets == self.matched
@@ -182,7 +191,7 @@ class SentenceScores:
 
 
 @dataclass(frozen=True)
-class EvalbResult:
+class EvalbResult(_BracketRates):
     """EVALB's summary of a corpus, or of its sentences up to some length.
 
     Attributes:
@@ -217,21 +226,6 @@ class EvalbResult:
     def valid_sentences(self) -> int:
         """Sentences neither error nor skipped."""
         return self.sentences - len(self.errors) - len(self.skipped)
-
-    @property
-    def precision(self) -> float:
-        """Bracketing precision: matched over test brackets."""
-        return _ratio(self.matched, self.test_brackets)
-
-    @property
-    def recall(self) -> float:
-        """Bracketing recall: matched over gold brackets."""
-        return _ratio(self.matched, self.gold_brackets)
-
-    @property
-    def f1(self) -> float:
-        """Bracketing F-measure: harmonic mean of precision and recall."""
-        return _f1(self.precision, self.recall)
 
     @property
     def exact_match(self) -> float:

@@ -211,13 +211,13 @@ def forward_backward(
         _ptr(start),
         _ptr(end_exp),
         _scalar(end_peak, dtype),
-        ctypes.c_void_p(None if tags is None else tags.data_ptr()),
+        _optional(tags),
         ctypes.c_void_p(None if tags is None else transitions.data_ptr()),
         ctypes.c_void_p(None if tags is None else end.data_ptr()),
         _ptr(log_z),
         _ptr(ok),
-        ctypes.c_void_p(None if unary is None else unary.data_ptr()),
-        ctypes.c_void_p(None if pair is None else pair.data_ptr()),
+        _optional(unary),
+        _optional(pair),
         ctypes.c_int(_threads(batch)),
     )
     return log_z.to(dtype), ok.bool(), unary, pair
