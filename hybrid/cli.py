@@ -473,9 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument(
         "--models",
         nargs="+",
-        default=["none", "attention"],
-        choices=("none", "attention"),
-        help="the encoder-decoder without and/or with attention (default: both)",
+        default=["none", "attention", "pointer"],
+        choices=("none", "attention", "pointer"),
+        help="the encoder-decoder without attention, with attention, and with attention and "
+        "the word pointer (default: all three)",
     )
     tp.add_argument("--epochs", type=int, help="training epochs (default per corpus)")
     tp.add_argument(

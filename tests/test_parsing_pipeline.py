@@ -54,9 +54,11 @@ def test_interrupted_training_resumes_exactly(tmp_path):
         torch.testing.assert_close(resumed.model.state_dict()[name], value)
 
 
-@pytest.mark.parametrize("tags", [False, True])
-def test_decoders_give_trees_over_the_sentences(tags):
-    parser = untrained(tags=tags)
+@pytest.mark.parametrize(
+    ("model", "tags"), [("attention", False), ("attention", True), ("pointer", True)]
+)
+def test_decoders_give_trees_over_the_sentences(model, tags):
+    parser = untrained(model, tags)
     fit(parser, TRAIN, DEV, ParserTrainConfig(epochs=1, lr=3e-3), progress=False)
     sentences, pos = inputs_of(TEST)
     for mode in ("greedy", "beam", "constrained"):
@@ -93,7 +95,7 @@ def test_run_folder_reads_back_and_refuses_other_settings(tmp_path):
     results = run_parsing(TRAIN, DEV, TEST, run, inputs=["words"], settings=settings)
     rows = results["rows"]
     assert {(r["model"], r["decoder"]) for r in rows} == {
-        (m, d) for m in ("none", "attention") for d in ("greedy", "beam", "constrained")
+        (m, d) for m in ("none", "attention", "pointer") for d in ("greedy", "beam", "constrained")
     }
     for row in rows:
         assert 0 <= row["f1"] <= 100 and len(row["outputs"]) == len(TEST)
@@ -101,7 +103,7 @@ def test_run_folder_reads_back_and_refuses_other_settings(tmp_path):
             assert row["well_formed"] == 100.0
     again = run_parsing(TRAIN, DEV, TEST, run, inputs=["words"], settings=settings)
     assert again["rows"] == json.loads((run / "results.json").read_text())["rows"] == rows
-    for name in ("results.md", "training.png", "attention.png"):
+    for name in ("results.md", "training.png", "attention.png", "pointer-attention.png"):
         assert (run / name).stat().st_size > 0
     with pytest.raises(ValueError, match="trained with other settings"):
         run_parsing(TRAIN, DEV, TEST, run, inputs=["words"], settings=replace(settings, beam=7))
@@ -157,6 +159,9 @@ def test_bad_arguments_raise(tmp_path):
         run_parsing(TRAIN, [], TEST, tmp_path, settings=ParsingSettings())
     with pytest.raises(ValueError, match="corpus must be"):
         load_corpus("wsj", None)
+    with pytest.raises(ValueError, match="reverse must be False"):
+        vocabulary = ParsingVocabulary.build(TRAIN, reverse=True)
+        new_parser(vocabulary, tiny_settings(), False, "pointer")
 
 
 def test_reversed_source_reverses_words_characters_and_tags_but_not_targets():

@@ -17,6 +17,13 @@ out ``softmax(W_o h_t)`` (the comparison model of Vinyals et al., 2015). The dec
 feed ``c_t`` back into its input, so teacher-forced training runs the LSTM over the whole
 target at once.
 
+With a ``pointer_token``, the target is a transduction that consumes the source from left to
+right, one position per ``pointer_token`` (a linearized tree's ``XX``, a transition system's
+shift). The decoder then also reads, at every step, the memory state ``m_p`` of the next
+unconsumed position ``p`` = the number of pointer tokens so far (zeros once all are consumed):
+the deterministic attention of Ma et al. (2017), known from the target prefix, so it too
+leaves teacher forcing one LSTM pass.
+
 `Seq2Seq.start` and `Seq2Seq.step` give the step interface of
 `hybrid.structured.beam.beam_search`: a state of tensors with the hypotheses first.
 """
@@ -55,6 +62,8 @@ class Seq2SeqConfig:
         attention: One of `ATTENTIONS`.
         attention_dim: Hidden size of ``additive`` attention.
         dropout: Dropout in encoder and decoder, in ``[0, 1)``.
+        pointer_token: Target token that consumes one source position, or ``None``; see
+            the module docstring.
         word_dropout: Training probability that a source word is replaced by ``unk_index``.
         pad_index: Padding entry of every vocabulary.
         unk_index: Unknown-word entry of the source vocabulary.
@@ -75,6 +84,7 @@ class Seq2SeqConfig:
     attention: str = "general"
     attention_dim: int = 128
     dropout: float = 0.3
+    pointer_token: int | None = None
     word_dropout: float = 0.0
     pad_index: int = 0
     unk_index: int = 1
@@ -136,6 +146,17 @@ class Seq2Seq(nn.Module):
             value = getattr(config, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        pointer = config.pointer_token
+        if pointer is not None and (
+            isinstance(pointer, bool)
+            or not isinstance(pointer, int)
+            or not 0 <= pointer < config.num_target
+            or pointer == config.pad_index
+        ):
+            raise ValueError(
+                f"pointer_token must be None or a target index in [0, {config.num_target}) "
+                f"other than pad_index, got {pointer!r}"
+            )
         self.config = config
         self.encoder = SequenceEncoder(
             num_words=config.num_source,
@@ -157,7 +178,7 @@ class Seq2Seq(nn.Module):
         self.bridge = nn.Linear(dim, config.decoder_layers * dim)
         self.embedding = nn.Embedding(config.num_target, config.target_dim, config.pad_index)
         self.decoder = nn.LSTM(
-            config.target_dim,
+            config.target_dim + (dim if pointer is not None else 0),
             dim,
             config.decoder_layers,
             batch_first=True,
@@ -187,7 +208,8 @@ class Seq2Seq(nn.Module):
 
         Returns:
             ``{"h", "c": (B, layers, D), "memory": (B, S, D), "mask": (B, S) bool,
-            "attention": (B, S)}`` (the last step's attention weights, zero at the start).
+            "attention": (B, S), "pointer": (B,)}`` (the last step's attention weights, zero
+            at the start; the source positions consumed by the target so far).
         """
         memory, summary = self.encoder(source, lengths, chars, features)
         batch, layers = source.shape[0], self.config.decoder_layers
@@ -199,6 +221,7 @@ class Seq2Seq(nn.Module):
             "memory": memory,
             "mask": mask,
             "attention": memory.new_zeros(mask.shape),
+            "pointer": torch.zeros_like(lengths),
         }
 
     def _readout(self, outputs: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
@@ -210,10 +233,25 @@ class Seq2Seq(nn.Module):
             outputs = torch.tanh(self.combine(torch.cat([context, outputs], dim=-1)))
         return self.output(self.dropout(outputs)), weights
 
-    def _decode(self, tokens: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, tuple]:
-        """Run the decoder LSTM over ``tokens (B, T)`` from ``state``."""
+    def _pointed(self, positions: Tensor, state: dict[str, Tensor]) -> Tensor:
+        """The memory states at ``positions (B, T)``: ``(B, T, D)``, zeros at positions
+        past the source's end."""
+        memory, mask = state["memory"], state["mask"]
+        inside = positions < mask.sum(1, keepdim=True)
+        index = positions.clamp_max(memory.shape[1] - 1)
+        rows = torch.arange(memory.shape[0], device=memory.device)[:, None]
+        return memory[rows, index] * inside[..., None]
+
+    def _decode(
+        self, tokens: Tensor, state: dict[str, Tensor], positions: Tensor | None
+    ) -> tuple[Tensor, tuple]:
+        """Run the decoder LSTM over ``tokens (B, T)`` from ``state``; ``positions (B, T)``
+        are the pointer at each step (``None`` without a pointer token)."""
         start = (state["h"].transpose(0, 1).contiguous(), state["c"].transpose(0, 1).contiguous())
-        outputs, (h, c) = self.decoder(self.dropout(self.embedding(tokens)), start)
+        inputs = self.embedding(tokens)
+        if positions is not None:
+            inputs = torch.cat([inputs, self._pointed(positions, state)], dim=-1)
+        outputs, (h, c) = self.decoder(self.dropout(inputs), start)
         return outputs, (h, c)
 
     def forward(
@@ -228,16 +266,23 @@ class Seq2Seq(nn.Module):
         previous ones ``target_in (B, T)`` (starting with the start token, right padded), and
         the attention weights ``(B, T, S)`` (``None`` without attention)."""
         state = self.start(source, lengths, features, chars)
-        outputs, _ = self._decode(target_in, state)
+        positions = None
+        if self.config.pointer_token is not None:
+            positions = (target_in == self.config.pointer_token).cumsum(1)
+        outputs, _ = self._decode(target_in, state, positions)
         return self._readout(outputs, state)
 
     def step(self, tokens: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """One decoder step for ``N`` hypotheses: ``tokens (N,)`` -> log-probabilities
         ``(N, V)`` of the next token and the new state (with this step's attention weights
         under ``"attention"``, ``(N, S)``; zero without attention)."""
-        outputs, (h, c) = self._decode(tokens[:, None], state)
+        pointer = state["pointer"]
+        if self.config.pointer_token is not None:
+            pointer = pointer + (tokens == self.config.pointer_token)
+        positions = None if self.config.pointer_token is None else pointer[:, None]
+        outputs, (h, c) = self._decode(tokens[:, None], state, positions)
         logits, weights = self._readout(outputs, state)
-        new = {**state, "h": h.transpose(0, 1), "c": c.transpose(0, 1)}
+        new = {**state, "h": h.transpose(0, 1), "c": c.transpose(0, 1), "pointer": pointer}
         if weights is not None:
             new["attention"] = weights[:, 0]
         return logits[:, 0].log_softmax(-1), new

@@ -1,15 +1,16 @@
 """The parsing comparison: seq2seq without and with attention, greedy, beam and constrained.
 
 For each input (``words``; ``tags``: words and the treebank's POS tags) and each model
-(``none``: the encoder-decoder without attention; ``attention``), one parser is trained on
-the training trees and selected by development F1. Each parses the test sentences with every
-decoder of `hybrid.parsing.parser.MODES`; a row records EVALB precision, recall and F1 (after
-repair), exact match, the share of outputs that were trees before repair, and the speed.
+(``none``: the encoder-decoder without attention; ``attention``; ``pointer``: attention and
+the word pointer, see `new_parser`), one parser is trained on the training trees and
+selected by development F1. Each parses the test sentences with every decoder of
+`hybrid.parsing.parser.MODES`; a row records EVALB precision, recall and F1 (after repair),
+exact match, the share of outputs that were trees before repair, and the speed.
 
 The run folder receives ``results.json`` (every row, with training histories), ``results.md``,
 ``models/<input>-<model>.pt`` (for ``hybrid parse``), ``checkpoints/`` (resumable training),
-``training.png`` and ``attention.png``. A rerun reads the finished parsers back and trains only
-the missing ones; other settings in the same folder are refused.
+``training.png``, ``attention.png`` and ``pointer-attention.png``. A rerun reads the finished
+parsers back and trains only the missing ones; other settings in the same folder are refused.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ..files import check_same_setup, data_root, write_json_atomic
 from ..nn.seq2seq import Seq2Seq, Seq2SeqConfig
 from .data import ParsingVocabulary
 from .evalb import evalb
+from .linearize import WORD
 from .parser import MODES, Parser
 from .plots import plot_attention, plot_training
 from .synthetic import synthetic_trees
@@ -44,9 +46,13 @@ __all__ = [
 ]
 
 INPUTS = ("words", "tags")
-MODELS = ("none", "attention")
+MODELS = ("none", "attention", "pointer")
 _INPUT_NAMES = {"words": "words", "tags": "words + POS tags"}
-_MODEL_NAMES = {"none": "seq2seq, no attention", "attention": "seq2seq + attention"}
+_MODEL_NAMES = {
+    "none": "seq2seq, no attention",
+    "attention": "seq2seq + attention",
+    "pointer": "seq2seq + attention + word pointer",
+}
 
 
 @dataclass(frozen=True)
@@ -129,14 +135,23 @@ def load_corpus(corpus: str, data: str | None) -> tuple[list[Tree], list[Tree], 
 def new_parser(
     vocabulary: ParsingVocabulary, settings: ParsingSettings, uses_tags: bool, model: str
 ) -> Parser:
-    """An untrained parser of ``vocabulary``'s sizes: with attention (``model="attention"``,
-    ``settings.attention``) or without (``"none"``), reading POS tags if ``uses_tags``."""
+    """An untrained parser of ``vocabulary``'s sizes: without attention (``model="none"``),
+    with ``settings.attention`` (``"attention"``), or with it and the word pointer
+    (``"pointer"``: the decoder also reads the encoder state of the next word to place, see
+    `hybrid.nn.seq2seq`), reading POS tags if ``uses_tags``.
+
+    Raises:
+        ValueError: ``"pointer"`` with a reversed source (the pointer runs left to right).
+    """
+    if model == "pointer" and vocabulary.reverse:
+        raise ValueError("the pointer model reads the source left to right: reverse must be False")
     config = Seq2SeqConfig(
         num_source=len(vocabulary.words),
         num_target=len(vocabulary.targets),
         num_features=len(vocabulary.tags) if uses_tags else 0,
         num_chars=len(vocabulary.chars) if settings.chars else 0,
-        attention=settings.attention if model == "attention" else "none",
+        attention="none" if model == "none" else settings.attention,
+        pointer_token=vocabulary.targets.index(WORD) if model == "pointer" else None,
         **settings.model,
     )
     return Parser(Seq2Seq(config), vocabulary)
@@ -235,22 +250,25 @@ def run_parsing(
 def _plot_attention_samples(
     run_dir: Path, test: Sequence[Tree], inputs: Sequence[str], beam: int
 ) -> None:
-    """Attention maps of the attention parser on the two shortest test sentences of 6+ words."""
+    """Attention maps of the attention parsers (``attention.png``, ``pointer-attention.png``)
+    on the two shortest test sentences of 6+ words."""
     source = "words" if "words" in inputs else inputs[0]
-    model = run_dir / "models" / f"{source}-attention.pt"
-    if not model.exists():
-        return
-    parser = Parser.load(model)
     chosen = sorted((t for t in test if len(t.leaves()) >= 6), key=lambda t: len(t.leaves()))[:2]
-    samples = []
-    for tree in chosen or test[:1]:
-        sentence, tags = tree.leaves(), [tag for tag, _ in tree.preterminals()]
-        tags = tags if parser.uses_tags else None
-        parse = parser.parse([sentence], None if tags is None else [tags], beam=beam)[0]
-        weights = parser.attention(sentence, parse.tokens, tags)
-        shown = sentence[::-1] if parser.vocabulary.reverse else sentence
-        samples.append((weights, shown, parse.tokens))
-    plot_attention(samples, run_dir / "attention.png", f"{source} input, constrained beam output")
+    for model, name in (("attention", "attention.png"), ("pointer", "pointer-attention.png")):
+        path = run_dir / "models" / f"{source}-{model}.pt"
+        if not path.exists():
+            continue
+        parser = Parser.load(path)
+        samples = []
+        for tree in chosen or test[:1]:
+            sentence, tags = tree.leaves(), [tag for tag, _ in tree.preterminals()]
+            tags = tags if parser.uses_tags else None
+            parse = parser.parse([sentence], None if tags is None else [tags], beam=beam)[0]
+            weights = parser.attention(sentence, parse.tokens, tags)
+            shown = sentence[::-1] if parser.vocabulary.reverse else sentence
+            samples.append((weights, shown, parse.tokens))
+        title = f"{_MODEL_NAMES[model]}, {source} input, constrained beam output"
+        plot_attention(samples, run_dir / name, title)
 
 
 def results_table(results: dict, corpus: str) -> str:
