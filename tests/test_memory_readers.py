@@ -65,9 +65,13 @@ def _reference(model: MemoryNetwork, memory, lengths, query):
                     value = value + model.ages[c][age].double()
                 keys.append(key)
                 values.append(value)
+            if model.attend_empty and not model.linear_start:
+                # the empty slots up to memory_size hold zero vectors
+                keys += [torch.zeros(d, dtype=torch.float64)] * (model.memory_size - n)
             scores = torch.stack([k @ u for k in keys]) if keys else torch.zeros(0)
             p = scores if model.linear_start else torch.softmax(scores, 0)
             o = sum((p[i] * values[i] for i in range(n)), torch.zeros(d, dtype=torch.float64))
+            p = p[:n]
             u = (model.update.weight.double() @ u if model.tying == "layerwise" else u) + o
             hops.append(torch.cat([p, torch.zeros(memory.shape[1] - n, dtype=torch.float64)]))
         if model.tying == "layerwise":
@@ -83,7 +87,8 @@ def _reference(model: MemoryNetwork, memory, lengths, query):
 @pytest.mark.parametrize("position", [True, False])
 @pytest.mark.parametrize("temporal", [True, False])
 @pytest.mark.parametrize("linear", [False, True])
-def test_memory_network_equals_the_reference_loop(tying, position, temporal, linear):
+@pytest.mark.parametrize("attend_empty", [True, False])
+def test_memory_network_equals_the_reference_loop(tying, position, temporal, linear, attend_empty):
     generator = torch.Generator().manual_seed(7)
     memory, lengths, query = _random_memory(generator)
     torch.manual_seed(3)
@@ -93,12 +98,13 @@ def test_memory_network_equals_the_reference_loop(tying, position, temporal, lin
             torch.tensor([2, 5, 7]),
             dim=6,
             hops=3,
-            memory_size=5,
+            memory_size=7,
             tying=tying,
             position=position,
             sentence_size=3,
             temporal=temporal,
             noise=0.3,
+            attend_empty=attend_empty,
         )
         .double()
         .eval()
@@ -152,16 +158,47 @@ def test_noise_only_ages_statements_in_training():
     assert not torch.equal(plain, noisy)
 
 
-def test_empty_memory_reads_nothing_and_padding_gets_no_weight():
+@pytest.mark.parametrize("attend_empty", [True, False])
+def test_empty_memory_reads_nothing_and_padding_gets_no_weight(attend_empty):
     model = MemoryNetwork(
-        WORDS, torch.tensor([1, 2]), dim=4, hops=2, memory_size=5, sentence_size=2
+        WORDS,
+        torch.tensor([1, 2]),
+        dim=4,
+        hops=2,
+        memory_size=5,
+        sentence_size=2,
+        attend_empty=attend_empty,
     ).eval()
     memory = torch.zeros(2, 3, 2, dtype=torch.long)
     memory[0, :2] = torch.tensor([[3, 4], [5, 0]])
-    logits, attention = model(memory, torch.tensor([2, 0]), torch.tensor([[3, 0], [4, 5]]))
+    query = torch.tensor([[3, 0], [4, 5]])
+    logits, attention = model(memory, torch.tensor([2, 0]), query)
     assert torch.isfinite(logits).all()
     assert (attention[1] == 0).all() and (attention[0, :, 2] == 0).all()
-    torch.testing.assert_close(attention[0].sum(-1), torch.ones(2))
+    # the answer to an empty memory is the query's own vector through the output layer
+    u = model._embed(0, query[1:], model._position(query[1:]))[0]
+    torch.testing.assert_close(logits[1], model.words[2].weight[model.answer_words] @ u)
+    total = attention[0].sum(-1)
+    if attend_empty:  # three empty slots (memory_size 5) take the rest
+        assert (total < 1).all() and (total > 0).all()
+    else:
+        torch.testing.assert_close(total, torch.ones(2))
+
+
+def test_empty_slots_take_weight_as_zero_scores_even_far_from_zero():
+    """The softmax over statements and empty slots stays exact for large scores."""
+    model = MemoryNetwork(
+        WORDS, torch.tensor([1, 2]), dim=4, hops=1, memory_size=4, sentence_size=2
+    ).double()
+    memory = torch.tensor([[[3, 0], [5, 0]]])
+    with torch.no_grad():
+        for table in model.words:
+            table.weight.mul_(40)  # scores of several hundred, positive and negative
+    _, attention = model.eval()(memory, torch.tensor([2]), torch.tensor([[3, 5]]))
+    u = model._embed(0, torch.tensor([[3, 5]]), model._position(memory))[0]
+    keys = model._embed(0, memory, model._position(memory))[0] + model.ages[0][[1, 0]]
+    scores = torch.cat([keys @ u, torch.zeros(2, dtype=torch.float64)])
+    torch.testing.assert_close(attention[0, 0], scores.softmax(0)[:2])
 
 
 @pytest.mark.parametrize("tying", ["adjacent", "layerwise"])

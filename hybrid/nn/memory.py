@@ -89,6 +89,10 @@ class MemoryNetwork(nn.Module):
             order, among the ``n + blanks`` (ages past the table share its last row); 0
             disables it.
         init_std: Standard deviation of the Gaussian initialisation.
+        attend_empty: The memory has ``memory_size`` slots, and those past a story's
+            statements hold the zero vector: they take part in each hop's softmax with score
+            0 and read nothing, so a hop can put weight on "no statement" (the paper's code
+            pads memories this way). ``False``: the softmax covers the statements only.
 
     Attribute ``linear_start`` (default ``False``): while ``True`` the hops attend with the
     raw scores instead of their softmax (the paper's "linear start"); a trainer sets it for
@@ -108,6 +112,7 @@ class MemoryNetwork(nn.Module):
         temporal: bool = True,
         noise: float = 0.1,
         init_std: float = 0.1,
+        attend_empty: bool = True,
     ):
         super().__init__()
         for name, value in (("num_words", num_words), ("dim", dim), ("hops", hops)):
@@ -126,7 +131,7 @@ class MemoryNetwork(nn.Module):
         if position:
             _positive("sentence_size", sentence_size)
         self.tying, self.position, self.temporal, self.noise = tying, position, temporal, noise
-        self.sentence_size = sentence_size
+        self.sentence_size, self.attend_empty = sentence_size, attend_empty
         self.linear_start = False
         self.register_buffer("answer_words", answer_words)
         tables = hops + 1 if tying == "adjacent" else 3  # adjacent: E_0..E_K; else B, A, C
@@ -198,7 +203,8 @@ class MemoryNetwork(nn.Module):
 
         Returns:
             ``logits`` ``(B, A)`` and ``attention`` ``(B, K, M)`` (each hop's weights over
-            the memory slots; zero on empty slots; raw scores under linear start).
+            the statements, zero past them; with ``attend_empty`` a row sums to 1 minus the
+            weight of the empty slots; raw scores under linear start).
         """
         if memory.dim() != 3 or query.dim() != 2 or memory.shape[0] != query.shape[0]:
             raise ValueError(
@@ -223,6 +229,7 @@ class MemoryNetwork(nn.Module):
                 embedded[table] = vectors + self.ages[table][ages] if self.temporal else vectors
             return embedded[table]
 
+        empty = (self.memory_size - memory_lengths) * self.attend_empty
         attention = []
         for hop in range(self.hops):
             a, c = self._tables(hop)
@@ -231,8 +238,7 @@ class MemoryNetwork(nn.Module):
             if self.linear_start:
                 weights = scores * inside
             else:
-                weights = scores.masked_fill(~inside, float("-inf")).softmax(-1)
-                weights = torch.nan_to_num(weights)  # an empty memory reads nothing
+                weights = _softmax_with_empty(scores, inside, empty)
             read = torch.einsum("bm,bmd->bd", weights, values)
             u = (self.update(u) if self.tying == "layerwise" else u) + read
             attention.append(weights)
@@ -241,6 +247,19 @@ class MemoryNetwork(nn.Module):
         else:
             logits = u @ self.words[self.hops].weight[self.answer_words].T
         return logits, torch.stack(attention, 1)
+
+
+def _softmax_with_empty(scores: Tensor, inside: Tensor, empty: Tensor) -> Tensor:
+    """Softmax of ``scores`` ``(B, M)`` over the slots ``inside`` and ``empty`` ``(B,)`` more
+    slots of score 0, returned for the ``M`` slots (zero outside; a row without any slot is
+    all zero)."""
+    scores = scores.masked_fill(~inside, float("-inf"))
+    floor = torch.where(empty > 0, 0.0, float("-inf")).to(scores.dtype)
+    top = torch.maximum(scores.amax(-1), floor)
+    top = top.masked_fill(top == float("-inf"), 0.0)[:, None]  # nothing to attend to
+    exponentials = (scores - top).exp()
+    total = exponentials.sum(-1, keepdim=True) + empty[:, None] * (-top).exp()
+    return exponentials / total.masked_fill(total == 0, 1.0)
 
 
 class AttentiveReader(nn.Module):

@@ -32,6 +32,8 @@ class ReaderConfig:
             set from the training data (`hybrid.qa.experiment.run_qa` sets it).
         temporal: Memory-network temporal encoding.
         noise: Memory-network share of random empty memories in training.
+        attend_empty: Memory-network hops may attend to the empty slots up to
+            ``memory_size`` (score 0, reading nothing), as in the paper's code.
         dropout: Dropout of the LSTM readers.
     """
 
@@ -45,6 +47,7 @@ class ReaderConfig:
     sentence_size: int = 0
     temporal: bool = True
     noise: float = 0.1
+    attend_empty: bool = True
     dropout: float = 0.2
 
     def __post_init__(self) -> None:
@@ -78,6 +81,7 @@ class Reader(nn.Module):
                 sentence_size=config.sentence_size or None,
                 temporal=config.temporal,
                 noise=config.noise,
+                attend_empty=config.attend_empty,
             )
         elif config.kind == "attentive":
             self.model = AttentiveReader(words, answers, config.dim, config.hidden, config.dropout)
