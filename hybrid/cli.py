@@ -138,6 +138,7 @@ def _train_qa(args: argparse.Namespace) -> int:
             dim=args.dim or reader.dim,
             position=not args.no_position,
             temporal=not args.no_temporal,
+            attend_empty=not args.no_empty_slots,
         )
         training = replace(training, epochs=epochs)
         if kind == "memory" and args.no_linear_start:  # the paper's rate without it
@@ -387,6 +388,11 @@ def build_parser() -> argparse.ArgumentParser:
     qa.add_argument("--no-position", action="store_true", help="bag of words, no position encoding")
     qa.add_argument("--no-temporal", action="store_true", help="no temporal encoding")
     qa.add_argument("--no-linear-start", action="store_true")
+    qa.add_argument(
+        "--no-empty-slots",
+        action="store_true",
+        help="hops attend to the statements only, not to the empty memory slots",
+    )
     qa.add_argument("--runs", default="runs", help="parent folder of run folders")
     qa.add_argument("--name", help="run folder name (default babi, babi-joint or babi-synthetic)")
     qa.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -175,11 +175,14 @@ def test_command_line_train_and_answer(tmp_path, monkeypatch, capsys):
             "--models",
             "memory",
             "lstm",
+            "--no-empty-slots",
         ]
     )
     assert code == 0
     out = capsys.readouterr().out
     assert "synthetic" in out and "| 1 |" in out
+    settings = json.loads((tmp_path / "s" / "results.json").read_text())["settings"]
+    assert settings["memory"]["reader"]["attend_empty"] is False
     model = tmp_path / "s" / "models" / "memory-task1-seed0.pt"
     monkeypatch.setattr("sys.stdin", io.StringIO("emil ran to the garage\nwhere is emil?\n"))
     assert main(["answer", "--model", str(model)]) == 0
