@@ -457,7 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     tp = commands.add_parser(
         "train-parser",
-        help="compare seq2seq parsers without and with attention, greedy, beam and constrained",
+        help="compare seq2seq parsers (no attention, attention, attention + word pointer) under "
+        "greedy, beam and constrained decoding",
     )
     tp.add_argument(
         "--corpus",

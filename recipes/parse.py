@@ -1,4 +1,5 @@
-"""Parsing recipe: seq2seq without and with attention; greedy, beam and constrained decoding.
+"""Parsing recipe: seq2seq without attention, with it, and with it and the word pointer;
+greedy, beam and constrained decoding.
 
     python recipes/parse.py                                     # embedded synthetic treebank
     python recipes/parse.py --corpus ptb --data ../shared/data  # the Penn Treebank sample

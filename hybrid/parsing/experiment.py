@@ -1,4 +1,4 @@
-"""The parsing comparison: seq2seq without and with attention, greedy, beam and constrained.
+"""The parsing comparison: seq2seq without attention, with it, with it and the word pointer.
 
 For each input (``words``; ``tags``: words and the treebank's POS tags) and each model
 (``none``: the encoder-decoder without attention; ``attention``; ``pointer``: attention and
