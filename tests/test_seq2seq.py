@@ -122,6 +122,32 @@ def test_beam_search_scores_are_the_teacher_forced_log_probs_of_its_outputs(poin
             torch.testing.assert_close(picked, result.log_probs[b, n])
 
 
+def _greedy_exact_after_training(config, sample, steps, bos=1):
+    """Train ``Seq2Seq(config)`` for ``steps`` batches of ``sample(32)`` (``source, lengths,
+    target`` with ``target`` starting at ``bos``, 0-padded), then decode 100 new samples
+    greedily: how many outputs equal their target up to and including its last token."""
+    model = Seq2Seq(config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(steps):
+        source, lengths, target = sample(32)
+        logits, _ = model(source, lengths, target[:, :-1])
+        loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), target[:, 1:])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    source, lengths, target = sample(100)
+    state, tokens, output = model.start(source, lengths), torch.full((100,), bos), []
+    with torch.no_grad():
+        for _ in range(target.shape[1] - 1):
+            log_probs, state = model.step(tokens, state)
+            tokens = log_probs.argmax(-1)
+            output.append(tokens)
+    output = torch.stack(output, 1)
+    sizes = ((target != 0).sum(1) - 1).tolist()  # tokens after bos, eos included
+    return sum(output[i, :k].tolist() == target[i, 1 : k + 1].tolist() for i, k in enumerate(sizes))
+
+
 def test_attention_model_learns_to_reverse_sequences():
     """Reversing 3-6 symbols needs the source positions: the attention model learns it."""
     torch.manual_seed(0)
@@ -138,8 +164,6 @@ def test_attention_model_learns_to_reverse_sequences():
         attention="dot",
         dropout=0.0,
     )
-    model = Seq2Seq(config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
 
     def sample(count):
         lengths = torch.randint(3, 7, (count,), generator=generator)
@@ -150,26 +174,7 @@ def test_attention_model_learns_to_reverse_sequences():
             target[i, : n + 2] = torch.tensor([bos, *(source[i, :n].flip(0) + 1).tolist(), eos])
         return source, lengths, target
 
-    for _ in range(300):
-        source, lengths, target = sample(32)
-        logits, _ = model(source, lengths, target[:, :-1])
-        loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), target[:, 1:])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    model.eval()
-    source, lengths, target = sample(100)
-    state, tokens, output = model.start(source, lengths), torch.full((100,), bos), []
-    with torch.no_grad():
-        for _ in range(7):
-            log_probs, state = model.step(tokens, state)
-            tokens = log_probs.argmax(-1)
-            output.append(tokens)
-    output = torch.stack(output, 1)
-    correct = sum(
-        output[i, : n + 1].tolist() == target[i, 1 : n + 2].tolist()
-        for i, n in enumerate(lengths.tolist())
-    )
+    correct = _greedy_exact_after_training(config, sample, 300, bos)
     assert correct >= 90
 
 
@@ -191,8 +196,6 @@ def test_the_pointer_alone_learns_to_copy_without_attention():
         pointer_token=move,
         dropout=0.0,
     )
-    model = Seq2Seq(config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
 
     def sample(count):
         lengths = torch.randint(3, 9, (count,), generator=generator)
@@ -204,24 +207,5 @@ def test_the_pointer_alone_learns_to_copy_without_attention():
             target[i, : 2 * n + 2] = torch.tensor([bos, *pairs, eos])
         return source, lengths, target
 
-    for _ in range(200):
-        source, lengths, target = sample(32)
-        logits, _ = model(source, lengths, target[:, :-1])
-        loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), target[:, 1:])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    model.eval()
-    source, lengths, target = sample(100)
-    state, tokens, output = model.start(source, lengths), torch.full((100,), bos), []
-    with torch.no_grad():
-        for _ in range(17):
-            log_probs, state = model.step(tokens, state)
-            tokens = log_probs.argmax(-1)
-            output.append(tokens)
-    output = torch.stack(output, 1)
-    correct = sum(
-        output[i, : 2 * n + 1].tolist() == target[i, 1 : 2 * n + 2].tolist()
-        for i, n in enumerate(lengths.tolist())
-    )
+    correct = _greedy_exact_after_training(config, sample, 200, bos)
     assert correct >= 90
