@@ -11,7 +11,16 @@ import pytest
 import torch
 from realdata import real_corpus
 
-from hybrid.speech import deltas, fbank, mfcc, official_split, read_fsdd, read_wav, write_wav
+from hybrid.speech import (
+    cmvn,
+    deltas,
+    fbank,
+    mfcc,
+    official_split,
+    read_fsdd,
+    read_wav,
+    write_wav,
+)
 from hybrid.speech.corpus import (
     FeatureConfig,
     Utterance,
@@ -19,6 +28,7 @@ from hybrid.speech.corpus import (
     extract,
     frame_features,
     isolated_utterances,
+    normalise_features,
     synthetic_recordings,
     synthetic_split,
 )
@@ -246,7 +256,7 @@ def test_synthetic_digits_are_learnable_by_nearest_class_mean(synthetic):
     """Time-averaged MFCCs of the training takes, one mean per digit: the nearest mean names
     the digit of most test takes (chance: 10%)."""
     train, test = synthetic_split(synthetic)
-    config = FeatureConfig(deltas=False, cmvn=False)
+    config = FeatureConfig(deltas=False, cmvn="none")
 
     def averages(utterances):
         x = torch.stack([f.mean(dim=0) for f in extract(utterances, config)])
@@ -292,22 +302,26 @@ def utterance(synthetic) -> Utterance:
     return synthetic[37]
 
 
-def test_frame_features_default_is_mfcc_deltas_and_mean_normalisation(utterance):
+def test_frame_features_default_is_mfcc_deltas_and_mean_variance_normalisation(utterance):
+    """Alone, an utterance is its speaker: zero mean, unit (population) variance."""
     features = frame_features(utterance, FeatureConfig())
     n = utterance.waveform.numel()
     assert features.shape == (1 + (n - 200) // 80, 39)  # 25 ms frames every 10 ms at 8 kHz
     assert features.dtype == torch.float32
     assert float(features.double().mean(dim=0).abs().max()) < 1e-5
-    by_hand = deltas(mfcc(utterance.waveform, 8000), order=2, window=2)
-    by_hand = by_hand - by_hand.mean(dim=0)
-    torch.testing.assert_close(features, by_hand, rtol=0, atol=1e-5)
+    by_hand = deltas(mfcc(utterance.waveform, 8000), order=2, window=2).double()
+    by_hand = (by_hand - by_hand.mean(dim=0)) / by_hand.std(dim=0, correction=0)
+    torch.testing.assert_close(features, by_hand.float(), rtol=0, atol=1e-4)
+    mean_only = frame_features(utterance, FeatureConfig(cmvn="utterance", cmvn_variance=False))
+    raw = deltas(mfcc(utterance.waveform, 8000), order=2, window=2)
+    torch.testing.assert_close(mean_only, raw - raw.mean(dim=0), rtol=0, atol=1e-5)
 
 
 def test_frame_features_without_deltas_or_cmvn_are_the_raw_features(utterance):
-    config = FeatureConfig(num_mel_bins=30, num_ceps=20, deltas=False, cmvn=False)
+    config = FeatureConfig(num_mel_bins=30, num_ceps=20, deltas=False, cmvn="none")
     raw = mfcc(utterance.waveform, 8000, num_ceps=20, num_mel_bins=30)
     assert torch.equal(frame_features(utterance, config), raw)
-    config = FeatureConfig(kind="fbank", num_mel_bins=40, deltas=False, cmvn=False)
+    config = FeatureConfig(kind="fbank", num_mel_bins=40, deltas=False, cmvn="none")
     assert torch.equal(
         frame_features(utterance, config), fbank(utterance.waveform, 8000, num_mel_bins=40)
     )
@@ -320,7 +334,7 @@ def test_frame_features_without_deltas_or_cmvn_are_the_raw_features(utterance):
         (FeatureConfig(kind="fbank"), 69),
         (FeatureConfig(kind="fbank", num_mel_bins=40, num_ceps=99), 120),
         (FeatureConfig(num_ceps=10, deltas=False), 10),
-        (FeatureConfig(kind="fbank", num_mel_bins=30, deltas=False, cmvn=False), 30),
+        (FeatureConfig(kind="fbank", num_mel_bins=30, deltas=False, cmvn="none"), 30),
     ],
 )
 def test_feature_config_dim_is_the_feature_width(utterance, config, dim):
@@ -335,6 +349,8 @@ def test_feature_config_dim_is_the_feature_width(utterance, config, dim):
         ({"num_mel_bins": 2}, "num_mel_bins"),
         ({"num_ceps": 0}, "num_ceps"),
         ({"num_ceps": 24}, "num_ceps"),
+        ({"cmvn": True}, "cmvn"),
+        ({"cmvn": "global"}, "cmvn"),
     ],
 )
 def test_feature_config_rejects_bad_values(kwargs, match):
@@ -342,13 +358,52 @@ def test_feature_config_rejects_bad_values(kwargs, match):
         FeatureConfig(**kwargs)
 
 
-def test_extract_is_frame_features_of_each_utterance(synthetic):
-    config = FeatureConfig(kind="fbank")
+def test_extract_is_frame_features_of_each_utterance_under_utterance_cmvn(synthetic):
+    config = FeatureConfig(kind="fbank", cmvn="utterance")
     utterances = synthetic[:3]
     features = extract(utterances, config, progress=True)
     assert len(features) == 3
     for u, f in zip(utterances, features, strict=True):
         assert torch.equal(f, frame_features(u, config))
+
+
+@pytest.mark.parametrize("variance", [False, True])
+def test_extract_normalises_each_speaker_with_the_statistics_of_all_its_utterances(
+    synthetic, variance
+):
+    """Oracle: per-utterance CMVN of each speaker's utterances joined end to end, cut back
+    into utterances; the result does not depend on the order or the other speakers."""
+    config = FeatureConfig(cmvn="speaker", cmvn_variance=variance)
+    raw_config = FeatureConfig(cmvn="none")
+    utterances = synthetic[::17]  # all three speakers, several digits each
+    assert len({u.speaker for u in utterances}) == 3
+    features = extract(utterances, config)
+    for speaker in {u.speaker for u in utterances}:
+        index = [i for i, u in enumerate(utterances) if u.speaker == speaker]
+        raw = [frame_features(utterances[i], raw_config) for i in index]
+        joined = cmvn(torch.cat(raw).double(), variance=variance)
+        expected = joined.split([len(r) for r in raw])
+        for i, e in zip(index, expected, strict=True):
+            torch.testing.assert_close(features[i], e.float(), rtol=0, atol=1e-4)
+    reordered = extract(utterances[::-1], config)[::-1]
+    for f, g in zip(features, reordered, strict=True):
+        torch.testing.assert_close(f, g, rtol=0, atol=1e-6)
+    alone = extract([u for u in utterances if u.speaker == "spk1"], config)
+    torch.testing.assert_close(
+        alone,
+        [f for f, u in zip(features, utterances, strict=True) if u.speaker == "spk1"],
+        rtol=0,
+        atol=0,
+    )
+
+
+def test_normalise_features_checks_its_arguments(synthetic):
+    raw = extract(synthetic[:2], FeatureConfig(cmvn="none"))
+    with pytest.raises(ValueError, match="features and speakers differ in length: 2 vs 1"):
+        normalise_features(raw, ["a"], FeatureConfig())
+    with pytest.raises(ValueError, match="speaker 'a'.*constant"):
+        normalise_features([torch.ones(4, 3), torch.ones(2, 3)], ["a", "a"], FeatureConfig())
+    assert normalise_features(raw, ["a", "b"], FeatureConfig(cmvn="none")) == raw
 
 
 # --- the real FSDD corpus -------------------------------------------------------------------

@@ -14,7 +14,16 @@ import numpy as np
 import pytest
 import torch
 
-from hybrid.speech import GlobalCMVN, cmvn, deltas, fbank, mfcc, pad_features, splice
+from hybrid.speech import (
+    GlobalCMVN,
+    cmvn,
+    deltas,
+    fbank,
+    mfcc,
+    pad_features,
+    speaker_cmvn,
+    splice,
+)
 
 FLT_EPSILON = float(np.finfo(np.float32).eps)
 
@@ -464,6 +473,29 @@ def test_global_cmvn_matches_concatenation_and_round_trips(tmp_path, variance):
     loaded.load_state_dict(torch.load(tmp_path / "cmvn.pt", weights_only=True))
     assert torch.equal(loaded(probe), normalise(probe))
     assert loaded.state_dict()["count"] == 38
+
+
+@pytest.mark.parametrize("variance", [False, True])
+def test_speaker_cmvn_normalises_each_speaker_with_its_pooled_statistics(variance):
+    """Oracle: numpy statistics of each speaker's frames joined; speakers interleaved."""
+    speakers = ["b", "a", "b", "a", "b"]
+    utterances = [
+        (3.0 if s == "a" else -2.0) + (0.5 if s == "a" else 4.0) * torch.randn(t, 3)
+        for s, t in zip(speakers, (6, 1, 9, 12, 4), strict=True)
+    ]
+    out = speaker_cmvn(utterances, speakers, variance=variance)
+    for speaker in "ab":
+        index = [i for i, s in enumerate(speakers) if s == speaker]
+        frames = torch.cat([utterances[i] for i in index]).double().numpy()
+        mean, std = frames.mean(axis=0), frames.std(axis=0)
+        for i in index:
+            expected = (utterances[i].double().numpy() - mean) / (std if variance else 1.0)
+            np.testing.assert_allclose(out[i].numpy(), expected, rtol=1e-5, atol=1e-5)
+            assert out[i].dtype == torch.float32
+    with pytest.raises(ValueError, match="features and speakers differ in length: 5 vs 4"):
+        speaker_cmvn(utterances, speakers[:4])
+    with pytest.raises(ValueError, match="speaker 'x': .*constant"):
+        speaker_cmvn([torch.ones(3, 2)], ["x"], variance=True)
 
 
 def test_global_cmvn_refuses_use_before_fit_and_bad_state():

@@ -175,12 +175,15 @@ def test_comparison_run_folder(synthetic, tmp_path, monkeypatch):
     ]:
         recognizer = Recognizer.load(run_dir / "models" / f"{task}-{system}.pt")
         row = next(r for r in rows if (r["task"], r["system"]) == (task, system))
-        features = extract(test if task == "isolated" else strings, TINY.features)
+        utterances = test if task == "isolated" else strings
+        features = extract(utterances, TINY.features)
         assert [list(h) for h in recognizer.decode(features)] == row["hypotheses"]
+        # From audio: one speaker's test recordings together share their statistics.
+        index = [i for i, u in enumerate(utterances) if u.speaker == utterances[0].speaker]
         spoken = recognizer.recognize(
-            [(u.waveform, u.sample_rate) for u in (test if task == "isolated" else strings)[:3]]
+            [(utterances[i].waveform, utterances[i].sample_rate) for i in index]
         )
-        assert spoken == [tuple(DIGITS[w] for w in h) for h in row["hypotheses"][:3]]
+        assert spoken == [tuple(DIGITS[w] for w in row["hypotheses"][i]) for i in index]
     # A system asked for later joins the rows of its split without replacing the others.
     subset = run_speech(
         train,
@@ -223,12 +226,18 @@ def test_comparison_run_folder(synthetic, tmp_path, monkeypatch):
 
 
 def test_command_line_trains_and_recognizes(tmp_path, monkeypatch, capsys, synthetic):
-    monkeypatch.setattr(experiment, "default_settings", lambda corpus, epochs=None: TINY)
+    asked = []
+
+    def settings(corpus, epochs=None, speed_factors=None):
+        asked.append(speed_factors)
+        return TINY
+
+    monkeypatch.setattr(experiment, "default_settings", settings)
     monkeypatch.setattr(experiment, "load_corpus", lambda corpus, data: (*synthetic, DIGITS))
-    code = cli.main(
-        ["train-asr", "--tasks", "isolated", "--runs", str(tmp_path), "--name", "cli", "--quiet"]
-    )
-    assert code == 0
+    command = ["train-asr", "--tasks", "isolated", "--runs", str(tmp_path), "--quiet"]
+    assert cli.main([*command, "--name", "cli"]) == 0
+    assert cli.main([*command, "--name", "none", "--tasks", "isolated", "--speed-factors"]) == 0
+    assert asked == [None, []]
     out = capsys.readouterr().out
     assert "SYNTHETIC" in out and "| GMM-HMM |" in out
     utterance = synthetic[1][0]
@@ -257,6 +266,36 @@ def test_gmm_hmm_recognises_real_digits():
     hypotheses = decode(frame_scores(emissions, extract(test, config)), graph)
     accuracy = sum(h == u.words for h, u in zip(hypotheses, test, strict=True)) / len(test)
     assert len(test) == 100 and accuracy > 0.85  # chance is 0.10
+
+
+def test_default_settings_perturb_the_speed_of_fsdd_only_unless_told():
+    assert experiment.default_settings("fsdd").speed_factors == (0.9, 1.1)
+    assert experiment.default_settings("fsdd", speed_factors=[]).speed_factors == ()
+    assert experiment.default_settings("synthetic").speed_factors == ()
+    assert experiment.default_settings("synthetic", 3, [1.1]).speed_factors == (1.1,)
+
+
+def test_speed_perturbation_triples_the_training_data_and_never_the_test_data(
+    synthetic, tmp_path, monkeypatch
+):
+    train, test = synthetic
+    sizes = []
+
+    def spy(topology, training, testing, isolated, *args, **kwargs):
+        sizes.append((len(training[0]), len(testing), len(isolated[0])))
+        return {}
+
+    monkeypatch.setattr(experiment, "train_systems", spy)
+    monkeypatch.setattr(experiment, "plot_errors", lambda *args: None)
+    settings = replace(TINY, speed_factors=(0.9, 1.1))
+    run_speech(train, test, tmp_path, settings=settings, corpus="synthetic", words=DIGITS)
+    speakers = len(train + test) // 2
+    assert sizes == [
+        (3 * len(train), len(test), 3 * len(train)),  # isolated
+        (3 * speakers, speakers, 3 * speakers),  # each held-out speaker
+        (3 * speakers, speakers, 3 * speakers),
+        (3 * TINY.train_strings, TINY.test_strings, 3 * len(train)),  # strings
+    ]
 
 
 def test_load_corpus_errors(tmp_path):

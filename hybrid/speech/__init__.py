@@ -1,7 +1,8 @@
 """Speech: audio, Kaldi-compatible features, corpora, HMM topologies and hybrid recognition.
 
-`audio` reads and writes PCM WAV files; `features` computes Kaldi's filterbank and MFCC
-features in pure PyTorch (with deltas, splicing, CMVN and batching); `fsdd` and `corpus` read
+`audio` reads and writes PCM WAV files; `augment` perturbs their speed; `features` computes
+Kaldi's filterbank and MFCC features in pure PyTorch (with deltas, splicing, per-utterance,
+per-speaker and global CMVN, and batching); `fsdd` and `corpus` read
 the Free Spoken Digit Dataset, build connected digit strings and generate the embedded
 synthetic corpus; `topology` builds word and silence HMMs, grammars and their decoding graphs;
 `decoder` decodes and force-aligns; `gmm` trains the generative GMM-HMM; `acoustic` and
@@ -10,6 +11,7 @@ GMM-HMM, hybrid DNN-HMM, hybrid BiLSTM-HMM and a pure RNN; `recognizer` loads a 
 """
 
 from .audio import read_wav, write_wav
+from .augment import perturb_speed, speed_perturbed
 from .corpus import (
     FeatureConfig,
     Utterance,
@@ -21,7 +23,7 @@ from .corpus import (
     synthetic_split,
 )
 from .decoder import align, decode
-from .features import GlobalCMVN, cmvn, deltas, fbank, mfcc, pad_features, splice
+from .features import GlobalCMVN, cmvn, deltas, fbank, mfcc, pad_features, speaker_cmvn, splice
 from .fsdd import DIGITS, Recording, official_split, read_fsdd, speaker_split
 from .metrics import error_rate, word_errors
 from .recognizer import Recognizer
@@ -61,9 +63,12 @@ __all__ = [
     "mfcc",
     "official_split",
     "pad_features",
+    "perturb_speed",
     "read_fsdd",
     "read_wav",
+    "speaker_cmvn",
     "speaker_split",
+    "speed_perturbed",
     "splice",
     "synthetic_recordings",
     "synthetic_split",

@@ -24,7 +24,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .audio import read_wav
-from .features import _check_int, cmvn, deltas, fbank, mfcc
+from .features import _check_int, cmvn, deltas, fbank, mfcc, speaker_cmvn
 from .fsdd import Recording
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "connected_strings",
     "extract",
     "frame_features",
+    "normalise_features",
     "isolated_utterances",
     "synthetic_recordings",
     "synthetic_split",
@@ -410,12 +411,13 @@ def synthetic_split(utterances: Sequence[Utterance]) -> tuple[list[Utterance], l
 # --- frame features -------------------------------------------------------------------------
 
 _KINDS = ("mfcc", "fbank")
+_CMVN = ("none", "utterance", "speaker")
 _DELTA_ORDER = 2
 
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    """Which frame features `frame_features` computes (Kaldi's defaults otherwise).
+    """Which frame features `extract` computes (Kaldi's defaults otherwise).
 
     Attributes:
         kind: ``"mfcc"`` (`mfcc`, ``num_ceps`` coefficients with the log energy as ``C0``)
@@ -423,22 +425,30 @@ class FeatureConfig:
         num_mel_bins: Number of mel bins, at least 3.
         num_ceps: Number of MFCCs, in [1, ``num_mel_bins``]; unused by ``"fbank"``.
         deltas: Append deltas and delta-deltas (`deltas` of order 2, window 2).
-        cmvn: Subtract each dimension's mean over the utterance (`cmvn`, no variance).
+        cmvn: Mean normalisation of each dimension with the statistics of the utterance
+            (``"utterance"``, `cmvn`), of all the utterances of its speaker (``"speaker"``,
+            `speaker_cmvn`, as Kaldi's recipes do), or none (``"none"``).
+        cmvn_variance: Also divide each dimension by its standard deviation over the same
+            frames.
 
     Raises:
-        ValueError: naming the attribute, for an unknown ``kind``, ``num_mel_bins < 3`` or
-            (for ``"mfcc"``) ``num_ceps`` outside [1, ``num_mel_bins``].
+        ValueError: naming the attribute, for an unknown ``kind`` or ``cmvn``,
+            ``num_mel_bins < 3`` or (for ``"mfcc"``) ``num_ceps`` outside
+            [1, ``num_mel_bins``].
     """
 
     kind: str = "mfcc"
     num_mel_bins: int = 23
     num_ceps: int = 13
     deltas: bool = True
-    cmvn: bool = True
+    cmvn: str = "speaker"
+    cmvn_variance: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
             raise ValueError(f"kind must be one of {_KINDS}, got {self.kind!r}")
+        if self.cmvn not in _CMVN:
+            raise ValueError(f"cmvn must be one of {_CMVN}, got {self.cmvn!r}")
         _check_int("num_mel_bins", self.num_mel_bins, 3)
         if self.kind == "mfcc":
             _check_int("num_ceps", self.num_ceps, 1)
@@ -454,13 +464,9 @@ class FeatureConfig:
         return base * (_DELTA_ORDER + 1 if self.deltas else 1)
 
 
-def frame_features(utterance: Utterance, config: FeatureConfig) -> Tensor:
-    """The frame features of one utterance (`waveform_features` of its audio)."""
-    return waveform_features(utterance.waveform, utterance.sample_rate, config)
-
-
 def waveform_features(waveform: Tensor, sample_rate: int, config: FeatureConfig) -> Tensor:
-    """The frame features of a waveform: MFCCs or filterbanks, deltas, mean normalisation.
+    """The frame features of a waveform before normalisation: MFCCs or filterbanks, and
+    deltas (`normalise_features` does the rest).
 
     Frames are 25 ms every 10 ms, Kaldi's defaults (see `fbank`).
 
@@ -483,15 +489,38 @@ def waveform_features(waveform: Tensor, sample_rate: int, config: FeatureConfig)
         features = fbank(waveform, sample_rate, num_mel_bins=config.num_mel_bins)
     if config.deltas:
         features = deltas(features, order=_DELTA_ORDER)
-    if config.cmvn:
-        features = cmvn(features)
     return features
+
+
+def normalise_features(
+    features: Sequence[Tensor], speakers: Sequence[str], config: FeatureConfig
+) -> list[Tensor]:
+    """``config.cmvn`` applied to the `waveform_features` of utterances spoken by ``speakers``
+    (used only by ``"speaker"``: each speaker's utterances share their statistics).
+
+    Raises:
+        ValueError: if ``features`` and ``speakers`` differ in length, or, with
+            ``cmvn_variance``, for a dimension constant over the frames normalised together.
+    """
+    if len(features) != len(speakers):
+        raise ValueError(
+            f"features and speakers differ in length: {len(features)} vs {len(speakers)}"
+        )
+    if config.cmvn == "utterance":
+        return [cmvn(f, variance=config.cmvn_variance) for f in features]
+    if config.cmvn == "speaker":
+        return speaker_cmvn(features, speakers, variance=config.cmvn_variance)
+    return list(features)
 
 
 def extract(
     utterances: Sequence[Utterance], config: FeatureConfig, progress: bool = False
 ) -> list[Tensor]:
-    """`frame_features` of each utterance, in order.
+    """The normalised frame features of each utterance, in order (`waveform_features`, then
+    `normalise_features` with the utterances' speakers).
+
+    With ``config.cmvn == "speaker"`` the statistics of a speaker are those of its
+    utterances among ``utterances``.
 
     Args:
         utterances: The utterances.
@@ -501,7 +530,14 @@ def extract(
     Returns:
         One ``(T_i, config.dim)`` float32 tensor per utterance.
     """
-    return [
-        frame_features(utterance, config)
+    raw = [
+        waveform_features(utterance.waveform, utterance.sample_rate, config)
         for utterance in tqdm(utterances, desc="features", disable=not progress)
     ]
+    return normalise_features(raw, [u.speaker for u in utterances], config)
+
+
+def frame_features(utterance: Utterance, config: FeatureConfig) -> Tensor:
+    """The normalised frame features of one utterance on its own (`extract` of it alone:
+    with ``"speaker"`` normalisation, its speaker's statistics are its own)."""
+    return extract([utterance], config)[0]

@@ -29,6 +29,7 @@ import torch
 
 from ..ctc.align import forced_align
 from ..files import check_same_setup, write_json_atomic
+from .augment import speed_perturbed
 from .corpus import FeatureConfig, Utterance, connected_strings, extract
 from .features import fbank
 from .metrics import error_rate
@@ -79,6 +80,9 @@ class ExperimentSettings:
         dev_strings: Strings built from the training recordings (seed ``string_seed + 2``)
             on which each HMM system's word insertion penalty is chosen.
         string_seed: Seed of the strings (the test strings use ``string_seed + 1``).
+        speed_factors: Speed perturbation of the training data: every training utterance
+            (recordings and strings, flat start included) is also trained on at each of
+            these speeds (`speed_perturbed`); test and development data never are.
     """
 
     features: FeatureConfig = field(default_factory=FeatureConfig)
@@ -87,6 +91,7 @@ class ExperimentSettings:
     test_strings: int = 300
     dev_strings: int = 100
     string_seed: int = 0
+    speed_factors: tuple[float, ...] = ()
 
 
 @dataclass
@@ -107,18 +112,12 @@ def _splits(
         return [_Split(task, "official", train, test, train, "isolated")]
     if task == "speakers":
         everyone = train + test
-        speakers = sorted({u.speaker for u in everyone})
-        return [
-            _Split(
-                task,
-                speaker,
-                [u for u in everyone if u.speaker != speaker],
-                [u for u in everyone if u.speaker == speaker],
-                [u for u in everyone if u.speaker != speaker],
-                "isolated",
-            )
-            for speaker in speakers
-        ]
+        splits = []
+        for speaker in sorted({u.speaker for u in everyone}):
+            others = [u for u in everyone if u.speaker != speaker]
+            held_out = [u for u in everyone if u.speaker == speaker]
+            splits.append(_Split(task, speaker, others, held_out, others, "isolated"))
+        return splits
     if task == "strings":
         seed = settings.string_seed
         return [
@@ -206,11 +205,18 @@ def run_speech(
             if not missing:
                 continue
             work = run_dir / "checkpoints" / f"{task}-{split.name}"
+            training = speed_perturbed(split.train, settings.speed_factors)
+            features = extract(training, settings.features, progress)
+            if split.isolated is split.train:
+                isolated, isolated_features = training, features
+            else:
+                isolated = speed_perturbed(split.isolated, settings.speed_factors)
+                isolated_features = extract(isolated, settings.features)
             trained = train_systems(
                 topology,
-                (extract(split.train, settings.features, progress), [u.words for u in split.train]),
+                (features, [u.words for u in training]),
                 extract(split.test, settings.features, progress),
-                (extract(split.isolated, settings.features), [u.words for u in split.isolated]),
+                (isolated_features, [u.words for u in isolated]),
                 split.grammar,
                 settings.systems,
                 missing,
@@ -237,14 +243,16 @@ def run_speech(
     plot_errors(_error_grid(results), run_dir / "errors.png")
     model = run_dir / "models" / "strings-ctc.pt"
     if "strings" in tasks and model.exists():
-        example = connected_strings(test, 1, settings.string_seed + 1)[0]
-        _plot_ctc(Recognizer.load(model), example, settings.features, run_dir / "ctc.png")
+        strings = connected_strings(test, settings.test_strings, settings.string_seed + 1)
+        _plot_ctc(Recognizer.load(model), strings, settings.features, run_dir / "ctc.png")
     return results
 
 
-def _plot_ctc(recognizer: Recognizer, utterance: Utterance, features, path: Path) -> None:
-    """The saved CTC system's posteriors on ``utterance`` and its forced alignment."""
-    frames = extract([utterance], features)
+def _plot_ctc(recognizer: Recognizer, strings: list[Utterance], features, path: Path) -> None:
+    """The saved CTC system's posteriors on the first test string and its forced alignment
+    (features normalised as in the test set)."""
+    utterance = strings[0]
+    frames = [extract(strings, features)[0]]
     log_probs = log_posteriors(recognizer.network, frames)[0]
     blank = recognizer.system["model"]["blank"]
     alignment = forced_align(log_probs[None], torch.tensor([utterance.words]), blank=blank)
@@ -395,9 +403,12 @@ def results_table(results: dict, corpus: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def default_settings(corpus: str, epochs: int | None = None) -> ExperimentSettings:
-    """The settings of the recipe: full-size on FSDD; small enough on the synthetic corpus
-    that the whole comparison runs in about a minute on two cores."""
+def default_settings(
+    corpus: str, epochs: int | None = None, speed_factors: Sequence[float] | None = None
+) -> ExperimentSettings:
+    """The settings of the recipe: full-size on FSDD, with speed perturbation at 0.9 and 1.1;
+    small enough on the synthetic corpus that the whole comparison runs in about a minute on
+    two cores. ``epochs`` and ``speed_factors`` replace the corpus's defaults."""
     if corpus == "synthetic":
         systems = SystemSettings(
             word_states=4,
@@ -411,13 +422,18 @@ def default_settings(corpus: str, epochs: int | None = None) -> ExperimentSettin
             ctc_training=AcousticTrainConfig(epochs=epochs or 25, batch_size=16, lr=3e-3),
         )
         return ExperimentSettings(
-            systems=systems, train_strings=120, test_strings=40, dev_strings=30
+            systems=systems,
+            train_strings=120,
+            test_strings=40,
+            dev_strings=30,
+            speed_factors=tuple(speed_factors or ()),
         )
     return ExperimentSettings(
         systems=SystemSettings(
-            training=AcousticTrainConfig(epochs=epochs or 20),
-            ctc_training=AcousticTrainConfig(epochs=epochs or 30, lr=3e-3),
-        )
+            training=AcousticTrainConfig(epochs=epochs or 10),
+            ctc_training=AcousticTrainConfig(epochs=epochs or 10, lr=3e-3),
+        ),
+        speed_factors=(0.9, 1.1) if speed_factors is None else tuple(speed_factors),
     )
 
 

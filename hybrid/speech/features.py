@@ -34,7 +34,7 @@ triangles, DCT) are computed in float64 and cast to the input's dtype and device
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from numbers import Real
 
 import torch
@@ -528,6 +528,44 @@ def cmvn(features: Tensor, variance: bool = False) -> Tensor:
     count = torch.tensor(x.shape[0], dtype=torch.float64, device=x.device)
     mean, scale = _normaliser(count, x.sum(dim=0), x.square().sum(dim=0), variance)
     return ((x - mean) * scale).to(features.dtype)
+
+
+def speaker_cmvn(
+    features: Sequence[Tensor], speakers: Sequence[str], variance: bool = False
+) -> list[Tensor]:
+    """Per-speaker cepstral mean (and variance) normalisation, as Kaldi's ``apply-cmvn
+    --utt2spk``: every utterance is normalised with the statistics of all the utterances of
+    its speaker (a `GlobalCMVN` fitted on them).
+
+    Args:
+        features: Per utterance ``(T_i, D)`` float features.
+        speakers: The speaker of each utterance (any hashable names).
+        variance: Also divide each dimension by its standard deviation over the speaker.
+
+    Returns:
+        Per utterance ``(T_i, D)`` normalised features, in order, in the input's dtype.
+
+    Raises:
+        ValueError: if ``features`` and ``speakers`` differ in length, for features that are
+            not 2-D float tensors of one ``D``, or, with ``variance``, a dimension that is
+            constant over a speaker's utterances (naming the speaker).
+    """
+    if len(features) != len(speakers):
+        raise ValueError(
+            f"features and speakers differ in length: {len(features)} vs {len(speakers)}"
+        )
+    groups: dict[str, list[int]] = {}
+    for index, speaker in enumerate(speakers):
+        groups.setdefault(speaker, []).append(index)
+    out: list[Tensor] = list(features)
+    for speaker, index in groups.items():
+        try:
+            normalise = GlobalCMVN(variance).fit(features[i] for i in index)
+        except ValueError as error:
+            raise ValueError(f"speaker {speaker!r}: {error}") from None
+        for i in index:
+            out[i] = normalise(features[i])
+    return out
 
 
 class GlobalCMVN:

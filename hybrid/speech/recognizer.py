@@ -19,7 +19,7 @@ from ..ctc.loss import ctc_loss
 from ..files import save_atomic
 from ..nn import GMMEmissions, ScaledPosteriors
 from .acoustic import AcousticConfig, build
-from .corpus import FeatureConfig, waveform_features
+from .corpus import FeatureConfig, normalise_features, waveform_features
 from .decoder import decode, frame_scores
 from .features import pad_features
 from .topology import Topology, decoding_graph, isolated_grammar, loop_grammar
@@ -106,10 +106,16 @@ class Recognizer:
         return cls(torch.load(path, weights_only=True))
 
     def recognize(self, waveforms: list[tuple[Tensor, int]]) -> list[tuple[str, ...]]:
-        """Words spoken in each ``(waveform (N,), sample_rate)``."""
+        """Words spoken in each ``(waveform (N,), sample_rate)``.
+
+        Under per-speaker normalisation (``cmvn="speaker"``) the waveforms are taken as one
+        speaker's: their statistics are pooled (recognize one at a time to normalise each on
+        its own).
+        """
         if self.features is None:
             raise ValueError("this system was not saved with its feature settings")
-        features = [waveform_features(w, rate, self.features) for w, rate in waveforms]
+        raw = [waveform_features(w, rate, self.features) for w, rate in waveforms]
+        features = normalise_features(raw, ["speaker"] * len(raw), self.features)
         return [tuple(self.topology.words[w] for w in h) for h in self.decode(features)]
 
     def scaled_scores(self, features: list[Tensor]) -> list[Tensor]:

@@ -75,7 +75,9 @@ class SystemSettings:
     mixtures: int = 4
     gmm_iterations: int = 10
     viterbi_iterations: int = 2
-    dnn: dict = field(default_factory=lambda: {"hidden": 512, "layers": 3, "context": 5})
+    dnn: dict = field(
+        default_factory=lambda: {"hidden": 256, "layers": 3, "context": 2, "dropout": 0.3}
+    )
     bilstm: dict = field(default_factory=lambda: {"hidden": 128, "layers": 2})
     rnn: dict = field(default_factory=lambda: {"hidden": 128, "layers": 2})
     ctc: dict = field(default_factory=lambda: {"hidden": 128, "layers": 2})
