@@ -347,6 +347,11 @@ def test_recognizer_without_feature_settings_refuses(synthetic, tmp_path):
         words=DIGITS,
     )
     saved = torch.load(tmp_path / "models" / "isolated-gmm.pt", weights_only=True)
+    # Systems saved when cmvn was a flag (per-utterance mean normalisation) keep its meaning.
+    for flag, mode in ((True, "utterance"), (False, "none")):
+        old = {key: value for key, value in saved["features"].items() if key != "cmvn_variance"}
+        features = Recognizer({**saved, "features": {**old, "cmvn": flag}}).features
+        assert (features.cmvn, features.cmvn_variance) == (mode, False)
     recognizer = Recognizer({**saved, "features": None})
     with pytest.raises(ValueError, match="not saved with its feature settings"):
         recognizer.recognize([(test[0].waveform, test[0].sample_rate)])

@@ -63,6 +63,14 @@ def save_system(path: Path, system: dict, features: FeatureConfig) -> None:
     save_atomic({**system, "features": asdict(features)}, Path(path))
 
 
+def _feature_config(saved: dict) -> FeatureConfig:
+    """The saved feature settings; systems saved when ``cmvn`` was a flag (per-utterance mean
+    normalisation, or none) load with its meaning."""
+    if isinstance(saved.get("cmvn"), bool):
+        saved = {**saved, "cmvn": "utterance" if saved["cmvn"] else "none", "cmvn_variance": False}
+    return FeatureConfig(**saved)
+
+
 class Recognizer:
     """A speech system ready to decode: ``recognize`` turns waveforms into words,
     ``decode`` turns features into word indices."""
@@ -73,7 +81,7 @@ class Recognizer:
         self.topology = Topology(
             **{**saved["topology"], "words": tuple(saved["topology"]["words"])}
         )
-        self.features = None if saved["features"] is None else FeatureConfig(**saved["features"])
+        self.features = None if saved["features"] is None else _feature_config(saved["features"])
         self.grammar = saved["grammar"]
         scales = saved["scales"]
         model = saved["model"]
