@@ -250,9 +250,9 @@ def run_speech(
 
 def _plot_ctc(recognizer: Recognizer, strings: list[Utterance], features, path: Path) -> None:
     """The saved CTC system's posteriors on the first test string and its forced alignment
-    (features normalised as in the test set)."""
+    (normalised with its speaker's test strings, as in the test set)."""
     utterance = strings[0]
-    frames = [extract(strings, features)[0]]
+    frames = extract([s for s in strings if s.speaker == utterance.speaker], features)[:1]
     log_probs = log_posteriors(recognizer.network, frames)[0]
     blank = recognizer.system["model"]["blank"]
     alignment = forced_align(log_probs[None], torch.tensor([utterance.words]), blank=blank)
