@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import math
+import os
+import pickle
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from .nn.memory import TYING
 from .qa.model import KINDS, ReaderConfig
 from .speech.systems import SYSTEMS
 from .tagging.model import HEADS, INTENT_POOLING, TaggerConfig
 from .tagging.train import TrainConfig
+
+# The tasks of ``train-asr``.
+TASKS = ("isolated", "speakers", "strings")
 
 # Sizes per corpus where the command line leaves them out: the embedded synthetic corpus runs
 # the whole comparison in about a minute on two cores; the real ones train to convergence.
@@ -34,6 +43,86 @@ CORPUS_DEFAULTS = {
 # Main-schedule epochs per reader on the embedded synthetic stories (about a minute in all).
 SYNTHETIC_EPOCHS = {"memory": 40, "attentive": 40, "lstm": 40}
 
+Value = TypeVar("Value")
+
+
+def _bounded(
+    convert: Callable[[str], float], accept: Callable[[float], bool], expected: str
+) -> Callable[[str], float]:
+    """An argparse ``type=``: ``convert`` the text and keep values that ``accept``; otherwise
+    argparse prints ``argument --x: expected <expected>, got <text>`` and exits with 2."""
+
+    def parse(text: str) -> float:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text}") from None
+        if not accept(value):  # NaN fails every comparison
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
+        return value
+
+    parse.__name__ = expected
+    return parse
+
+
+POSITIVE_INT = _bounded(int, lambda v: v >= 1, "a positive integer")
+NON_NEGATIVE_INT = _bounded(int, lambda v: v >= 0, "a non-negative integer")
+POSITIVE_FLOAT = _bounded(float, lambda v: 0 < v < math.inf, "a positive number")
+NON_NEGATIVE_FLOAT = _bounded(float, lambda v: 0 <= v < math.inf, "a non-negative number")
+PROBABILITY = _bounded(float, lambda v: 0 <= v < 1, "a probability in [0, 1)")
+BABI_TASK = _bounded(int, lambda v: 1 <= v <= 20, "a bAbI task number from 1 to 20")
+
+
+def _given(value: Value | None, default: Value) -> Value:
+    """``value`` where the option was given, else ``default`` (a given 0 stays 0)."""
+    return default if value is None else value
+
+
+def _load(loader: Callable[[Path], Value], path: str) -> Value:
+    """``loader(path)``, a last resort behind the loaders' own checks: what ``torch.load``
+    raises for a file that is no saved model (random bytes, an empty or truncated file) or
+    ``load_state_dict`` for weights of other shapes becomes a ValueError naming the file."""
+    try:
+        return loader(Path(path))
+    except (pickle.UnpicklingError, EOFError, RuntimeError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        raise ValueError(f"{path}: not a model of this command ({reason})") from error
+
+
+def _lines(stream: Iterable[str], name: str = "standard input") -> Iterator[str]:
+    """The lines of a text ``stream``, lazily; undecodable bytes refused naming the stream."""
+    number = 0
+    try:
+        for line in stream:
+            number += 1
+            yield line
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{name}: expected {error.encoding} text, got undecodable bytes after line "
+            f"{number} ({error.reason})"
+        ) from None
+
+
+def _inputs(arguments: list[str]) -> Iterator[tuple[str, str]]:
+    """``(where, text)`` of each input: the command-line ``arguments`` or, without any, the
+    non-blank lines of standard input (``where`` names the argument or the line)."""
+    if arguments:
+        yield from ((f"argument {i}", text) for i, text in enumerate(arguments, start=1))
+        return
+    for number, line in enumerate(_lines(sys.stdin), start=1):
+        if line.strip():
+            yield f"standard input line {number}", line.strip()
+
+
+def _nonempty(results: Iterable[Value], what: str) -> Iterator[Value]:
+    """``results``, lazily; an input that held none is refused once it is read."""
+    empty = True
+    for result in results:
+        empty = False
+        yield result
+    if empty:
+        raise ValueError(f"no input: expected {what}")
+
 
 def _train_tagger(args: argparse.Namespace) -> int:
     from .distributed import init_from_environment, is_main
@@ -44,28 +133,28 @@ def _train_tagger(args: argparse.Namespace) -> int:
     splits = load_splits(args.corpus, args.data)
     if args.corpus == "synthetic" and is_main():
         print(SYNTHETIC_NOTICE)
-    if args.limit:
+    if args.limit is not None:
         splits = {name: sentences[: args.limit] for name, sentences in splits.items()}
     defaults = CORPUS_DEFAULTS[args.corpus]
     tagger = TaggerConfig(
-        hidden=args.hidden or defaults["hidden"],
+        hidden=_given(args.hidden, defaults["hidden"]),
         layers=args.layers,
         rnn=args.rnn,
         dropout=args.dropout,
-        word_dim=args.word_dim or defaults["word_dim"],
+        word_dim=_given(args.word_dim, defaults["word_dim"]),
         char_encoder=None if args.char_encoder == "none" else args.char_encoder,
         word_dropout=args.word_dropout,
         intent_pooling=args.intent_pooling,
-        intent_weight=defaults.get("intent_weight", TaggerConfig.intent_weight)
-        if args.intent_weight is None
-        else args.intent_weight,
-        lm_weight=defaults.get("lm_weight", 0.0) if args.lm_weight is None else args.lm_weight,
-        lm_words=args.lm_words or defaults.get("lm_words", TaggerConfig.lm_words),
+        intent_weight=_given(
+            args.intent_weight, defaults.get("intent_weight", TaggerConfig.intent_weight)
+        ),
+        lm_weight=_given(args.lm_weight, defaults.get("lm_weight", 0.0)),
+        lm_words=_given(args.lm_words, defaults.get("lm_words", TaggerConfig.lm_words)),
     )
     training = TrainConfig(
-        epochs=args.epochs or defaults["epochs"],
-        batch_size=args.batch_size or defaults["batch_size"],
-        lr=args.lr or defaults["lr"],
+        epochs=_given(args.epochs, defaults["epochs"]),
+        batch_size=_given(args.batch_size, defaults["batch_size"]),
+        lr=_given(args.lr, defaults["lr"]),
         patience=args.patience,
         average=args.average,
     )
@@ -90,21 +179,29 @@ def _train_tagger(args: argparse.Namespace) -> int:
 
 
 def _tag(args: argparse.Namespace) -> int:
-    from .tagging.inference import tag_texts
+    from .tagging.inference import tag_stream
     from .tagging.train import load_tagger
 
-    model, vocabulary = load_tagger(Path(args.model))
-    texts = args.text or [line.strip() for line in sys.stdin if line.strip()]
-    for result in tag_texts(model, vocabulary, texts, args.k):
+    model, vocabulary = _load(load_tagger, args.model)
+    texts = (text for _, text in _inputs(args.text))
+    results = tag_stream(model, vocabulary, texts, args.k)
+    for result in _nonempty(results, "sentences, one per line on standard input"):
         if args.json:
             print(json.dumps(result))
             continue
-        print(" ".join(f"{w}/{t}" for w, t in zip(result["words"], result["tags"], strict=True)))
+        print(_tagged(result["words"], result["tags"]))
         for span in result["spans"]:
             print(f"  {span['label']}: {span['text']}")
         if "intent" in result:
             print(f"  intent: {result['intent']} ({result['intent_confidence']:.2f})")
+        for rank, tagging in enumerate(result.get("nbest", ()), start=1):
+            print(f"  {rank}. ({tagging['score']:.2f}) {_tagged(result['words'], tagging['tags'])}")
     return 0
+
+
+def _tagged(words: list[str], tags: list[str]) -> str:
+    """``word/TAG`` tokens separated by spaces."""
+    return " ".join(f"{w}/{t}" for w, t in zip(words, tags, strict=True))
 
 
 def _train_qa(args: argparse.Namespace) -> int:
@@ -129,13 +226,13 @@ def _train_qa(args: argparse.Namespace) -> int:
     settings = {}
     for kind in args.models:
         reader, training = default_settings(kind, args.joint)
-        epochs = args.epochs or (SYNTHETIC_EPOCHS[kind] if synthetic else training.epochs)
+        epochs = _given(args.epochs, SYNTHETIC_EPOCHS[kind] if synthetic else training.epochs)
         reader = replace(
             reader,
             hops=args.hops,
             tying=args.tying,
             noise=args.noise,
-            dim=args.dim or reader.dim,
+            dim=_given(args.dim, reader.dim),
             position=not args.no_position,
             temporal=not args.no_temporal,
             attend_empty=not args.no_empty_slots,
@@ -143,12 +240,12 @@ def _train_qa(args: argparse.Namespace) -> int:
         training = replace(training, epochs=epochs)
         if kind == "memory" and args.no_linear_start:  # the paper's rate without it
             training = replace(training, linear_start=False, lr=0.01)
-        if args.optimizer:
+        if args.optimizer is not None:
             training = replace(training, optimizer=args.optimizer)
-        if args.lr:
+        if args.lr is not None:
             training = replace(training, lr=args.lr)
         settings[kind] = (reader, training)
-    seeds = args.seeds or ([0] if synthetic else [0, 1, 2, 3, 4])
+    seeds = _given(args.seeds, [0] if synthetic else [0, 1, 2, 3, 4])
     default_name = "babi-synthetic" if synthetic else "babi-joint" if args.joint else "babi"
     run_dir = Path(args.runs) / (args.name or default_name)
     run_qa(
@@ -168,15 +265,15 @@ def _train_qa(args: argparse.Namespace) -> int:
 
 
 def _answer(args: argparse.Namespace) -> int:
-    from .qa.inference import answer, parse_story
+    from .qa.inference import answer_stories, read_stories
     from .qa.train import load_reader
 
-    reader, vocabulary = load_reader(Path(args.model))
-    story, question = parse_story(sys.stdin.read())
-    result = answer(reader, vocabulary, story, question)
-    print(f"answer: {result['answer']} ({result['confidence']:.2f})")
-    for hop, (sentence, weight) in enumerate(result["attended"], start=1):
-        print(f"  hop {hop}: {sentence} ({weight:.2f})")
+    reader, vocabulary = _load(load_reader, args.model)
+    results = answer_stories(reader, vocabulary, read_stories(_lines(sys.stdin)))
+    for result in _nonempty(results, "a story on standard input"):
+        print(f"answer: {result['answer']} ({result['confidence']:.2f})")
+        for hop, (sentence, weight) in enumerate(result["attended"], start=1):
+            print(f"  hop {hop}: {sentence} ({weight:.2f})")
     return 0
 
 
@@ -189,13 +286,13 @@ def _train_asr(args: argparse.Namespace) -> int:
     train, test, words = load_corpus(args.corpus, args.data)
     if args.corpus == "synthetic":
         print(SYNTHETIC_NOTICE)
-    tasks = args.tasks or (["isolated", "strings"] if args.corpus == "synthetic" else None)
+    every = ("isolated", "strings") if args.corpus == "synthetic" else TASKS
     run_dir = Path(args.runs) / (args.name or f"asr-{args.corpus}")
     run_speech(
         train,
         test,
         run_dir,
-        tasks=tasks or ("isolated", "speakers", "strings"),
+        tasks=_given(args.tasks, every),
         systems=args.systems,
         settings=default_settings(args.corpus, args.epochs, args.speed_factors),
         corpus=args.corpus,
@@ -212,10 +309,9 @@ def _recognize(args: argparse.Namespace) -> int:
     from .speech.audio import read_wav
     from .speech.recognizer import Recognizer
 
-    recognizer = Recognizer.load(args.model)
-    for path, words in zip(
-        args.files, recognizer.recognize([read_wav(f) for f in args.files]), strict=True
-    ):
+    recognizer = _load(Recognizer.load, args.model)
+    waveforms = (read_wav(path) for path in args.files)
+    for path, words in zip(args.files, recognizer.recognize_stream(waveforms), strict=True):
         print(f"{path}\t{' '.join(words)}")
     return 0
 
@@ -256,20 +352,45 @@ def _train_parser(args: argparse.Namespace) -> int:
 def _parse(args: argparse.Namespace) -> int:
     from .parsing.parser import Parser
 
-    parser = Parser.load(args.model)
-    sentences = [line.split() for line in args.sentences] or [
-        line.split() for line in sys.stdin if line.strip()
-    ]
-    tags = None
-    if parser.uses_tags:
-        pairs = [[token.rpartition("/") for token in sentence] for sentence in sentences]
-        if any(not sep for sentence in pairs for _, sep, _ in sentence):
-            raise ValueError("this parser reads POS tags: give each word as word/TAG")
-        sentences = [[word for word, _, _ in sentence] for sentence in pairs]
-        tags = [[tag for _, _, tag in sentence] for sentence in pairs]
-    for parse in parser.parse(sentences, tags, mode=args.decoder, beam=args.beam):
+    parser = _load(Parser.load, args.model)
+    inputs = (
+        _words_and_tags(where, text, parser.uses_tags) for where, text in _inputs(args.sentences)
+    )
+    if parser.uses_tags:  # one reading of the input, two streams in lockstep
+        left, right = itertools.tee(inputs)
+        sentences, tags = (words for words, _ in left), (row for _, row in right)
+    else:
+        sentences, tags = (words for words, _ in inputs), None
+    parses = parser.parse_stream(sentences, tags, mode=args.decoder, beam=args.beam)
+    for parse in _nonempty(parses, "sentences, one per line on standard input"):
         print(parse.tree)
     return 0
+
+
+def _words_and_tags(where: str, text: str, with_tags: bool) -> tuple[list[str], list[str]]:
+    """The words of a tokenised sentence and, ``with_tags``, the tags of its ``word/TAG``
+    tokens (else an empty list).
+
+    Raises:
+        ValueError: naming ``where`` (the argument or line), for a text without words or a
+            token without its tag.
+    """
+    tokens = text.split()
+    if not tokens:
+        raise ValueError(f"{where}: expected a sentence of at least one word, got {text!r}")
+    if not with_tags:
+        return tokens, []
+    pairs = [token.rpartition("/") for token in tokens]
+    bad = [
+        token
+        for token, (word, sep, tag) in zip(tokens, pairs, strict=True)
+        if not (word and sep and tag)
+    ]
+    if bad:
+        raise ValueError(
+            f"{where}: this parser reads POS tags: give each word as word/TAG, got {bad[:5]}"
+        )
+    return [word for word, _, _ in pairs], [tag for _, _, tag in pairs]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -290,26 +411,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--data", help="folder holding <corpus>/ (default $HYBRID_DATA or ../shared/data)"
     )
     train.add_argument("--heads", nargs="+", default=list(HEADS), choices=HEADS)
-    train.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    train.add_argument("--epochs", type=int, help="default depends on the corpus")
-    train.add_argument("--patience", type=int, default=TrainConfig.patience)
+    train.add_argument("--seeds", nargs="+", type=NON_NEGATIVE_INT, default=[0, 1, 2])
+    train.add_argument("--epochs", type=POSITIVE_INT, help="default depends on the corpus")
+    train.add_argument("--patience", type=POSITIVE_INT, default=TrainConfig.patience)
     train.add_argument(
         "--average",
-        type=float,
+        type=PROBABILITY,
         default=TrainConfig.average,
         help="decay of a moving average of the weights, evaluated and kept (0: off)",
     )
-    train.add_argument("--batch-size", type=int, help="default depends on the corpus")
-    train.add_argument("--lr", type=float, help="default depends on the corpus")
-    train.add_argument("--hidden", type=int, help="default depends on the corpus")
-    train.add_argument("--layers", type=int, default=TaggerConfig.layers)
-    train.add_argument("--word-dim", type=int, help="default depends on the corpus")
+    train.add_argument("--batch-size", type=POSITIVE_INT, help="default depends on the corpus")
+    train.add_argument("--lr", type=POSITIVE_FLOAT, help="default depends on the corpus")
+    train.add_argument("--hidden", type=POSITIVE_INT, help="default depends on the corpus")
+    train.add_argument("--layers", type=POSITIVE_INT, default=TaggerConfig.layers)
+    train.add_argument("--word-dim", type=POSITIVE_INT, help="default depends on the corpus")
     train.add_argument("--rnn", default=TaggerConfig.rnn, choices=("lstm", "gru", "rnn"))
     train.add_argument("--char-encoder", default="cnn", choices=("cnn", "lstm", "none"))
-    train.add_argument("--dropout", type=float, default=TaggerConfig.dropout)
+    train.add_argument("--dropout", type=PROBABILITY, default=TaggerConfig.dropout)
     train.add_argument(
         "--word-dropout",
-        type=float,
+        type=PROBABILITY,
         default=TaggerConfig.word_dropout,
         help="probability of replacing a training word by <unk>",
     )
@@ -318,18 +439,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--intent-weight",
-        type=float,
+        type=NON_NEGATIVE_FLOAT,
         help="weight of the intent loss; default depends on the corpus",
     )
     train.add_argument(
         "--lm-weight",
-        type=float,
+        type=NON_NEGATIVE_FLOAT,
         help="weight of an auxiliary next/previous-word loss (0: off; 1-layer encoders); "
         "default depends on the corpus",
     )
     train.add_argument(
         "--lm-words",
-        type=int,
+        type=POSITIVE_INT,
         help="words the auxiliary loss predicts (the most frequent ones); default depends "
         "on the corpus",
     )
@@ -341,9 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--limit",
-        type=int,
-        default=0,
-        help="use only the first N sentences of each split (smoke runs)",
+        type=POSITIVE_INT,
+        help="use only the first N sentences of each split (smoke runs; default: all)",
     )
     train.add_argument("--runs", default="runs", help="parent folder of run folders")
     train.add_argument("--name", help="run folder name (default: the corpus)")
@@ -352,7 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     tag = commands.add_parser("tag", help="tag text with a saved tagger")
     tag.add_argument("--model", required=True, help="a models/<head>-seed<N>.pt of a run")
-    tag.add_argument("--k", type=int, default=None, help="also print the k best taggings")
+    tag.add_argument(
+        "--k", type=POSITIVE_INT, help="also print the k best taggings, best first, with scores"
+    )
     tag.add_argument("--json", action="store_true", help="one JSON object per sentence")
     tag.add_argument(
         "text",
@@ -374,17 +496,19 @@ def build_parser() -> argparse.ArgumentParser:
     qa.add_argument(
         "--data", help="folder holding babi/en/ (default $HYBRID_DATA or ../shared/data)"
     )
-    qa.add_argument("--tasks", nargs="+", type=int, default=list(range(1, 21)))
+    qa.add_argument("--tasks", nargs="+", type=BABI_TASK, default=list(range(1, 21)))
     qa.add_argument("--models", nargs="+", default=list(KINDS), choices=KINDS)
-    qa.add_argument("--seeds", nargs="+", type=int, help="default 0-4 (synthetic: 0)")
+    qa.add_argument("--seeds", nargs="+", type=NON_NEGATIVE_INT, help="default 0-4 (synthetic: 0)")
     qa.add_argument("--joint", action="store_true", help="one reader for all tasks together")
-    qa.add_argument("--epochs", type=int, help="main-schedule epochs (default per reader)")
+    qa.add_argument("--epochs", type=POSITIVE_INT, help="main-schedule epochs (default per reader)")
     qa.add_argument("--optimizer", choices=("sgd", "adam"), help="default per reader")
-    qa.add_argument("--lr", type=float, help="main-schedule learning rate (default per reader)")
-    qa.add_argument("--hops", type=int, default=ReaderConfig.hops)
-    qa.add_argument("--dim", type=int, help="embedding size (default per reader)")
+    qa.add_argument(
+        "--lr", type=POSITIVE_FLOAT, help="main-schedule learning rate (default per reader)"
+    )
+    qa.add_argument("--hops", type=POSITIVE_INT, default=ReaderConfig.hops)
+    qa.add_argument("--dim", type=POSITIVE_INT, help="embedding size (default per reader)")
     qa.add_argument("--tying", default=ReaderConfig.tying, choices=TYING)
-    qa.add_argument("--noise", type=float, default=ReaderConfig.noise)
+    qa.add_argument("--noise", type=PROBABILITY, default=ReaderConfig.noise)
     qa.add_argument("--no-position", action="store_true", help="bag of words, no position encoding")
     qa.add_argument("--no-temporal", action="store_true", help="no temporal encoding")
     qa.add_argument("--no-linear-start", action="store_true")
@@ -401,8 +525,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ans = commands.add_parser(
         "answer",
-        help="answer a question about a story read from stdin (one statement per line, the "
-        "question last)",
+        help="answer the question of each story read from stdin (one statement per line, the "
+        "question last; stories separated by blank lines)",
     )
     ans.add_argument("--model", required=True, help="a models/<reader>-...pt of a train-qa run")
     ans.set_defaults(run=_answer)
@@ -421,7 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
     asr.add_argument(
         "--tasks",
         nargs="+",
-        choices=("isolated", "speakers", "strings"),
+        choices=TASKS,
         help="default: all three (synthetic: isolated and strings)",
     )
     asr.add_argument(
@@ -431,18 +555,20 @@ def build_parser() -> argparse.ArgumentParser:
         choices=SYSTEMS,
         help="GMM-HMM, hybrid DNN-HMM, hybrid BiLSTM-HMM, pure RNN, CTC (default: all)",
     )
-    asr.add_argument("--epochs", type=int, help="epochs of every network (default per corpus)")
+    asr.add_argument(
+        "--epochs", type=POSITIVE_INT, help="epochs of every network (default per corpus)"
+    )
     asr.add_argument(
         "--speed-factors",
         nargs="*",
-        type=float,
+        type=POSITIVE_FLOAT,
         metavar="F",
         help="speed perturbation: also train on copies of the training audio at these speeds "
         "(default 0.9 1.1 on fsdd, none on synthetic; give the flag alone for none)",
     )
     asr.add_argument(
         "--threads",
-        type=int,
+        type=POSITIVE_INT,
         default=1,
         help="torch threads (default 1: these small networks gain nothing from more, and "
         "several runs can share the cores)",
@@ -498,13 +624,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the encoder-decoder without attention, with attention, and with attention and "
         "the word pointer (default: all three)",
     )
-    tp.add_argument("--epochs", type=int, help="training epochs (default per corpus)")
+    tp.add_argument("--epochs", type=POSITIVE_INT, help="training epochs (default per corpus)")
     tp.add_argument(
         "--train-size",
         type=int,
         help="train on the first N training trees only (for learning curves)",
     )
-    tp.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    tp.add_argument("--threads", type=POSITIVE_INT, default=2, help="torch threads (default 2)")
     tp.add_argument("--runs", default="runs", help="parent folder of run folders")
     tp.add_argument("--name", help="run folder name (default parse-<corpus>)")
     tp.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -518,7 +644,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("greedy", "beam", "constrained"),
         help="constrained (default): only well-formed trees over the words",
     )
-    parse.add_argument("--beam", type=int, default=10)
+    parse.add_argument("--beam", type=POSITIVE_INT, default=10)
     parse.add_argument(
         "sentences",
         nargs="*",
@@ -530,13 +656,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``hybrid`` command."""
+    """Entry point of the ``hybrid`` command.
+
+    A bad input (an option argparse refuses, a missing or unreadable file, a file that is no
+    model, text that does not decode, a malformed sentence or story) ends as one line
+    ``hybrid: error: ...`` on standard error and exit status 2; an interrupt (Ctrl-C) as
+    ``hybrid: interrupted`` and 130. Any other exception is a bug and keeps its traceback.
+    """
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except ValueError as error:
-        print(f"hybrid: error: {error}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("hybrid: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader of the output stopped early (``| head``)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except (ValueError, OSError) as error:  # UnicodeDecodeError is a ValueError
+        print(f"hybrid: error: {_message(error)}", file=sys.stderr)
         return 2
+
+
+def _message(error: Exception) -> str:
+    """One line for ``error``: an OSError as ``<path>: <reason>``."""
+    if isinstance(error, OSError) and error.filename is not None:
+        return f"{error.filename}: {error.strerror or error}"
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 if __name__ == "__main__":

@@ -138,7 +138,7 @@ def test_run_qa_writes_results_and_reads_them_back(stories, tmp_path):
     )
     assert again["runs"] == results["runs"]
     assert sum("read back" in line for line in lines) == 6
-    other = dict(settings, memory=(settings["memory"][0], replace(FAST, epochs=2)))
+    other = dict(settings, memory=(settings["memory"][0], replace(FAST, epochs=1, lr=0.5)))
     with pytest.raises(ValueError, match="other settings"):
         run_qa(tasks, tmp_path, ("memory",), (0,), settings=other, progress=False)
 

@@ -51,13 +51,17 @@ def greedy_decode(
     Args:
         log_probs: ``(B, T, V)``.
         lengths: ``(B,)`` frames per sequence, ``(B, T)`` bool prefix mask, or ``None``.
-        blank: The blank symbol.
+        blank: The blank symbol, an int in ``[0, V)``.
 
     Returns:
         ``labels`` ``(B, L)`` (``-1`` padded), ``label_lengths`` ``(B,)`` and ``starts``
         ``(B, L)``: the first frame of each emitted symbol (``-1`` padded).
+
+    Raises:
+        ValueError: Bad ``log_probs`` or ``lengths``, or a ``blank`` that is not an int in
+            ``[0, V)``.
     """
-    log_probs, lengths = check_log_probs(log_probs, lengths, blank)
+    log_probs, lengths, blank = check_log_probs(log_probs, lengths, blank)
     frames = log_probs.argmax(-1)
     keep = torch.arange(frames.shape[1], device=frames.device)[None, :] < lengths[:, None]
     labels, starts, counts = _collapse(frames, keep, blank)
@@ -98,13 +102,19 @@ def forced_align(
         targets: ``(B, S)`` symbols, right padded.
         lengths: ``(B,)`` frames per sequence (``None``: all ``T``).
         target_lengths: ``(B,)`` (``None``: count the entries ``>= 0``).
-        blank: The blank symbol.
+        blank: The blank symbol, an int in ``[0, V)``.
+
+    Returns:
+        `CTCAlignment`; its scores are float32 for float16/bfloat16 ``log_probs``.
 
     Raises:
-        ValueError: Bad shapes or values, a blank inside a target, or a target longer than
-            its frames allow.
+        ValueError: Bad shapes or values (a frame within ``lengths`` whose every symbol is
+            ``-inf`` among them), a ``blank`` that is not an int in ``[0, V)``, a blank inside
+            a target, a target longer than its frames allow, or targets with no alignment of
+            finite score (every alignment meets a ``-inf`` log-probability, e.g. a target
+            symbol that is ``-inf`` on every frame it could take), naming their sequences.
     """
-    log_probs, lengths = check_log_probs(log_probs, lengths, blank)
+    log_probs, lengths, blank = check_log_probs(log_probs, lengths, blank)
     targets, target_lengths = check_targets(
         targets, target_lengths, lengths, log_probs.shape[-1], blank
     )
@@ -119,11 +129,23 @@ def forced_align(
     else:
         emit = log_probs.gather(2, extended[:, None, :].expand(batch, steps, width))
         states, scores = _viterbi(emit, extended, lengths, target_lengths, blank)
+    _check_alignable(scores)
     inside = states >= 0
     labels = torch.where(inside, extended.gather(1, states.clamp_min(0)), -1)
     frame_scores = log_probs.gather(2, labels.clamp_min(0)[..., None])[..., 0]
     frame_scores = torch.where(inside, frame_scores, 0.0)
     return CTCAlignment(labels, states, frame_scores, scores, _spans(states, targets.shape[1]))
+
+
+def _check_alignable(scores: Tensor) -> None:
+    """ValueError naming the sequences whose best alignment ``scores (B,)`` is ``-inf``."""
+    impossible = torch.nonzero(scores == _NEG_INF).flatten().tolist()
+    if impossible:
+        raise ValueError(
+            f"targets of sequences {impossible[:10]} have no alignment of finite score: every "
+            "CTC path of the target meets a -inf log-probability in log_probs (a target "
+            "symbol, or a blank needed between repeats, that is -inf where it must be emitted)"
+        )
 
 
 def _viterbi(

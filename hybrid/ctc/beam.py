@@ -47,8 +47,9 @@ _ALIGN_BUDGET = 1 << 24
 class BeamResult(NamedTuple):
     """The n-best hypotheses of each sequence, best first.
 
-    Rows past the hypotheses that survived (fewer than ``N`` possible prefixes, or a lexicon
-    that rejects the rest) have no labels and score ``-inf``.
+    Every sequence has at least one hypothesis (`prefix_beam_search` raises otherwise); rows
+    past the hypotheses that survived (fewer than ``N`` possible prefixes, or a lexicon that
+    rejects the rest) have no labels and score ``-inf``.
 
     Attributes:
         labels: ``(B, N, L)`` int64 symbol ids, ``-1`` padded.
@@ -159,10 +160,11 @@ def prefix_beam_search(
     """CTC prefix beam search over a batch, with optional LM fusion and lexicon.
 
     Args:
-        log_probs: ``(B, T, V)`` float per-frame log-probabilities of the ``V`` symbols.
+        log_probs: ``(B, T, V)`` float per-frame log-probabilities of the ``V`` symbols
+            (float16 and bfloat16 are promoted to float32).
         lengths: ``(B,)`` int64 frames per sequence (right padding); ``None``: all ``T``.
         beam: ``K``, prefixes kept per sequence after each frame.
-        blank: The blank symbol id.
+        blank: The blank symbol id, an int in ``[0, V)``.
         nbest: ``N <= K`` hypotheses returned per sequence; ``None``: ``K``.
         lm: A scorer from `hybrid.ctc.lm.lm_scorer` over the same ``V`` symbols and blank.
             A character scorer scores every emitted symbol, a word scorer each completed
@@ -175,15 +177,18 @@ def prefix_beam_search(
             this (and the frame's most likely). Blanks and repeats are never pruned.
 
     Returns:
-        `BeamResult` with ``N`` hypotheses per sequence, best first.
+        `BeamResult` with ``N`` hypotheses per sequence, best first, the first of finite score.
 
     Raises:
         ValueError: ``log_probs`` not a float ``(B, T, V)`` tensor, NaN or +inf values,
-            ``lengths`` out of ``[1, T]``, ``blank`` out of range, ``beam < 1``, ``nbest``
-            out of ``[1, beam]``, a non-finite weight, a bad ``prune``, or an ``lm`` or
-            ``lexicon`` built for another vocabulary size or blank.
+            ``lengths`` out of ``[1, T]``, a frame within ``lengths`` whose every symbol is
+            ``-inf``, ``blank`` not an int in ``[0, V)``, ``beam < 1``, ``nbest`` out of
+            ``[1, beam]``, a non-finite weight, a bad ``prune``, an ``lm`` or ``lexicon``
+            built for another vocabulary size or blank, or sequences for which no hypothesis
+            of finite score survives (a ``lexicon`` that accepts none of the prefixes the
+            beam kept), naming them.
     """
-    log_probs, lengths = check_log_probs(log_probs, lengths, blank)
+    log_probs, lengths, blank = check_log_probs(log_probs, lengths, blank)
     batch, steps, vocab = log_probs.shape
     nbest = _check_sizes(beam, nbest)
     _check_weights(lm_weight, insertion_bonus, prune)
@@ -218,8 +223,20 @@ def prefix_beam_search(
             advanced = _step(state, log_probs[:, t], search)
             state = _keep_where(t < lengths, advanced, state)
         labels, label_lengths, scores, acoustic = _finish(state, search, nbest)
+    _check_survivors(scores)
     spans = _spans(log_probs, lengths, labels, label_lengths, blank)
     return BeamResult(labels, label_lengths, scores, acoustic, spans[..., 0], spans)
+
+
+def _check_survivors(scores: Tensor) -> None:
+    """ValueError naming the sequences whose best hypothesis ``scores[:, 0]`` is ``-inf``."""
+    lost = torch.nonzero(scores[:, 0] == _NEG_INF).flatten().tolist()
+    if lost:
+        raise ValueError(
+            f"prefix_beam_search found no hypothesis of finite score for sequences {lost[:10]}: "
+            "every prefix the beam kept scores -inf (with a lexicon: it accepts none of them; "
+            "a wider beam may find one)"
+        )
 
 
 def _check_sizes(beam: int, nbest: int | None) -> int:
@@ -451,24 +468,24 @@ def _spans(
 ) -> Tensor:
     """``(B, N, L, 2)`` frames of each label in the most likely alignment of its hypothesis.
 
-    Batched forced alignment (`hybrid.ctc.align.forced_align`) of the ``B N`` hypotheses,
-    as many n-best ranks per call as keep the repeated log-probabilities under
-    ``_ALIGN_BUDGET`` entries.
+    Batched forced alignment (`hybrid.ctc.align.forced_align`) of the hypotheses that hold
+    labels, all of finite score and so with an alignment of finite score (empty and missing
+    hypotheses have no spans), as many per call as keep the repeated log-probabilities
+    under ``_ALIGN_BUDGET`` entries.
     """
     batch, nbest, width = labels.shape
-    # forced_align needs at least one target column; the extra one is padding.
-    targets = torch.nn.functional.pad(labels, (0, 1), value=-1)
-    chunk = max(1, _ALIGN_BUDGET // log_probs.numel())
-    spans = []
-    for first in range(0, nbest, chunk):
-        count = min(chunk, nbest - first)
-        ranks = slice(first, first + count)
+    steps, vocab = log_probs.shape[1:]
+    spans = torch.full((batch * nbest, width, 2), -1, dtype=torch.long, device=labels.device)
+    flat_labels, flat_lengths = labels.reshape(batch * nbest, width), label_lengths.flatten()
+    held = torch.nonzero(flat_lengths > 0).flatten()
+    for rows in held.split(max(1, _ALIGN_BUDGET // (steps * vocab))):
+        sequences = rows // nbest
         alignment = forced_align(
-            log_probs.repeat_interleave(count, 0),
-            targets[:, ranks].reshape(batch * count, width + 1),
-            lengths.repeat_interleave(count),
-            label_lengths[:, ranks].reshape(batch * count),
+            log_probs[sequences],
+            flat_labels[rows],
+            lengths[sequences],
+            flat_lengths[rows],
             blank,
         )
-        spans.append(alignment.spans[:, :width].view(batch, count, width, 2))
-    return torch.cat(spans, 1)
+        spans[rows] = alignment.spans
+    return spans.view(batch, nbest, width, 2)

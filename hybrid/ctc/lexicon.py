@@ -49,10 +49,16 @@ class Lexicon:
             delimiter: The word delimiter symbol (e.g. ``" "`` or ``"|"``).
 
         Raises:
-            ValueError: Repeated entries in ``symbols``, a ``delimiter`` not in ``symbols``, or
-                a word that is empty, contains the delimiter, or uses a string that is not a
-                symbol (naming the word).
+            ValueError: ``words`` a single ``str`` (not a list of words), repeated entries in
+                ``symbols``, a ``delimiter`` not in ``symbols``, or a word that is neither a
+                ``str`` nor a sequence of strings, is empty, contains the delimiter, or uses a
+                string that is not a symbol (naming the word).
         """
+        if isinstance(words, str):
+            raise ValueError(
+                f"words must be a list of words, e.g. {words.split()[:2]!r}, "
+                f"not one str: {words[:40]!r}"
+            )
         index = _symbol_index(symbols)
         if delimiter not in index:
             raise ValueError(f"delimiter {delimiter!r} is not one of the symbols")
@@ -62,7 +68,7 @@ class Lexicon:
         ends: dict[int, int] = {}
         for position, word in enumerate(self.words):
             node = 0
-            for symbol in _spell(word, index, self.delimiter):
+            for symbol in _spell(word, position, index, self.delimiter):
                 node = children[node].setdefault(symbol, len(children))
                 if node == len(children):
                     children.append({})
@@ -105,10 +111,17 @@ def _symbol_index(symbols: Sequence[str]) -> dict[str, int]:
     return index
 
 
-def _spell(word: Sequence[str], index: dict[str, int], delimiter: int) -> list[int]:
-    """The CTC ids spelling ``word``; ValueError naming the word if it cannot be spelled."""
+def _spell(word: Sequence[str], position: int, index: dict[str, int], delimiter: int) -> list[int]:
+    """The CTC ids spelling ``word`` (``words[position]``); ValueError naming the word if it
+    cannot be spelled."""
+    if not isinstance(word, str) and not (
+        isinstance(word, Sequence) and all(isinstance(piece, str) for piece in word)
+    ):
+        raise ValueError(
+            f"words[{position}] must be a str or a sequence of symbol strings, got {word!r}"
+        )
     if len(word) == 0:
-        raise ValueError("words must not be empty")
+        raise ValueError(f"words[{position}] is empty; words must not be empty")
     missing = [piece for piece in word if piece not in index]
     if missing:
         raise ValueError(f"word {word!r} uses {missing[0]!r}, which is not one of the symbols")

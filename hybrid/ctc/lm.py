@@ -18,11 +18,14 @@ import copy
 import math
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from ..files import read_lines
 from ..structured.native import PrefixLM
+from .inputs import check_blank
 from .lexicon import Lexicon
 
 __all__ = ["BOS", "EOS", "UNK", "CharScorer", "NGramLM", "WordScorer", "lm_scorer", "read_arpa"]
@@ -59,7 +62,8 @@ class NGramLM:
 
         Raises:
             ValueError: No orders, an n-gram of the wrong length, a token that is not a
-                unigram, a NaN, or a vocabulary too large for int64 keys at this order.
+                unigram, a log-probability that is not finite and ``<= 0``, a back-off weight
+                that is not finite, or a vocabulary too large for int64 keys at this order.
         """
         if len(ngrams) == 0:
             raise ValueError("ngrams must hold at least the unigram table")
@@ -84,8 +88,14 @@ class NGramLM:
                 raise ValueError(f"ngrams[{n - 1}] holds {gram!r}: expected {n} unigram tokens")
             ids[row] = torch.tensor([self.index[token] for token in gram])
         values = torch.tensor(list(table.values()), dtype=torch.float64).reshape(-1, 2)
-        if values.isnan().any():
-            raise ValueError(f"ngrams[{n - 1}] holds a NaN log-probability or back-off")
+        logp, backoff = values.unbind(1)
+        bad = ~(logp.isfinite() & (logp <= 0) & backoff.isfinite())
+        if bad.any():
+            gram = list(table)[int(bad.nonzero()[0])]
+            raise ValueError(
+                f"ngrams[{n - 1}] holds {gram!r} with (log-probability, back-off) "
+                f"{table[gram]}: expected a finite log-probability <= 0 and a finite back-off"
+            )
         keys, order = self._encode(ids).sort()
         return keys, values[order, 0] * scale, values[order, 1] * scale
 
@@ -193,36 +203,65 @@ def read_arpa(source: str | os.PathLike) -> NGramLM:
     per order with lines ``log10-prob  w1 ... wN  [log10-backoff]`` (no back-off on the
     highest order), and ``\\end\\``. Text before ``\\data\\`` is ignored. The special tokens
     ``<s>``, ``</s>`` and ``<unk>`` are ordinary tokens here. Base-10 logarithms are
-    converted to natural logarithms.
+    converted to natural logarithms. A log-probability must be finite and ``<= 0`` (SRILM
+    writes ``-99`` for the zero probability of ``<s>``); a back-off weight must be finite
+    (it may be positive), and a missing one, on an order below the highest, is ``0`` (a
+    weight of 1), as the format says.
 
     Args:
-        source: A path (``str`` without a newline, or path-like) or the ARPA text itself
-            (``str`` with a newline).
+        source: A path (``str`` without a newline, or path-like) to a UTF-8 file (with or
+            without a byte-order mark), or the ARPA text itself (``str`` with a newline).
 
     Raises:
-        ValueError: A malformed file, naming the line number: no ``\\data\\`` header, a bad
-            header or n-gram line, a count that differs from the header, an unknown token,
-            a repeated n-gram, a missing section or a missing ``\\end\\``.
+        ValueError: ``source`` neither text nor a readable UTF-8 file (naming the path); or
+            a malformed file, naming the file (or ``ARPA`` text) and the line: no
+            ``\\data\\`` header, a bad header or n-gram line, a count that differs from the
+            header, a log-probability that is not finite and ``<= 0``, a back-off weight that
+            is not finite, an unknown token, a repeated n-gram, a missing section or a
+            missing ``\\end\\``.
     """
     if isinstance(source, str) and "\n" in source:
-        text = source
+        lines, where = source.splitlines(), "ARPA"
     else:
-        with open(source, encoding="utf-8") as handle:
-            text = handle.read()
-    return NGramLM(_ArpaParser(text.splitlines()).parse(), log10=True)
+        lines, where = _file_lines(source), f"ARPA file {os.fspath(source)!r},"
+    return NGramLM(_ArpaParser(lines, where).parse(), log10=True)
+
+
+def _file_lines(source: object) -> list[str]:
+    """The lines of the UTF-8 file at path ``source`` (`hybrid.files.read_lines`: a
+    byte-order mark is dropped)."""
+    if not isinstance(source, str | os.PathLike):
+        raise ValueError(f"source must be a path or ARPA text, got {type(source).__name__}")
+    if not Path(source).is_file():
+        raise ValueError(
+            f"source {os.fspath(source)!r} is not a file (a str without a newline is a path)"
+        )
+    try:
+        return read_lines(source)
+    except (OSError, ValueError) as error:  # ValueError: names the line that is not UTF-8
+        raise ValueError(
+            f"source {os.fspath(source)!r} is not a readable UTF-8 file: {error}"
+        ) from None
 
 
 class _ArpaParser:
-    """Line-by-line ARPA parser that reports the line number of the first error."""
+    """Line-by-line ARPA parser that reports the line number of the first error.
 
-    def __init__(self, lines: list[str]):
+    Args:
+        lines: The lines of the text.
+        where: How errors name the source, before ``line N``: ``ARPA`` for text, ``ARPA
+            file '<path>',`` for a file.
+    """
+
+    def __init__(self, lines: list[str], where: str):
         self.lines = lines
+        self.where = where
         self.counts: dict[int, int] = {}
         self.tables: list[dict[tuple[str, ...], tuple[float, float]]] = []
 
     def error(self, number: int, message: str) -> ValueError:
         """A ValueError for 1-based line ``number``."""
-        return ValueError(f"ARPA line {number}: {message}")
+        return ValueError(f"{self.where} line {number}: {message}")
 
     def parse(self) -> list[dict[tuple[str, ...], tuple[float, float]]]:
         """The n-gram tables, ``tables[n - 1]`` for order ``n``, base-10 numbers."""
@@ -306,7 +345,15 @@ class _ArpaParser:
                 number, f"expected {' or '.join(map(str, widths))} fields for a {order}-gram"
             )
         logp = self._number(number, fields[0])
+        if not (math.isfinite(logp) and logp <= 0):
+            raise self.error(
+                number, f"a log10 probability must be finite and <= 0, got {fields[0]!r}"
+            )
         backoff = self._number(number, fields[order + 1]) if len(fields) == order + 2 else 0.0
+        if not math.isfinite(backoff):
+            raise self.error(
+                number, f"a log10 back-off weight must be finite, got {fields[order + 1]!r}"
+            )
         gram = tuple(fields[1 : order + 1])
         if order > 1 and any((token,) not in self.tables[0] for token in gram):
             raise self.error(number, f"{gram!r} uses a token that is not a unigram")
@@ -346,10 +393,8 @@ class _Scorer:
         missing = [token for token in (BOS, EOS) if lm.token_id(token) is None]
         if missing:
             raise ValueError(f"lm must have the sentence tokens {BOS} and {EOS}; lacks {missing}")
-        if not 0 <= blank < len(symbols):
-            raise ValueError(f"blank must be a symbol id in [0, {len(symbols)}), got {blank}")
         self.lm = lm
-        self.blank = blank
+        self.blank = check_blank(blank, len(symbols))
         self.num_symbols = len(symbols)
 
     def _start(self, shape: tuple[int, ...], device: torch.device | str) -> Tensor:
@@ -430,9 +475,9 @@ class CharScorer(_Scorer):
             found = lm.token_id(token)
             if found is None:
                 found = lm.token_id(UNK)
-            if found is None and i != blank:
+            if found is None and i != self.blank:
                 raise ValueError(f"symbol {symbol!r} (token {token!r}) is not in the lm, no {UNK}")
-            ids.append(0 if i == blank else found)
+            ids.append(0 if i == self.blank else found)
         self.tokens = torch.tensor(ids, dtype=torch.long)
 
     def initial_state(self, shape: tuple[int, ...], device: torch.device | str) -> tuple[Tensor]:
@@ -492,9 +537,9 @@ class WordScorer(_Scorer):
         super().__init__(lm, symbols, blank)
         if lm.token_id(UNK) is None:
             raise ValueError(f"lm must have {UNK} to score words it does not list")
-        if delimiter == symbols[blank]:
+        if delimiter == symbols[self.blank]:
             raise ValueError(f"delimiter {delimiter!r} must not be the blank symbol")
-        spellable = set(symbols) - {delimiter, symbols[blank]}
+        spellable = set(symbols) - {delimiter, symbols[self.blank]}
         words = [
             word
             for word in lm.vocab

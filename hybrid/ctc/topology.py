@@ -15,26 +15,27 @@ label when a new symbol, or a new word, starts. Three graphs:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import networkx as nx
 import torch
 
 from ..structured import Graph
+from .inputs import check_blank, check_symbol_ids
 
 __all__ = ["ctc_alignment_graph", "ctc_lexicon_graph", "ctc_topology"]
 
 
-def _check_vocab(vocab: int, blank: int) -> None:
-    if vocab < 2:
-        raise ValueError(f"vocab must hold the blank and at least one symbol, got {vocab}")
-    if not 0 <= blank < vocab:
-        raise ValueError(f"blank must be a symbol in [0, {vocab}), got {blank}")
+def _check_vocab(vocab: int, blank: object) -> int:
+    """``blank`` as an int; ValueError unless ``vocab`` is an int >= 2 and holds ``blank``."""
+    if isinstance(vocab, bool) or not isinstance(vocab, int) or vocab < 2:
+        raise ValueError(f"vocab must hold the blank and at least one symbol, got {vocab!r}")
+    return check_blank(blank, vocab)
 
 
 def ctc_topology(vocab: int, blank: int = 0) -> Graph:
     """The CTC topology over ``vocab`` symbols: ``V`` states, ``V^2`` arcs, labels = symbols."""
-    _check_vocab(vocab, blank)
+    blank = _check_vocab(vocab, blank)
     last, read = torch.meshgrid(torch.arange(vocab), torch.arange(vocab), indexing="ij")
     last, read = last.flatten(), read.flatten()
     label = torch.where((read == blank) | (read == last), -1, read)
@@ -56,9 +57,14 @@ def ctc_alignment_graph(target: Sequence[int], vocab: int, blank: int = 0) -> Gr
 
     States ``0..2L`` (even: blanks, odd: symbol ``i = s // 2``) plus a start state; entering a
     symbol state from another state writes that symbol.
+
+    Raises:
+        ValueError: ``vocab`` not an int >= 2; ``blank`` not an int in ``[0, vocab)``;
+            ``target`` a ``str`` or holding something that is not an int symbol id (naming
+            ``target[i]``); or a symbol outside ``[0, vocab)`` or the blank.
     """
-    _check_vocab(vocab, blank)
-    target = [int(x) for x in target]
+    blank = _check_vocab(vocab, blank)
+    target = check_symbol_ids(target, "target")
     if any(not 0 <= x < vocab or x == blank for x in target):
         raise ValueError(f"target must hold non-blank symbols in [0, {vocab})")
     extended = [blank]
@@ -91,11 +97,23 @@ def ctc_lexicon_graph(
     Between words there may be blanks (required when a word starts with the symbol the
     previous one ended with); within a word, blanks may separate symbols and must separate
     repeated ones. Entering word ``w`` writes ``w`` and adds ``word_penalty``.
+
+    Raises:
+        ValueError: ``vocab`` not an int >= 2; ``blank`` not an int in ``[0, vocab)``;
+            ``words`` a ``str`` or empty; a word given as a ``str`` (spell it in symbol ids
+            first) or holding something that is not an int symbol id (naming
+            ``words[w][i]``); or an empty word, or one with a symbol outside ``[0, vocab)``
+            or the blank.
     """
-    _check_vocab(vocab, blank)
-    if not words:
+    blank = _check_vocab(vocab, blank)
+    if isinstance(words, str) or not isinstance(words, Iterable):
+        raise ValueError(
+            f"words must be a list of words, each a sequence of int symbol ids, "
+            f"got {type(words).__name__}"
+        )
+    spelled = [check_symbol_ids(word, f"words[{w}]") for w, word in enumerate(words)]
+    if not spelled:
         raise ValueError("words must hold at least one word")
-    spelled = [[int(x) for x in word] for word in words]
     for w, word in enumerate(spelled):
         if not word or any(not 0 <= x < vocab or x == blank for x in word):
             raise ValueError(f"word {w} must be a non-empty sequence of non-blank symbols")

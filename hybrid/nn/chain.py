@@ -117,9 +117,10 @@ class LinearChain(nn.Module):
         """
         chain = self._prepare(emissions, lengths)
         tags = check_tags(tags, chain)
-        return path_scores(
+        scores = path_scores(
             chain.emissions, tags, chain.transitions, chain.start, chain.end, chain.lengths
         )
+        return chain.narrow(scores, "path score")
 
     def decode(
         self, emissions: Tensor, lengths: Tensor | None = None, k: int | None = None

@@ -8,10 +8,18 @@ re-estimates itself from state occupancies (the M-step of Baum-Welch):
 - `CategoricalEmissions`: a discrete distribution over symbols per state.
 - `ScaledPosteriors`: the hybrid model's emissions, a network's state log-posteriors turned
   into scaled log-likelihoods with Bayes' rule, ``log p(x|s) = log p(s|x) - log p(s) + c``.
+
+Parameters are checked as hmmlearn checks them, naming the parameter: ``covars`` must hold
+positive variances (``"diag"``) or symmetric positive-definite matrices (``"full"``), when
+the module is built and before each use (gradient steps may break them); mixture ``weights``
+and categorical ``probabilities`` must be distributions. Observations of another float dtype
+than the parameters are scored in the wider of the two (torch's type promotion): float32
+features under float64 parameters give float64 scores, and gradients reach the parameters.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -32,6 +40,55 @@ def _check_observations(x: Tensor, features: int) -> Tensor:
 def _check_covariance(covariance: str) -> None:
     if covariance not in _COVARIANCES:
         raise ValueError(f"covariance must be one of {_COVARIANCES}, got {covariance!r}")
+
+
+def _first(mask: Tensor) -> str:
+    """The index of the first ``True`` of ``mask``, as ``"i, j, ..."``."""
+    return ", ".join(str(i) for i in mask.nonzero()[0].tolist())
+
+
+def _check_covars(covars: Tensor, covariance: str) -> None:
+    """Raise a ``ValueError`` naming the first bad entry of ``covars`` unless it holds positive
+    finite variances (``"diag"``, ``(..., D)``) or finite symmetric positive-definite matrices
+    (``"full"``, ``(..., D, D)``)."""
+    c = covars.detach()
+    if covariance == "diag":
+        bad = ~((c > 0) & torch.isfinite(c))  # also catches NaN
+        if bad.any():
+            where = _first(bad)
+            raise ValueError(
+                f"covars must hold positive finite variances (covariance='diag'), "
+                f"got covars[{where}] = {c[bad][0].item()}"
+            )
+        return
+    largest = c.abs().flatten(-2).amax(-1)
+    tolerance = torch.finfo(c.dtype).eps ** 0.5 * largest
+    problems = (
+        ("holds NaN or infinity", ~torch.isfinite(c).flatten(-2).all(-1)),
+        ("is not symmetric", (c - c.mT).abs().flatten(-2).amax(-1) > tolerance),
+        ("is not positive-definite", torch.linalg.cholesky_ex(c).info != 0),
+    )
+    for problem, bad in problems:
+        if bad.any():
+            raise ValueError(
+                "covars must hold symmetric positive-definite matrices (covariance='full'), "
+                f"covars[{_first(bad)}] {problem}"
+            )
+
+
+def check_probabilities(name: str, probabilities: Tensor) -> None:
+    """Raise a ``ValueError`` naming ``name`` unless every row (last axis) of
+    ``probabilities`` is a distribution: entries >= 0 summing to 1 (`torch.allclose`)."""
+    p = probabilities.detach()
+    sums = p.sum(-1)
+    if not bool((p >= 0).all()) or not torch.allclose(sums, torch.ones_like(sums)):
+        raise ValueError(f"{name} must hold probabilities that sum to 1 along the last axis")
+
+
+def _promoted(*tensors: Tensor) -> tuple[Tensor, ...]:
+    """``tensors`` in the widest of their dtypes (torch's type promotion)."""
+    dtype = functools.reduce(torch.promote_types, (t.dtype for t in tensors))
+    return tuple(t.to(dtype) for t in tensors)
 
 
 def gaussian_log_density(x: Tensor, means: Tensor, covars: Tensor, covariance: str) -> Tensor:
@@ -100,6 +157,7 @@ class GaussianEmissions(nn.Module):
         expected = (k, d) if covariance == "diag" else (k, d, d)
         if tuple(covars.shape) != expected:
             raise ValueError(f"covars must have shape {expected}, got {tuple(covars.shape)}")
+        _check_covars(covars, covariance)
         self.covariance = covariance
         self.variance_floor = variance_floor
         self.means = nn.Parameter(means.clone())
@@ -110,16 +168,18 @@ class GaussianEmissions(nn.Module):
         return self.means.shape[0]
 
     def forward(self, observations: Tensor) -> Tensor:
-        """``(B, T, D)`` observations -> ``(B, T, K)`` log densities."""
+        """``(B, T, D)`` observations -> ``(B, T, K)`` log densities (in the wider of the
+        observations' and the parameters' dtypes)."""
         x = _check_observations(observations, self.means.shape[1])
-        flat = gaussian_log_density(
-            x.reshape(-1, x.shape[-1]), self.means, self.covars, self.covariance
-        )
-        return flat.reshape(*x.shape[:2], -1)
+        _check_covars(self.covars, self.covariance)
+        frames, means, covars = _promoted(x.reshape(-1, x.shape[-1]), self.means, self.covars)
+        flat = gaussian_log_density(frames, means, covars, self.covariance)
+        return flat.reshape(*x.shape[:2], self.num_states)
 
     @torch.no_grad()
     def reestimate(self, observations: Tensor, occupancy: Tensor) -> None:
         """M-step from frames ``(N, D)`` and their state posteriors ``(N, K)``."""
+        observations, occupancy, _ = _promoted(observations, occupancy, self.means)
         total, means, covars = _weighted_moments(
             observations, occupancy, self.covariance, self.variance_floor
         )
@@ -157,6 +217,8 @@ class GMMEmissions(nn.Module):
         expected = (k, m, d) if covariance == "diag" else (k, m, d, d)
         if tuple(covars.shape) != expected:
             raise ValueError(f"covars must have shape {expected}, got {tuple(covars.shape)}")
+        check_probabilities("weights", weights)
+        _check_covars(covars, covariance)
         self.covariance = covariance
         self.variance_floor = variance_floor
         self.log_weights = nn.Parameter(torch.log(weights))
@@ -168,25 +230,33 @@ class GMMEmissions(nn.Module):
         return self.means.shape[0]
 
     def component_scores(self, observations: Tensor) -> Tensor:
-        """``(N, D)`` frames -> ``(N, K, M)`` log weight + log density of each component."""
+        """``(N, D)`` frames -> ``(N, K, M)`` log weight + log density of each component (in
+        the wider of the frames' and the parameters' dtypes)."""
         k, m, d = self.means.shape
-        covars = self.covars.reshape(k * m, *self.covars.shape[2:])
-        density = gaussian_log_density(
-            observations, self.means.reshape(k * m, d), covars, self.covariance
+        frames, means, covars, log_weights = _promoted(
+            observations, self.means, self.covars, self.log_weights
         )
-        return density.reshape(-1, k, m) + self.log_weights
+        density = gaussian_log_density(
+            frames,
+            means.reshape(k * m, d),
+            covars.reshape(k * m, *covars.shape[2:]),
+            self.covariance,
+        )
+        return density.reshape(-1, k, m) + log_weights
 
     def forward(self, observations: Tensor) -> Tensor:
         """``(B, T, D)`` observations -> ``(B, T, K)`` log densities."""
         x = _check_observations(observations, self.means.shape[2])
+        _check_covars(self.covars, self.covariance)
         scores = torch.logsumexp(self.component_scores(x.reshape(-1, x.shape[-1])), -1)
-        return scores.reshape(*x.shape[:2], -1)
+        return scores.reshape(*x.shape[:2], self.num_states)
 
     @torch.no_grad()
     def reestimate(self, observations: Tensor, occupancy: Tensor) -> None:
         """M-step: state occupancies ``(N, K)`` split over components by their posteriors."""
         k, m, d = self.means.shape
         components = self.component_scores(observations)
+        observations, occupancy, _ = _promoted(observations, occupancy, components)
         responsibility = occupancy[:, :, None] * torch.softmax(components, -1)  # (N, K, M)
         total, means, covars = _weighted_moments(
             observations, responsibility.reshape(-1, k * m), self.covariance, self.variance_floor
@@ -216,6 +286,7 @@ class CategoricalEmissions(nn.Module):
         super().__init__()
         if probabilities.dim() != 2:
             raise ValueError(f"probabilities must be (K, V), got {tuple(probabilities.shape)}")
+        check_probabilities("probabilities", probabilities)
         self.log_probs = nn.Parameter(torch.log(probabilities))
 
     @property

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from ..files import iter_lines
 from ..structured._inputs import resolve_lengths
 
 RNN_KINDS = ("lstm", "gru", "rnn")
@@ -423,15 +424,17 @@ class SequenceEncoder(nn.Module):
         row, are left as they are. Matching is exact (case-sensitive).
 
         Args:
-            path: The vectors file (UTF-8).
+            path: The vectors file (UTF-8; a byte-order mark is dropped), read line by line
+                (`hybrid.files.iter_lines`).
             vocabulary_tokens: The token of every word index, ``num_words`` of them.
 
         Returns:
             How many vocabulary words (padding excluded) were found in the file.
 
         Raises:
-            ValueError: ``vocabulary_tokens`` has the wrong length or duplicates, or a line of
-                the file (named as ``path:line``) does not hold ``word_dim`` numbers.
+            ValueError: ``vocabulary_tokens`` has the wrong length or duplicates, a line of
+                the file (named as ``path:line``) does not hold ``word_dim`` numbers, or is
+                not UTF-8 (naming the file and line).
         """
         if len(vocabulary_tokens) != self.num_words:
             raise ValueError(
@@ -447,8 +450,8 @@ class SequenceEncoder(nn.Module):
         weight = self.word_embedding.weight
         dim = weight.shape[1]
         found: set[int] = set()
-        with open(path, encoding="utf-8") as lines, torch.no_grad():
-            for number, line in enumerate(lines, start=1):
+        with torch.no_grad():
+            for number, line in enumerate(iter_lines(path), start=1):
                 fields = line.split()
                 if not fields:
                     continue

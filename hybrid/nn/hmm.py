@@ -11,6 +11,11 @@ posteriors and dense Viterbi, the sparse-graph engine for Viterbi on sparse topo
 (``O(T * arcs)``). `HMM.fit` is Baum-Welch for generative emissions; the expected counts
 are the gradients of the log-likelihood. `HMM.from_hmmlearn` converts hmmlearn's
 Gaussian, GMM and categorical HMMs, giving the same Viterbi paths and log-likelihoods.
+
+Observations hold ``B >= 1`` sequences of ``T >= 1`` steps; ``lengths`` are ``(B,)`` integers
+or a ``(B, T)`` bool prefix mask (right padding), everywhere `fit` included. Float
+observations of another dtype than the emission parameters are scored in the wider of the
+two (see `hybrid.nn.emissions`); transitions follow the scores' dtype.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..structured import Graph, graph_viterbi, log_partition, marginals, viterbi
-from .emissions import CategoricalEmissions, GaussianEmissions, GMMEmissions
+from ..structured._inputs import resolve_lengths
+from .emissions import CategoricalEmissions, GaussianEmissions, GMMEmissions, check_probabilities
 
 _NEG_INF = float("-inf")
 _SPARSE_BELOW = 0.125  # Viterbi on the graph engine when fewer transitions are allowed
@@ -32,9 +38,42 @@ def _probabilities(name: str, x: Tensor | None, shape: tuple[int, ...]) -> Tenso
     x = torch.as_tensor(x, dtype=torch.float64)
     if tuple(x.shape) != shape:
         raise ValueError(f"{name} must have shape {shape}, got {tuple(x.shape)}")
-    if (x < 0).any() or not torch.allclose(x.sum(-1), torch.ones((), dtype=x.dtype)):
-        raise ValueError(f"{name} must hold probabilities that sum to 1 along the last axis")
+    check_probabilities(name, x)
     return x
+
+
+def _check_observations(observations: object, lengths: Tensor | None) -> None:
+    """Raise a ``ValueError`` unless ``observations`` is a tensor ``(B, T, ...)`` holding
+    ``B >= 1`` sequences of ``T >= 1`` steps, without NaN inside ``lengths`` (as the chain
+    engine takes them; padding may hold anything)."""
+    if (
+        not isinstance(observations, Tensor)
+        or observations.dim() < 2
+        or 0 in observations.shape[:2]
+    ):
+        got = (
+            tuple(observations.shape)
+            if isinstance(observations, Tensor)
+            else type(observations).__name__
+        )
+        raise ValueError(
+            "observations must be a tensor (B, T, ...) of B >= 1 sequences of T >= 1 steps, "
+            f"got {got}"
+        )
+    if not observations.is_floating_point() or not bool(torch.isnan(observations).any()):
+        return
+    steps = observations if observations.dim() > 2 else observations[..., None]
+    nan = torch.isnan(steps).flatten(2).any(-1)  # (B, T)
+    batch, total = nan.shape
+    inside = (
+        torch.arange(total, device=nan.device)[None, :]
+        < resolve_lengths(lengths, batch, total, nan.device)[:, None]
+    )
+    if (nan & inside).any():
+        b, t = (nan & inside).nonzero()[0].tolist()
+        raise ValueError(
+            f"observations contain NaN inside the lengths (first at batch {b}, step {t})"
+        )
 
 
 class HMM(nn.Module):
@@ -153,8 +192,10 @@ class HMM(nn.Module):
                 self.log_transitions.cpu(), self.log_start.cpu(), self.log_final.cpu()
             )
 
-    def emission_scores(self, observations: Tensor) -> Tensor:
-        """``(B, T, K)`` log emission scores of ``observations``."""
+    def emission_scores(self, observations: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """``(B, T, K)`` log emission scores of ``observations`` (``B, T >= 1``, no NaN
+        inside ``lengths``)."""
+        _check_observations(observations, lengths)
         scores = self.emissions(observations)
         if scores.dim() != 3 or scores.shape[-1] != self.num_states:
             raise ValueError(
@@ -163,13 +204,9 @@ class HMM(nn.Module):
             )
         return scores
 
-    def _chain(
-        self, observations: Tensor | None = None, scores: Tensor | None = None
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Emission scores (of ``observations``, or given), log transitions, log start and
-        log final, in the scores' dtype and device."""
-        if scores is None:
-            scores = self.emission_scores(observations)
+    def _chain(self, scores: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Emission scores, log transitions, log start and log final, in the scores' dtype
+        and device."""
         cast = {"dtype": scores.dtype, "device": scores.device}
         return (
             scores,
@@ -186,14 +223,16 @@ class HMM(nn.Module):
                 symbols, or ``(B, T, K)`` log-posteriors.
             lengths: ``(B,)`` integers, ``(B, T)`` bool prefix mask, or ``None``.
         """
-        return log_partition(*self._chain(observations), lengths=lengths)
+        scores = self.emission_scores(observations, lengths)
+        return log_partition(*self._chain(scores), lengths=lengths)
 
     log_likelihood = forward
 
     def posteriors(self, observations: Tensor, lengths: Tensor | None = None) -> Tensor:
         """``(B, T, K)`` state posteriors ``p(s_t = k | x)``, zeros past each length."""
         with torch.no_grad():
-            return marginals(*self._chain(observations), lengths=lengths)
+            scores = self.emission_scores(observations, lengths)
+            return marginals(*self._chain(scores), lengths=lengths)
 
     def viterbi(self, observations: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Best state paths ``(B, T)`` (``-1`` past each length) and their log scores ``(B,)``.
@@ -202,9 +241,9 @@ class HMM(nn.Module):
         transitions allowed) on the graph engine, which only visits allowed transitions.
         """
         with torch.no_grad():
-            scores = self.emission_scores(observations)
+            scores = self.emission_scores(observations, lengths)
             if self.allowed.float().mean() >= _SPARSE_BELOW:
-                _, transitions, start, end = self._chain(scores=scores)
+                _, transitions, start, end = self._chain(scores)
                 return viterbi(scores, transitions, start, end, lengths=lengths)
             path = graph_viterbi(scores, self._decoding_graph(scores), lengths)
             return path.states, path.scores
@@ -242,24 +281,31 @@ class HMM(nn.Module):
 
         Args:
             observations: ``(B, T, D)`` features or ``(B, T)`` symbols.
-            lengths: ``(B,)``; ``None`` for full length.
+            lengths: ``(B,)`` integers in [1, T], a ``(B, T)`` bool prefix mask, or ``None``
+                for full length.
             iterations: Maximum number of EM iterations.
             tolerance: Stop when the total log-likelihood improves by less than this.
             progress: Show a progress bar.
 
         Returns:
             The total log-likelihood before each iteration's update.
+
+        Raises:
+            ValueError: for emissions that cannot re-estimate themselves, or naming the
+                argument, for an empty batch or bad ``lengths`` (see `log_partition`).
         """
         if not hasattr(self.emissions, "reestimate"):
             raise ValueError(f"{type(self.emissions).__name__} is not generative: no reestimate")
+        _check_observations(observations, lengths)
         batch, steps = observations.shape[:2]
-        lengths = torch.full((batch,), steps) if lengths is None else lengths
-        inside = torch.arange(steps)[None, :] < lengths[:, None]
+        lengths = resolve_lengths(lengths, batch, steps, observations.device)
+        inside = torch.arange(steps, device=observations.device)[None, :] < lengths[:, None]
         frames = observations[inside]
         history: list[float] = []
         for _ in tqdm(range(iterations), desc="baum-welch", disable=not progress):
             scores, transitions, start, end = (
-                x.detach().requires_grad_() for x in self._chain(observations)
+                x.detach().requires_grad_()
+                for x in self._chain(self.emission_scores(observations, lengths))
             )
             total = log_partition(scores, transitions, start, end, lengths=lengths).sum()
             occupancy, transition_counts, start_counts = torch.autograd.grad(

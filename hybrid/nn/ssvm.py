@@ -60,6 +60,11 @@ class StructuredSVM(LinearChain):
         Returns:
             The reduced loss; 0 for a sequence exactly when its gold path beats every other
             path by at least that path's cost.
+
+        The emissions are taken relative to the gold tag's at each step (which changes no
+        path's rank), so that the loss is a sum of small differences: the scores it shares
+        with the gold path cancel exactly, and a cost of 1 is not rounded away next to
+        emissions of ``1e9`` in float32.
         """
         check_reduction(reduction)  # before any work
         chain = self._prepare(emissions, lengths)
@@ -67,12 +72,17 @@ class StructuredSVM(LinearChain):
         potentials = (chain.transitions, chain.start, chain.end, chain.lengths)
         gold = path_scores(chain.emissions, gold_tags, *potentials)
         reject_forbidden(torch.isneginf(gold.detach()))
+        relative = chain.emissions - chain.emissions.gather(2, gold_tags[..., None])
         costs = self._cost_matrix(cost, chain.emissions)
-        augmented = chain.emissions + torch.where(chain.mask[..., None], costs[gold_tags], 0.0)
+        augmented = relative + torch.where(chain.mask[..., None], costs[gold_tags], 0.0)
         with torch.no_grad():
             predicted, _ = best_paths(augmented, *potentials)
-        loss = path_scores(augmented, predicted.clamp_min(0), *potentials) - gold
-        return reduce_loss(loss, chain.lengths, reduction)
+        loss = path_scores(augmented, predicted.clamp_min(0), *potentials) - path_scores(
+            relative, gold_tags, *potentials
+        )
+        # The gold path is a candidate of the max too, with augmented score exactly its own.
+        loss = loss.clamp_min(0.0)
+        return reduce_loss(chain.narrow(loss, "structured hinge loss"), chain.lengths, reduction)
 
     def perceptron_loss(
         self,

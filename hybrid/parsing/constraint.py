@@ -140,8 +140,9 @@ class BracketConstraint:
             ``None``: only ``max_depth`` bounds them.
 
     Raises:
-        ValueError: a vocabulary that is not distinct strings, lacks ``eos`` or ``word``, or
-            has no opening token that a closing token can close; bad ``num_words``;
+        ValueError: a vocabulary that is not distinct strings, lacks ``eos`` or ``word``,
+            holds ``(`` without a label (`delinearize` skips it), or has no opening token
+            that a closing token can close; bad ``num_words``;
             ``max_depth < 1``; ``max_brackets`` not >= 1 or of the wrong shape.
 
     Example:
@@ -164,6 +165,10 @@ class BracketConstraint:
         tokens = str_tuple(vocab, "vocab")
         if len(set(tokens)) != len(tokens):
             raise ValueError("vocab must hold distinct tokens")
+        if "(" in tokens:
+            raise ValueError(
+                f"vocab[{tokens.index('(')}] is '(': an opening token needs a label, e.g. '(S'"
+            )
         for name, token in (("eos", eos), ("word", word)):
             if token not in tokens or token.startswith(("(", ")")):
                 raise ValueError(f"{name}={token!r} must be a vocab token that is not a bracket")

@@ -289,25 +289,44 @@ def _read(tree: object, params: Params, name: str) -> _Reading:
     return reading
 
 
-def _collect(node: Tree, params: Params, name: str, reading: _Reading) -> None:
-    """Add ``node``'s words, tags and brackets (label cut, spans over kept words)."""
-    if node.is_preterminal():
-        tag, word = node.label, node.children[0]
-        reading.length += tag not in params.delete_labels_for_length
-        if tag not in params.delete_labels:
-            reading.words.append(word)
-            reading.tags.append(tag)
-        return
-    slot, start = len(reading.brackets), len(reading.words)
-    reading.brackets.append(("", start, start))
-    for child in node.children:
+def _collect(tree: Tree, params: Params, name: str, reading: _Reading) -> None:
+    """Add ``tree``'s words, tags and brackets (label cut, spans over kept words).
+
+    The walk keeps an explicit stack, so trees of any depth work: a phrase's bracket takes its
+    place in preorder when the phrase is entered, and its end once its children are read.
+    """
+    stack: list[Tree | int] = [tree]  # nodes to read, and brackets (by position) to close
+    while stack:
+        node = stack.pop()
+        if isinstance(node, int):
+            label, start, _ = reading.brackets[node]
+            reading.brackets[node] = (label, start, len(reading.words))
+        elif node.is_preterminal():
+            _collect_word(node, params, reading)
+        else:
+            _check_no_word(node, name)
+            stack.append(len(reading.brackets))
+            reading.brackets.append((_category(node.label), len(reading.words), -1))
+            stack.extend(reversed(node.children))
+
+
+def _collect_word(preterminal: Tree, params: Params, reading: _Reading) -> None:
+    """Count ``preterminal``'s word in the length, and keep it and its tag unless deleted."""
+    tag, word = preterminal.label, preterminal.children[0]
+    reading.length += tag not in params.delete_labels_for_length
+    if tag not in params.delete_labels:
+        reading.words.append(word)
+        reading.tags.append(tag)
+
+
+def _check_no_word(phrase: Tree, name: str) -> None:
+    """ValueError naming ``name`` if a word sits among ``phrase``'s children."""
+    for child in phrase.children:
         if isinstance(child, str):
             raise ValueError(
-                f"{name} has the word {child!r} beside other children of ({node.label} ...); "
+                f"{name} has the word {child!r} beside other children of ({phrase.label} ...); "
                 "EVALB reads a word only under a preterminal, (TAG word)"
             )
-        _collect(child, params, name, reading)
-    reading.brackets[slot] = (_category(node.label), start, len(reading.words))
 
 
 def _category(label: str) -> str:

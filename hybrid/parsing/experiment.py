@@ -10,7 +10,11 @@ exact match, the share of outputs that were trees before repair, and the speed.
 The run folder receives ``results.json`` (every row, with training histories), ``results.md``,
 ``models/<input>-<model>.pt`` (for ``hybrid parse``), ``checkpoints/`` (resumable training),
 ``training.png``, ``attention.png`` and ``pointer-attention.png``. A rerun reads the finished
-parsers back and trains only the missing ones; other settings in the same folder are refused.
+parsers back and trains only the missing ones; other settings in the same folder are refused,
+but for more epochs: the folder then records the change (``changes`` in ``results.json``), and
+its parsers, trained for fewer, train on from their checkpoints when asked for again.
+``results.json`` is read, changed and written back under a lock (`hybrid.files.update_json`),
+so that separate processes can train different parsers into one folder and lose no rows.
 """
 
 from __future__ import annotations
@@ -19,11 +23,20 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
 
-from ..files import check_same_setup, data_root, write_json_atomic
+from ..files import (
+    check_same_setup,
+    data_root,
+    file_lock,
+    read_json,
+    record_changes,
+    update_json,
+    write_text_atomic,
+)
 from ..nn.seq2seq import Seq2Seq, Seq2SeqConfig
 from .data import ParsingVocabulary
 from .evalb import evalb
@@ -46,6 +59,8 @@ __all__ = [
 ]
 
 INPUTS = ("words", "tags")
+#: The settings a run folder may be asked for again with a larger value (to train on).
+_RAISABLE = ("training.epochs",)
 MODELS = ("none", "attention", "pointer")
 _INPUT_NAMES = {"words": "words", "tags": "words + POS tags"}
 _MODEL_NAMES = {
@@ -204,12 +219,9 @@ def run_parsing(
     path = run_dir / "results.json"
     requested = {"corpus": corpus, "train_trees": len(train), **asdict(settings)}
     requested = json.loads(json.dumps(requested))
-    results = json.loads(path.read_text()) if path.exists() else {}
-    check_same_setup(path, results.get("settings"), requested)
-    results["settings"] = requested
-    rows = results.setdefault("rows", [])
-    histories = results.setdefault("histories", {})
-    write_json_atomic(path, results)  # a rerun with other settings is refused from here on
+
+    # a rerun with other settings is refused from here on
+    histories = update_json(path, partial(_claim, path, requested))["histories"]
     vocabulary = ParsingVocabulary.build(train, settings.labelled_closing, settings.reverse)
     for source in inputs:
         for model in models:
@@ -232,19 +244,32 @@ def run_parsing(
                 {"input": source, "model": model, "train_seconds": train_seconds, **row}
                 for row in (_score(parser, test, mode, settings.beam) for mode in MODES)
             ]
-            if path.exists():  # another process may have finished other parsers meanwhile
-                saved = json.loads(path.read_text())
-                rows[:], histories = saved["rows"], saved["histories"]
-                results["histories"] = histories
-            rows[:] = [r for r in rows if (r["input"], r["model"]) != (source, model)] + fresh
-            histories[key] = asdict(history)
-            write_json_atomic(path, results)
-    if path.exists():  # with the parsers other processes finished
-        results = json.loads(path.read_text())
-    (run_dir / "results.md").write_text(results_table(results, corpus))
-    plot_training(results["histories"], run_dir / "training.png")
-    _plot_attention_samples(run_dir, test, inputs, settings.beam)
+            update_json(path, partial(_add_rows, key, fresh, asdict(history)))
+    with file_lock(path):  # with the parsers other processes finished
+        results = read_json(path)
+        write_text_atomic(run_dir / "results.md", results_table(results, corpus))
+        plot_training(results["histories"], run_dir / "training.png")
+        _plot_attention_samples(run_dir, test, inputs, settings.beam)
     return results
+
+
+def _claim(path: Path, requested: dict, saved: dict) -> dict:
+    """``saved``, the ``results.json`` at ``path``, taken over by a run of the ``requested``
+    settings. Other settings are refused, but for more epochs (`_RAISABLE`): the change is
+    recorded, and the rows and histories of the parsers, trained for fewer, are dropped."""
+    changes = check_same_setup(path, saved.get("settings"), requested, may_raise=_RAISABLE)
+    claimed = {"rows": [], "histories": {}} | saved | {"settings": requested}
+    if changes:  # every parser trains on, from its checkpoint
+        claimed |= {"rows": [], "histories": {}}
+    return record_changes(claimed, changes)
+
+
+def _add_rows(key: str, fresh: list[dict], history: dict, saved: dict) -> dict:
+    """``saved`` (a ``results.json``) with the rows and history of parser ``key``
+    (``<input>-<model>``), replacing those it held."""
+    source, model = fresh[0]["input"], fresh[0]["model"]
+    rows = [r for r in saved["rows"] if (r["input"], r["model"]) != (source, model)] + fresh
+    return saved | {"rows": rows, "histories": saved["histories"] | {key: history}}
 
 
 def _plot_attention_samples(

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .tree import Tree
+from ..vocabulary import str_tuple
+from .tree import Tree, is_word
 
 __all__ = ["WORD", "delinearize", "linearize", "well_formed"]
 
@@ -46,23 +47,20 @@ def linearize(tree: Tree, labelled_closing: bool = True) -> list[str]:
     if not isinstance(tree, Tree):
         raise ValueError(f"tree must be a Tree, got {type(tree).__name__}")
     tokens: list[str] = []
-    _write(tree, labelled_closing, tokens)
-    return tokens
-
-
-def _write(tree: Tree, labelled_closing: bool, tokens: list[str]) -> None:
-    if tree.is_preterminal():
-        tokens.append(WORD)
-        return
-    if not tree.label:
-        raise ValueError(f"a phrase has an empty label in {tree}; collapse the root first")
-    tokens.append("(" + tree.label)
-    for child in tree.children:
-        if isinstance(child, Tree):
-            _write(child, labelled_closing, tokens)
-        else:
+    stack: list[Tree | str] = [tree]  # subtrees to write, and tokens to copy
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            tokens.append(item)
+        elif item.is_preterminal():
             tokens.append(WORD)
-    tokens.append(")" + tree.label if labelled_closing else ")")
+        elif not item.label:
+            raise ValueError(f"a phrase has an empty label in {item}; collapse the root first")
+        else:
+            tokens.append("(" + item.label)
+            stack.append(")" + item.label if labelled_closing else ")")
+            stack.extend(WORD if isinstance(c, str) else c for c in reversed(item.children))
+    return tokens
 
 
 def well_formed(tokens: Sequence[str], num_words: int, max_depth: int = 50) -> bool:
@@ -71,7 +69,11 @@ def well_formed(tokens: Sequence[str], num_words: int, max_depth: int = 50) -> b
     One phrase at the top; every closing bracket closes an open phrase (a labelled one, a
     phrase of its label); no empty phrase; no token that is not a bracket or ``XX``; exactly
     ``num_words`` ``XX``; at most ``max_depth`` phrases open at once (as `delinearize` keeps).
+
+    Raises:
+        ValueError: ``tokens`` is one str, or holds something that is not a str.
     """
+    tokens = str_tuple(tokens, "tokens")
     stack: list[list] = []  # [label, has content]
     words = 0
     closed_root = False
@@ -118,14 +120,22 @@ def delinearize(
         max_depth: Most phrases open at once (deeper brackets are dropped).
 
     Raises:
-        ValueError: No words, ``tags`` of another length than ``words``, or ``max_depth < 1``.
+        ValueError: ``tokens``, ``words`` or ``tags`` given as one str or holding something
+            that is not a str (naming its position); a word or tag that is empty or holds
+            whitespace or brackets (a `Tree` could not hold it: write ``-LRB-`` and ``-RRB-``
+            for brackets); no words; ``tags`` of another length than ``words``; or
+            ``max_depth < 1``.
     """
     if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 1:
         raise ValueError(f"max_depth must be a positive integer, got {max_depth!r}")
+    tokens = str_tuple(tokens, "tokens")
+    words = _leaves("words", words)
     if len(words) == 0:
         raise ValueError("words must hold at least one word")
-    if tags is not None and len(tags) != len(words):
-        raise ValueError(f"tags must have one tag per word ({len(words)}), got {len(tags)}")
+    if tags is not None:
+        tags = _leaves("tags", tags)
+        if len(tags) != len(words):
+            raise ValueError(f"tags must have one tag per word ({len(words)}), got {len(tags)}")
     tags = [WORD] * len(words) if tags is None else tags
     leaves = [Tree(tag, [word]) for word, tag in zip(words, tags, strict=True)]
     top: list[Tree] = []
@@ -157,3 +167,16 @@ def _close(stack: list[tuple[str, list[Tree]]], top: list[Tree]) -> None:
     label, children = stack.pop()
     if children:
         (stack[-1][1] if stack else top).append(Tree(label, children))
+
+
+def _leaves(name: str, values: Sequence[str]) -> tuple[str, ...]:
+    """``values`` (words or tags) as a tuple of strs that a `Tree` can hold (see `is_word`);
+    ValueError naming ``name`` or the position of the first that is not."""
+    values = str_tuple(values, name)
+    for position, value in enumerate(values):
+        if not is_word(value):
+            raise ValueError(
+                f"{name}[{position}] must be a non-empty str without whitespace or brackets "
+                f"(write -LRB- and -RRB- for brackets), got {value!r}"
+            )
+    return values

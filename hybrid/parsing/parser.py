@@ -14,14 +14,17 @@ Outputs that are not trees (greedy and beam may produce them) are repaired by
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
+from itertools import repeat, zip_longest
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from ..files import save_trained
+from ..batching import WINDOW, map_in_batches
+from ..files import load_saved, save_trained
 from ..nn.seq2seq import Seq2Seq, Seq2SeqConfig
 from ..structured.beam import beam_search
 from .constraint import BracketConstraint
@@ -32,6 +35,9 @@ from .tree import Tree
 __all__ = ["MODES", "Parse", "Parser"]
 
 MODES = ("greedy", "beam", "constrained")
+
+#: Most padded source words decoded together (each with its beam of decoder states).
+WORD_BUDGET = 2048
 
 
 @dataclass
@@ -113,11 +119,11 @@ class Parser:
 
     def parse(
         self,
-        sentences: Sequence[Sequence[str]],
-        tags: Sequence[Sequence[str]] | None = None,
+        sentences: Iterable[Sequence[str]],
+        tags: Iterable[Sequence[str]] | None = None,
         mode: str = "constrained",
         beam: int = 10,
-        batch_size: int = 64,
+        budget: int = WORD_BUDGET,
     ) -> list[Parse]:
         """Parse tokenised ``sentences`` (with their POS ``tags`` if the model reads them).
 
@@ -126,31 +132,52 @@ class Parser:
             tags: One POS tag per word, or ``None``.
             mode: One of `MODES`.
             beam: Beam size of ``beam`` and ``constrained``.
-            batch_size: Sentences decoded together.
+            budget: Most padded word positions decoded together (see `parse_stream`).
 
         Raises:
             ValueError: Unknown ``mode``, ``beam < 1``, empty sentences, missing tags.
+        """
+        return list(self.parse_stream(sentences, tags, mode, beam, budget))
+
+    def parse_stream(
+        self,
+        sentences: Iterable[Sequence[str]],
+        tags: Iterable[Sequence[str]] | None = None,
+        mode: str = "constrained",
+        beam: int = 10,
+        budget: int = WORD_BUDGET,
+        window: int = WINDOW,
+    ) -> Iterator[Parse]:
+        """`parse`, lazily: the sentences (any iterable, a file say) are read ``window`` at a
+        time, sorted by length and decoded in batches of at most ``budget`` padded words (a
+        longer sentence alone); the parses come in the order of ``sentences`` as each window
+        is done (see `hybrid.batching.map_in_batches`).
+
+        Raises:
+            ValueError: Unknown ``mode``, ``beam < 1`` or missing tags (at once); empty
+                sentences, or ``tags`` of another count than ``sentences`` (when reached).
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
             raise ValueError(f"beam must be a positive integer, got {beam!r}")
+        if self.uses_tags and tags is None:
+            raise ValueError("tags are required: this parser reads words and POS tags")
         self.model.eval()
-        parses: list[Parse] = []
-        for first in range(0, len(sentences), batch_size):
-            chunk = slice(first, first + batch_size)
-            chunk_tags = None if tags is None else tags[chunk]
-            parses += self._parse_batch(sentences[chunk], chunk_tags, mode, beam)
-        return parses
+        run = partial(self._parse_batch, mode=mode, beam=beam)
+        items = _with_tags(sentences, tags)
+        return map_in_batches(run, items, lambda item: len(item[0]), budget, window)
 
     @torch.no_grad()
     def _parse_batch(
         self,
-        sentences: Sequence[Sequence[str]],
-        tags: Sequence[Sequence[str]] | None,
+        items: list[tuple[Sequence[str], Sequence[str] | None]],
         mode: str,
         beam: int,
     ) -> list[Parse]:
+        """The parses of one batch of ``(sentence, tags or None)`` pairs."""
+        sentences = [sentence for sentence, _ in items]
+        tags = None if items[0][1] is None else [row for _, row in items]
         batch = self.batch(sentences, tags)
         targets = self.vocabulary.targets
         constraint, max_length = None, (batch.lengths.double() * self.max_ratio + 10).long()
@@ -196,20 +223,47 @@ class Parser:
 
     def save(self, path: str | Path) -> None:
         """Write config, vocabularies and weights atomically (loads with `Parser.load`)."""
-        save_trained(Path(path), self.model, self.vocabulary)
+        save_trained(Path(path), self.model, self.vocabulary, "parser")
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> Parser:
         """Read a parser written by `save` (``torch.load(weights_only=True)``).
 
         Raises:
-            ValueError: ``path`` does not exist.
+            ValueError: naming ``path``, when it is missing, not a saved parser (truncated,
+                another format, or another kind of model or a checkpoint: see
+                `hybrid.files.load_saved`).
         """
-        path = Path(path)
-        if not path.is_file():
-            raise ValueError(f"parser model {path} does not exist")
-        saved = torch.load(path, map_location=device, weights_only=True)
+        saved = load_saved(path, "parser", map_location=device)
         model = Seq2Seq(Seq2SeqConfig(**saved["config"])).to(device)
         model.load_state_dict(saved["model"])
         model.eval()
         return cls(model, ParsingVocabulary.from_dict(saved["vocabulary"]))
+
+
+def _with_tags(
+    sentences: Iterable[Sequence[str]], tags: Iterable[Sequence[str]] | None
+) -> Iterator[tuple[Sequence[str], Sequence[str] | None]]:
+    """``(sentence, tags)`` pairs (``tags`` ``None`` throughout without tags), lazily.
+
+    Raises:
+        ValueError: naming ``sentences[i]`` without words, or ``tags[i]`` without one tag per
+            word; ``sentences`` and ``tags`` of different counts.
+    """
+    missing = object()
+    pairs = (
+        zip(sentences, repeat(None))
+        if tags is None
+        else zip_longest(sentences, tags, fillvalue=missing)
+    )
+    for i, (sentence, row) in enumerate(pairs):
+        if sentence is missing or row is missing:
+            shorter = "tags" if row is missing else "sentences"
+            raise ValueError(f"tags: expected one row per sentence, {shorter} ended after {i}")
+        if len(sentence) == 0:
+            raise ValueError(f"sentences[{i}]: expected at least one word, got none")
+        if row is not None and len(row) != len(sentence):
+            raise ValueError(
+                f"tags[{i}]: expected one tag per word ({len(sentence)}), got {len(row)}"
+            )
+        yield sentence, row

@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from torch import Tensor  # noqa: E402
 
+from ..files import save_figure  # noqa: E402
+
 
 def plot_training(histories: dict[str, dict], path: Path) -> None:
     """Training loss and development F1 (greedy decoding) per epoch, one line per model."""
@@ -26,8 +28,7 @@ def plot_training(histories: dict[str, dict], path: Path) -> None:
     loss_ax.legend(fontsize=7)
     f1_ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_attention(
@@ -52,5 +53,4 @@ def plot_attention(
     axes[0, 0].set_ylabel("output tokens")
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -3,7 +3,7 @@
 Every epoch trains on shuffled, length-bucketed batches (cross-entropy of each next target
 token), then parses the development trees greedily and scores them with EVALB; the weights of
 the epoch with the best development F1 are kept. Every epoch ends with an atomic checkpoint
-from which an interrupted run resumes exactly.
+from which an interrupted run resumes exactly, with the same settings (more epochs allowed).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..batching import bucketed_batches
-from ..files import save_atomic
+from ..files import load_checkpoint, save_atomic, stamp
 from .evalb import evalb
 from .parser import Parse, Parser
 from .tree import Tree
@@ -49,12 +49,15 @@ class ParserTrainConfig:
 
 @dataclass
 class ParserHistory:
-    """Per epoch: training loss, development token loss and F1 (greedy), seconds."""
+    """Per epoch: training loss, development token loss and F1 (greedy), seconds; and
+    ``changes``: one ``{"after_epoch": n, "changed": {setting: [before, after]}}`` per resume
+    with changed settings (more epochs)."""
 
     loss: list[float] = field(default_factory=list)
     dev_loss: list[float] = field(default_factory=list)
     dev_f1: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    changes: list[dict] = field(default_factory=list)
 
 
 def inputs_of(trees: Sequence[Tree]) -> tuple[list[list[str]], list[list[str]]]:
@@ -119,14 +122,20 @@ def fit(
 
     Returns:
         The history of the run (epochs before a resume included).
+
+    Raises:
+        ValueError: naming ``checkpoint``, when it is not a parser checkpoint (truncated, or
+            another file) or was made with other settings than the model's and ``config``
+            (other than ``epochs``).
     """
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     model = parser.model
+    settings = {"model": asdict(model.config), "training": asdict(config)}
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     history, best, best_state = ParserHistory(), -math.inf, None
     if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        state, changes = load_checkpoint(checkpoint, "parser checkpoint", settings, model)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
@@ -135,6 +144,8 @@ def fit(
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         history = ParserHistory(**state["history"])
         best, best_state = state["best"], state["best_model"]
+        if changes:
+            history.changes.append({"after_epoch": len(history.loss), "changed": changes})
         log(f"resumed from {checkpoint} after epoch {len(history.loss)}")
     lengths = [len(tree.leaves()) for tree in train]
     bar = tqdm(total=config.epochs, initial=len(history.loss), disable=not progress, leave=False)
@@ -161,6 +172,8 @@ def fit(
         if checkpoint is not None:
             save_atomic(
                 {
+                    **stamp("parser checkpoint"),
+                    "settings": settings,
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "generator": generator.get_state(),

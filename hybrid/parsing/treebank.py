@@ -3,18 +3,21 @@
 A treebank file (``.mrg``) holds bracketed trees one after another, each possibly over several
 lines; the WSJ wraps every sentence in an unlabelled outer bracket: ``( (S ...) )``.
 `normalize` turns such a gold tree into what a constituency parser predicts and EVALB scores:
-basic categories without function tags, no empty elements, no outer root.
+basic categories without function tags, no empty elements, no outer root. Trees are walked
+with an explicit stack, so trees of any depth work, whatever Python's recursion limit.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import networkx as nx
 
+from ..files import read_text, write_text_atomic
 from .tree import Tree
 
 __all__ = [
@@ -34,6 +37,9 @@ _EMPTY = "-NONE-"
 _ROOTS = ("", "ROOT", "TOP")
 # WSJ file numbers of the split this project uses: train, dev, test.
 _SPLIT = (range(1, 150), range(150, 160), range(160, 170))
+# A node of a tree walked by `_bottom_up`, and what is built from it.
+_Node = TypeVar("_Node")
+_Built = TypeVar("_Built")
 
 
 # -- reading and writing -------------------------------------------------------------------
@@ -51,15 +57,17 @@ def read_trees(source: str | os.PathLike[str]) -> list[Tree]:
         The trees in the order written (an empty list for a file without trees).
 
     Raises:
-        ValueError: ``source`` is neither text nor an existing file; or, naming the file (or
-            ``text``), the line and the tree's position (1-based): unbalanced brackets, text
-            outside the trees, or a malformed tree (such as a node without children).
+        ValueError: ``source`` is neither text nor an existing file; naming the file and the
+            line, bytes that are not UTF-8 (a byte-order mark is dropped); or, naming the
+            file (or ``text``), the line and the tree's position (1-based): unbalanced
+            brackets, text outside the trees, or a malformed tree (such as a node without
+            children).
     """
     if isinstance(source, os.PathLike) or (isinstance(source, str) and "(" not in source):
         path = Path(source)
         if not path.is_file():
             raise ValueError(f"source {str(source)!r} is not a file (a str without '(' is a path)")
-        return _parse_trees(path.read_text(encoding="utf-8"), str(path))
+        return _parse_trees(read_text(path), str(path))
     if isinstance(source, str):
         return _parse_trees(source, "text")
     raise ValueError(f"source must be a path or bracketed text, got {type(source).__name__}")
@@ -108,8 +116,9 @@ def _tree_spans(text: str, name: str) -> Iterator[tuple[int, int, int]]:
 def write_trees(trees: Iterable[Tree], path: str | os.PathLike[str]) -> None:
     """Write ``trees`` to ``path``, one tree per line in one-line PTB brackets.
 
-    The file appears whole or not at all: the lines go to ``path`` + ``.partial`` in the
-    same folder (created when missing), which then replaces ``path`` (`os.replace`).
+    The file appears whole or not at all (`hybrid.files.write_text_atomic`): the lines go to
+    a temporary file of its own in the same folder (created when missing), which then
+    replaces ``path``.
 
     Raises:
         ValueError: ``trees[i]`` is not a `Tree` (nothing is written).
@@ -119,18 +128,7 @@ def write_trees(trees: Iterable[Tree], path: str | os.PathLike[str]) -> None:
         if not isinstance(tree, Tree):
             raise ValueError(f"trees[{i}] must be a Tree, got {type(tree).__name__}")
         lines.append(f"{tree}\n")
-    _write_atomic(Path(path), "".join(lines))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path.partial`` beside ``path``, then rename it to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    write_text_atomic(path, "".join(lines))
 
 
 def ptb_split(root: str | os.PathLike[str]) -> tuple[list[Tree], list[Tree], list[Tree]]:
@@ -206,28 +204,71 @@ def normalize(
     return result
 
 
+def _bottom_up(
+    root: _Node,
+    children: Callable[[_Node], Sequence[_Node]],
+    build: Callable[[_Node, list[_Built]], _Built],
+) -> _Built:
+    """What ``build(node, built)`` gives for ``root``, where ``built`` holds what it gave for
+    each of ``children(node)``, left to right.
+
+    A postorder walk with an explicit stack, so that trees of any depth work whatever Python's
+    recursion limit: ``children`` is called once per node, in preorder, and ``build`` once per
+    node, in postorder.
+    """
+    done: list[_Built] = []  # what `build` gave for the finished nodes, in postorder
+    stack: list[tuple[_Node, int | None]] = [(root, None)]  # (node, None: to expand; or count)
+    while stack:
+        node, count = stack.pop()
+        if count is None:
+            below = children(node)
+            stack.append((node, len(below)))
+            stack.extend((child, None) for child in reversed(below))
+            continue
+        first = len(done) - count
+        built = build(node, done[first:])
+        del done[first:]
+        done.append(built)
+    return done[0]
+
+
+def _tree_children(node: Tree | str) -> Sequence[Tree | str]:
+    """The children of a tree node; none for a word."""
+    return () if isinstance(node, str) else node.children
+
+
 def _basic_categories(tree: Tree) -> Tree:
     """``tree`` with every label replaced by its `basic_category`."""
-    children = [
-        child if isinstance(child, str) else _basic_categories(child) for child in tree.children
-    ]
-    return Tree(basic_category(tree.label), children)
+    return _bottom_up(tree, _tree_children, _with_basic_category)
+
+
+def _with_basic_category(node: Tree | str, children: list[Tree | str]) -> Tree | str:
+    """A word as it is; a tree node over ``children``, labelled its `basic_category`."""
+    return node if isinstance(node, str) else Tree(basic_category(node.label), children)
 
 
 def _without_empty(tree: Tree) -> Tree | None:
     """``tree`` without ``-NONE-`` nodes, childless phrases and A-over-A unaries; ``None``
     if nothing is left."""
-    if tree.label == _EMPTY:
-        return None
-    children = [
-        child if isinstance(child, str) else _without_empty(child) for child in tree.children
-    ]
+    return _bottom_up(tree, _children_unless_empty, _kept_node)
+
+
+def _children_unless_empty(node: Tree | str) -> Sequence[Tree | str]:
+    """The children of a tree node; none for a word or a ``-NONE-`` node (dropped whole)."""
+    return () if isinstance(node, str) or node.label == _EMPTY else node.children
+
+
+def _kept_node(node: Tree | str, children: list[Tree | str | None]) -> Tree | str | None:
+    """A word as it is; ``None`` for a ``-NONE-`` node or one left without children; else
+    ``node`` over the ``children`` kept, an A-over-A unary merged into its upper node."""
+    if isinstance(node, str):
+        return node
     kept = [child for child in children if child is not None]
-    if not kept:
+    if node.label == _EMPTY or not kept:
         return None
-    if len(kept) == 1 and _is_phrase(kept[0]) and _same_category(tree, kept[0]):
-        return Tree(tree.label, kept[0].children)
-    return Tree(tree.label, kept)
+    if len(kept) == 1 and _is_phrase(kept[0]) and _same_category(node, kept[0]):
+        return Tree(node.label, kept[0].children)
+    return Tree(node.label, kept)
 
 
 def _is_phrase(node: Tree | str) -> bool:
@@ -264,20 +305,19 @@ def to_networkx(tree: Tree) -> nx.DiGraph:
     if not isinstance(tree, Tree):
         raise ValueError(f"tree must be a Tree, got {type(tree).__name__}")
     graph = nx.DiGraph()
-    _add_subtree(graph, tree)
+    stack: list[tuple[Tree | str, int | None, int]] = [(tree, None, 0)]  # node, parent, order
+    while stack:
+        node, parent, order = stack.pop()
+        number = graph.number_of_nodes()
+        if isinstance(node, str):
+            graph.add_node(number, word=node)
+        else:
+            graph.add_node(number, label=node.label)
+            below = node.children
+            stack.extend((below[i], number, i) for i in reversed(range(len(below))))
+        if parent is not None:
+            graph.add_edge(parent, number, order=order)
     return graph
-
-
-def _add_subtree(graph: nx.DiGraph, node: Tree | str) -> int:
-    """Add ``node`` and everything below it to ``graph`` in preorder; ``node``'s number."""
-    number = graph.number_of_nodes()
-    if isinstance(node, str):
-        graph.add_node(number, word=node)
-        return number
-    graph.add_node(number, label=node.label)
-    for order, child in enumerate(node.children):
-        graph.add_edge(number, _add_subtree(graph, child), order=order)
-    return number
 
 
 def from_networkx(graph: nx.DiGraph) -> Tree:
@@ -301,19 +341,29 @@ def from_networkx(graph: nx.DiGraph) -> Tree:
             "graph is not a tree: it needs one root and one parent for every other node"
         )
     root = next(node for node, degree in graph.in_degree() if degree == 0)
-    return _build(graph, root)
+    return _bottom_up(
+        root,
+        lambda node: _graph_children(graph, node),
+        lambda node, children: _graph_node(graph, node, children),
+    )
 
 
-def _build(graph: nx.DiGraph, node: Hashable) -> Tree | str:
-    """The tree (or word) below ``node``."""
+def _graph_children(graph: nx.DiGraph, node: Hashable) -> list[Hashable]:
+    """The children of ``node`` in order, after checking its attributes: none for a word."""
     attributes = graph.nodes[node]
     if ("label" in attributes) == ("word" in attributes):
         raise ValueError(f"node {node!r} must have exactly one of the attributes label and word")
     if "word" in attributes:
         if graph.out_degree(node):
             raise ValueError(f"word node {node!r} has children")
-        return attributes["word"]
-    return Tree(attributes["label"], [_build(graph, child) for child in _ordered(graph, node)])
+        return []
+    return _ordered(graph, node)
+
+
+def _graph_node(graph: nx.DiGraph, node: Hashable, children: list[Tree | str]) -> Tree | str:
+    """The word of a word node, or the tree of a label node over its ``children``."""
+    attributes = graph.nodes[node]
+    return attributes["word"] if "word" in attributes else Tree(attributes["label"], children)
 
 
 def _ordered(graph: nx.DiGraph, node: Hashable) -> list[Hashable]:

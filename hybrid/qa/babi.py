@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..files import read_lines
 from ..vocabulary import str_tuple
 
 __all__ = ["TASKS", "Question", "load_tasks", "read_babi", "task_file", "tokenize"]
@@ -128,8 +129,9 @@ def read_babi(path: str | os.PathLike[str], task: int = 0) -> list[Question]:
 
     Raises:
         ValueError: naming the file and line for a line without an ID, an ID that does not
-            follow the previous one, a question without answer or supporting IDs, or a
-            supporting ID that is not an earlier statement of the story.
+            follow the previous one, a question without answer or supporting IDs, a
+            supporting ID that is not an earlier statement of the story, or bytes that are
+            not UTF-8 (a byte-order mark is dropped).
     """
     path = Path(path)
     if not task:
@@ -139,36 +141,34 @@ def read_babi(path: str | os.PathLike[str], task: int = 0) -> list[Question]:
     story: list[tuple[str, ...]] = []
     position: dict[int, int] = {}  # line ID of a statement -> its index in the story
     last_id = 0
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                continue
-            where = f"{path.name} line {number}"
-            head, _, text = line.partition(" ")
-            if not head.isdigit():
-                raise ValueError(f"{where}: expected 'ID text', got {line[:40]!r}")
-            line_id = int(head)
-            if line_id == 1:
-                story, position = [], {}
-            elif line_id != last_id + 1:
-                raise ValueError(f"{where}: ID {line_id} does not follow ID {last_id}")
-            last_id = line_id
-            if "\t" not in text:
-                position[line_id] = len(story)
-                story.append(tokenize(text))
-                continue
-            fields = text.split("\t")
-            if len(fields) != 3 or not fields[1].strip():
-                raise ValueError(f"{where}: expected 'question<TAB>answer<TAB>supporting IDs'")
-            try:
-                supporting = tuple(position[int(i)] for i in fields[2].split())
-            except (KeyError, ValueError):
-                raise ValueError(
-                    f"{where}: supporting IDs {fields[2]!r} are not earlier statements"
-                ) from None
-            answer = tuple(w.strip().lower() for w in fields[1].split(","))
-            questions.append(Question(tuple(story), tokenize(fields[0]), answer, supporting, task))
+    for number, line in enumerate(read_lines(path), start=1):
+        if not line.strip():
+            continue
+        where = f"{path.name} line {number}"
+        head, _, text = line.partition(" ")
+        if not head.isdigit():
+            raise ValueError(f"{where}: expected 'ID text', got {line[:40]!r}")
+        line_id = int(head)
+        if line_id == 1:
+            story, position = [], {}
+        elif line_id != last_id + 1:
+            raise ValueError(f"{where}: ID {line_id} does not follow ID {last_id}")
+        last_id = line_id
+        if "\t" not in text:
+            position[line_id] = len(story)
+            story.append(tokenize(text))
+            continue
+        fields = text.split("\t")
+        if len(fields) != 3 or not fields[1].strip():
+            raise ValueError(f"{where}: expected 'question<TAB>answer<TAB>supporting IDs'")
+        try:
+            supporting = tuple(position[int(i)] for i in fields[2].split())
+        except (KeyError, ValueError):
+            raise ValueError(
+                f"{where}: supporting IDs {fields[2]!r} are not earlier statements"
+            ) from None
+        answer = tuple(w.strip().lower() for w in fields[1].split(","))
+        questions.append(Question(tuple(story), tokenize(fields[0]), answer, supporting, task))
     return questions
 
 

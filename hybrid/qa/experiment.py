@@ -4,7 +4,13 @@ A run folder ``runs/<name>/`` receives ``results.json`` (every reader, task and 
 ``results.md`` (per-task test error: best of seeds and mean ± std, failed tasks, supporting-
 fact accuracy), ``checkpoints/`` (resumable), ``models/`` (trained readers) and PNG plots
 (per-task errors, validation curves, hop attention over stories). Finished runs are read
-back instead of retrained, so an interrupted comparison resumes where it stopped.
+back instead of retrained, so an interrupted comparison resumes where it stopped. Runs
+accumulate: the rows of a comparison are merged into the folder's ``results.json`` under a
+lock (a (reader, task, seed) run again replaces its row), and the summary, tables and plots
+are drawn from all of them; a folder made with other settings for a reader or task, another
+corpus or mode, is refused, but for more epochs: the folder then records the change
+(``changes`` in ``results.json``), keeps only the rows of that reader trained for as many, and
+its runs trained for fewer train on from their checkpoints when asked for again.
 
 "Best of seeds" picks, for each task, the seed with the lowest *validation* error (the
 validation questions are 10% of the training file, the same for every seed) and reports
@@ -21,7 +27,14 @@ from pathlib import Path
 
 import torch
 
-from ..files import check_same_setup
+from ..files import (
+    check_same_setup,
+    read_json,
+    record_changes,
+    update_json,
+    write_json_atomic,
+    write_text_atomic,
+)
 from .babi import Question
 from .batching import QAVocabulary, collate
 from .model import KINDS, Reader, ReaderConfig
@@ -106,7 +119,12 @@ def run_qa(
         log: Where progress lines go.
 
     Returns:
-        The content of ``results.json``.
+        The content of ``results.json``: the rows of this call merged with those already in
+        the folder.
+
+    Raises:
+        ValueError: no tasks, an empty split, an unknown kind, or a run folder made with
+            other settings (naming the file and each setting).
     """
     if not tasks:
         raise ValueError("tasks must not be empty")
@@ -118,10 +136,28 @@ def run_qa(
         if kind not in KINDS:
             raise ValueError(f"kinds must be among {KINDS}, got {kind!r}")
     settings = {k: (settings or {}).get(k) or default_settings(k, joint) for k in kinds}
-    run_dir.mkdir(parents=True, exist_ok=True)
     held = {task: hold_out(splits["train"]) for task, splits in tasks.items()}
+    header = {
+        "corpus": corpus,
+        "mode": "joint" if joint else "per task",
+        "sizes": {
+            t: {"train": len(held[t][0]), "valid": len(held[t][1]), "test": len(s["test"])}
+            for t, s in sorted(tasks.items())
+        },
+        "settings": {
+            k: {"reader": asdict(r), "training": asdict(t)} for k, (r, t) in settings.items()
+        },
+    }
+    requested = json.loads(json.dumps(header))  # task numbers as JSON keys, as saved
+    # the settings that may be raised (to train on), and the reader trained with each
+    raisable = {f"settings.{kind}.training.epochs": kind for kind in kinds}
+    may_raise = tuple(raisable)
+    results_path = run_dir / "results.json"
+    if results_path.exists():  # refused before any training
+        check_same_setup(results_path, read_json(results_path), requested, may_raise=may_raise)
+    run_dir.mkdir(parents=True, exist_ok=True)
     units = ["joint"] if joint else sorted(tasks)
-    runs, histories = [], {}
+    runs = []
     for kind in kinds:
         reader_config, training = settings[kind]
         for unit in units:
@@ -129,7 +165,7 @@ def run_qa(
             train = [q for t in chosen for q in held[t][0]]
             valid = [q for t in chosen for q in held[t][1]]
             for seed in seeds:
-                name = f"{kind}-{'joint' if unit == 'joint' else f'task{unit}'}-seed{seed}"
+                name = _run_name(kind, unit, seed)
                 reader, vocabulary, record = _trained(
                     run_dir,
                     name,
@@ -140,7 +176,6 @@ def run_qa(
                     progress,
                     log,
                 )
-                histories[(kind, unit, seed)] = record["history"]
                 for task in chosen:
                     size = reader.config.memory_size
                     validation = evaluate(reader, collate(held[task][1], vocabulary, size))
@@ -159,27 +194,57 @@ def run_qa(
                         }
                     )
                     log(f"{name} task {task}: test error {100 * test['error']:.1f}%")
-    results = {
-        "corpus": corpus,
-        "mode": "joint" if joint else "per task",
-        "tasks": sorted(tasks),
-        "sizes": {
-            t: {"train": len(held[t][0]), "valid": len(held[t][1]), "test": len(s["test"])}
-            for t, s in tasks.items()
-        },
-        "settings": {
-            k: {"reader": asdict(r), "training": asdict(t)} for k, (r, t) in settings.items()
-        },
-        "runs": runs,
-        "summary": summarize(runs, kinds),
-    }
-    (run_dir / "results.json").write_text(json.dumps(results, indent=2))
-    (run_dir / "results.md").write_text(results_table(results))
-    plot_errors(results["summary"], run_dir / "errors.png")
-    plot_validation(histories, run_dir / "validation_curves.png")
-    if "memory" in kinds:
-        _attention_figure(run_dir, tasks, results, joint)
-    return results
+    fresh = {(r["kind"], r["task"], r["seed"]) for r in runs}
+
+    def merge(saved: dict) -> dict:
+        # written by another process meanwhile, perhaps (``{}``: no file yet)
+        changes = check_same_setup(results_path, saved or None, requested, may_raise=may_raise)
+        stale = {raisable[setting] for setting in changes}  # readers trained for fewer epochs
+        kept = [
+            r
+            for r in saved.get("runs", [])
+            if (r["kind"], r["task"], r["seed"]) not in fresh and r["kind"] not in stale
+        ]
+        merged = kept + runs
+        sizes = {int(t): size for t, size in saved.get("sizes", {}).items()} | header["sizes"]
+        results = {
+            **header,
+            "tasks": sorted({r["task"] for r in merged}),
+            "sizes": dict(sorted(sizes.items())),
+            "settings": saved.get("settings", {}) | header["settings"],
+            "runs": merged,
+            "summary": summarize(merged, list(dict.fromkeys(r["kind"] for r in merged))),
+        }
+        earlier = {"changes": saved["changes"]} if "changes" in saved else {}
+        return record_changes(results | earlier, changes)
+
+    def derived(results: dict) -> None:
+        write_text_atomic(run_dir / "results.md", results_table(results))
+        plot_errors(results["summary"], run_dir / "errors.png")
+        plot_validation(
+            _histories(run_dir, results["runs"], joint), run_dir / "validation_curves.png"
+        )
+        if "memory" in results["summary"]:
+            _attention_figure(run_dir, tasks, results, joint)
+
+    return update_json(results_path, merge, derived)
+
+
+def _run_name(kind: str, unit: int | str, seed: int) -> str:
+    """The file name (without suffix) of one run: ``memory-task3-seed0``, ``lstm-joint-seed1``."""
+    return f"{kind}-{'joint' if unit == 'joint' else f'task{unit}'}-seed{seed}"
+
+
+def _histories(run_dir: Path, runs: Sequence[dict], joint: bool) -> dict:
+    """The training history of each run behind ``runs``, by ``(kind, unit, seed)`` (``unit``:
+    the task, or ``"joint"``), read from the run records of ``run_dir``."""
+    histories = {}
+    for run in runs:
+        unit = "joint" if joint else run["task"]
+        name = _run_name(run["kind"], unit, run["seed"])
+        record = read_json(run_dir / "checkpoints" / f"{name}.json")
+        histories[(run["kind"], unit, run["seed"])] = record["history"]
+    return histories
 
 
 def _trained(
@@ -192,7 +257,8 @@ def _trained(
     progress: bool,
     log: Callable[[str], None],
 ) -> tuple[Reader, QAVocabulary, dict]:
-    """The reader of one run: read back when finished with the same settings, else trained."""
+    """The reader of one run: read back when finished with the same settings, else trained
+    (on from its checkpoint, when finished with fewer epochs)."""
     model_path = run_dir / "models" / f"{name}.pt"
     record_path = run_dir / "checkpoints" / f"{name}.json"
     if reader_config.kind == "memory" and not reader_config.sentence_size:
@@ -200,12 +266,15 @@ def _trained(
         reader_config = replace(reader_config, sentence_size=longest)
     requested = {"reader": asdict(reader_config), "training": asdict(training)}
     if model_path.exists() and record_path.exists():
-        record = json.loads(record_path.read_text())
-        for part, settings in requested.items():
-            check_same_setup(record_path, record.get(part), settings)
-        reader, vocabulary = load_reader(model_path)
-        log(f"{name}: finished earlier, read back")
-        return reader, vocabulary, record
+        record = read_json(record_path)
+        check_same_setup(record_path, record.get("reader"), requested["reader"])
+        raised = check_same_setup(
+            record_path, record.get("training"), requested["training"], may_raise=("epochs",)
+        )
+        if not raised:
+            reader, vocabulary = load_reader(model_path)
+            log(f"{name}: finished earlier, read back")
+            return reader, vocabulary, record
     vocabulary = QAVocabulary.build(train)
     torch.manual_seed(training.seed)
     reader = Reader(reader_config, vocabulary)
@@ -221,7 +290,7 @@ def _trained(
     )
     record = {**requested, "history": asdict(history), "train_seconds": sum(history.seconds)}
     save_reader(model_path, reader, vocabulary)
-    record_path.write_text(json.dumps(record))
+    write_json_atomic(record_path, record)
     return reader, vocabulary, record
 
 
@@ -278,9 +347,12 @@ def results_table(results: dict) -> str:
     for task in results["tasks"]:
         cells = []
         for kind in kinds:
-            entry = summary[kind]["tasks"][task]
+            entry = summary[kind]["tasks"].get(task)
             cells.append(
-                f"{100 * entry['best']:.1f} | {100 * entry['mean']:.1f} ± {100 * entry['std']:.1f}"
+                "- | -"
+                if entry is None
+                else f"{100 * entry['best']:.1f} | {100 * entry['mean']:.1f} ± "
+                f"{100 * entry['std']:.1f}"
             )
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
     lines.append(
@@ -316,15 +388,19 @@ def results_table(results: dict) -> str:
         for task in results["tasks"]:
             cells = []
             for kind in attending:
-                support = summary[kind]["tasks"][task]["support"]
+                support = summary[kind]["tasks"].get(task, {}).get("support")
                 cells.append(" / ".join(f"{100 * s:.0f}" for s in support) if support else "-")
             lines.append(f"| {task} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def _attention_figure(run_dir: Path, tasks: dict, results: dict, joint: bool) -> None:
-    """Hop attention of the memory network over the stories of a few test questions."""
-    shown = [t for t in (1, 2, 3, 16) if t in tasks] or sorted(tasks)[:2]
+    """Hop attention of the memory network over the stories of a few test questions (of the
+    tasks of ``tasks`` it was run on)."""
+    ran = [t for t in sorted(tasks) if t in results["summary"]["memory"]["tasks"]]
+    shown = [t for t in (1, 2, 3, 16) if t in ran] or ran[:2]
+    if not shown:
+        return
     examples = []
     for task in shown:
         seed = results["summary"]["memory"]["tasks"][task]["best_seed"]

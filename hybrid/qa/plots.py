@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..files import save_figure  # noqa: E402
 from .babi import Question  # noqa: E402
 
 
@@ -34,8 +35,7 @@ def plot_errors(summary: dict, path: Path) -> None:
     ax.set_title("bars: best of seeds by validation error; dots and whiskers: mean ± std")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_validation(histories: dict[tuple[str, object, int], dict], path: Path) -> None:
@@ -81,8 +81,7 @@ def plot_validation(histories: dict[tuple[str, object, int], dict], path: Path) 
         ax.set_xlabel("epoch")
     axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def plot_hop_attention(
@@ -124,5 +123,4 @@ def plot_hop_attention(
             fontsize=9,
         )
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

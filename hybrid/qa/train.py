@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ..files import save_atomic, save_trained
+from ..files import load_checkpoint, load_saved, save_atomic, save_trained, stamp
 from ..nn.memory import answer_loss
 from .batching import QABatch, QAVocabulary, batches
 from .model import Reader, ReaderConfig
@@ -71,13 +71,16 @@ class QATrainConfig:
 
 @dataclass
 class QAHistory:
-    """Per epoch: training loss (per question), validation loss and error, linear start."""
+    """Per epoch: training loss (per question), validation loss and error, linear start; and
+    ``changes``: one ``{"after_epoch": n, "changed": {setting: [before, after]}}`` per resume
+    with changed settings (more epochs)."""
 
     loss: list[float] = field(default_factory=list)
     valid_loss: list[float] = field(default_factory=list)
     valid_error: list[float] = field(default_factory=list)
     linear: list[bool] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    changes: list[dict] = field(default_factory=list)
 
 
 @torch.no_grad()
@@ -140,7 +143,9 @@ def fit(
 
     The kept epoch is the one with the lowest validation error (then loss; the earliest of
     ties) among those after linear start. Every epoch ends with an atomic checkpoint; when
-    ``checkpoint`` exists the run resumes from it exactly.
+    ``checkpoint`` exists the run resumes from it exactly, provided it was made with the same
+    settings (`hybrid.files.load_checkpoint`: only ``epochs`` may change, recorded in
+    `QAHistory.changes`).
 
     Args:
         reader: The model (its device is the training device).
@@ -153,7 +158,13 @@ def fit(
 
     Returns:
         The `QAHistory` of the run (including epochs before a resume).
+
+    Raises:
+        ValueError: naming ``checkpoint``, when it is not a reader checkpoint (truncated, or
+            another file) or was made with other settings than ``reader.config`` and
+            ``config`` (other than ``epochs``).
     """
+    settings = {"model": asdict(reader.config), "training": asdict(config)}
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     device = next(reader.parameters()).device
@@ -162,7 +173,7 @@ def fit(
     linear_epochs, main_epochs = 0, 0
     optimizer = _optimizer(reader, config, config.linear_start_lr if linear else config.lr)
     if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        state, changes = load_checkpoint(checkpoint, "reader checkpoint", settings, reader)
         reader.load_state_dict(state["model"])
         linear, linear_epochs, main_epochs = state["linear"], state["linear_epochs"], state["main"]
         optimizer = _optimizer(reader, config, config.lr)
@@ -171,6 +182,8 @@ def fit(
         torch.set_rng_state(state["torch_rng"])
         history = QAHistory(**state["history"])
         best, best_state = tuple(state["best"]), state["best_model"]
+        if changes:
+            history.changes.append({"after_epoch": len(history.loss), "changed": changes})
         log(f"resumed from {checkpoint} after epoch {len(history.loss)}")
     total = (config.linear_start_epochs if linear else 0) + config.epochs
     bar = tqdm(total=total, initial=len(history.loss), disable=not progress, leave=False)
@@ -214,6 +227,8 @@ def fit(
         if checkpoint is not None:
             save_atomic(
                 {
+                    **stamp("reader checkpoint"),
+                    "settings": settings,
                     "model": reader.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "generator": generator.get_state(),
@@ -237,12 +252,18 @@ def fit(
 
 def save_reader(path: Path, reader: Reader, vocabulary: QAVocabulary) -> None:
     """Save a trained reader: architecture, vocabularies and weights, as plain data."""
-    save_trained(path, reader, vocabulary)
+    save_trained(path, reader, vocabulary, "reader")
 
 
 def load_reader(path: Path) -> tuple[Reader, QAVocabulary]:
-    """Load a reader saved by `save_reader` (``weights_only=True``), in evaluation mode."""
-    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    """Load a reader saved by `save_reader` (``weights_only=True``), in evaluation mode.
+
+    Raises:
+        ValueError: naming ``path``, when it is missing, not a saved reader (truncated,
+            another format, or another kind of model or a checkpoint: see
+            `hybrid.files.load_saved`).
+    """
+    state = load_saved(path, "reader")
     vocabulary = QAVocabulary.from_dict(state["vocabulary"])
     reader = Reader(ReaderConfig(**state["config"]), vocabulary)
     reader.load_state_dict(state["model"])

@@ -9,27 +9,25 @@ originals are the usual recipe; each copy counts as a speaker of its own.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
-import torch
 from torch import Tensor
 
+from .audio import resample
 from .corpus import Utterance
 
 __all__ = ["perturb_speed", "speed_perturbed"]
-
-#: Zero crossings of the interpolating sinc on each side of an output sample.
-_ZERO_CROSSINGS = 16
 
 
 def perturb_speed(waveform: Tensor, factor: float) -> Tensor:
     """``waveform`` played ``factor`` times faster, by band-limited resampling.
 
-    Output sample ``j`` is the input interpolated at time ``j * factor`` (in input samples)
-    with a Hann-windowed sinc of ``16`` zero crossings each side. Its cut-off is the lower of
-    the input's and the output's Nyquist frequency, so speeding up (``factor > 1``) first
-    removes what would fold back (aliasing) above the new Nyquist frequency.
+    The samples are taken as recorded at ``factor`` times their rate and resampled to it
+    (`hybrid.speech.audio.resample`): output sample ``j`` is the input interpolated at time
+    ``j * factor`` (in input samples) with a Hann-windowed sinc of ``16`` zero crossings each
+    side. Its cut-off is the lower of the input's and the output's Nyquist frequency, so
+    speeding up (``factor > 1``) first removes what would fold back (aliasing) above the new
+    Nyquist frequency.
 
     Args:
         waveform: ``(N,)`` float32 or float64 samples, ``N >= 1``.
@@ -42,32 +40,9 @@ def perturb_speed(waveform: Tensor, factor: float) -> Tensor:
         ValueError: for a waveform that is not a non-empty 1-D float tensor, or a factor
             outside [0.5, 2].
     """
-    if not isinstance(waveform, Tensor) or waveform.dim() != 1 or not waveform.is_floating_point():
-        got = tuple(waveform.shape) if isinstance(waveform, Tensor) else type(waveform).__name__
-        raise ValueError(f"waveform must be a 1-D float tensor (N,), got {got}")
-    if waveform.numel() == 0:
-        raise ValueError("waveform must hold at least one sample")
     if not (isinstance(factor, (int, float)) and 0.5 <= factor <= 2.0):
         raise ValueError(f"factor must be a number in [0.5, 2], got {factor!r}")
-    if factor == 1:
-        return waveform.clone()
-    x = waveform.double()
-    count = 1 + math.floor((x.numel() - 1) / factor)
-    cutoff = min(1.0, 1.0 / factor)  # of the input's Nyquist frequency
-    half_width = math.ceil(_ZERO_CROSSINGS / cutoff)
-    times = torch.arange(count, dtype=torch.float64, device=x.device) * factor
-    taps = torch.arange(-half_width, half_width + 1, device=x.device)
-    index = times.floor().long()[:, None] + taps  # (count, taps)
-    offset = times[:, None] - index  # distance of each tap from the output time
-    window = torch.where(
-        offset.abs() < half_width,
-        0.5 * (1 + torch.cos(math.pi * offset / half_width)),
-        torch.zeros((), dtype=torch.float64, device=x.device),
-    )
-    kernel = cutoff * torch.sinc(cutoff * offset) * window
-    inside = (index >= 0) & (index < x.numel())
-    samples = x[index.clamp(0, x.numel() - 1)] * inside
-    return (samples * kernel).sum(dim=1).to(waveform.dtype)
+    return resample(waveform, factor, 1)
 
 
 def speed_perturbed(utterances: Sequence[Utterance], factors: Sequence[float]) -> list[Utterance]:

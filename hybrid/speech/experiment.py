@@ -11,10 +11,13 @@ Three tasks on spoken digits (FSDD, or the embedded synthetic corpus):
   and test strings from the test recordings.
 
 A run folder receives ``results.json`` (every task, split and system, rewritten atomically
-after each split so an interrupted run resumes at the next split, and merged with what is
-on disk, so that separate processes can run different tasks into one folder), ``results.md``, the
+after each split so an interrupted run resumes at the next split, and merged under a lock
+with what is on disk, so that separate processes can run different tasks into one folder
+and lose no rows; `hybrid.files.update_json`), ``results.md``, the
 systems of the official splits under ``models/`` (for ``hybrid recognize``), training
-checkpoints under ``checkpoints/`` and PNG plots.
+checkpoints under ``checkpoints/`` and PNG plots. A rerun with other settings is refused, but
+for more epochs: the folder then records the change (``changes`` in ``results.json``), and
+the systems trained for fewer train on from their checkpoints.
 """
 
 from __future__ import annotations
@@ -23,12 +26,20 @@ import json
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from ..ctc.align import forced_align
-from ..files import check_same_setup, write_json_atomic
+from ..files import (
+    check_same_setup,
+    file_lock,
+    read_json,
+    record_changes,
+    update_json,
+    write_text_atomic,
+)
 from .augment import speed_perturbed
 from .corpus import FeatureConfig, Utterance, connected_strings, extract
 from .features import fbank
@@ -65,6 +76,14 @@ NAMES = {
     "bilstm": "hybrid BiLSTM-HMM",
     "rnn": "pure RNN (BiLSTM)",
     "ctc": "CTC (BiLSTM)",
+}
+
+
+#: The settings a run folder may be asked for again with a larger value (to train on), and
+#: the systems trained with each.
+_TRAINED_WITH = {
+    "systems.training.epochs": ("dnn", "bilstm", "rnn"),
+    "systems.ctc_training.epochs": ("ctc",),
 }
 
 
@@ -190,11 +209,10 @@ def run_speech(
         raise ValueError(f"tasks must be among {TASKS}, got {sorted(unknown)}")
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / "results.json"
-    requested = {"corpus": corpus, **asdict(settings)}
-    results = json.loads(path.read_text()) if path.exists() else {}
-    check_same_setup(path, results.get("settings"), json.loads(json.dumps(requested)))
-    results["settings"] = json.loads(json.dumps(requested))
-    rows = results.setdefault("rows", [])
+    requested = json.loads(json.dumps({"corpus": corpus, **asdict(settings)}))
+
+    # a rerun with other settings is refused from here on
+    rows = update_json(path, partial(_claim, path, requested))["rows"]
     topology = Topology(tuple(words), settings.systems.word_states, settings.systems.silence_states)
     for task in tasks:
         for split in _splits(task, train, test, settings):
@@ -227,25 +245,45 @@ def run_speech(
                 else (extract(split.dev, settings.features), [u.words for u in split.dev]),
             )
             fresh = [_score(split, name, outcome) for name, outcome in trained.items()]
-            if path.exists():  # another process may have finished other tasks meanwhile
-                rows[:] = json.loads(path.read_text())["rows"]
-            replaced = {(task, split.name, row["system"]) for row in fresh}
-            rows[:] = [r for r in rows if (r["task"], r["split"], r["system"]) not in replaced]
-            rows += fresh
             if split.name == "official":
                 for name, outcome in trained.items():
                     save_system(
-                        run_dir / "models" / f"{task}-{name}.pt", outcome.system, settings.features
+                        run_dir / "models" / f"{task}-{name}.pt",
+                        outcome.system,
+                        settings.features,
+                        split.train[0].sample_rate,
                     )
                 _plot_split(split, trained, topology, run_dir)
-            write_json_atomic(path, results)
-    (run_dir / "results.md").write_text(results_table(results, corpus))
-    plot_errors(_error_grid(results), run_dir / "errors.png")
+            rows = update_json(path, partial(_add_rows, fresh))["rows"]
+    with file_lock(path):  # with the rows other processes added
+        results = read_json(path)
+        write_text_atomic(run_dir / "results.md", results_table(results, corpus))
+        plot_errors(_error_grid(results), run_dir / "errors.png")
     model = run_dir / "models" / "strings-ctc.pt"
     if "strings" in tasks and model.exists():
         strings = connected_strings(test, settings.test_strings, settings.string_seed + 1)
         _plot_ctc(Recognizer.load(model), strings, settings.features, run_dir / "ctc.png")
     return results
+
+
+def _claim(path: Path, requested: dict, saved: dict) -> dict:
+    """``saved``, the ``results.json`` at ``path``, taken over by a run of the ``requested``
+    settings. Other settings are refused, but for more epochs (`_TRAINED_WITH`): the change
+    is recorded, and the rows of the systems trained for fewer are dropped."""
+    changes = check_same_setup(
+        path, saved.get("settings"), requested, may_raise=tuple(_TRAINED_WITH)
+    )
+    stale = {system for setting in changes for system in _TRAINED_WITH[setting]}
+    rows = [r for r in saved.get("rows", []) if r["system"] not in stale]
+    return record_changes(saved | {"settings": requested, "rows": rows}, changes)
+
+
+def _add_rows(fresh: list[dict], saved: dict) -> dict:
+    """``saved`` (a ``results.json``) with the ``fresh`` rows, replacing those of the same
+    task, split and system."""
+    replaced = {(row["task"], row["split"], row["system"]) for row in fresh}
+    kept = [r for r in saved["rows"] if (r["task"], r["split"], r["system"]) not in replaced]
+    return saved | {"rows": kept + fresh}
 
 
 def _plot_ctc(recognizer: Recognizer, strings: list[Utterance], features, path: Path) -> None:

@@ -33,7 +33,8 @@ def _initial_emissions(
     sequences: list[Tensor], states: int, mixtures: int, generator: torch.Generator
 ) -> GMMEmissions:
     """Kaldi's flat start: cut every sequence into ``states`` equal segments; each state's
-    mixture starts from its segments' variance, with means at randomly drawn frames."""
+    mixture starts from its segments' variance (floored at 1e-3: a state given one frame in
+    all starts from the floor), with means at randomly drawn frames."""
     segments: list[list[Tensor]] = [[] for _ in range(states)]
     for sequence in sequences:
         bounds = torch.linspace(0, len(sequence), states + 1).round().long().tolist()
@@ -44,7 +45,8 @@ def _initial_emissions(
         frames = torch.cat(parts).double()
         chosen = torch.randint(len(frames), (mixtures,), generator=generator)
         means.append(frames[chosen])
-        covars.append(frames.var(0).clamp_min(1e-3).expand(mixtures, -1))
+        spread = frames.var(0) if len(frames) > 1 else torch.zeros_like(frames[0])
+        covars.append(spread.clamp_min(1e-3).expand(mixtures, -1))
     weights = torch.full((states, mixtures), 1.0 / mixtures, dtype=torch.float64)
     return GMMEmissions(weights, torch.stack(means), torch.stack(covars))
 

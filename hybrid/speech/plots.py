@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from ..files import save_figure
 from .topology import Topology
 
 __all__ = ["plot_alignment", "plot_confusion", "plot_ctc", "plot_errors", "plot_training"]
@@ -58,8 +59,7 @@ def plot_alignment(
         )
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_confusion(
@@ -87,8 +87,7 @@ def plot_confusion(
     ax.set_ylabel("spoken")
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_training(histories: dict[str, list[dict]], title: str, path: Path) -> None:
@@ -106,8 +105,7 @@ def plot_training(histories: dict[str, list[dict]], title: str, path: Path) -> N
     accuracy.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_errors(rows: dict[str, dict[str, float]], path: Path) -> None:
@@ -124,8 +122,7 @@ def plot_errors(rows: dict[str, dict[str, float]], path: Path) -> None:
     ax.set_ylabel("error rate (%)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_ctc(
@@ -166,5 +163,4 @@ def plot_ctc(
     bottom.set_ylabel("posterior")
     bottom.legend(fontsize=8, ncol=6, loc="upper right")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

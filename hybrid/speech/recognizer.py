@@ -7,28 +7,47 @@ GMM emissions, or a network with its state priors).
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from ..batching import WINDOW, map_in_batches
 from ..ctc.align import greedy_decode
 from ..ctc.beam import prefix_beam_search
 from ..ctc.loss import ctc_loss
-from ..files import save_atomic
+from ..files import load_saved, save_atomic, stamp
 from ..nn import GMMEmissions, ScaledPosteriors
 from .acoustic import AcousticConfig, build
+from .audio import resample
 from .corpus import FeatureConfig, normalise_features, waveform_features
 from .decoder import decode, frame_scores
 from .features import pad_features
 from .topology import Topology, decoding_graph, isolated_grammar, loop_grammar
 from .train import log_posteriors
 
-__all__ = ["CTC_BEAM", "Recognizer", "save_system", "system_dict"]
+__all__ = [
+    "CTC_BEAM",
+    "FRAME_BUDGET",
+    "LEGACY_SAMPLE_RATE",
+    "Recognizer",
+    "save_system",
+    "system_dict",
+]
 
 #: Beam of the CTC prefix search on strings.
 CTC_BEAM = 10
+
+#: The rate of systems saved before their rate was recorded: every recipe then trained at
+#: 8 kHz (FSDD's recordings, and the synthetic corpus at its default rate).
+LEGACY_SAMPLE_RATE = 8000
+
+#: Most padded frames decoded together (200 s of audio at 100 frames a second).
+FRAME_BUDGET = 20000
 
 
 def _sequences(labels: Tensor, counts: Tensor) -> list[tuple[int, ...]]:
@@ -52,15 +71,30 @@ def system_dict(kind: str, topology: Topology, grammar: str, scales: dict, model
         "kind": kind,
         "topology": asdict(topology),
         "features": None,
+        "sample_rate": None,
         "grammar": grammar,
         "scales": dict(scales),
         "model": model,
     }
 
 
-def save_system(path: Path, system: dict, features: FeatureConfig) -> None:
-    """Write ``system`` with the feature settings it was trained on, atomically."""
-    save_atomic({**system, "features": asdict(features)}, Path(path))
+def save_system(path: Path, system: dict, features: FeatureConfig, sample_rate: int) -> None:
+    """Write ``system`` with the feature settings and the sample rate (Hz) of the recordings
+    it was trained on, atomically.
+
+    Raises:
+        ValueError: if ``sample_rate`` is not a positive integer.
+    """
+    rate = _sample_rate(sample_rate)
+    saved = {**system, "features": asdict(features), "sample_rate": rate}
+    save_atomic({**saved, **stamp("speech system")}, Path(path))
+
+
+def _sample_rate(rate: Any) -> int:
+    """``rate`` if it is a positive integer (a number of Hz), else a ``ValueError``."""
+    if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
+        raise ValueError(f"sample_rate: expected a positive integer number of Hz, got {rate!r}")
+    return rate
 
 
 def _feature_config(saved: dict) -> FeatureConfig:
@@ -82,6 +116,9 @@ class Recognizer:
             **{**saved["topology"], "words": tuple(saved["topology"]["words"])}
         )
         self.features = None if saved["features"] is None else _feature_config(saved["features"])
+        rate = saved.get("sample_rate", LEGACY_SAMPLE_RATE)
+        #: The rate (Hz) of the recordings the system was trained on (``None``: not saved).
+        self.sample_rate = None if rate is None else _sample_rate(rate)
         self.grammar = saved["grammar"]
         scales = saved["scales"]
         model = saved["model"]
@@ -107,24 +144,84 @@ class Recognizer:
 
     @classmethod
     def load(cls, path: str | Path) -> Recognizer:
-        """Read a system written by `save_system`."""
-        path = Path(path)
-        if not path.is_file():
-            raise ValueError(f"model {path} does not exist (a models/<task>-<system>.pt of a run)")
-        return cls(torch.load(path, weights_only=True))
+        """Read a system written by `save_system` (a ``models/<task>-<system>.pt`` of a run).
 
-    def recognize(self, waveforms: list[tuple[Tensor, int]]) -> list[tuple[str, ...]]:
+        Raises:
+            ValueError: naming ``path``, when it is missing, not a saved speech system
+                (truncated, another format, or another kind of model or a checkpoint: see
+                `hybrid.files.load_saved`).
+        """
+        return cls(load_saved(path, "speech system"))
+
+    def recognize(self, waveforms: Iterable[tuple[Tensor, int]]) -> list[tuple[str, ...]]:
         """Words spoken in each ``(waveform (N,), sample_rate)``.
+
+        A waveform at another rate than the system's (`sample_rate`, that of its training
+        recordings) is resampled to it (`hybrid.speech.audio.resample`) with a
+        ``UserWarning`` that says so, once per rate: features at another rate are not those
+        the system learned (their frames and mel bins span other samples and frequencies).
+        Audio below the system's rate lacks the band above its Nyquist frequency; expect
+        more errors.
 
         Under per-speaker normalisation (``cmvn="speaker"``) the waveforms are taken as one
         speaker's: their statistics are pooled (recognize one at a time to normalise each on
         its own).
+
+        Raises:
+            ValueError: if the system was not saved with its feature settings, or naming
+                ``waveforms[i]`` when a waveform is not a 1-D float tensor of finite samples
+                at least one 25 ms frame long, or its rate is not a positive integer.
         """
-        if self.features is None:
-            raise ValueError("this system was not saved with its feature settings")
-        raw = [waveform_features(w, rate, self.features) for w, rate in waveforms]
-        features = normalise_features(raw, ["speaker"] * len(raw), self.features)
-        return [tuple(self.topology.words[w] for w in h) for h in self.decode(features)]
+        return list(self.recognize_stream(waveforms))
+
+    def recognize_stream(
+        self,
+        waveforms: Iterable[tuple[Tensor, int]],
+        budget: int = FRAME_BUDGET,
+        window: int = WINDOW,
+    ) -> Iterator[tuple[str, ...]]:
+        """`recognize`, lazily: decoded as `decode_stream` does, the words of each window of
+        utterances yielded in order as it is done. Under ``cmvn="speaker"`` every waveform is
+        read first (their pooled statistics normalise each); otherwise one window at a time.
+
+        Raises:
+            ValueError: a system saved without its feature settings (at once).
+        """
+        if self.features is None or self.sample_rate is None:
+            raise ValueError("this system was not saved with its feature settings and rate")
+        raw = self._waveform_features(waveforms)
+        if self.features.cmvn == "speaker":
+            raw = list(raw)
+            features = normalise_features(raw, ["speaker"] * len(raw), self.features)
+        else:
+            features = (normalise_features([f], ["speaker"], self.features)[0] for f in raw)
+        words = self.topology.words
+        decoded = self.decode_stream(features, budget, window)
+        return (tuple(words[w] for w in h) for h in decoded)
+
+    def _waveform_features(self, waveforms: Iterable[tuple[Tensor, int]]) -> Iterator[Tensor]:
+        """`waveform_features` of each ``(waveform, rate)`` at the system's rate, resampled
+        where the rate differs (one warning per rate); errors name ``waveforms[i]``."""
+        noted: set[int] = set()
+        for index, (waveform, rate) in enumerate(waveforms):
+            try:
+                if _sample_rate(rate) != self.sample_rate:
+                    if rate not in noted:
+                        warnings.warn(self._resampling_note(rate), UserWarning, stacklevel=2)
+                        noted.add(rate)
+                    waveform = resample(waveform, rate, self.sample_rate)
+                features = waveform_features(waveform, self.sample_rate, self.features)
+            except ValueError as error:
+                raise ValueError(f"waveforms[{index}] ({rate!r} Hz): {error}") from None
+            yield features
+
+    def _resampling_note(self, rate: int) -> str:
+        """What `recognize` says when it resamples audio at ``rate`` (Hz)."""
+        note = f"resampled audio at {rate} Hz to {self.sample_rate} Hz, the rate this system "
+        note += "was trained at"
+        if rate < self.sample_rate:
+            note += f"; the audio has nothing above {rate / 2:g} Hz: expect more errors"
+        return note
 
     def scaled_scores(self, features: list[Tensor]) -> list[Tensor]:
         """An HMM system's frame scores per utterance ``(T_i, P)``: GMM log-likelihoods, or a
@@ -135,8 +232,20 @@ class Recognizer:
             raise ValueError(f"scaled_scores needs an HMM system, this one is {self.kind!r}")
         return [self.priors(p[None])[0] for p in log_posteriors(self.network, features)]
 
-    def decode(self, features: list[Tensor]) -> list[tuple[int, ...]]:
+    def decode(self, features: Iterable[Tensor]) -> list[tuple[int, ...]]:
         """Word indices of each utterance's features ``(T_i, D)``."""
+        return list(self.decode_stream(features))
+
+    def decode_stream(
+        self, features: Iterable[Tensor], budget: int = FRAME_BUDGET, window: int = WINDOW
+    ) -> Iterator[tuple[int, ...]]:
+        """`decode`, lazily and in bounded memory: ``window`` utterances at a time, sorted by
+        length, in batches of at most ``budget`` padded frames (a longer utterance alone),
+        the results in order (see `hybrid.batching.map_in_batches`)."""
+        return map_in_batches(self._decode_batch, features, len, budget, window)
+
+    def _decode_batch(self, features: list[Tensor]) -> list[tuple[int, ...]]:
+        """Word indices of one batch of utterances' features ``(T_i, D)``."""
         if self.kind in ("gmm", "dnn", "bilstm"):
             return decode(self.scaled_scores(features), self.graph)
         if self.kind == "ctc":

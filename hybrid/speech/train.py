@@ -5,7 +5,8 @@ pdf or word id per frame, ``-1`` = ignore), one class per utterance, or symbol s
 the CTC loss. A tenth of the
 training utterances (fixed by the seed) is held out; the epoch with the best held-out accuracy
 is kept. A checkpoint is written atomically after every epoch and a rerun resumes from it
-exactly (model, optimiser, random state, history).
+exactly (model, optimiser, random state, history), with the same settings (more epochs
+allowed).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from tqdm.auto import tqdm
 
 from ..ctc.align import greedy_decode
 from ..ctc.loss import ctc_loss
-from ..files import check_same_setup, save_atomic
+from ..files import load_checkpoint, save_atomic, stamp
 from .features import pad_features
 
 __all__ = ["AcousticTrainConfig", "fit_acoustic", "log_posteriors"]
@@ -138,15 +139,24 @@ def fit_acoustic(
         targets: Per utterance ``(T_i,)`` frame targets (``-1``: ignored), ``(N,)``
             utterance classes, or (with ``ctc_blank``) per utterance its ``(L_i,)`` symbols.
         config: Optimisation settings.
-        checkpoint: Where to save after every epoch and resume from.
+        checkpoint: Where to save after every epoch and resume from (made with the same
+            settings, `hybrid.files.load_checkpoint`: only ``epochs`` may change).
         progress: Show a progress bar over epochs.
         ctc_blank: Train with the CTC loss, this being the blank symbol.
 
     Returns:
         One dict per epoch: ``epoch``, ``loss`` (mean training cross-entropy),
         ``valid_accuracy`` (frames, or utterances: classes right, CTC greedy decoding
-        exactly right), ``valid_loss``, ``seconds``. The kept epoch has the best held-out
-        accuracy, ties broken by the lower held-out loss.
+        exactly right), ``valid_loss``, ``seconds``; and ``changes``,
+        ``{setting: [before, after]}``, on the last epoch before a resume that changed
+        settings (more epochs). The kept epoch has the best held-out accuracy, ties broken
+        by the lower held-out loss.
+
+    Raises:
+        ValueError: ``features`` and ``targets`` differ in length or are empty; or, naming
+            ``checkpoint``, it is not an acoustic checkpoint (truncated, or another file) or
+            was made with other settings than ``model.config`` and ``config`` (other than
+            ``epochs``).
     """
     if len(features) != len(targets):
         raise ValueError(
@@ -158,15 +168,17 @@ def fit_acoustic(
     model.set_normaliser([features[i] for i in train])
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
+    settings = {"model": asdict(model.config), "training": asdict(config)}
     state = {"epoch": 0, "history": [], "best": None, "best_score": [-1.0, -float("inf")]}
     if checkpoint is not None and checkpoint.exists():
-        saved = torch.load(checkpoint, weights_only=True)
-        check_same_setup(checkpoint, saved["config"], asdict(config))
+        saved, changes = load_checkpoint(checkpoint, "acoustic checkpoint", settings, model)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         generator.set_state(saved["generator"])
         torch.set_rng_state(saved["torch_rng"])
         state = saved["state"]
+        if changes:
+            state["history"][-1]["changes"] = changes
     else:
         torch.manual_seed(config.seed)
     objective = _Objective() if ctc_blank is None else _CTCObjective(ctc_blank)
@@ -207,7 +219,8 @@ def fit_acoustic(
         if checkpoint is not None:
             save_atomic(
                 {
-                    "config": asdict(config),
+                    **stamp("acoustic checkpoint"),
+                    "settings": settings,
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "generator": generator.get_state(),

@@ -3,10 +3,15 @@
 Every public function of `hybrid.structured` passes its arguments through
 `prepare_chain` once. Bad input raises a ``ValueError`` that names the argument and the
 shape or range it expected; nothing is broadcast or clipped silently.
+
+Scores so large that a path's sum could overflow their dtype (float32 scores near ``1e38``)
+are computed in float64 (`computation_dtype`); a result that does not fit the caller's dtype
+raises (`narrow`) instead of turning into ``inf``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -14,6 +19,7 @@ import torch
 from torch import Tensor
 
 _NEG_INF = float("-inf")
+_HEADROOM = 16.0  # path-score bound kept this far below the dtype's largest finite value
 
 
 class ChainConstraints(NamedTuple):
@@ -44,6 +50,9 @@ class Chain:
         end: ``(K,)`` scores of the last state, ``-inf`` where forbidden.
         lengths: ``(B,)`` int64 lengths, ``1 <= lengths <= T'``.
         total_length: ``T`` of the caller's emissions, used to pad outputs back.
+        dtype: dtype of the results: the inputs' promoted dtype (float32 for float16 and
+            bfloat16). The score tensors above may be wider (float64), see
+            `computation_dtype`; `narrow` brings results back.
     """
 
     emissions: Tensor
@@ -52,6 +61,7 @@ class Chain:
     end: Tensor
     lengths: Tensor
     total_length: int
+    dtype: torch.dtype
 
     @property
     def ragged(self) -> bool:
@@ -73,20 +83,117 @@ class Chain:
         shape[dim] = missing
         return torch.cat([x, x.new_full(shape, value)], dim=dim)
 
+    def narrow(self, x: Tensor, what: str) -> Tensor:
+        """``x`` (``(B, ...)``, computed from this chain) in the result dtype; see `narrow`."""
+        return narrow(x, self.dtype, what)
+
 
 def _check_tensor(name: str, x: object) -> Tensor:
     if not isinstance(x, Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.is_meta:
+        raise ValueError(
+            f"{name} is a meta tensor: meta tensors carry no data; expected a tensor with "
+            "values on a real device (cpu, cuda)"
+        )
     return x
 
 
-def _check_scores(name: str, x: Tensor, shape: tuple[int, ...], described: str) -> None:
+def promoted_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype a dynamic program over scores of ``dtype`` returns: float32 for float16 and
+    bfloat16 (too coarse for sums over a sequence), else ``dtype``."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def finite_range(x: Tensor) -> tuple[float, float] | None:
+    """``(min(0, lowest), max(0, highest))`` over the finite entries of ``x``, or ``None`` if
+    ``x`` holds a NaN or ``+inf``: one reduction (two when ``x`` holds ``-inf``, a legal
+    score, whose finite entries are then measured alone)."""
+    low, high = torch.stack(torch.aminmax(x.detach())).tolist()
+    if math.isnan(low) or high == math.inf:  # aminmax propagates NaN to both
+        return None
+    if low == -math.inf:
+        low, high = torch.stack(torch.aminmax(x.detach().nan_to_num(neginf=0.0))).tolist()
+    return min(low, 0.0), max(high, 0.0)
+
+
+def computation_dtype(
+    dtype: torch.dtype,
+    steps: int,
+    per_step: dict[str, tuple[float, float]],
+    once: dict[str, tuple[float, float]],
+) -> torch.dtype:
+    """The dtype in which a dynamic program over scores in these ranges cannot overflow.
+
+    A path of ``steps`` steps takes one entry of each ``per_step`` tensor per step (emissions,
+    transitions) and one entry of each ``once`` tensor (start, end weights), so its score lies
+    within ``steps * sum(per_step) + sum(once)`` (range by range). The result is ``dtype``
+    when that stays well inside its range, else float64. In float64, sums below its range
+    are tolerated: they round to ``-inf``, a path of no probability, as with scores masked by
+    ``torch.finfo(torch.float64).min``.
+
+    Args:
+        dtype: The inputs' (promoted) floating dtype.
+        steps: The longest path, in steps.
+        per_step: Argument name -> `finite_range` of a tensor a path reads every step.
+        once: Argument name -> `finite_range` of a tensor a path reads once.
+
+    Raises:
+        ValueError: Positive path scores could overflow even float64; names the argument
+            with the largest scores.
+    """
+
+    def bound(side: int) -> float:
+        total = steps * sum(r[side] for r in per_step.values())
+        return abs(total + sum(r[side] for r in once.values()))
+
+    lowest, highest = bound(0), bound(1)
+    if max(lowest, highest) <= torch.finfo(dtype).max / _HEADROOM:
+        return dtype
+    limit = torch.finfo(torch.float64).max / _HEADROOM
+    if highest <= limit:
+        return torch.float64
+    ranges = {**per_step, **once}
+    name = max(ranges, key=lambda key: ranges[key][1])
+    raise ValueError(
+        f"{name}: scores up to {ranges[name][1]:.3g} make a path of {steps} steps overflow even "
+        f"float64; expected path scores below {limit:.3g}"
+    )
+
+
+def narrow(x: Tensor, dtype: torch.dtype, what: str, scores: str = "emissions") -> Tensor:
+    """``x`` ``(B, ...)`` cast to the result ``dtype`` (differentiably), checked for overflow.
+
+    Raises:
+        ValueError: A finite value of ``x`` (the ``what`` of a batch item, e.g. its
+            log-partition) is beyond the range of ``dtype``: the argument ``scores`` holds
+            values too large in magnitude for that dtype.
+    """
+    if x.dtype == dtype:
+        return x
+    narrowed = x.to(dtype)
+    overflow = torch.isinf(narrowed.detach()) & torch.isfinite(x.detach())
+    if overflow.any():
+        items = overflow.reshape(overflow.shape[0], -1).any(1).nonzero().flatten().tolist()
+        worst = float(x.detach()[overflow].abs().max())
+        raise ValueError(
+            f"{scores}: the {what} of batch items {items[:10]} reaches {worst:.3g}, beyond the "
+            f"range of {dtype} (largest {torch.finfo(dtype).max:.3g}); expected scores small "
+            "enough for their dtype: scale them down, or pass float64 scores"
+        )
+    return narrowed
+
+
+def _check_scores(name: str, x: Tensor, shape: tuple[int, ...], described: str) -> float:
+    """Check shape, dtype and values of a score tensor; return its `finite_range`."""
     if tuple(x.shape) != shape:
         raise ValueError(f"{name} must have shape {described} = {shape}, got {tuple(x.shape)}")
     if not x.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor, got {x.dtype}")
-    if _has_nan_or_posinf(x):
+    finite = finite_range(x)
+    if finite is None:
         raise ValueError(f"{name} contains NaN or +inf; scores must be finite or -inf")
+    return finite
 
 
 def _has_nan_or_posinf(x: Tensor) -> bool:
@@ -235,11 +342,13 @@ def prepare_chain(
     transitions = _check_tensor("transitions", transitions)
     if transitions.dim() != 2 or transitions.shape[0] != transitions.shape[1]:
         raise ValueError(f"transitions must be square (K, K), got {tuple(transitions.shape)}")
-    _check_scores("transitions", transitions, (num_tags, num_tags), "(K, K)")
+    ranges = {
+        "transitions": _check_scores("transitions", transitions, (num_tags, num_tags), "(K, K)")
+    }
     scores = [transitions]
     for name, x in (("start", start), ("end", end)):
         if x is not None:
-            _check_scores(name, _check_tensor(name, x), (num_tags,), "(K,)")
+            ranges[name] = _check_scores(name, _check_tensor(name, x), (num_tags,), "(K,)")
             scores.append(x)
     for name, x in zip(("transitions", "start", "end"), scores, strict=False):
         if x.device != device:
@@ -249,15 +358,15 @@ def prepare_chain(
     dtype = emissions.dtype
     for x in scores:
         dtype = torch.promote_types(dtype, x.dtype)
-    if dtype in (torch.float16, torch.bfloat16):
-        dtype = torch.float32
+    dtype = promoted_dtype(dtype)
 
     longest = int(lengths.max())
-    emissions = emissions[:, :longest].to(dtype)
+    emissions = emissions[:, :longest]
     if longest > int(lengths.min()):
         inside = torch.arange(longest, device=device)[None, :] < lengths[:, None]
         emissions = emissions.masked_fill(~inside[..., None], 0.0)
-    if _has_nan_or_posinf(emissions):
+    ranges["emissions"] = finite_range(emissions)
+    if ranges["emissions"] is None:
         b, t = (
             int(i) for i in (torch.isnan(emissions) | torch.isposinf(emissions)).nonzero()[0][:2]
         )
@@ -265,14 +374,16 @@ def prepare_chain(
             f"emissions contain NaN or +inf inside the lengths (first at batch {b}, step {t}); "
             "scores must be finite or -inf"
         )
-    zeros = emissions.new_zeros(num_tags)
+    per_step = {name: ranges.pop(name) for name in ("emissions", "transitions")}
+    wide = computation_dtype(dtype, longest, per_step, ranges)
+    zeros = emissions.new_zeros(num_tags, dtype=wide)
     transitions, start, end = apply_constraints(
-        transitions.to(dtype),
-        zeros if start is None else start.to(dtype),
-        zeros if end is None else end.to(dtype),
+        transitions.to(wide),
+        zeros if start is None else start.to(wide),
+        zeros if end is None else end.to(wide),
         constraints,
     )
-    return Chain(emissions, transitions, start, end, lengths, steps)
+    return Chain(emissions.to(wide), transitions, start, end, lengths, steps, dtype)
 
 
 def check_tags(tags: Tensor, chain: Chain) -> Tensor:

@@ -49,6 +49,8 @@ from typing import Any, NamedTuple, Protocol
 import torch
 from torch import Tensor
 
+from ._inputs import _check_tensor
+
 __all__ = ["BeamSearchResult", "Constraint", "StepFunction", "beam_search", "greedy_search"]
 
 _NEG_INF = float("-inf")
@@ -129,9 +131,10 @@ def _tree_map(fn: Callable[[Tensor], Tensor], tree: Any) -> Any:
 
 
 def _check_rows(tree: Any, rows: int, name: str) -> None:
-    """Raise unless every tensor leaf of ``tree`` has leading dimension ``rows``."""
+    """Raise unless every tensor leaf of ``tree`` holds data and has leading dimension ``rows``."""
 
     def check(leaf: Tensor) -> Tensor:
+        _check_tensor(name, leaf)
         if leaf.dim() == 0 or leaf.shape[0] != rows:
             raise ValueError(
                 f"{name}: every tensor must have leading dimension {rows}, "
@@ -315,6 +318,7 @@ def _max_lengths(max_length: Any, batch_size: int, min_length: int, device: torc
     if _is_int(max_length):
         limits = torch.full((batch_size,), max_length, dtype=torch.long, device=device)
     elif isinstance(max_length, Tensor) and not max_length.is_floating_point():
+        _check_tensor("max_length", max_length)
         if max_length.shape != (batch_size,) or max_length.dtype == torch.bool:
             raise ValueError(
                 f"max_length must be an int or an integer tensor of shape ({batch_size},), "
@@ -331,10 +335,20 @@ def _max_lengths(max_length: Any, batch_size: int, min_length: int, device: torc
     return limits
 
 
-def _check_log_probs(log_probs: Any, rows: int, vocab: int | None, at: int) -> None:
-    """Raise unless the step returned a floating ``(rows, V)`` tensor (``V`` fixed)."""
+def _check_log_probs(
+    log_probs: Any, rows: int, vocab: int | None, at: int, device: torch.device
+) -> None:
+    """Raise unless the step returned a floating ``(rows, V)`` tensor (``V`` fixed) on
+    the search's ``device``."""
     if not isinstance(log_probs, Tensor) or not log_probs.is_floating_point():
         raise ValueError(f"step must return floating log_probs, got {type(log_probs).__name__}")
+    _check_tensor("the log_probs returned by step", log_probs)
+    if log_probs.device != device:
+        raise ValueError(
+            f"step must return log_probs on {device} (the device of the state's first "
+            "tensor; cpu if it has none), "
+            f"got them on {log_probs.device} at step {at}"
+        )
     wanted = f"({rows}, {vocab if vocab is not None else 'V'})"
     if log_probs.dim() != 2 or log_probs.shape[0] != rows or log_probs.shape[1] < 1:
         raise ValueError(
@@ -525,17 +539,18 @@ def beam_search(
         first tensor (CPU when it has none).
 
     Raises:
-        ValueError: a bad argument, a step returning a wrong shape, NaN or positive
-            log-probs for a live hypothesis, or a constraint that leaves a live hypothesis
-            no token.
+        ValueError: a bad argument (a meta tensor among them), a step returning a wrong
+            shape or device, NaN or positive log-probs for a live hypothesis, a constraint
+            that leaves a live hypothesis no token, or a sequence left with no hypothesis at
+            all (every token it could take scored ``-inf``).
     """
     nbest = beam if nbest is None else nbest
     _check_arguments(batch_size, beam, nbest, bos, eos, length_penalty, min_length, constraint)
     device = _first_device(state)
+    state = _expand(state, batch_size, beam, "state")
     limits = _max_lengths(max_length, batch_size, min_length, device)
     rules = _Rules(beam, nbest, bos, eos, float(length_penalty), min_length, limits)
     total = int(limits.max())
-    state = _expand(state, batch_size, beam, "state")
     cstate = None
     if constraint is not None:
         cstate = _expand(constraint.start(batch_size, device), batch_size, beam, "cstate")
@@ -555,7 +570,7 @@ def beam_search(
     vocab = None
     for at in range(total):
         log_probs, state = step(tokens, state)
-        _check_log_probs(log_probs, rows, vocab, at)
+        _check_log_probs(log_probs, rows, vocab, at, device)
         vocab = log_probs.shape[1]
         if at == 0 and max(bos, eos) >= vocab:
             raise ValueError(f"bos={bos} and eos={eos} must be < the vocabulary size {vocab}")
@@ -583,7 +598,21 @@ def beam_search(
         finished=torch.zeros_like(alive),
         slot=torch.arange(beam, device=device).expand(batch_size, -1),
     )
-    return _result(pool.cat(unfinished).best(nbest, rules.alpha), pointers, rules.alpha, eos)
+    best = pool.cat(unfinished).best(nbest, rules.alpha)
+    _require_hypotheses(best.raw[:, 0])
+    return _result(best, pointers, rules.alpha, eos)
+
+
+def _require_hypotheses(best: Tensor) -> None:
+    """Raise if a sequence's best hypothesis (raw score ``best`` ``(B,)``) is ``-inf``: the
+    step gave ``-inf`` to every token its hypotheses could take, so none is left."""
+    dead = torch.isneginf(best)
+    if bool(dead.any()):
+        items = dead.nonzero().flatten().tolist()
+        raise ValueError(
+            f"no hypothesis left for sequences {items[:10]}: the step gave -inf log_probs to "
+            "every token that the constraint and min_length allowed (no path)"
+        )
 
 
 def greedy_search(

@@ -13,7 +13,9 @@ All functions take batch-first log-space scores and share one contract:
 The score of a path ``y`` of length ``L`` is
 ``start[y_0] + sum_t emissions[t, y_t] + sum_t transitions[y_{t-1}, y_t] + end[y_{L-1}]``.
 ``-inf`` scores (and forbidden steps) give a path exactly zero probability. A batch item
-for which no path is allowed raises ``ValueError``.
+for which no path is allowed raises ``ValueError``. Results have the inputs' promoted dtype
+(float32 for float16 and bfloat16 scores); scores large enough to overflow it along a path
+are computed in float64, and a result beyond its range raises ``ValueError``.
 """
 
 from __future__ import annotations
@@ -76,15 +78,18 @@ def log_partition(
 
 def chain_log_partition(chain: Chain, tags: Tensor | None = None) -> Tensor:
     """Differentiable ``(B,)`` log-partition of a prepared chain, or with validated ``tags``
-    ``(B, T')`` the negative log-likelihood ``log Z - score(tags)``."""
+    ``(B, T')`` the negative log-likelihood ``log Z - score(tags)``, in ``chain.dtype``."""
     result = LogPartition.apply(
         chain.emissions, chain.transitions, chain.start, chain.end, chain.lengths, tags
     )
     value = result.detach()
-    # -inf: no path at all; NaN (-inf - -inf): no path either; +inf: the gold path is forbidden.
+    # -inf: no path at all; NaN (-inf - -inf): no path either; +inf: the gold path is forbidden
+    # (the chain's dtype leaves room for every finite path score, so +inf is no overflow).
     _require_paths(torch.where(torch.isnan(value), float("-inf"), value), "log_partition")
+    if tags is None:
+        return chain.narrow(result, "log-partition")
     reject_forbidden(torch.isposinf(value))
-    return result
+    return chain.narrow(result, "negative log-likelihood")
 
 
 def reject_forbidden(forbidden: Tensor) -> None:
@@ -134,10 +139,10 @@ def marginals(
             pair="full" if pairwise else "rows",
         )
     _require_paths(log_z, "marginals")
-    unary = chain.pad_time(unary, 1, 0.0)
+    unary = chain.pad_time(unary, 1, 0.0).to(chain.dtype)
     if not pairwise:
         return unary
-    return unary, chain.pad_time(pairs, 1, 0.0)
+    return unary, chain.pad_time(pairs, 1, 0.0).to(chain.dtype)
 
 
 def viterbi(
@@ -167,7 +172,7 @@ def viterbi(
             chain.emissions, chain.transitions, chain.start, chain.end, chain.lengths
         )
     _require_paths(scores, "viterbi")
-    return chain.pad_time(paths, 1, -1), scores
+    return chain.pad_time(paths, 1, -1), chain.narrow(scores, "best path score")
 
 
 def kbest(
@@ -209,7 +214,7 @@ def kbest(
             k,
         )
     _require_paths(scores, "kbest")
-    return chain.pad_time(paths.permute(1, 2, 0), 2, -1), scores
+    return chain.pad_time(paths.permute(1, 2, 0), 2, -1), chain.narrow(scores, "k-best scores")
 
 
 def sequence_score(
@@ -238,6 +243,7 @@ def sequence_score(
     """
     chain = prepare_chain(emissions, transitions, start, end, lengths, constraints)
     tags = check_tags(tags, chain)
-    return path_scores(
+    scores = path_scores(
         chain.emissions, tags, chain.transitions, chain.start, chain.end, chain.lengths
     )
+    return chain.narrow(scores, "path score")

@@ -223,13 +223,15 @@ void forward_backward_one(const Chain<F>& c, int64_t b, const Padded<F, KP>& par
     ok[b] = 0;
     log_z[b] = -std::numeric_limits<double>::infinity();
 
-    // Step 0: start + emission.
-    F peak = -std::numeric_limits<F>::infinity();
-    for (int64_t j = 0; j < K; ++j) peak = std::max(peak, start[j] + em[j]);
+    // Step 0: start + emission, in double: in float a start score next to an emission of 1e9
+    // would be rounded away, and the negative log-likelihood (log Z minus the gold score,
+    // both summed in double) with it.
+    double peak = -std::numeric_limits<double>::infinity();
+    for (int64_t j = 0; j < K; ++j) peak = std::max(peak, double(start[j]) + double(em[j]));
     if (!std::isfinite(peak)) return;
     F total = 0;
     for (int64_t j = 0; j < K; ++j)
-        total += alpha[j] = exp_nonpositive(start[j] + em[j] - peak);
+        total += alpha[j] = exp_nonpositive(F(double(start[j]) + double(em[j]) - peak));
     const F inverse = F(1) / total;
     for (int64_t j = 0; j < S; ++j) alpha[j] *= inverse;
     scale[0] = total;

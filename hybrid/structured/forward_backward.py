@@ -48,9 +48,13 @@ class ScaledChain:
         end: ``(K,)`` last-state scores.
         lengths: ``(B,)`` lengths.
 
-    After construction, `log_z` holds ``(B,)`` log-partitions and `row_ok`
+    After construction, `log_z` holds ``(B,)`` log-partitions in float64 and `row_ok`
     ``(B,)`` says for which sequences every rescaling factor stayed in the safe range; the
-    other rows must be recomputed with `LogChain`.
+    other rows must be recomputed with `LogChain`. The first step and the sum of the log
+    normalisers run in float64: in float32 the start scores and transition peak would be
+    rounded away next to emissions of ``1e9``, and the sum of ``T`` such peaks rounded by
+    thousands, which a negative log-likelihood (a small difference of two such sums) cannot
+    afford.
     """
 
     def __init__(
@@ -65,13 +69,13 @@ class ScaledChain:
         self.gains = torch.exp(emissions - peak)  # (T, B, K), max 1 per step
         trans_peak = _finite_or_zero(transitions.max())
         self.trans_exp = torch.exp(transitions - trans_peak)  # (K, K), zero where forbidden
-        first = start + emissions[0]
+        first = start.double() + emissions[0].double()
         first_peak = _finite_or_zero(first.amax(-1, keepdim=True))
 
         alpha = emissions.new_empty(steps, batch, num_tags)
         scale = emissions.new_empty(steps, batch, 1)
         alphas, scales, gains = alpha.unbind(0), scale.unbind(0), self.gains.unbind(0)
-        torch.exp(first - first_peak, out=alphas[0])
+        alphas[0].copy_(torch.exp(first - first_peak))
         for t in range(steps):
             if t:
                 torch.mm(alphas[t - 1], self.trans_exp, out=alphas[t])
@@ -86,10 +90,13 @@ class ScaledChain:
         last = alpha[lengths - 1, batch_index]  # (B, K)
         self.final_scale = last @ self.final  # (B,)
 
-        log_factors = scale.squeeze(-1).log() + peak.squeeze(-1) + trans_peak
-        log_factors[0] = scale[0, :, 0].log() + first_peak[:, 0]
+        log_factors = scale.squeeze(-1).log().double() + peak.squeeze(-1).double()
+        log_factors += trans_peak.double()
+        log_factors[0] = scale[0, :, 0].log().double() + first_peak[:, 0]
         self.log_z = (
-            torch.where(self.mask, log_factors, 0.0).sum(0) + self.final_scale.log() + end_peak
+            torch.where(self.mask, log_factors, 0.0).sum(0)
+            + self.final_scale.log().double()
+            + end_peak.double()
         )
         # ``>=`` is False for NaN, so a NaN from a 0/0 rescaling is caught as well.
         safe = (scale.squeeze(-1) >= self.floor) | ~self.mask
@@ -227,7 +234,9 @@ def partition(
 
     Runs the fused CPU kernels where available (`hybrid.structured.native`), else the
     eager `ScaledChain`; rows either reports as unsafe are recomputed with `LogChain` in
-    float64.
+    float64. ``log Z`` is kept in float64 until the gold scores (also summed in float64) are
+    subtracted: in float32 both would be rounded by thousands at scores of ``1e9`` and their
+    small difference, the negative log-likelihood, lost (even negative).
 
     Args:
         emissions: ``(B, T, K)`` batch-major scores, zero past each length.
@@ -256,13 +265,14 @@ def partition(
             emissions, transitions, start, end, lengths, posteriors, pair
         )
         gold_done = torch.zeros_like(failed)
+    log_z = log_z.double()
     if failed.any():
         rows = failed.nonzero().flatten()
         # Rows with extreme scores: log space, in float64 so that the differences of
         # large log-scores that give their marginals keep their digits.
         wide = [x.double() for x in (emissions[rows].transpose(0, 1), transitions, start, end)]
         exact = LogChain(*wide, lengths[rows])
-        log_z[rows] = exact.log_z.to(log_z.dtype)
+        log_z[rows] = exact.log_z
         if posteriors:
             row_unary, row_pairs, _ = exact.posteriors(pair)
             unary[rows] = row_unary.transpose(0, 1).to(unary.dtype)
@@ -271,13 +281,18 @@ def partition(
     if tags is not None and not gold_done.all():
         rows = (~gold_done).nonzero().flatten()
         log_z[rows] -= path_scores(
-            emissions[rows], tags[rows], transitions, start, end, lengths[rows]
+            emissions[rows].double(),
+            tags[rows],
+            transitions.double(),
+            start.double(),
+            end.double(),
+            lengths[rows],
         )
         if posteriors:
             row_unary, row_pairs = unary[rows], pairs[rows]
             subtract_path_counts(row_unary, row_pairs, tags[rows], lengths[rows])
             unary[rows], pairs[rows] = row_unary, row_pairs
-    return log_z, unary, pairs
+    return log_z.to(emissions.dtype), unary, pairs
 
 
 class LogPartition(torch.autograd.Function):

@@ -30,13 +30,21 @@ import torch
 from torch import Tensor
 
 from . import native
-from ._inputs import _check_tensor, _has_nan_or_posinf, resolve_lengths
+from ._inputs import (
+    _check_tensor,
+    _has_nan_or_posinf,
+    computation_dtype,
+    finite_range,
+    narrow,
+    promoted_dtype,
+    resolve_lengths,
+)
 
 _NEG_INF = float("-inf")
 
 
 def _index_tensor(name: str, x: Any, size: int | None = None) -> Tensor:
-    x = torch.as_tensor(x)
+    x = _check_tensor(name, torch.as_tensor(x))
     if x.dtype == torch.bool or x.is_floating_point() or x.is_complex() or x.dim() != 1:
         raise ValueError(f"{name} must be a 1-D integer tensor, got {x.dtype} {tuple(x.shape)}")
     if size is not None and x.shape[0] != size:
@@ -45,7 +53,7 @@ def _index_tensor(name: str, x: Any, size: int | None = None) -> Tensor:
 
 
 def _weight_tensor(name: str, x: Any, size: int, what: str) -> Tensor:
-    x = torch.as_tensor(x)
+    x = _check_tensor(name, torch.as_tensor(x))
     if not x.is_floating_point():
         x = x.double()
     if tuple(x.shape) != (size,):
@@ -125,7 +133,7 @@ class Graph:
         arcs = src.shape[0]
         dst = _index_tensor("dst", dst, arcs)
         emission = _index_tensor("emission", emission, arcs)
-        start = torch.as_tensor(start)
+        start = _check_tensor("start", torch.as_tensor(start))
         if start.dim() != 1 or start.shape[0] == 0:
             raise ValueError(f"start must be a 1-D tensor (S,), got shape {tuple(start.shape)}")
         states = start.shape[0]
@@ -331,7 +339,16 @@ class GraphPath(NamedTuple):
     scores: Tensor
 
 
-def _prepare(scores: Tensor, graph: Graph, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
+def _prepare(
+    scores: Tensor, graph: Graph, lengths: Tensor | None
+) -> tuple[Tensor, Tensor, torch.dtype]:
+    """Validate the scores ``(B, T, E)`` and lengths of a graph function.
+
+    Returns:
+        The scores in the dtype to compute in, ``(B,)`` int64 lengths, and the dtype of the
+        results: the scores' (float32 for float16 and bfloat16). Scores large enough for a
+        path's sum to overflow that dtype are computed in float64 (`computation_dtype`).
+    """
     scores = _check_tensor("scores", scores)
     if not isinstance(graph, Graph):
         raise ValueError(f"graph must be a hybrid.structured.Graph, got {type(graph).__name__}")
@@ -348,12 +365,17 @@ def _prepare(scores: Tensor, graph: Graph, lengths: Tensor | None) -> tuple[Tens
         )
     if graph.src.device != scores.device:
         raise ValueError(f"graph is on {graph.src.device} but scores are on {scores.device}")
-    if _has_nan_or_posinf(scores):
+    finite = finite_range(scores)
+    if finite is None:
         raise ValueError("scores contains NaN or +inf; scores must be finite or -inf")
-    if scores.dtype in (torch.float16, torch.bfloat16):
-        scores = scores.float()
+    dtype = promoted_dtype(scores.dtype)
     batch, steps, _ = scores.shape
-    return scores, resolve_lengths(lengths, batch, steps, scores.device)
+    lengths = resolve_lengths(lengths, batch, steps, scores.device)
+    weights = {f"graph.{name}": getattr(graph, name) for name in ("weight", "start", "final")}
+    ranges = {name: finite_range(x) for name, x in weights.items()}
+    per_step = {"scores": finite, "graph.weight": ranges.pop("graph.weight")}
+    wide = computation_dtype(dtype, int(lengths.max()), per_step, ranges)
+    return scores.to(wide), lengths, dtype
 
 
 def _require_paths(scores: Tensor, what: str, hint: str = "") -> None:
@@ -422,7 +444,7 @@ def graph_viterbi(
         ValueError: Bad shapes or values, or a sequence with no path (for a pruned search
             the error says to widen the beam).
     """
-    scores, lengths = _prepare(scores, graph, lengths)
+    scores, lengths, dtype = _prepare(scores, graph, lengths)
     if beam is not None and not beam > 0:
         raise ValueError(f"beam must be a positive number or None, got {beam}")
     with torch.no_grad():
@@ -440,6 +462,7 @@ def graph_viterbi(
         return torch.where(taken, x[safe], -1)
 
     labels, label_lengths = _pack(per_frame(graph.label))
+    best = narrow(best, dtype, "best path score", "scores")
     return GraphPath(
         arcs, per_frame(graph.dst), per_frame(graph.emission), labels, label_lengths, best
     )
@@ -474,7 +497,13 @@ def graph_log_likelihood(scores: Tensor, graph: Graph, lengths: Tensor | None = 
     Raises:
         ValueError: Bad input, or a sequence with no path.
     """
-    scores, lengths = _prepare(scores, graph, lengths)
+    total, dtype = _forward(scores, graph, lengths)
+    return narrow(total, dtype, "log-likelihood", "scores")
+
+
+def _forward(scores: Tensor, graph: Graph, lengths: Tensor | None) -> tuple[Tensor, torch.dtype]:
+    """`graph_log_likelihood` in the dtype it is computed in, and the dtype of the results."""
+    scores, lengths, dtype = _prepare(scores, graph, lengths)
     batch = scores.shape[0]
     dst = graph.dst.expand(batch, -1)
     weight = graph.weight.to(scores.dtype)
@@ -490,7 +519,7 @@ def graph_log_likelihood(scores: Tensor, graph: Graph, lengths: Tensor | None = 
         alpha = torch.where((t < lengths)[:, None], summed, alpha)
     total = torch.logsumexp(alpha + graph.final.to(scores.dtype), -1)
     _require_paths(total.detach(), "graph_log_likelihood")
-    return total
+    return total, dtype
 
 
 def graph_posteriors(scores: Tensor, graph: Graph, lengths: Tensor | None = None) -> Tensor:
@@ -498,10 +527,14 @@ def graph_posteriors(scores: Tensor, graph: Graph, lengths: Tensor | None = None
 
     Entry ``[b, t, e]`` is the total probability of the paths that read column ``e`` at frame
     ``t``; each frame inside a sequence sums to 1, frames past its length are 0 (the state
-    occupancies of Baum-Welch when states and columns coincide).
+    occupancies of Baum-Welch when states and columns coincide). They come in the scores'
+    dtype, float32 for float16 and bfloat16 scores (promoted for the DP, as everywhere).
     """
+    scores = _check_tensor("scores", scores)
+    # An integer tensor cannot require a gradient, and _prepare refuses it with a message.
+    leaf = scores.detach().to(promoted_dtype(scores.dtype))
     with torch.enable_grad():
-        leaf = scores.detach().requires_grad_()
-        total = graph_log_likelihood(leaf, graph, lengths)
+        leaf.requires_grad_(leaf.is_floating_point())
+        total, _ = _forward(leaf, graph, lengths)
         (grad,) = torch.autograd.grad(total.sum(), leaf)
     return grad

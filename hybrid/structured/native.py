@@ -1,16 +1,22 @@
 """Fused CPU kernels for the chain and graph engines and prefix search, compiled on first use.
 
 ``chain_kernels.cpp``, ``graph_kernels.cpp`` and ``ctc_kernels.cpp`` (plain C ABI, no
-Python or torch headers) are
-compiled once per machine with the system C++ compiler into one library in ``$HYBRID_CACHE``
-(default ``~/.cache/hybrid``), written atomically, and loaded with `ctypes`. They run the
-dynamic program of each sequence in one fused loop, sequences in parallel (OpenMP), which
-removes the per-step dispatch cost of eager PyTorch that dominates small shapes.
+Python or torch headers) are compiled once per machine with the system C++ compiler into one
+library in ``$HYBRID_CACHE`` (default ``~/.cache/hybrid``), written atomically, and loaded
+with `ctypes`. They run the dynamic program of each sequence in one fused loop, sequences in
+parallel (OpenMP), which removes the per-step dispatch cost of eager PyTorch that dominates
+small shapes.
 
-Where the kernels cannot be used (CUDA tensors, no compiler, ``HYBRID_NATIVE=0``), the eager
-engines of `hybrid.structured.forward_backward`, `hybrid.structured.decode` and
-`hybrid.structured.graph` (and the tensorized prefix search of `hybrid.ctc.beam`) run
-instead; both paths are tested against the same oracles.
+The C boundary is declared once, in `_KERNELS` (every exported function's parameters, as in
+the sources): loading sets the ctypes signatures from it and refuses a library that lacks a
+symbol or has another ABI version; every call goes through `_call`, which checks each buffer
+(contiguous, CPU, the parameter's dtype) and keeps it referenced until the kernel returns.
+The wrappers below make their inputs contiguous and of the right dtype first.
+
+Where the kernels cannot be used (CUDA tensors, no compiler, a foreign library under the
+cache name, ``HYBRID_NATIVE=0``), the eager engines of `hybrid.structured.forward_backward`,
+`hybrid.structured.decode` and `hybrid.structured.graph` (and the tensorized prefix search of
+`hybrid.ctc.beam`) run instead; both paths are tested against the same oracles.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import ctypes
 import hashlib
 import os
 import platform
+import re
 import shutil
 import subprocess
 import tempfile
@@ -90,17 +97,178 @@ def _load_passive(target: Path) -> ctypes.CDLL:
             os.environ["OMP_WAIT_POLICY"] = previous
 
 
+class _Signature(NamedTuple):
+    """One exported function of the kernels, as declared in its ``extern "C"`` block.
+
+    Attributes:
+        params: ``(C type, name)`` of each parameter, in order; ``F`` stands for the float
+            type of a ``typed`` function (``float`` in its ``_f32`` variant, ``double`` in
+            its ``_f64`` one).
+        nullable: The pointer parameters that may be NULL (Python ``None``).
+        restype: The C return type.
+        typed: Whether the function comes in ``_f32`` and ``_f64`` variants.
+    """
+
+    params: tuple[tuple[str, str], ...]
+    nullable: frozenset[str] = frozenset()
+    restype: str = "void"
+    typed: bool = True
+
+
+def _signature(prototype: str, nullable: tuple[str, ...] = (), **kwargs) -> _Signature:
+    """A `_Signature` from a C parameter list such as ``"const F* x, int64_t n"``."""
+    params = tuple(tuple(p.strip().rsplit(" ", 1)) for p in prototype.split(",") if p.strip())
+    return _Signature(params, frozenset(nullable), **kwargs)
+
+
+# Every function the library exports, exactly as in the sources (tests compare the two).
+# `_library` declares the ctypes signatures from this table and refuses a library that lacks
+# one of them; `_call` checks every argument against it.
+_KERNELS: dict[str, _Signature] = {
+    "abi_version": _signature("", restype="int", typed=False),
+    "forward_backward": _signature(
+        "const F* emissions, const int64_t* lengths, int64_t batch, int64_t steps, int64_t tags,"
+        "const F* trans_exp, F trans_peak, const F* start, const F* end_exp, F end_peak,"
+        "const int64_t* gold_tags, const F* transitions, const F* end, double* log_z,"
+        "uint8_t* ok, F* unary, F* pair, int threads",
+        nullable=("gold_tags", "transitions", "end", "unary", "pair"),
+    ),
+    "viterbi": _signature(
+        "const F* emissions, const int64_t* lengths, int64_t batch, int64_t steps, int64_t tags,"
+        "const F* transitions, const F* start, const F* end, F* score, int64_t* path,"
+        "int threads"
+    ),
+    "graph_viterbi": _signature(
+        "const F* scores, const int64_t* lengths, int64_t batch, int64_t steps,"
+        "int64_t num_emissions, int64_t num_states, const int64_t* out_offsets,"
+        "const int64_t* src, const int64_t* dst, const int64_t* emission, const F* weight,"
+        "const F* start, const F* final, const int64_t* in_offsets, const int64_t* in_arcs,"
+        "F beam, F* score, int64_t* arcs_out, int threads"
+    ),
+    "prefix_beam": _signature(
+        "const F* log_probs, const int64_t* lengths, int64_t batch, int64_t steps,"
+        "int64_t vocab, int64_t blank, int64_t beam, int64_t nbest, int64_t prune_top,"
+        "F prune_threshold, const int64_t* lexicon_next, const uint8_t* lexicon_accepting,"
+        "int64_t unit, int64_t order, int64_t lm_vocab, int64_t bos, int64_t eos, int64_t unk,"
+        "double weight, double bonus, const int64_t* offsets, const int64_t* keys,"
+        "const double* logp, const double* backoff, const int64_t* symbol_tokens,"
+        "const int64_t* word_next, const int64_t* node_words, int64_t delimiter,"
+        "int64_t* labels, int64_t* label_lengths, F* scores, F* acoustic, int threads",
+        nullable=(
+            "lexicon_next",
+            "lexicon_accepting",
+            "offsets",
+            "keys",
+            "logp",
+            "backoff",
+            "symbol_tokens",
+            "word_next",
+            "node_words",
+        ),
+    ),
+    "ctc_align": _signature(
+        "const F* log_probs, const int64_t* lengths, int64_t batch, int64_t steps,"
+        "int64_t vocab, const int64_t* targets, const int64_t* target_lengths, int64_t width,"
+        "int64_t blank, int64_t* states, F* scores, int threads"
+    ),
+}
+_ABI_VERSION = 3  # what ``hybrid_abi_version()`` of these sources returns
+
+_C_SCALARS = {
+    "int": ctypes.c_int,
+    "int64_t": ctypes.c_int64,
+    "uint8_t": ctypes.c_uint8,
+    "float": ctypes.c_float,
+    "double": ctypes.c_double,
+    "void": None,
+}
+_ELEMENT_DTYPES = {
+    "int64_t": torch.int64,
+    "uint8_t": torch.uint8,
+    "float": torch.float32,
+    "double": torch.float64,
+}
+_FLOAT_TYPES = {"f32": "float", "f64": "double"}
+_SUFFIXES = {torch.float32: "f32", torch.float64: "f64"}
+
+
+class _Param(NamedTuple):
+    """A parameter resolved for one variant: ``c_type`` as C spells it (``F`` replaced),
+    ``ctype`` its ctypes type, ``dtype`` the element type of a buffer (``None``: a scalar)."""
+
+    name: str
+    c_type: str
+    ctype: type
+    dtype: torch.dtype | None
+    nullable: bool
+
+
+def _symbols(stem: str) -> list[tuple[str, str | None]]:
+    """``(symbol, float type)`` of each variant of ``_KERNELS[stem]``."""
+    if not _KERNELS[stem].typed:
+        return [(f"hybrid_{stem}", None)]
+    return [(f"hybrid_{stem}_{suffix}", c) for suffix, c in _FLOAT_TYPES.items()]
+
+
 @cache
-def _library() -> ctypes.CDLL | None:
+def _params(stem: str, float_type: str | None) -> tuple[_Param, ...]:
+    """The parameters of ``_KERNELS[stem]`` with ``F`` replaced by ``float_type``."""
+    signature = _KERNELS[stem]
+    params = []
+    for c_type, name in signature.params:
+        c_type = re.sub(r"\bF\b", float_type or "F", c_type)
+        base = c_type.removeprefix("const ").rstrip("*")
+        if c_type.endswith("*"):
+            ctype, dtype = ctypes.POINTER(_C_SCALARS[base]), _ELEMENT_DTYPES[base]
+        else:
+            ctype, dtype = _C_SCALARS[base], None
+        params.append(_Param(name, c_type, ctype, dtype, name in signature.nullable))
+    return tuple(params)
+
+
+def _declare(lib: ctypes.CDLL, path: Path) -> None:
+    """Set ``argtypes`` and ``restype`` of every function in `_KERNELS` and check the ABI.
+
+    Raises:
+        RuntimeError: ``path`` lacks one of the symbols (it is some other library) or was
+            built from other sources.
+    """
+    for stem, signature in _KERNELS.items():
+        for symbol, float_type in _symbols(stem):
+            try:
+                function = getattr(lib, symbol)
+            except AttributeError:
+                raise RuntimeError(
+                    f"{path} is not a build of the hybrid kernels: it has no symbol {symbol} "
+                    "(delete it to rebuild)"
+                ) from None
+            function.argtypes = [p.ctype for p in _params(stem, float_type)]
+            function.restype = _C_SCALARS[signature.restype]
+    version = lib.hybrid_abi_version()
+    if version != _ABI_VERSION:
+        raise RuntimeError(
+            f"{path} has kernel ABI version {version}, expected {_ABI_VERSION} "
+            "(delete it to rebuild)"
+        )
+
+
+def _library_path() -> Path:
+    """Where the kernels of these sources, flags and CPU are cached."""
     sources = b"".join(source.read_bytes() for source in SOURCES)
     key = hashlib.sha256(
         sources + " ".join(_FLAGS).encode() + _cpu_signature().encode()
     ).hexdigest()[:16]
-    target = _cache_dir() / f"kernels-{key}.so"
+    return _cache_dir() / f"kernels-{key}.so"
+
+
+@cache
+def _library() -> ctypes.CDLL | None:
+    target = _library_path()
     try:
         if not target.exists():
             _compile(target)
         lib = _load_passive(target)
+        _declare(lib, target)
     except (OSError, RuntimeError) as error:
         warnings.warn(
             f"hybrid: fused CPU kernels unavailable, using the eager engine ({error})",
@@ -108,9 +276,6 @@ def _library() -> ctypes.CDLL | None:
             stacklevel=3,
         )
         return None
-    for suffix in ("f32", "f64"):
-        for name in ("forward_backward", "viterbi", "graph_viterbi", "prefix_beam", "ctc_align"):
-            getattr(lib, f"hybrid_{name}_{suffix}").restype = None
     return lib
 
 
@@ -136,16 +301,81 @@ def disabled():
         _state["enabled"] = previous
 
 
-def _ptr(x: Tensor) -> ctypes.c_void_p:
-    return ctypes.c_void_p(x.data_ptr())
+def _call(stem: str, dtype: torch.dtype, **arguments) -> None:
+    """Run kernel ``hybrid_{stem}_{f32|f64}`` on ``arguments``, named as its C parameters.
+
+    The one place where tensors become C arguments. Each buffer must already be a contiguous
+    CPU tensor of its parameter's element type (the wrappers below convert); ``arguments``
+    holds every one of them until the kernel returns, so no pointer outlives its tensor.
+
+    Raises:
+        ValueError: A missing or unknown argument, or an argument the C parameter cannot
+            take (a wrong dtype, device or layout, ``None`` for a required pointer, a
+            number out of the C type's range), named in the message.
+    """
+    suffix = _SUFFIXES.get(dtype)
+    if suffix is None:
+        raise ValueError(f"dtype: expected float32 or float64 for hybrid_{stem}, got {dtype}")
+    symbol = f"hybrid_{stem}_{suffix}"
+    params = _params(stem, _FLOAT_TYPES[suffix])
+    if arguments.keys() != {p.name for p in params}:
+        names = [p.name for p in params]
+        raise ValueError(f"{symbol}: expected the arguments {names}, got {list(arguments)}")
+    lib = _library()
+    if lib is None:
+        raise RuntimeError("hybrid: the fused CPU kernels are unavailable (see `available`)")
+    getattr(lib, symbol)(*(_c_argument(p, arguments[p.name], symbol) for p in params))
 
 
-def _scalar(x: float, dtype: torch.dtype):
-    return ctypes.c_float(x) if dtype == torch.float32 else ctypes.c_double(x)
+def _c_argument(param: _Param, value, symbol: str):
+    """``value`` as the C argument ``param`` of ``symbol``; ValueError if it cannot be one."""
+    if param.dtype is None:
+        return _c_scalar(param, value, symbol)
+    if value is None and param.nullable:
+        return None
+    if (
+        not isinstance(value, Tensor)
+        or not value.is_cpu
+        or value.dtype != param.dtype
+        or not value.is_contiguous()
+    ):
+        raise ValueError(
+            f"{param.name}: expected a contiguous CPU {param.dtype} tensor for the "
+            f"{param.c_type} of {symbol}, got {_describe(value)}"
+        )
+    return ctypes.cast(value.data_ptr(), param.ctype)
 
 
-def _suffix(dtype: torch.dtype) -> str:
-    return "f32" if dtype == torch.float32 else "f64"
+def _c_scalar(param: _Param, value, symbol: str):
+    """A Python number checked to fit the C scalar type of ``param`` (ctypes would wrap it)."""
+    if param.c_type in ("float", "double"):
+        fits = isinstance(value, int | float)
+    else:
+        fits = isinstance(value, int) and param.ctype(value).value == value
+    if isinstance(value, bool) or not fits:
+        raise ValueError(
+            f"{param.name}: expected a number that fits the {param.c_type} of {symbol}, "
+            f"got {value!r}"
+        )
+    return value
+
+
+def _describe(value) -> str:
+    if not isinstance(value, Tensor):
+        return type(value).__name__
+    layout = "contiguous" if value.is_contiguous() else f"strides {value.stride()}"
+    return f"{value.device} {value.dtype} {tuple(value.shape)} with {layout}"
+
+
+def _buffer(x: Tensor, dtype: torch.dtype) -> Tensor:
+    """``x`` as a contiguous tensor of ``dtype``: itself if it is one, else a detached copy."""
+    if x.dtype == dtype and x.is_contiguous():
+        return x
+    return x.detach().to(dtype).contiguous()
+
+
+def _optional(x: Tensor | None, dtype: torch.dtype) -> Tensor | None:
+    return None if x is None else _buffer(x, dtype)
 
 
 def _peak(x: Tensor) -> float:
@@ -180,45 +410,37 @@ def forward_backward(
         and per-sequence summed pairwise marginals ``(B, K, K)`` (minus the gold features;
         zero for rows that are not ok); else ``None, None``.
     """
-    lib = _library()
     batch, steps, num_tags = emissions.shape
     dtype = emissions.dtype
-    emissions = emissions.detach().contiguous()
-    trans_peak = _peak(transitions)
-    trans_exp = torch.exp(transitions.detach() - trans_peak).contiguous()
-    end_peak = _peak(end)
-    end_exp = torch.exp(end.detach() - end_peak).contiguous()
-    start = start.detach().contiguous()
-    lengths = lengths.contiguous()
-    if tags is not None:
-        tags = tags.contiguous()
-        transitions = transitions.detach().contiguous()
-        end = end.detach().contiguous()
+    trans_peak, end_peak = _peak(transitions), _peak(end)
+    gold = tags is not None
     log_z = torch.empty(batch, dtype=torch.float64)
     ok = torch.empty(batch, dtype=torch.uint8)
     unary = pair = None
     if posteriors:
-        unary = emissions.new_zeros(batch, steps, num_tags)
-        pair = emissions.new_zeros(batch, num_tags, num_tags)
-    getattr(lib, f"hybrid_forward_backward_{_suffix(dtype)}")(
-        _ptr(emissions),
-        _ptr(lengths),
-        ctypes.c_int64(batch),
-        ctypes.c_int64(steps),
-        ctypes.c_int64(num_tags),
-        _ptr(trans_exp),
-        _scalar(trans_peak, dtype),
-        _ptr(start),
-        _ptr(end_exp),
-        _scalar(end_peak, dtype),
-        _optional(tags),
-        ctypes.c_void_p(None if tags is None else transitions.data_ptr()),
-        ctypes.c_void_p(None if tags is None else end.data_ptr()),
-        _ptr(log_z),
-        _ptr(ok),
-        _optional(unary),
-        _optional(pair),
-        ctypes.c_int(_threads(batch)),
+        unary = torch.zeros(batch, steps, num_tags, dtype=dtype)
+        pair = torch.zeros(batch, num_tags, num_tags, dtype=dtype)
+    _call(
+        "forward_backward",
+        dtype,
+        emissions=_buffer(emissions, dtype),
+        lengths=_buffer(lengths, torch.long),
+        batch=batch,
+        steps=steps,
+        tags=num_tags,
+        trans_exp=_buffer(torch.exp(transitions.detach() - trans_peak), dtype),
+        trans_peak=trans_peak,
+        start=_buffer(start, dtype),
+        end_exp=_buffer(torch.exp(end.detach() - end_peak), dtype),
+        end_peak=end_peak,
+        gold_tags=_optional(tags, torch.long),
+        transitions=_buffer(transitions, dtype) if gold else None,
+        end=_buffer(end, dtype) if gold else None,
+        log_z=log_z,
+        ok=ok,
+        unary=unary,
+        pair=pair,
+        threads=_threads(batch),
     )
     return log_z.to(dtype), ok.bool(), unary, pair
 
@@ -227,24 +449,24 @@ def viterbi(
     emissions: Tensor, transitions: Tensor, start: Tensor, end: Tensor, lengths: Tensor
 ) -> tuple[Tensor, Tensor]:
     """Best paths ``(B, T)`` (-1 past each length) and their scores ``(B,)``."""
-    lib = _library()
     batch, steps, num_tags = emissions.shape
     dtype = emissions.dtype
-    emissions = emissions.detach().contiguous()
     paths = torch.full((batch, steps), -1, dtype=torch.long)
-    scores = emissions.new_empty(batch)
-    getattr(lib, f"hybrid_viterbi_{_suffix(dtype)}")(
-        _ptr(emissions),
-        _ptr(lengths.contiguous()),
-        ctypes.c_int64(batch),
-        ctypes.c_int64(steps),
-        ctypes.c_int64(num_tags),
-        _ptr(transitions.detach().contiguous()),
-        _ptr(start.detach().contiguous()),
-        _ptr(end.detach().contiguous()),
-        _ptr(scores),
-        _ptr(paths),
-        ctypes.c_int(_threads(batch)),
+    scores = torch.empty(batch, dtype=dtype)
+    _call(
+        "viterbi",
+        dtype,
+        emissions=_buffer(emissions, dtype),
+        lengths=_buffer(lengths, torch.long),
+        batch=batch,
+        steps=steps,
+        tags=num_tags,
+        transitions=_buffer(transitions, dtype),
+        start=_buffer(start, dtype),
+        end=_buffer(end, dtype),
+        score=scores,
+        path=paths,
+        threads=_threads(batch),
     )
     return paths, scores
 
@@ -256,36 +478,32 @@ def graph_viterbi(scores: Tensor, lengths: Tensor, graph, beam: float) -> tuple[
         ``arcs`` ``(B, T)`` int64 (the arc taken at each frame, -1 past each length or where no
         path survives) and ``scores`` ``(B,)`` (``-inf`` where no path survives).
     """
-    lib = _library()
     batch, steps, num_emissions = scores.shape
     dtype = scores.dtype
-    # Bound to names so that no converted copy is freed before the call returns.
-    scores = scores.detach().contiguous()
-    weight, start, final = (
-        x.detach().to(dtype).contiguous() for x in (graph.weight, graph.start, graph.final)
-    )
     arcs = torch.full((batch, steps), -1, dtype=torch.long)
-    best = scores.new_empty(batch)
-    getattr(lib, f"hybrid_graph_viterbi_{_suffix(dtype)}")(
-        _ptr(scores),
-        _ptr(lengths.contiguous()),
-        ctypes.c_int64(batch),
-        ctypes.c_int64(steps),
-        ctypes.c_int64(num_emissions),
-        ctypes.c_int64(start.shape[0]),
-        _ptr(graph.out_offsets),
-        _ptr(graph.src),
-        _ptr(graph.dst),
-        _ptr(graph.emission),
-        _ptr(weight),
-        _ptr(start),
-        _ptr(final),
-        _ptr(graph.in_offsets),
-        _ptr(graph.in_arcs),
-        _scalar(beam, dtype),
-        _ptr(best),
-        _ptr(arcs),
-        ctypes.c_int(_threads(batch)),
+    best = torch.empty(batch, dtype=dtype)
+    _call(
+        "graph_viterbi",
+        dtype,
+        scores=_buffer(scores, dtype),
+        lengths=_buffer(lengths, torch.long),
+        batch=batch,
+        steps=steps,
+        num_emissions=num_emissions,
+        num_states=graph.start.shape[0],
+        out_offsets=_buffer(graph.out_offsets, torch.long),
+        src=_buffer(graph.src, torch.long),
+        dst=_buffer(graph.dst, torch.long),
+        emission=_buffer(graph.emission, torch.long),
+        weight=_buffer(graph.weight, dtype),
+        start=_buffer(graph.start, dtype),
+        final=_buffer(graph.final, dtype),
+        in_offsets=_buffer(graph.in_offsets, torch.long),
+        in_arcs=_buffer(graph.in_arcs, torch.long),
+        beam=beam,
+        score=best,
+        arcs_out=arcs,
+        threads=_threads(batch),
     )
     return arcs, best
 
@@ -305,23 +523,25 @@ def ctc_align(
         ``states (B, T)`` int64 lattice states (``2 i + 1``: symbol ``i``; even: blank;
         ``-1`` past each length) and ``scores (B,)``.
     """
-    lib = _library()
     batch, steps, vocab = log_probs.shape
-    log_probs = log_probs.detach().contiguous()
-    targets = targets.contiguous()
+    dtype = log_probs.dtype
     states = torch.full((batch, steps), -1, dtype=torch.long)
-    scores = log_probs.new_empty(batch)
-    getattr(lib, f"hybrid_ctc_align_{_suffix(log_probs.dtype)}")(
-        _ptr(log_probs),
-        _ptr(lengths.contiguous()),
-        *map(ctypes.c_int64, (batch, steps, vocab)),
-        _ptr(targets),
-        _ptr(target_lengths.contiguous()),
-        ctypes.c_int64(targets.shape[1]),
-        ctypes.c_int64(blank),
-        _ptr(states),
-        _ptr(scores),
-        ctypes.c_int(_threads(batch)),
+    scores = torch.empty(batch, dtype=dtype)
+    _call(
+        "ctc_align",
+        dtype,
+        log_probs=_buffer(log_probs, dtype),
+        lengths=_buffer(lengths, torch.long),
+        batch=batch,
+        steps=steps,
+        vocab=vocab,
+        targets=_buffer(targets, torch.long),
+        target_lengths=_buffer(target_lengths, torch.long),
+        width=targets.shape[1],
+        blank=blank,
+        states=states,
+        scores=scores,
+        threads=_threads(batch),
     )
     return states, scores
 
@@ -383,49 +603,54 @@ def prefix_beam_search(
         ``labels (B, N, T)`` int64 (-1 padded), ``label_lengths (B, N)``, total ``scores``
         and ``acoustic`` log-probabilities ``(B, N)`` (``-inf`` for missing hypotheses).
     """
-    lib = _library()
     batch, steps, vocab = log_probs.shape
     dtype = log_probs.dtype
-    log_probs = log_probs.detach().contiguous()
     labels = torch.full((batch, nbest, steps), -1, dtype=torch.long)
     label_lengths = torch.zeros((batch, nbest), dtype=torch.long)
-    scores = log_probs.new_empty(batch, nbest)
-    acoustic = log_probs.new_empty(batch, nbest)
-    top = prune if isinstance(prune, int) else 0
-    threshold = prune if isinstance(prune, float) else float("-inf")
-    if lexicon is not None:
-        lexicon = PrefixLexicon(
-            lexicon.next.contiguous(), lexicon.accepting.to(torch.uint8).contiguous()
-        )
+    scores = torch.empty(batch, nbest, dtype=dtype)
+    acoustic = torch.empty(batch, nbest, dtype=dtype)
+    if lexicon is None:
+        lexicon = PrefixLexicon(None, None)
     if lm is None:
         lm = PrefixLM(0, 1, 1, 0, 0, 0, *(None,) * 7, -1)
-    lm = lm._replace(**{f: _contiguous(getattr(lm, f)) for f in lm._fields[6:13]})
-    getattr(lib, f"hybrid_prefix_beam_{_suffix(dtype)}")(
-        _ptr(log_probs),
-        _ptr(lengths.contiguous()),
-        *map(ctypes.c_int64, (batch, steps, vocab, blank, beam, nbest, top)),
-        _scalar(threshold, dtype),
-        *map(_optional, lexicon or (None, None)),
-        *map(ctypes.c_int64, lm[:6]),
-        ctypes.c_double(lm_weight),
-        ctypes.c_double(insertion_bonus),
-        *map(_optional, lm[6:13]),
-        ctypes.c_int64(lm.delimiter),
-        _ptr(labels),
-        _ptr(label_lengths),
-        _ptr(scores),
-        _ptr(acoustic),
-        ctypes.c_int(_threads(batch)),
+    _call(
+        "prefix_beam",
+        dtype,
+        log_probs=_buffer(log_probs, dtype),
+        lengths=_buffer(lengths, torch.long),
+        batch=batch,
+        steps=steps,
+        vocab=vocab,
+        blank=blank,
+        beam=beam,
+        nbest=nbest,
+        prune_top=prune if isinstance(prune, int) else 0,
+        prune_threshold=prune if isinstance(prune, float) else float("-inf"),
+        lexicon_next=_optional(lexicon.next, torch.long),
+        lexicon_accepting=_optional(lexicon.accepting, torch.uint8),
+        unit=lm.unit,
+        order=lm.order,
+        lm_vocab=lm.vocab,
+        bos=lm.bos,
+        eos=lm.eos,
+        unk=lm.unk,
+        weight=lm_weight,
+        bonus=insertion_bonus,
+        offsets=_optional(lm.offsets, torch.long),
+        keys=_optional(lm.keys, torch.long),
+        logp=_optional(lm.logp, torch.float64),
+        backoff=_optional(lm.backoff, torch.float64),
+        symbol_tokens=_optional(lm.symbol_tokens, torch.long),
+        word_next=_optional(lm.word_next, torch.long),
+        node_words=_optional(lm.node_words, torch.long),
+        delimiter=lm.delimiter,
+        labels=labels,
+        label_lengths=label_lengths,
+        scores=scores,
+        acoustic=acoustic,
+        threads=_threads(batch),
     )
     return labels, label_lengths, scores, acoustic
-
-
-def _contiguous(x: Tensor | None) -> Tensor | None:
-    return None if x is None else x.contiguous()
-
-
-def _optional(x: Tensor | None) -> ctypes.c_void_p:
-    return ctypes.c_void_p(None if x is None else x.data_ptr())
 
 
 def _threads(batch: int) -> int:

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..files import data_root
+from ..files import data_root, read_lines
 from ..vocabulary import Vocabulary, str_tuple
 
 __all__ = ["Sentence", "Vocabulary", "data_root", "read_atis", "read_conll"]
@@ -54,8 +54,9 @@ class Sentence:
 
 
 def _read_lines(path: Path) -> list[str]:
-    """Lines of a UTF-8 text file without line ends, trailing blank lines dropped."""
-    lines = path.read_text(encoding="utf-8").splitlines()
+    """Lines of a UTF-8 text file (`hybrid.files.read_lines`: no byte-order mark) without
+    line ends, trailing blank lines dropped."""
+    lines = read_lines(path)
     while lines and not lines[-1].strip():
         lines.pop()
     return lines
@@ -78,7 +79,8 @@ def read_atis(folder: str | os.PathLike[str], split: str) -> list[Sentence]:
     Raises:
         FileNotFoundError: if one of the three files is missing.
         ValueError: naming the file and line when an utterance is empty, its token and tag
-            counts differ, its intent is empty, or the files have different line counts.
+            counts differ, its intent is empty, the files have different line counts, or a
+            file is not UTF-8 text (a byte-order mark is allowed).
     """
     if not isinstance(split, str) or not split:
         raise ValueError(f"split must be a non-empty string such as 'train', got {split!r}")
@@ -122,7 +124,8 @@ def read_conll(
     """Read a whitespace-separated column file such as CoNLL-2000 (``word POS chunk``).
 
     One token per line, words in column 0, a blank line between sentences. ``-DOCSTART-``
-    lines and repeated or trailing blank lines are skipped. Every token line of the file
+    lines and repeated or trailing blank lines are skipped. The file is UTF-8 text (a
+    byte-order mark is dropped). Every token line of the file
     must have the same number of columns.
 
     Args:
@@ -137,7 +140,8 @@ def read_conll(
 
     Raises:
         ValueError: naming the file and line when a line has a different number of columns
-            than the first token line, or a requested column does not exist.
+            than the first token line, a requested column does not exist, or the bytes are
+            not UTF-8.
     """
     _check_column(tag_column, "tag_column")
     _check_column(feature_column, "feature_column")
@@ -154,27 +158,23 @@ def read_conll(
             sentences.append(Sentence(words, tags, None, feats))
             rows.clear()
 
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            columns = line.split()
-            if not columns:
-                flush()
-                continue
-            if columns[0] == "-DOCSTART-":
-                flush()
-                continue
-            if width is None:
-                width = len(columns)
-                for name, col in (("tag_column", tag_column), ("feature_column", feature_column)):
-                    if col is not None and not -width <= col < width:
-                        raise ValueError(
-                            f"{path}, line {number}: {name}={col} is out of range for "
-                            f"{width} columns"
-                        )
-            elif len(columns) != width:
-                raise ValueError(
-                    f"{path}, line {number}: expected {width} columns, got {len(columns)}"
-                )
-            rows.append(columns)
+    for number, line in enumerate(read_lines(path), start=1):
+        columns = line.split()
+        if not columns:
+            flush()
+            continue
+        if columns[0] == "-DOCSTART-":
+            flush()
+            continue
+        if width is None:
+            width = len(columns)
+            for name, col in (("tag_column", tag_column), ("feature_column", feature_column)):
+                if col is not None and not -width <= col < width:
+                    raise ValueError(
+                        f"{path}, line {number}: {name}={col} is out of range for {width} columns"
+                    )
+        elif len(columns) != width:
+            raise ValueError(f"{path}, line {number}: expected {width} columns, got {len(columns)}")
+        rows.append(columns)
     flush()
     return sentences

@@ -4,12 +4,17 @@ A run folder ``runs/<name>/`` receives ``results.json`` (every split, head and s
 ``results.md`` (mean and standard deviation over seeds), ``checkpoints/`` (resumable),
 ``models/`` (trained taggers) and PNG plots (training curves, per-label F1, confusion).
 Finished (head, seed) pairs are read back instead of retrained, so an interrupted
-comparison resumes where it stopped.
+comparison resumes where it stopped. Runs accumulate: the rows of a comparison are merged
+into the folder's ``results.json`` under a lock (a (head, seed) run again replaces its row),
+and the summary, table and plots are drawn from all of them; a folder made with other
+settings (corpus, data sizes, encoder, training other than the seed) is refused, but for
+more epochs: the folder then records the change (``changes`` in ``results.json``), keeps only
+the rows trained for as many, and the runs trained for fewer train on from their checkpoints
+when asked for again.
 """
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
@@ -18,12 +23,23 @@ from pathlib import Path
 import torch
 
 from ..distributed import is_main, world
-from ..files import check_same_setup
+from ..files import (
+    check_same_setup,
+    read_json,
+    record_changes,
+    update_json,
+    write_json_atomic,
+    write_text_atomic,
+)
 from .batching import TaggingVocabulary
 from .corpus import Sentence
 from .model import Tagger, TaggerConfig
 from .plots import plot_confusion, plot_curves, plot_label_f1
 from .train import TrainConfig, evaluate, fit, load_tagger, predict_tags, save_tagger
+
+#: The settings a run folder may be asked for again with a larger value (to train on), as
+#: `_shared` names them.
+_RAISABLE = ("epochs",)
 
 
 def run_comparison(
@@ -58,38 +74,53 @@ def run_comparison(
             selection pass).
 
     Returns:
-        The content of ``results.json``.
+        The content of ``results.json``: the rows of this call merged with those already in
+        the folder (``{}`` on all but the first process under ``torchrun``).
+
+    Raises:
+        ValueError: an empty split, an unusable ``device``, or a run folder made with other
+            settings (naming the file and each setting; raising ``epochs`` is allowed).
     """
     for split in ("train", "valid", "test"):
         if not splits.get(split):
             raise ValueError(f"splits must contain a non-empty {split!r} split")
     device = resolve_device(device)
     tagger, training = tagger or TaggerConfig(), training or TrainConfig()
+    header = {
+        "corpus": corpus,
+        "sizes": {k: len(v) for k, v in splits.items()},
+        "tagger": asdict(tagger),
+        "training": asdict(training),
+        "refit": refit,
+    }
+    results_path = run_dir / "results.json"
+    if results_path.exists():  # refused before any training
+        saved = _shared(read_json(results_path))
+        check_same_setup(results_path, saved, _shared(header), may_raise=_RAISABLE)
     run_dir.mkdir(parents=True, exist_ok=True)
     # a refit trains on the development labels too: they must all be in the label vocabularies
     more_labels = splits["valid"] if refit else ()
     vocabulary = TaggingVocabulary.build(splits["train"], more_labels=more_labels)
     scheme = tagger.scheme or "BIO"
-    runs, histories = [], {}
+    runs = []
     for head in heads:
         for seed in seeds:
             model_path = run_dir / "models" / f"{head}-seed{seed}.pt"
             history_path = run_dir / "checkpoints" / f"{head}-seed{seed}.json"
+            tagger_run, training_run = replace(tagger, head=head), replace(training, seed=seed)
+            finished = None
             if model_path.exists() and history_path.exists():
-                model, vocabulary = load_tagger(model_path)
-                record = json.loads(history_path.read_text())
-                requested = asdict(replace(tagger, head=head))
-                check_same_setup(model_path, asdict(model.config), requested)
-                requested = asdict(replace(training, seed=seed))
-                check_same_setup(history_path, record.get("training"), requested)
+                finished = _read_back(model_path, history_path, tagger_run, training_run)
+            if finished is not None:
+                model, vocabulary, record = finished
                 model.to(device)
                 log(f"{head} seed {seed}: finished earlier, read back")
             else:
                 model, record = _train(
-                    replace(tagger, head=head),
+                    tagger_run,
                     vocabulary,
                     splits,
-                    replace(training, seed=seed),
+                    training_run,
                     run_dir / "checkpoints" / f"{head}-seed{seed}",
                     refit,
                     device,
@@ -98,7 +129,7 @@ def run_comparison(
                 )
                 if is_main():
                     save_tagger(model_path, model, vocabulary)
-                    history_path.write_text(json.dumps(record))
+                    write_json_atomic(history_path, record)
             scores = {"test": _summary(evaluate(model, vocabulary, splits["test"], scheme))}
             # after a refit the development sentences were trained on: report the selection
             # pass's development scores instead
@@ -118,24 +149,65 @@ def run_comparison(
                     "tokens_per_second": record["tokens_per_second"],
                 }
             )
-            histories[(head, seed)] = record["history"]
             log(f"{head} seed {seed}: test F1 {100 * scores['test']['f1']:.2f}")
     if not is_main():
         return {}
-    results = {
-        "corpus": corpus,
-        "sizes": {k: len(v) for k, v in splits.items()},
-        "tagger": asdict(tagger),
-        "training": asdict(training),
-        "refit": refit,
-        "device": str(device),
-        "runs": runs,
-        "summary": _aggregate(runs, heads),
+    fresh = {(r["head"], r["seed"]) for r in runs}
+
+    def merge(saved: dict) -> dict:
+        changes = check_same_setup(
+            results_path, _shared(saved) if saved else None, _shared(header), may_raise=_RAISABLE
+        )
+        # after more epochs, the runs trained for fewer are dropped
+        kept = [r for r in saved.get("runs", []) if (r["head"], r["seed"]) not in fresh]
+        merged = ([] if changes else kept) + runs
+        devices = sorted({r.get("device", "cpu") for r in merged})
+        summary = _aggregate(merged, _heads(merged))
+        results = {**header, "device": ", ".join(devices), "runs": merged, "summary": summary}
+        earlier = {"changes": saved["changes"]} if "changes" in saved else {}
+        return record_changes(results | earlier, changes)
+
+    def derived(results: dict) -> None:
+        write_text_atomic(run_dir / "results.md", results_table(results))
+        _plots(run_dir, splits["test"], results["runs"])
+
+    return update_json(results_path, merge, derived)
+
+
+def _shared(results: dict) -> dict:
+    """The settings every run of one ``results.json`` shares: all but the head and seed (the
+    encoder's and the training's side by side, as `TaggerConfig` and `TrainConfig` share no
+    field name)."""
+    return {
+        "corpus": results.get("corpus"),
+        "sizes": results.get("sizes"),
+        **{k: v for k, v in results.get("tagger", {}).items() if k != "head"},
+        **{k: v for k, v in results.get("training", {}).items() if k != "seed"},
+        "refit": results.get("refit"),
     }
-    (run_dir / "results.json").write_text(json.dumps(results, indent=2))
-    (run_dir / "results.md").write_text(results_table(results))
-    _plots(run_dir, splits["test"], heads, seeds, histories, runs)
-    return results
+
+
+def _read_back(
+    model_path: Path, history_path: Path, tagger: TaggerConfig, training: TrainConfig
+) -> tuple[Tagger, TaggingVocabulary, dict] | None:
+    """The finished (head, seed) run of ``model_path`` and its record ``history_path``:
+    its tagger, vocabularies and record; ``None`` when it is to train on (for more epochs).
+
+    Raises:
+        ValueError: naming the file, when the run was made with other settings.
+    """
+    model, vocabulary = load_tagger(model_path)
+    record = read_json(history_path)
+    check_same_setup(model_path, asdict(model.config), asdict(tagger))
+    raised = check_same_setup(
+        history_path, record.get("training"), asdict(training), may_raise=("epochs",)
+    )
+    return None if raised else (model, vocabulary, record)
+
+
+def _heads(runs: Sequence[dict]) -> list[str]:
+    """The heads of ``runs``, in order of first appearance."""
+    return list(dict.fromkeys(r["head"] for r in runs))
 
 
 def _train(
@@ -264,17 +336,20 @@ def _mean_std(entry: dict, key: str) -> str:
     return f"{100 * entry[key]['mean']:.2f} ± {100 * entry[key]['std']:.2f}"
 
 
-def _plots(
-    run_dir: Path,
-    test: Sequence[Sentence],
-    heads: Sequence[str],
-    seeds: Sequence[int],
-    histories: dict,
-    runs: list[dict],
-) -> None:
+def _plots(run_dir: Path, test: Sequence[Sentence], runs: list[dict]) -> None:
+    """Training curves and per-label F1 of every run of the folder, and the confusion of the
+    first CRF run (else of the first head's first seed) on ``test``."""
+    heads = _heads(runs)
+    histories = {
+        (r["head"], r["seed"]): read_json(
+            run_dir / "checkpoints" / f"{r['head']}-seed{r['seed']}.json"
+        )["history"]
+        for r in runs
+    }
     plot_curves(histories, run_dir / "training_curves.png")
     best_head = "crf" if "crf" in heads else heads[0]
-    model, vocabulary = load_tagger(run_dir / "models" / f"{best_head}-seed{seeds[0]}.pt")
+    seed = min(r["seed"] for r in runs if r["head"] == best_head)
+    model, vocabulary = load_tagger(run_dir / "models" / f"{best_head}-seed{seed}.pt")
     predicted, _ = predict_tags(model, vocabulary, test)
     gold = [list(s.tags) for s in test]
     scores, support = {}, {}
@@ -291,5 +366,5 @@ def _plots(
         predicted,
         vocabulary.tags.tokens,
         run_dir / "confusion.png",
-        title=f"{best_head}, seed {seeds[0]}, test",
+        title=f"{best_head}, seed {seed}, test",
     )

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
+from functools import partial
 
+from ..batching import WINDOW, map_in_batches
 from .batching import TaggingVocabulary
 from .corpus import Sentence
 from .metrics import extract_spans
 from .model import Tagger
 
+#: Most padded word positions tagged together (a few megabytes of activations and marginals).
+TOKEN_BUDGET = 8192
+
 
 def tag_texts(
-    model: Tagger, vocabulary: TaggingVocabulary, texts: Sequence[str], k: int | None = None
+    model: Tagger,
+    vocabulary: TaggingVocabulary,
+    texts: Iterable[str],
+    k: int | None = None,
+    budget: int = TOKEN_BUDGET,
 ) -> list[dict]:
-    """Tag whitespace-tokenised ``texts``.
+    """Tag whitespace-tokenised ``texts`` (`tag_stream`, all at once).
 
     Args:
         model: A trained tagger (see `hybrid.tagging.train.load_tagger`).
@@ -22,18 +31,49 @@ def tag_texts(
             tags of CoNLL-2000) needs it with every word, written ``word/FEATURE``
             (``"He/PRP reckons/VBZ ..."``).
         k: Also return the ``k`` best taggings with their scores.
+        budget: Most padded word positions (texts times longest text) in one batch.
 
     Returns:
         One dictionary per text: ``words``, ``tags``, ``spans`` (label, first and last-plus-one
         word, text), ``confidence`` (posterior probability of each chosen tag), and where
-        available ``nbest`` (list of ``{"tags", "score"}``), ``intent`` and
+        available ``nbest`` (list of ``{"tags", "score"}``, best first), ``intent`` and
         ``intent_confidence``.
+
+    Raises:
+        ValueError: naming ``texts[i]`` for a text without words or, for a tagger that reads
+            features, a token that is not ``word/FEATURE``; ``budget`` below 1.
     """
-    sentences = [_sentence(text, vocabulary.features is not None) for text in texts]
-    empty = [i for i, s in enumerate(sentences) if not s.words]
-    if empty:
-        raise ValueError(f"texts must contain at least one word each (empty: {empty[:10]})")
+    return list(tag_stream(model, vocabulary, texts, k, budget))
+
+
+def tag_stream(
+    model: Tagger,
+    vocabulary: TaggingVocabulary,
+    texts: Iterable[str],
+    k: int | None = None,
+    budget: int = TOKEN_BUDGET,
+    window: int = WINDOW,
+) -> Iterator[dict]:
+    """`tag_texts`, lazily, in bounded memory: the texts (any iterable: a file, standard
+    input) are read ``window`` at a time, sorted by length and tagged in batches of at most
+    ``budget`` padded words (a longer text alone); the results come in the order of
+    ``texts`` as each window is done (see `hybrid.batching.map_in_batches`).
+
+    Raises:
+        ValueError: ``budget`` or ``window`` below 1 (at once); those of `tag_texts` when the
+            text is reached.
+    """
+    with_features = vocabulary.features is not None
+    sentences = (_sentence(i, text, with_features) for i, text in enumerate(texts))
     model.eval()
+    tag = partial(_tag_batch, model, vocabulary, k)
+    return map_in_batches(tag, sentences, lambda s: len(s.words), budget, window)
+
+
+def _tag_batch(
+    model: Tagger, vocabulary: TaggingVocabulary, k: int | None, sentences: list[Sentence]
+) -> list[dict]:
+    """The result dictionaries of one batch of sentences (see `tag_texts`)."""
     out = model.predict(vocabulary.batch(sentences, with_labels=False), k)
     scheme = model.config.scheme or "BIO"
     results = []
@@ -69,9 +109,12 @@ def tag_texts(
     return results
 
 
-def _sentence(text: str, with_features: bool) -> Sentence:
-    """A whitespace-tokenised sentence; ``word/FEATURE`` tokens when features are needed."""
+def _sentence(index: int, text: str, with_features: bool) -> Sentence:
+    """Text number ``index`` as a whitespace-tokenised sentence; ``word/FEATURE`` tokens when
+    features are needed."""
     tokens = text.split()
+    if not tokens:
+        raise ValueError(f"texts[{index}]: expected at least one word, got {text!r}")
     if not with_features:
         return Sentence(tuple(tokens))
     pairs = [token.rpartition("/") for token in tokens]
@@ -82,7 +125,7 @@ def _sentence(text: str, with_features: bool) -> Sentence:
     ]
     if bad:
         raise ValueError(
-            f"this tagger reads a feature with every word: write tokens as word/FEATURE "
-            f"(e.g. 'reckons/VBZ'); got {bad[:5]}"
+            f"texts[{index}]: this tagger reads a feature with every word: write tokens as "
+            f"word/FEATURE (e.g. 'reckons/VBZ'); got {bad[:5]}"
         )
     return Sentence(tuple(w for w, _, _ in pairs), features=tuple(f for _, _, f in pairs))

@@ -11,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..files import save_figure  # noqa: E402
+
 
 def plot_curves(histories: dict[tuple[str, int], dict], path: Path) -> None:
     """Training loss, development F1 and (where the data has intents) development intent
@@ -34,8 +36,7 @@ def plot_curves(histories: dict[tuple[str, int], dict], path: Path) -> None:
         ax.set(xlabel="epoch", ylabel=title, yscale="log" if key == "loss" else "linear")
     axes[-1].legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_label_f1(
@@ -59,8 +60,7 @@ def plot_label_f1(
     )
     ax.legend(loc="lower left")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_confusion(
@@ -91,5 +91,4 @@ def plot_confusion(
     ax.set(xlabel="predicted", ylabel="gold", title=title)
     fig.colorbar(image, ax=ax, fraction=0.04)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -20,7 +20,7 @@ from ..distributed import (
     is_main,
     world,
 )
-from ..files import save_atomic, save_trained
+from ..files import load_checkpoint, load_saved, save_atomic, save_trained, stamp
 from .batching import TaggingVocabulary, batches
 from .corpus import Sentence
 from .metrics import span_scores
@@ -58,12 +58,15 @@ class TrainConfig:
 
 @dataclass
 class History:
-    """Per-epoch training loss and development scores (NaN where there was no evaluation)."""
+    """Per-epoch training loss and development scores (NaN where there was no evaluation),
+    and ``changes``: one ``{"after_epoch": n, "changed": {setting: [before, after]}}`` per
+    resume with changed settings (more epochs)."""
 
     loss: list[float] = field(default_factory=list)
     dev_f1: list[float] = field(default_factory=list)
     dev_intent_accuracy: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    changes: list[dict] = field(default_factory=list)
 
     def best_epoch(self) -> int:
         """The 1-based epoch with the best `selection_score` (the earliest of ties)."""
@@ -133,8 +136,10 @@ def fit(
     With ``valid=None`` it trains exactly ``config.epochs`` epochs and keeps the last weights
     (the refit on all labelled data, once the epoch count is known).
 
-    Every epoch ends with an atomic checkpoint (model, optimiser, random state, best weights,
-    history); when ``checkpoint`` already exists the run resumes from it. At the end the model
+    Every epoch ends with an atomic checkpoint (settings, model, optimiser, random state, best
+    weights, history); when ``checkpoint`` already exists the run resumes from it, provided it
+    was made with the same settings (`hybrid.files.load_checkpoint`: only ``epochs`` may
+    change, recorded in `History.changes`). At the end the model
     holds the weights of its best development epoch (by `selection_score`). Batches go to
     the device of the model's parameters (move the model first to train on a GPU). Under
     ``torchrun`` each process takes every ``world``-th batch and gradients are averaged
@@ -152,7 +157,13 @@ def fit(
 
     Returns:
         The `History` of the run (including epochs before a resume).
+
+    Raises:
+        ValueError: naming ``checkpoint``, when it is not a tagger checkpoint (truncated, or
+            another file) or was made with other settings than ``model.config`` and
+            ``config`` (other than ``epochs``).
     """
+    settings = {"model": asdict(model.config), "training": asdict(config)}
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -163,7 +174,7 @@ def fit(
         averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.average))
     best_score, best_state, epoch = -1.0, None, 0
     if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        state, changes = load_checkpoint(checkpoint, "tagger checkpoint", settings, model)
         model.load_state_dict(state["model"])
         if averaged is not None:
             averaged.load_state_dict(state["averaged"])
@@ -173,6 +184,8 @@ def fit(
         history = History(**state["history"])
         best_score, best_state = state["best_score"], state["best_model"]
         epoch, stale = state["epoch"], state["stale"]
+        if changes:
+            history.changes.append({"after_epoch": epoch, "changed": changes})
         log(f"resumed from {checkpoint} after epoch {epoch}")
     else:
         stale = 0
@@ -228,6 +241,8 @@ def fit(
         if checkpoint is not None and is_main():
             save_atomic(
                 {
+                    **stamp("tagger checkpoint"),
+                    "settings": settings,
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "generator": generator.get_state(),
@@ -249,12 +264,18 @@ def fit(
 
 def save_tagger(path: Path, model: Tagger, vocabulary: TaggingVocabulary) -> None:
     """Save a trained tagger: weights, architecture and vocabularies, as plain data."""
-    save_trained(path, model, vocabulary)
+    save_trained(path, model, vocabulary, "tagger")
 
 
 def load_tagger(path: Path) -> tuple[Tagger, TaggingVocabulary]:
-    """Load a tagger saved by `save_tagger` onto the CPU (``torch.load(weights_only=True)``)."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    """Load a tagger saved by `save_tagger` onto the CPU (``torch.load(weights_only=True)``).
+
+    Raises:
+        ValueError: naming ``path``, when it is missing, not a saved tagger (truncated,
+            another format, or another kind of model or a checkpoint: see
+            `hybrid.files.load_saved`).
+    """
+    state = load_saved(path, "tagger")
     vocabulary = TaggingVocabulary.from_dict(state["vocabulary"])
     config = dict(state["config"])
     if "intent_pooling" not in config and vocabulary.intents is not None:

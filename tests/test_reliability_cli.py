@@ -1,0 +1,530 @@
+"""Issue 21, the command line and streaming inference: out-of-range options refused by
+argparse, every bad input one line ``hybrid: error: ...`` and exit status 2, all k best
+taggings printed, and inference that reads its input in windows, batches it within a padded
+size budget and yields the results lazily, in input order."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hybrid import cli
+from hybrid.batching import budget_batches, map_in_batches
+from hybrid.parsing.data import ParsingVocabulary
+from hybrid.parsing.experiment import default_settings, new_parser
+from hybrid.parsing.parser import Parser
+from hybrid.parsing.synthetic import synthetic_trees
+from hybrid.qa.batching import QAVocabulary
+from hybrid.qa.inference import answer, answer_stories
+from hybrid.qa.model import Reader, ReaderConfig
+from hybrid.qa.synthetic import generate_stories
+from hybrid.qa.train import load_reader, save_reader
+from hybrid.speech.acoustic import AcousticConfig, build
+from hybrid.speech.corpus import FeatureConfig, synthetic_recordings
+from hybrid.speech.fsdd import DIGITS
+from hybrid.speech.recognizer import Recognizer, system_dict
+from hybrid.speech.topology import Topology
+from hybrid.tagging.batching import TaggingVocabulary
+from hybrid.tagging.inference import tag_stream, tag_texts
+from hybrid.tagging.model import Tagger, TaggerConfig
+from hybrid.tagging.synthetic import airline_splits
+from hybrid.tagging.train import save_tagger
+
+ROOT = Path(__file__).resolve().parents[1]
+WORDS = "show me flights from boston to denver on monday morning".split()
+
+# --- the shared streaming helper ------------------------------------------------------------
+
+
+@given(st.lists(st.integers(0, 30), max_size=40), st.integers(1, 60))
+def test_budget_batches_partition_the_items_within_the_budget(lengths, budget):
+    batches = budget_batches(lengths, budget)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    for batch in batches:
+        padded = len(batch) * max(max(1, lengths[i]) for i in batch)
+        assert padded <= budget or len(batch) == 1
+
+
+@given(
+    st.lists(st.integers(0, 30), max_size=40),
+    st.integers(1, 60),
+    st.integers(1, 12),
+)
+def test_map_in_batches_equals_a_plain_map_in_input_order(lengths, budget, window):
+    items = list(enumerate(lengths))  # (position, length): equal lengths stay distinct
+    seen = []
+
+    def run(batch):
+        seen.append([length for _, length in batch])
+        return [f"result {position}" for position, _ in batch]
+
+    results = list(map_in_batches(run, items, lambda item: item[1], budget, window))
+    assert results == [f"result {position}" for position, _ in items]
+    assert all(len(b) * max(1, *b) <= budget or len(b) == 1 for b in seen)
+    assert all(len(b) <= window for b in seen)
+
+
+def test_map_in_batches_refuses_bad_arguments_and_a_short_run():
+    with pytest.raises(ValueError, match="budget must be a positive integer"):
+        map_in_batches(list, [1], len, 0)
+    with pytest.raises(ValueError, match="window must be a positive integer"):
+        map_in_batches(list, [1], len, 5, window=0)
+    with pytest.raises(ValueError, match="run must return one result per item"):
+        list(map_in_batches(lambda batch: batch[:-1], [[1], [2]], len, 5))
+
+
+# --- the four inference entry points, streamed ------------------------------------------------
+
+
+def _texts(count: int, seed: int = 0) -> list[str]:
+    """``count`` sentences of 1 to 12 words, and one of 40 words in the middle."""
+    generator = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(1, 13, (count,), generator=generator).tolist()
+    lengths[count // 2] = 40
+    return [" ".join(WORDS[(i + j) % len(WORDS)] for j in range(n)) for i, n in enumerate(lengths)]
+
+
+@dataclass
+class Streamed:
+    """One streaming entry point under test.
+
+    Attributes:
+        run: ``(items, budget, window)`` to an iterator of results.
+        single: One item to its result, run alone.
+        items: Inputs of varied sizes, one of them larger than ``budget``.
+        budget: A padded-size budget smaller than the items together.
+        spy: Installs a recorder of the padded size of every batch the model sees; returns
+            the list it appends to: ``(items in the batch, padded positions)``.
+        same: Whether two results agree (exact structure, floats to rounding).
+    """
+
+    run: Callable[[Iterable, int, int], Iterator]
+    single: Callable[[object], object]
+    items: list
+    budget: int
+    spy: Callable[[pytest.MonkeyPatch], list]
+    same: Callable[[object, object], bool]
+
+
+def _close(a, b) -> bool:
+    """Equal structures, floats within 1e-3 (batched and single runs round differently)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= 1e-3
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def _tiny_tagger() -> tuple[Tagger, TaggingVocabulary]:
+    """An untrained CRF tagger over a small airline corpus (random weights suffice here)."""
+    torch.manual_seed(0)
+    train = airline_splits(train=60, valid=10, test=10, seed=3)["train"]
+    vocabulary = TaggingVocabulary.build(train)
+    config = TaggerConfig(word_dim=8, hidden=8, char_dim=4, char_out=4, dropout=0.0)
+    return Tagger(config, vocabulary), vocabulary
+
+
+def _tiny_reader(memory_size: int = 50) -> tuple[Reader, QAVocabulary]:
+    """An untrained memory network over generated task-1 stories."""
+    torch.manual_seed(0)
+    vocabulary = QAVocabulary.build(generate_stories(40, seed=0))
+    config = ReaderConfig(kind="memory", dim=8, memory_size=memory_size, sentence_size=8)
+    return Reader(config, vocabulary), vocabulary
+
+
+def _tagging() -> Streamed:
+    model, vocabulary = _tiny_tagger()
+
+    def spy(monkeypatch):
+        sizes = []
+        predict = model.predict
+
+        def recorded(batch, k=None):
+            sizes.append((len(batch.lengths), batch.words.numel()))
+            return predict(batch, k)
+
+        monkeypatch.setattr(model, "predict", recorded)
+        return sizes
+
+    return Streamed(
+        run=lambda items, budget, window: tag_stream(
+            model, vocabulary, items, k=3, budget=budget, window=window
+        ),
+        single=lambda text: tag_texts(model, vocabulary, [text], k=3)[0],
+        items=_texts(23),
+        budget=30,
+        spy=spy,
+        same=_close,
+    )
+
+
+def _parsing() -> Streamed:
+    torch.manual_seed(0)
+    trees = synthetic_trees(60, seed=3)
+    base = default_settings("synthetic")
+    settings = type(base)(**{**vars(base), "model": {**base.model, "hidden": 8, "word_dim": 8}})
+    untrained = new_parser(ParsingVocabulary.build(trees), settings, False, "attention")
+    # Outputs of at most n + 10 tokens: an untrained decoder runs to the limit.
+    parser = Parser(untrained.model, untrained.vocabulary, max_ratio=1)
+
+    def spy(monkeypatch):
+        sizes = []
+        batch = parser.batch
+
+        def recorded(sentences, tags=None, trees=None):
+            out = batch(sentences, tags, trees)
+            sizes.append((len(sentences), out.words.numel()))
+            return out
+
+        monkeypatch.setattr(parser, "batch", recorded)
+        return sizes
+
+    return Streamed(
+        run=lambda items, budget, window: parser.parse_stream(
+            items, mode="greedy", budget=budget, window=window
+        ),
+        single=lambda words: parser.parse([words], mode="greedy")[0],
+        items=[text.split() for text in _texts(10, seed=1)],
+        budget=30,
+        spy=spy,
+        same=lambda a, b: (a.tokens, str(a.tree)) == (b.tokens, str(b.tree)),
+    )
+
+
+def _qa() -> Streamed:
+    reader, vocabulary = _tiny_reader(memory_size=6)
+    questions = generate_stories(14, seed=1)
+    stories = [([" ".join(s) for s in q.story], " ".join(q.question)) for q in questions]
+    stories[5] = ([" ".join(["john"] * 30)] * 6, "where is john")  # a memory beyond the budget
+
+    def spy(monkeypatch):
+        sizes = []
+        forward = reader.forward
+
+        def recorded(batch):
+            sizes.append((len(batch), batch.memory.numel()))
+            return forward(batch)
+
+        monkeypatch.setattr(reader, "forward", recorded)
+        return sizes
+
+    return Streamed(
+        run=lambda items, budget, window: answer_stories(
+            reader, vocabulary, items, budget=budget, window=window
+        ),
+        single=lambda item: answer(reader, vocabulary, *item),
+        items=stories,
+        budget=120,
+        spy=spy,
+        same=_close,
+    )
+
+
+def _speech() -> Streamed:
+    torch.manual_seed(0)
+    features = FeatureConfig(cmvn="utterance")
+    network = build(AcousticConfig("bilstm", features.dim, len(DIGITS) + 1, hidden=8, layers=1))
+    model = {"config": asdict(network.config), "weights": network.state_dict(), "blank": 10}
+    scales = {"acoustic_scale": 1.0, "prior_scale": 1.0, "word_penalty": 0.0}
+    system = system_dict("ctc", Topology(DIGITS, 2, 1), "loop", scales, model)
+    recognizer = Recognizer({**system, "features": asdict(features), "sample_rate": 8000})
+    recordings = synthetic_recordings(speakers=1, takes=1)
+    # One utterance much longer than the budget: five recordings end to end.
+    long = torch.cat([r.waveform for r in recordings[:5]])
+    waveforms = [(r.waveform, r.sample_rate) for r in recordings]
+    waveforms.insert(4, (long, 8000))
+
+    def spy(monkeypatch):
+        sizes = []
+        decode = recognizer._decode_batch
+
+        def recorded(batch):
+            sizes.append((len(batch), len(batch) * max(len(f) for f in batch)))
+            return decode(batch)
+
+        monkeypatch.setattr(recognizer, "_decode_batch", recorded)
+        return sizes
+
+    return Streamed(
+        run=recognizer.recognize_stream,
+        single=lambda item: recognizer.recognize([item])[0],
+        items=waveforms,
+        budget=120,
+        spy=spy,
+        same=lambda a, b: a == b,
+    )
+
+
+STREAMS = {"tag": _tagging, "parse": _parsing, "answer": _qa, "recognize": _speech}
+
+
+@pytest.fixture(scope="module", params=list(STREAMS))
+def streamed(request):
+    return STREAMS[request.param]()
+
+
+def test_results_come_in_input_order_as_run_one_at_a_time(streamed):
+    results = list(streamed.run(iter(streamed.items), streamed.budget, 4))
+    assert len(results) == len(streamed.items)
+    for item, result in zip(streamed.items, results, strict=True):
+        assert streamed.same(result, streamed.single(item))
+
+
+def test_the_first_result_comes_before_the_input_is_exhausted(streamed):
+    consumed = []
+
+    def source():
+        for item in streamed.items:
+            consumed.append(item)
+            yield item
+
+    results = streamed.run(source(), streamed.budget, 4)
+    next(results)
+    assert len(consumed) == 4 < len(streamed.items)
+
+
+def test_no_batch_pads_beyond_the_budget_but_a_lone_long_item(streamed, monkeypatch):
+    sizes = streamed.spy(monkeypatch)
+    list(streamed.run(iter(streamed.items), streamed.budget, 8))
+    assert sum(count for count, _ in sizes) == len(streamed.items)
+    assert any(padded > streamed.budget for _, padded in sizes)  # the long item, alone
+    for count, padded in sizes:
+        assert padded <= streamed.budget or count == 1, sizes
+    assert len(sizes) < len(streamed.items)  # short items share batches
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tagger_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tagger") / "crf.pt"
+    save_tagger(path, *_tiny_tagger())
+    return path
+
+
+@pytest.fixture(scope="module")
+def reader_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("reader") / "memory.pt"
+    save_reader(path, *_tiny_reader())
+    return path
+
+
+@pytest.fixture(scope="module")
+def bad_models(tmp_path_factory):
+    """Files that are no model: random bytes, an empty file, a folder, a missing path."""
+    folder = tmp_path_factory.mktemp("bad")
+    random_bytes = folder / "random.pt"
+    random_bytes.write_bytes(torch.randint(0, 256, (4096,), dtype=torch.uint8).numpy().tobytes())
+    empty = folder / "empty.pt"
+    empty.write_bytes(b"")
+    return {"random bytes": random_bytes, "empty": empty, "folder": folder, "missing": folder / "x"}
+
+
+def _one_error_line(capsys, *names: str) -> str:
+    """The single line the command wrote to standard error, checked to name ``names``."""
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hybrid: error: "), err
+    for name in names:
+        assert name in lines[0], err
+    return lines[0]
+
+
+def test_tag_prints_all_k_best_taggings_ranked(tagger_file, capsys):
+    text = "show me flights from boston to denver"
+    assert cli.main(["tag", "--model", str(tagger_file), "--json", "--k", "3", text]) == 0
+    nbest = json.loads(capsys.readouterr().out)["nbest"]
+    assert len(nbest) == 3
+    assert cli.main(["tag", "--model", str(tagger_file), "--k", "3", text]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    words = text.split()
+    for rank, tagging in enumerate(nbest, start=1):
+        tagged = " ".join(f"{w}/{t}" for w, t in zip(words, tagging["tags"], strict=True))
+        assert f"  {rank}. ({tagging['score']:.2f}) {tagged}" in printed
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "value", "expected"),
+    [
+        ("train-tagger", "--epochs", "0", "a positive integer"),
+        ("train-tagger", "--batch-size", "0", "a positive integer"),
+        ("train-tagger", "--hidden", "0", "a positive integer"),
+        ("train-tagger", "--word-dim", "0", "a positive integer"),
+        ("train-tagger", "--layers", "0", "a positive integer"),
+        ("train-tagger", "--patience", "0", "a positive integer"),
+        ("train-tagger", "--lm-words", "0", "a positive integer"),
+        ("train-tagger", "--limit", "-5", "a positive integer"),
+        ("train-tagger", "--seeds", "-1", "a non-negative integer"),
+        ("train-tagger", "--lr", "0", "a positive number"),
+        ("train-tagger", "--lr", "nan", "a positive number"),
+        ("train-tagger", "--dropout", "1", "a probability in [0, 1)"),
+        ("train-tagger", "--word-dropout", "-0.1", "a probability in [0, 1)"),
+        ("train-tagger", "--average", "1", "a probability in [0, 1)"),
+        ("train-tagger", "--lm-weight", "-1", "a non-negative number"),
+        ("train-tagger", "--intent-weight", "inf", "a non-negative number"),
+        ("tag --model m.pt", "--k", "0", "a positive integer"),
+        ("train-qa", "--epochs", "0", "a positive integer"),
+        ("train-qa", "--lr", "0", "a positive number"),
+        ("train-qa", "--hops", "0", "a positive integer"),
+        ("train-qa", "--dim", "0", "a positive integer"),
+        ("train-qa", "--noise", "1", "a probability in [0, 1)"),
+        ("train-qa", "--seeds", "-1", "a non-negative integer"),
+        ("train-qa", "--tasks", "21", "a bAbI task number from 1 to 20"),
+        ("train-asr", "--epochs", "0", "a positive integer"),
+        ("train-asr", "--threads", "0", "a positive integer"),
+        ("train-asr", "--speed-factors", "0", "a positive number"),
+        ("train-parser", "--epochs", "0", "a positive integer"),
+        ("train-parser", "--threads", "0", "a positive integer"),
+        ("parse --model m.pt", "--beam", "0", "a positive integer"),
+    ],
+)
+def test_out_of_range_options_are_refused_by_argparse(command, option, value, expected, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.build_parser().parse_args([*command.split(), option, value])
+    assert exit_.value.code == 2
+    name = command.split()[0]
+    message = f"hybrid {name}: error: argument {option}: expected {expected}, got {value}"
+    assert message in capsys.readouterr().err
+
+
+# The loaders of parse and recognize named a missing file or a folder before issue 21.
+NO_MODEL = [
+    (command, bad)
+    for command in ("tag", "answer", "parse", "recognize")
+    for bad in ("random bytes", "empty", "folder", "missing")
+    if command in ("tag", "answer") or bad in ("random bytes", "empty")
+]
+
+
+@pytest.mark.parametrize(("command", "bad"), NO_MODEL)
+def test_a_file_that_is_no_model_is_one_error_line(command, bad, bad_models, capsys, tmp_path):
+    path = str(bad_models[bad])
+    inputs = {"tag": ["a b"], "answer": [], "parse": ["a b"], "recognize": [str(tmp_path)]}
+    assert cli.main([command, "--model", path, *inputs[command]]) == 2
+    _one_error_line(capsys, path)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pickle.UnpicklingError("invalid load key, '\\x9c'."),
+        EOFError(),
+        RuntimeError("PytorchStreamReader failed reading zip archive\nmore detail"),
+    ],
+)
+def test_what_torch_load_raises_is_one_error_line_as_a_last_resort(error, monkeypatch, capsys):
+    def load_tagger(path):
+        raise error
+
+    monkeypatch.setattr("hybrid.tagging.train.load_tagger", load_tagger)
+    assert cli.main(["tag", "--model", "some/model.pt", "a b"]) == 2
+    _one_error_line(capsys, "some/model.pt")
+
+
+@pytest.mark.parametrize(
+    ("command", "folder"),
+    [
+        ("train-tagger --corpus atis", "atis"),
+        ("train-tagger --corpus conll2000", "conll2000"),
+        ("train-qa --corpus babi --tasks 1", "babi/en"),
+    ],
+)
+def test_a_corpus_folder_without_its_files_is_one_error_line(command, folder, capsys, tmp_path):
+    (tmp_path / folder).mkdir(parents=True)
+    assert cli.main([*command.split(), "--data", str(tmp_path), "--runs", str(tmp_path)]) == 2
+    _one_error_line(capsys, str(tmp_path / folder))
+
+
+def test_undecodable_input_is_one_error_line(tagger_file, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"a b\n\xff\xfe\n"), "utf-8"))
+    assert cli.main(["tag", "--model", str(tagger_file)]) == 2
+    _one_error_line(capsys, "standard input", "utf-8")
+
+
+def test_the_console_command_ends_a_bad_model_in_one_line(bad_models):
+    model = str(bad_models["random bytes"])
+    run = subprocess.run(
+        [sys.executable, "-m", "hybrid.cli", "tag", "--model", model, "a b"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 2
+    assert run.stderr.startswith("hybrid: error: ") and len(run.stderr.splitlines()) == 1
+    assert model in run.stderr
+
+
+def test_an_interrupt_exits_130_and_a_bug_keeps_its_traceback(monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_tag", interrupted)
+    assert cli.main(["tag", "--model", "m.pt", "a"]) == 130
+    assert capsys.readouterr().err.strip() == "hybrid: interrupted"
+
+    def bug(args):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(cli, "_tag", bug)
+    with pytest.raises(ZeroDivisionError):
+        cli.main(["tag", "--model", "m.pt", "a"])
+
+
+class _Counted:
+    """Standard input that counts the lines read and the lines read at the first output."""
+
+    def __init__(self, lines: list[str]):
+        self.lines, self.read, self.at_first_output = lines, 0, None
+
+    def __iter__(self):
+        for line in self.lines:
+            self.read += 1
+            yield line
+
+    def write(self, text: str) -> int:
+        if self.at_first_output is None:
+            self.at_first_output = self.read
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_tag_streams_its_output_before_reading_all_input(tagger_file, monkeypatch, capsys):
+    lines = [text + "\n" for text in _texts(2500)]
+    counted = _Counted(lines)
+    monkeypatch.setattr("sys.stdin", counted)
+    monkeypatch.setattr("sys.stdout", counted)
+    assert cli.main(["tag", "--model", str(tagger_file)]) == 0
+    assert counted.read == len(lines)
+    assert counted.at_first_output is not None and counted.at_first_output < len(lines)
+
+
+def test_answer_reads_stories_separated_by_blank_lines(reader_file, monkeypatch, capsys):
+    stories = [
+        ("mary went to the office", "where is mary?"),
+        ("john went to the kitchen\njohn moved to the garden", "where is john?"),
+    ]
+    text = "\n\n".join(f"{story}\n{question}" for story, question in stories) + "\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    assert cli.main(["answer", "--model", str(reader_file)]) == 0
+    answers = [line for line in capsys.readouterr().out.splitlines() if line.startswith("answer")]
+    reader, vocabulary = load_reader(reader_file)
+    expected = [answer(reader, vocabulary, s.split("\n"), q) for s, q in stories]
+    assert answers == [f"answer: {e['answer']} ({e['confidence']:.2f})" for e in expected]
