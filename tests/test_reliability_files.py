@@ -521,7 +521,7 @@ def test_a_qa_run_folder_trains_a_reader_on_for_more_epochs_and_records_it(tmp_p
 
 
 def test_a_setting_that_may_be_raised_is_refused_lowered_or_not_a_number(tmp_path):
-    from hybrid.files import check_same_setup
+    from hybrid.saved import check_same_setup
 
     saved = {"training": {"epochs": 3, "lr": 0.1}}
     raise_epochs = {"may_raise": ["training.epochs"]}

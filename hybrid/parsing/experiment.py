@@ -28,16 +28,9 @@ from pathlib import Path
 
 import torch
 
-from ..files import (
-    check_same_setup,
-    data_root,
-    file_lock,
-    read_json,
-    record_changes,
-    update_json,
-    write_text_atomic,
-)
+from ..files import data_root, file_lock, read_json, update_json, write_text_atomic
 from ..nn.seq2seq import Seq2Seq, Seq2SeqConfig
+from ..saved import check_same_setup, record_changes
 from .data import ParsingVocabulary
 from .evalb import evalb
 from .linearize import WORD

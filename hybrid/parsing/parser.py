@@ -24,8 +24,8 @@ import torch
 from torch import Tensor
 
 from ..batching import WINDOW, map_in_batches
-from ..files import load_saved, save_trained
 from ..nn.seq2seq import Seq2Seq, Seq2SeqConfig
+from ..saved import load_saved, save_trained
 from ..structured.beam import beam_search
 from .constraint import BracketConstraint
 from .data import EOS, ParseBatch, ParsingVocabulary, collate
@@ -232,7 +232,7 @@ class Parser:
         Raises:
             ValueError: naming ``path``, when it is missing, not a saved parser (truncated,
                 another format, or another kind of model or a checkpoint: see
-                `hybrid.files.load_saved`).
+                `hybrid.saved.load_saved`).
         """
         saved = load_saved(path, "parser", map_location=device)
         model = Seq2Seq(Seq2SeqConfig(**saved["config"])).to(device)

@@ -18,7 +18,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..batching import bucketed_batches
-from ..files import load_checkpoint, save_atomic, stamp
+from ..files import save_atomic
+from ..saved import load_checkpoint, stamp
 from .evalb import evalb
 from .parser import Parse, Parser
 from .tree import Tree

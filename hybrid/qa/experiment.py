@@ -27,14 +27,8 @@ from pathlib import Path
 
 import torch
 
-from ..files import (
-    check_same_setup,
-    read_json,
-    record_changes,
-    update_json,
-    write_json_atomic,
-    write_text_atomic,
-)
+from ..files import read_json, update_json, write_json_atomic, write_text_atomic
+from ..saved import check_same_setup, record_changes
 from .babi import Question
 from .batching import QAVocabulary, collate
 from .model import KINDS, Reader, ReaderConfig

@@ -11,8 +11,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ..files import load_checkpoint, load_saved, save_atomic, save_trained, stamp
+from ..files import save_atomic
 from ..nn.memory import answer_loss
+from ..saved import load_checkpoint, load_saved, save_trained, stamp
 from .batching import QABatch, QAVocabulary, batches
 from .model import Reader, ReaderConfig
 
@@ -144,7 +145,7 @@ def fit(
     The kept epoch is the one with the lowest validation error (then loss; the earliest of
     ties) among those after linear start. Every epoch ends with an atomic checkpoint; when
     ``checkpoint`` exists the run resumes from it exactly, provided it was made with the same
-    settings (`hybrid.files.load_checkpoint`: only ``epochs`` may change, recorded in
+    settings (`hybrid.saved.load_checkpoint`: only ``epochs`` may change, recorded in
     `QAHistory.changes`).
 
     Args:
@@ -261,7 +262,7 @@ def load_reader(path: Path) -> tuple[Reader, QAVocabulary]:
     Raises:
         ValueError: naming ``path``, when it is missing, not a saved reader (truncated,
             another format, or another kind of model or a checkpoint: see
-            `hybrid.files.load_saved`).
+            `hybrid.saved.load_saved`).
     """
     state = load_saved(path, "reader")
     vocabulary = QAVocabulary.from_dict(state["vocabulary"])

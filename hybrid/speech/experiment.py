@@ -32,14 +32,8 @@ from pathlib import Path
 import torch
 
 from ..ctc.align import forced_align
-from ..files import (
-    check_same_setup,
-    file_lock,
-    read_json,
-    record_changes,
-    update_json,
-    write_text_atomic,
-)
+from ..files import file_lock, read_json, update_json, write_text_atomic
+from ..saved import check_same_setup, record_changes
 from .augment import speed_perturbed
 from .corpus import FeatureConfig, Utterance, connected_strings, extract
 from .features import fbank

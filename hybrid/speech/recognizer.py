@@ -20,8 +20,9 @@ from ..batching import WINDOW, map_in_batches
 from ..ctc.align import greedy_decode
 from ..ctc.beam import prefix_beam_search
 from ..ctc.loss import ctc_loss
-from ..files import load_saved, save_atomic, stamp
+from ..files import save_atomic
 from ..nn import GMMEmissions, ScaledPosteriors
+from ..saved import load_saved, stamp
 from .acoustic import AcousticConfig, build
 from .audio import resample
 from .corpus import FeatureConfig, normalise_features, waveform_features
@@ -149,7 +150,7 @@ class Recognizer:
         Raises:
             ValueError: naming ``path``, when it is missing, not a saved speech system
                 (truncated, another format, or another kind of model or a checkpoint: see
-                `hybrid.files.load_saved`).
+                `hybrid.saved.load_saved`).
         """
         return cls(load_saved(path, "speech system"))
 

@@ -21,7 +21,8 @@ from tqdm.auto import tqdm
 
 from ..ctc.align import greedy_decode
 from ..ctc.loss import ctc_loss
-from ..files import load_checkpoint, save_atomic, stamp
+from ..files import save_atomic
+from ..saved import load_checkpoint, stamp
 from .features import pad_features
 
 __all__ = ["AcousticTrainConfig", "fit_acoustic", "log_posteriors"]
@@ -140,7 +141,7 @@ def fit_acoustic(
             utterance classes, or (with ``ctc_blank``) per utterance its ``(L_i,)`` symbols.
         config: Optimisation settings.
         checkpoint: Where to save after every epoch and resume from (made with the same
-            settings, `hybrid.files.load_checkpoint`: only ``epochs`` may change).
+            settings, `hybrid.saved.load_checkpoint`: only ``epochs`` may change).
         progress: Show a progress bar over epochs.
         ctc_blank: Train with the CTC loss, this being the blank symbol.
 

@@ -23,14 +23,8 @@ from pathlib import Path
 import torch
 
 from ..distributed import is_main, world
-from ..files import (
-    check_same_setup,
-    read_json,
-    record_changes,
-    update_json,
-    write_json_atomic,
-    write_text_atomic,
-)
+from ..files import read_json, update_json, write_json_atomic, write_text_atomic
+from ..saved import check_same_setup, record_changes
 from .batching import TaggingVocabulary
 from .corpus import Sentence
 from .model import Tagger, TaggerConfig

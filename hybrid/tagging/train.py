@@ -20,7 +20,8 @@ from ..distributed import (
     is_main,
     world,
 )
-from ..files import load_checkpoint, load_saved, save_atomic, save_trained, stamp
+from ..files import save_atomic
+from ..saved import load_checkpoint, load_saved, save_trained, stamp
 from .batching import TaggingVocabulary, batches
 from .corpus import Sentence
 from .metrics import span_scores
@@ -138,7 +139,7 @@ def fit(
 
     Every epoch ends with an atomic checkpoint (settings, model, optimiser, random state, best
     weights, history); when ``checkpoint`` already exists the run resumes from it, provided it
-    was made with the same settings (`hybrid.files.load_checkpoint`: only ``epochs`` may
+    was made with the same settings (`hybrid.saved.load_checkpoint`: only ``epochs`` may
     change, recorded in `History.changes`). At the end the model
     holds the weights of its best development epoch (by `selection_score`). Batches go to
     the device of the model's parameters (move the model first to train on a GPU). Under
@@ -273,7 +274,7 @@ def load_tagger(path: Path) -> tuple[Tagger, TaggingVocabulary]:
     Raises:
         ValueError: naming ``path``, when it is missing, not a saved tagger (truncated,
             another format, or another kind of model or a checkpoint: see
-            `hybrid.files.load_saved`).
+            `hybrid.saved.load_saved`).
     """
     state = load_saved(path, "tagger")
     vocabulary = TaggingVocabulary.from_dict(state["vocabulary"])
