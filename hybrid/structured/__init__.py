@@ -1,7 +1,9 @@
-"""Pure functions over score tensors: semirings, chain dynamic programs, decoders, beam search.
+"""Pure functions over score tensors: semirings, chain and tree dynamic programs, decoders,
+beam search.
 
-Nothing here knows about words, audio or trees: a CRF, an HMM and a CTC topology are all
-scores on a chain or a graph. See `hybrid.structured.chain` for the tensor contract.
+Nothing here knows about words, audio or syntax: a CRF, an HMM and a CTC topology are all
+scores on a chain or a graph, and span scores live on binary trees of labelled spans. See
+`hybrid.structured.chain` and `hybrid.structured.tree` for the tensor contracts.
 """
 
 from ._inputs import ChainConstraints
@@ -9,6 +11,15 @@ from .beam import BeamSearchResult, Constraint, beam_search, greedy_search
 from .chain import kbest, log_partition, marginals, sequence_score, viterbi
 from .graph import Graph, GraphPath, graph_log_likelihood, graph_posteriors, graph_viterbi
 from .paths import paths_to_lists
+from .tree import (
+    cky,
+    span_hamming_cost,
+    span_indicator,
+    tree_hinge,
+    tree_log_partition,
+    tree_marginals,
+    tree_score,
+)
 
 __all__ = [
     "BeamSearchResult",
@@ -17,6 +28,7 @@ __all__ = [
     "Graph",
     "GraphPath",
     "beam_search",
+    "cky",
     "graph_log_likelihood",
     "graph_posteriors",
     "graph_viterbi",
@@ -26,5 +38,11 @@ __all__ = [
     "marginals",
     "paths_to_lists",
     "sequence_score",
+    "span_hamming_cost",
+    "span_indicator",
+    "tree_hinge",
+    "tree_log_partition",
+    "tree_marginals",
+    "tree_score",
     "viterbi",
 ]

@@ -1,11 +1,11 @@
-"""Fused CPU kernels for the chain and graph engines and prefix search, compiled on first use.
+"""Fused CPU kernels for the chain, graph and tree engines and prefix search, built on first use.
 
-``chain_kernels.cpp``, ``graph_kernels.cpp`` and ``ctc_kernels.cpp`` (plain C ABI, no
-Python or torch headers) are compiled once per machine with the system C++ compiler into one
-library in ``$HYBRID_CACHE`` (default ``~/.cache/hybrid``), written atomically, and loaded
-with `ctypes`. They run the dynamic program of each sequence in one fused loop, sequences in
-parallel (OpenMP), which removes the per-step dispatch cost of eager PyTorch that dominates
-small shapes.
+``chain_kernels.cpp``, ``graph_kernels.cpp``, ``ctc_kernels.cpp`` and ``tree_kernels.cpp``
+(plain C ABI, no Python or torch headers) are compiled once per machine with the system C++
+compiler into one library in ``$HYBRID_CACHE`` (default ``~/.cache/hybrid``), written
+atomically, and loaded with `ctypes`. They run the dynamic program of each sequence in one
+fused loop, sequences in parallel (OpenMP), which removes the per-step dispatch cost of eager
+PyTorch that dominates small shapes.
 
 The C boundary is declared once, in `_KERNELS` (every exported function's parameters, as in
 the sources): loading sets the ctypes signatures from it and refuses a library that lacks a
@@ -15,8 +15,9 @@ The wrappers below make their inputs contiguous and of the right dtype first.
 
 Where the kernels cannot be used (CUDA tensors, no compiler, a foreign library under the
 cache name, ``HYBRID_NATIVE=0``), the eager engines of `hybrid.structured.forward_backward`,
-`hybrid.structured.decode` and `hybrid.structured.graph` (and the tensorized prefix search of
-`hybrid.ctc.beam`) run instead; both paths are tested against the same oracles.
+`hybrid.structured.decode`, `hybrid.structured.graph` and `hybrid.structured.tree` (and the
+tensorized prefix search of `hybrid.ctc.beam`) run instead; both paths are tested against the
+same oracles.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from torch import Tensor
 
 SOURCES = [
     Path(__file__).with_name(name)
-    for name in ("chain_kernels.cpp", "graph_kernels.cpp", "ctc_kernels.cpp")
+    for name in ("chain_kernels.cpp", "graph_kernels.cpp", "ctc_kernels.cpp", "tree_kernels.cpp")
 ]
 _FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-std=c++17", "-shared", "-fPIC"]
 _state = {"enabled": os.environ.get("HYBRID_NATIVE", "1") != "0"}
@@ -170,6 +171,19 @@ _KERNELS: dict[str, _Signature] = {
         "const F* log_probs, const int64_t* lengths, int64_t batch, int64_t steps,"
         "int64_t vocab, const int64_t* targets, const int64_t* target_lengths, int64_t width,"
         "int64_t blank, int64_t* states, F* scores, int threads"
+    ),
+    "tree_inside": _signature(
+        "const F* scores, const int64_t* lengths, int64_t batch, int64_t size, int64_t labels,"
+        "F* span, F* inside, F* shift, F* mass, F* log_z, int threads"
+    ),
+    "tree_outside": _signature(
+        "const F* scores, const int64_t* lengths, int64_t batch, int64_t size, int64_t labels,"
+        "const F* span, const F* inside, const F* shift, const F* mass, const F* weight,"
+        "F* marginals, int threads"
+    ),
+    "tree_cky": _signature(
+        "const F* scores, const int64_t* lengths, int64_t batch, int64_t size, int64_t labels,"
+        "F* score, int64_t* spans, int threads"
     ),
 }
 _ABI_VERSION = 3  # what ``hybrid_abi_version()`` of these sources returns
@@ -651,6 +665,105 @@ def prefix_beam_search(
         threads=_threads(batch),
     )
     return labels, label_lengths, scores, acoustic
+
+
+def tree_inside(scores: Tensor, lengths: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """Inside pass over binary trees of labelled spans (`hybrid.structured.tree`).
+
+    Args:
+        scores: ``(B, S, S, L)`` CPU float32/float64 span scores, ``S = N + 1``; only spans
+            ``[i, j)`` with ``0 <= i < j <= lengths[b]`` are read.
+        lengths: ``(B,)`` int64 in ``[1, N]``.
+
+    Returns:
+        ``log_z (B,)`` and the state of `tree_outside`: four width-major ``(B, S, S)`` charts
+        (entry ``[b, w, i]`` for span ``[i, i + w)``): ``span``, the log-sum-exp over labels;
+        ``inside``, the inside scores; and over the splits' scores ``x`` of each span,
+        ``shift = max x`` and ``mass = sum exp(x - shift)`` (``inside = span + shift +
+        log(mass)`` for widths >= 2).
+    """
+    batch, size, _, labels = scores.shape
+    dtype = scores.dtype
+    log_z = torch.empty(batch, dtype=dtype)
+    span, inside, shift, mass = (torch.empty(batch, size, size, dtype=dtype) for _ in range(4))
+    _call(
+        "tree_inside",
+        dtype,
+        scores=_buffer(scores, dtype),
+        lengths=_buffer(lengths, torch.long),
+        batch=batch,
+        size=size,
+        labels=labels,
+        span=span,
+        inside=inside,
+        shift=shift,
+        mass=mass,
+        log_z=log_z,
+        threads=_threads(batch),
+    )
+    return log_z, (span, inside, shift, mass)
+
+
+def tree_outside(
+    scores: Tensor, lengths: Tensor, state: tuple[Tensor, ...], weight: Tensor
+) -> Tensor:
+    """Outside pass: ``weight[b]`` times the labelled-span marginals ``(B, S, S, L)``.
+
+    Args:
+        scores, lengths: As given to `tree_inside`.
+        state: The charts `tree_inside` returned for them.
+        weight: ``(B,)`` factor of each sequence (the incoming gradient; ones for marginals).
+
+    Returns:
+        ``(B, S, S, L)``, zero outside the used spans.
+    """
+    batch, size, _, labels = scores.shape
+    dtype = scores.dtype
+    span, inside, shift, mass = (_buffer(x, dtype) for x in state)
+    marginals = torch.empty(batch, size, size, labels, dtype=dtype)
+    _call(
+        "tree_outside",
+        dtype,
+        scores=_buffer(scores, dtype),
+        lengths=_buffer(lengths, torch.long),
+        batch=batch,
+        size=size,
+        labels=labels,
+        span=span,
+        inside=inside,
+        shift=shift,
+        mass=mass,
+        weight=_buffer(weight, dtype),
+        marginals=marginals,
+        threads=_threads(batch),
+    )
+    return marginals
+
+
+def tree_cky(scores: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+    """Best binary tree of each sequence, as `tree_inside` reads its scores.
+
+    Returns:
+        ``spans (B, 2N - 1, 3)`` int64 rows ``[i, j, label]`` in preorder (``-1`` past each
+        sequence's ``2 n - 1`` spans) and ``scores (B,)``.
+    """
+    batch, size, _, labels = scores.shape
+    dtype = scores.dtype
+    spans = torch.full((batch, 2 * size - 3, 3), -1, dtype=torch.long)
+    best = torch.empty(batch, dtype=dtype)
+    _call(
+        "tree_cky",
+        dtype,
+        scores=_buffer(scores, dtype),
+        lengths=_buffer(lengths, torch.long),
+        batch=batch,
+        size=size,
+        labels=labels,
+        score=best,
+        spans=spans,
+        threads=_threads(batch),
+    )
+    return spans, best
 
 
 def _threads(batch: int) -> int:
