@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+from .batching import WINDOW
+from .files import decode_lines
 from .nn.memory import TYING
 from .qa.model import KINDS, ReaderConfig
 from .speech.systems import SYSTEMS
@@ -72,6 +74,31 @@ NON_NEGATIVE_FLOAT = _bounded(float, lambda v: 0 <= v < math.inf, "a non-negativ
 PROBABILITY = _bounded(float, lambda v: 0 <= v < 1, "a probability in [0, 1)")
 BABI_TASK = _bounded(int, lambda v: 1 <= v <= 20, "a bAbI task number from 1 to 20")
 
+# Most taggings ``hybrid tag --k`` prints: the k-best decoder holds k x tags x tags scores
+# per word, so that k = 100 000 takes gigabytes on a tagger of 120 tags.
+MAX_K = 100
+K_BEST = _bounded(int, lambda v: 1 <= v <= MAX_K, f"an integer from 1 to {MAX_K}")
+
+
+def _run_name(text: str) -> str:
+    """An argparse ``type=`` for ``--name``: a folder name under ``--runs`` (``a/b`` names a
+    subfolder); an empty or blank name, which would silently mean the default, is refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a run folder name, got {text!r}")
+    return text
+
+
+def _device(text: str) -> str:
+    """An argparse ``type=`` for ``--device``: a device a model can train on (see
+    `hybrid.tagging.experiment.resolve_device`), checked before any data is read."""
+    from .tagging.experiment import resolve_device
+
+    try:
+        resolve_device(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
 
 def _given(value: Value | None, default: Value) -> Value:
     """``value`` where the option was given, else ``default`` (a given 0 stays 0)."""
@@ -89,18 +116,23 @@ def _load(loader: Callable[[Path], Value], path: str) -> Value:
         raise ValueError(f"{path}: not a model of this command ({reason})") from error
 
 
-def _lines(stream: Iterable[str], name: str = "standard input") -> Iterator[str]:
-    """The lines of a text ``stream``, lazily; undecodable bytes refused naming the stream."""
-    number = 0
-    try:
-        for line in stream:
-            number += 1
-            yield line
-    except UnicodeDecodeError as error:
-        raise ValueError(
-            f"{name}: expected {error.encoding} text, got undecodable bytes after line "
-            f"{number} ({error.reason})"
-        ) from None
+def _stdin_lines() -> Iterator[str]:
+    """The lines of standard input without their line ends, read and decoded one at a time as
+    UTF-8 whatever the locale (`hybrid.files.decode_lines`: a byte-order mark dropped, bytes
+    that are not UTF-8 refused naming ``standard input`` and the line). A standard input
+    replaced by a text stream with no bytes beneath it (``io.StringIO``, IDLE's) is read as
+    the text it holds."""
+    binary = getattr(sys.stdin, "buffer", None)
+    if binary is None:
+        return (line.removesuffix("\n").removesuffix("\r") for line in sys.stdin)
+    return decode_lines(binary, "standard input")
+
+
+def _window(arguments: list[str]) -> int:
+    """How many inputs are read before any is answered: one at a time when they come from a
+    terminal, where a person waits for each answer; else `hybrid.batching.WINDOW`, sorted
+    together into batches."""
+    return 1 if not arguments and sys.stdin.isatty() else WINDOW
 
 
 def _inputs(arguments: list[str]) -> Iterator[tuple[str, str]]:
@@ -109,9 +141,9 @@ def _inputs(arguments: list[str]) -> Iterator[tuple[str, str]]:
     if arguments:
         yield from ((f"argument {i}", text) for i, text in enumerate(arguments, start=1))
         return
-    for number, line in enumerate(_lines(sys.stdin), start=1):
+    for number, line in enumerate(_stdin_lines(), start=1):
         if line.strip():
-            yield f"standard input line {number}", line.strip()
+            yield f"standard input, line {number}", line.strip()
 
 
 def _nonempty(results: Iterable[Value], what: str) -> Iterator[Value]:
@@ -184,7 +216,7 @@ def _tag(args: argparse.Namespace) -> int:
 
     model, vocabulary = _load(load_tagger, args.model)
     texts = (text for _, text in _inputs(args.text))
-    results = tag_stream(model, vocabulary, texts, args.k)
+    results = tag_stream(model, vocabulary, texts, args.k, window=_window(args.text))
     for result in _nonempty(results, "sentences, one per line on standard input"):
         if args.json:
             print(json.dumps(result))
@@ -269,7 +301,8 @@ def _answer(args: argparse.Namespace) -> int:
     from .qa.train import load_reader
 
     reader, vocabulary = _load(load_reader, args.model)
-    results = answer_stories(reader, vocabulary, read_stories(_lines(sys.stdin)))
+    stories = read_stories(_stdin_lines())
+    results = answer_stories(reader, vocabulary, stories, window=_window([]))
     for result in _nonempty(results, "a story on standard input"):
         print(f"answer: {result['answer']} ({result['confidence']:.2f})")
         for hop, (sentence, weight) in enumerate(result["attended"], start=1):
@@ -361,7 +394,8 @@ def _parse(args: argparse.Namespace) -> int:
         sentences, tags = (words for words, _ in left), (row for _, row in right)
     else:
         sentences, tags = (words for words, _ in inputs), None
-    parses = parser.parse_stream(sentences, tags, mode=args.decoder, beam=args.beam)
+    window = _window(args.sentences)
+    parses = parser.parse_stream(sentences, tags, mode=args.decoder, beam=args.beam, window=window)
     for parse in _nonempty(parses, "sentences, one per line on standard input"):
         print(parse.tree)
     return 0
@@ -454,7 +488,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="words the auxiliary loss predicts (the most frequent ones); default depends "
         "on the corpus",
     )
-    train.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
+    train.add_argument(
+        "--device", type=_device, default="cpu", help="cpu (default), cuda, cuda:1, ..."
+    )
     train.add_argument(
         "--refit",
         action="store_true",
@@ -466,14 +502,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="use only the first N sentences of each split (smoke runs; default: all)",
     )
     train.add_argument("--runs", default="runs", help="parent folder of run folders")
-    train.add_argument("--name", help="run folder name (default: the corpus)")
+    train.add_argument("--name", type=_run_name, help="run folder name (default: the corpus)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(run=_train_tagger)
 
     tag = commands.add_parser("tag", help="tag text with a saved tagger")
     tag.add_argument("--model", required=True, help="a models/<head>-seed<N>.pt of a run")
     tag.add_argument(
-        "--k", type=POSITIVE_INT, help="also print the k best taggings, best first, with scores"
+        "--k",
+        type=K_BEST,
+        help=f"also print the k best taggings (1 to {MAX_K}), best first, with scores",
     )
     tag.add_argument("--json", action="store_true", help="one JSON object per sentence")
     tag.add_argument(
@@ -518,7 +556,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="hops attend to the statements only, not to the empty memory slots",
     )
     qa.add_argument("--runs", default="runs", help="parent folder of run folders")
-    qa.add_argument("--name", help="run folder name (default babi, babi-joint or babi-synthetic)")
+    qa.add_argument(
+        "--name",
+        type=_run_name,
+        help="run folder name (default babi, babi-joint or babi-synthetic)",
+    )
     qa.add_argument("--quiet", action="store_true", help="no progress bars")
     qa.add_argument("--verbose", action="store_true", help="one line per finished run")
     qa.set_defaults(run=_train_qa)
@@ -580,7 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
         "one run folder between processes)",
     )
     asr.add_argument("--runs", default="runs", help="parent folder of run folders")
-    asr.add_argument("--name", help="run folder name (default asr-<corpus>)")
+    asr.add_argument("--name", type=_run_name, help="run folder name (default asr-<corpus>)")
     asr.add_argument("--quiet", action="store_true", help="no progress bars")
     asr.set_defaults(run=_train_asr)
 
@@ -632,7 +674,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tp.add_argument("--threads", type=POSITIVE_INT, default=2, help="torch threads (default 2)")
     tp.add_argument("--runs", default="runs", help="parent folder of run folders")
-    tp.add_argument("--name", help="run folder name (default parse-<corpus>)")
+    tp.add_argument("--name", type=_run_name, help="run folder name (default parse-<corpus>)")
     tp.add_argument("--quiet", action="store_true", help="no progress bars")
     tp.set_defaults(run=_train_parser)
 

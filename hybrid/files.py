@@ -7,8 +7,9 @@ The one place where the library touches files it writes or reads back:
   one file never trip over each other's temporaries;
 - `file_lock` and `update_json`: a read-modify-write of a shared file (a run folder's
   ``results.json``) under an exclusive lock, so that concurrent runs lose no rows;
-- `read_text`, `read_lines` and `iter_lines`: UTF-8 corpus text without a byte-order mark,
-  with an error naming the file, line and bytes that are not UTF-8.
+- `read_text`, `read_lines`, `iter_lines` and `decode_lines`: UTF-8 text (corpus files,
+  standard input) without a byte-order mark, with an error naming the file or stream, the
+  line and the bytes that are not UTF-8.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 import os
 import secrets
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -28,6 +29,7 @@ import torch
 
 __all__ = [
     "data_root",
+    "decode_lines",
     "file_lock",
     "iter_lines",
     "read_json",
@@ -271,24 +273,42 @@ def read_text(path: str | os.PathLike[str]) -> str:
 
 def iter_lines(path: str | os.PathLike[str]) -> Iterator[str]:
     """The lines of a UTF-8 file without their line ends, one at a time: for files too large
-    to hold in memory (word vectors). The same lines as `read_lines`.
+    to hold in memory (word vectors). The same lines as `read_lines` (see `decode_lines`).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
         ValueError: naming ``path``, the line and the bytes that are not UTF-8 (once the
             lines before it have been given).
     """
-    number = 1  # of the line that the next piece read starts
     with open(path, "rb") as stream:
-        for piece in stream:  # up to and with a b"\n"
-            if number == 1:
-                piece = piece.removeprefix(codecs.BOM_UTF8)
-                if not piece:  # the file holds only the mark
-                    return
-            text = _decoded(path, piece, number).removesuffix("\n").removesuffix("\r")
-            for line in text.split("\r"):  # a lone "\r" ends a line too
-                yield line
-                number += 1
+        yield from decode_lines(stream, path)
+
+
+def decode_lines(stream: Iterable[bytes], name: str | os.PathLike[str]) -> Iterator[str]:
+    """The lines of a binary ``stream`` of UTF-8 text (an open file, ``sys.stdin.buffer``)
+    without their line ends, decoded one at a time as they are read: a byte-order mark
+    before the first line is dropped, and ``\\r\\n``, ``\\n`` and a lone ``\\r`` each end a
+    line (as `read_text` reads a file).
+
+    Args:
+        stream: Yields the bytes of the text a line at a time, each up to and with its
+            ``b"\\n"`` (as binary files and ``sys.stdin.buffer`` do).
+        name: What the stream is, for errors: a path, or ``"standard input"``.
+
+    Raises:
+        ValueError: naming ``name``, the line and the bytes that are not UTF-8 (once the
+            lines before it have been given).
+    """
+    number = 1  # of the line that the next piece read starts
+    for piece in stream:
+        if number == 1:
+            piece = piece.removeprefix(codecs.BOM_UTF8)
+            if not piece:  # the text holds only the mark
+                return
+        text = _decoded(name, piece, number).removesuffix("\n").removesuffix("\r")
+        for line in text.split("\r"):  # a lone "\r" ends a line too
+            yield line
+            number += 1
 
 
 def read_lines(path: str | os.PathLike[str]) -> list[str]:
@@ -297,11 +317,12 @@ def read_lines(path: str | os.PathLike[str]) -> list[str]:
     return list(iter_lines(path))
 
 
-def _decoded(path: str | os.PathLike[str], data: bytes, first_line: int) -> str:
-    """``data``, which starts on line ``first_line`` of ``path``, decoded as UTF-8.
+def _decoded(name: str | os.PathLike[str], data: bytes, first_line: int) -> str:
+    """``data``, which starts on line ``first_line`` of the file or stream ``name``, decoded
+    as UTF-8.
 
     Raises:
-        ValueError: naming ``path``, the line and the bytes that are not UTF-8.
+        ValueError: naming ``name``, the line and the bytes that are not UTF-8.
     """
     try:
         return data.decode("utf-8")
@@ -309,7 +330,7 @@ def _decoded(path: str | os.PathLike[str], data: bytes, first_line: int) -> str:
         before = data[: error.start].replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         line = first_line + before.count(b"\n")
         raise ValueError(
-            f"{path}, line {line}: bytes "
+            f"{name}, line {line}: bytes "
             f"{data[error.start : error.end]!r} are not UTF-8 ({error.reason}); "
-            "expected a UTF-8 text file (save it as UTF-8)"
+            "expected UTF-8 text (save it as UTF-8)"
         ) from None

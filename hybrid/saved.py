@@ -5,7 +5,8 @@ settings a resumed run must share with the run that wrote its checkpoint.
   model or checkpoint back (``torch.load(weights_only=True)``) with an error saying which
   file, what it holds and what was expected;
 - `check_same_setup` and `load_checkpoint` refuse to resume with other settings (but for more
-  epochs), and `record_changes` notes in a run folder the settings a resume raised.
+  epochs: fewer are refused too), and `record_changes` notes in a run folder the settings a
+  resume raised.
 
 Files are written through `hybrid.files.save_atomic`.
 """
@@ -52,7 +53,7 @@ _KINDS = {
     "acoustic checkpoint": "a training checkpoint of an acoustic model (`hybrid train-asr`)",
 }
 
-#: The settings a resumed training run may change: training on for more epochs.
+#: The settings a resumed training run may raise (never lower): training on for more epochs.
 RESUMABLE_CHANGES = ("training.epochs",)
 
 
@@ -278,7 +279,9 @@ def load_checkpoint(
         path: The checkpoint.
         kind: Its kind, e.g. ``"tagger checkpoint"`` (see `load_saved`).
         settings: The settings of the run now, ``{"model": ..., "training": ...}``; the
-            checkpoint must record the same, except that `RESUMABLE_CHANGES` may differ.
+            checkpoint must record the same, except that `RESUMABLE_CHANGES` may be raised
+            (a run asked for fewer epochs than its checkpoint has is refused: it would
+            record the lower number for weights trained longer).
         module: The model the checkpoint's ``"model"`` weights will be loaded into.
 
     Returns:
@@ -292,6 +295,6 @@ def load_checkpoint(
     recorded = state.get("settings")
     if recorded is None and isinstance(state.get("config"), dict):
         recorded = {"training": state["config"]}  # acoustic checkpoints before the model's
-    changes = check_same_setup(path, recorded, settings, RESUMABLE_CHANGES)
+    changes = check_same_setup(path, recorded, settings, may_raise=RESUMABLE_CHANGES)
     check_same_shapes(path, state["model"], module)
     return state, changes

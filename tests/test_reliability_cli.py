@@ -5,9 +5,12 @@ size budget and yields the results lazily, in input order."""
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
+import os
 import pickle
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -36,10 +39,12 @@ from hybrid.speech.fsdd import DIGITS
 from hybrid.speech.recognizer import Recognizer, system_dict
 from hybrid.speech.topology import Topology
 from hybrid.tagging.batching import TaggingVocabulary
+from hybrid.tagging.corpus import Sentence, read_atis
+from hybrid.tagging.experiment import run_comparison
 from hybrid.tagging.inference import tag_stream, tag_texts
 from hybrid.tagging.model import Tagger, TaggerConfig
 from hybrid.tagging.synthetic import airline_splits
-from hybrid.tagging.train import save_tagger
+from hybrid.tagging.train import TrainConfig, save_tagger
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = "show me flights from boston to denver on monday morning".split()
@@ -376,7 +381,7 @@ def test_tag_prints_all_k_best_taggings_ranked(tagger_file, capsys):
         ("train-tagger", "--average", "1", "a probability in [0, 1)"),
         ("train-tagger", "--lm-weight", "-1", "a non-negative number"),
         ("train-tagger", "--intent-weight", "inf", "a non-negative number"),
-        ("tag --model m.pt", "--k", "0", "a positive integer"),
+        ("tag --model m.pt", "--k", "0", "an integer from 1 to 100"),
         ("train-qa", "--epochs", "0", "a positive integer"),
         ("train-qa", "--lr", "0", "a positive number"),
         ("train-qa", "--hops", "0", "a positive integer"),
@@ -452,7 +457,7 @@ def test_a_corpus_folder_without_its_files_is_one_error_line(command, folder, ca
 def test_undecodable_input_is_one_error_line(tagger_file, capsys, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"a b\n\xff\xfe\n"), "utf-8"))
     assert cli.main(["tag", "--model", str(tagger_file)]) == 2
-    _one_error_line(capsys, "standard input", "utf-8")
+    _one_error_line(capsys, "standard input, line 2", "UTF-8")
 
 
 def test_the_console_command_ends_a_bad_model_in_one_line(bad_models):
@@ -505,6 +510,9 @@ class _Counted:
     def flush(self) -> None:
         pass
 
+    def isatty(self) -> bool:
+        return False
+
 
 def test_tag_streams_its_output_before_reading_all_input(tagger_file, monkeypatch, capsys):
     lines = [text + "\n" for text in _texts(2500)]
@@ -528,3 +536,302 @@ def test_answer_reads_stories_separated_by_blank_lines(reader_file, monkeypatch,
     reader, vocabulary = load_reader(reader_file)
     expected = [answer(reader, vocabulary, s.split("\n"), q) for s, q in stories]
     assert answers == [f"answer: {e['answer']} ({e['confidence']:.2f})" for e in expected]
+
+
+# === Issue 21, defects an independent tester found after the first round ======================
+# Each test below failed at the commit before its fix (59f0d6a / 00f0774).
+
+# --- standard input is UTF-8 whatever the locale: the bad line named, a byte-order mark dropped
+
+
+def _run_hybrid(arguments: list[str], stdin: bytes, env: dict[str, str]):
+    """``python -m hybrid.cli arguments`` in a fresh interpreter (its own locale and stdin)."""
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONIOENCODING"} | env
+    return subprocess.run(
+        [sys.executable, "-m", "hybrid.cli", *arguments],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        env=environment,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("bad_line", [2, 5000])
+@pytest.mark.parametrize("env", [{"LC_ALL": "C"}, {"PYTHONIOENCODING": "utf-8"}])
+def test_stdin_that_is_not_utf8_names_its_line_under_any_locale(tagger_file, env, bad_line):
+    # under the C locale Python reads stdin with surrogateescape: the byte went into a word;
+    # under strict UTF-8 the line counted those already read, in chunks (4096, not 5000)
+    lines = [b"show me flights"] * (bad_line - 1) + [b"to bost\xe9n", b"from denver"]
+    run = _run_hybrid(["tag", "--model", str(tagger_file)], b"\n".join(lines) + b"\n", env)
+    assert run.returncode == 2, run.stdout[-300:]
+    err = run.stderr.decode()
+    assert err.startswith("hybrid: error: ") and len(err.splitlines()) == 1, err
+    assert f"standard input, line {bad_line}: bytes b'\\xe9' are not UTF-8" in err
+
+
+def test_a_byte_order_mark_on_stdin_is_dropped(tagger_file, monkeypatch, capsys):
+    text = "show me flights\r\nto boston\n"
+    results = []
+    for data in (text.encode(), codecs.BOM_UTF8 + text.encode()):
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data), "utf-8"))
+        assert cli.main(["tag", "--json", "--model", str(tagger_file)]) == 0
+        results.append([json.loads(line) for line in capsys.readouterr().out.splitlines()])
+    plain, marked = results
+    assert marked == plain
+    assert [r["words"] for r in marked] == [["show", "me", "flights"], ["to", "boston"]]
+
+
+@pytest.mark.parametrize(
+    ("data", "line"), [(b"a b\n\xff\n", 2), (b"a\r\nb\rc\n\n\xc3(\n", 5), (b"\xef\xbb\xbf\xe9", 1)]
+)
+def test_stdin_and_files_decode_through_one_function(data, line, tmp_path):
+    from hybrid.files import decode_lines, read_lines
+
+    path = tmp_path / "text.txt"
+    path.write_bytes(data)
+    with pytest.raises(ValueError) as from_file:
+        read_lines(path)
+    with pytest.raises(ValueError) as from_stream:
+        list(decode_lines(io.BytesIO(data), "standard input"))
+    assert str(from_file.value) == str(from_stream.value).replace("standard input", str(path))
+    assert str(from_stream.value).startswith(f"standard input, line {line}: bytes ")
+
+
+# --- a very long word: the character tensor stays bounded ----------------------------------------
+
+
+def test_a_very_long_word_does_not_widen_the_character_tensor(monkeypatch):
+    from hybrid.tagging.batching import MAX_WORD_CHARS, word_characters
+
+    model, vocabulary = _tiny_tagger()
+    word = "bost" + "o" * 50_000 + "n"
+    texts = _texts(20)
+    texts[7] = f"flights to {word} on monday"
+    widths = []
+    predict = model.predict
+
+    def recorded(batch, k=None):
+        widths.append(batch.chars.shape[-1])
+        return predict(batch, k)
+
+    monkeypatch.setattr(model, "predict", recorded)
+    results = list(tag_stream(model, vocabulary, iter(texts), budget=30))
+    assert max(widths) <= MAX_WORD_CHARS
+    monkeypatch.undo()
+    # the other sentences are tagged as when alone; the long word as its prefix and suffix
+    for i, (text, result) in enumerate(zip(texts, results, strict=True)):
+        if i != 7:
+            assert _close(result, tag_texts(model, vocabulary, [text])[0])
+    spelled = texts[7].replace(word, word_characters(word))
+    assert len(word_characters(word)) == MAX_WORD_CHARS
+    assert results[7]["tags"] == tag_texts(model, vocabulary, [spelled])[0]["tags"]
+
+
+def test_training_batches_read_real_words_whole_and_a_long_one_capped():
+    from hybrid.tagging.batching import MAX_WORD_CHARS, word_characters
+
+    _, vocabulary = _tiny_tagger()
+    sentences = airline_splits(train=30, valid=1, test=1, seed=4)["train"]
+    long = Sentence(("to", "x" * 1000 + "boston"), ("O", "B-toloc.city_name"))
+    batch = vocabulary.batch([*sentences, long], with_labels=False)
+    assert batch.chars.shape[-1] == MAX_WORD_CHARS
+    # every real word whole, the long one as its first and last MAX_WORD_CHARS // 2
+    spellings = [list(s.words) for s in sentences] + [["to", "x" * (MAX_WORD_CHARS - 6) + "boston"]]
+    for b, words in enumerate(spellings):
+        for t, spelled in enumerate(words):
+            chars = batch.chars[b, t]
+            assert chars[: len(spelled)].tolist() == vocabulary.chars.encode(list(spelled))
+            assert not chars[len(spelled) :].any()
+    assert word_characters(long.words[1]) == spellings[-1][1]
+
+
+# --- options that would exhaust memory or silently mean something else ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "value", "expected"),
+    [
+        ("tag --model m.pt", "--k", "101", "an integer from 1 to 100"),
+        ("tag --model m.pt", "--k", "1000000000", "an integer from 1 to 100"),
+        ("train-tagger", "--name", "", "a run folder name"),
+        ("train-tagger", "--name", "  ", "a run folder name"),
+        ("train-qa", "--name", "", "a run folder name"),
+        ("train-asr", "--name", "", "a run folder name"),
+        ("train-parser", "--name", " ", "a run folder name"),
+    ],
+)
+def test_options_out_of_their_range_are_refused_naming_them(
+    command, option, value, expected, capsys
+):
+    with pytest.raises(SystemExit) as exit_:
+        cli.build_parser().parse_args([*command.split(), option, value])
+    assert exit_.value.code == 2
+    message = f"hybrid {command.split()[0]}: error: argument {option}: expected {expected}, got"
+    assert message in capsys.readouterr().err
+
+
+def test_the_largest_k_and_a_subfolder_name_are_accepted():
+    assert cli.build_parser().parse_args(["tag", "--model", "m.pt", "--k", "100"]).k == 100
+    assert cli.build_parser().parse_args(["train-tagger", "--name", "a/b"]).name == "a/b"
+
+
+@pytest.mark.parametrize("device", ["meta", "gpu", "xpu"])
+def test_a_device_that_cannot_train_is_refused_by_argparse(device, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.build_parser().parse_args(["train-tagger", "--device", device])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "error: argument --device: device: expected a torch device that can train" in err
+    assert f"got '{device}'" in err
+
+
+def test_run_comparison_refuses_a_device_that_cannot_train(monkeypatch, tmp_path):
+    splits = airline_splits(train=8, valid=4, test=4, seed=3)
+    with pytest.raises(ValueError, match=r"device: expected .* got 'meta'"):
+        run_comparison(splits, tmp_path, ["crf"], [0], progress=False, device="meta")
+    assert not tmp_path.joinpath("results.json").exists()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    from hybrid.tagging.experiment import resolve_device
+
+    assert resolve_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(ValueError, match=r"'cuda:1' asked for, but only 1 CUDA device"):
+        resolve_device("cuda:1")
+
+
+# --- a resume with another --refit is refused, naming refit ----------------------------------
+
+
+@pytest.mark.parametrize("interrupted", ["crf", "softmax"])
+def test_a_resume_with_another_refit_is_refused_naming_it(interrupted, monkeypatch, tmp_path):
+    from hybrid.files import save_atomic
+
+    for figure in ("plot_curves", "plot_label_f1", "plot_confusion"):
+        monkeypatch.setattr(f"hybrid.tagging.experiment.{figure}", lambda *_, **__: None)
+    splits = airline_splits(train=24, valid=24, test=12, seed=3)
+    tagger = TaggerConfig(word_dim=8, hidden=8, char_dim=4, char_out=4)
+    training = TrainConfig(epochs=2, batch_size=12)
+
+    def run(refit: bool) -> dict:
+        heads, quiet = ["crf", "softmax"], {"progress": False, "log": lambda _: None}
+        return run_comparison(splits, tmp_path, heads, [0], tagger, training, refit=refit, **quiet)
+
+    def interrupt_after_one_epoch(state, path):  # Ctrl-C once the first checkpoint is written
+        save_atomic(state, path)
+        if Path(path).name == f"{interrupted}-seed0.pt":
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr("hybrid.tagging.train.save_atomic", interrupt_after_one_epoch)
+        with pytest.raises(KeyboardInterrupt):
+            run(refit=False)
+    # a checkpoint (interrupted crf) or a finished run (crf, when softmax was interrupted)
+    refused = r"crf-seed0\.(pt|json) was trained with other settings \((run\.)?refit: False there"
+    with pytest.raises(ValueError, match=refused):
+        run(refit=True)
+    results = run(refit=False)  # the same settings resume
+    assert [(r["head"], r["epochs"]) for r in results["runs"]] == [("crf", 2), ("softmax", 2)]
+
+
+# --- held-out speakers who are not in the corpus --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (["--tasks", "speakers", "--speakers", "nobody"], ["'nobody'", "spk0", "spk1", "spk2"]),
+        (["--tasks", "isolated", "--speakers", "spk0"], ["'speakers' task", "isolated"]),
+    ],
+)
+def test_held_out_speakers_that_choose_no_fold_are_refused(
+    options, named, monkeypatch, capsys, tmp_path
+):
+    def train_systems(*_, **__):
+        raise AssertionError("no system trains for a refused choice of speakers")
+
+    monkeypatch.setattr("hybrid.speech.experiment.train_systems", train_systems)
+    command = ["train-asr", "--systems", "gmm", "--runs", str(tmp_path), "--quiet", *options]
+    assert cli.main(command) == 2
+    _one_error_line(capsys, "held_out (--speakers)", *named)
+    assert not any(tmp_path.iterdir())  # refused before the run folder is made
+
+
+# --- corpus files without sentences, and a CoNLL-2000 train.txt too small to split -------
+
+
+@pytest.mark.parametrize("text", ["", "\n  \n\n", "-DOCSTART- -X- O\n\n"])
+def test_a_conll_file_without_sentences_is_refused_naming_it(text, capsys, tmp_path):
+    folder = tmp_path / "conll2000"
+    folder.mkdir()
+    (folder / "train.txt").write_text(text)
+    (folder / "test.txt").write_text("He PRP B-NP\n")
+    command = ["train-tagger", "--corpus", "conll2000", "--data", str(tmp_path)]
+    assert cli.main([*command, "--runs", str(tmp_path)]) == 2
+    _one_error_line(capsys, f"{folder / 'train.txt'}: no sentence")
+
+
+def test_an_atis_split_without_utterances_is_refused_naming_it(tmp_path):
+    split = tmp_path / "train"
+    split.mkdir()
+    for name in ("seq.in", "seq.out", "label"):
+        (split / name).write_text("\n \n")
+    with pytest.raises(ValueError, match=rf"{re.escape(str(split / 'seq.in'))}: no utterance"):
+        read_atis(tmp_path, "train")
+
+
+def test_a_conll_train_file_of_no_more_than_the_dev_split_is_refused(capsys, tmp_path):
+    folder = tmp_path / "conll2000"
+    folder.mkdir()
+    (folder / "train.txt").write_text("He PRP B-NP\nran VBD B-VP\n\nShe PRP B-NP\n")
+    (folder / "test.txt").write_text("He PRP B-NP\n")
+    command = ["train-tagger", "--corpus", "conll2000", "--data", str(tmp_path)]
+    assert cli.main([*command, "--runs", str(tmp_path)]) == 2
+    _one_error_line(capsys, f"{folder / 'train.txt'}: 2 sentences", "more than 1000")
+
+
+# --- a person typing at a terminal gets each answer as the line is typed ----------------------
+
+
+class _Terminal(_Counted):
+    """A terminal as standard input (and output): the lines come one at a time as bytes, as
+    a person types them; the lines read by the first output are counted."""
+
+    def isatty(self) -> bool:
+        return True
+
+    @property
+    def buffer(self) -> Iterator[bytes]:
+        return (line.encode() for line in self)
+
+
+@pytest.fixture(scope="module")
+def parser_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("parser") / "attention.pt"
+    torch.manual_seed(0)
+    trees = synthetic_trees(30, seed=3)
+    base = default_settings("synthetic")
+    settings = type(base)(**{**vars(base), "model": {**base.model, "hidden": 8, "word_dim": 8}})
+    new_parser(ParsingVocabulary.build(trees), settings, False, "attention").save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("command", "lines", "first"),
+    [
+        ("tag", [f"{text}\n" for text in _texts(30)], 1),
+        ("parse --decoder greedy", [f"{text}\n" for text in _texts(30)], 1),
+        ("answer", ["mary went to the office\n", "where is mary?\n", "\n"] * 10, 3),
+    ],
+)
+def test_a_terminal_gets_each_answer_as_its_line_is_typed(
+    command, lines, first, tagger_file, parser_file, reader_file, monkeypatch
+):
+    model = {"tag": tagger_file, "parse": parser_file, "answer": reader_file}[command.split()[0]]
+    terminal = _Terminal(lines)
+    monkeypatch.setattr("sys.stdin", terminal)
+    monkeypatch.setattr("sys.stdout", terminal)
+    assert cli.main([*command.split(), "--model", str(model)]) == 0
+    assert terminal.read == len(lines)
+    assert terminal.at_first_output == first

@@ -391,3 +391,78 @@ def test_prefix_beam_search_spans_only_the_possible_hypotheses(engine):
         forced_align(log_probs[:1], torch.tensor([[1]])).spans[0, 0]
     )
     assert result.spans[0, 1:].eq(-1).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# Meta tensors (found by an independent tester): a meta tensor for any tensor argument of the
+# CTC functions, or the tables of a language model or lexicon moved to the meta device, gets
+# the chain engine's own named error (one check, one message), not "Tensor.item() cannot be
+# called on meta tensors" or "Cannot copy out of meta tensor".
+# ---------------------------------------------------------------------------------------------
+
+
+def meta_error(name: str) -> str:
+    """Oracle: the chain engine's error for meta emissions, said of ``name``."""
+    from hybrid.structured import log_partition
+
+    with pytest.raises(ValueError) as raised:
+        log_partition(torch.zeros(1, 2, 3, device="meta"), torch.zeros(3, 3))
+    assert str(raised.value).startswith("emissions is a meta tensor: ")
+    return str(raised.value).replace("emissions", name, 1)
+
+
+def meta(x: torch.Tensor) -> torch.Tensor:
+    return x.to("meta")
+
+
+META_LOG_PROBS = finite_log_probs(vocab=len(CHAR_SYMBOLS))
+CHAR_LM = NGramLM(CHAR_TABLES, log10=True)
+META_CALLS = {
+    "ctc_loss-log_probs": ("log_probs", lambda lp: ctc_loss(meta(lp), TARGETS, LENGTHS)),
+    "ctc_loss-targets": ("targets", lambda lp: ctc_loss(lp, meta(TARGETS), LENGTHS)),
+    "ctc_loss-lengths": ("lengths", lambda lp: ctc_loss(lp, TARGETS, meta(LENGTHS))),
+    "ctc_loss-target_lengths": (
+        "target_lengths",
+        lambda lp: ctc_loss(lp, TARGETS, LENGTHS, meta(TARGET_LENGTHS), zero_infinity=True),
+    ),
+    "greedy_decode-log_probs": ("log_probs", lambda lp: greedy_decode(meta(lp), LENGTHS)),
+    "greedy_decode-lengths": ("lengths", lambda lp: greedy_decode(lp, meta(LENGTHS))),
+    "forced_align-log_probs": ("log_probs", lambda lp: forced_align(meta(lp), TARGETS, LENGTHS)),
+    "forced_align-targets": ("targets", lambda lp: forced_align(lp, meta(TARGETS), LENGTHS)),
+    "forced_align-lengths": ("lengths", lambda lp: forced_align(lp, TARGETS, meta(LENGTHS))),
+    "forced_align-target_lengths": (
+        "target_lengths",
+        lambda lp: forced_align(lp, TARGETS, LENGTHS, meta(TARGET_LENGTHS)),
+    ),
+    "prefix_beam_search-log_probs": ("log_probs", lambda lp: prefix_beam_search(meta(lp))),
+    "prefix_beam_search-lengths": ("lengths", lambda lp: prefix_beam_search(lp, meta(LENGTHS))),
+    "prefix_beam_search-lexicon": (
+        "lexicon.transitions",
+        lambda lp: prefix_beam_search(lp, lexicon=Lexicon(["ab"], CHAR_SYMBOLS, "c").to("meta")),
+    ),
+    "prefix_beam_search-lm": (
+        "lm table keys",
+        lambda lp: prefix_beam_search(
+            lp, lm=lm_scorer(CHAR_LM, CHAR_SYMBOLS, "char").to("meta"), lm_weight=0.5
+        ),
+    ),
+    "NGramLM.score-context": (
+        "context",
+        lambda _: CHAR_LM.score(meta(torch.zeros(2, 1, dtype=torch.long)), torch.zeros(2).long()),
+    ),
+    "NGramLM.score-tables": (
+        "the order-1 table of the lm",
+        lambda _: CHAR_LM.to("meta").score(torch.zeros(2, 1).long(), torch.zeros(2).long()),
+    ),
+    "ctc_alignment_graph-target": (
+        "target",
+        lambda _: ctc_alignment_graph(meta(torch.tensor([1, 2])), len(CHAR_SYMBOLS)),
+    ),
+}
+
+
+@pytest.mark.parametrize(("name", "call"), META_CALLS.values(), ids=META_CALLS.keys())
+def test_a_meta_tensor_anywhere_gets_the_chain_engines_named_error(name, call):
+    with pytest.raises(ValueError) as raised:
+        call(META_LOG_PROBS)
+    assert str(raised.value) == meta_error(name)

@@ -659,3 +659,23 @@ def test_lines_read_one_at_a_time_are_those_of_the_whole_text(data, tmp_path):
         list(iter_lines(path))
     assert str(one_at_a_time.value) == str(at_once.value)
     assert f"line {text.count(chr(10)) + 1}:" in str(at_once.value)  # the line after them
+
+
+# -- 10. a resume asked for fewer epochs than its checkpoint was trained for ---------------------
+# Issue 21, found by an independent tester: a training run resumed with fewer epochs than its
+# checkpoint holds was accepted, so the run folder recorded the lower number for weights trained
+# longer. `load_checkpoint` lets `training.epochs` be raised only; raising it stays allowed and
+# recorded (section 3).
+
+
+@pytest.mark.parametrize("domain", FITS)
+def test_a_resume_with_fewer_epochs_than_its_checkpoint_is_refused_naming_them(domain, tmp_path):
+    fit = FITS[domain]
+    checkpoint = tmp_path / "checkpoints" / "run.pt"
+    fit(checkpoint, epochs=2)
+    saved = checkpoint.read_bytes()
+    named = re.escape(str(checkpoint))
+    refused = rf"{named} .*\(training\.epochs: 2 there, 1 asked\).*may change, and only upward"
+    with pytest.raises(ValueError, match=refused):
+        fit(checkpoint, epochs=1)
+    assert checkpoint.read_bytes() == saved  # refused before anything is written

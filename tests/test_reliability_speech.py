@@ -5,10 +5,14 @@ a documented conversion, never a traceback or a silent wrong answer."""
 from __future__ import annotations
 
 import math
+import os
 import random
 import struct
+import subprocess
+import sys
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -322,3 +326,134 @@ def test_flat_start_of_a_word_whose_states_get_one_frame_each():
     features = [torch.randn(t, 4, generator=generator) for t in (3, 20, 25)]
     emissions, _ = flat_start(topology, features, [(0,), (1,), (1,)], mixtures=1, iterations=2)
     assert torch.isfinite(emissions.covars).all() and (emissions.covars > 0).all()
+
+
+# --- found by an independent tester: meta tensors, sample rates that are not speech, and
+# --- resampling memory across a large ratio of rates ---------------------------------------
+
+
+def _meta_hmm(part: str) -> HMM:
+    """The Gaussian HMM with ``part`` (``"all"`` or ``"emissions"``) moved to the meta device."""
+    hmm = _gaussian_hmm()
+    (hmm if part == "all" else hmm.emissions).to("meta")
+    return hmm
+
+
+def _built_on_meta() -> HMM:
+    with torch.device("meta"):
+        return _gaussian_hmm()
+
+
+HMM_META_CALLS = {
+    **{
+        f"{call}-observations": (
+            "observations",
+            lambda call=call: getattr(_gaussian_hmm(), call)(_observations().to("meta")),
+        )
+        for call in ("forward", "posteriors", "viterbi", "fit")
+    },
+    "forward-lengths": (
+        "lengths",
+        lambda: _gaussian_hmm()(_observations(), torch.tensor([6, 4], device="meta")),
+    ),
+    "forward-parameters": ("start_logits", lambda: _meta_hmm("all")(_observations())),
+    "fit-parameters": ("start_logits", lambda: _meta_hmm("all").fit(_observations())),
+    "viterbi-emission-parameters": (
+        "emissions.means",
+        lambda: _meta_hmm("emissions").viterbi(_observations()),
+    ),
+    "sparse-viterbi-parameters": (
+        "start_logits",
+        lambda: (
+            HMM.left_to_right(GaussianEmissions(torch.zeros(12, 2), torch.ones(12, 2)))
+            .to("meta")
+            .viterbi(_observations())
+        ),
+    ),
+    "built-on-meta": ("covars", _built_on_meta),
+    "gaussian-parameters": (
+        "means",
+        lambda: GaussianEmissions(torch.zeros(3, 2), torch.ones(3, 2)).to("meta")(_observations()),
+    ),
+    "categorical-observations": (
+        "observations",
+        lambda: HMM(CategoricalEmissions(torch.full((3, 4), 0.25)))(
+            torch.zeros(2, 5, dtype=torch.long, device="meta")
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize(("name", "call"), HMM_META_CALLS.values(), ids=HMM_META_CALLS.keys())
+def test_hmm_names_a_meta_tensor_with_the_chain_engines_error(name, call):
+    from test_reliability_ctc import meta_error
+
+    with pytest.raises(ValueError) as raised:
+        call()
+    assert str(raised.value) == meta_error(name)
+
+
+@pytest.mark.parametrize("rate", [1, 999])
+def test_audio_below_the_speech_floor_is_refused_not_resampled(saved_system, rate):
+    """A header of 1 Hz on a 200 KB file would resample it to 800 M samples at 8 kHz (over
+    7.5 GB); one second at ``rate`` is enough to show that it is refused instead."""
+    good = _takes(NATIVE)[0]
+    second = torch.linspace(-0.5, 0.5, rate + 1)
+    refused = (
+        rf"^waveforms\[1\] \({rate} Hz\): a sample rate below 1000 Hz is not speech audio; "
+        r"expected audio at 1000 Hz or more \(this system's is 8000 Hz\)"
+    )
+    with pytest.raises(ValueError, match=refused):
+        Recognizer(saved_system).recognize([(good.waveform, NATIVE), (second, rate)])
+    at_floor = replace(good, waveform=torch.linspace(-0.5, 0.5, 1001), sample_rate=1000)
+    _, said = _recognize(Recognizer(saved_system), [at_floor])
+    assert said == [
+        "resampled audio at 1000 Hz to 8000 Hz, the rate this system was trained at; "
+        "the audio has nothing above 500 Hz: expect more errors"
+    ]
+
+
+_RESAMPLE_IN_LIMITED_MEMORY = """
+import os, resource, torch
+from hybrid.speech.audio import resample
+x = torch.randn(192000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+pages = int(open("/proc/self/statm").read().split()[0])
+limit = pages * os.sysconf("SC_PAGE_SIZE") + {extra}
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+for rate in (768000, 2**32 - 1):
+    assert resample(x, rate, 8000).shape == (1 + 191999 * 8000 // rate,)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="limits the address space through /proc")
+def test_resampling_across_a_large_ratio_of_rates_stays_in_bounded_memory():
+    """0.25 s at 768 kHz (the highest audio rate) and at the largest rate a WAV header holds
+    (2**32 - 1 Hz), down to 8 kHz, in a child whose address space may grow by 256 MiB only:
+    interpolated all at once, 3073 and 17 million taps per output sample take gigabytes."""
+    root = Path(__file__).resolve().parents[1]
+    code = f"import sys; sys.path.insert(0, {str(root)!r})\n" + _RESAMPLE_IN_LIMITED_MEMORY
+    code = code.replace("{extra}", str(256 << 20))
+    child = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert child.returncode == 0, child.stderr[-2000:]
+
+
+def _tones(frequencies: list[float], rate: int, count: int) -> torch.Tensor:
+    """``count`` float64 samples at ``rate`` of the sum of unit sines at ``frequencies``."""
+    t = torch.arange(count, dtype=torch.float64) / rate
+    return sum(torch.sin(2 * math.pi * f * t) for f in frequencies)
+
+
+def test_resampling_across_a_large_ratio_keeps_the_tones_below_the_new_nyquist():
+    """Oracle: the analytic tones at 8 kHz, from 768 kHz (3073 taps per output sample, weighed
+    a block at a time); a 6 kHz tone lies above the new 4 kHz Nyquist frequency."""
+    kept = [300.0, 1700.0, 3500.0]
+    y = resample(_tones(kept, 768000, 192000), 768000, 8000)
+    inner = slice(100, -100)
+    assert (y - _tones(kept, 8000, len(y)))[inner].abs().max() < 0.02 * len(kept)
+    assert resample(_tones([6000.0], 768000, 192000), 768000, 8000)[inner].abs().max() < 0.05

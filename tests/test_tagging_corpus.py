@@ -139,7 +139,8 @@ def test_read_conll_last_sentence_without_blank_line(tmp_path):
     path.write_text("a DT B-NP\n\nb NN B-NP\nc NN I-NP", encoding="utf-8")
     assert [s.words for s in read_conll(path)] == [("a",), ("b", "c")]
     path.write_text("", encoding="utf-8")
-    assert read_conll(path) == []
+    with pytest.raises(ValueError, match=r"x\.txt: no sentence"):  # issue 21: named, not []
+        read_conll(path)
 
 
 def test_read_conll_malformed(tmp_path):

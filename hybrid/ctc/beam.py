@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from ..structured import native
+from ..structured._inputs import check_not_meta
 from .align import forced_align
 from .inputs import check_log_probs
 from .lexicon import Lexicon
@@ -184,9 +185,10 @@ def prefix_beam_search(
             ``lengths`` out of ``[1, T]``, a frame within ``lengths`` whose every symbol is
             ``-inf``, ``blank`` not an int in ``[0, V)``, ``beam < 1``, ``nbest`` out of
             ``[1, beam]``, a non-finite weight, a bad ``prune``, an ``lm`` or ``lexicon``
-            built for another vocabulary size or blank, or sequences for which no hypothesis
-            of finite score survives (a ``lexicon`` that accepts none of the prefixes the
-            beam kept), naming them.
+            built for another vocabulary size or blank, a meta tensor (``log_probs``,
+            ``lengths``, or a table of ``lm`` or ``lexicon``), or sequences for which no
+            hypothesis of finite score survives (a ``lexicon`` that accepts none of the
+            prefixes the beam kept), naming them.
     """
     log_probs, lengths, blank = check_log_probs(log_probs, lengths, blank)
     batch, steps, vocab = log_probs.shape
@@ -268,6 +270,9 @@ def _check_lm(lm: CharScorer | WordScorer | None, vocab: int, blank: int) -> Non
         return
     if not isinstance(lm, CharScorer | WordScorer):
         raise ValueError(f"lm must come from lm_scorer (CharScorer or WordScorer), got {lm!r}")
+    for name, table in lm.kernel_tables()._asdict().items():
+        if isinstance(table, Tensor):
+            check_not_meta(table, f"lm table {name}")
     if lm.num_symbols != vocab:
         raise ValueError(
             f"lm maps {lm.num_symbols} CTC symbols, but log_probs has V = {vocab} symbols"
@@ -280,6 +285,8 @@ def _check_lexicon(lexicon: Lexicon | None, vocab: int, blank: int) -> None:
     """ValueError unless ``lexicon`` is None or spelled in ``vocab`` symbols without ``blank``."""
     if lexicon is None:
         return
+    for name in ("transitions", "word_index", "accepting"):
+        check_not_meta(getattr(lexicon, name), f"lexicon.{name}")
     if lexicon.num_symbols != vocab:
         raise ValueError(
             f"lexicon is spelled in {lexicon.num_symbols} symbols, but log_probs has V = {vocab}"

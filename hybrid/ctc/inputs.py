@@ -9,7 +9,7 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
-from ..structured._inputs import _has_nan_or_posinf, resolve_lengths
+from ..structured._inputs import _has_nan_or_posinf, check_not_meta, resolve_lengths
 
 __all__ = [
     "check_blank",
@@ -47,11 +47,13 @@ def check_symbol_ids(symbols: object, name: str) -> list[int]:
     ``str`` (a word spelled in characters), a float or a bool is not.
 
     Raises:
-        ValueError: Naming ``name``: ``symbols`` is a ``str`` or not iterable; or naming
-            ``name[i]``: an item that is not an integer.
+        ValueError: Naming ``name``: ``symbols`` is a ``str``, not iterable, or a meta
+            tensor; or naming ``name[i]``: an item that is not an integer.
     """
     if isinstance(symbols, str) or not isinstance(symbols, Iterable):
         raise ValueError(f"{name} must be a sequence of int symbol ids, got {_shown(symbols)}")
+    if isinstance(symbols, Tensor):
+        check_not_meta(symbols, name)
     ids = []
     for position, symbol in enumerate(symbols):
         index = _as_int(symbol)
@@ -93,13 +95,15 @@ def check_log_probs(
     has a finite score, so it is refused (single symbols may be ``-inf``: masked).
 
     Raises:
-        ValueError: Not a float ``(B, T, V)`` tensor with ``B, T >= 1``, NaN or +inf values,
-            ``blank`` not an int in ``[0, V)``, lengths out of ``[1, T]``, or a frame within
-            ``lengths`` whose every symbol is ``-inf`` (naming the sequence and the frame).
+        ValueError: Not a float ``(B, T, V)`` tensor with ``B, T >= 1``, a meta tensor (for
+            ``lengths`` too), NaN or +inf values, ``blank`` not an int in ``[0, V)``, lengths
+            out of ``[1, T]``, or a frame within ``lengths`` whose every symbol is ``-inf``
+            (naming the sequence and the frame).
     """
     if not isinstance(log_probs, Tensor) or log_probs.dim() != 3 or 0 in log_probs.shape:
         shape = tuple(log_probs.shape) if isinstance(log_probs, Tensor) else type(log_probs)
         raise ValueError(f"log_probs must be a non-empty float tensor (B, T, V), got {shape}")
+    check_not_meta(log_probs, "log_probs")
     if not log_probs.is_floating_point():
         raise ValueError(f"log_probs must be floating point, got {log_probs.dtype}")
     if log_probs.dtype in (torch.float16, torch.bfloat16):
@@ -177,11 +181,13 @@ def check_targets(
         ``targets`` as int64 with ``-1`` past each length, and int64 ``target_lengths``.
 
     Raises:
-        ValueError: Wrong shape or dtype, symbols out of range, a blank inside a target, or a
-            target longer than its frames allow (each repeated symbol needs a blank between).
+        ValueError: Wrong shape or dtype, a meta tensor, symbols out of range, a blank inside
+            a target, or a target longer than its frames allow (each repeated symbol needs a
+            blank between).
     """
     if not isinstance(targets, Tensor) or targets.dim() != 2:
         raise ValueError("targets must be an integer tensor (B, S) of symbols, right padded")
+    check_not_meta(targets, "targets")
     if targets.is_floating_point() or targets.dtype == torch.bool:
         raise ValueError(f"targets must be an integer tensor, got {targets.dtype}")
     batch, width = targets.shape
@@ -190,9 +196,13 @@ def check_targets(
     targets = targets.long().to(lengths.device)
     if target_lengths is None:
         target_lengths = (targets >= 0).sum(1)
-    elif tuple(target_lengths.shape) != (batch,) or target_lengths.is_floating_point():
+    elif (
+        not isinstance(target_lengths, Tensor)
+        or tuple(target_lengths.shape) != (batch,)
+        or target_lengths.is_floating_point()
+    ):
         raise ValueError(f"target_lengths must be an integer tensor (B,) = ({batch},)")
-    target_lengths = target_lengths.long().to(lengths.device)
+    target_lengths = check_not_meta(target_lengths, "target_lengths").long().to(lengths.device)
     if (target_lengths < 0).any() or (target_lengths > width).any():
         raise ValueError(f"target_lengths must lie in [0, S] = [0, {width}]")
     inside = torch.arange(width, device=lengths.device)[None, :] < target_lengths[:, None]

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from ..files import read_lines
+from ..structured._inputs import check_not_meta
 from ..structured.native import PrefixLM
 from .inputs import check_blank
 from .lexicon import Lexicon
@@ -136,7 +137,8 @@ class NGramLM:
             ``(...)`` float64 natural-log probabilities.
 
         Raises:
-            ValueError: Shapes that do not match, or ids out of range.
+            ValueError: Shapes that do not match, ids out of range, or a meta tensor (the
+                query's or the model's tables).
         """
         self._check_query(context, next_ids)
         result = torch.zeros(next_ids.shape, dtype=torch.float64, device=next_ids.device)
@@ -162,6 +164,11 @@ class NGramLM:
 
     def _check_query(self, context: Tensor, next_ids: Tensor) -> None:
         """ValueError unless ``context (..., order - 1)`` and ``next_ids (...)`` fit the model."""
+        check_not_meta(context, "context")
+        check_not_meta(next_ids, "next_ids")
+        for n, tables in enumerate(zip(self._keys, self._logp, self._backoff, strict=True), 1):
+            for table in tables:
+                check_not_meta(table, f"the order-{n} table of the lm")
         if tuple(context.shape) != (*next_ids.shape, self.context_size):
             raise ValueError(
                 f"context must have shape (..., order - 1) = {(*next_ids.shape, self.context_size)}"

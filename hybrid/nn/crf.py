@@ -59,7 +59,10 @@ class CRF(LinearChain):
 
         Returns:
             The reduced loss. ``nll(..., reduction="sum")`` equals minus pytorch-crf's
-            ``crf(emissions, tags, mask, reduction="sum")``.
+            ``crf(emissions, tags, mask, reduction="sum")``. It is non-negative up to
+            rounding, and not clamped: where it is 0 in exact arithmetic (``tags`` on the
+            best path), ``|loss|`` is below the dtype's eps times the magnitude of the path
+            scores (float32 emissions of scale ``1e9``: about ``-1e-5``).
         """
         check_reduction(reduction)  # before any work
         chain = self._prepare(emissions, lengths)

@@ -20,18 +20,29 @@ features under float64 parameters give float64 scores, and gradients reach the p
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 
 import torch
 from torch import Tensor, nn
 
+from ..structured._inputs import check_not_meta
+
 _COVARIANCES = ("diag", "full")
+
+
+def check_parameters(module: nn.Module) -> None:
+    """Raise a ``ValueError`` naming the first parameter or buffer of ``module`` that is a meta
+    tensor (a module moved to the meta device holds shapes without values)."""
+    for name, tensor in itertools.chain(module.named_parameters(), module.named_buffers()):
+        check_not_meta(tensor, name)
 
 
 def _check_observations(x: Tensor, features: int) -> Tensor:
     if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[-1] != features:
         shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise ValueError(f"observations must be a float tensor (B, T, D = {features}), got {shape}")
+    check_not_meta(x, "observations")
     if not x.is_floating_point():
         raise ValueError(f"observations must be floating point, got {x.dtype}")
     return x
@@ -51,7 +62,7 @@ def _check_covars(covars: Tensor, covariance: str) -> None:
     """Raise a ``ValueError`` naming the first bad entry of ``covars`` unless it holds positive
     finite variances (``"diag"``, ``(..., D)``) or finite symmetric positive-definite matrices
     (``"full"``, ``(..., D, D)``)."""
-    c = covars.detach()
+    c = check_not_meta(covars, "covars").detach()
     if covariance == "diag":
         bad = ~((c > 0) & torch.isfinite(c))  # also catches NaN
         if bad.any():
@@ -79,7 +90,7 @@ def _check_covars(covars: Tensor, covariance: str) -> None:
 def check_probabilities(name: str, probabilities: Tensor) -> None:
     """Raise a ``ValueError`` naming ``name`` unless every row (last axis) of
     ``probabilities`` is a distribution: entries >= 0 summing to 1 (`torch.allclose`)."""
-    p = probabilities.detach()
+    p = check_not_meta(probabilities, name).detach()
     sums = p.sum(-1)
     if not bool((p >= 0).all()) or not torch.allclose(sums, torch.ones_like(sums)):
         raise ValueError(f"{name} must hold probabilities that sum to 1 along the last axis")
@@ -171,6 +182,7 @@ class GaussianEmissions(nn.Module):
         """``(B, T, D)`` observations -> ``(B, T, K)`` log densities (in the wider of the
         observations' and the parameters' dtypes)."""
         x = _check_observations(observations, self.means.shape[1])
+        check_parameters(self)
         _check_covars(self.covars, self.covariance)
         frames, means, covars = _promoted(x.reshape(-1, x.shape[-1]), self.means, self.covars)
         flat = gaussian_log_density(frames, means, covars, self.covariance)
@@ -247,6 +259,7 @@ class GMMEmissions(nn.Module):
     def forward(self, observations: Tensor) -> Tensor:
         """``(B, T, D)`` observations -> ``(B, T, K)`` log densities."""
         x = _check_observations(observations, self.means.shape[2])
+        check_parameters(self)
         _check_covars(self.covars, self.covariance)
         scores = torch.logsumexp(self.component_scores(x.reshape(-1, x.shape[-1])), -1)
         return scores.reshape(*x.shape[:2], self.num_states)
@@ -303,6 +316,8 @@ class CategoricalEmissions(nn.Module):
             or observations.dtype == torch.bool
         ):
             raise ValueError("observations must be an integer tensor (B, T) of symbols")
+        check_not_meta(observations, "observations")
+        check_parameters(self)
         if (observations < 0).any() or (observations >= symbols).any():
             raise ValueError(f"observations must hold symbols in [0, V) = [0, {symbols})")
         return self.log_probs.T[observations]
@@ -331,6 +346,7 @@ class ScaledPosteriors(nn.Module):
         self, log_priors: Tensor, acoustic_scale: float = 1.0, prior_scale: float = 1.0
     ) -> None:
         super().__init__()
+        check_not_meta(log_priors, "log_priors")
         if log_priors.dim() != 1 or not torch.isfinite(log_priors).all():
             raise ValueError("log_priors must be a finite 1-D tensor (K,); floor unseen states")
         self.register_buffer("log_priors", log_priors.clone())
@@ -367,5 +383,7 @@ class ScaledPosteriors(nn.Module):
                 f"log_posteriors must be (B, T, K = {self.num_states}), "
                 f"got {tuple(log_posteriors.shape)}"
             )
+        check_not_meta(log_posteriors, "log_posteriors")
+        check_parameters(self)
         priors = self.log_priors.to(log_posteriors.dtype)
         return self.acoustic_scale * (log_posteriors - self.prior_scale * priors)

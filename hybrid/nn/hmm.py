@@ -25,8 +25,14 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..structured import Graph, graph_viterbi, log_partition, marginals, viterbi
-from ..structured._inputs import resolve_lengths
-from .emissions import CategoricalEmissions, GaussianEmissions, GMMEmissions, check_probabilities
+from ..structured._inputs import check_not_meta, resolve_lengths
+from .emissions import (
+    CategoricalEmissions,
+    GaussianEmissions,
+    GMMEmissions,
+    check_parameters,
+    check_probabilities,
+)
 
 _NEG_INF = float("-inf")
 _SPARSE_BELOW = 0.125  # Viterbi on the graph engine when fewer transitions are allowed
@@ -44,8 +50,8 @@ def _probabilities(name: str, x: Tensor | None, shape: tuple[int, ...]) -> Tenso
 
 def _check_observations(observations: object, lengths: Tensor | None) -> None:
     """Raise a ``ValueError`` unless ``observations`` is a tensor ``(B, T, ...)`` holding
-    ``B >= 1`` sequences of ``T >= 1`` steps, without NaN inside ``lengths`` (as the chain
-    engine takes them; padding may hold anything)."""
+    ``B >= 1`` sequences of ``T >= 1`` steps, not on the meta device, without NaN inside
+    ``lengths`` (as the chain engine takes them; padding may hold anything)."""
     if (
         not isinstance(observations, Tensor)
         or observations.dim() < 2
@@ -60,6 +66,7 @@ def _check_observations(observations: object, lengths: Tensor | None) -> None:
             "observations must be a tensor (B, T, ...) of B >= 1 sequences of T >= 1 steps, "
             f"got {got}"
         )
+    check_not_meta(observations, "observations")
     if not observations.is_floating_point() or not bool(torch.isnan(observations).any()):
         return
     steps = observations if observations.dim() > 2 else observations[..., None]
@@ -101,6 +108,7 @@ class HMM(nn.Module):
         k = emissions.num_states
         if allowed is None:
             allowed = torch.ones(k, k, dtype=torch.bool)
+        check_not_meta(allowed, "allowed")
         if allowed.dtype != torch.bool or tuple(allowed.shape) != (k, k):
             raise ValueError(f"allowed must be a bool tensor (K, K) = {(k, k)}")
         if not allowed.any(-1).all():
@@ -113,6 +121,7 @@ class HMM(nn.Module):
         self.emissions = emissions
         if final is None:
             final = torch.ones(k, dtype=torch.bool)
+        check_not_meta(final, "final")
         if final.dtype != torch.bool or tuple(final.shape) != (k,) or not final.any():
             raise ValueError(f"final must be a bool tensor (K,) = ({k},) with a True entry")
         self.register_buffer("allowed", allowed.clone())
@@ -194,8 +203,14 @@ class HMM(nn.Module):
 
     def emission_scores(self, observations: Tensor, lengths: Tensor | None = None) -> Tensor:
         """``(B, T, K)`` log emission scores of ``observations`` (``B, T >= 1``, no NaN
-        inside ``lengths``)."""
+        inside ``lengths``).
+
+        Raises:
+            ValueError: bad ``observations`` or ``lengths``, or a parameter or buffer of the
+                HMM (its emissions' included) on the meta device, naming it.
+        """
         _check_observations(observations, lengths)
+        check_parameters(self)
         scores = self.emissions(observations)
         if scores.dim() != 3 or scores.shape[-1] != self.num_states:
             raise ValueError(

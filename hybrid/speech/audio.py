@@ -26,6 +26,10 @@ _ZERO_CROSSINGS = 16
 # Output samples interpolated at a time: memory stays bounded on long recordings.
 _BLOCK_SAMPLES = 4096
 
+# Most (output sample, tap) pairs weighed at a time: memory stays bounded (a few arrays of
+# 8 MiB) however many taps a large rate ratio needs (3073 from 768 kHz down to 8 kHz).
+_BLOCK_PAIRS = 1 << 20
+
 # The `wave` module's terse errors about a header field that is zero, in the WAV header's terms.
 _WAVE_ERRORS = {
     "bad # of channels": "the NumChannels field of its header is 0; expected 1 (mono)",
@@ -160,7 +164,8 @@ def resample(waveform: Tensor, sample_rate: float, new_rate: float) -> Tensor:
     input samples) with a Hann-windowed sinc of 16 zero crossings each side. Its cut-off is
     the lower of the input's and the output's Nyquist frequency, so downsampling first
     removes what would fold back (aliasing) above the new Nyquist frequency. The output is
-    computed a block of samples at a time, so memory stays proportional to the waveform.
+    computed a block of samples and taps at a time, so memory stays proportional to the
+    waveform and the output, whatever the ratio of the rates.
 
     Args:
         waveform: ``(N,)`` float32 or float64 samples, ``N >= 1``.
@@ -194,12 +199,28 @@ def resample(waveform: Tensor, sample_rate: float, new_rate: float) -> Tensor:
 
 
 def _interpolate(x: Tensor, times: Tensor, cutoff: float) -> Tensor:
-    """``(n,)`` values of ``x`` ``(N,)`` (float64) at ``times`` ``(n,)`` in samples, by a
-    Hann-windowed sinc of cut-off ``cutoff`` (of the Nyquist frequency), 16 zero crossings
-    of it on each side of a time."""
+    """``(n,)`` values of ``x`` ``(N,)`` (float64) at increasing ``times`` ``(n,)`` in
+    samples, by a Hann-windowed sinc of cut-off ``cutoff`` (of the Nyquist frequency), 16
+    zero crossings of it on each side of a time.
+
+    The taps are weighed ``_BLOCK_PAIRS // n`` at a time, and only those that reach a
+    sample of ``x`` for some time (those past both ends of ``x`` weigh nothing)."""
     half_width = math.ceil(_ZERO_CROSSINGS / cutoff)
-    taps = torch.arange(-half_width, half_width + 1, device=x.device)
-    index = times.floor().long()[:, None] + taps  # (n, taps)
+    first = max(-half_width, -int(times[-1].floor()))
+    last = min(half_width, x.numel() - 1 - int(times[0].floor()))
+    width = max(1, _BLOCK_PAIRS // times.numel())
+    total = torch.zeros_like(times)
+    for begin in range(first, last + 1, width):
+        taps = torch.arange(begin, min(begin + width, last + 1), device=x.device)
+        total += _weigh_taps(x, times, taps, cutoff, half_width)
+    return total
+
+
+def _weigh_taps(x: Tensor, times: Tensor, taps: Tensor, cutoff: float, half_width: int) -> Tensor:
+    """``(n,)``: the part of `_interpolate` of ``x`` at ``times`` ``(n,)`` that comes from
+    the samples ``floor(times) + taps``, ``taps`` ``(m,)`` within ``[-half_width,
+    half_width]``."""
+    index = times.floor().long()[:, None] + taps  # (n, m)
     offset = times[:, None] - index  # distance of each tap from the output time
     window = torch.where(
         offset.abs() < half_width,

@@ -196,11 +196,18 @@ def run_speech(
         progress: Show progress bars.
         held_out: For the ``speakers`` task, only these held-out speakers (``None``: all),
             so that separate processes can share the folds of one run folder.
+
+    Raises:
+        ValueError: before anything is written: a task not in `TASKS`; ``held_out`` without
+            the ``speakers`` task, or naming a speaker who has no recording in ``train`` or
+            ``test`` (the speakers there listed); a run folder made with other settings.
     """
     settings = settings or ExperimentSettings()
     unknown = set(tasks) - set(TASKS)
     if unknown:
         raise ValueError(f"tasks must be among {TASKS}, got {sorted(unknown)}")
+    if held_out is not None:
+        _check_speakers(held_out, tasks, train + test)
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / "results.json"
     requested = json.loads(json.dumps({"corpus": corpus, **asdict(settings)}))
@@ -258,6 +265,29 @@ def run_speech(
         strings = connected_strings(test, settings.test_strings, settings.string_seed + 1)
         _plot_ctc(Recognizer.load(model), strings, settings.features, run_dir / "ctc.png")
     return results
+
+
+def _check_speakers(
+    held_out: Sequence[str], tasks: Sequence[str], recordings: list[Utterance]
+) -> None:
+    """Refuse a choice of ``held_out`` speakers that would run no fold of theirs: without the
+    ``speakers`` task among ``tasks``, or a speaker without recordings.
+
+    Raises:
+        ValueError: naming ``held_out``, and the unknown speakers and those there are.
+    """
+    if "speakers" not in tasks:
+        raise ValueError(
+            f"held_out (--speakers) chooses folds of the 'speakers' task, which is not among "
+            f"the tasks {list(tasks)}; add it, or choose no speakers"
+        )
+    speakers = sorted({u.speaker for u in recordings})
+    unknown = [s for s in held_out if s not in speakers]
+    if unknown:
+        raise ValueError(
+            f"held_out (--speakers): no recordings of {unknown}; expected some of the "
+            f"speakers of the corpus, {speakers}"
+        )
 
 
 def _claim(path: Path, requested: dict, saved: dict) -> dict:

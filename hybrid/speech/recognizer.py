@@ -35,6 +35,7 @@ __all__ = [
     "CTC_BEAM",
     "FRAME_BUDGET",
     "LEGACY_SAMPLE_RATE",
+    "MIN_SAMPLE_RATE",
     "Recognizer",
     "save_system",
     "system_dict",
@@ -49,6 +50,12 @@ LEGACY_SAMPLE_RATE = 8000
 
 #: Most padded frames decoded together (200 s of audio at 100 frames a second).
 FRAME_BUDGET = 20000
+
+#: The lowest rate (Hz) of audio that `Recognizer.recognize` resamples: speech needs a band
+#: of a few kHz (telephone audio is sampled at 8000 Hz), so a rate below this is a broken
+#: header, not speech, and resampling it would multiply the samples by the ratio of the rates
+#: (8000 times for a 1 Hz header, gigabytes from a small file).
+MIN_SAMPLE_RATE = 1000
 
 
 def _sequences(labels: Tensor, counts: Tensor) -> list[tuple[int, ...]]:
@@ -96,6 +103,17 @@ def _sample_rate(rate: Any) -> int:
     if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
         raise ValueError(f"sample_rate: expected a positive integer number of Hz, got {rate!r}")
     return rate
+
+
+def _check_speech_rate(rate: int, system_rate: int) -> None:
+    """A ``ValueError`` if audio at ``rate`` (Hz), to be resampled to ``system_rate``, is below
+    `MIN_SAMPLE_RATE`."""
+    if rate < MIN_SAMPLE_RATE:
+        raise ValueError(
+            f"a sample rate below {MIN_SAMPLE_RATE} Hz is not speech audio; expected audio at "
+            f"{MIN_SAMPLE_RATE} Hz or more (this system's is {system_rate} Hz), or a WAV header "
+            "with its true SampleRate"
+        )
 
 
 def _feature_config(saved: dict) -> FeatureConfig:
@@ -162,7 +180,8 @@ class Recognizer:
         ``UserWarning`` that says so, once per rate: features at another rate are not those
         the system learned (their frames and mel bins span other samples and frequencies).
         Audio below the system's rate lacks the band above its Nyquist frequency; expect
-        more errors.
+        more errors. Audio below `MIN_SAMPLE_RATE` (1000 Hz) is refused, not resampled: it is
+        not speech audio.
 
         Under per-speaker normalisation (``cmvn="speaker"``) the waveforms are taken as one
         speaker's: their statistics are pooled (recognize one at a time to normalise each on
@@ -171,7 +190,8 @@ class Recognizer:
         Raises:
             ValueError: if the system was not saved with its feature settings, or naming
                 ``waveforms[i]`` when a waveform is not a 1-D float tensor of finite samples
-                at least one 25 ms frame long, or its rate is not a positive integer.
+                at least one 25 ms frame long, or its rate is not a positive integer, or
+                is another rate than the system's below `MIN_SAMPLE_RATE`.
         """
         return list(self.recognize_stream(waveforms))
 
@@ -207,6 +227,7 @@ class Recognizer:
         for index, (waveform, rate) in enumerate(waveforms):
             try:
                 if _sample_rate(rate) != self.sample_rate:
+                    _check_speech_rate(rate, self.sample_rate)
                     if rate not in noted:
                         warnings.warn(self._resampling_note(rate), UserWarning, stacklevel=2)
                         noted.add(rate)

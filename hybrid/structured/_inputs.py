@@ -88,15 +88,21 @@ class Chain:
         return narrow(x, self.dtype, what)
 
 
-def _check_tensor(name: str, x: object) -> Tensor:
-    if not isinstance(x, Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+def check_not_meta(x: Tensor, name: str) -> Tensor:
+    """``x``; a ``ValueError`` naming ``name`` if it is a meta tensor (a shape without values,
+    on which any check of its values, and any copy of it, fails)."""
     if x.is_meta:
         raise ValueError(
             f"{name} is a meta tensor: meta tensors carry no data; expected a tensor with "
             "values on a real device (cpu, cuda)"
         )
     return x
+
+
+def _check_tensor(name: str, x: object) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    return check_not_meta(x, name)
 
 
 def promoted_dtype(dtype: torch.dtype) -> torch.dtype:

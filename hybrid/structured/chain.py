@@ -78,7 +78,11 @@ def log_partition(
 
 def chain_log_partition(chain: Chain, tags: Tensor | None = None) -> Tensor:
     """Differentiable ``(B,)`` log-partition of a prepared chain, or with validated ``tags``
-    ``(B, T')`` the negative log-likelihood ``log Z - score(tags)``, in ``chain.dtype``."""
+    ``(B, T')`` the negative log-likelihood ``log Z - score(tags)``, in ``chain.dtype``.
+
+    The negative log-likelihood is non-negative up to rounding, not clamped: where it is 0 in
+    exact arithmetic (``tags`` on the best path), ``|nll|`` is below the dtype's eps times the
+    magnitude of the path scores."""
     result = LogPartition.apply(
         chain.emissions, chain.transitions, chain.start, chain.end, chain.lengths, tags
     )

@@ -80,7 +80,8 @@ def read_atis(folder: str | os.PathLike[str], split: str) -> list[Sentence]:
         FileNotFoundError: if one of the three files is missing.
         ValueError: naming the file and line when an utterance is empty, its token and tag
             counts differ, its intent is empty, the files have different line counts, or a
-            file is not UTF-8 text (a byte-order mark is allowed).
+            file is not UTF-8 text (a byte-order mark is allowed); naming ``seq.in`` when the
+            split holds no utterance (empty or blank files).
     """
     if not isinstance(split, str) or not split:
         raise ValueError(f"split must be a non-empty string such as 'train', got {split!r}")
@@ -94,6 +95,11 @@ def read_atis(folder: str | os.PathLike[str], split: str) -> list[Sentence]:
     if len(set(counts.values())) != 1:
         detail = ", ".join(f"{paths[n]}: {c}" for n, c in counts.items())
         raise ValueError(f"ATIS files of split {split!r} have different line counts ({detail})")
+    if not lines["seq.in"]:
+        raise ValueError(
+            f"{paths['seq.in']}: no utterance; expected one utterance per line (the file is "
+            "empty or blank)"
+        )
     sentences = []
     rows = zip(lines["seq.in"], lines["seq.out"], lines["label"], strict=True)
     for number, (text, tag_text, label) in enumerate(rows, start=1):
@@ -141,7 +147,8 @@ def read_conll(
     Raises:
         ValueError: naming the file and line when a line has a different number of columns
             than the first token line, a requested column does not exist, or the bytes are
-            not UTF-8.
+            not UTF-8; naming the file when it holds no sentence (empty, or blank lines and
+            ``-DOCSTART-`` only).
     """
     _check_column(tag_column, "tag_column")
     _check_column(feature_column, "feature_column")
@@ -177,4 +184,9 @@ def read_conll(
             raise ValueError(f"{path}, line {number}: expected {width} columns, got {len(columns)}")
         rows.append(columns)
     flush()
+    if not sentences:
+        raise ValueError(
+            f"{path}: no sentence; expected one token per line and a blank line between "
+            "sentences (the file is empty, or holds only blank lines and -DOCSTART-)"
+        )
     return sentences

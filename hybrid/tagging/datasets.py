@@ -21,6 +21,12 @@ def load_splits(corpus: str, data: str | Path | None = None) -> dict[str, list[S
             1,000 training sentences are the development split).
         data: Folder holding the corpus folders (default: ``$HYBRID_DATA`` or
             ``../shared/data``); the corpus is read from ``data/<corpus>``.
+
+    Raises:
+        ValueError: an unknown ``corpus``, no folder for it, a file of it that the reader
+            refuses (naming the file: an empty file among them), or a CoNLL-2000
+            ``train.txt`` of 1,000 sentences or fewer (nothing left to train on beside the
+            development split).
     """
     if corpus not in CORPORA:
         raise ValueError(f"corpus must be one of {CORPORA}, got {corpus!r}")
@@ -36,6 +42,12 @@ def load_splits(corpus: str, data: str | Path | None = None) -> dict[str, list[S
     if corpus == "atis":
         return {split: read_atis(folder, split) for split in ("train", "valid", "test")}
     train = read_conll(folder / "train.txt", feature_column=1)
+    if len(train) <= CONLL_DEV_SENTENCES:
+        raise ValueError(
+            f"{folder / 'train.txt'}: {len(train)} sentences; expected more than "
+            f"{CONLL_DEV_SENTENCES}: the last {CONLL_DEV_SENTENCES} are the development split, "
+            "the sentences before them the training split"
+        )
     return {
         "train": train[:-CONLL_DEV_SENTENCES],
         "valid": train[-CONLL_DEV_SENTENCES:],

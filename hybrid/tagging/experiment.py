@@ -80,9 +80,12 @@ def run_comparison(
             raise ValueError(f"splits must contain a non-empty {split!r} split")
     device = resolve_device(device)
     tagger, training = tagger or TaggerConfig(), training or TrainConfig()
+    # what decides the data and the numbering of the labels, beside the two configurations:
+    # recorded with every run, so that none resumes or is read back under another
+    setup = {"corpus": corpus, "sizes": {k: len(v) for k, v in splits.items()}, "refit": refit}
     header = {
         "corpus": corpus,
-        "sizes": {k: len(v) for k, v in splits.items()},
+        "sizes": setup["sizes"],
         "tagger": asdict(tagger),
         "training": asdict(training),
         "refit": refit,
@@ -104,7 +107,7 @@ def run_comparison(
             tagger_run, training_run = replace(tagger, head=head), replace(training, seed=seed)
             finished = None
             if model_path.exists() and history_path.exists():
-                finished = _read_back(model_path, history_path, tagger_run, training_run)
+                finished = _read_back(model_path, history_path, tagger_run, training_run, setup)
             if finished is not None:
                 model, vocabulary, record = finished
                 model.to(device)
@@ -116,7 +119,7 @@ def run_comparison(
                     splits,
                     training_run,
                     run_dir / "checkpoints" / f"{head}-seed{seed}",
-                    refit,
+                    setup,
                     device,
                     progress,
                     log,
@@ -182,17 +185,23 @@ def _shared(results: dict) -> dict:
 
 
 def _read_back(
-    model_path: Path, history_path: Path, tagger: TaggerConfig, training: TrainConfig
+    model_path: Path,
+    history_path: Path,
+    tagger: TaggerConfig,
+    training: TrainConfig,
+    setup: dict,
 ) -> tuple[Tagger, TaggingVocabulary, dict] | None:
     """The finished (head, seed) run of ``model_path`` and its record ``history_path``:
     its tagger, vocabularies and record; ``None`` when it is to train on (for more epochs).
 
     Raises:
-        ValueError: naming the file, when the run was made with other settings.
+        ValueError: naming the file, when the run was made with other settings or another
+            ``setup`` (data, ``refit``; a record from before it was kept is not compared).
     """
     model, vocabulary = load_tagger(model_path)
     record = read_json(history_path)
     check_same_setup(model_path, asdict(model.config), asdict(tagger))
+    check_same_setup(history_path, record.get("run"), setup)
     raised = check_same_setup(
         history_path, record.get("training"), asdict(training), may_raise=("epochs",)
     )
@@ -210,12 +219,14 @@ def _train(
     splits: dict[str, Sequence[Sentence]],
     training: TrainConfig,
     checkpoint: Path,
-    refit: bool,
+    setup: dict,
     device: torch.device,
     progress: bool,
     log: Callable[[str], None],
 ) -> tuple[Tagger, dict]:
-    """One (head, seed) run: the selection pass, then the refit pass if asked for."""
+    """One (head, seed) run: the selection pass, then the refit pass if ``setup["refit"]``
+    asks for it; ``setup`` is recorded in the checkpoints and the record, and checked on
+    resume."""
     torch.manual_seed(training.seed)  # the seed decides the initial weights too
     model = Tagger(tagger, vocabulary).to(device)
     history = fit(
@@ -227,11 +238,12 @@ def _train(
         checkpoint.with_suffix(".pt"),
         progress,
         log,
+        setup,
     )
     epoch_seconds = sum(history.seconds)
     tokens = sum(len(s.words) for s in splits["train"]) * len(history.loss)
-    record: dict = {"history": asdict(history), "training": asdict(training)}
-    if refit:
+    record: dict = {"history": asdict(history), "training": asdict(training), "run": setup}
+    if setup["refit"]:
         record["valid"] = _summary(
             evaluate(model, vocabulary, splits["valid"], tagger.scheme or "BIO")
         )
@@ -248,6 +260,7 @@ def _train(
             checkpoint.with_name(checkpoint.name + "-refit.pt"),
             progress,
             log,
+            setup,
         )
         epoch_seconds += sum(again.seconds)
         tokens += sum(len(s.words) for s in everything) * len(again.loss)
@@ -261,15 +274,28 @@ def _train(
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``device`` as a `torch.device`, or a ``ValueError`` saying why it cannot be used."""
+    """``device`` as a `torch.device` a model can train on: the CPU, or a visible CUDA device.
+
+    Raises:
+        ValueError: naming ``device``: not a device name (``"gpu"``), a device with no data
+            (``"meta"``) or of another kind, or a CUDA device that is not visible.
+    """
+    expected = "device: expected a torch device that can train a model, 'cpu', 'cuda' or 'cuda:N'"
     try:
         resolved = torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise ValueError(
-            f"device must name a torch device such as 'cpu' or 'cuda': {error}"
-        ) from error
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {str(resolved)!r} asked for, but no CUDA device is visible")
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{expected}, got {device!r}") from None
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"{expected}, got {str(resolved)!r}")
+    if resolved.type == "cuda":
+        visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if visible == 0:
+            raise ValueError(f"device {str(resolved)!r} asked for, but no CUDA device is visible")
+        if resolved.index is not None and resolved.index >= visible:
+            raise ValueError(
+                f"device {str(resolved)!r} asked for, but only {visible} CUDA device(s) are "
+                f"visible (cuda:0 to cuda:{visible - 1})"
+            )
     return resolved
 
 

@@ -30,8 +30,13 @@ def tag_texts(
         texts: One sentence per string. A tagger trained with an extra token column (the POS
             tags of CoNLL-2000) needs it with every word, written ``word/FEATURE``
             (``"He/PRP reckons/VBZ ..."``).
-        k: Also return the ``k`` best taggings with their scores.
-        budget: Most padded word positions (texts times longest text) in one batch.
+        k: Also return the ``k`` best taggings with their scores. The k-best decoder holds
+            ``k`` x tags x tags scores per word of a batch, so memory grows with ``k``
+            (``k = 100000`` takes gigabytes on a tagger of 120 tags); ``hybrid tag --k``
+            allows 1 to 100.
+        budget: Most padded word positions (texts times longest text) in one batch; the
+            character tensor holds at most `hybrid.tagging.batching.MAX_WORD_CHARS` per
+            position, however long a word.
 
     Returns:
         One dictionary per text: ``words``, ``tags``, ``spans`` (label, first and last-plus-one

@@ -131,6 +131,7 @@ def fit(
     checkpoint: Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    setup: dict | None = None,
 ) -> History:
     """Train ``model`` with Adam and gradient clipping, keeping its best development epoch.
 
@@ -139,8 +140,8 @@ def fit(
 
     Every epoch ends with an atomic checkpoint (settings, model, optimiser, random state, best
     weights, history); when ``checkpoint`` already exists the run resumes from it, provided it
-    was made with the same settings (`hybrid.saved.load_checkpoint`: only ``epochs`` may
-    change, recorded in `History.changes`). At the end the model
+    was made with the same settings and ``setup`` (`hybrid.saved.load_checkpoint`: only
+    ``epochs`` may change, recorded in `History.changes`). At the end the model
     holds the weights of its best development epoch (by `selection_score`). Batches go to
     the device of the model's parameters (move the model first to train on a GPU). Under
     ``torchrun`` each process takes every ``world``-th batch and gradients are averaged
@@ -155,6 +156,10 @@ def fit(
         checkpoint: Where to keep the resumable state, or ``None``.
         progress: Show progress bars.
         log: Where one line per epoch goes.
+        setup: Settings of the run around this training that the model and the optimiser
+            do not show, such as the data it trains on and how its labels are numbered
+            (`hybrid.tagging.experiment.run_comparison` gives the corpus, the split sizes and
+            ``refit``): recorded in the checkpoint as ``"run"`` and compared on resume.
 
     Returns:
         The `History` of the run (including epochs before a resume).
@@ -162,9 +167,11 @@ def fit(
     Raises:
         ValueError: naming ``checkpoint``, when it is not a tagger checkpoint (truncated, or
             another file) or was made with other settings than ``model.config`` and
-            ``config`` (other than ``epochs``).
+            ``config`` (other than ``epochs``), or another ``setup``.
     """
     settings = {"model": asdict(model.config), "training": asdict(config)}
+    if setup is not None:
+        settings["run"] = setup
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
