@@ -9,7 +9,12 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
-from ..structured._inputs import _has_nan_or_posinf, check_not_meta, resolve_lengths
+from ..structured._inputs import (
+    _has_nan_or_posinf,
+    check_not_meta,
+    length_mask,
+    resolve_lengths,
+)
 
 __all__ = [
     "check_blank",
@@ -120,7 +125,7 @@ def check_log_probs(
 def _check_no_empty_frame(log_probs: Tensor, lengths: Tensor) -> None:
     """ValueError naming the first frames ``t < lengths[b]`` of ``log_probs (B, T, V)``
     whose every symbol is ``-inf``."""
-    inside = torch.arange(log_probs.shape[1], device=lengths.device)[None, :] < lengths[:, None]
+    inside = length_mask(lengths, log_probs.shape[1])
     empty = inside & (log_probs.detach().amax(-1) == -math.inf)
     if bool(empty.any()):
         shown = ", ".join(f"({b}, {t})" for b, t in empty.nonzero()[:_FRAMES_SHOWN].tolist())
@@ -150,7 +155,7 @@ def check_normalized(log_probs: Tensor, lengths: Tensor, dtype: torch.dtype) -> 
     if dtype in (torch.float16, torch.bfloat16):
         tolerance += 2 * math.log(vocab) * torch.finfo(dtype).eps
     totals = log_probs.detach().logsumexp(-1)
-    inside = torch.arange(log_probs.shape[1], device=lengths.device)[None, :] < lengths[:, None]
+    inside = length_mask(lengths, log_probs.shape[1])
     off = inside & ~(totals.abs() <= tolerance)
     if bool(off.any()):
         b, t = (int(i) for i in off.nonzero()[0])

@@ -71,8 +71,7 @@ class Chain:
     @property
     def mask(self) -> Tensor:
         """``(B, T')`` bool: True inside each sequence."""
-        steps = torch.arange(self.emissions.shape[1], device=self.lengths.device)
-        return steps[None, :] < self.lengths[:, None]
+        return length_mask(self.lengths, self.emissions.shape[1])
 
     def pad_time(self, x: Tensor, dim: int, value: float) -> Tensor:
         """Append the ``T - T'`` trimmed steps to ``x`` along ``dim``, filled with ``value``."""
@@ -86,6 +85,11 @@ class Chain:
     def narrow(self, x: Tensor, what: str) -> Tensor:
         """``x`` (``(B, ...)``, computed from this chain) in the result dtype; see `narrow`."""
         return narrow(x, self.dtype, what)
+
+
+def length_mask(lengths: Tensor, steps: int) -> Tensor:
+    """``(B, steps)`` bool: True at ``t < lengths[b]`` (inside each right-padded sequence)."""
+    return torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]
 
 
 def check_not_meta(x: Tensor, name: str) -> Tensor:
@@ -369,8 +373,7 @@ def prepare_chain(
     longest = int(lengths.max())
     emissions = emissions[:, :longest]
     if longest > int(lengths.min()):
-        inside = torch.arange(longest, device=device)[None, :] < lengths[:, None]
-        emissions = emissions.masked_fill(~inside[..., None], 0.0)
+        emissions = emissions.masked_fill(~length_mask(lengths, longest)[..., None], 0.0)
     ranges["emissions"] = finite_range(emissions)
     if ranges["emissions"] is None:
         b, t = (

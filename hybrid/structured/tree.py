@@ -39,6 +39,7 @@ from ._inputs import (
     _check_tensor,
     computation_dtype,
     finite_range,
+    length_mask,
     narrow,
     promoted_dtype,
     resolve_lengths,
@@ -224,7 +225,7 @@ def _check_binary(name: str, spans: Tensor, index: SpanIndex, lengths: Tensor, s
     counts = lengths.new_zeros(batch, size, size)
     counts.index_put_(index[:3], torch.ones_like(index.start), accumulate=True)
     items = torch.arange(batch, device=lengths.device)
-    single = torch.arange(size - 1, device=lengths.device)[None, :] < lengths[:, None]
+    single = length_mask(lengths, size - 1)
     start, end = spans[..., 0], spans[..., 1]  # (B, R), -1 on the ignored rows
     unused = start < 0
     crossing = (
