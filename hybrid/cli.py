@@ -16,6 +16,7 @@ from typing import TypeVar
 from .batching import WINDOW
 from .files import decode_lines
 from .nn.memory import TYING
+from .parsing.experiment import MODELS
 from .qa.model import KINDS, ReaderConfig
 from .speech.systems import SYSTEMS
 from .tagging.model import HEADS, INTENT_POOLING, TaggerConfig
@@ -373,7 +374,7 @@ def _train_parser(args: argparse.Namespace) -> int:
         run_dir,
         inputs=args.inputs,
         models=args.models,
-        settings=default_settings(args.corpus, args.epochs),
+        settings=default_settings(args.corpus, args.epochs, args.seed),
         corpus=args.corpus,
         progress=not args.quiet,
     )
@@ -383,9 +384,9 @@ def _train_parser(args: argparse.Namespace) -> int:
 
 
 def _parse(args: argparse.Namespace) -> int:
-    from .parsing.parser import Parser
+    from .parsing.parser import BaseParser
 
-    parser = _load(Parser.load, args.model)
+    parser = _load(BaseParser.load, args.model)
     inputs = (
         _words_and_tags(where, text, parser.uses_tags) for where, text in _inputs(args.sentences)
     )
@@ -639,7 +640,8 @@ def build_parser() -> argparse.ArgumentParser:
     tp = commands.add_parser(
         "train-parser",
         help="compare seq2seq parsers (no attention, attention, attention + word pointer) under "
-        "greedy, beam and constrained decoding",
+        "greedy, beam and constrained decoding with chart parsers (tree CRF, structured SVM) "
+        "under CKY, on one encoder",
     )
     tp.add_argument(
         "--corpus",
@@ -661,16 +663,20 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument(
         "--models",
         nargs="+",
-        default=["none", "attention", "pointer"],
-        choices=("none", "attention", "pointer"),
+        default=list(MODELS),
+        choices=MODELS,
         help="the encoder-decoder without attention, with attention, and with attention and "
-        "the word pointer (default: all three)",
+        "the word pointer; the chart parser trained as a tree CRF or a structured SVM "
+        "(default: all five)",
     )
     tp.add_argument("--epochs", type=POSITIVE_INT, help="training epochs (default per corpus)")
     tp.add_argument(
         "--train-size",
         type=int,
         help="train on the first N training trees only (for learning curves)",
+    )
+    tp.add_argument(
+        "--seed", type=NON_NEGATIVE_INT, default=0, help="initialisation and shuffling seed"
     )
     tp.add_argument("--threads", type=POSITIVE_INT, default=2, help="torch threads (default 2)")
     tp.add_argument("--runs", default="runs", help="parent folder of run folders")
@@ -682,9 +688,9 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("--model", required=True, help="a models/<input>-<model>.pt of a run")
     parse.add_argument(
         "--decoder",
-        default="constrained",
-        choices=("greedy", "beam", "constrained"),
-        help="constrained (default): only well-formed trees over the words",
+        choices=("greedy", "beam", "constrained", "cky"),
+        help="a seq2seq parser's greedy, beam or constrained (default: only well-formed trees "
+        "over the words); a chart parser's cky (default, exact)",
     )
     parse.add_argument("--beam", type=POSITIVE_INT, default=10)
     parse.add_argument(

@@ -26,6 +26,7 @@ from torch import nn
 from .files import save_atomic
 
 __all__ = [
+    "KIND_KEY",
     "RESUMABLE_CHANGES",
     "check_same_setup",
     "check_same_shapes",
@@ -37,13 +38,16 @@ __all__ = [
 ]
 
 #: The key of the stamp saying what a saved file holds (``"kind"`` is a speech system's own).
-_KIND_KEY = "file_kind"
+KIND_KEY = "file_kind"
 
 #: What each kind of saved file holds, and the command that writes it.
 _KINDS = {
     "tagger": "a trained tagger (written by `hybrid train-tagger`, read by `hybrid tag`)",
     "reader": "a trained reader (written by `hybrid train-qa`, read by `hybrid answer`)",
     "parser": "a trained parser (written by `hybrid train-parser`, read by `hybrid parse`)",
+    "chart parser": (
+        "a trained chart parser (written by `hybrid train-parser`, read by `hybrid parse`)"
+    ),
     "speech system": (
         "a trained speech system (written by `hybrid train-asr`, read by `hybrid recognize`)"
     ),
@@ -68,7 +72,7 @@ def stamp(kind: str) -> dict:
     """The entry saying that a saved dictionary holds ``kind`` (one of the saved kinds, such
     as ``"tagger"`` or ``"tagger checkpoint"``); `load_saved` reads it back."""
     _described(kind)
-    return {_KIND_KEY: kind}
+    return {KIND_KEY: kind}
 
 
 def save_trained(path: str | os.PathLike[str], model: Any, vocabulary: Any, kind: str) -> None:
@@ -116,7 +120,9 @@ def _models_folder(path: Path) -> str:
 
 
 def load_saved(
-    path: str | os.PathLike[str], kind: str, map_location: str | torch.device = "cpu"
+    path: str | os.PathLike[str],
+    kind: str | tuple[str, ...],
+    map_location: str | torch.device = "cpu",
 ) -> dict:
     """Read back a file written by this library, checking that it holds ``kind``.
 
@@ -126,12 +132,13 @@ def load_saved(
     Args:
         path: The file.
         kind: What it must hold: ``"tagger"``, ``"reader"``, ``"parser"``,
-            ``"speech system"``, or a training checkpoint of one (``"tagger checkpoint"``,
-            ``"reader checkpoint"``, ``"parser checkpoint"``, ``"acoustic checkpoint"``).
+            ``"chart parser"``, ``"speech system"``, or a training checkpoint of one
+            (``"tagger checkpoint"``, ``"reader checkpoint"``, ``"parser checkpoint"``,
+            ``"acoustic checkpoint"``); or a tuple of kinds it may hold.
         map_location: Where its tensors go.
 
     Returns:
-        The saved dictionary.
+        The saved dictionary; its `KIND_KEY` entry says which kind it holds.
 
     Raises:
         ValueError: naming ``path``: it does not exist or is not a file; it is empty,
@@ -139,16 +146,14 @@ def load_saved(
             that training run from its beginning); or it holds another kind (what it holds
             and which command wrote it, and for a checkpoint where the trained models are).
     """
-    expected = _described(kind)
+    kinds = (kind,) if isinstance(kind, str) else tuple(kind)
+    expected = " or ".join(_described(k) for k in kinds)
+    checkpoint = all(k.endswith("checkpoint") for k in kinds)
     path = Path(path)
     if not path.is_file():
         missing = "does not exist" if not path.exists() else "is not a file"
         raise ValueError(f"{path} {missing}; expected {expected}")
-    advice = (
-        "; delete it to restart that training run from its beginning"
-        if kind.endswith("checkpoint")
-        else ""
-    )
+    advice = "; delete it to restart that training run from its beginning" if checkpoint else ""
     try:
         saved = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises many types for bytes that are not its format
@@ -156,18 +161,18 @@ def load_saved(
             f"{path} is not a file written by hybrid: truncated or another format "
             f"({type(error).__name__}); expected {expected}{advice}"
         ) from error
-    found = (saved.get(_KIND_KEY) or _unstamped_kind(saved)) if isinstance(saved, dict) else None
+    found = (saved.get(KIND_KEY) or _unstamped_kind(saved)) if isinstance(saved, dict) else None
     if not isinstance(found, str) or found not in _KINDS:
         raise ValueError(
             f"{path} is not a file written by hybrid: it loads, but holds neither a model "
             f"nor a checkpoint; expected {expected}{advice}"
         )
-    if found != kind:
+    if found not in kinds:
         where = ""
-        if found.endswith("checkpoint") and not kind.endswith("checkpoint"):
+        if found.endswith("checkpoint") and not checkpoint:
             where = f"; the trained models of a run are in {_models_folder(path)}"
         raise ValueError(f"{path} holds {_KINDS[found]}; expected {expected}{where}")
-    return saved
+    return saved | {KIND_KEY: found}
 
 
 def _differences(saved: dict, requested: dict, prefix: str = "") -> Iterator[tuple]:

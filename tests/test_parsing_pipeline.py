@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from hybrid.cli import main
+from hybrid.parsing.chart import ChartParser
 from hybrid.parsing.data import ParsingVocabulary
 from hybrid.parsing.evalb import evalb
 from hybrid.parsing.experiment import (
@@ -20,7 +21,7 @@ from hybrid.parsing.experiment import (
     run_parsing,
 )
 from hybrid.parsing.linearize import linearize
-from hybrid.parsing.parser import Parser
+from hybrid.parsing.parser import BaseParser, Parser
 from hybrid.parsing.synthetic import synthetic_trees
 from hybrid.parsing.train import ParserTrainConfig, fit, inputs_of
 
@@ -96,15 +97,20 @@ def test_run_folder_reads_back_and_refuses_other_settings(tmp_path):
     rows = results["rows"]
     assert {(r["model"], r["decoder"]) for r in rows} == {
         (m, d) for m in ("none", "attention", "pointer") for d in ("greedy", "beam", "constrained")
-    }
+    } | {("chart-crf", "cky"), ("chart-ssvm", "cky")}
+    lengths = [len(tree.leaves()) for tree in TEST]
     for row in rows:
         assert 0 <= row["f1"] <= 100 and len(row["outputs"]) == len(TEST)
-        if row["decoder"] == "constrained":
+        if row["decoder"] in ("constrained", "cky"):
             assert row["well_formed"] == 100.0
+        assert list(row["f1_by_length"]) == ["1-10", "11-20", "21-30", "31-40", "41+"]
     again = run_parsing(TRAIN, DEV, TEST, run, inputs=["words"], settings=settings)
     assert again["rows"] == json.loads((run / "results.json").read_text())["rows"] == rows
-    for name in ("results.md", "training.png", "attention.png", "pointer-attention.png"):
+    files = ("results.md", "training.png", "f1-by-length.png", "attention.png")
+    for name in (*files, "pointer-attention.png"):
         assert (run / name).stat().st_size > 0
+    table = (run / "results.md").read_text()
+    assert "| chart, tree CRF | cky |" in table and "Test F1 by sentence length" in table
     with pytest.raises(ValueError, match="trained with other settings"):
         run_parsing(TRAIN, DEV, TEST, run, inputs=["words"], settings=replace(settings, beam=7))
     # the saved parser gives the recorded outputs, and the recorded F1 is EVALB's on them
@@ -118,6 +124,18 @@ def test_run_folder_reads_back_and_refuses_other_settings(tmp_path):
     retagged = [p.tree.with_tags(t) for p, t in zip(parses, tags, strict=True)]
     assert 100 * evalb(TEST, retagged).f1 == pytest.approx(constrained["f1"])
     assert evalb(TEST, retagged).errors == ()  # punctuation deleted alike in both trees
+    # the same for a chart parser, and a length bin's F1 is EVALB's on its sentences
+    chart = BaseParser.load(run / "models" / "words-chart-crf.pt")
+    assert isinstance(chart, ChartParser)
+    parses = chart.parse(sentences)
+    row = next(r for r in rows if r["model"] == "chart-crf")
+    assert [" ".join(p.tokens) for p in parses] == row["outputs"]
+    retagged = [p.tree.with_tags(t) for p, t in zip(parses, tags, strict=True)]
+    assert 100 * evalb(TEST, retagged).f1 == pytest.approx(row["f1"])
+    for name, (first, last) in (("1-10", (1, 10)), ("11-20", (11, 20))):
+        chosen = [k for k, n in enumerate(lengths) if first <= n <= last]
+        expected = evalb([TEST[k] for k in chosen], [retagged[k] for k in chosen]).f1
+        assert row["f1_by_length"][name] == pytest.approx(100 * expected if chosen else None)
 
 
 def test_command_line_trains_and_parses(tmp_path, capsys):

@@ -541,3 +541,121 @@ def test_shape_and_lengths_of_the_helpers_are_checked():
         span_hamming_cost(_gold(), (1, 4, 4, 2), torch.tensor([4]))
     cost = span_hamming_cost(_gold(), (1, 4, 4, 2))
     assert cost.sum() == 2 * 6 - 5 and cost[0, 0, 3, 0] == 0 and cost[0, 0, 3, 1] == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# the structured hinge with a given cost
+# ---------------------------------------------------------------------------------------------
+
+
+def _rows_indicator(rows: torch.Tensor, shape: tuple) -> torch.Tensor:
+    """``shape`` zeros with 1 at each row ``[i, j, label]`` of one tree."""
+    out = torch.zeros(shape, dtype=torch.float64)
+    for i, j, label in rows.tolist():
+        out[i, j, label] = 1.0
+    return out
+
+
+def random_cost(gold, lengths, size, labels, seed, pad=float("nan")):
+    """Uniform [0, 2) costs on the used spans, 0 on each gold tree's, ``pad`` elsewhere."""
+    cost = random_batch(lengths.tolist(), size, labels, seed, pad=pad).abs() * 2 % 2
+    for b, n in enumerate(lengths.tolist()):
+        for i, j, label in gold[b, : 2 * n - 1].tolist():
+            cost[b, i, j, label] = 0.0
+    return cost
+
+
+@pytest.mark.parametrize("labels", [1, 2, 3])
+def test_hinge_with_a_given_cost_matches_brute_force(engine, labels):
+    lengths = torch.tensor([5, 3, 1, 4] if labels < 3 else [4, 3, 1, 5])
+    size = 5
+    scores = random_batch(lengths.tolist(), size, labels, seed=30 + labels)
+    gold, _ = cky(random_batch(lengths.tolist(), size, labels, seed=40 + labels), lengths)
+    cost = random_cost(gold, lengths, size, labels, seed=50 + labels)  # NaN on unused entries
+    loss = tree_hinge(scores, gold, lengths, cost=cost)
+    for b, n in enumerate(lengths.tolist()):
+        enum = Enumeration(scores[b], n)
+        # the cost of each labelled tree: the sum of its spans' costs, as a score sums
+        augmented = enum.scores + Enumeration(cost[b], n).scores
+        rows = gold[b, : 2 * n - 1]
+        gold_score = sum(scores[b, i, j, label] for i, j, label in rows.tolist())
+        torch.testing.assert_close(loss[b], augmented.max() - gold_score, **F64)
+        assert loss[b] >= 0
+
+
+def test_hinge_with_the_hamming_cost_given_equals_the_default(engine):
+    lengths = torch.tensor([6, 2, 4])
+    scores = random_batch(lengths.tolist(), 6, 3, seed=61, pad=0.0)
+    gold, _ = cky(random_batch(lengths.tolist(), 6, 3, seed=62), lengths)
+    cost = span_hamming_cost(gold, scores.shape, lengths).double()
+    results = []
+    for given_cost in (None, cost):
+        x = scores.clone().requires_grad_()
+        loss = tree_hinge(x, gold, lengths, cost=given_cost)
+        loss.sum().backward()
+        results.append((loss.detach(), x.grad))
+    assert (results[0][0] > 0).all()
+    torch.testing.assert_close(results[1][0], results[0][0], **F64)
+    torch.testing.assert_close(results[1][1], results[0][1], **F64)
+
+
+def test_hinge_gradient_is_the_cost_augmented_best_minus_the_gold_tree(engine):
+    scores = random_batch([5], 5, 2, seed=63, pad=0.0)
+    lengths = torch.tensor([5])
+    gold, _ = cky(random_batch([5], 5, 2, seed=64), lengths)
+    cost = random_cost(gold, lengths, 5, 2, seed=65, pad=0.0)
+    enum = Enumeration(scores[0], 5)
+    augmented = enum.scores + Enumeration(cost[0], 5).scores
+    top = augmented.flatten().topk(2).values
+    assert top[0] - top[1] > 1e-3  # a unique maximum: the subgradient is the gradient
+    _, best = enum.best(Enumeration(cost[0], 5).scores)
+    assert not torch.equal(best, gold[0]) and not torch.equal(best, enum.best()[1])  # cost counts
+    x = scores.clone().requires_grad_()
+    tree_hinge(x, gold, lengths, cost=cost).sum().backward()
+    want = _rows_indicator(best, scores.shape[1:]) - _rows_indicator(gold[0], scores.shape[1:])
+    torch.testing.assert_close(x.grad[0], want, **F64)
+
+
+def _set(cost: torch.Tensor, index: tuple, value: float) -> torch.Tensor:
+    changed = cost.clone()
+    changed[index] = value
+    return changed
+
+
+def _bad_costs():
+    """``(change of a valid cost, message)``: the gold tree is ``_gold()`` over 3 positions,
+    [0, 2) is no span of it and [1, 3) with label 0 is."""
+    return [
+        (lambda c: c[..., :1], "cost must be a floating-point tensor of the scores' shape"),
+        (lambda c: c.long(), "cost must be a floating-point tensor"),
+        (lambda c: _set(c, (0, 0, 2, 1), -0.5), ">= 0"),
+        (lambda c: _set(c, (0, 0, 2, 1), float("nan")), "finite"),
+        (lambda c: _set(c, (0, 0, 2, 1), float("inf")), "finite"),
+        (
+            lambda c: _set(c, (0, 1, 3, 0), 0.5),
+            r"0 on the gold tree's spans; not so for items \[0\]",
+        ),
+        (lambda c: [[0.0]], "cost must be a torch.Tensor"),
+    ]
+
+
+@pytest.mark.parametrize(("change", "match"), _bad_costs())
+def test_bad_costs_are_refused(change, match):
+    scores = torch.zeros(1, 4, 4, 2)
+    cost = torch.ones(1, 4, 4, 2)
+    for i, j, label in _gold()[0].tolist():
+        cost[0, i, j, label] = 0.0
+    tree_hinge(scores, _gold(), cost=cost)  # the valid cost is accepted
+    with pytest.raises(ValueError, match=match):
+        tree_hinge(scores, _gold(), cost=change(cost))
+
+
+def test_costs_past_the_lengths_are_ignored():
+    scores = random_batch([3, 2], 3, 2, seed=66, pad=0.0)
+    lengths = torch.tensor([3, 2])
+    gold, _ = cky(scores, lengths)
+    cost = random_cost(gold, lengths, 3, 2, seed=67, pad=0.0)
+    want = tree_hinge(scores, gold, lengths, cost=cost)
+    cost[1, :, 3] = -7.0  # spans ending past item 1's length
+    cost[0, 2, 1] = float("nan")  # i >= j
+    torch.testing.assert_close(tree_hinge(scores, gold, lengths, cost=cost), want, **F64)

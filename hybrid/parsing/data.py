@@ -1,8 +1,9 @@
-"""Vocabularies and tensors of a sequence-to-sequence parser.
+"""Vocabularies and tensors of the parsers.
 
 A training example is a normalised tree: its words (and, for the ``words + tags`` input, the
-treebank's POS tags) are the source; its linearization between ``<s>`` and ``</s>`` is the
-target. Sources may be reversed, as Vinyals et al. (2015) did.
+treebank's POS tags) are the source. A sequence-to-sequence parser's target is the tree's
+linearization between ``<s>`` and ``</s>``; sources may be reversed, as Vinyals et al. (2015)
+did. A chart parser's target is the tree's labelled spans (`hybrid.parsing.spans`).
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ from torch import Tensor
 from ..batching import pad_rows
 from ..vocabulary import Vocabulary
 from .linearize import linearize
+from .spans import EMPTY, tree_spans
 from .tree import Tree
 
-__all__ = ["BOS", "EOS", "ParseBatch", "ParsingVocabulary", "collate"]
+__all__ = ["BOS", "EOS", "LABEL_SPECIALS", "ParseBatch", "ParsingVocabulary", "collate"]
 
 BOS, EOS = "<s>", "</s>"
+#: The first span labels: the empty label 0 (scored 0 by a chart parser) and ``<unk>``.
+LABEL_SPECIALS = (EMPTY, "<unk>")
+_VOCABULARIES = ("words", "chars", "tags", "targets", "labels")
 _MAX_CHARS = 20
 
 
@@ -35,6 +40,8 @@ class ParsingVocabulary:
         tags: POS tags (``<pad>`` 0, ``<unk>`` 1).
         targets: Linearized tree tokens (``<pad>`` 0, ``<s>`` 1, ``</s>`` 2, ``<unk>`` 3 for
             labels never seen in training, which a decoder never produces).
+        labels: Span labels of a chart parser: unary chains such as ``"S VP"`` (`EMPTY` 0,
+            ``<unk>`` 1 for chains never seen in training, which a decoder never produces).
         labelled_closing: Whether closing brackets carry their label (``)NP``) or not (``)``).
         reverse: Whether the source is read in reverse order.
     """
@@ -43,6 +50,7 @@ class ParsingVocabulary:
     chars: Vocabulary
     tags: Vocabulary
     targets: Vocabulary
+    labels: Vocabulary
     labelled_closing: bool = True
     reverse: bool = False
 
@@ -60,11 +68,13 @@ class ParsingVocabulary:
         words = [w for tree in trees for w in tree.leaves()]
         tags = [tag for tree in trees for tag, _ in tree.preterminals()]
         targets = [tok for tree in trees for tok in linearize(tree, labelled_closing)]
+        labels = [label for tree in trees for *_, label in tree_spans(tree) if label != EMPTY]
         return cls(
             Vocabulary(words),
             Vocabulary(c for w in words for c in w),
             Vocabulary(tags),
             Vocabulary(targets, specials=("<pad>", BOS, EOS, "<unk>")),
+            Vocabulary(labels, specials=LABEL_SPECIALS),
             labelled_closing,
             reverse,
         )
@@ -79,16 +89,16 @@ class ParsingVocabulary:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for a checkpoint (see `from_dict`)."""
-        vocabularies = {
-            k: getattr(self, k).to_dict() for k in ("words", "chars", "tags", "targets")
-        }
+        vocabularies = {k: getattr(self, k).to_dict() for k in _VOCABULARIES}
         return {**vocabularies, "labelled_closing": self.labelled_closing, "reverse": self.reverse}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ParsingVocabulary:
-        """The vocabulary `to_dict` described."""
+        """The vocabulary `to_dict` described (without span labels when it was written
+        before chart parsers)."""
+        data = {"labels": Vocabulary(specials=LABEL_SPECIALS).to_dict()} | data
         return cls(
-            *(Vocabulary.from_dict(data[k]) for k in ("words", "chars", "tags", "targets")),
+            *(Vocabulary.from_dict(data[k]) for k in _VOCABULARIES),
             bool(data["labelled_closing"]),
             bool(data["reverse"]),
         )
@@ -105,6 +115,9 @@ class ParseBatch:
         chars: ``(B, S, C)`` character indices of each word (at most 20 kept).
         tags: ``(B, S)`` POS tag indices.
         targets: ``(B, T)`` ``<s> tokens </s>`` padded, or ``None`` for sentences without trees.
+        spans: ``(B, 2S - 1, 3)`` rows ``[i, j, label]`` of each tree's labelled spans in
+            preorder (`hybrid.parsing.spans.tree_spans`; ``-1`` past its ``2n - 1`` rows), in
+            the layout of `hybrid.structured.tree`, or ``None`` without trees.
     """
 
     words: Tensor
@@ -112,6 +125,7 @@ class ParseBatch:
     chars: Tensor
     tags: Tensor
     targets: Tensor | None
+    spans: Tensor | None = None
 
     def to(self, device: torch.device | str) -> ParseBatch:
         moved = {k: None if v is None else v.to(device) for k, v in vars(self).items()}
@@ -147,9 +161,11 @@ def collate(
             chars[b, i, : len(spelled)] = torch.tensor(spelled)
         if tags is not None:
             tag_ids[b, : len(sentence)] = torch.tensor(vocabulary.tags.encode(order(tags[b])))
-    targets = None if trees is None else _targets(vocabulary, sentences, trees)
+    targets = spans = None
+    if trees is not None:
+        targets, spans = _targets(vocabulary, sentences, trees), _spans(vocabulary, trees, width)
     lengths = torch.tensor([len(s) for s in sentences])
-    return ParseBatch(words, lengths, chars, tag_ids, targets)
+    return ParseBatch(words, lengths, chars, tag_ids, targets, spans)
 
 
 def _targets(
@@ -169,3 +185,13 @@ def _targets(
         tokens = [BOS, *linearize(tree, vocabulary.labelled_closing), EOS]
         rows.append(vocabulary.targets.encode(tokens))
     return pad_rows(rows, vocabulary.targets.pad_index)
+
+
+def _spans(vocabulary: ParsingVocabulary, trees: Sequence[Tree], width: int) -> Tensor:
+    """``(B, 2 * width - 1, 3)`` rows ``[i, j, label]`` of each tree's spans, ``-1`` padded
+    (sentences read in order: a chart parser does not reverse them)."""
+    spans = torch.full((len(trees), 2 * width - 1, 3), -1, dtype=torch.long)
+    for b, tree in enumerate(trees):
+        rows = [(i, j, vocabulary.labels.index(label)) for i, j, label in tree_spans(tree)]
+        spans[b, : len(rows)] = torch.tensor(rows)
+    return spans

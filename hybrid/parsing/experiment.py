@@ -1,18 +1,22 @@
-"""The parsing comparison: seq2seq without attention, with it, with it and the word pointer.
+"""The parsing comparison: seq2seq without attention, with it, with it and the word pointer,
+and the chart parser trained as a tree CRF or a structured SVM, all on one encoder.
 
 For each input (``words``; ``tags``: words and the treebank's POS tags) and each model
 (``none``: the encoder-decoder without attention; ``attention``; ``pointer``: attention and
-the word pointer, see `new_parser`), one parser is trained on the training trees and
-selected by development F1. Each parses the test sentences with every decoder of
-`hybrid.parsing.parser.MODES`; a row records EVALB precision, recall and F1 (after repair),
-exact match, the share of outputs that were trees before repair, and the speed.
+the word pointer; ``chart-crf`` and ``chart-ssvm``: span scores from the same encoder and
+CKY, see `new_parser`), one parser is trained on the training trees and selected by
+development F1. Each parses the test sentences with every decoder it has (greedy, beam and
+constrained; CKY); a row records EVALB precision, recall and F1 (after repair), F1 by
+sentence length, exact match, the share of outputs that were trees before repair, and the
+speed.
 
 The run folder receives ``results.json`` (every row, with training histories), ``results.md``,
 ``models/<input>-<model>.pt`` (for ``hybrid parse``), ``checkpoints/`` (resumable training),
-``training.png``, ``attention.png`` and ``pointer-attention.png``. A rerun reads the finished
-parsers back and trains only the missing ones; other settings in the same folder are refused,
-but for more epochs: the folder then records the change (``changes`` in ``results.json``), and
-its parsers, trained for fewer, train on from their checkpoints when asked for again.
+``training.png``, ``f1-by-length.png``, ``attention.png`` and ``pointer-attention.png``. A
+rerun reads the finished parsers back and trains only the missing ones; other settings in
+the same folder are refused, but for more epochs: the folder then records the change
+(``changes`` in ``results.json``), and its parsers, trained for fewer, train on from their
+checkpoints when asked for again.
 ``results.json`` is read, changed and written back under a lock (`hybrid.files.update_json`),
 so that separate processes can train different parsers into one folder and lose no rows.
 """
@@ -20,9 +24,10 @@ so that separate processes can train different parsers into one folder and lose 
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import partial
 from pathlib import Path
 
@@ -30,12 +35,14 @@ import torch
 
 from ..files import data_root, file_lock, read_json, update_json, write_text_atomic
 from ..nn.seq2seq import Seq2Seq, Seq2SeqConfig
+from ..nn.span_scorer import SpanScorer, SpanScorerConfig
 from ..saved import check_same_setup, record_changes
+from .chart import CHART_MODES, ChartParser
 from .data import ParsingVocabulary
 from .evalb import evalb
 from .linearize import WORD
-from .parser import MODES, Parser
-from .plots import plot_attention, plot_training
+from .parser import MODES, BaseParser, Parser
+from .plots import plot_attention, plot_f1_by_length, plot_training
 from .synthetic import synthetic_trees
 from .train import ParserTrainConfig, fit, gold_tagged, inputs_of
 from .tree import Tree
@@ -43,23 +50,30 @@ from .treebank import normalize, ptb_split
 
 __all__ = [
     "INPUTS",
+    "LENGTH_BINS",
     "MODELS",
     "ParsingSettings",
     "default_settings",
     "load_corpus",
     "new_parser",
     "run_parsing",
+    "seeds_table",
 ]
 
 INPUTS = ("words", "tags")
 #: The settings a run folder may be asked for again with a larger value (to train on).
 _RAISABLE = ("training.epochs",)
-MODELS = ("none", "attention", "pointer")
+MODELS = ("none", "attention", "pointer", "chart-crf", "chart-ssvm")
+_DECODERS = (*MODES, *CHART_MODES)
+#: Sentence-length bins of the F1-by-length breakdown: ``(first, last)`` words.
+LENGTH_BINS = ((1, 10), (11, 20), (21, 30), (31, 40), (41, None))
 _INPUT_NAMES = {"words": "words", "tags": "words + POS tags"}
 _MODEL_NAMES = {
     "none": "seq2seq, no attention",
     "attention": "seq2seq + attention",
     "pointer": "seq2seq + attention + word pointer",
+    "chart-crf": "chart, tree CRF",
+    "chart-ssvm": "chart, structured SVM",
 }
 
 
@@ -68,7 +82,8 @@ class ParsingSettings:
     """Model sizes, training and decoding of a comparison.
 
     Attributes:
-        model: `Seq2SeqConfig` fields other than the vocabulary sizes and ``attention``.
+        model: `Seq2SeqConfig` fields other than the vocabulary sizes and ``attention``; the
+            chart parsers take those of the encoder.
         attention: The attention of the ``attention`` model (``dot``, ``general``,
             ``additive``).
         training: Optimisation settings.
@@ -76,6 +91,7 @@ class ParsingSettings:
         labelled_closing: ``)NP`` rather than ``)`` as closing tokens.
         reverse: Read the source backwards.
         chars: Give the encoder the characters of each word.
+        span_hidden: Hidden units of the chart parsers' label scorer.
     """
 
     model: dict = field(default_factory=dict)
@@ -85,9 +101,10 @@ class ParsingSettings:
     labelled_closing: bool = True
     reverse: bool = False
     chars: bool = True
+    span_hidden: int = 250
 
 
-def default_settings(corpus: str, epochs: int | None = None) -> ParsingSettings:
+def default_settings(corpus: str, epochs: int | None = None, seed: int = 0) -> ParsingSettings:
     """The recipe's settings: small and quick on the synthetic treebank, larger on the PTB."""
     if corpus == "synthetic":
         return ParsingSettings(
@@ -99,8 +116,9 @@ def default_settings(corpus: str, epochs: int | None = None) -> ParsingSettings:
                 "decoder_layers": 1,
                 "dropout": 0.2,
             },
-            training=ParserTrainConfig(epochs=epochs or 15, batch_size=32, lr=3e-3),
+            training=ParserTrainConfig(epochs=epochs or 15, batch_size=32, lr=3e-3, seed=seed),
             beam=5,
+            span_hidden=64,
         )
     return ParsingSettings(
         model={
@@ -112,7 +130,7 @@ def default_settings(corpus: str, epochs: int | None = None) -> ParsingSettings:
             "dropout": 0.3,
             "word_dropout": 0.1,
         },
-        training=ParserTrainConfig(epochs=epochs or 30, batch_size=32, lr=1e-3),
+        training=ParserTrainConfig(epochs=epochs or 30, batch_size=32, lr=1e-3, seed=seed),
     )
 
 
@@ -142,40 +160,69 @@ def load_corpus(corpus: str, data: str | None) -> tuple[list[Tree], list[Tree], 
 
 def new_parser(
     vocabulary: ParsingVocabulary, settings: ParsingSettings, uses_tags: bool, model: str
-) -> Parser:
-    """An untrained parser of ``vocabulary``'s sizes: without attention (``model="none"``),
-    with ``settings.attention`` (``"attention"``), or with it and the word pointer
-    (``"pointer"``: the decoder also reads the encoder state of the next word to place, see
-    `hybrid.nn.seq2seq`), reading POS tags if ``uses_tags``.
+) -> BaseParser:
+    """An untrained parser of ``vocabulary``'s sizes, reading POS tags if ``uses_tags``:
+
+    - ``"none"``: the encoder-decoder without attention;
+    - ``"attention"``: with ``settings.attention``;
+    - ``"pointer"``: with it and the word pointer (the decoder also reads the encoder state
+      of the next word to place, see `hybrid.nn.seq2seq`);
+    - ``"chart-crf"``, ``"chart-ssvm"``: a `ChartParser` over the same encoder settings,
+      trained as a tree CRF or a structured SVM.
 
     Raises:
-        ValueError: ``"pointer"`` with a reversed source (the pointer runs left to right).
+        ValueError: An unknown model, or ``"pointer"`` or a chart parser with a reversed
+            source (they read it left to right).
     """
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
     if model == "pointer" and vocabulary.reverse:
         raise ValueError("the pointer model reads the source left to right: reverse must be False")
+    sizes = {
+        "num_features": len(vocabulary.tags) if uses_tags else 0,
+        "num_chars": len(vocabulary.chars) if settings.chars else 0,
+    }
+    if model.startswith("chart-"):
+        encoder = {k: v for k, v in settings.model.items() if k in _SPAN_SCORER_FIELDS}
+        config = SpanScorerConfig(
+            num_words=len(vocabulary.words),
+            num_labels=len(vocabulary.labels),
+            span_hidden=settings.span_hidden,
+            objective=model.removeprefix("chart-"),
+            **sizes,
+            **encoder,
+        )
+        return ChartParser(SpanScorer(config), vocabulary)
     config = Seq2SeqConfig(
         num_source=len(vocabulary.words),
         num_target=len(vocabulary.targets),
-        num_features=len(vocabulary.tags) if uses_tags else 0,
-        num_chars=len(vocabulary.chars) if settings.chars else 0,
         attention="none" if model == "none" else settings.attention,
         pointer_token=vocabulary.targets.index(WORD) if model == "pointer" else None,
+        **sizes,
         **settings.model,
     )
     return Parser(Seq2Seq(config), vocabulary)
 
 
-def _score(parser: Parser, test: Sequence[Tree], mode: str, beam: int) -> dict:
+#: The `SpanScorerConfig` fields a chart parser takes from `ParsingSettings.model`.
+_SPAN_SCORER_FIELDS = {
+    f.name for f in fields(SpanScorerConfig) if f.name not in ("num_words", "num_labels")
+}
+
+
+def _score(parser: BaseParser, test: Sequence[Tree], mode: str, beam: int) -> dict:
     sentences, tags = inputs_of(test)
     begin = time.perf_counter()
     parses = parser.parse(sentences, tags if parser.uses_tags else None, mode=mode, beam=beam)
     seconds = time.perf_counter() - begin
-    result = evalb(list(test), gold_tagged(parses, tags))
+    parsed = gold_tagged(parses, tags)
+    result = evalb(list(test), parsed)
     return {
         "decoder": mode,
         "precision": 100 * result.precision,
         "recall": 100 * result.recall,
         "f1": 100 * result.f1,
+        "f1_by_length": _f1_by_length(test, parsed),
         "exact": 100 * result.exact_match,
         "evalb_errors": len(result.errors) + len(result.skipped),
         "well_formed": 100.0 * sum(p.well_formed for p in parses) / len(parses),
@@ -183,6 +230,22 @@ def _score(parser: Parser, test: Sequence[Tree], mode: str, beam: int) -> dict:
         "sentences_per_second": len(parses) / seconds,
         "outputs": [" ".join(p.tokens) for p in parses],
     }
+
+
+def _f1_by_length(gold: Sequence[Tree], parsed: Sequence[Tree]) -> dict[str, float | None]:
+    """EVALB F1 (%) of the test sentences in each of `LENGTH_BINS` (``None``: no sentence),
+    keyed ``"1-10"``, ..., ``"41+"``."""
+    scores = {}
+    for first, last in LENGTH_BINS:
+        name = f"{first}-{last}" if last else f"{first}+"
+        chosen = [
+            k
+            for k, tree in enumerate(gold)
+            if first <= len(tree.leaves()) and (last is None or len(tree.leaves()) <= last)
+        ]
+        picked = ([gold[k] for k in chosen], [parsed[k] for k in chosen])
+        scores[name] = 100 * evalb(*picked).f1 if chosen else None
+    return scores
 
 
 def run_parsing(
@@ -235,13 +298,14 @@ def run_parsing(
             parser.save(run_dir / "models" / f"{key}.pt")
             fresh = [
                 {"input": source, "model": model, "train_seconds": train_seconds, **row}
-                for row in (_score(parser, test, mode, settings.beam) for mode in MODES)
+                for row in (_score(parser, test, mode, settings.beam) for mode in parser.modes)
             ]
             update_json(path, partial(_add_rows, key, fresh, asdict(history)))
     with file_lock(path):  # with the parsers other processes finished
         results = read_json(path)
         write_text_atomic(run_dir / "results.md", results_table(results, corpus))
         plot_training(results["histories"], run_dir / "training.png")
+        plot_f1_by_length(results["rows"], run_dir / "f1-by-length.png", _MODEL_NAMES)
         _plot_attention_samples(run_dir, test, inputs, settings.beam)
     return results
 
@@ -294,10 +358,10 @@ def results_table(results: dict, corpus: str) -> str:
     rows = results["rows"]
     inputs = [i for i in INPUTS if any(r["input"] == i for r in rows)]
     lines = [
-        f"# Parsing as sequence-to-sequence ({corpus})",
+        f"# Parsing: sequence-to-sequence and chart parsers ({corpus})",
         "",
         "Test set, EVALB (COLLINS.prm) labelled bracket F1 after repair, exact match (%), "
-        "outputs that were trees before repair (%), sentences parsed per second (CPU).",
+        "outputs that were trees before repair (%), sentences parsed per second.",
         "",
     ]
     header = "| model | decoder |"
@@ -307,7 +371,7 @@ def results_table(results: dict, corpus: str) -> str:
         rule += " ---: | ---: | ---: | ---: |"
     lines += [header, rule]
     for model in MODELS:
-        for mode in MODES:
+        for mode in _DECODERS:
             cells = [_MODEL_NAMES[model], mode]
             found = False
             for source in inputs:
@@ -331,6 +395,7 @@ def results_table(results: dict, corpus: str) -> str:
                 ]
             if found:
                 lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", *_length_table(rows, inputs)]
     lines += ["", "Training (seconds, epochs, best epoch by development F1):", ""]
     for key, history in results["histories"].items():
         best = max(range(len(history["dev_f1"])), key=history["dev_f1"].__getitem__)
@@ -340,3 +405,86 @@ def results_table(results: dict, corpus: str) -> str:
             f"(dev F1 {history['dev_f1'][best]:.2f})"
         )
     return "\n".join(lines) + "\n"
+
+
+def _length_table(rows: list[dict], inputs: list[str]) -> list[str]:
+    """The lines of the F1-by-length table: one row per (input, model, decoder), one column
+    per `LENGTH_BINS` bin (rows of runs made before it are left out)."""
+    rows = [r for r in rows if "f1_by_length" in r]
+    if not rows:
+        return []
+    bins = list(rows[0]["f1_by_length"])
+    lines = [
+        "Test F1 by sentence length (words):",
+        "",
+        "| input | model | decoder | " + " | ".join(bins) + " |",
+        "| --- | --- | --- |" + " ---: |" * len(bins),
+    ]
+    order = {(m, d): k for k, (m, d) in enumerate((m, d) for m in MODELS for d in _DECODERS)}
+    for row in sorted(
+        rows, key=lambda r: (inputs.index(r["input"]), order[r["model"], r["decoder"]])
+    ):
+        cells = ["-" if v is None else f"{v:.1f}" for v in row["f1_by_length"].values()]
+        lines.append(
+            f"| {row['input']} | {_MODEL_NAMES[row['model']]} | {row['decoder']} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return lines
+
+
+def seeds_table(runs: dict[int, dict], corpus: str) -> str:
+    """The comparison over seeds: ``runs`` maps each seed to the ``results.json`` of its run
+    folder (`run_parsing` with that ``training.seed``); one row per (input, model, decoder)
+    with the mean ± standard deviation over the seeds that trained it of the test F1, exact
+    match and F1 by sentence length, and the mean speed."""
+    keys = {
+        (r["input"], r["model"], r["decoder"]) for results in runs.values() for r in results["rows"]
+    }
+    order = {(m, d): k for k, (m, d) in enumerate((m, d) for m in MODELS for d in _DECODERS)}
+    bins = [f"{a}-{b}" if b else f"{a}+" for a, b in LENGTH_BINS]
+    lines = [
+        f"# Parsing over seeds ({corpus})",
+        "",
+        f"Test set, EVALB (COLLINS.prm) labelled bracket F1 and exact match (%), mean ± std over "
+        f"the seeds that trained each parser (seeds {sorted(runs)}); F1 by sentence length "
+        "(words), mean over seeds; sentences parsed per second, mean.",
+        "",
+        "| input | model | decoder | seeds | F1 | exact | " + " | ".join(bins) + " | sent/s |",
+        "| --- | --- | --- | ---: | ---: | ---: |" + " ---: |" * (len(bins) + 1),
+    ]
+    for source, model, decoder in sorted(
+        keys, key=lambda k: (INPUTS.index(k[0]), order[k[1], k[2]])
+    ):
+        mine = [
+            row
+            for results in runs.values()
+            for row in results["rows"]
+            if (row["input"], row["model"], row["decoder"]) == (source, model, decoder)
+        ]
+        by_length = [
+            _mean([row["f1_by_length"][name] for row in mine if "f1_by_length" in row])
+            for name in bins
+        ]
+        cells = [
+            _INPUT_NAMES[source],
+            _MODEL_NAMES[model],
+            decoder,
+            str(len(mine)),
+            _mean_std([row["f1"] for row in mine]),
+            _mean_std([row["exact"] for row in mine]),
+            *("-" if v is None else f"{v:.1f}" for v in by_length),
+            f"{statistics.fmean(row['sentences_per_second'] for row in mine):.1f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _mean(values: list[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return statistics.fmean(kept) if kept else None
+
+
+def _mean_std(values: list[float]) -> str:
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.2f} ± {spread:.2f}"

@@ -1,4 +1,5 @@
-"""A sequence-to-sequence parser: a `Seq2Seq` over linearized trees, and its decoders.
+"""What every parser shares (`BaseParser`), and the sequence-to-sequence parser: a `Seq2Seq`
+over linearized trees, and its decoders.
 
 Three ways to decode, all batched:
 
@@ -25,14 +26,14 @@ from torch import Tensor
 
 from ..batching import WINDOW, map_in_batches
 from ..nn.seq2seq import Seq2Seq, Seq2SeqConfig
-from ..saved import load_saved, save_trained
+from ..saved import KIND_KEY, load_saved, save_trained
 from ..structured.beam import beam_search
 from .constraint import BracketConstraint
 from .data import EOS, ParseBatch, ParsingVocabulary, collate
 from .linearize import delinearize, well_formed
 from .tree import Tree
 
-__all__ = ["MODES", "Parse", "Parser"]
+__all__ = ["MODES", "BaseParser", "Parse", "Parser"]
 
 MODES = ("greedy", "beam", "constrained")
 
@@ -47,8 +48,11 @@ class Parse:
     Attributes:
         tree: The tree over the sentence's words (repaired if needed; preterminals are the
             given tags, or ``XX``).
-        tokens: The decoder's output tokens, without ``<s>`` and ``</s>``.
-        well_formed: Whether ``tokens`` was a tree over the words before any repair.
+        tokens: The decoder's output: a sequence-to-sequence parser's tokens, without
+            ``<s>`` and ``</s>``; a chart parser's labelled spans in preorder, ``i:j:label``
+            (``+`` joining a unary chain).
+        well_formed: Whether ``tokens`` was a tree over the words before any repair (always
+            for a chart parser).
     """
 
     tree: Tree
@@ -56,26 +60,31 @@ class Parse:
     well_formed: bool
 
 
-class Parser:
-    """A trained `Seq2Seq` with its `ParsingVocabulary`.
+class BaseParser:
+    """What every parser shares: a trained model with its `ParsingVocabulary`, batching,
+    streaming, its training loss, and saving.
 
-    Args:
-        model: The encoder-decoder (its ``num_features`` is non-zero when it reads tags).
-        vocabulary: Its vocabularies.
-        max_ratio: Longest output as a multiple of the sentence length (plus 10 tokens); the
-            constrained decoder allows trees of at most that many tokens.
+    A subclass sets `modes` (its decoders, the quickest first: training scores the
+    development trees with it), `default_mode`, `kind` (its saved-file kind) and
+    `config_class`/`model_class`, and implements `loss` and `_parse_batch`.
+    `BaseParser.load` reads any saved parser back as its own class.
     """
 
-    def __init__(self, model: Seq2Seq, vocabulary: ParsingVocabulary, max_ratio: float = 5.0):
-        if isinstance(max_ratio, bool) or not isinstance(max_ratio, int | float) or max_ratio < 1:
-            raise ValueError(f"max_ratio must be a number >= 1, got {max_ratio!r}")
+    modes: tuple[str, ...] = ()
+    default_mode: str = ""
+    kind: str = ""
+    config_class: type
+    model_class: type
+    _kinds: dict[str, type[BaseParser]] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "kind" in vars(cls):  # a subclass that keeps its parent's kind loads as the parent
+            BaseParser._kinds[cls.kind] = cls
+
+    def __init__(self, model: torch.nn.Module, vocabulary: ParsingVocabulary):
         self.model = model
         self.vocabulary = vocabulary
-        self.max_ratio = max_ratio
-        targets = vocabulary.targets
-        self._specials = torch.tensor(
-            [targets.index(t) for t in targets.specials if targets.index(t) != vocabulary.eos]
-        )
 
     @property
     def uses_tags(self) -> bool:
@@ -108,20 +117,15 @@ class Parser:
             "chars": batch.chars if self.model.config.num_chars else None,
         }
 
-    def _start(self, batch: ParseBatch) -> dict[str, Tensor]:
-        return self.model.start(**self.model_inputs(batch))
-
-    def _step(self, tokens: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict]:
-        """The model's step with the special tokens other than ``</s>`` (padding, ``<s>``,
-        ``<unk>``) forbidden, so that no decoder emits them."""
-        log_probs, state = self.model.step(tokens, state)
-        return log_probs.index_fill(1, self._specials.to(log_probs.device), float("-inf")), state
+    def loss(self, trees: Sequence[Tree], label_smoothing: float = 0.0) -> Tensor:
+        """The training loss of ``trees``, a mean over the batch (differentiable)."""
+        raise NotImplementedError
 
     def parse(
         self,
         sentences: Iterable[Sequence[str]],
         tags: Iterable[Sequence[str]] | None = None,
-        mode: str = "constrained",
+        mode: str | None = None,
         beam: int = 10,
         budget: int = WORD_BUDGET,
     ) -> list[Parse]:
@@ -130,8 +134,8 @@ class Parser:
         Args:
             sentences: Lists of words.
             tags: One POS tag per word, or ``None``.
-            mode: One of `MODES`.
-            beam: Beam size of ``beam`` and ``constrained``.
+            mode: One of the parser's `modes`; ``None`` for its `default_mode`.
+            beam: Beam size of beam-search decoders (unused by exact ones).
             budget: Most padded word positions decoded together (see `parse_stream`).
 
         Raises:
@@ -143,7 +147,7 @@ class Parser:
         self,
         sentences: Iterable[Sequence[str]],
         tags: Iterable[Sequence[str]] | None = None,
-        mode: str = "constrained",
+        mode: str | None = None,
         beam: int = 10,
         budget: int = WORD_BUDGET,
         window: int = WINDOW,
@@ -157,8 +161,9 @@ class Parser:
             ValueError: Unknown ``mode``, ``beam < 1`` or missing tags (at once); empty
                 sentences, or ``tags`` of another count than ``sentences`` (when reached).
         """
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        mode = self.default_mode if mode is None else mode
+        if mode not in self.modes:
+            raise ValueError(f"mode must be one of {self.modes} for a {self.kind}, got {mode!r}")
         if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
             raise ValueError(f"beam must be a positive integer, got {beam!r}")
         if self.uses_tags and tags is None:
@@ -167,6 +172,83 @@ class Parser:
         run = partial(self._parse_batch, mode=mode, beam=beam)
         items = _with_tags(sentences, tags)
         return map_in_batches(run, items, lambda item: len(item[0]), budget, window)
+
+    def _parse_batch(
+        self, items: list[tuple[Sequence[str], Sequence[str] | None]], mode: str, beam: int
+    ) -> list[Parse]:
+        """The parses of one batch of ``(sentence, tags or None)`` pairs."""
+        raise NotImplementedError
+
+    def save(self, path: str | Path) -> None:
+        """Write config, vocabularies and weights atomically (loads with `load`)."""
+        save_trained(Path(path), self.model, self.vocabulary, self.kind)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> BaseParser:
+        """Read a parser written by `save` (``torch.load(weights_only=True)``): of this class,
+        or of whichever class wrote it when called as ``BaseParser.load``.
+
+        Raises:
+            ValueError: naming ``path``, when it is missing, not a saved parser (truncated,
+                another format, or another kind of model or a checkpoint: see
+                `hybrid.saved.load_saved`).
+        """
+        kinds = tuple(BaseParser._kinds) if cls is BaseParser else (cls.kind,)
+        saved = load_saved(path, kinds, map_location=device)
+        found = BaseParser._kinds[saved[KIND_KEY]]
+        model = found.model_class(found.config_class(**saved["config"])).to(device)
+        model.load_state_dict(saved["model"])
+        model.eval()
+        return found(model, ParsingVocabulary.from_dict(saved["vocabulary"]))
+
+
+class Parser(BaseParser):
+    """A trained `Seq2Seq` with its `ParsingVocabulary`.
+
+    Args:
+        model: The encoder-decoder (its ``num_features`` is non-zero when it reads tags).
+        vocabulary: Its vocabularies.
+        max_ratio: Longest output as a multiple of the sentence length (plus 10 tokens); the
+            constrained decoder allows trees of at most that many tokens.
+    """
+
+    modes = MODES
+    default_mode = "constrained"
+    kind = "parser"
+    config_class = Seq2SeqConfig
+    model_class = Seq2Seq
+
+    def __init__(self, model: Seq2Seq, vocabulary: ParsingVocabulary, max_ratio: float = 5.0):
+        if isinstance(max_ratio, bool) or not isinstance(max_ratio, int | float) or max_ratio < 1:
+            raise ValueError(f"max_ratio must be a number >= 1, got {max_ratio!r}")
+        super().__init__(model, vocabulary)
+        self.max_ratio = max_ratio
+        targets = vocabulary.targets
+        self._specials = torch.tensor(
+            [targets.index(t) for t in targets.specials if targets.index(t) != vocabulary.eos]
+        )
+
+    def loss(self, trees: Sequence[Tree], label_smoothing: float = 0.0) -> Tensor:
+        """Mean token cross-entropy of the linearizations of ``trees`` (teacher forcing)."""
+        sentences = [tree.leaves() for tree in trees]
+        tags = [[tag for tag, _ in tree.preterminals()] for tree in trees]
+        batch = self.batch(sentences, tags, trees)
+        logits, _ = self.model(target_in=batch.targets[:, :-1], **self.model_inputs(batch))
+        return torch.nn.functional.cross_entropy(
+            logits.transpose(1, 2),
+            batch.targets[:, 1:],
+            ignore_index=self.vocabulary.targets.pad_index,
+            label_smoothing=label_smoothing,
+        )
+
+    def _start(self, batch: ParseBatch) -> dict[str, Tensor]:
+        return self.model.start(**self.model_inputs(batch))
+
+    def _step(self, tokens: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict]:
+        """The model's step with the special tokens other than ``</s>`` (padding, ``<s>``,
+        ``<unk>``) forbidden, so that no decoder emits them."""
+        log_probs, state = self.model.step(tokens, state)
+        return log_probs.index_fill(1, self._specials.to(log_probs.device), float("-inf")), state
 
     @torch.no_grad()
     def _parse_batch(
@@ -220,25 +302,6 @@ class Parser:
         ids = torch.tensor([[vocabulary.bos, *vocabulary.targets.encode(tokens)]])
         _, weights = self.model(target_in=ids.to(batch.words.device), **self.model_inputs(batch))
         return None if weights is None else weights[0].cpu()
-
-    def save(self, path: str | Path) -> None:
-        """Write config, vocabularies and weights atomically (loads with `Parser.load`)."""
-        save_trained(Path(path), self.model, self.vocabulary, "parser")
-
-    @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> Parser:
-        """Read a parser written by `save` (``torch.load(weights_only=True)``).
-
-        Raises:
-            ValueError: naming ``path``, when it is missing, not a saved parser (truncated,
-                another format, or another kind of model or a checkpoint: see
-                `hybrid.saved.load_saved`).
-        """
-        saved = load_saved(path, "parser", map_location=device)
-        model = Seq2Seq(Seq2SeqConfig(**saved["config"])).to(device)
-        model.load_state_dict(saved["model"])
-        model.eval()
-        return cls(model, ParsingVocabulary.from_dict(saved["vocabulary"]))
 
 
 def _with_tags(

@@ -1,4 +1,5 @@
-"""Pictures of a parser comparison: development curves and attention maps."""
+"""Pictures of a parser comparison: development curves, F1 by sentence length and attention
+maps."""
 
 from __future__ import annotations
 
@@ -52,5 +53,26 @@ def plot_attention(
         ax.set_xlabel("input words (reading order)")
     axes[0, 0].set_ylabel("output tokens")
     fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def plot_f1_by_length(rows: Sequence[dict], path: Path, names: dict[str, str]) -> None:
+    """Test F1 by sentence length: one panel per input, one line per model and decoder (rows
+    of `hybrid.parsing.experiment` with ``f1_by_length``; ``names`` names the models)."""
+    rows = [row for row in rows if "f1_by_length" in row]
+    if not rows:
+        return
+    inputs = sorted({row["input"] for row in rows}, key=["words", "tags"].index)
+    fig, axes = plt.subplots(1, len(inputs), figsize=(6 * len(inputs), 4), squeeze=False)
+    for ax, source in zip(axes[0], inputs, strict=True):
+        for row in (r for r in rows if r["input"] == source):
+            bins = list(row["f1_by_length"])
+            values = [np.nan if v is None else v for v in row["f1_by_length"].values()]
+            style = "-" if row["model"].startswith("chart") else "--"
+            label = f"{names[row['model']]}, {row['decoder']}"
+            ax.plot(bins, values, style, marker="o", markersize=3, label=label)
+        ax.set(xlabel="sentence length (words)", ylabel="test bracket F1", title=f"{source} input")
+        ax.legend(fontsize=6)
     fig.tight_layout()
     save_figure(fig, path)

@@ -1,8 +1,10 @@
-"""Training a sequence-to-sequence parser: teacher forcing, selection by development F1.
+"""Training a parser: its own loss, selection by development F1.
 
-Every epoch trains on shuffled, length-bucketed batches (cross-entropy of each next target
-token), then parses the development trees greedily and scores them with EVALB; the weights of
-the epoch with the best development F1 are kept. Every epoch ends with an atomic checkpoint
+Every epoch trains on shuffled, length-bucketed batches (the parser's `loss`: the
+cross-entropy of each next target token of a sequence-to-sequence parser, the tree-CRF or
+structured hinge loss of a chart parser), then parses the development trees with the
+parser's quickest decoder (greedy; CKY) and scores them with EVALB; the weights of the epoch
+with the best development F1 are kept. Every epoch ends with an atomic checkpoint
 from which an interrupted run resumes exactly, with the same settings (more epochs allowed).
 """
 
@@ -21,7 +23,7 @@ from ..batching import bucketed_batches
 from ..files import save_atomic
 from ..saved import load_checkpoint, stamp
 from .evalb import evalb
-from .parser import Parse, Parser
+from .parser import BaseParser, Parse
 from .tree import Tree
 
 __all__ = ["ParserHistory", "ParserTrainConfig", "dev_scores", "fit", "gold_tagged", "inputs_of"]
@@ -36,7 +38,7 @@ class ParserTrainConfig:
         batch_size: Trees per update.
         lr: Adam learning rate.
         clip: Gradient norm clipping.
-        label_smoothing: Of the token cross-entropy.
+        label_smoothing: Of the token cross-entropy (sequence-to-sequence parsers only).
         seed: Shuffling and initialisation seed.
     """
 
@@ -50,7 +52,7 @@ class ParserTrainConfig:
 
 @dataclass
 class ParserHistory:
-    """Per epoch: training loss, development token loss and F1 (greedy), seconds; and
+    """Per epoch: training loss, development loss and F1 (quickest decoder), seconds; and
     ``changes``: one ``{"after_epoch": n, "changed": {setting: [before, after]}}`` per resume
     with changed settings (more epochs)."""
 
@@ -74,35 +76,24 @@ def gold_tagged(parses: Sequence[Parse], tags: Sequence[Sequence[str]]) -> list[
     return [parse.tree.with_tags(gold) for parse, gold in zip(parses, tags, strict=True)]
 
 
-def _loss(parser: Parser, trees: Sequence[Tree], smoothing: float) -> torch.Tensor:
-    """Mean token cross-entropy of the linearizations of ``trees`` (teacher forcing)."""
-    sentences, tags = inputs_of(trees)
-    batch = parser.batch(sentences, tags, trees)
-    logits, _ = parser.model(target_in=batch.targets[:, :-1], **parser.model_inputs(batch))
-    return torch.nn.functional.cross_entropy(
-        logits.transpose(1, 2),
-        batch.targets[:, 1:],
-        ignore_index=parser.vocabulary.targets.pad_index,
-        label_smoothing=smoothing,
-    )
-
-
 @torch.no_grad()
-def dev_scores(parser: Parser, trees: Sequence[Tree], batch_size: int = 64) -> tuple[float, float]:
-    """Development token loss and EVALB F1 (%) of greedy parses."""
+def dev_scores(
+    parser: BaseParser, trees: Sequence[Tree], batch_size: int = 64
+) -> tuple[float, float]:
+    """Development loss and EVALB F1 (%) of the parses of the parser's quickest decoder."""
     parser.model.eval()
     losses = [
-        float(_loss(parser, trees[i : i + batch_size], 0.0)) * len(trees[i : i + batch_size])
+        float(parser.loss(trees[i : i + batch_size])) * len(trees[i : i + batch_size])
         for i in range(0, len(trees), batch_size)
     ]
     sentences, tags = inputs_of(trees)
-    parses = parser.parse(sentences, tags if parser.uses_tags else None, mode="greedy")
+    parses = parser.parse(sentences, tags if parser.uses_tags else None, mode=parser.modes[0])
     result = evalb(list(trees), gold_tagged(parses, tags))
     return sum(losses) / len(trees), 100 * result.f1
 
 
 def fit(
-    parser: Parser,
+    parser: BaseParser,
     train: Sequence[Tree],
     dev: Sequence[Tree],
     config: ParserTrainConfig,
@@ -154,7 +145,7 @@ def fit(
         begin, total, count = time.perf_counter(), 0.0, 0
         model.train()
         for indices in bucketed_batches(lengths, config.batch_size, generator):
-            loss = _loss(parser, [train[i] for i in indices], config.label_smoothing)
+            loss = parser.loss([train[i] for i in indices], config.label_smoothing)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)

@@ -595,11 +595,14 @@ def _hamming(index: SpanIndex, lengths: Tensor, shape: tuple, dtype: torch.dtype
     return cost
 
 
-def tree_hinge(scores: Tensor, spans: Tensor, lengths: Tensor | None = None) -> Tensor:
+def tree_hinge(
+    scores: Tensor, spans: Tensor, lengths: Tensor | None = None, cost: Tensor | None = None
+) -> Tensor:
     """Margin-rescaled structured hinge ``max_y [score(y) + cost(y)] - score(gold)``, ``>= 0``.
 
-    ``cost(y)`` is the labelled-span Hamming cost (`span_hamming_cost`): the number of
-    labelled spans of ``y`` not in the gold tree. The maximum is found exactly by CKY on
+    ``cost(y)`` is by default the labelled-span Hamming cost (`span_hamming_cost`): the number
+    of labelled spans of ``y`` not in the gold tree; or the sum over the labelled spans of
+    ``y`` of a given ``cost``, 0 on the gold tree's. The maximum is found exactly by CKY on
     ``scores + cost``; the loss is differentiable, its subgradient being the indicator of the
     cost-augmented best tree minus that of the gold tree.
 
@@ -607,13 +610,18 @@ def tree_hinge(scores: Tensor, spans: Tensor, lengths: Tensor | None = None) -> 
         scores: ``(B, N + 1, N + 1, L)``.
         spans: ``(B, 2N - 1, 3)`` gold rows ``[i, j, label]`` (see `tree_score`).
         lengths: ``(B,)`` integers, ``(B, N)`` bool prefix mask, or ``None``.
+        cost: ``(B, N + 1, N + 1, L)`` non-negative finite cost of every labelled span (on
+            the used spans), 0 on each gold tree's labelled spans; ``None`` for the Hamming
+            cost. Not differentiated.
 
     Returns:
         ``(B,)``: 0 for a sequence exactly when its gold tree beats every other tree by at
         least that tree's cost.
 
     Raises:
-        ValueError: Besides bad input, a gold tree that uses a ``-inf`` (forbidden) span.
+        ValueError: Besides bad input, a gold tree that uses a ``-inf`` (forbidden) span, or
+            a ``cost`` of another shape, negative or not finite on a used span, or not 0 on
+            the gold tree.
     """
     problem = prepare_spans(scores, lengths)
     x, lengths = problem.scores, problem.lengths
@@ -625,7 +633,10 @@ def tree_hinge(scores: Tensor, spans: Tensor, lengths: Tensor | None = None) -> 
         raise ValueError(
             f"spans of batch items {items[:10]} use a labelled span whose score is -inf (forbidden)"
         )
-    augmented = x + _hamming(gold, lengths, tuple(x.shape), x.dtype)
+    if cost is None:
+        augmented = x + _hamming(gold, lengths, tuple(x.shape), x.dtype)
+    else:
+        augmented = x + _check_cost(cost, gold, lengths, x)
     with torch.no_grad():
         rows, _ = _engine(x).best(augmented, lengths)
     predicted = _rows_index(rows, lengths)
@@ -633,6 +644,28 @@ def tree_hinge(scores: Tensor, spans: Tensor, lengths: Tensor | None = None) -> 
     # order, so the difference is exactly 0 when it wins; clamping only removes rounding.
     loss = (_sum_spans(augmented, predicted) - gold_score).clamp_min(0.0)
     return problem.narrow(loss, "structured hinge loss")
+
+
+def _check_cost(cost: Tensor, gold: SpanIndex, lengths: Tensor, scores: Tensor) -> Tensor:
+    """``cost`` in the dtype of ``scores``, 0 on the unused entries, checked as `tree_hinge`
+    says."""
+    cost = _check_tensor("cost", cost)
+    if tuple(cost.shape) != tuple(scores.shape) or not cost.is_floating_point():
+        raise ValueError(
+            f"cost must be a floating-point tensor of the scores' shape {tuple(scores.shape)}, "
+            f"got {cost.dtype} {tuple(cost.shape)}"
+        )
+    if cost.device != scores.device:
+        raise ValueError(f"cost is on {cost.device} but scores are on {scores.device}")
+    used = _used_spans(lengths, scores.shape[1])[..., None].expand(scores.shape)
+    cost = cost.detach().to(scores.dtype).masked_fill(~used, 0.0)
+    if not bool(torch.isfinite(cost).all()) or bool((cost < 0).any()):
+        raise ValueError("cost must be finite and >= 0 on every used labelled span")
+    on_gold = _sum_spans(cost, gold) != 0
+    if on_gold.any():
+        items = on_gold.nonzero().flatten().tolist()
+        raise ValueError(f"cost must be 0 on the gold tree's spans; not so for items {items[:10]}")
+    return cost
 
 
 def _rows_index(rows: Tensor, lengths: Tensor) -> SpanIndex:

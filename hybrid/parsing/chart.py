@@ -1,0 +1,142 @@
+"""A span-based chart parser: BiLSTM span scores, an exact dynamic program over trees.
+
+The structured counterpart of the sequence-to-sequence parsers (Stern, Andreas and Klein,
+2017; Kitaev and Klein, 2018). A `SpanScorer` on the same encoder scores every span ``[i, j)``
+of a sentence with every label of `ParsingVocabulary.labels` (unary chains collapsed into
+joint labels, `EMPTY` for a span that is no phrase, scored 0); a tree's score is the sum of
+the scores of its labelled spans (`hybrid.parsing.spans`), and the parser returns the best
+tree, found exactly by CKY (`hybrid.structured.tree.cky`). Every output is a tree over
+exactly the input words, with no repair.
+
+Training minimises, per sentence, either
+
+- ``crf``: the tree-CRF negative log-likelihood ``log Z - score(gold)``, ``log Z`` summing over
+  all labelled binary trees by the inside algorithm. As `EMPTY` scores 0, every binarization
+  of the gold tree has the gold score, so this is the likelihood of the n-ary gold tree up to
+  a constant (the log of its number of binarizations), with the same gradient; or
+- ``ssvm``: the margin-rescaled structured hinge ``max_y [score(y) + cost(y)] - score(gold)``
+  with the labelled-span Hamming cost of Kitaev and Klein: a span costs 1 unless it carries
+  its gold label (`EMPTY` for the spans that are no gold phrase), so that the cost does not
+  depend on the binarization either.
+
+In both, the span of all words of a sentence of two or more must carry a label (its `EMPTY`
+score is ``-inf``), and the parser never outputs ``<unk>``, the label of chains it never saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from ..nn.span_scorer import SpanScorer, SpanScorerConfig
+from ..structured.tree import cky, tree_hinge, tree_log_partition, tree_score
+from .data import ParseBatch, ParsingVocabulary
+from .parser import BaseParser, Parse
+from .spans import spans_tree
+from .tree import Tree
+
+__all__ = ["CHART_MODES", "ChartParser"]
+
+CHART_MODES = ("cky",)
+
+_NEG_INF = float("-inf")
+
+
+class ChartParser(BaseParser):
+    """A trained `SpanScorer` with its `ParsingVocabulary`; see the module docstring.
+
+    Args:
+        model: The span scorer (its ``num_features`` is non-zero when it reads tags; its
+            ``num_labels`` is the vocabulary's number of span labels).
+        vocabulary: Its vocabularies (read left to right: ``reverse`` must be False).
+
+    Raises:
+        ValueError: A reversed vocabulary, or a model of another number of labels.
+    """
+
+    modes = CHART_MODES
+    default_mode = "cky"
+    kind = "chart parser"
+    config_class = SpanScorerConfig
+    model_class = SpanScorer
+
+    def __init__(self, model: SpanScorer, vocabulary: ParsingVocabulary):
+        if vocabulary.reverse:
+            raise ValueError("a chart parser reads sentences left to right: reverse must be False")
+        if model.config.num_labels != len(vocabulary.labels):
+            raise ValueError(
+                f"the model scores {model.config.num_labels} labels but the vocabulary has "
+                f"{len(vocabulary.labels)} span labels"
+            )
+        super().__init__(model, vocabulary)
+        self._unknown = vocabulary.labels.index("<unk>")
+
+    def scores(self, batch: ParseBatch, decoding: bool = False) -> Tensor:
+        """``(B, N + 1, N + 1, L)`` span scores of ``batch``, with `EMPTY` forbidden on the
+        span of all words of sentences of two or more, and (``decoding``) ``<unk>``
+        everywhere."""
+        scores = self.model(**self.model_inputs(batch))
+        batch_size, size = scores.shape[:2]
+        forbidden = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
+        whole = torch.arange(batch_size, device=scores.device)
+        forbidden[whole, 0, batch.lengths, 0] = batch.lengths > 1
+        if decoding:
+            forbidden[..., self._unknown] = True
+        return scores.masked_fill(forbidden, _NEG_INF)
+
+    def loss(self, trees: Sequence[Tree], label_smoothing: float = 0.0) -> Tensor:
+        """Mean over ``trees`` of the model's objective (``crf`` or ``ssvm``).
+
+        Raises:
+            ValueError: ``label_smoothing`` other than 0 (it smooths token losses only).
+        """
+        if label_smoothing:
+            raise ValueError(
+                f"label_smoothing applies to the token loss of seq2seq parsers; a chart "
+                f"parser needs 0, got {label_smoothing!r}"
+            )
+        sentences = [tree.leaves() for tree in trees]
+        tags = [[tag for tag, _ in tree.preterminals()] for tree in trees]
+        batch = self.batch(sentences, tags, trees)
+        scores = self.scores(batch)
+        if self.model.config.objective == "crf":
+            loss = tree_log_partition(scores, batch.lengths) - tree_score(
+                scores, batch.spans, batch.lengths
+            )
+        else:
+            loss = tree_hinge(scores, batch.spans, batch.lengths, cost=_cost(batch, scores))
+        return loss.mean()
+
+    @torch.no_grad()
+    def _parse_batch(
+        self, items: list[tuple[Sequence[str], Sequence[str] | None]], mode: str, beam: int
+    ) -> list[Parse]:
+        """The CKY parses of one batch of ``(sentence, tags or None)`` pairs (``mode`` is
+        ``cky``; ``beam`` is unused: the search is exact)."""
+        sentences = [sentence for sentence, _ in items]
+        tags = None if items[0][1] is None else [row for _, row in items]
+        batch = self.batch(sentences, tags)
+        rows, _ = cky(self.scores(batch, decoding=True), batch.lengths)
+        labels = self.vocabulary.labels.tokens
+        parses = []
+        for b, (sentence, row_tags) in enumerate(items):
+            found = rows[b, : 2 * len(sentence) - 1].tolist()
+            spans = [(i, j, labels[label]) for i, j, label in found]
+            tree = spans_tree(spans, sentence, None if row_tags is None else row_tags)
+            tokens = [f"{i}:{j}:{label.replace(' ', '+')}" for i, j, label in spans]
+            parses.append(Parse(tree, tokens, True))
+        return parses
+
+
+def _cost(batch: ParseBatch, scores: Tensor) -> Tensor:
+    """The labelled-span Hamming cost of Kitaev and Klein: ``(B, N + 1, N + 1, L)``, 0 for the
+    gold label of every span (`EMPTY` for spans that are no gold phrase), 1 for the others."""
+    gold = torch.zeros(scores.shape[:3], dtype=torch.long, device=scores.device)
+    used = batch.spans[..., 0] >= 0
+    item, row = used.nonzero(as_tuple=True)
+    start, end, label = batch.spans[item, row].unbind(-1)
+    gold[item, start, end] = label
+    cost = torch.ones_like(scores)
+    return cost.scatter(3, gold[..., None], 0.0)
