@@ -22,7 +22,7 @@ from hybrid.parsing.experiment import seeds_table
 
 
 def run(argv: list[str]) -> int:
-    options = argparse.ArgumentParser(add_help=False)
+    options = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     options.add_argument("--seeds", nargs="+", type=NON_NEGATIVE_INT, default=[0])
     options.add_argument("--corpus", default="synthetic")
     options.add_argument("--runs", default="runs")

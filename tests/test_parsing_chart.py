@@ -590,6 +590,46 @@ def test_cky_parses_are_the_best_trees_without_unk_or_an_empty_root():
         assert {(i, j): label for i, j, label in found if label != 0} == best
 
 
+def test_mbr_parses_maximise_the_posterior_gain_over_every_labelled_tree():
+    """Oracle: the span posteriors by enumerating every labelled tree of the scores' Gibbs
+    distribution, then the tree of the highest sum of ``posterior - 1/2`` over its phrases."""
+    parser = untrained(HAND, seed=3)
+    unknown = parser.vocabulary.labels.index("<unk>")
+    for tree in HAND:
+        words = tree.leaves()
+        n = len(words)
+        with torch.no_grad():
+            raw = parser.model(**parser.model_inputs(parser.batch([words])))[0].double()
+        allowed = raw.clone()
+        allowed[..., unknown] = float("-inf")
+        allowed[0, n, 0] = float("-inf")
+        totals, (trees, labelling) = every_labelled_tree(allowed, n)
+        probability = (totals - totals.logsumexp((0, 1))).exp()
+        posterior = torch.zeros_like(raw)
+        for t, spans in enumerate(trees):
+            for row, (i, j) in enumerate(spans):
+                posterior[i, j].index_add_(0, labelling[:, row], probability[t])
+        gains = posterior - 0.5
+        gains[..., 0] = 0.0
+        gains = gains.masked_fill(torch.isneginf(allowed), float("-inf"))
+        totals, _ = every_labelled_tree(gains, n)
+        t, k = divmod(int(totals.flatten().argmax()), totals.shape[1])
+        best = {
+            (i, j): int(label)
+            for (i, j), label in zip(trees[t], labelling[k], strict=True)
+            if label != 0
+        }
+        (parse,) = parser.parse([words], mode="mbr")
+        found = [token.split(":") for token in parse.tokens]
+        labels = parser.vocabulary.labels
+        assert {
+            (int(i), int(j)): labels.index(name.replace("+", " "))
+            for i, j, name in found
+            if name != EMPTY
+        } == best
+        assert parse.tree.leaves() == words
+
+
 # ---------------------------------------------------------------------------------------------
 # training, saving, the command line
 # ---------------------------------------------------------------------------------------------

@@ -3,8 +3,10 @@ folder, saved parsers, the command line."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,12 +21,14 @@ from hybrid.parsing.experiment import (
     load_corpus,
     new_parser,
     run_parsing,
+    seeds_table,
 )
 from hybrid.parsing.linearize import linearize
 from hybrid.parsing.parser import BaseParser, Parser
 from hybrid.parsing.synthetic import synthetic_trees
 from hybrid.parsing.train import ParserTrainConfig, fit, inputs_of
 
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "parse.py"
 TREES = synthetic_trees(260, seed=3)
 TRAIN, DEV, TEST = TREES[:200], TREES[200:230], TREES[230:]
 
@@ -97,15 +101,27 @@ def test_run_folder_reads_back_and_refuses_other_settings(tmp_path):
     rows = results["rows"]
     assert {(r["model"], r["decoder"]) for r in rows} == {
         (m, d) for m in ("none", "attention", "pointer") for d in ("greedy", "beam", "constrained")
-    } | {("chart-crf", "cky"), ("chart-ssvm", "cky")}
+    } | {(m, d) for m in ("chart-crf", "chart-ssvm") for d in ("cky", "mbr")}
     lengths = [len(tree.leaves()) for tree in TEST]
     for row in rows:
         assert 0 <= row["f1"] <= 100 and len(row["outputs"]) == len(TEST)
-        if row["decoder"] in ("constrained", "cky"):
+        if row["decoder"] in ("constrained", "cky", "mbr"):
             assert row["well_formed"] == 100.0
         assert list(row["f1_by_length"]) == ["1-10", "11-20", "21-30", "31-40", "41+"]
     again = run_parsing(TRAIN, DEV, TEST, run, inputs=["words"], settings=settings)
     assert again["rows"] == json.loads((run / "results.json").read_text())["rows"] == rows
+    # a parser that finished before it had a decoder gets its row from the saved model
+    stored = json.loads((run / "results.json").read_text())
+    stored["rows"] = [r for r in stored["rows"] if r["decoder"] != "mbr"]
+    (run / "results.json").write_text(json.dumps(stored))
+    rescored = run_parsing(TRAIN, DEV, TEST, run, inputs=["words"], settings=settings)["rows"]
+
+    def mbr_rows(rows):
+        kept = ("model", "f1", "f1_by_length", "exact", "outputs", "train_seconds")
+        return sorted([r[k] for k in kept] for r in rows if r["decoder"] == "mbr")
+
+    assert len(mbr_rows(rows)) == 2 and mbr_rows(rescored) == mbr_rows(rows)
+    assert len(rescored) == len(rows)
     files = ("results.md", "training.png", "f1-by-length.png", "attention.png")
     for name in (*files, "pointer-attention.png"):
         assert (run / name).stat().st_size > 0
@@ -195,3 +211,48 @@ def test_reversed_source_reverses_words_characters_and_tags_but_not_targets():
         assert torch.equal(b.tags[i, :n], a.tags[i, :n].flip(0))
         assert torch.equal(b.chars[i, :n], a.chars[i, :n].flip(0))
     assert torch.equal(a.targets, b.targets)
+
+
+def _row(f1, exact, speed, short):
+    bins = {"1-10": short, "11-20": None, "21-30": None, "31-40": None, "41+": None}
+    return {
+        "input": "tags",
+        "model": "chart-crf",
+        "decoder": "cky",
+        "f1": f1,
+        "exact": exact,
+        "sentences_per_second": speed,
+        "f1_by_length": bins,
+    }
+
+
+def test_seeds_table_gives_the_mean_and_spread_over_seeds():
+    runs = {
+        0: {"rows": [_row(80.0, 10.0, 100.0, 70.0)]},
+        1: {"rows": [_row(90.0, 20.0, 200.0, 90.0)]},
+    }
+    table = seeds_table(runs, "ptb")
+    # mean (80 + 90) / 2 = 85; sample deviation sqrt((5^2 + 5^2) / (2 - 1)) = 7.07
+    expected = (
+        "| words + POS tags | chart, tree CRF | cky | 2 | 85.00 ± 7.07 | 15.00 ± 7.07 | 80.0 |"
+    )
+    assert expected + " - | - | - | - | 150.0 |" in table
+    alone = seeds_table({3: runs[0]}, "ptb")
+    assert "| 1 | 80.00 ± 0.00 | 10.00 ± 0.00 | 70.0 |" in alone
+
+
+def test_the_recipe_trains_one_run_folder_per_seed_and_sums_them_up(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("parse_recipe", RECIPE)
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    args = ["--models", "chart-crf", "--inputs", "words", "--epochs", "1", "--quiet"]
+    args += ["--train-size", "40", "--runs", str(tmp_path), "--name", "r", "--seeds", "0", "1"]
+    assert recipe.run(args) == 0
+    for seed in (0, 1):
+        results = json.loads((tmp_path / f"r-s{seed}" / "results.json").read_text())
+        assert results["settings"]["training"]["seed"] == seed
+    summary = (tmp_path / "r-seeds.md").read_text()
+    assert "| words | chart, tree CRF | cky | 2 |" in summary
+    assert summary in capsys.readouterr().out
+    assert recipe.run(["--seed", "1"]) == 2
+    assert "give --seeds" in capsys.readouterr().err

@@ -4,9 +4,17 @@ The structured counterpart of the sequence-to-sequence parsers (Stern, Andreas a
 2017; Kitaev and Klein, 2018). A `SpanScorer` on the same encoder scores every span ``[i, j)``
 of a sentence with every label of `ParsingVocabulary.labels` (unary chains collapsed into
 joint labels, `EMPTY` for a span that is no phrase, scored 0); a tree's score is the sum of
-the scores of its labelled spans (`hybrid.parsing.spans`), and the parser returns the best
-tree, found exactly by CKY (`hybrid.structured.tree.cky`). Every output is a tree over
-exactly the input words, with no repair.
+the scores of its labelled spans (`hybrid.parsing.spans`). Two decoders, both exact and
+batched, return a tree over exactly the input words, with no repair:
+
+- ``cky``: the highest-scoring tree (`hybrid.structured.tree.cky`);
+- ``mbr``: the minimum-Bayes-risk tree of Goodman (1996), the tree that maximises the sum
+  over its phrases of ``P(span, label) - 1/2``, the labelled-span posteriors of the scores'
+  Gibbs distribution (`hybrid.structured.tree.tree_marginals`), by CKY over those sums: the
+  expected number of correct phrases minus half the number of phrases, a proxy for F1. It
+  matters for the CRF: its distribution over binary trees counts an n-ary tree once per
+  binarization, so the highest-scoring binary tree leans to trees with few binarizations,
+  that is, to more phrases than the posteriors support.
 
 Training minimises, per sentence, either
 
@@ -31,7 +39,7 @@ import torch
 from torch import Tensor
 
 from ..nn.span_scorer import SpanScorer, SpanScorerConfig
-from ..structured.tree import cky, tree_hinge, tree_log_partition, tree_score
+from ..structured.tree import cky, tree_hinge, tree_log_partition, tree_marginals, tree_score
 from .data import ParseBatch, ParsingVocabulary
 from .parser import BaseParser, Parse
 from .spans import spans_tree
@@ -39,7 +47,7 @@ from .tree import Tree
 
 __all__ = ["CHART_MODES", "ChartParser"]
 
-CHART_MODES = ("cky",)
+CHART_MODES = ("cky", "mbr")
 
 _NEG_INF = float("-inf")
 
@@ -113,12 +121,17 @@ class ChartParser(BaseParser):
     def _parse_batch(
         self, items: list[tuple[Sequence[str], Sequence[str] | None]], mode: str, beam: int
     ) -> list[Parse]:
-        """The CKY parses of one batch of ``(sentence, tags or None)`` pairs (``mode`` is
-        ``cky``; ``beam`` is unused: the search is exact)."""
+        """The ``cky`` or ``mbr`` parses of one batch of ``(sentence, tags or None)`` pairs
+        (``beam`` is unused: both searches are exact)."""
         sentences = [sentence for sentence, _ in items]
         tags = None if items[0][1] is None else [row for _, row in items]
         batch = self.batch(sentences, tags)
-        rows, _ = cky(self.scores(batch, decoding=True), batch.lengths)
+        scores = self.scores(batch, decoding=True)
+        if mode == "mbr":
+            gains = tree_marginals(scores, batch.lengths) - 0.5
+            gains[..., 0] = 0.0  # an EMPTY span is no phrase: neither gain nor risk
+            scores = gains.masked_fill(torch.isneginf(scores), _NEG_INF)
+        rows, _ = cky(scores, batch.lengths)
         labels = self.vocabulary.labels.tokens
         parses = []
         for b, (sentence, row_tags) in enumerate(items):

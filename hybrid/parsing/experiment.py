@@ -6,14 +6,15 @@ For each input (``words``; ``tags``: words and the treebank's POS tags) and each
 the word pointer; ``chart-crf`` and ``chart-ssvm``: span scores from the same encoder and
 CKY, see `new_parser`), one parser is trained on the training trees and selected by
 development F1. Each parses the test sentences with every decoder it has (greedy, beam and
-constrained; CKY); a row records EVALB precision, recall and F1 (after repair), F1 by
-sentence length, exact match, the share of outputs that were trees before repair, and the
-speed.
+constrained; CKY and minimum Bayes risk); a row records EVALB precision, recall and F1
+(after repair), F1 by sentence length, exact match, the share of outputs that were trees
+before repair, and the speed.
 
 The run folder receives ``results.json`` (every row, with training histories), ``results.md``,
 ``models/<input>-<model>.pt`` (for ``hybrid parse``), ``checkpoints/`` (resumable training),
 ``training.png``, ``f1-by-length.png``, ``attention.png`` and ``pointer-attention.png``. A
-rerun reads the finished parsers back and trains only the missing ones; other settings in
+rerun reads the finished parsers back and trains only the missing ones (scoring, from its
+saved model, a finished parser's decoders that have no row yet); other settings in
 the same folder are refused, but for more epochs: the folder then records the change
 (``changes`` in ``results.json``), and its parsers, trained for fewer, train on from their
 checkpoints when asked for again.
@@ -277,12 +278,14 @@ def run_parsing(
     requested = json.loads(json.dumps(requested))
 
     # a rerun with other settings is refused from here on
-    histories = update_json(path, partial(_claim, path, requested))["histories"]
+    claimed = update_json(path, partial(_claim, path, requested))
+    histories = claimed["histories"]
     vocabulary = ParsingVocabulary.build(train, settings.labelled_closing, settings.reverse)
     for source in inputs:
         for model in models:
             key = f"{source}-{model}"
             if key in histories:
+                _score_new_decoders(claimed, run_dir, source, model, test, settings.beam)
                 continue
             torch.manual_seed(settings.training.seed)  # the same start whatever ran before
             parser = new_parser(vocabulary, settings, source == "tags", model)
@@ -321,12 +324,33 @@ def _claim(path: Path, requested: dict, saved: dict) -> dict:
     return record_changes(claimed, changes)
 
 
+def _score_new_decoders(
+    results: dict, run_dir: Path, source: str, model: str, test: Sequence[Tree], beam: int
+) -> None:
+    """Score a parser that finished before it had some of its decoders (its saved model read
+    back), adding their rows to ``results.json``."""
+    key = f"{source}-{model}"
+    scored = {r["decoder"] for r in results["rows"] if (r["input"], r["model"]) == (source, model)}
+    modes = ChartParser.modes if model.startswith("chart-") else Parser.modes
+    missing = [mode for mode in modes if mode not in scored]
+    if not missing:
+        return
+    parser = BaseParser.load(run_dir / "models" / f"{key}.pt")
+    history = results["histories"][key]
+    seconds = sum(history["seconds"])
+    fresh = [
+        {"input": source, "model": model, "train_seconds": seconds, **row}
+        for row in (_score(parser, test, mode, beam) for mode in missing)
+    ]
+    update_json(run_dir / "results.json", partial(_add_rows, key, fresh, history))
+
+
 def _add_rows(key: str, fresh: list[dict], history: dict, saved: dict) -> dict:
-    """``saved`` (a ``results.json``) with the rows and history of parser ``key``
-    (``<input>-<model>``), replacing those it held."""
-    source, model = fresh[0]["input"], fresh[0]["model"]
-    rows = [r for r in saved["rows"] if (r["input"], r["model"]) != (source, model)] + fresh
-    return saved | {"rows": rows, "histories": saved["histories"] | {key: history}}
+    """``saved`` (a ``results.json``) with the ``fresh`` rows and the history of parser
+    ``key`` (``<input>-<model>``), replacing the rows of the same decoders."""
+    replaced = {(r["input"], r["model"], r["decoder"]) for r in fresh}
+    rows = [r for r in saved["rows"] if (r["input"], r["model"], r["decoder"]) not in replaced]
+    return saved | {"rows": rows + fresh, "histories": saved["histories"] | {key: history}}
 
 
 def _plot_attention_samples(
