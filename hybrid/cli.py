@@ -16,7 +16,7 @@ from typing import TypeVar
 from .batching import WINDOW
 from .files import decode_lines
 from .nn.memory import TYING
-from .parsing.experiment import MODELS
+from .parsing.experiment import DECODERS, MODELS
 from .qa.model import KINDS, ReaderConfig
 from .speech.systems import SYSTEMS
 from .tagging.model import HEADS, INTENT_POOLING, TaggerConfig
@@ -688,9 +688,10 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("--model", required=True, help="a models/<input>-<model>.pt of a run")
     parse.add_argument(
         "--decoder",
-        choices=("greedy", "beam", "constrained", "cky"),
+        choices=DECODERS,
         help="a seq2seq parser's greedy, beam or constrained (default: only well-formed trees "
-        "over the words); a chart parser's cky (default, exact)",
+        "over the words); a chart parser's cky (default: the best tree) or mbr (the tree of "
+        "the most probable phrases)",
     )
     parse.add_argument("--beam", type=POSITIVE_INT, default=10)
     parse.add_argument(

@@ -50,6 +50,7 @@ from .tree import Tree
 from .treebank import normalize, ptb_split
 
 __all__ = [
+    "DECODERS",
     "INPUTS",
     "LENGTH_BINS",
     "MODELS",
@@ -65,7 +66,8 @@ INPUTS = ("words", "tags")
 #: The settings a run folder may be asked for again with a larger value (to train on).
 _RAISABLE = ("training.epochs",)
 MODELS = ("none", "attention", "pointer", "chart-crf", "chart-ssvm")
-_DECODERS = (*MODES, *CHART_MODES)
+#: Every parser's decoders: the seq2seq parsers' (`MODES`), then the chart parsers'.
+DECODERS = (*MODES, *CHART_MODES)
 #: Sentence-length bins of the F1-by-length breakdown: ``(first, last)`` words.
 LENGTH_BINS = ((1, 10), (11, 20), (21, 30), (31, 40), (41, None))
 _INPUT_NAMES = {"words": "words", "tags": "words + POS tags"}
@@ -395,7 +397,7 @@ def results_table(results: dict, corpus: str) -> str:
         rule += " ---: | ---: | ---: | ---: |"
     lines += [header, rule]
     for model in MODELS:
-        for mode in _DECODERS:
+        for mode in DECODERS:
             cells = [_MODEL_NAMES[model], mode]
             found = False
             for source in inputs:
@@ -444,7 +446,7 @@ def _length_table(rows: list[dict], inputs: list[str]) -> list[str]:
         "| input | model | decoder | " + " | ".join(bins) + " |",
         "| --- | --- | --- |" + " ---: |" * len(bins),
     ]
-    order = {(m, d): k for k, (m, d) in enumerate((m, d) for m in MODELS for d in _DECODERS)}
+    order = {(m, d): k for k, (m, d) in enumerate((m, d) for m in MODELS for d in DECODERS)}
     for row in sorted(
         rows, key=lambda r: (inputs.index(r["input"]), order[r["model"], r["decoder"]])
     ):
@@ -465,7 +467,7 @@ def seeds_table(runs: dict[int, dict], corpus: str) -> str:
     keys = {
         (r["input"], r["model"], r["decoder"]) for results in runs.values() for r in results["rows"]
     }
-    order = {(m, d): k for k, (m, d) in enumerate((m, d) for m in MODELS for d in _DECODERS)}
+    order = {(m, d): k for k, (m, d) in enumerate((m, d) for m in MODELS for d in DECODERS)}
     bins = [f"{a}-{b}" if b else f"{a}+" for a, b in LENGTH_BINS]
     lines = [
         f"# Parsing over seeds ({corpus})",
