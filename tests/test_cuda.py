@@ -73,3 +73,56 @@ def test_tagger_trains_on_cuda_and_loads_on_cpu(tmp_path):
     loaded, loaded_vocabulary = load_tagger(tmp_path / "tagger.pt")
     assert next(loaded.parameters()).device.type == "cpu"
     assert predict_tags(loaded, loaded_vocabulary, splits["test"]) == on_gpu
+
+
+def _tree_results(device: str) -> list[torch.Tensor]:
+    """The tree programs' outputs on ``device``, on fixed float64 inputs (back on the CPU)."""
+    from hybrid.structured import cky, tree_hinge, tree_log_partition, tree_marginals
+
+    generator = torch.Generator().manual_seed(0)
+    scores = torch.randn(6, 31, 31, 7, generator=generator, dtype=torch.float64) * 2
+    lengths = torch.tensor([30, 1, 2, 17, 30, 9])
+    scores, lengths = scores.to(device).requires_grad_(), lengths.to(device)
+    log_z = tree_log_partition(scores, lengths)
+    log_z.sum().backward()
+    marginals = tree_marginals(scores.detach(), lengths)
+    spans, best = cky(scores.detach(), lengths)
+    hinge = tree_hinge(scores.detach(), spans, lengths)  # the best tree as gold
+    outputs = (log_z.detach(), scores.grad, marginals, spans, best, hinge)
+    return [t.cpu() for t in outputs]
+
+
+def test_tree_programs_agree_on_cpu_and_cuda():
+    cpu, cuda = _tree_results("cpu"), _tree_results("cuda")
+    for got, expected in zip(cuda, cpu, strict=True):
+        if got.is_floating_point():
+            torch.testing.assert_close(got, expected, **F64)
+        else:
+            assert torch.equal(got, expected)
+
+
+def test_chart_parser_trains_on_cuda_and_loads_on_cpu(tmp_path):
+    from dataclasses import replace
+
+    from hybrid.parsing import BaseParser
+    from hybrid.parsing.data import ParsingVocabulary
+    from hybrid.parsing.experiment import default_settings, new_parser
+    from hybrid.parsing.synthetic import synthetic_trees
+    from hybrid.parsing.train import ParserTrainConfig, fit, inputs_of
+
+    trees = synthetic_trees(120, seed=2)
+    base = default_settings("synthetic", 2)
+    settings = replace(base, model={**base.model, "hidden": 16, "word_dim": 12}, span_hidden=16)
+    for objective in ("crf", "ssvm"):
+        torch.manual_seed(0)
+        parser = new_parser(ParsingVocabulary.build(trees), settings, True, f"chart-{objective}")
+        parser.model.cuda()
+        config = ParserTrainConfig(epochs=2, batch_size=16, lr=3e-3)
+        history = fit(parser, trees[:100], trees[100:], config, progress=False)
+        assert history.loss[1] < history.loss[0]
+        sentences, tags = inputs_of(trees[100:])
+        on_gpu = [parse.tree for parse in parser.parse(sentences, tags, mode="mbr")]
+        parser.save(tmp_path / f"{objective}.pt")
+        loaded = BaseParser.load(tmp_path / f"{objective}.pt")
+        assert next(loaded.model.parameters()).device.type == "cpu"
+        assert [parse.tree for parse in loaded.parse(sentences, tags, mode="mbr")] == on_gpu

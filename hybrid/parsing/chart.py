@@ -86,9 +86,8 @@ class ChartParser(BaseParser):
         span of all words of sentences of two or more, and (``decoding``) ``<unk>``
         everywhere."""
         scores = self.model(**self.model_inputs(batch))
-        batch_size, size = scores.shape[:2]
         forbidden = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
-        whole = torch.arange(batch_size, device=scores.device)
+        whole = torch.arange(scores.shape[0], device=scores.device)
         forbidden[whole, 0, batch.lengths, 0] = batch.lengths > 1
         if decoding:
             forbidden[..., self._unknown] = True
@@ -137,7 +136,7 @@ class ChartParser(BaseParser):
         for b, (sentence, row_tags) in enumerate(items):
             found = rows[b, : 2 * len(sentence) - 1].tolist()
             spans = [(i, j, labels[label]) for i, j, label in found]
-            tree = spans_tree(spans, sentence, None if row_tags is None else row_tags)
+            tree = spans_tree(spans, sentence, row_tags)
             tokens = [f"{i}:{j}:{label.replace(' ', '+')}" for i, j, label in spans]
             parses.append(Parse(tree, tokens, True))
         return parses
