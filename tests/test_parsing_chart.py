@@ -714,3 +714,8 @@ def test_bad_chart_parsers_and_arguments_are_refused():
         parser.loss(SYNTHETIC[:2], label_smoothing=0.1)
     with pytest.raises(ValueError, match="mode must be one of"):
         parser.parse([["a"]], mode="greedy")
+    # an SVM's scores are margins, not log-probabilities: no posterior decoding
+    svm = untrained(SYNTHETIC[:50], model="chart-ssvm")
+    assert svm.modes == ("cky",) and parser.modes == ("cky", "mbr")
+    with pytest.raises(ValueError, match=r"\('cky',\) for a chart parser, got 'mbr'"):
+        svm.parse([["a"]], mode="mbr")

@@ -333,11 +333,10 @@ def _score_new_decoders(
     back), adding their rows to ``results.json``."""
     key = f"{source}-{model}"
     scored = {r["decoder"] for r in results["rows"] if (r["input"], r["model"]) == (source, model)}
-    modes = ChartParser.modes if model.startswith("chart-") else Parser.modes
-    missing = [mode for mode in modes if mode not in scored]
+    parser = BaseParser.load(run_dir / "models" / f"{key}.pt")
+    missing = [mode for mode in parser.modes if mode not in scored]
     if not missing:
         return
-    parser = BaseParser.load(run_dir / "models" / f"{key}.pt")
     history = results["histories"][key]
     seconds = sum(history["seconds"])
     fresh = [

@@ -17,15 +17,21 @@ from ..files import save_figure  # noqa: E402
 
 
 def plot_training(histories: dict[str, dict], path: Path) -> None:
-    """Training loss and development F1 (greedy decoding) per epoch, one line per model."""
+    """Training and development loss (token cross-entropy of a seq2seq parser; tree-CRF or
+    hinge loss per sentence of a chart parser) and development F1 (greedy decoding; CKY) per
+    epoch, one line per model."""
     fig, (loss_ax, f1_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
     for i, (name, history) in enumerate(sorted(histories.items())):
         epochs = np.arange(1, len(history["loss"]) + 1)
         loss_ax.plot(epochs, history["loss"], color=f"C{i}", label=f"{name} train")
         loss_ax.plot(epochs, history["dev_loss"], color=f"C{i}", linestyle="--", label="dev")
         f1_ax.plot(epochs, history["dev_f1"], color=f"C{i}", label=name)
-    loss_ax.set(xlabel="epoch", ylabel="token cross-entropy", title="loss (dashed: dev)")
-    f1_ax.set(xlabel="epoch", ylabel="bracket F1", title="development F1, greedy decoding")
+    loss_ax.set(
+        xlabel="epoch",
+        ylabel="loss per sentence (seq2seq: per token)",
+        title="each parser's own loss (dashed: dev)",
+    )
+    f1_ax.set(xlabel="epoch", ylabel="bracket F1", title="development F1 (greedy; CKY)")
     loss_ax.legend(fontsize=7)
     f1_ax.legend(fontsize=7)
     fig.tight_layout()
