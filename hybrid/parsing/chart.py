@@ -40,7 +40,7 @@ from torch import Tensor
 
 from ..nn.span_scorer import SpanScorer, SpanScorerConfig
 from ..structured.tree import cky, tree_hinge, tree_log_partition, tree_marginals, tree_score
-from .data import ParseBatch, ParsingVocabulary
+from .data import ParseBatch, ParsingVocabulary, inputs_of
 from .parser import BaseParser, Parse
 from .spans import spans_tree
 from .tree import Tree
@@ -110,9 +110,7 @@ class ChartParser(BaseParser):
                 f"label_smoothing applies to the token loss of seq2seq parsers; a chart "
                 f"parser needs 0, got {label_smoothing!r}"
             )
-        sentences = [tree.leaves() for tree in trees]
-        tags = [[tag for tag, _ in tree.preterminals()] for tree in trees]
-        batch = self.batch(sentences, tags, trees)
+        batch = self.batch(*inputs_of(trees), trees)
         scores = self.scores(batch)
         if self.model.config.objective == "crf":
             loss = tree_log_partition(scores, batch.lengths) - tree_score(

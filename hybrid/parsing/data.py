@@ -21,7 +21,15 @@ from .linearize import linearize
 from .spans import EMPTY, tree_spans
 from .tree import Tree
 
-__all__ = ["BOS", "EOS", "LABEL_SPECIALS", "ParseBatch", "ParsingVocabulary", "collate"]
+__all__ = [
+    "BOS",
+    "EOS",
+    "LABEL_SPECIALS",
+    "ParseBatch",
+    "ParsingVocabulary",
+    "collate",
+    "inputs_of",
+]
 
 BOS, EOS = "<s>", "</s>"
 #: The first span labels: the empty label 0 (scored 0 by a chart parser) and ``<unk>``.
@@ -130,6 +138,13 @@ class ParseBatch:
     def to(self, device: torch.device | str) -> ParseBatch:
         moved = {k: None if v is None else v.to(device) for k, v in vars(self).items()}
         return ParseBatch(**moved)
+
+
+def inputs_of(trees: Sequence[Tree]) -> tuple[list[list[str]], list[list[str]]]:
+    """The sentences and POS tags of ``trees``."""
+    sentences = [tree.leaves() for tree in trees]
+    tags = [[tag for tag, _ in tree.preterminals()] for tree in trees]
+    return sentences, tags
 
 
 def collate(

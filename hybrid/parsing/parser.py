@@ -29,7 +29,7 @@ from ..nn.seq2seq import Seq2Seq, Seq2SeqConfig
 from ..saved import KIND_KEY, load_saved, save_trained
 from ..structured.beam import beam_search
 from .constraint import BracketConstraint
-from .data import EOS, ParseBatch, ParsingVocabulary, collate
+from .data import EOS, ParseBatch, ParsingVocabulary, collate, inputs_of
 from .linearize import delinearize, well_formed
 from .tree import Tree
 
@@ -230,9 +230,7 @@ class Parser(BaseParser):
 
     def loss(self, trees: Sequence[Tree], label_smoothing: float = 0.0) -> Tensor:
         """Mean token cross-entropy of the linearizations of ``trees`` (teacher forcing)."""
-        sentences = [tree.leaves() for tree in trees]
-        tags = [[tag for tag, _ in tree.preterminals()] for tree in trees]
-        batch = self.batch(sentences, tags, trees)
+        batch = self.batch(*inputs_of(trees), trees)
         logits, _ = self.model(target_in=batch.targets[:, :-1], **self.model_inputs(batch))
         return torch.nn.functional.cross_entropy(
             logits.transpose(1, 2),

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from ..batching import bucketed_batches
 from ..files import save_atomic
 from ..saved import load_checkpoint, stamp
+from .data import inputs_of
 from .evalb import evalb
 from .parser import BaseParser, Parse
 from .tree import Tree
@@ -61,13 +62,6 @@ class ParserHistory:
     dev_f1: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     changes: list[dict] = field(default_factory=list)
-
-
-def inputs_of(trees: Sequence[Tree]) -> tuple[list[list[str]], list[list[str]]]:
-    """The sentences and POS tags of ``trees``."""
-    sentences = [tree.leaves() for tree in trees]
-    tags = [[tag for tag, _ in tree.preterminals()] for tree in trees]
-    return sentences, tags
 
 
 def gold_tagged(parses: Sequence[Parse], tags: Sequence[Sequence[str]]) -> list[Tree]:
