@@ -9,8 +9,6 @@ binary tree. Training, saving, the command line, bad input.
 
 from __future__ import annotations
 
-import functools
-import itertools
 from dataclasses import replace
 
 import pytest
@@ -18,6 +16,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from realdata import real_corpus
+from tree_oracles import Enumeration, binary_trees
 
 from hybrid.cli import main
 from hybrid.nn.span_scorer import SpanScorer, SpanScorerConfig
@@ -410,33 +409,6 @@ def untrained(trees, model="chart-crf", tags=False, seed=0) -> ChartParser:
     return parser
 
 
-@functools.cache
-def binary_trees(i: int, j: int) -> tuple[tuple[tuple[int, int], ...], ...]:
-    """Every binary tree over ``[i, j)`` as its spans in preorder."""
-    if j - i == 1:
-        return (((i, j),),)
-    return tuple(
-        ((i, j), *left, *right)
-        for k in range(i + 1, j)
-        for left in binary_trees(i, k)
-        for right in binary_trees(k, j)
-    )
-
-
-def every_labelled_tree(table: torch.Tensor, n: int) -> tuple[torch.Tensor, list]:
-    """Sum of ``table[i, j, label]`` over the labelled spans of every labelled binary tree
-    over ``n`` words: ``(trees, labellings)``, with the trees and the labellings
-    ``(labellings, 2n - 1)``."""
-    labels = table.shape[-1]
-    labelling = torch.tensor(list(itertools.product(range(labels), repeat=2 * n - 1)))
-    rows = torch.arange(2 * n - 1)
-    totals = []
-    for tree in binary_trees(0, n):
-        ij = torch.tensor(tree)
-        totals.append(table[ij[:, 0], ij[:, 1]][rows, labelling].sum(1))
-    return torch.stack(totals), (binary_trees(0, n), labelling)
-
-
 def gold_chart(tree: Tree, vocabulary: ParsingVocabulary) -> torch.Tensor:
     """``(n + 1, n + 1)`` label index of each span in the n-ary gold tree (EMPTY if none)."""
     n = len(tree.leaves())
@@ -458,40 +430,40 @@ def double_parser(objective: str) -> ChartParser:
     return parser
 
 
+def hand_scores(parser: ChartParser) -> tuple:
+    """The batch of the HAND trees, its span scores and the parser's loss on them."""
+    batch = parser.batch([t.leaves() for t in HAND], [tags_of(t) for t in HAND], HAND)
+    with torch.no_grad():
+        return batch, parser.scores(batch), parser.loss(HAND)
+
+
 def test_the_crf_loss_is_log_z_minus_the_gold_score_over_every_labelled_tree():
     parser = double_parser("crf")
     assert len(parser.vocabulary.labels) == 6  # EMPTY, <unk>, S, NP, VP, "S VP"
-    batch = parser.batch([t.leaves() for t in HAND], [tags_of(t) for t in HAND], HAND)
-    with torch.no_grad():
-        scores = parser.scores(batch)
-        loss = parser.loss(HAND)
+    _, scores, loss = hand_scores(parser)
     want = []
     for b, tree in enumerate(HAND):
         n = len(tree.leaves())
         table = scores[b]
         assert torch.isneginf(table[0, n, 0]) and not torch.isinf(table[0, n, 1:]).any()
-        totals, _ = every_labelled_tree(table, n)
-        want.append(
-            torch.logsumexp(totals.flatten(), 0) - gold_score(table, tree, parser.vocabulary)
-        )
+        log_z = Enumeration(table, n).log_partition()
+        want.append(log_z - gold_score(table, tree, parser.vocabulary))
     torch.testing.assert_close(loss, torch.stack(want).mean(), **F64)
 
 
 def test_the_ssvm_cost_counts_the_spans_off_the_gold_chart():
     parser = double_parser("ssvm")
-    batch = parser.batch([t.leaves() for t in HAND], [tags_of(t) for t in HAND], HAND)
-    with torch.no_grad():
-        scores = parser.scores(batch)
+    batch, scores, _ = hand_scores(parser)
     cost = _cost(batch, scores)
     assert cost.shape == scores.shape
     for b, tree in enumerate(HAND):
         n = len(tree.leaves())
         chart = gold_chart(tree, parser.vocabulary)
-        totals, (trees, labelling) = every_labelled_tree(cost[b], n)
-        for t, spans in enumerate(trees):
+        enum = Enumeration(cost[b], n)
+        for t, spans in enumerate(enum.trees):
             ij = torch.tensor(spans)
-            wrong = (labelling != chart[ij[:, 0], ij[:, 1]]).sum(1)
-            assert torch.equal(totals[t], wrong.to(totals.dtype))
+            wrong = (enum.labelling != chart[ij[:, 0], ij[:, 1]]).sum(1)
+            assert torch.equal(enum.scores[t], wrong.to(enum.scores.dtype))
 
 
 def test_every_binarization_of_the_gold_tree_costs_nothing_and_scores_the_same():
@@ -520,18 +492,16 @@ def test_every_binarization_of_the_gold_tree_costs_nothing_and_scores_the_same()
 
 def test_the_ssvm_loss_is_the_cost_augmented_best_minus_the_gold_score():
     parser = double_parser("ssvm")
-    batch = parser.batch([t.leaves() for t in HAND], [tags_of(t) for t in HAND], HAND)
-    with torch.no_grad():
-        scores = parser.scores(batch)
-        loss = parser.loss(HAND)
+    _, scores, loss = hand_scores(parser)
     want = []
     for b, tree in enumerate(HAND):
         n = len(tree.leaves())
         chart = gold_chart(tree, parser.vocabulary)
-        augmented, (trees, labelling) = every_labelled_tree(scores[b], n)
-        for t, spans in enumerate(trees):  # + the number of spans off the gold chart
+        enum = Enumeration(scores[b], n)
+        augmented = enum.scores.clone()
+        for t, spans in enumerate(enum.trees):  # + the number of spans off the gold chart
             ij = torch.tensor(spans)
-            augmented[t] += (labelling != chart[ij[:, 0], ij[:, 1]]).sum(1)
+            augmented[t] += (enum.labelling != chart[ij[:, 0], ij[:, 1]]).sum(1)
         want.append(augmented.max() - gold_score(scores[b], tree, parser.vocabulary))
     assert all(w > 0 for w in want)  # an untrained parser: every hinge active
     torch.testing.assert_close(loss, torch.stack(want).mean(), **F64)
@@ -572,21 +542,15 @@ def test_cky_parses_are_the_best_trees_without_unk_or_an_empty_root():
         allowed = raw.clone()
         allowed[..., parser.vocabulary.labels.index("<unk>")] = float("-inf")
         allowed[0, n, 0] = float("-inf")
-        totals, (trees, labelling) = every_labelled_tree(allowed, n)
-        flat = int(totals.flatten().argmax())
-        t, k = divmod(flat, totals.shape[1])
-        best = {
-            (i, j): int(label)
-            for (i, j), label in zip(trees[t], labelling[k], strict=True)
-            if label != 0
-        }
+        best_score, rows = Enumeration(allowed, n).best()
+        best = {(i, j): label for i, j, label in rows.tolist() if label != 0}
         (parse,) = parser.parse([words])
         found = [token.split(":") for token in parse.tokens]
         found = [
             (int(i), int(j), parser.vocabulary.labels.index(lab.replace("+", " ")))
             for i, j, lab in found
         ]
-        torch.testing.assert_close(sum(raw[i, j, label] for i, j, label in found), totals.max())
+        torch.testing.assert_close(sum(raw[i, j, label] for i, j, label in found), best_score)
         assert {(i, j): label for i, j, label in found if label != 0} == best
 
 
@@ -603,22 +567,11 @@ def test_mbr_parses_maximise_the_posterior_gain_over_every_labelled_tree():
         allowed = raw.clone()
         allowed[..., unknown] = float("-inf")
         allowed[0, n, 0] = float("-inf")
-        totals, (trees, labelling) = every_labelled_tree(allowed, n)
-        probability = (totals - totals.logsumexp((0, 1))).exp()
-        posterior = torch.zeros_like(raw)
-        for t, spans in enumerate(trees):
-            for row, (i, j) in enumerate(spans):
-                posterior[i, j].index_add_(0, labelling[:, row], probability[t])
-        gains = posterior - 0.5
+        gains = Enumeration(allowed, n).marginals(n + 1) - 0.5
         gains[..., 0] = 0.0
         gains = gains.masked_fill(torch.isneginf(allowed), float("-inf"))
-        totals, _ = every_labelled_tree(gains, n)
-        t, k = divmod(int(totals.flatten().argmax()), totals.shape[1])
-        best = {
-            (i, j): int(label)
-            for (i, j), label in zip(trees[t], labelling[k], strict=True)
-            if label != 0
-        }
+        _, rows = Enumeration(gains, n).best()
+        best = {(i, j): label for i, j, label in rows.tolist() if label != 0}
         (parse,) = parser.parse([words], mode="mbr")
         found = [token.split(":") for token in parse.tokens]
         labels = parser.vocabulary.labels

@@ -415,6 +415,30 @@ class SequenceEncoder(nn.Module):
             )
         return features
 
+    @classmethod
+    def from_config(cls, config: object, num_words: int) -> SequenceEncoder:
+        """The encoder of a model whose config names it by the fields of `Seq2SeqConfig` and
+        `SpanScorerConfig`: ``word_dim``, ``hidden``, ``encoder_layers``, ``dropout``,
+        ``num_chars`` (a character CNN when positive), ``char_dim``, ``char_out``,
+        ``num_features``, ``feature_dim``, ``pad_index``, ``word_dropout`` and ``unk_index``;
+        ``num_words`` is its word vocabulary size."""
+        return cls(
+            num_words=num_words,
+            word_dim=config.word_dim,
+            hidden=config.hidden,
+            layers=config.encoder_layers,
+            dropout=config.dropout,
+            num_chars=config.num_chars,
+            char_dim=config.char_dim,
+            char_out=config.char_out,
+            char_encoder="cnn" if config.num_chars else None,
+            num_features=config.num_features,
+            feature_dim=config.feature_dim,
+            pad_index=config.pad_index,
+            word_dropout=config.word_dropout,
+            unk_index=config.unk_index,
+        )
+
     def load_vectors(self, path: str | os.PathLike, vocabulary_tokens: list[str]) -> int:
         """Initialise word embeddings from a text vectors file (GloVe or word2vec text format).
 

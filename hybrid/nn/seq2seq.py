@@ -158,22 +158,7 @@ class Seq2Seq(nn.Module):
                 f"other than pad_index, got {pointer!r}"
             )
         self.config = config
-        self.encoder = SequenceEncoder(
-            num_words=config.num_source,
-            word_dim=config.word_dim,
-            hidden=config.hidden,
-            layers=config.encoder_layers,
-            dropout=config.dropout,
-            num_chars=config.num_chars,
-            char_dim=config.char_dim,
-            char_out=config.char_out,
-            char_encoder="cnn" if config.num_chars else None,
-            num_features=config.num_features,
-            feature_dim=config.feature_dim,
-            pad_index=config.pad_index,
-            word_dropout=config.word_dropout,
-            unk_index=config.unk_index,
-        )
+        self.encoder = SequenceEncoder.from_config(config, config.num_source)
         dim = 2 * config.hidden
         self.bridge = nn.Linear(dim, config.decoder_layers * dim)
         self.embedding = nn.Embedding(config.num_target, config.target_dim, config.pad_index)

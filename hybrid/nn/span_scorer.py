@@ -99,22 +99,7 @@ class SpanScorer(nn.Module):
         if not isinstance(config.span_hidden, int) or config.span_hidden < 1:
             raise ValueError(f"span_hidden must be a positive integer, got {config.span_hidden!r}")
         self.config = config
-        self.encoder = SequenceEncoder(
-            num_words=config.num_words,
-            word_dim=config.word_dim,
-            hidden=config.hidden,
-            layers=config.encoder_layers,
-            dropout=config.dropout,
-            num_chars=config.num_chars,
-            char_dim=config.char_dim,
-            char_out=config.char_out,
-            char_encoder="cnn" if config.num_chars else None,
-            num_features=config.num_features,
-            feature_dim=config.feature_dim,
-            pad_index=config.pad_index,
-            word_dropout=config.word_dropout,
-            unk_index=config.unk_index,
-        )
+        self.encoder = SequenceEncoder.from_config(config, config.num_words)
         self.start = nn.Parameter(torch.zeros(config.hidden))
         self.stop = nn.Parameter(torch.zeros(config.hidden))
         self.fencepost = nn.Linear(2 * config.hidden, config.span_hidden, bias=False)
