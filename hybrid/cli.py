@@ -19,6 +19,8 @@ from .nn.memory import TYING
 from .parsing.experiment import DECODERS, MODELS
 from .qa.model import KINDS, ReaderConfig
 from .speech.systems import SYSTEMS
+from .tagging.datasets import CORPORA as TAGGING_CORPORA
+from .tagging.datasets import FORMATS as TAGGING_FORMATS
 from .tagging.model import HEADS, INTENT_POOLING, TaggerConfig
 from .tagging.train import TrainConfig
 
@@ -40,6 +42,7 @@ CORPUS_DEFAULTS = {
     },
     "atis": {**_REAL, "epochs": 30, "lm_weight": 0.1, "lm_words": 2000, "intent_weight": 3.0},
     "conll2000": {**_REAL, "epochs": 40, "lm_weight": 0.1, "lm_words": 2000},
+    "files": {**_REAL, "epochs": 30},  # the user's own files (--train)
 }
 
 
@@ -159,17 +162,28 @@ def _nonempty(results: Iterable[Value], what: str) -> Iterator[Value]:
 
 def _train_tagger(args: argparse.Namespace) -> int:
     from .distributed import init_from_environment, is_main
-    from .tagging.datasets import SYNTHETIC_NOTICE, load_splits
+    from .tagging.datasets import SYNTHETIC_NOTICE, load_splits, load_tagging, preset_files
     from .tagging.experiment import run_comparison
 
     init_from_environment()  # under torchrun: one process group over all ranks
-    splits = load_splits(args.corpus, args.data)
-    if args.corpus == "synthetic" and is_main():
-        print(SYNTHETIC_NOTICE)
+    corpus, scheme, files = args.corpus, TaggerConfig.scheme, None
+    if args.train is not None:
+        data = load_tagging(_tagging_files(args))
+        splits, scheme, files, corpus = data.splits, data.scheme, data.files, "files"
+        if is_main():
+            print("\n".join(data.notes))
+    elif corpus in (None, "synthetic"):
+        corpus, splits = "synthetic", load_splits("synthetic")
+        if is_main():
+            print(SYNTHETIC_NOTICE)
+    else:
+        data = load_tagging(preset_files(corpus, args.data))
+        splits, scheme, files = data.splits, data.scheme, data.files
     if args.limit is not None:
         splits = {name: sentences[: args.limit] for name, sentences in splits.items()}
-    defaults = CORPUS_DEFAULTS[args.corpus]
+    defaults = CORPUS_DEFAULTS[corpus]
     tagger = TaggerConfig(
+        scheme=scheme,
         hidden=_given(args.hidden, defaults["hidden"]),
         layers=args.layers,
         rnn=args.rnn,
@@ -191,7 +205,8 @@ def _train_tagger(args: argparse.Namespace) -> int:
         patience=args.patience,
         average=args.average,
     )
-    run_dir = Path(args.runs) / (args.name or args.corpus)
+    name = _files_name(args.train) if args.train else corpus
+    run_dir = Path(args.runs) / (args.name or name)
     results = run_comparison(
         splits,
         run_dir,
@@ -199,7 +214,8 @@ def _train_tagger(args: argparse.Namespace) -> int:
         args.seeds,
         tagger,
         training,
-        corpus=args.corpus,
+        corpus=name,
+        files=files,
         progress=not args.quiet,
         device=args.device,
         refit=args.refit,
@@ -209,6 +225,64 @@ def _train_tagger(args: argparse.Namespace) -> int:
     print((run_dir / "results.md").read_text())
     print(f"results, models and plots in {run_dir}")
     return 0 if results["runs"] else 1
+
+
+def _tagging_files(args: argparse.Namespace):
+    """The `TaggingFiles` of ``--train`` and the reading options (``--corpus`` refused: a
+    preset names its own files)."""
+    from .tagging.datasets import TaggingFiles
+
+    _one_source(args)
+    return TaggingFiles(
+        args.train,
+        args.dev or (),
+        args.test or (),
+        format=args.format,
+        word_column=args.word_column,
+        tag_column=args.tag_column,
+        feature_column=args.feature_column,
+        comment=args.comment,
+        tag_field=args.tag_field,
+        feature_field=args.feature_field,
+        scheme=args.scheme,
+        dev_last=args.dev_last,
+        held_out=args.held_out,
+    )
+
+
+def _own_data(command: argparse.ArgumentParser, what: str, dev: bool) -> None:
+    """The options that give a command the user's own files: ``--train`` and ``--test``
+    (and ``--dev`` with the fraction held out of train for a split not given)."""
+    group = command.add_argument_group("your own data", f"{what}; files or glob patterns")
+    group.add_argument("--train", nargs="+", metavar="FILE", help="training files")
+    if dev:
+        group.add_argument(
+            "--dev", nargs="+", metavar="FILE", help="development files (default: from train)"
+        )
+        group.add_argument(
+            "--held-out",
+            type=_bounded(float, lambda v: 0 < v < 1, "a fraction in (0, 1)"),
+            default=0.1,
+            help="fraction of train held out for a split not given (default 0.1, seed 0)",
+        )
+    default = " (default: from train)" if dev else ""
+    group.add_argument("--test", nargs="+", metavar="FILE", help=f"test files{default}")
+
+
+def _one_source(args: argparse.Namespace) -> None:
+    """Refuse ``--corpus`` beside ``--train``: both name the data."""
+    if args.corpus is not None:
+        raise ValueError(f"--corpus {args.corpus} and --train both name the data: give one of them")
+
+
+def _files_name(paths: list[str]) -> str:
+    """A run folder name from the first training path: its name without suffix, or the
+    folder above for a generic one (``ner`` for ``data/ner/train.conll``)."""
+    first = Path(paths[0]).expanduser()
+    stem = first.stem.replace("*", "")
+    if stem.lower() in ("", "train", "training"):
+        return first.parent.name or "tagger"
+    return stem
 
 
 def _tag(args: argparse.Namespace) -> int:
@@ -240,13 +314,23 @@ def _tagged(words: list[str], tags: list[str]) -> str:
 def _train_qa(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from .corpora import checksums, expand_paths
     from .files import data_root
-    from .qa.babi import load_tasks
+    from .qa.babi import load_files, load_tasks
     from .qa.experiment import default_settings, run_qa
     from .qa.synthetic import SYNTHETIC_NOTICE, generate_stories
 
-    synthetic = args.corpus == "synthetic"
-    if synthetic:
+    synthetic, data = args.train is None and args.corpus in (None, "synthetic"), None
+    if args.train is not None:
+        _one_source(args)
+        if args.test is None:
+            raise ValueError("--test: expected the bAbI test files that go with --train")
+        tasks = load_files(args.train, args.test)
+        data = {
+            split: checksums(expand_paths(getattr(args, split), f"--{split}"))
+            for split in ("train", "test")
+        }
+    elif synthetic:
         print(SYNTHETIC_NOTICE)
         tasks = {
             1: {"train": generate_stories(1000, seed=0), "test": generate_stories(500, seed=1)}
@@ -280,6 +364,8 @@ def _train_qa(args: argparse.Namespace) -> int:
         settings[kind] = (reader, training)
     seeds = _given(args.seeds, [0] if synthetic else [0, 1, 2, 3, 4])
     default_name = "babi-synthetic" if synthetic else "babi-joint" if args.joint else "babi"
+    if data:
+        default_name = f"qa-{_files_name(args.train)}"
     run_dir = Path(args.runs) / (args.name or default_name)
     run_qa(
         tasks,
@@ -288,7 +374,12 @@ def _train_qa(args: argparse.Namespace) -> int:
         seeds,
         joint=args.joint,
         settings=settings,
-        corpus="synthetic task-1 stories" if synthetic else "bAbI 1k (en)",
+        corpus="synthetic task-1 stories"
+        if synthetic
+        else default_name.removeprefix("qa-")
+        if data
+        else "bAbI 1k (en)",
+        data=data,
         progress=not args.quiet,
         log=print if args.verbose else lambda _: None,
     )
@@ -353,12 +444,27 @@ def _recognize(args: argparse.Namespace) -> int:
 def _train_parser(args: argparse.Namespace) -> int:
     import torch
 
-    from .parsing.experiment import default_settings, load_corpus, run_parsing
+    from .parsing.experiment import (
+        default_settings,
+        load_corpus,
+        load_treebank_files,
+        run_parsing,
+        treebank_checksums,
+    )
     from .parsing.synthetic import SYNTHETIC_NOTICE
 
     torch.set_num_threads(args.threads)
-    train, dev, test = load_corpus(args.corpus, args.data)
-    if args.corpus == "synthetic":
+    corpus, data = args.corpus or "synthetic", None
+    if args.train is not None:
+        _one_source(args)
+        files = (args.train, args.dev, args.test)
+        train, dev, test, notes = load_treebank_files(*files, args.held_out)
+        data = treebank_checksums(*files)
+        corpus = "files"
+        print("\n".join(notes))
+    else:
+        train, dev, test = load_corpus(corpus, args.data)
+    if corpus == "synthetic":
         print(SYNTHETIC_NOTICE)
     if args.train_size is not None:
         if args.train_size < 1:
@@ -366,7 +472,8 @@ def _train_parser(args: argparse.Namespace) -> int:
                 f"--train-size must be a positive number of trees, got {args.train_size}"
             )
         train = train[: args.train_size]
-    run_dir = Path(args.runs) / (args.name or f"parse-{args.corpus}")
+    name = f"parse-{_files_name(args.train) if data else corpus}"
+    run_dir = Path(args.runs) / (args.name or name)
     run_parsing(
         train,
         dev,
@@ -374,9 +481,10 @@ def _train_parser(args: argparse.Namespace) -> int:
         run_dir,
         inputs=args.inputs,
         models=args.models,
-        settings=default_settings(args.corpus, args.epochs, args.seed),
-        corpus=args.corpus,
+        settings=default_settings("ptb" if data else corpus, args.epochs, args.seed),
+        corpus=name.removeprefix("parse-") if data else corpus,
         progress=not args.quiet,
+        data=data,
     )
     print((run_dir / "results.md").read_text())
     print(f"results, models and plots in {run_dir}")
@@ -438,12 +546,59 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--corpus",
-        default="synthetic",
-        choices=("synthetic", "atis", "conll2000"),
-        help="synthetic (default, generated, no download), atis or conll2000",
+        choices=TAGGING_CORPORA,
+        help="a named corpus instead of --train: synthetic (the default when neither is given: "
+        "generated, no download), or a preset: atis, conll2000 (their files under --data)",
     )
     train.add_argument(
         "--data", help="folder holding <corpus>/ (default $HYBRID_DATA or ../shared/data)"
+    )
+    own = train.add_argument_group(
+        "your own data", "files or glob patterns; see docs/own-data.md for each format"
+    )
+    own.add_argument("--train", nargs="+", metavar="FILE", help="training files (or a folder)")
+    own.add_argument(
+        "--dev", nargs="+", metavar="FILE", help="development files (default: 10%% of train)"
+    )
+    own.add_argument(
+        "--test", nargs="+", metavar="FILE", help="test files (default: 10%% of train)"
+    )
+    own.add_argument(
+        "--format",
+        choices=TAGGING_FORMATS,
+        help="conll (columns), conllu, jsonl, slots (an ATIS/SNIPS folder: seq.in, seq.out, "
+        "label); default: from the first --train path",
+    )
+    own.add_argument("--word-column", type=int, default=0, help="conll: column of the words")
+    own.add_argument(
+        "--tag-column", type=int, default=-1, help="conll: column of the tags (-1: the last)"
+    )
+    own.add_argument(
+        "--feature-column", type=int, help="conll: a column read as a feature (e.g. 1 for POS)"
+    )
+    own.add_argument("--comment", help="conll: lines starting with this are comments (e.g. '#')")
+    own.add_argument(
+        "--tag-field", default="upos", help="conllu: upos (default), xpos, ... or misc:KEY"
+    )
+    own.add_argument("--feature-field", help="conllu: a field read as a feature (e.g. xpos)")
+    own.add_argument(
+        "--scheme",
+        default="auto",
+        choices=("auto", "BIO", "BIOES", "IOB1", "none"),
+        help="the tags' chunk scheme; auto (default) detects it; none: plain labels (POS ...)",
+    )
+    own.add_argument(
+        "--dev-last",
+        type=POSITIVE_INT,
+        metavar="N",
+        help="without --dev: the last N training sentences are the development split "
+        "(CoNLL-2000's convention) instead of a random 10%%",
+    )
+    own.add_argument(
+        "--held-out",
+        type=_bounded(float, lambda v: 0 < v < 1, "a fraction in (0, 1)"),
+        default=0.1,
+        help="fraction of train held out for a split not given (default 0.1, seed 0)",
     )
     train.add_argument("--heads", nargs="+", default=list(HEADS), choices=HEADS)
     train.add_argument("--seeds", nargs="+", type=NON_NEGATIVE_INT, default=[0, 1, 2])
@@ -528,13 +683,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     qa.add_argument(
         "--corpus",
-        default="synthetic",
         choices=("synthetic", "babi"),
-        help="synthetic (default, generated task-1 stories, no download) or babi",
+        help="a named corpus instead of --train: synthetic (the default when neither is given: "
+        "generated task-1 stories, no download) or babi (the 20 tasks under --data)",
     )
     qa.add_argument(
         "--data", help="folder holding babi/en/ (default $HYBRID_DATA or ../shared/data)"
     )
+    _own_data(qa, "bAbI-format files; qaN_ in a name gives the task (else task 0)", dev=False)
     qa.add_argument("--tasks", nargs="+", type=BABI_TASK, default=list(range(1, 21)))
     qa.add_argument("--models", nargs="+", default=list(KINDS), choices=KINDS)
     qa.add_argument("--seeds", nargs="+", type=NON_NEGATIVE_INT, help="default 0-4 (synthetic: 0)")
@@ -645,14 +801,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tp.add_argument(
         "--corpus",
-        default="synthetic",
         choices=("synthetic", "ptb"),
-        help="synthetic (default, generated from a small grammar, no download) or ptb "
-        "(the Penn Treebank sample)",
+        help="a named corpus instead of --train: synthetic (the default when neither is given: "
+        "generated from a small grammar, no download) or ptb (the Penn Treebank sample)",
     )
     tp.add_argument(
         "--data", help="folder holding ptb_sample/ (default $HYBRID_DATA or ../shared/data)"
     )
+    _own_data(tp, "bracketed treebank files (one tree per line or over several lines)", dev=True)
     tp.add_argument(
         "--inputs",
         nargs="+",

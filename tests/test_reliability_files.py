@@ -190,7 +190,7 @@ def test_tagging_runs_of_other_heads_accumulate_in_one_folder(tmp_path, monkeypa
     for figure in ("plot_curves", "plot_label_f1"):
         monkeypatch.setattr(
             f"hybrid.tagging.experiment.{figure}",
-            lambda data, *_, figure=figure: drawn.__setitem__(figure, sorted(data)),
+            lambda data, *_, figure=figure, **__: drawn.__setitem__(figure, sorted(data)),
         )
     monkeypatch.setattr("hybrid.tagging.experiment.plot_confusion", lambda *_, **__: None)
     training = TrainConfig(epochs=1, batch_size=12)

@@ -202,7 +202,7 @@ def test_scheme_aliases():
 # --- bad input ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("scheme", ["IOB1", "BILOU", "IOE2", ""])
+@pytest.mark.parametrize("scheme", ["BILOU", "IOE2", "IOB3", ""])
 def test_unknown_scheme(scheme):
     with pytest.raises(ValueError, match="scheme"):
         extract_spans(["O"], scheme)

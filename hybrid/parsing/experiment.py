@@ -25,6 +25,7 @@ so that separate processes can train different parsers into one folder and lose 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ from pathlib import Path
 
 import torch
 
+from ..corpora import HELD_OUT_SEED, checksums, expand_paths, hold_out
 from ..files import data_root, file_lock, read_json, update_json, write_text_atomic
 from ..nn.seq2seq import Seq2Seq, Seq2SeqConfig
 from ..nn.span_scorer import SpanScorer, SpanScorerConfig
@@ -47,7 +49,7 @@ from .plots import plot_attention, plot_f1_by_length, plot_training
 from .synthetic import synthetic_trees
 from .train import ParserTrainConfig, fit, gold_tagged, inputs_of
 from .tree import Tree
-from .treebank import normalize, ptb_split
+from .treebank import normalize, ptb_split, read_trees
 
 __all__ = [
     "DECODERS",
@@ -57,9 +59,11 @@ __all__ = [
     "ParsingSettings",
     "default_settings",
     "load_corpus",
+    "load_treebank_files",
     "new_parser",
     "run_parsing",
     "seeds_table",
+    "treebank_checksums",
 ]
 
 INPUTS = ("words", "tags")
@@ -142,7 +146,7 @@ def load_corpus(corpus: str, data: str | None) -> tuple[list[Tree], list[Tree], 
 
     ``ptb``: the Penn Treebank sample under ``data`` (`ptb_split`: wsj_0001-0149, 0150-0159,
     0160-0169), function tags and empty elements removed, root collapsed. ``synthetic``:
-    2,000 / 200 / 300 trees of `synthetic_trees`.
+    2,000 / 200 / 300 trees of `synthetic_trees`. Other treebank files: `load_treebank_files`.
 
     Raises:
         ValueError: An unknown corpus, or no ``ptb_sample/`` under the data folder.
@@ -155,10 +159,145 @@ def load_corpus(corpus: str, data: str | None) -> tuple[list[Tree], list[Tree], 
     root = data_root(data)
     if root is None or not (root / "ptb_sample").is_dir():
         raise ValueError(f"no ptb_sample/ folder under {root} (give --data or set HYBRID_DATA)")
-    splits = ptb_split(root / "ptb_sample")
-    normalised = ([normalize(tree) for tree in split] for split in splits)
-    train, dev, test = ([tree for tree in split if tree is not None] for split in normalised)
+    train, dev, test = (_normalised(split) for split in ptb_split(root / "ptb_sample"))
     return train, dev, test
+
+
+def _normalised(trees: Sequence[Tree]) -> list[Tree]:
+    """``trees`` as the parsers see them (`normalize`), less those that were only empty
+    elements; the same for the ``ptb`` corpus and for files given by path."""
+    return [tree for tree in map(normalize, trees) if tree is not None]
+
+
+#: A treebank split given by path: a file, a glob pattern, or several of them.
+Patterns = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+_SPLIT_OPTIONS = {"train": "--train", "dev": "--dev", "test": "--test"}
+_HELD_OUT_FOR = {"dev": "development", "test": "testing"}
+
+
+def load_treebank_files(
+    train: Patterns,
+    dev: Patterns | None = None,
+    test: Patterns | None = None,
+    dev_fraction: float = 0.1,
+) -> tuple[list[Tree], list[Tree], list[Tree], list[str]]:
+    """Normalised train, development and test trees read from treebank files given by path.
+
+    Every file is read by `read_trees` (UTF-8, a byte-order mark dropped, ``\\r\\n`` or
+    ``\\n`` line ends, trees one per line or each over several lines, blank lines anywhere)
+    and every tree normalised as in `load_corpus` (`normalize`: function tags and empty
+    elements removed, a unary ``""``/``ROOT``/``TOP`` root collapsed); a tree that was only
+    empty elements is dropped. A split that is not given is held out of the training trees
+    (`hybrid.corpora.hold_out`, seed `HELD_OUT_SEED`): first the development trees, then the
+    test trees out of those left, each a ``dev_fraction`` (rounded, at least one tree) of
+    what it is taken from, the trees keeping their order. Files are read, and every error
+    raised, before anything trains.
+
+    The files read are not returned: `treebank_checksums` of the same arguments records
+    them (the held-out splits follow from the training files, ``dev_fraction`` and the seed).
+
+    Args:
+        train: The training trees' files: a path, a glob pattern (``data/wsj_01*.mrg``;
+            ``**`` reaches into subfolders; its matches sorted by name), or a list of them,
+            read in the order given.
+        dev: The development trees' files, the same way; ``None``: held out of ``train``.
+        test: The test trees' files, the same way; ``None``: held out of ``train`` (after
+            ``dev``).
+        dev_fraction: The share of the training trees each missing split takes, in (0, 1).
+
+    Returns:
+        ``(train, dev, test, notes)``: the three splits' normalised trees, each in the order
+        of its files and of the trees within a file, no tree in two splits; and the notes a
+        user should read, one sentence each: a split held out (``"no --dev: 10 of 100
+        training trees (10%, seed 0) held out for development"``), trees dropped as empty.
+
+    Raises:
+        ValueError: naming the option (``--train``, ``--dev``, ``--test``) and the pattern:
+            no pattern, a pattern matching no file, a folder (`expand_paths`); naming the
+            file and the option: a file given for two splits, a file without trees; naming
+            the file and the line (`read_trees`): unbalanced brackets, text outside the
+            trees, a malformed tree, bytes that are not UTF-8; naming the split: a split
+            with no tree left after normalisation, too few training trees to hold a split
+            out of, or a ``dev_fraction`` outside (0, 1) when a split is held out.
+    """
+    given = {"train": train, "dev": dev, "test": test}
+    files = {
+        split: expand_paths(patterns, _SPLIT_OPTIONS[split])
+        for split, patterns in given.items()
+        if patterns is not None
+    }
+    _refuse_shared_files(files)
+    notes: list[str] = []
+    splits: dict[str, list[Tree]] = {}
+    for split, paths in files.items():
+        raw = []
+        for path in paths:
+            trees = read_trees(path)
+            if not trees:
+                raise ValueError(f"{_SPLIT_OPTIONS[split]}: no tree in {str(path)!r}")
+            raw.extend(trees)
+        splits[split] = _normalised(raw)
+        dropped = len(raw) - len(splits[split])
+        if not splits[split]:
+            raise ValueError(
+                f"{_SPLIT_OPTIONS[split]}: no tree left after normalisation: each of the "
+                f"{len(raw)} trees of {_shown(paths)} is only empty elements (-NONE-)"
+            )
+        if dropped:
+            notes.append(
+                f"{_SPLIT_OPTIONS[split]}: {dropped} of {len(raw)} trees dropped, only empty "
+                "elements (-NONE-)"
+            )
+    for split in ("dev", "test"):
+        if split in splits:
+            continue
+        pool = splits["train"]
+        left = " left" if split == "test" and dev is None else ""  # after the dev trees
+        what = f"no {_SPLIT_OPTIONS[split]}: holding trees out of --train"
+        splits["train"], splits[split] = hold_out(pool, dev_fraction, what)
+        notes.append(
+            f"no {_SPLIT_OPTIONS[split]}: {len(splits[split])} of {len(pool)} training trees"
+            f"{left} ({100 * dev_fraction:g}%, seed {HELD_OUT_SEED}) held out for "
+            f"{_HELD_OUT_FOR[split]}"
+        )
+    return splits["train"], splits["dev"], splits["test"], notes
+
+
+def treebank_checksums(
+    train: Patterns, dev: Patterns | None = None, test: Patterns | None = None
+) -> dict[str, list[dict[str, str]]]:
+    """What `load_treebank_files` reads for the same arguments: ``{"train": [{"path",
+    "sha256"}, ...], "dev": ..., "test": ...}`` (`hybrid.corpora.checksums`), a split that
+    is ``None`` left out (it is held out of ``train``), each file in reading order.
+
+    Raises:
+        ValueError: as `hybrid.corpora.expand_paths`, naming the option and the pattern.
+    """
+    given = {"train": train, "dev": dev, "test": test}
+    return {
+        split: checksums(expand_paths(patterns, _SPLIT_OPTIONS[split]))
+        for split, patterns in given.items()
+        if patterns is not None
+    }
+
+
+def _refuse_shared_files(files: dict[str, list[Path]]) -> None:
+    """Raise a ValueError naming a file that two splits (or one split twice) name."""
+    seen: dict[Path, str] = {}
+    for split, paths in files.items():
+        for path in paths:
+            key = path.resolve()
+            if key in seen:
+                first, second = _SPLIT_OPTIONS[seen[key]], _SPLIT_OPTIONS[split]
+                where = f"both {first} and {second}" if first != second else f"{first} twice"
+                raise ValueError(f"{str(path)!r} is given for {where}; each file may be read once")
+            seen[key] = split
+
+
+def _shown(paths: Sequence[Path]) -> str:
+    """The first few of ``paths``, for a message."""
+    more = f" and {len(paths) - 3} more" if len(paths) > 3 else ""
+    return ", ".join(map(str, paths[:3])) + more
 
 
 def new_parser(
@@ -261,8 +400,13 @@ def run_parsing(
     settings: ParsingSettings | None = None,
     corpus: str = "ptb",
     progress: bool = False,
+    data: dict[str, list[dict[str, str]]] | None = None,
 ) -> dict:
     """Train and evaluate every (input, model) pair; write the run folder; return its results.
+
+    ``data``: the treebank files read, ``{split: [{"path", "sha256"}]}``
+    (`treebank_checksums`): their checksums are recorded, and a run folder made from files
+    of other contents is refused.
 
     Raises:
         ValueError: Unknown inputs or models, empty splits, or a run folder made with other
@@ -277,6 +421,8 @@ def run_parsing(
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / "results.json"
     requested = {"corpus": corpus, "train_trees": len(train), **asdict(settings)}
+    if data:
+        requested["data"] = {split: [f["sha256"] for f in files] for split, files in data.items()}
     requested = json.loads(json.dumps(requested))
 
     # a rerun with other settings is refused from here on

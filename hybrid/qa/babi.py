@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..corpora import expand_paths
 from ..files import read_lines
 from ..vocabulary import str_tuple
 
-__all__ = ["TASKS", "Question", "load_tasks", "read_babi", "task_file", "tokenize"]
+__all__ = ["TASKS", "Question", "load_files", "load_tasks", "read_babi", "task_file", "tokenize"]
 
 #: The 20 tasks by number (file names read ``qa<N>_<name>_{train,test}.txt``).
 TASKS = {
@@ -46,6 +47,8 @@ TASKS = {
 }
 
 _WORD = re.compile(r"[a-z0-9]+")
+# A task's file name: ``qa<N>_...``.
+_TASK_NAME = re.compile(r"qa(\d+)_")
 
 
 def tokenize(text: str) -> tuple[str, ...]:
@@ -134,9 +137,7 @@ def read_babi(path: str | os.PathLike[str], task: int = 0) -> list[Question]:
             not UTF-8 (a byte-order mark is dropped).
     """
     path = Path(path)
-    if not task:
-        match = re.match(r"qa(\d+)_", path.name)
-        task = int(match.group(1)) if match else 0
+    task = task or _task_of(path)
     questions: list[Question] = []
     story: list[tuple[str, ...]] = []
     position: dict[int, int] = {}  # line ID of a statement -> its index in the story
@@ -144,7 +145,7 @@ def read_babi(path: str | os.PathLike[str], task: int = 0) -> list[Question]:
     for number, line in enumerate(read_lines(path), start=1):
         if not line.strip():
             continue
-        where = f"{path.name} line {number}"
+        where = f"{path} line {number}"
         head, _, text = line.partition(" ")
         if not head.isdigit():
             raise ValueError(f"{where}: expected 'ID text', got {line[:40]!r}")
@@ -184,3 +185,72 @@ def load_tasks(
         }
         for task in tasks
     }
+
+
+def _task_of(path: Path) -> int:
+    """The task number of a ``qaN_...`` file name; 0 for any other name."""
+    match = _TASK_NAME.match(path.name)
+    return int(match.group(1)) if match else 0
+
+
+def load_files(
+    train: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    test: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+) -> dict[int, dict[str, list[Question]]]:
+    """The ``train`` and ``test`` questions of bAbI-format files given by path, by task.
+
+    Each file is read by `read_babi`. Its task is the ``N`` of a ``qaN_`` file name (as
+    `read_babi` reads it, ``qa1_single-supporting-fact_train.txt``: task 1), else 0, so that
+    files named otherwise form one task 0. The questions of a task's training files are
+    concatenated in the order the files are given, and so are those of its test files.
+
+    Args:
+        train: The training files: a path, a glob pattern (``en/qa1_*_train.txt``; its
+            matches sorted by name), or a list of them.
+        test: The test files, the same way.
+
+    Returns:
+        What `load_tasks` returns for the tasks found: ``{task: {"train": [...], "test":
+        [...]}}``, tasks in increasing order, each `Question` with ``task`` set to its key.
+
+    Raises:
+        ValueError: naming the option (``--train``, ``--test``) and the pattern: no pattern,
+            a pattern matching no file, a folder (`hybrid.corpora.expand_paths`); naming the
+            file: a file given twice (for one split or both), a file without questions, a
+            task with training files but no test file or the reverse (naming the files it
+            has); naming the file and line, what `read_babi` refuses.
+    """
+    files = {"train": expand_paths(train, "--train"), "test": expand_paths(test, "--test")}
+    seen: dict[Path, str] = {}  # each file, resolved, and its split
+    for split, paths in files.items():
+        for path in paths:
+            key = path.resolve()
+            if key in seen:
+                first = seen[key]
+                where = f"both --{first} and --{split}" if first != split else f"--{split} twice"
+                raise ValueError(f"{str(path)!r} is given for {where}; each file may be read once")
+            seen[key] = split
+    tasks: dict[int, dict[str, list[Path]]] = {}
+    for split, paths in files.items():
+        for path in paths:
+            tasks.setdefault(_task_of(path), {"train": [], "test": []})[split].append(path)
+    for task, by_split in tasks.items():
+        for split, other in (("train", "test"), ("test", "train")):
+            if not by_split[split]:
+                named = ", ".join(map(str, by_split[other]))
+                raise ValueError(
+                    f"task {task}: --{other} gives {named} but --{split} gives no file of this "
+                    f"task (its task is the N of a 'qaN_' file name, else 0)"
+                )
+    loaded: dict[int, dict[str, list[Question]]] = {}
+    for task in sorted(tasks):
+        loaded[task] = {}
+        for split, paths in tasks[task].items():
+            questions: list[Question] = []
+            for path in paths:
+                read = read_babi(path)
+                if not read:
+                    raise ValueError(f"--{split}: no question in {str(path)!r}")
+                questions.extend(read)
+            loaded[task][split] = questions
+    return loaded

@@ -96,6 +96,7 @@ def run_qa(
     joint: bool = False,
     settings: dict[str, tuple[ReaderConfig, QATrainConfig]] | None = None,
     corpus: str = "babi",
+    data: dict[str, list[dict[str, str]]] | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict:
@@ -109,6 +110,8 @@ def run_qa(
         joint: One reader per seed for all tasks together, instead of one per task.
         settings: Architecture and optimisation per kind (default: `default_settings`).
         corpus: Name recorded in the results.
+        data: The bAbI files read, ``{split: [{"path", "sha256"}]}``: their checksums are
+            recorded, and a run folder made from files of other contents is refused.
         progress: Show progress bars.
         log: Where progress lines go.
 
@@ -142,6 +145,8 @@ def run_qa(
             k: {"reader": asdict(r), "training": asdict(t)} for k, (r, t) in settings.items()
         },
     }
+    if data:
+        header["data"] = {split: [f["sha256"] for f in files] for split, files in data.items()}
     requested = json.loads(json.dumps(header))  # task numbers as JSON keys, as saved
     # the settings that may be raised (to train on), and the reader trained with each
     raisable = {f"settings.{kind}.training.epochs": kind for kind in kinds}

@@ -48,6 +48,7 @@ def run_comparison(
     log: Callable[[str], None] = print,
     device: str | torch.device = "cpu",
     refit: bool = False,
+    files: dict[str, list[dict[str, str]]] | None = None,
 ) -> dict:
     """Train and evaluate every head with every seed on the same splits and encoder.
 
@@ -66,6 +67,9 @@ def run_comparison(
             the same initial weights on train + development for that many epochs and report
             that model's test scores (the development scores reported are those of the
             selection pass).
+        files: The data files read, ``{split: [{"path", "sha256"}]}``
+            (`hybrid.tagging.datasets.TaggingData.files`): recorded, and a run folder or
+            checkpoint made from files of other contents is refused.
 
     Returns:
         The content of ``results.json``: the rows of this call merged with those already in
@@ -83,12 +87,15 @@ def run_comparison(
     # what decides the data and the numbering of the labels, beside the two configurations:
     # recorded with every run, so that none resumes or is read back under another
     setup = {"corpus": corpus, "sizes": {k: len(v) for k, v in splits.items()}, "refit": refit}
+    if files:
+        setup["data"] = _digests(files)
     header = {
         "corpus": corpus,
         "sizes": setup["sizes"],
         "tagger": asdict(tagger),
         "training": asdict(training),
         "refit": refit,
+        **({"data": files} if files else {}),
     }
     results_path = run_dir / "results.json"
     if results_path.exists():  # refused before any training
@@ -98,7 +105,7 @@ def run_comparison(
     # a refit trains on the development labels too: they must all be in the label vocabularies
     more_labels = splits["valid"] if refit else ()
     vocabulary = TaggingVocabulary.build(splits["train"], more_labels=more_labels)
-    scheme = tagger.scheme or "BIO"
+    scheme = tagger.scheme
     runs = []
     for head in heads:
         for seed in seeds:
@@ -146,7 +153,8 @@ def run_comparison(
                     "tokens_per_second": record["tokens_per_second"],
                 }
             )
-            log(f"{head} seed {seed}: test F1 {100 * scores['test']['f1']:.2f}")
+            metric = "F1" if scheme else "accuracy"
+            log(f"{head} seed {seed}: test {metric} {100 * scores['test']['f1']:.2f}")
     if not is_main():
         return {}
     fresh = {(r["head"], r["seed"]) for r in runs}
@@ -166,7 +174,7 @@ def run_comparison(
 
     def derived(results: dict) -> None:
         write_text_atomic(run_dir / "results.md", results_table(results))
-        _plots(run_dir, splits["test"], results["runs"])
+        _plots(run_dir, splits["test"], results["runs"], scheme is not None)
 
     return update_json(results_path, merge, derived)
 
@@ -174,14 +182,21 @@ def run_comparison(
 def _shared(results: dict) -> dict:
     """The settings every run of one ``results.json`` shares: all but the head and seed (the
     encoder's and the training's side by side, as `TaggerConfig` and `TrainConfig` share no
-    field name)."""
+    field name), and the checksums of the data files where recorded."""
     return {
         "corpus": results.get("corpus"),
         "sizes": results.get("sizes"),
         **{k: v for k, v in results.get("tagger", {}).items() if k != "head"},
         **{k: v for k, v in results.get("training", {}).items() if k != "seed"},
         "refit": results.get("refit"),
+        **({"data": _digests(results["data"])} if results.get("data") else {}),
     }
+
+
+def _digests(files: dict[str, list[dict[str, str]]]) -> dict[str, list[str]]:
+    """The SHA-256 of each split's files, in order: what must match on a resume (the paths
+    may differ, e.g. on another machine)."""
+    return {split: [f["sha256"] for f in entries] for split, entries in files.items()}
 
 
 def _read_back(
@@ -244,9 +259,7 @@ def _train(
     tokens = sum(len(s.words) for s in splits["train"]) * len(history.loss)
     record: dict = {"history": asdict(history), "training": asdict(training), "run": setup}
     if setup["refit"]:
-        record["valid"] = _summary(
-            evaluate(model, vocabulary, splits["valid"], tagger.scheme or "BIO")
-        )
+        record["valid"] = _summary(evaluate(model, vocabulary, splits["valid"], tagger.scheme))
         record["refit_epochs"] = history.best_epoch()
         torch.manual_seed(training.seed)
         model = Tagger(tagger, vocabulary).to(device)
@@ -325,23 +338,27 @@ def _aggregate(runs: list[dict], heads: Sequence[str]) -> dict:
 
 
 def results_table(results: dict) -> str:
-    """The Markdown comparison table (test split, mean ± std over seeds, in percent)."""
+    """The Markdown comparison table (test split, mean ± std over seeds, in percent): strict
+    span scores of chunk tags, token accuracy of plain labels (``tagger.scheme`` ``None``)."""
+    chunks = results.get("tagger", {}).get("scheme", "BIO") is not None
+    if chunks:
+        scored, columns = "strict span scores", ("f1", "precision", "recall", "token_accuracy")
+        names = "span F1 | precision | recall | token acc."
+    else:
+        scored, columns, names = "token scores of plain labels", ("token_accuracy",), "token acc."
+    columns += ("intent_accuracy",)
     lines = [
         f"# {results['corpus']}: softmax vs CRF vs structured SVM on one encoder",
         "",
-        "Test split, mean ± std over seeds, strict span scores in percent. Sizes: "
+        f"Test split, mean ± std over seeds, {scored} in percent. Sizes: "
         + ", ".join(f"{k} {v}" for k, v in results["sizes"].items())
         + ".",
         "",
-        "| head | seeds | span F1 | precision | recall | token acc. | intent acc. "
-        "| train time (s) | tokens/s | trained on |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        f"| head | seeds | {names} | intent acc. | train time (s) | tokens/s | trained on |",
+        "| --- | ---: | " + "---: | " * len(columns) + "---: | ---: | --- |",
     ]
     for head, entry in results["summary"].items():
-        cells = [
-            _mean_std(entry, key)
-            for key in ("f1", "precision", "recall", "token_accuracy", "intent_accuracy")
-        ]
+        cells = [_mean_std(entry, key) for key in columns]
         lines.append(
             f"| {head} | {entry['seeds']} | " + " | ".join(cells) + " | "
             f"{entry['train_seconds']:.0f} | {entry['tokens_per_second']:.0f} | "
@@ -356,9 +373,10 @@ def _mean_std(entry: dict, key: str) -> str:
     return f"{100 * entry[key]['mean']:.2f} ± {100 * entry[key]['std']:.2f}"
 
 
-def _plots(run_dir: Path, test: Sequence[Sentence], runs: list[dict]) -> None:
+def _plots(run_dir: Path, test: Sequence[Sentence], runs: list[dict], chunks: bool) -> None:
     """Training curves and per-label F1 of every run of the folder, and the confusion of the
-    first CRF run (else of the first head's first seed) on ``test``."""
+    first CRF run (else of the first head's first seed) on ``test``; ``chunks``: the tags are
+    chunk tags (else plain labels, scored token by token)."""
     heads = _heads(runs)
     histories = {
         (r["head"], r["seed"]): read_json(
@@ -366,7 +384,7 @@ def _plots(run_dir: Path, test: Sequence[Sentence], runs: list[dict]) -> None:
         )["history"]
         for r in runs
     }
-    plot_curves(histories, run_dir / "training_curves.png")
+    plot_curves(histories, run_dir / "training_curves.png", "span F1" if chunks else "accuracy")
     best_head = "crf" if "crf" in heads else heads[0]
     seed = min(r["seed"] for r in runs if r["head"] == best_head)
     model, vocabulary = load_tagger(run_dir / "models" / f"{best_head}-seed{seed}.pt")
@@ -380,7 +398,7 @@ def _plots(run_dir: Path, test: Sequence[Sentence], runs: list[dict]) -> None:
                 labels.setdefault(label, []).append(entry["f1"])
                 support[label] = entry["support"]
         scores[head] = {label: statistics.fmean(v) for label, v in labels.items()}
-    plot_label_f1(scores, support, run_dir / "label_f1.png")
+    plot_label_f1(scores, support, run_dir / "label_f1.png", units="spans" if chunks else "tokens")
     plot_confusion(
         gold,
         predicted,

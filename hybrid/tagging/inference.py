@@ -80,7 +80,7 @@ def _tag_batch(
 ) -> list[dict]:
     """The result dictionaries of one batch of sentences (see `tag_texts`)."""
     out = model.predict(vocabulary.batch(sentences, with_labels=False), k)
-    scheme = model.config.scheme or "BIO"
+    scheme = model.config.scheme
     results = []
     for b, sentence in enumerate(sentences):
         n = len(sentence.words)
@@ -95,7 +95,7 @@ def _tag_batch(
                     "end": end,
                     "text": " ".join(sentence.words[start:end]),
                 }
-                for label, start, end in extract_spans(tags, scheme)
+                for label, start, end in (extract_spans(tags, scheme) if scheme else ())
             ],
             "confidence": [round(c, 4) for c in out["confidence"][b, :n].tolist()],
         }

@@ -1,4 +1,5 @@
-"""Chunk (span) metrics for BIO and BIOES tags, identical to seqeval's strict mode.
+"""Tagging metrics: chunk (span) scores for BIO, BIOES and IOB1 tags, identical to seqeval's
+strict mode, and token scores for plain labels (POS tags and other labels without spans).
 
 A chunk counts only when it is well-formed in its scheme (CoNLL "strict" span F1):
 
@@ -8,26 +9,41 @@ A chunk counts only when it is well-formed in its scheme (CoNLL "strict" span F1
 * BIOES (IOBES): ``S-X``, or ``B-X I-X* E-X``. A fragment (``B-X I-X`` not closed by
   ``E-X``, a lone ``I-X`` or ``E-X``) is not a chunk; the scan resumes at the tag that
   broke it, so in ``B-X I-X S-X`` the ``S-X`` still counts.
+* IOB1 (CoNLL-2000 and -2003 as first released): ``I-X`` opens a chunk unless it continues
+  one of type ``X``; ``B-X`` opens one right after another chunk of type ``X``. Scored as
+  its exact BIO rewrite (`iob1_to_bio`), as conlleval reads it.
 
 Precision, recall and F1 are micro-averaged over chunks, per label as well; the values
 equal those of ``seqeval.metrics.classification_report(gold, predicted, mode="strict",
 scheme=IOB2 | IOBES)``. Unlike seqeval, labels must be exactly ``"O"`` or ``"P-TYPE"``
 with a one-letter prefix ``P`` of the scheme (seqeval also reads ``"B"`` as type ``"_"``
 and ``"Bfoo"`` as ``B-foo``).
+
+Plain labels (`label_scores`) are scored token by token: accuracy, and precision, recall and
+F1 of each label (a token predicted ``NN`` is a true positive of ``NN`` when its gold label is
+``NN``, else a false positive of ``NN`` and a false negative of its gold label).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from .schemes import split_tag
 
-__all__ = ["bio_to_bioes", "bioes_to_bio", "extract_spans", "span_scores"]
+__all__ = [
+    "bio_to_bioes",
+    "bioes_to_bio",
+    "extract_spans",
+    "iob1_to_bio",
+    "label_scores",
+    "span_scores",
+]
 
-_SCHEMES = {"BIO": "BIO", "IOB2": "BIO", "BIOES": "BIOES", "IOBES": "BIOES"}
-_PREFIXES = {"BIO": "BI", "BIOES": "BIES"}
+_SCHEMES = {"BIO": "BIO", "IOB2": "BIO", "BIOES": "BIOES", "IOBES": "BIOES", "IOB1": "IOB1"}
+_PREFIXES = {"BIO": "BI", "BIOES": "BIES", "IOB1": "BI"}
 
 
 def _scheme(scheme: str) -> str:
@@ -104,7 +120,37 @@ def bioes_to_bio(tags: Sequence[str]) -> list[str]:
     return ["O" if p == "O" else f"{mapping[p]}-{k}" for p, k in _parse(tags, "BIOES", "tags")]
 
 
+def _iob1_as_bio(parsed: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """IOB1 tags rewritten as BIO: an ``I-X`` that continues no chunk of type ``X`` opens
+    one (``B-X``); every other tag stays."""
+    out = []
+    for i, (prefix, kind) in enumerate(parsed):
+        continues = i > 0 and parsed[i - 1][0] in "BI" and parsed[i - 1][1] == kind
+        out.append(("B", kind) if prefix == "I" and not continues else (prefix, kind))
+    return out
+
+
+def iob1_to_bio(tags: Sequence[str]) -> list[str]:
+    """Rewrite IOB1 tags as BIO (IOB2): each chunk starts with ``B-X``.
+
+    The chunks stay the same: ``extract_spans(tags, "IOB1") == extract_spans(iob1_to_bio(tags),
+    "BIO")``.
+
+    Args:
+        tags: ``L`` tags, each ``"O"``, ``"B-X"`` or ``"I-X"``.
+
+    Returns:
+        ``L`` BIO tags.
+
+    Raises:
+        ValueError: naming the position of a tag outside the IOB1 scheme.
+    """
+    return ["O" if p == "O" else f"{p}-{k}" for p, k in _iob1_as_bio(_parse(tags, "IOB1", "tags"))]
+
+
 def _spans(parsed: list[tuple[str, str]], scheme: str) -> list[tuple[str, int, int]]:
+    if scheme == "IOB1":
+        parsed, scheme = _iob1_as_bio(parsed), "BIO"
     spans = []
     n = len(parsed)
     i = 0
@@ -136,8 +182,8 @@ def extract_spans(tags: Sequence[str], scheme: str = "BIO") -> list[tuple[str, i
 
     Args:
         tags: ``L`` tag strings.
-        scheme: ``"BIO"`` (alias ``"IOB2"``) or ``"BIOES"`` (alias ``"IOBES"``),
-            case-insensitive.
+        scheme: ``"BIO"`` (alias ``"IOB2"``), ``"BIOES"`` (alias ``"IOBES"``) or
+            ``"IOB1"``, case-insensitive.
 
     Returns:
         ``(label, start, end)`` with ``end`` exclusive, in order of ``start``.
@@ -174,7 +220,7 @@ def span_scores(
     Args:
         gold: ``N`` sentences of gold tags.
         predicted: ``N`` sentences of predicted tags, each as long as its gold sentence.
-        scheme: ``"BIO"``/``"IOB2"`` or ``"BIOES"``/``"IOBES"``.
+        scheme: ``"BIO"``/``"IOB2"``, ``"BIOES"``/``"IOBES"`` or ``"IOB1"``.
 
     Returns:
         A dict with ``"precision"``, ``"recall"``, ``"f1"`` (micro-averaged over chunks),
@@ -188,6 +234,58 @@ def span_scores(
             the scheme (naming its position).
     """
     name = _scheme(scheme)
+    counts = _Counts()
+    for i, (g, p) in enumerate(_pairs(gold, predicted)):
+        g_parsed = _parse(g, name, f"gold[{i}]")
+        p_parsed = _parse(p, name, f"predicted[{i}]")
+        counts.count_tokens(g, p)
+        g_spans = set(_spans(g_parsed, name))
+        p_spans = set(_spans(p_parsed, name))
+        counts.gold.update(label for label, _, _ in g_spans)
+        counts.predicted.update(label for label, _, _ in p_spans)
+        counts.correct.update(label for label, _, _ in g_spans & p_spans)
+    return counts.scores()
+
+
+def label_scores(
+    gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]
+) -> dict[str, Any]:
+    """Token scores of plain labels (POS tags, or any labels without chunks).
+
+    Scores are fractions in ``[0, 1]``; a ratio with a zero denominator is ``0.0``.
+
+    Args:
+        gold: ``N`` sentences of gold labels.
+        predicted: ``N`` sentences of predicted labels, each as long as its gold sentence.
+
+    Returns:
+        The keys of `span_scores`, counted over tokens: ``"token_accuracy"``;
+        ``"precision"``, ``"recall"`` and ``"f1"`` micro-averaged over tokens (each equal to
+        the accuracy, as every token has one gold and one predicted label); ``"support"``
+        (tokens); and ``"per_label"`` ``{label: {"precision", "recall", "f1", "support"}}``
+        for every gold or predicted label, sorted.
+
+    Raises:
+        ValueError: when ``gold`` and ``predicted`` have different numbers of sentences, a
+            sentence has different lengths, or a label is not a string (naming it).
+    """
+    counts = _Counts()
+    for i, (g, p) in enumerate(_pairs(gold, predicted)):
+        for name, labels in ((f"gold[{i}]", g), (f"predicted[{i}]", p)):
+            for j, label in enumerate(labels):
+                if not isinstance(label, str):
+                    raise ValueError(f"{name}[{j}] must be a string, got {type(label).__name__}")
+        counts.count_tokens(g, p)
+        counts.gold.update(g)
+        counts.predicted.update(p)
+        counts.correct.update(a for a, b in zip(g, p, strict=True) if a == b)
+    return counts.scores()
+
+
+def _pairs(
+    gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]
+) -> Iterator[tuple[Sequence[str], Sequence[str]]]:
+    """The ``(gold, predicted)`` sentences, checked to pair up."""
     for arg, value in (("gold", gold), ("predicted", predicted)):
         if isinstance(value, str):
             raise ValueError(f"{arg} must be a list of tag sequences, not a string")
@@ -196,40 +294,51 @@ def span_scores(
             f"gold and predicted must have the same number of sentences, "
             f"got {len(gold)} and {len(predicted)}"
         )
-    n_gold: Counter[str] = Counter()
-    n_pred: Counter[str] = Counter()
-    n_correct: Counter[str] = Counter()
-    tokens = same = 0
     for i, (g, p) in enumerate(zip(gold, predicted, strict=True)):
-        g_parsed = _parse(g, name, f"gold[{i}]")
-        p_parsed = _parse(p, name, f"predicted[{i}]")
-        if len(g_parsed) != len(p_parsed):
+        for arg, value in ((f"gold[{i}]", g), (f"predicted[{i}]", p)):
+            if isinstance(value, str):
+                raise ValueError(f"{arg} must be a sequence of tag strings, not a single string")
+        if len(g) != len(p):
             raise ValueError(
-                f"gold[{i}] and predicted[{i}] must have the same length, "
-                f"got {len(g_parsed)} and {len(p_parsed)}"
+                f"gold[{i}] and predicted[{i}] must have the same length, got {len(g)} and {len(p)}"
             )
-        tokens += len(g_parsed)
-        same += sum(a == b for a, b in zip(g, p, strict=True))
-        g_spans = set(_spans(g_parsed, name))
-        p_spans = set(_spans(p_parsed, name))
-        n_gold.update(label for label, _, _ in g_spans)
-        n_pred.update(label for label, _, _ in p_spans)
-        n_correct.update(label for label, _, _ in g_spans & p_spans)
-    per_label = {}
-    for label in sorted(n_gold.keys() | n_pred.keys()):
-        precision, recall, f1 = _prf(n_correct[label], n_pred[label], n_gold[label])
-        per_label[label] = {
+        yield g, p
+
+
+@dataclass
+class _Counts:
+    """Gold, predicted and correct units (chunks or tokens) per label, and token agreement."""
+
+    gold: Counter[str] = field(default_factory=Counter)
+    predicted: Counter[str] = field(default_factory=Counter)
+    correct: Counter[str] = field(default_factory=Counter)
+    tokens: int = 0
+    same: int = 0
+
+    def count_tokens(self, gold: Sequence[str], predicted: Sequence[str]) -> None:
+        self.tokens += len(gold)
+        self.same += sum(a == b for a, b in zip(gold, predicted, strict=True))
+
+    def scores(self) -> dict[str, Any]:
+        per_label = {}
+        for label in sorted(self.gold.keys() | self.predicted.keys()):
+            precision, recall, f1 = _prf(
+                self.correct[label], self.predicted[label], self.gold[label]
+            )
+            per_label[label] = {
+                "precision": precision,
+                "recall": recall,
+                "f1": f1,
+                "support": self.gold[label],
+            }
+        precision, recall, f1 = _prf(
+            self.correct.total(), self.predicted.total(), self.gold.total()
+        )
+        return {
             "precision": precision,
             "recall": recall,
             "f1": f1,
-            "support": n_gold[label],
+            "support": self.gold.total(),
+            "token_accuracy": self.same / self.tokens if self.tokens else 0.0,
+            "per_label": per_label,
         }
-    precision, recall, f1 = _prf(n_correct.total(), n_pred.total(), n_gold.total())
-    return {
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
-        "support": n_gold.total(),
-        "token_accuracy": same / tokens if tokens else 0.0,
-        "per_label": per_label,
-    }

@@ -39,8 +39,9 @@ class TaggerConfig:
         char_dim: Character embedding size.
         char_out: Size of the per-word character vector.
         feature_dim: Embedding size of the extra token column (e.g. POS), if the data has one.
-        scheme: Tagging scheme whose transition constraints the structured heads obey
-            (``"BIO"``, ``"BIOES"``, ``"IOB1"``) or ``None`` for none.
+        scheme: The tags' chunk scheme (``"BIO"``, ``"BIOES"``, ``"IOB1"``): the structured
+            heads obey its transition constraints, and chunks are scored and returned; or
+            ``None`` for plain labels (POS tags ...): no constraints, token scores, no chunks.
         word_dropout: Probability of replacing a training token's word by ``<unk>`` (see
             `hybrid.nn.encoders.SequenceEncoder`).
         intent_pooling: Input of the intent head: ``"last"`` (the encoder's last states, a

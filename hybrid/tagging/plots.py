@@ -14,12 +14,15 @@ import numpy as np  # noqa: E402
 from ..files import save_figure  # noqa: E402
 
 
-def plot_curves(histories: dict[tuple[str, int], dict], path: Path) -> None:
-    """Training loss, development F1 and (where the data has intents) development intent
-    accuracy per epoch, one line per (head, seed)."""
+def plot_curves(
+    histories: dict[tuple[str, int], dict], path: Path, metric: str = "span F1"
+) -> None:
+    """Training loss, development ``metric`` (span F1, or token accuracy for plain labels)
+    and (where the data has intents) development intent accuracy per epoch, one line per
+    (head, seed)."""
     panels = [
         ("loss", "training loss (per sentence)", 1.0),
-        ("dev_f1", "development span F1 (%)", 100.0),
+        ("dev_f1", f"development {metric} (%)", 100.0),
     ]
     if any(not np.isnan(a) for h in histories.values() for a in h.get("dev_intent_accuracy", [])):
         panels.append(("dev_intent_accuracy", "development intent accuracy (%)", 100.0))
@@ -40,9 +43,14 @@ def plot_curves(histories: dict[tuple[str, int], dict], path: Path) -> None:
 
 
 def plot_label_f1(
-    scores: dict[str, dict[str, float]], support: dict[str, int], path: Path, top: int = 30
+    scores: dict[str, dict[str, float]],
+    support: dict[str, int],
+    path: Path,
+    top: int = 30,
+    units: str = "spans",
 ) -> None:
-    """Per-label test F1 of each head (mean over seeds) for the ``top`` labels by support."""
+    """Per-label test F1 of each head (mean over seeds) for the ``top`` labels by support
+    (gold ``units``: chunks are ``"spans"``, plain labels ``"tokens"``)."""
     labels = sorted(support, key=lambda label: -support[label])[:top]
     fig, ax = plt.subplots(figsize=(0.45 * len(labels) + 2.5, 4.5))
     width = 0.8 / max(len(scores), 1)
@@ -54,9 +62,9 @@ def plot_label_f1(
         np.arange(len(labels)) + 0.4 - width / 2, names, rotation=70, ha="right", fontsize=7
     )
     ax.set(
-        ylabel="test span F1 (%)",
+        ylabel=f"test {'span' if units == 'spans' else 'token'} F1 (%)",
         ylim=(0, 100),
-        title="per-label test F1, mean over seeds (gold spans in brackets)",
+        title=f"per-label test F1, mean over seeds (gold {units} in brackets)",
     )
     ax.legend(loc="lower left")
     fig.tight_layout()

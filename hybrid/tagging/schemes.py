@@ -86,3 +86,61 @@ def allowed_transitions(scheme: str, labels: Sequence[str]) -> ChainConstraints:
     start = torch.tensor([_can_start(name, tag) for tag in parts])
     end = torch.tensor([_can_end(name, tag) for tag in parts])
     return ChainConstraints(transitions, start, end)
+
+
+def detect_scheme(tag_sequences: Sequence[Sequence[str]]) -> str | None:
+    """The scheme that tag sequences are written in, or ``None`` for plain labels.
+
+    * Tags other than ``O`` and ``P-TYPE`` (one-letter prefix ``P`` of B, I, E, S): plain
+      labels such as POS tags (``None``).
+    * An ``E-`` or ``S-`` prefix: ``"BIOES"``.
+    * Otherwise ``"IOB1"`` when some ``I-X`` opens a chunk (it follows no ``B-X``/``I-X``) and
+      every ``B-X`` follows a chunk of type ``X`` (IOB1's only use of ``B``); else ``"BIO"``
+      (a corpus of only ``O``, or whose chunks all start with ``B-``, reads the same in both).
+
+    Args:
+        tag_sequences: The sentences' tags.
+
+    Raises:
+        ValueError: no tag at all.
+    """
+    tags = [tag for sequence in tag_sequences for tag in sequence]
+    if not tags:
+        raise ValueError("tag_sequences: no tag to detect a scheme from")
+    try:
+        prefixes = {split_tag(tag, "BIES")[0] for tag in set(tags)}
+    except ValueError:
+        return None
+    if prefixes & {"E", "S"}:
+        return "BIOES"
+    opening_i = opening_b = False
+    for sequence in tag_sequences:
+        previous = ("O", "")
+        for tag in sequence:
+            prefix, kind = split_tag(tag, "BI")
+            continues = previous[0] in "BI" and previous[1] == kind
+            opening_i |= prefix == "I" and not continues
+            opening_b |= prefix == "B" and not continues
+            previous = (prefix, kind)
+    return "IOB1" if opening_i and not opening_b else "BIO"
+
+
+def first_violation(scheme: str, tags: Sequence[str]) -> int | None:
+    """Where a tag sequence breaks its scheme's constraints (`allowed_transitions`): the
+    index of the first tag that may not start the sequence or follow the previous tag,
+    ``len(tags)`` if only the last tag may not end it, or ``None`` if it is well-formed.
+
+    Raises:
+        ValueError: an unknown scheme, or a tag outside it.
+    """
+    name = SCHEMES.get(str(scheme).upper())
+    if name is None:
+        raise ValueError(f"scheme must be one of {sorted(SCHEMES)}, got {scheme!r}")
+    prefixes = {"BIO": "BI", "IOB1": "BI", "BIOES": "BIES"}[name]
+    parts = [split_tag(tag, prefixes) for tag in tags]
+    for i, part in enumerate(parts):
+        if not (_can_follow(name, parts[i - 1], part) if i else _can_start(name, part)):
+            return i
+    if parts and not _can_end(name, parts[-1]):
+        return len(parts)
+    return None

@@ -24,7 +24,7 @@ from ..files import save_atomic
 from ..saved import load_checkpoint, load_saved, save_trained, stamp
 from .batching import TaggingVocabulary, batches
 from .corpus import Sentence
-from .metrics import span_scores
+from .metrics import label_scores, span_scores
 from .model import Tagger, TaggerConfig
 
 
@@ -103,11 +103,20 @@ def predict_tags(
 
 
 def evaluate(
-    model: Tagger, vocabulary: TaggingVocabulary, sentences: Sequence[Sentence], scheme: str = "BIO"
+    model: Tagger,
+    vocabulary: TaggingVocabulary,
+    sentences: Sequence[Sentence],
+    scheme: str | None = "BIO",
 ) -> dict:
-    """Strict span precision/recall/F1, token accuracy and intent accuracy on ``sentences``."""
+    """Strict span precision/recall/F1 (`span_scores` in ``scheme``; token scores of plain
+    labels, `label_scores`, when ``scheme`` is ``None``), token accuracy and intent accuracy
+    on ``sentences``."""
     predicted, intents = predict_tags(model, vocabulary, sentences)
-    scores = span_scores([list(s.tags) for s in sentences], predicted, scheme=scheme)
+    gold = [list(s.tags) for s in sentences]
+    if scheme is None:
+        scores = label_scores(gold, predicted)
+    else:
+        scores = span_scores(gold, predicted, scheme=scheme)
     if sentences and sentences[0].intent is not None and intents[0] is not None:
         hits = sum(p == s.intent for p, s in zip(intents, sentences, strict=True))
         scores["intent_accuracy"] = hits / len(sentences)
@@ -115,7 +124,8 @@ def evaluate(
 
 
 def selection_score(scores: dict) -> float:
-    """Development score that picks the best epoch: span F1, averaged with the intent
+    """Development score that picks the best epoch: span F1 (token accuracy for plain
+    labels, where the micro F1 equals it), averaged with the intent
     accuracy when the data has intents (a joint model is chosen for both of its tasks)."""
     if "intent_accuracy" in scores:
         return (scores["f1"] + scores["intent_accuracy"]) / 2
@@ -198,7 +208,7 @@ def fit(
     else:
         stale = 0
     broadcast_parameters(model)
-    scheme = model.config.scheme or "BIO"
+    scheme = model.config.scheme
     while epoch < config.epochs and stale < config.patience:
         model.train()
         begin, total, count = time.perf_counter(), 0.0, 0
