@@ -179,6 +179,8 @@ def _train_tagger(args: argparse.Namespace) -> int:
     else:
         data = load_tagging(preset_files(corpus, args.data))
         splits, scheme, files = data.splits, data.scheme, data.files
+        if is_main():
+            print("\n".join(data.notes))
     if args.limit is not None:
         splits = {name: sentences[: args.limit] for name, sentences in splits.items()}
     defaults = CORPUS_DEFAULTS[corpus]
@@ -250,9 +252,10 @@ def _tagging_files(args: argparse.Namespace):
     )
 
 
-def _own_data(command: argparse.ArgumentParser, what: str, dev: bool) -> None:
+def _own_data(command: argparse.ArgumentParser, what: str, dev: bool) -> argparse._ArgumentGroup:
     """The options that give a command the user's own files: ``--train`` and ``--test``
-    (and ``--dev`` with the fraction held out of train for a split not given)."""
+    (and ``--dev`` with the fraction held out of train for a split not given); the group,
+    for a command's reading options."""
     group = command.add_argument_group("your own data", f"{what}; files or glob patterns")
     group.add_argument("--train", nargs="+", metavar="FILE", help="training files")
     if dev:
@@ -267,6 +270,7 @@ def _own_data(command: argparse.ArgumentParser, what: str, dev: bool) -> None:
         )
     default = " (default: from train)" if dev else ""
     group.add_argument("--test", nargs="+", metavar="FILE", help=f"test files{default}")
+    return group
 
 
 def _one_source(args: argparse.Namespace) -> None:
@@ -553,16 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--data", help="folder holding <corpus>/ (default $HYBRID_DATA or ../shared/data)"
     )
-    own = train.add_argument_group(
-        "your own data", "files or glob patterns; see docs/own-data.md for each format"
-    )
-    own.add_argument("--train", nargs="+", metavar="FILE", help="training files (or a folder)")
-    own.add_argument(
-        "--dev", nargs="+", metavar="FILE", help="development files (default: 10%% of train)"
-    )
-    own.add_argument(
-        "--test", nargs="+", metavar="FILE", help="test files (default: 10%% of train)"
-    )
+    own = _own_data(train, "CoNLL, CoNLL-U, JSON lines or slot folders (docs/own-data.md)", True)
     own.add_argument(
         "--format",
         choices=TAGGING_FORMATS,
@@ -593,12 +588,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="without --dev: the last N training sentences are the development split "
         "(CoNLL-2000's convention) instead of a random 10%%",
-    )
-    own.add_argument(
-        "--held-out",
-        type=_bounded(float, lambda v: 0 < v < 1, "a fraction in (0, 1)"),
-        default=0.1,
-        help="fraction of train held out for a split not given (default 0.1, seed 0)",
     )
     train.add_argument("--heads", nargs="+", default=list(HEADS), choices=HEADS)
     train.add_argument("--seeds", nargs="+", type=NON_NEGATIVE_INT, default=[0, 1, 2])
