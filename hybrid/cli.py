@@ -18,6 +18,7 @@ from .files import decode_lines
 from .nn.memory import TYING
 from .parsing.experiment import DECODERS, MODELS
 from .qa.model import KINDS, ReaderConfig
+from .speech.datasets import PRESETS as SPEECH_PRESETS
 from .speech.systems import SYSTEMS
 from .tagging.datasets import CORPORA as TAGGING_CORPORA
 from .tagging.datasets import FORMATS as TAGGING_FORMATS
@@ -252,11 +253,13 @@ def _tagging_files(args: argparse.Namespace):
     )
 
 
-def _own_data(command: argparse.ArgumentParser, what: str, dev: bool) -> argparse._ArgumentGroup:
+def _own_data(
+    command: argparse.ArgumentParser, what: str, dev: bool, held_out: str | None = None
+) -> argparse._ArgumentGroup:
     """The options that give a command the user's own files: ``--train`` and ``--test``
-    (and ``--dev`` with the fraction held out of train for a split not given); the group,
-    for a command's reading options."""
-    group = command.add_argument_group("your own data", f"{what}; files or glob patterns")
+    (and ``--dev`` with the fraction held out of train for a split not given, or what
+    ``held_out`` says, where 0 is allowed); the group, for a command's reading options."""
+    group = command.add_argument_group("your own data", what)
     group.add_argument("--train", nargs="+", metavar="FILE", help="training files")
     if dev:
         group.add_argument(
@@ -264,9 +267,12 @@ def _own_data(command: argparse.ArgumentParser, what: str, dev: bool) -> argpars
         )
         group.add_argument(
             "--held-out",
-            type=_bounded(float, lambda v: 0 < v < 1, "a fraction in (0, 1)"),
+            type=_bounded(float, lambda v: 0 < v < 1, "a fraction in (0, 1)")
+            if held_out is None
+            else _bounded(float, lambda v: 0 <= v < 1, "a fraction in [0, 1)"),
             default=0.1,
-            help="fraction of train held out for a split not given (default 0.1, seed 0)",
+            help=held_out
+            or "fraction of train held out for a split not given (default 0.1, seed 0)",
         )
     default = " (default: from train)" if dev else ""
     group.add_argument("--test", nargs="+", metavar="FILE", help=f"test files{default}")
@@ -284,7 +290,7 @@ def _files_name(paths: list[str]) -> str:
     folder above for a generic one (``ner`` for ``data/ner/train.conll``)."""
     first = Path(paths[0]).expanduser()
     stem = first.stem.replace("*", "")
-    if stem.lower() in ("", "train", "training"):
+    if stem.lower() in ("", "train", "training", "manifest"):
         return first.parent.name or "tagger"
     return stem
 
@@ -412,34 +418,91 @@ def _train_asr(args: argparse.Namespace) -> int:
     from .speech.experiment import SYNTHETIC_NOTICE, default_settings, load_corpus, run_speech
 
     torch.set_num_threads(args.threads)
-    train, test, words = load_corpus(args.corpus, args.data)
-    if args.corpus == "synthetic":
-        print(SYNTHETIC_NOTICE)
-    every = ("isolated", "strings") if args.corpus == "synthetic" else TASKS
-    run_dir = Path(args.runs) / (args.name or f"asr-{args.corpus}")
+    options = {"held_out": args.speakers, "progress": not args.quiet}
+    if args.train is not None or args.corpus in SPEECH_PRESETS:
+        data = _speech_files(args)
+        print("\n".join(data.notes))
+        corpus = args.corpus or _files_name(args.train)
+        fitting = ("isolated",) if data.grammar == "isolated" else ("continuous",)
+        train, test, words = data.train, data.test, data.words
+        options |= {"dev": data.dev, "grammar": data.grammar, "data": data.files}
+        settings = default_settings("files", args.epochs, args.speed_factors)
+    else:
+        corpus = args.corpus or "synthetic"
+        given = [f"--{o.replace('_', '-')}" for o in _SPEECH_FILE_OPTIONS if getattr(args, o)]
+        if given:
+            raise ValueError(f"{', '.join(given)}: read a corpus by path; give --train too")
+        train, test, words = load_corpus(corpus, args.data)
+        if corpus == "synthetic":
+            print(SYNTHETIC_NOTICE)
+        fitting = ("isolated", "strings") if corpus == "synthetic" else TASKS[:3]
+        settings = default_settings(corpus, args.epochs, args.speed_factors)
+    run_dir = Path(args.runs) / (args.name or f"asr-{corpus}")
     run_speech(
         train,
         test,
         run_dir,
-        tasks=_given(args.tasks, every),
+        tasks=_given(args.tasks, fitting),
         systems=args.systems,
-        settings=default_settings(args.corpus, args.epochs, args.speed_factors),
-        corpus=args.corpus,
+        settings=settings,
+        corpus=corpus,
         words=words,
-        progress=not args.quiet,
-        held_out=args.speakers,
+        **options,
     )
     print((run_dir / "results.md").read_text())
     print(f"results, models and plots in {run_dir}")
     return 0
 
 
+def _speech_files(args: argparse.Namespace):
+    """The speech corpus that ``train-asr``'s own-data options name (over its preset's files
+    for ``--corpus speech_commands``), read."""
+    from dataclasses import replace
+
+    from .files import data_root
+    from .speech.datasets import SpeechFiles, load_speech, preset_files
+
+    if args.train is None:
+        files = preset_files(args.corpus, data_root(args.data))
+    else:
+        _one_source(args)
+        files = SpeechFiles(
+            train=tuple(args.train),
+            path_column=args.path_column,
+            transcript_column=args.transcript_column,
+            speaker_column=args.speaker_column or None,
+        )
+    files = replace(
+        files,
+        dev=None if args.dev is None else tuple(args.dev),
+        test=None if args.test is None else tuple(args.test),
+        test_speakers=tuple(args.test_speakers or ()),
+        held_out=args.held_out,
+        sample_rate=args.sample_rate,
+        words=args.words,
+        grammar=args.grammar,
+        lm=args.lm,
+    )
+    return load_speech(files, progress=not args.quiet)
+
+
+#: train-asr's options that read a corpus by path (not the fsdd and synthetic corpora).
+_SPEECH_FILE_OPTIONS = ("dev", "test", "test_speakers", "sample_rate", "words", "grammar", "lm")
+
+
 def _recognize(args: argparse.Namespace) -> int:
-    from .speech.audio import read_wav
+    from .speech.audio import read_audio
     from .speech.recognizer import Recognizer
 
     recognizer = _load(Recognizer.load, args.model)
-    waveforms = (read_wav(path) for path in args.files)
+
+    def mono(path: str):
+        samples, rate = read_audio(path)
+        if samples.shape[0] > 1:
+            print(f"{path}: {samples.shape[0]} channels averaged to one", file=sys.stderr)
+        return samples.mean(0), rate
+
+    waveforms = (mono(path) for path in args.files)
     for path, words in zip(args.files, recognizer.recognize_stream(waveforms), strict=True):
         print(f"{path}\t{' '.join(words)}")
     return 0
@@ -557,7 +620,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--data", help="folder holding <corpus>/ (default $HYBRID_DATA or ../shared/data)"
     )
-    own = _own_data(train, "CoNLL, CoNLL-U, JSON lines or slot folders (docs/own-data.md)", True)
+    own = _own_data(
+        train, "CoNLL, CoNLL-U, JSON lines or slot folders (docs/own-data.md); files or globs", True
+    )
     own.add_argument(
         "--format",
         choices=TAGGING_FORMATS,
@@ -679,7 +744,9 @@ def build_parser() -> argparse.ArgumentParser:
     qa.add_argument(
         "--data", help="folder holding babi/en/ (default $HYBRID_DATA or ../shared/data)"
     )
-    _own_data(qa, "bAbI-format files; qaN_ in a name gives the task (else task 0)", dev=False)
+    _own_data(
+        qa, "bAbI-format files or globs; qaN_ in a name gives the task (else task 0)", dev=False
+    )
     qa.add_argument("--tasks", nargs="+", type=BABI_TASK, default=list(range(1, 21)))
     qa.add_argument("--models", nargs="+", default=list(KINDS), choices=KINDS)
     qa.add_argument("--seeds", nargs="+", type=NON_NEGATIVE_INT, help="default 0-4 (synthetic: 0)")
@@ -721,20 +788,58 @@ def build_parser() -> argparse.ArgumentParser:
 
     asr = commands.add_parser(
         "train-asr",
-        help="compare GMM-HMM, hybrid DNN-HMM and BiLSTM-HMM, a pure RNN and CTC on spoken digits",
+        help="compare GMM-HMM, hybrid DNN-HMM and BiLSTM-HMM, a pure RNN and CTC on speech",
     )
     asr.add_argument(
         "--corpus",
-        default="synthetic",
-        choices=("synthetic", "fsdd"),
-        help="synthetic (default, generated, no download) or fsdd",
+        choices=("synthetic", "fsdd", *SPEECH_PRESETS),
+        help="synthetic (default without --train: generated digits, no download), fsdd, or "
+        "speech_commands (a preset over its manifest)",
     )
-    asr.add_argument("--data", help="folder holding fsdd/ (default $HYBRID_DATA or ../shared/data)")
+    asr.add_argument(
+        "--data",
+        help="folder holding fsdd/ and speech_commands/ (default $HYBRID_DATA or ../shared/data)",
+    )
+    own = _own_data(
+        asr,
+        "Kaldi data directories (wav.scp, text, utt2spk, optional segments) or CSV/TSV "
+        "manifests (docs/own-data.md)",
+        True,
+        held_out="share of the speakers held out for a split not given (default 0.1, seed 0; "
+        "of the utterances with one speaker); 0: no development set",
+    )
+    own.add_argument("--path-column", default="path", help="manifest column of the audio files")
+    own.add_argument(
+        "--transcript-column", default="transcript", help="manifest column of the transcripts"
+    )
+    own.add_argument(
+        "--speaker-column",
+        default="speaker",
+        help="manifest column of the speakers ('' for none: each utterance its own speaker)",
+    )
+    own.add_argument(
+        "--test-speakers", nargs="+", metavar="SPEAKER", help="without --test: the test speakers"
+    )
+    own.add_argument(
+        "--sample-rate",
+        type=POSITIVE_INT,
+        help="resample every recording to this rate (Hz; default: that of most training ones)",
+    )
+    own.add_argument(
+        "--words", metavar="FILE", help="vocabulary: a word per line, or Kaldi's words.txt"
+    )
+    own.add_argument(
+        "--grammar", metavar="FILE", help="decode one of these phrases (a phrase per line)"
+    )
+    own.add_argument(
+        "--lm", metavar="FILE", help="decode a word loop weighed by this ARPA unigram model"
+    )
     asr.add_argument(
         "--tasks",
         nargs="+",
         choices=TASKS,
-        help="default: all three (synthetic: isolated and strings)",
+        help="default: isolated, speakers and strings on fsdd; isolated and strings on "
+        "synthetic; isolated or continuous on your own data (one word per recording or more)",
     )
     asr.add_argument(
         "--systems",
@@ -752,7 +857,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=POSITIVE_FLOAT,
         metavar="F",
         help="speed perturbation: also train on copies of the training audio at these speeds "
-        "(default 0.9 1.1 on fsdd, none on synthetic; give the flag alone for none)",
+        "(default 0.9 1.1, none on synthetic; give the flag alone for none)",
     )
     asr.add_argument(
         "--threads",
@@ -777,8 +882,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument(
         "files",
         nargs="+",
-        help="mono PCM WAV files, taken as one speaker's (a system trained with per-speaker "
-        "normalisation pools their statistics)",
+        help="WAV files (PCM or float; several channels are averaged), taken as one "
+        "speaker's (a system trained with per-speaker normalisation pools their statistics)",
     )
     rec.set_defaults(run=_recognize)
 
@@ -797,7 +902,7 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument(
         "--data", help="folder holding ptb_sample/ (default $HYBRID_DATA or ../shared/data)"
     )
-    _own_data(tp, "bracketed treebank files (one tree per line or over several lines)", dev=True)
+    _own_data(tp, "bracketed treebank files or globs (a tree per line or over several)", dev=True)
     tp.add_argument(
         "--inputs",
         nargs="+",

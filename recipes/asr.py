@@ -1,7 +1,9 @@
-"""Speech recipe: GMM-HMM vs hybrid DNN-HMM vs hybrid BiLSTM-HMM vs a pure RNN on spoken digits.
+"""Speech recipe: GMM-HMM vs hybrid DNN-HMM vs hybrid BiLSTM-HMM vs a pure RNN vs CTC.
 
     python recipes/asr.py                                       # embedded synthetic digits
     python recipes/asr.py --corpus fsdd --data ../shared/data   # isolated, speakers, strings
+    python recipes/asr.py --corpus speech_commands --data ../shared/data   # 11 words, by speaker
+    python recipes/asr.py --train data/train --test data/test   # Kaldi data directories
 
 A thin script over ``hybrid train-asr`` (same options); see ``--help``.
 """

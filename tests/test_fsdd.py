@@ -80,7 +80,7 @@ def test_read_wav_scales_every_pcm_width(tmp_path, width, samples, expected):
     torch.testing.assert_close(waveform, torch.tensor(expected, dtype=torch.float32))
 
 
-def test_read_wav_refuses_stereo_garbage_float_and_truncated_files(tmp_path):
+def test_read_wav_refuses_stereo_garbage_compressed_and_truncated_files(tmp_path):
     stereo = write_pcm(tmp_path / "stereo.wav", [1, 2, 3, 4], 2, channels=2)
     with pytest.raises(ValueError, match="stereo.wav has 2 channels"):
         read_wav(stereo)
@@ -88,12 +88,12 @@ def test_read_wav_refuses_stereo_garbage_float_and_truncated_files(tmp_path):
     garbage.write_bytes(b"this is not a RIFF file at all" * 4)
     with pytest.raises(ValueError, match="garbage.wav is not a readable PCM WAV"):
         read_wav(garbage)
-    floating = write_pcm(tmp_path / "float.wav", [0, 0], 4)
-    header = bytearray(floating.read_bytes())
-    header[20:22] = (3).to_bytes(2, "little")  # format tag 3: IEEE float, not PCM
-    floating.write_bytes(bytes(header))
-    with pytest.raises(ValueError, match="float.wav is not a readable PCM WAV"):
-        read_wav(floating)
+    compressed = write_pcm(tmp_path / "mulaw.wav", [0, 0], 4)
+    header = bytearray(compressed.read_bytes())
+    header[20:22] = (7).to_bytes(2, "little")  # format tag 7: mu-law, compressed
+    compressed.write_bytes(bytes(header))
+    with pytest.raises(ValueError, match=r"mulaw.wav is not a readable PCM WAV.*7 \(mu-law"):
+        read_wav(compressed)
     truncated = write_pcm(tmp_path / "cut.wav", list(range(100)), 2)
     truncated.write_bytes(truncated.read_bytes()[:-20])
     with pytest.raises(ValueError, match="cut.wav is truncated: .* 100 samples, .* 90"):

@@ -104,7 +104,8 @@ def pieces() -> list[Utterance]:
     ("words", "waveform", "rate", "match"),
     [
         ((), torch.zeros(5), 8000, "words"),
-        ((3, 10), torch.zeros(5), 8000, "words"),
+        ((3, -1), torch.zeros(5), 8000, "words"),
+        ((3, 1.0), torch.zeros(5), 8000, "words"),
         ((3,), torch.zeros(5, dtype=torch.float64), 8000, "waveform"),
         ((3,), torch.zeros(2, 5), 8000, "waveform"),
         ((3,), torch.zeros(5), 0, "sample_rate"),

@@ -16,6 +16,8 @@ from hybrid.speech.topology import (
     estimate_self_loops,
     isolated_grammar,
     loop_grammar,
+    phrase_grammar,
+    task_grammar,
     transcript_grammar,
 )
 from hybrid.structured import graph_log_likelihood, graph_viterbi
@@ -71,6 +73,8 @@ GRAMMARS = {
     "transcript": lambda: transcript_grammar([1, 0]),
     "isolated": lambda: isolated_grammar(2),
     "loop": lambda: loop_grammar(2, word_penalty=-0.7),
+    "unigram": lambda: loop_grammar(2, word_penalty=-0.2, log_probs=[-0.5, -1.2], end=-0.9),
+    "phrases": lambda: phrase_grammar([[1, 0], [0], [1, 1]], word_penalty=-0.3),
 }
 
 
@@ -156,3 +160,32 @@ def test_word_penalty_adds_per_word():
     assert huge.label_lengths[0] == 0  # silence only: no word is worth 1000
     assert plain.scores[0] >= huge.scores[0] - 1e-9
     assert math.isfinite(float(huge.scores[0]))
+
+
+def test_a_phrase_grammar_says_only_its_phrases():
+    loops = torch.full((TOPOLOGY.num_pdfs,), 0.5)
+    phrases = {(1, 0), (0,), (1, 1)}
+    said = {w for _, _, w in enumerate_paths(phrase_grammar(sorted(phrases)), TOPOLOGY, loops, 7)}
+    assert said == phrases  # 7 frames fit each phrase, with or without silence
+
+
+def test_task_grammar_builds_each_form_and_refuses_others():
+    unigram = {"unigram": [-0.5, -1.2], "end": -0.9}
+    for grammar, expected in (
+        ("isolated", isolated_grammar(2)),
+        ("loop", loop_grammar(2, -0.4)),
+        ({"phrases": [[1, 0]]}, phrase_grammar([[1, 0]], -0.4)),
+        (unigram, loop_grammar(2, -0.4, [-0.5, -1.2], -0.9)),
+    ):
+        built = task_grammar(grammar, 2, -0.4)
+        assert sorted(map(repr, built.edges(data=True))) == sorted(
+            map(repr, expected.edges(data=True))
+        )
+        assert dict(built.nodes(data=True)) == dict(expected.nodes(data=True))
+    for bad in ("strings", {"phrases": [[0]], "x": 1}, {"unigram": [0.0]}):
+        with pytest.raises(ValueError, match="grammar must be"):
+            task_grammar(bad, 2)
+    with pytest.raises(ValueError, match="log_probs must hold one log-probability per word"):
+        loop_grammar(2, log_probs=[-1.0])
+    with pytest.raises(ValueError, match="phrases must hold at least one phrase"):
+        phrase_grammar([[0], []])

@@ -43,21 +43,22 @@ __all__ = [
 
 @dataclass(frozen=True, eq=False)
 class Utterance:
-    """One utterance: a waveform and the digits spoken in it.
+    """One utterance: a waveform and the words spoken in it.
 
     Compared by identity (it holds a tensor).
 
     Attributes:
         id: A unique name, e.g. ``"7_jackson_32"`` (an FSDD file stem) or ``"s00042_george"``.
         speaker: The speaker's name.
-        words: The digits 0-9 spoken, in order (one for an isolated digit).
+        words: The words spoken, in order, as indices into the corpus's vocabulary (for the
+            digit corpora, the digits 0-9 themselves: ``DIGITS[i]`` is digit ``i``'s word).
         waveform: ``(N,)`` float32 samples in [-1, 1].
         sample_rate: Samples per second.
 
     Raises:
-        ValueError: naming the attribute, if ``words`` is empty or holds a value outside
-            0-9, ``waveform`` is not a 1-D float32 tensor, or ``sample_rate`` is not a positive
-            integer.
+        ValueError: naming the attribute, if ``words`` is empty or holds a value that is not
+            a non-negative integer, ``waveform`` is not a 1-D float32 tensor, or
+            ``sample_rate`` is not a positive integer.
     """
 
     id: str
@@ -68,8 +69,10 @@ class Utterance:
 
     def __post_init__(self) -> None:
         words = tuple(self.words)
-        if not words or not all(isinstance(w, int) and 0 <= w <= 9 for w in words):
-            raise ValueError(f"words must be a non-empty sequence of digits 0-9, got {words!r}")
+        if not words or not all(isinstance(w, int) and w >= 0 for w in words):
+            raise ValueError(
+                f"words must be a non-empty sequence of word indices (integers >= 0), got {words!r}"
+            )
         object.__setattr__(self, "words", words)
         waveform = self.waveform
         if (

@@ -1,14 +1,17 @@
-"""The speech comparison: GMM-HMM vs hybrid DNN-HMM vs hybrid BiLSTM-HMM vs a pure RNN.
+"""The speech comparison: GMM-HMM vs hybrid DNN-HMM vs hybrid BiLSTM-HMM vs pure RNN vs CTC.
 
-Three tasks on spoken digits (FSDD, or the embedded synthetic corpus):
+Four tasks, on spoken digits (FSDD, the embedded synthetic corpus) or any corpus of the
+user's (`hybrid.speech.datasets`):
 
-- ``isolated``: one digit per recording, the official split (takes 0-4 of every speaker are
-  the test set);
-- ``speakers``: isolated digits, leave one speaker out (every speaker once; mean and per
+- ``isolated``: one word per recording, the split given (FSDD's official one: takes 0-4 of
+  every speaker are the test set);
+- ``speakers``: isolated words, leave one speaker out (every speaker once; mean and per
   speaker);
-- ``strings``: connected strings of 2-6 digits cut from one speaker's recordings with random
-  silences between them (fixed seed), training strings from the official training recordings
-  and test strings from the test recordings.
+- ``strings``: connected strings of 2-6 words cut from one speaker's recordings with random
+  silences between them (fixed seed), training strings from the training recordings and test
+  strings from the test recordings;
+- ``continuous``: recordings of several words each (a user's corpus), the split given,
+  decoded with a word loop, a phrase grammar or a unigram language model.
 
 A run folder receives ``results.json`` (every task, split and system, rewritten atomically
 after each split so an interrupted run resumes at the next split, and merged under a lock
@@ -61,7 +64,7 @@ SYNTHETIC_NOTICE = (
     "Use --corpus fsdd --data ../shared/data for the Free Spoken Digit Dataset."
 )
 
-TASKS = ("isolated", "speakers", "strings")
+TASKS = ("isolated", "speakers", "strings", "continuous")
 
 #: How each system is named in tables.
 NAMES = {
@@ -114,15 +117,21 @@ class _Split:
     train: list[Utterance]
     test: list[Utterance]
     isolated: list[Utterance]
-    grammar: str
+    grammar: str | dict
     dev: list[Utterance] | None = None
+    select_on_dev: bool = False
 
 
 def _splits(
-    task: str, train: list[Utterance], test: list[Utterance], settings: ExperimentSettings
+    task: str,
+    train: list[Utterance],
+    test: list[Utterance],
+    settings: ExperimentSettings,
+    dev: list[Utterance] | None,
+    grammar: str | dict,
 ) -> list[_Split]:
-    if task == "isolated":
-        return [_Split(task, "official", train, test, train, "isolated")]
+    if task in ("isolated", "continuous"):
+        return [_Split(task, "official", train, test, train, grammar, dev, dev is not None)]
     if task == "speakers":
         everyone = train + test
         splits = []
@@ -174,49 +183,75 @@ def run_speech(
     train: list[Utterance],
     test: list[Utterance],
     run_dir: Path,
-    tasks: Sequence[str] = TASKS,
+    tasks: Sequence[str] | None = None,
     systems: Sequence[str] = SYSTEMS,
     settings: ExperimentSettings | None = None,
     corpus: str = "fsdd",
     words: Sequence[str] = (),
     progress: bool = False,
     held_out: Sequence[str] | None = None,
+    dev: list[Utterance] | None = None,
+    grammar: str | dict = "isolated",
+    data: dict[str, list[dict[str, str]]] | None = None,
 ) -> dict:
     """Run ``tasks`` for ``systems``, write the run folder, return ``results.json``'s content.
 
     Args:
-        train: The official training recordings (one digit each).
-        test: The official test recordings.
+        train: The training recordings (FSDD's official ones: one digit each).
+        test: The test recordings.
         run_dir: The run folder.
-        tasks: Which of `TASKS`.
+        tasks: Which of `TASKS` (default: all that fit the recordings).
         systems: Which of `SYSTEMS`.
         settings: Features, models, training and strings.
-        corpus: Recorded in the results (``"fsdd"`` or ``"synthetic"``).
-        words: The word of each digit id.
+        corpus: Recorded in the results (``"fsdd"``, ``"synthetic"``, a corpus's name).
+        words: The vocabulary: ``words[i]`` is the word of index ``i`` in transcripts.
         progress: Show progress bars.
         held_out: For the ``speakers`` task, only these held-out speakers (``None``: all),
             so that separate processes can share the folds of one run folder.
+        dev: Development recordings (held-out speakers, say) on which the ``isolated`` and
+            ``continuous`` tasks choose every network's epoch and, under a grammar of word
+            sequences, the word penalty; ``None``: each network holds out a tenth of its
+            training recordings.
+        grammar: The recordings' decoding grammar (`hybrid.speech.topology.task_grammar`):
+            ``"isolated"`` (one word each: the ``isolated``, ``speakers`` and ``strings``
+            tasks), else a word loop, phrases or a unigram model (the ``continuous`` task).
+        data: The files read, ``{split: [{"path", "sha256"}]}``: their checksums are
+            recorded, and a run folder made from files of other contents is refused.
 
     Raises:
-        ValueError: before anything is written: a task not in `TASKS`; ``held_out`` without
+        ValueError: before anything is written: a task not in `TASKS`, or not one of the
+            recordings' (``continuous`` for one-word recordings, the others for several);
+            ``held_out`` without
             the ``speakers`` task, or naming a speaker who has no recording in ``train`` or
             ``test`` (the speakers there listed); a run folder made with other settings.
     """
     settings = settings or ExperimentSettings()
+    fitting = ("isolated", "speakers", "strings") if grammar == "isolated" else ("continuous",)
+    tasks = fitting if tasks is None else tasks
     unknown = set(tasks) - set(TASKS)
     if unknown:
         raise ValueError(f"tasks must be among {TASKS}, got {sorted(unknown)}")
+    if set(tasks) - set(fitting):
+        raise ValueError(
+            f"tasks {sorted(set(tasks) - set(fitting))} do not fit these recordings: "
+            + ("one word each" if grammar == "isolated" else "several words each")
+            + f"; expected some of {list(fitting)}"
+        )
     if held_out is not None:
         _check_speakers(held_out, tasks, train + test)
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / "results.json"
-    requested = json.loads(json.dumps({"corpus": corpus, **asdict(settings)}))
+    requested = {"corpus": corpus, **asdict(settings)}
+    if data:
+        requested["data"] = {split: [f["sha256"] for f in files] for split, files in data.items()}
+        requested["words"] = list(words)
+    requested = json.loads(json.dumps(requested))
 
     # a rerun with other settings is refused from here on
     rows = update_json(path, partial(_claim, path, requested))["rows"]
     topology = Topology(tuple(words), settings.systems.word_states, settings.systems.silence_states)
     for task in tasks:
-        for split in _splits(task, train, test, settings):
+        for split in _splits(task, train, test, settings, dev, grammar):
             if held_out is not None and task == "speakers" and split.name not in held_out:
                 continue
             done = {r["system"] for r in rows if (r["task"], r["split"]) == (task, split.name)}
@@ -244,6 +279,7 @@ def run_speech(
                 dev=None
                 if split.dev is None
                 else (extract(split.dev, settings.features), [u.words for u in split.dev]),
+                select_on_dev=split.select_on_dev,
             )
             fresh = [_score(split, name, outcome) for name, outcome in trained.items()]
             if split.name == "official":
@@ -372,23 +408,37 @@ def _error_grid(results: dict) -> dict[str, dict[str, float]]:
     return {t: {s: statistics.mean(v) for s, v in by.items()} for t, by in grid.items()}
 
 
+#: The main table's column of each task, and whether it shows accuracy (else WER).
+_COLUMNS = {
+    "isolated": ("isolated accuracy", True),
+    "speakers": ("speakers accuracy (mean, min-max)", True),
+    "strings": ("strings WER", False),
+    "continuous": ("WER", False),
+}
+
+
 def results_table(results: dict, corpus: str) -> str:
     """``results.md``: accuracy / WER per task and system, the change against the GMM-HMM,
-    times, and the per-speaker accuracies of the leave-one-speaker-out task."""
+    times, the per-speaker accuracies of the leave-one-speaker-out task and the errors by
+    kind of the tasks of word sequences."""
     rows = results["rows"]
     by: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
         by.setdefault((row["task"], row["system"]), []).append(row)
     systems = [s for s in SYSTEMS if any(k[1] == s for k in by)]
+    tasks = [t for t in TASKS if any(k[0] == t for k in by)]
+    timed = next((t for t in ("isolated", "continuous", "strings") if t in tasks), None)
+    header = [_COLUMNS[t][0] for t in tasks]
+    if timed:
+        header += [f"train s ({timed})", f"decode ms/utt ({timed})"]
     lines = [
-        f"# Spoken digits ({corpus}): GMM-HMM vs hybrid vs pure RNN",
+        f"# Speech ({corpus}): GMM-HMM vs hybrid vs pure RNN vs CTC",
         "",
-        "Isolated and leave-one-speaker-out: word accuracy (%); strings: word error rate (%)."
-        " In brackets: relative error change against the GMM-HMM (negative = fewer errors).",
+        "Accuracy: words right (%); WER: word error rate (%). In brackets: relative error "
+        "change against the GMM-HMM (negative = fewer errors).",
         "",
-        "| system | isolated (official) | speakers (mean, min-max) | strings WER "
-        "| train s (isolated) | decode ms/utt (isolated) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| system | " + " | ".join(header) + " |",
+        "| --- |" + " ---: |" * len(header),
     ]
 
     def error(task: str, system: str) -> float | None:
@@ -401,29 +451,28 @@ def results_table(results: dict, corpus: str) -> str:
             return ""
         return f" ({100 * (ours - base) / base:+.0f}%)"
 
+    def cell(task: str, system: str) -> str:
+        found = by.get((task, system))
+        if not found:
+            return ""
+        if task == "speakers":
+            accuracies = [100 * (1 - r["error_rate"]) for r in found]
+            spread = f"{min(accuracies):.1f}-{max(accuracies):.1f}"
+            return f"{statistics.mean(accuracies):.2f} ({spread}){versus(task, system)}"
+        value = error(task, system)
+        shown = 100 * (1 - value) if _COLUMNS[task][1] else 100 * value
+        return f"{shown:.2f}{versus(task, system)}"
+
     for system in systems:
-        cells = [NAMES[system]]
-        iso = error("isolated", system)
-        cells.append("" if iso is None else f"{100 * (1 - iso):.2f}{versus('isolated', system)}")
-        speakers = by.get(("speakers", system))
-        if speakers:
-            accuracies = [100 * (1 - r["error_rate"]) for r in speakers]
-            cells.append(
-                f"{statistics.mean(accuracies):.2f} ({min(accuracies):.1f}-{max(accuracies):.1f})"
-                f"{versus('speakers', system)}"
-            )
-        else:
-            cells.append("")
-        strings = error("strings", system)
-        cells.append("" if strings is None else f"{100 * strings:.2f}{versus('strings', system)}")
-        found = by.get(("isolated", system))
+        cells = [NAMES[system]] + [cell(task, system) for task in tasks]
+        found = by.get((timed, system))
         if found:
             r = found[0]
             cells += [
                 f"{r['train_seconds']:.0f}",
                 f"{1000 * r['decode_seconds'] / r['utterances']:.2f}",
             ]
-        else:
+        elif timed:
             cells += ["", ""]
         lines.append("| " + " | ".join(cells) + " |")
     speaker_rows = [r for r in rows if r["task"] == "speakers"]
@@ -447,21 +496,22 @@ def results_table(results: dict, corpus: str) -> str:
                 + " | ".join(f"{acc[s]:.1f}" if s in acc else "" for s in speakers)
                 + " |"
             )
-    string_rows = [r for r in rows if r["task"] == "strings"]
-    if string_rows:
-        lines += [
-            "",
-            "Strings: errors by kind.",
-            "",
-            "| system | substitutions | deletions | insertions | words | string errors |",
-            "| --- | ---: | ---: | ---: | ---: | ---: |",
-        ]
-        for r in string_rows:
-            lines.append(
-                f"| {NAMES[r['system']]} | {r['substitutions']} | {r['deletions']} | "
-                f"{r['insertions']} | {r['reference_words']} | "
-                f"{r['utterance_errors']}/{r['utterances']} |"
-            )
+    for task in ("strings", "continuous"):
+        task_rows = [r for r in rows if r["task"] == task]
+        if task_rows:
+            lines += [
+                "",
+                f"{task.capitalize()}: errors by kind.",
+                "",
+                "| system | substitutions | deletions | insertions | words | utterance errors |",
+                "| --- | ---: | ---: | ---: | ---: | ---: |",
+            ]
+            for r in task_rows:
+                lines.append(
+                    f"| {NAMES[r['system']]} | {r['substitutions']} | {r['deletions']} | "
+                    f"{r['insertions']} | {r['reference_words']} | "
+                    f"{r['utterance_errors']}/{r['utterances']} |"
+                )
     return "\n".join(lines) + "\n"
 
 

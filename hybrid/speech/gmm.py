@@ -1,9 +1,10 @@
 """The generative system: GMM-HMMs per word from a flat start, then Viterbi training.
 
 `flat_start` trains one left-to-right GMM-HMM (`hybrid.nn.HMM` with `hybrid.nn.GMMEmissions`,
-Baum-Welch) per word on that word's isolated training recordings, and one for silence on the
-edge frames of every recording (the recordings are trimmed, so their edges are the closest
-thing to silence they hold), each started Kaldi's way from equal segments, and merges them
+Baum-Welch) per word on that word's training recordings (a recording of ``n`` words is cut
+into its ``n`` runs of speech), and one for silence on the edge frames of every recording
+(FSDD's recordings are trimmed, so their edges are the closest thing to silence they hold)
+and the frames between the words, each started Kaldi's way from equal segments, and merges them
 into one `GMMEmissions` over all pdfs of a `Topology`. (hmmlearn's ``GMMHMM``, tried first,
 let variances collapse to zero and returned NaN on three of the ten FSDD digits; our
 emissions floor the variances.) `viterbi_training` then alternates forced alignment of the task's
@@ -27,6 +28,7 @@ from .topology import SILENCE, Topology, estimate_self_loops
 __all__ = ["flat_start", "viterbi_training"]
 
 _EDGE_FRAMES = 3
+_CLUSTER_ITERATIONS = 10
 
 
 def _initial_emissions(
@@ -65,6 +67,51 @@ def _train_unit(
     return model
 
 
+def _speech_frames(frames: Tensor) -> Tensor:
+    """``(T,)`` bool: which frames are speech, by two-means clustering of the first feature
+    (the log energy of MFCCs, the lowest band of filterbanks), the silence centre started at
+    the edge frames' and the speech centre at the loudest frame, then a majority vote over
+    5 frames."""
+    energy = frames[:, 0]
+    silence = torch.cat([energy[:_EDGE_FRAMES], energy[-_EDGE_FRAMES:]]).mean()
+    loud = energy.max()
+    for _ in range(_CLUSTER_ITERATIONS):
+        speech = (energy - loud).abs() < (energy - silence).abs()
+        if speech.all() or not speech.any():
+            return speech
+        silence, loud = energy[~speech].mean(), energy[speech].mean()
+    votes = torch.nn.functional.pad(speech.float()[None, None], (2, 2), mode="replicate")
+    return votes.unfold(-1, 5, 1)[0, 0].mean(-1) > 0.5
+
+
+def _word_segments(frames: Tensor, count: int) -> tuple[list[Tensor], list[Tensor]]:
+    """A recording of ``count`` words cut into its words' frames and the silences between.
+
+    One word: the whole recording, no silence. Several: the runs of speech frames
+    (`_speech_frames`), the two closest merged until there are ``count``, each a word, and
+    the frames between them silence; with fewer runs than words, the span from the first
+    speech frame to the last cut into ``count`` equal parts (Kaldi's equal alignment).
+    """
+    if count == 1:
+        return [frames], []
+    speech = _speech_frames(frames).tolist()
+    runs = [[i, i + 1] for i, s in enumerate(speech) if s and (i == 0 or not speech[i - 1])]
+    for run in runs:
+        while run[1] < len(speech) and speech[run[1]]:
+            run[1] += 1
+    while len(runs) > count:
+        gap = min(range(len(runs) - 1), key=lambda i: runs[i + 1][0] - runs[i][1])
+        runs[gap : gap + 2] = [[runs[gap][0], runs[gap + 1][1]]]
+    if len(runs) < count:
+        first, last = (runs[0][0], runs[-1][1]) if runs else (0, len(frames))
+        bounds = torch.linspace(first, last, count + 1).round().long().tolist()
+        runs = [[bounds[i], bounds[i + 1]] for i in range(count)]
+    cuts = [0] + [b for run in runs for b in run] + [len(frames)]
+    parts = [frames[begin:end] for begin, end in runs]
+    gaps = [frames[cuts[i] : cuts[i + 1]] for i in range(0, len(cuts), 2)]
+    return parts, [gap for gap in gaps if len(gap)]
+
+
 def flat_start(
     topology: Topology,
     features: Sequence[Tensor],
@@ -79,7 +126,10 @@ def flat_start(
     Args:
         topology: Word and silence HMM sizes.
         features: Per recording ``(T_i, D)``.
-        words: Per recording its single word (recordings of several words are skipped).
+        words: Per recording its words; a recording of ``n > 1`` words is cut into its
+            runs of speech, run ``i`` taken as a recording of word ``i`` and the frames
+            between as silence (`_word_segments`; Viterbi training then moves the
+            boundaries).
         mixtures: Gaussians per state.
         iterations: Baum-Welch iterations of each model.
         seed: Seeds the choice of initial mixture means.
@@ -89,15 +139,17 @@ def flat_start(
         ``GMMEmissions`` over ``topology.num_pdfs`` pdfs (float32) and ``(P,)`` self-loops.
     """
     by_word: dict[int, list[Tensor]] = {}
+    silences = [f[:_EDGE_FRAMES] for f in features] + [f[-_EDGE_FRAMES:] for f in features]
     for frames, spoken in zip(features, words, strict=True):
-        if len(spoken) == 1:
-            by_word.setdefault(int(spoken[0]), []).append(frames)
-    missing = sorted(set(range(len(topology.words))) - set(by_word))
+        parts, gaps = _word_segments(frames, len(spoken))
+        silences += gaps
+        for part, word in zip(parts, spoken, strict=True):
+            by_word.setdefault(int(word), []).append(part)
+    missing = [topology.words[w] for w in range(len(topology.words)) if w not in by_word]
     if missing:
-        raise ValueError(f"features hold no isolated recording of words {missing}")
-    edges = [f[:_EDGE_FRAMES] for f in features] + [f[-_EDGE_FRAMES:] for f in features]
+        raise ValueError(f"features hold no recording of the words {missing}")
     units = [(w, topology.word_states, by_word[w]) for w in range(len(topology.words))]
-    units.append((SILENCE, topology.silence_states, edges))
+    units.append((SILENCE, topology.silence_states, silences))
     weights, means, covars = [], [], []
     loops = torch.empty(topology.num_pdfs)
     for unit, states, sequences in tqdm(units, desc="gmm-hmm", disable=not progress):

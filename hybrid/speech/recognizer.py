@@ -28,7 +28,7 @@ from .audio import resample
 from .corpus import FeatureConfig, normalise_features, waveform_features
 from .decoder import decode, frame_scores
 from .features import pad_features
-from .topology import Topology, decoding_graph, isolated_grammar, loop_grammar
+from .topology import Topology, decoding_graph, task_grammar
 from .train import log_posteriors
 
 __all__ = [
@@ -69,7 +69,8 @@ def system_dict(kind: str, topology: Topology, grammar: str, scales: dict, model
     Args:
         kind: ``"gmm"``, ``"dnn"``, ``"bilstm"``, ``"rnn"`` or ``"ctc"``.
         topology: Word and silence HMMs.
-        grammar: ``"isolated"`` or ``"loop"``.
+        grammar: The decoding grammar as plain data (`hybrid.speech.topology.task_grammar`):
+            ``"isolated"``, ``"loop"``, phrases or a unigram word loop.
         scales: ``acoustic_scale``, ``prior_scale`` and ``word_penalty``.
         model: GMM: ``emissions`` (a `GMMEmissions` state dict) and ``self_loop``; hybrid:
             ``config`` (an `AcousticConfig` as a dict), ``weights``, ``log_priors`` and
@@ -143,11 +144,7 @@ class Recognizer:
         model = saved["model"]
         num_words = len(self.topology.words)
         if self.kind in ("gmm", "dnn", "bilstm"):
-            grammar = (
-                isolated_grammar(num_words)
-                if self.grammar == "isolated"
-                else loop_grammar(num_words, scales["word_penalty"])
-            )
+            grammar = task_grammar(self.grammar, num_words, scales["word_penalty"])
             self.graph = decoding_graph(self.topology, grammar, model["self_loop"])
         if self.kind == "gmm":
             state = model["emissions"]

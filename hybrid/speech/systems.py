@@ -14,8 +14,9 @@
    alone; isolated words are decoded exactly (the word whose one-symbol target is most
    likely, summed over alignments), strings by prefix beam search (beam 10, no LM).
 
-Every system is decoded on the test utterances with the same grammar (one word, or a digit
-loop), and each returns its hypotheses with training and decoding times.
+Every HMM system is decoded on the test utterances with the same grammar (one word, a word
+loop, a list of phrases or a unigram word loop; the pure RNN and CTC decode without one), and
+each returns its hypotheses with training and decoding times.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from .decoder import align, decode
 from .gmm import flat_start, viterbi_training
 from .metrics import error_rate
 from .recognizer import Recognizer, system_dict
-from .topology import Topology, decoding_graph, loop_grammar
+from .topology import Topology, decoding_graph, task_grammar
 from .train import AcousticTrainConfig, fit_acoustic
 
 __all__ = ["PENALTIES", "SYSTEMS", "SystemSettings", "Trained", "train_systems"]
@@ -127,6 +128,7 @@ def train_systems(
     work: Path | None = None,
     progress: bool = False,
     dev: tuple[Sequence[Tensor], Sequence[Sequence[int]]] | None = None,
+    select_on_dev: bool = False,
 ) -> dict[str, Trained]:
     """Train ``systems`` on one split and decode its test utterances.
 
@@ -137,20 +139,27 @@ def train_systems(
         isolated: Isolated-word recordings (features, one-word transcripts) for the flat start
             (the training recordings themselves for isolated tasks; the recordings the
             training strings were cut from for strings).
-        grammar: ``"isolated"`` (one word) or ``"loop"`` (any digit string).
+        grammar: The decoding grammar as plain data (`hybrid.speech.topology.task_grammar`):
+            ``"isolated"`` (one word), ``"loop"`` (any word sequence), phrases, or a unigram
+            word loop.
         settings: Sizes and training.
         systems: Which of `SYSTEMS` to run (the GMM-HMM is always trained: its alignments
             are the other systems' targets).
         work: Folder for training checkpoints (resume), or ``None``.
         progress: Show progress bars.
-        dev: Development features and transcripts: with the loop grammar, each HMM system's
-            word insertion penalty is the one of `PENALTIES` with the lowest error on them.
+        dev: Development features and transcripts: with a grammar of word sequences, each
+            HMM system's word insertion penalty is the one of `PENALTIES` with the lowest
+            error on them.
+        select_on_dev: Also choose every network's epoch on ``dev`` (held-out speakers, say;
+            its targets are its alignments with the model of the pass), instead of on a tenth
+            of the training utterances.
     """
     unknown = set(systems) - set(SYSTEMS)
     if unknown:
         raise ValueError(f"systems must be among {SYSTEMS}, got {sorted(unknown)}")
-    if grammar not in ("isolated", "loop"):
-        raise ValueError(f"grammar must be 'isolated' or 'loop', got {grammar!r}")
+    task_grammar(grammar, len(topology.words))  # refuses an unknown form
+    if select_on_dev and dev is None:
+        raise ValueError("select_on_dev needs dev, the development features and transcripts")
     split = _Training(
         topology,
         list(train[0]),
@@ -164,6 +173,7 @@ def train_systems(
         settings,
         work,
         progress,
+        (list(dev[0]), list(dev[1])) if select_on_dev else None,
     )
     begin = time.perf_counter()
     emissions, loops = flat_start(
@@ -182,14 +192,15 @@ def train_systems(
     trained = {
         "gmm": Trained([], time.perf_counter() - begin, 0.0, system=gmm, alignments=alignments)
     }
+    dev_alignments = split.dev_alignments(Recognizer(gmm))
     for kind in ("dnn", "bilstm"):
         if kind in systems:
-            trained[kind] = _hybrid(kind, split, alignments, loops)
+            trained[kind] = _hybrid(kind, split, alignments, dev_alignments, loops)
     if "rnn" in systems:
-        trained["rnn"] = _pure_rnn(split, alignments)
+        trained["rnn"] = _pure_rnn(split, alignments, dev_alignments)
     if "ctc" in systems:
         trained["ctc"] = _ctc(split)
-    if grammar == "loop" and dev is not None:
+    if grammar != "isolated" and dev is not None:
         for name, outcome in trained.items():
             if name in ("gmm", "dnn", "bilstm"):
                 outcome.system["scales"]["word_penalty"] = _tune_penalty(
@@ -208,14 +219,23 @@ class _Training:
     topology: Topology
     features: list[Tensor]
     transcripts: list[Sequence[int]]
-    grammar: str
+    grammar: str | dict
     scales: dict
     settings: SystemSettings
     work: Path | None
     progress: bool
+    dev: tuple[list[Tensor], list[Sequence[int]]] | None = None
 
     def system(self, kind: str, model: dict) -> dict:
         return system_dict(kind, self.topology, self.grammar, self.scales, model)
+
+    def dev_alignments(self, recognizer: Recognizer) -> list[Tensor] | None:
+        """The development utterances' forced alignments with an HMM system (``None``
+        without a development set to choose epochs on)."""
+        if self.dev is None:
+            return None
+        scores = recognizer.scaled_scores(self.dev[0])
+        return align(scores, self.dev[1], self.topology, recognizer.system["model"]["self_loop"])
 
     def fit(
         self,
@@ -224,11 +244,13 @@ class _Training:
         outputs: int,
         targets,
         name: str,
+        dev_targets=None,
         training: AcousticTrainConfig | None = None,
         **options,
     ):
         """A new network of ``kind`` trained on ``targets`` (with ``training``, default the
-        settings', and ``options`` for `fit_acoustic`); returns it and its history."""
+        settings', and ``options`` for `fit_acoustic`), its epoch chosen on the development
+        utterances' ``dev_targets`` if there are; returns it and its history."""
         config = AcousticConfig(
             kind=kind, input_dim=self.features[0].shape[1], num_outputs=outputs, **sizes
         )
@@ -241,6 +263,7 @@ class _Training:
             training or self.settings.training,
             checkpoint,
             self.progress,
+            valid=None if dev_targets is None else (self.dev[0], dev_targets),
             **options,
         )
         return model, history
@@ -253,22 +276,35 @@ def _tune_penalty(recognizer: Recognizer, topology: Topology, features, transcri
     loops = recognizer.system["model"]["self_loop"]
     best = None
     for penalty in PENALTIES:
-        graph = decoding_graph(topology, loop_grammar(len(topology.words), penalty), loops)
+        grammar = task_grammar(recognizer.grammar, len(topology.words), penalty)
+        graph = decoding_graph(topology, grammar, loops)
         errors = error_rate(transcripts, decode(scores, graph)).errors
         if best is None or errors < best[0]:
             best = (errors, penalty)
     return best[1]
 
 
-def _hybrid(kind: str, split: _Training, alignments: list[Tensor], loops: Tensor) -> Trained:
-    """Train on the alignments; if ``settings.realign``, realign with it and train again."""
+def _hybrid(
+    kind: str,
+    split: _Training,
+    alignments: list[Tensor],
+    dev_alignments: list[Tensor] | None,
+    loops: Tensor,
+) -> Trained:
+    """Train on the alignments; if ``settings.realign``, realign with it and train again
+    (the development utterances too, when epochs are chosen on them)."""
     sizes = split.settings.dnn if kind == "dnn" else split.settings.bilstm
     passes = 2 if split.settings.realign else 1
     histories = []
     begin = time.perf_counter()
     for number in range(passes):
         model, history = split.fit(
-            kind, sizes, split.topology.num_pdfs, alignments, f"{kind}-pass{number + 1}"
+            kind,
+            sizes,
+            split.topology.num_pdfs,
+            alignments,
+            f"{kind}-pass{number + 1}",
+            dev_alignments,
         )
         histories.append(history)
         priors = ScaledPosteriors.from_alignments(torch.cat(alignments), split.topology.num_pdfs)
@@ -284,22 +320,27 @@ def _hybrid(kind: str, split: _Training, alignments: list[Tensor], loops: Tensor
         if number + 1 < passes:
             scores = Recognizer(system).scaled_scores(split.features)
             alignments = align(scores, split.transcripts, split.topology, loops)
+            dev_alignments = split.dev_alignments(Recognizer(system))
     return Trained([], time.perf_counter() - begin, 0.0, histories, system, alignments)
 
 
-def _pure_rnn(split: _Training, alignments: list[Tensor]) -> Trained:
+def _pure_rnn(
+    split: _Training, alignments: list[Tensor], dev_alignments: list[Tensor] | None
+) -> Trained:
     """An utterance classifier (isolated words), or a frame classifier over the words and
     silence (class ``num_words``) trained on the GMM alignments mapped to words."""
     num_words = len(split.topology.words)
     begin = time.perf_counter()
     if split.grammar == "isolated":
         targets = torch.tensor([words[0] for words in split.transcripts])
-        model, history = split.fit("classifier", split.settings.rnn, num_words, targets, "rnn")
+        dev = None if split.dev is None else torch.tensor([words[0] for words in split.dev[1]])
+        model, history = split.fit("classifier", split.settings.rnn, num_words, targets, "rnn", dev)
     else:
         word_of = split.topology.pdf_words()
         word_of = word_of.masked_fill(word_of < 0, num_words)
         targets = [word_of[a] for a in alignments]
-        model, history = split.fit("bilstm", split.settings.rnn, num_words + 1, targets, "rnn")
+        dev = None if dev_alignments is None else [word_of[a] for a in dev_alignments]
+        model, history = split.fit("bilstm", split.settings.rnn, num_words + 1, targets, "rnn", dev)
     system = split.system("rnn", {"config": asdict(model.config), "weights": model.state_dict()})
     return Trained([], time.perf_counter() - begin, 0.0, [history], system)
 
@@ -310,12 +351,16 @@ def _ctc(split: _Training) -> Trained:
     blank = len(split.topology.words)
     begin = time.perf_counter()
     targets = [torch.tensor(words, dtype=torch.long) for words in split.transcripts]
+    dev = None
+    if split.dev is not None:
+        dev = [torch.tensor(words, dtype=torch.long) for words in split.dev[1]]
     model, history = split.fit(
         "bilstm",
         split.settings.ctc,
         blank + 1,
         targets,
         "ctc",
+        dev,
         split.settings.ctc_training,
         ctc_blank=blank,
     )

@@ -9,10 +9,12 @@ A grammar is a small `networkx.MultiDiGraph` over junctions whose edges carry un
 index, or `SILENCE`) and log weights; junctions may carry ``start`` and ``final`` weights.
 `decoding_graph` expands every grammar edge into a copy of its unit's HMM and joins the
 copies at the junctions into one `hybrid.structured.Graph` whose arcs read pdf columns and
-write the word index when a word is entered. Three grammars cover the recipes:
-`isolated_grammar` (one word, optional silence around it), `loop_grammar` (any digit string
-with optional silence) and `transcript_grammar` (a known word sequence with optional silence
-between words, for forced alignment).
+write the word index when a word is entered. Four grammars cover the recipes:
+`isolated_grammar` (one word, optional silence around it), `loop_grammar` (any word sequence
+with optional silence, each word weighed by a penalty and optionally a unigram language
+model), `phrase_grammar` (one of a list of allowed phrases) and `transcript_grammar` (a known
+word sequence with optional silence between words, for forced alignment). `task_grammar`
+builds the decoding grammar a saved system names in plain data.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ __all__ = [
     "estimate_self_loops",
     "isolated_grammar",
     "loop_grammar",
+    "phrase_grammar",
+    "task_grammar",
     "transcript_grammar",
 ]
 
@@ -93,14 +97,75 @@ def isolated_grammar(num_words: int) -> nx.MultiDiGraph:
     return g
 
 
-def loop_grammar(num_words: int, word_penalty: float = 0.0) -> nx.MultiDiGraph:
-    """Any sequence of words and silences (a digit loop); each word adds ``word_penalty``."""
+def loop_grammar(
+    num_words: int,
+    word_penalty: float = 0.0,
+    log_probs: Sequence[float] | None = None,
+    end: float = 0.0,
+) -> nx.MultiDiGraph:
+    """Any sequence of words and silences (a word loop).
+
+    Each word adds ``word_penalty`` and, with a unigram language model, its log-probability
+    ``log_probs[w]``; ending adds ``end`` (the model's log-probability of the sentence end).
+    """
+    if log_probs is not None and len(log_probs) != num_words:
+        raise ValueError(
+            f"log_probs must hold one log-probability per word ({num_words}), got {len(log_probs)}"
+        )
     g = nx.MultiDiGraph()
-    g.add_node("loop", start=0.0, final=0.0)
+    g.add_node("loop", start=0.0, final=float(end))
     g.add_edge("loop", "loop", unit=SILENCE)
     for word in range(num_words):
-        g.add_edge("loop", "loop", unit=word, weight=word_penalty)
+        weight = word_penalty + (0.0 if log_probs is None else float(log_probs[word]))
+        g.add_edge("loop", "loop", unit=word, weight=weight)
     return g
+
+
+def phrase_grammar(phrases: Sequence[Sequence[int]], word_penalty: float = 0.0) -> nx.MultiDiGraph:
+    """Exactly one of ``phrases`` (each a sequence of word indices), with optional silence
+    before, between and after its words; each word adds ``word_penalty``."""
+    if not phrases or any(len(phrase) == 0 for phrase in phrases):
+        raise ValueError("phrases must hold at least one phrase, each of at least one word")
+    g = nx.MultiDiGraph()
+    g.add_node("start", start=0.0)
+    g.add_edge("start", "start", unit=SILENCE)
+    for p, phrase in enumerate(phrases):
+        junction = "start"
+        for i, word in enumerate(phrase):
+            following = (p, i + 1)
+            g.add_edge(junction, following, unit=int(word), weight=word_penalty)
+            g.add_edge(following, following, unit=SILENCE)
+            junction = following
+        g.nodes[junction]["final"] = 0.0
+    return g
+
+
+def task_grammar(grammar: str | dict, num_words: int, word_penalty: float = 0.0) -> nx.MultiDiGraph:
+    """The decoding grammar that ``grammar``, plain data, names.
+
+    Args:
+        grammar: ``"isolated"`` (one word), ``"loop"`` (any word sequence),
+            ``{"phrases": [[w, ...], ...]}`` (one of these word sequences) or
+            ``{"unigram": [ln P(w) per word], "end": ln P(</s>)}`` (a word loop weighed by a
+            unigram language model).
+        num_words: Size of the vocabulary.
+        word_penalty: Log weight added per word (not by ``"isolated"``).
+
+    Raises:
+        ValueError: for a grammar of none of these forms.
+    """
+    if grammar == "isolated":
+        return isolated_grammar(num_words)
+    if grammar == "loop":
+        return loop_grammar(num_words, word_penalty)
+    if isinstance(grammar, dict) and set(grammar) == {"phrases"}:
+        return phrase_grammar(grammar["phrases"], word_penalty)
+    if isinstance(grammar, dict) and set(grammar) == {"unigram", "end"}:
+        return loop_grammar(num_words, word_penalty, grammar["unigram"], grammar["end"])
+    raise ValueError(
+        "grammar must be 'isolated', 'loop', {'phrases': [...]} or {'unigram': [...], 'end': x}, "
+        f"got {grammar!r}"
+    )
 
 
 def transcript_grammar(words: Sequence[int]) -> nx.MultiDiGraph:

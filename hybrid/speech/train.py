@@ -2,11 +2,10 @@
 
 `fit_acoustic` trains any model of `hybrid.speech.acoustic` with Adam on frame targets (one
 pdf or word id per frame, ``-1`` = ignore), one class per utterance, or symbol sequences with
-the CTC loss. A tenth of the
-training utterances (fixed by the seed) is held out; the epoch with the best held-out accuracy
-is kept. A checkpoint is written atomically after every epoch and a rerun resumes from it
-exactly (model, optimiser, random state, history), with the same settings (more epochs
-allowed).
+the CTC loss. The epoch with the best accuracy on a development set is kept: the one given,
+or else a tenth of the training utterances (fixed by the seed) held out. A checkpoint is
+written atomically after every epoch and a rerun resumes from it exactly (model, optimiser,
+random state, history), with the same settings (more epochs allowed).
 """
 
 from __future__ import annotations
@@ -53,6 +52,23 @@ def _split(count: int, config: AcousticTrainConfig) -> tuple[list[int], list[int
     order = torch.randperm(count, generator=torch.Generator().manual_seed(config.seed)).tolist()
     held = max(1, round(config.valid_share * count)) if count > 1 else 0
     return sorted(order[held:]), sorted(order[:held])
+
+
+def _joined(features, targets, valid_features, valid_targets):
+    """The training and development utterances as one list (and targets), with the indices
+    of each part."""
+    if len(valid_features) != len(valid_targets) or not valid_features:
+        raise ValueError(
+            f"valid must hold as many targets as features, at least one: "
+            f"{len(valid_features)} vs {len(valid_targets)}"
+        )
+    if isinstance(targets, Tensor):
+        joined = torch.cat([targets, valid_targets])
+    else:
+        joined = list(targets) + list(valid_targets)
+    count = len(features)
+    index = list(range(count)), list(range(count, count + len(valid_features)))
+    return list(features) + list(valid_features), joined, *index
 
 
 def _padded_targets(targets: list[Tensor], index: list[int], width: int) -> Tensor:
@@ -131,6 +147,7 @@ def fit_acoustic(
     checkpoint: Path | None = None,
     progress: bool = False,
     ctc_blank: int | None = None,
+    valid: tuple[list[Tensor], list[Tensor] | Tensor] | None = None,
 ) -> list[dict]:
     """Train ``model`` in place and load its best held-out epoch.
 
@@ -144,6 +161,9 @@ def fit_acoustic(
             settings, `hybrid.saved.load_checkpoint`: only ``epochs`` may change).
         progress: Show a progress bar over epochs.
         ctc_blank: Train with the CTC loss, this being the blank symbol.
+        valid: Development features and targets (of the same kind as ``targets``) on which
+            the epoch is chosen; ``None``: ``config.valid_share`` of the training utterances
+            are held out instead.
 
     Returns:
         One dict per epoch: ``epoch``, ``loss`` (mean training cross-entropy),
@@ -154,7 +174,8 @@ def fit_acoustic(
         by the lower held-out loss.
 
     Raises:
-        ValueError: ``features`` and ``targets`` differ in length or are empty; or, naming
+        ValueError: ``features`` and ``targets`` (or those of ``valid``) differ in length or
+            are empty; or, naming
             ``checkpoint``, it is not an acoustic checkpoint (truncated, or another file) or
             was made with other settings than ``model.config`` and ``config`` (other than
             ``epochs``).
@@ -165,7 +186,10 @@ def fit_acoustic(
         )
     if not features:
         raise ValueError("features must hold at least one utterance")
-    train, valid = _split(len(features), config)
+    if valid is None:
+        train, valid_index = _split(len(features), config)
+    else:
+        features, targets, train, valid_index = _joined(features, targets, *valid)
     model.set_normaliser([features[i] for i in train])
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
@@ -198,8 +222,8 @@ def fit_acoustic(
             optimizer.step()
             losses.append(float(loss.detach()))
         accuracy, valid_loss = (
-            _evaluate(model, objective, features, targets, valid, config.batch_size)
-            if valid
+            _evaluate(model, objective, features, targets, valid_index, config.batch_size)
+            if valid_index
             else (0.0, 0.0)
         )
         row = {
