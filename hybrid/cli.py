@@ -19,14 +19,12 @@ from .nn.memory import TYING
 from .parsing.experiment import DECODERS, MODELS
 from .qa.model import KINDS, ReaderConfig
 from .speech.datasets import PRESETS as SPEECH_PRESETS
+from .speech.experiment import TASKS
 from .speech.systems import SYSTEMS
 from .tagging.datasets import CORPORA as TAGGING_CORPORA
 from .tagging.datasets import FORMATS as TAGGING_FORMATS
 from .tagging.model import HEADS, INTENT_POOLING, TaggerConfig
 from .tagging.train import TrainConfig
-
-# The tasks of ``train-asr``.
-TASKS = ("isolated", "speakers", "strings")
 
 # Sizes per corpus where the command line leaves them out: the embedded synthetic corpus runs
 # the whole comparison in about a minute on two cores; the real ones train to convergence.
@@ -270,7 +268,7 @@ def _own_data(
             type=_bounded(float, lambda v: 0 < v < 1, "a fraction in (0, 1)")
             if held_out is None
             else _bounded(float, lambda v: 0 <= v < 1, "a fraction in [0, 1)"),
-            default=0.1,
+            default=0.1 if held_out is None else None,
             help=held_out
             or "fraction of train held out for a split not given (default 0.1, seed 0)",
         )
@@ -287,11 +285,11 @@ def _one_source(args: argparse.Namespace) -> None:
 
 def _files_name(paths: list[str]) -> str:
     """A run folder name from the first training path: its name without suffix, or the
-    folder above for a generic one (``ner`` for ``data/ner/train.conll``)."""
-    first = Path(paths[0]).expanduser()
+    folder above for a generic one (``ner`` for ``data/ner/train.conll``), or ``data``."""
+    first = Path(paths[0]).expanduser().absolute()
     stem = first.stem.replace("*", "")
     if stem.lower() in ("", "train", "training", "manifest"):
-        return first.parent.name or "tagger"
+        return first.parent.name or "data"
     return stem
 
 
@@ -418,31 +416,31 @@ def _train_asr(args: argparse.Namespace) -> int:
     from .speech.experiment import SYNTHETIC_NOTICE, default_settings, load_corpus, run_speech
 
     torch.set_num_threads(args.threads)
-    options = {"held_out": args.speakers, "progress": not args.quiet}
+    options = {"folds": args.speakers, "progress": not args.quiet}
     if args.train is not None or args.corpus in SPEECH_PRESETS:
         data = _speech_files(args)
         print("\n".join(data.notes))
         corpus = args.corpus or _files_name(args.train)
-        fitting = ("isolated",) if data.grammar == "isolated" else ("continuous",)
         train, test, words = data.train, data.test, data.words
         options |= {"dev": data.dev, "grammar": data.grammar, "data": data.files}
+        tasks = _given(args.tasks, ("isolated",) if data.grammar == "isolated" else ("continuous",))
         settings = default_settings("files", args.epochs, args.speed_factors)
     else:
         corpus = args.corpus or "synthetic"
-        given = [f"--{o.replace('_', '-')}" for o in _SPEECH_FILE_OPTIONS if getattr(args, o)]
+        given = [f"--{o.replace('_', '-')}" for o in _SPEECH_FILE_OPTIONS if _option(args, o)]
         if given:
             raise ValueError(f"{', '.join(given)}: read a corpus by path; give --train too")
         train, test, words = load_corpus(corpus, args.data)
         if corpus == "synthetic":
             print(SYNTHETIC_NOTICE)
-        fitting = ("isolated", "strings") if corpus == "synthetic" else TASKS[:3]
+        tasks = _given(args.tasks, ("isolated", "strings") if corpus == "synthetic" else None)
         settings = default_settings(corpus, args.epochs, args.speed_factors)
     run_dir = Path(args.runs) / (args.name or f"asr-{corpus}")
     run_speech(
         train,
         test,
         run_dir,
-        tasks=_given(args.tasks, fitting),
+        tasks=tasks,
         systems=args.systems,
         settings=settings,
         corpus=corpus,
@@ -466,28 +464,34 @@ def _speech_files(args: argparse.Namespace):
         files = preset_files(args.corpus, data_root(args.data))
     else:
         _one_source(args)
-        files = SpeechFiles(
-            train=tuple(args.train),
-            path_column=args.path_column,
-            transcript_column=args.transcript_column,
-            speaker_column=args.speaker_column or None,
-        )
-    files = replace(
-        files,
-        dev=None if args.dev is None else tuple(args.dev),
-        test=None if args.test is None else tuple(args.test),
-        test_speakers=tuple(args.test_speakers or ()),
-        held_out=args.held_out,
-        sample_rate=args.sample_rate,
-        words=args.words,
-        grammar=args.grammar,
-        lm=args.lm,
-    )
-    return load_speech(files, progress=not args.quiet)
+        files = SpeechFiles(train=tuple(args.train))
+    given = {o: _option(args, o) for o in _SPEECH_FILE_OPTIONS if _option(args, o) is not None}
+    if given.get("speaker_column") == "":
+        given["speaker_column"] = None  # none: each utterance its own speaker
+    return load_speech(replace(files, **given), progress=not args.quiet)
 
 
 #: train-asr's options that read a corpus by path (not the fsdd and synthetic corpora).
-_SPEECH_FILE_OPTIONS = ("dev", "test", "test_speakers", "sample_rate", "words", "grammar", "lm")
+_SPEECH_FILE_OPTIONS = (
+    "dev",
+    "test",
+    "test_speakers",
+    "held_out",
+    "sample_rate",
+    "words",
+    "grammar",
+    "lm",
+    "path_column",
+    "transcript_column",
+    "speaker_column",
+)
+
+
+def _option(args: argparse.Namespace, name: str):
+    """The value of ``--name`` as `SpeechFiles` takes it (a tuple for a list); ``None`` when
+    the option was not given."""
+    value = getattr(args, name)
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _recognize(args: argparse.Namespace) -> int:
@@ -808,14 +812,14 @@ def build_parser() -> argparse.ArgumentParser:
         held_out="share of the speakers held out for a split not given (default 0.1, seed 0; "
         "of the utterances with one speaker); 0: no development set",
     )
-    own.add_argument("--path-column", default="path", help="manifest column of the audio files")
+    own.add_argument("--path-column", help="manifest column of the audio files (default path)")
     own.add_argument(
-        "--transcript-column", default="transcript", help="manifest column of the transcripts"
+        "--transcript-column", help="manifest column of the transcripts (default transcript)"
     )
     own.add_argument(
         "--speaker-column",
-        default="speaker",
-        help="manifest column of the speakers ('' for none: each utterance its own speaker)",
+        help="manifest column of the speakers (default speaker; '' for none: each utterance "
+        "its own speaker)",
     )
     own.add_argument(
         "--test-speakers", nargs="+", metavar="SPEAKER", help="without --test: the test speakers"

@@ -214,6 +214,14 @@ def test_label_and_word_spans_come_from_the_best_alignment(ranks_per_alignment, 
         assert result.word_spans(delimiter)[0][n] == words
 
 
+def test_only_blanks_give_the_empty_hypothesis_in_every_row():
+    log_probs = torch.full((3, 6, 4), -30.0, dtype=torch.float64)
+    log_probs[..., 0] = 0.0  # the blank, certainly, at every frame of every row
+    result = prefix_beam_search(log_probs, torch.tensor([6, 4, 1]), beam=3, blank=0, nbest=1)
+    assert result.label_lengths[:, 0].tolist() == [0, 0, 0]
+    assert (result.spans == -1).all()
+
+
 def test_beam_of_one_on_peaked_input_is_greedy_decoding():
     generator = torch.Generator().manual_seed(7)
     log_probs = peaked_log_probs(generator, (4, 30, 6), boost=8.0)

@@ -754,7 +754,7 @@ def test_held_out_speakers_that_choose_no_fold_are_refused(
     monkeypatch.setattr("hybrid.speech.experiment.train_systems", train_systems)
     command = ["train-asr", "--systems", "gmm", "--runs", str(tmp_path), "--quiet", *options]
     assert cli.main(command) == 2
-    _one_error_line(capsys, "held_out (--speakers)", *named)
+    _one_error_line(capsys, "folds (--speakers)", *named)
     assert not any(tmp_path.iterdir())  # refused before the run folder is made
 
 

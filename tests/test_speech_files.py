@@ -41,6 +41,13 @@ def kaldi_dir(folder, lines: dict[str, list[str]], crlf: bool = False, bom: bool
     return folder
 
 
+def held_apart_dir(tmp_path, word: str):
+    """A data directory of one recording (a tone) saying ``word``: a test set apart."""
+    write_audio(tmp_path / "t.wav", tone(0.3, 8000, 400)[None], 8000)
+    lines = {"wav.scp": ["t1 ../t.wav"], "text": [f"t1 {word}"], "utt2spk": ["t1 tester"]}
+    return str(kaldi_dir(tmp_path / "test", lines))
+
+
 def synthetic_dir(tmp_path, takes: int = 2, speakers: int = 3):
     """The synthetic digits as a Kaldi directory (16-bit WAVs), and their utterances."""
     from hybrid.speech.corpus import synthetic_recordings
@@ -84,7 +91,9 @@ def test_kaldi_dir_with_segments_cuts_each_utterance_from_its_recording(tmp_path
         crlf=True,
         bom=True,
     )
-    data = load_speech(SpeechFiles(train=(str(folder),), test=(str(folder),), held_out=0))
+    data = load_speech(
+        SpeechFiles(train=(str(folder),), test=(held_apart_dir(tmp_path, "a"),), held_out=0)
+    )
     assert [u.id for u in data.train] == ["u1", "u2", "u3"]
     assert data.words == ("a", "b")
     assert [u.words for u in data.train] == [(0,), (1,), (0, 1)]
@@ -111,7 +120,9 @@ def test_stereo_44k_24_bit_and_float_audio_are_read_mono_at_the_common_rate(tmp_
             "utt2spk": [f"{n} s{i}" for i, n in enumerate(names)],
         },
     )
-    data = load_speech(SpeechFiles(train=(str(folder),), test=(str(folder),), held_out=0))
+    data = load_speech(
+        SpeechFiles(train=(str(folder),), test=(held_apart_dir(tmp_path, "yes"),), held_out=0)
+    )
     assert data.sample_rate == rate  # the rate of most recordings
     assert all(u.sample_rate == rate for u in data.train)
     stereo = data.train[0]
@@ -119,8 +130,8 @@ def test_stereo_44k_24_bit_and_float_audio_are_read_mono_at_the_common_rate(tmp_
     assert torch.allclose(stereo.waveform, expected, atol=1e-5)
     assert torch.allclose(data.train[-1].waveform, tone(0.4, rate, 600))  # float: exact
     notes = " ".join(data.notes)
-    assert "resampled 2 recordings from 44100 Hz to 8000 Hz" in notes  # train and test
-    assert "2 recordings had several channels: averaged to one" in notes
+    assert "resampled 1 recordings from 44100 Hz to 8000 Hz" in notes
+    assert "1 recordings had several channels: averaged to one" in notes
     assert data.grammar == "isolated"
 
 
@@ -146,6 +157,26 @@ def test_a_manifest_gives_the_utterances_of_the_same_kaldi_directory(tmp_path):
         assert all(torch.equal(a.waveform, b.waveform) for a, b in zip(mine, theirs, strict=True))
 
 
+def test_several_sources_and_glob_patterns_are_joined(tmp_path):
+    folder, utterances = synthetic_dir(tmp_path, takes=1)
+    lines = {
+        n: (folder / n).read_text(encoding="utf-8").splitlines()
+        for n in ("wav.scp", "text", "utt2spk")
+    }
+    for part, speaker in (("a", "spk0"), ("b", "spk1"), ("c", "spk2")):
+        kaldi_dir(
+            tmp_path / "parts" / part,
+            {n: [line for line in rows if speaker in line] for n, rows in lines.items()},
+        )
+    data = load_speech(
+        SpeechFiles(train=(str(tmp_path / "parts" / "[ab]"),), test_speakers=("spk1",), held_out=0)
+    )
+    assert {u.speaker for u in data.train} == {"spk0"}
+    assert len(data.train) + len(data.test) == 20
+    with pytest.raises(ValueError, match=r"--train: nothing matches .*parts/z\*"):
+        load_speech(SpeechFiles(train=(str(tmp_path / "parts" / "z*"),)))
+
+
 def test_a_split_not_given_is_held_out_by_speaker(tmp_path):
     folder, utterances = synthetic_dir(tmp_path, takes=1, speakers=12)
     data = load_speech(SpeechFiles(train=(str(folder),), held_out=0.2))
@@ -158,6 +189,23 @@ def test_a_split_not_given_is_held_out_by_speaker(tmp_path):
     assert any("dev: held out" in n for n in data.notes)
     again = load_speech(SpeechFiles(train=(str(folder),), held_out=0.2))
     assert [u.id for u in again.test] == [u.id for u in data.test]  # seeded
+
+
+def test_a_recording_in_two_splits_is_refused_naming_both_lines(tmp_path):
+    folder, _ = synthetic_dir(tmp_path, takes=1)
+    with pytest.raises(ValueError, match=r"data/text:1: the test utterance .* also in train"):
+        load_speech(SpeechFiles(train=(str(folder),), test=(str(folder),), held_out=0))
+
+
+def test_the_checksums_cover_the_files_read_not_those_kaldi_tools_add(tmp_path):
+    folder, _ = synthetic_dir(tmp_path, takes=1)
+    (folder / "utt2dur").write_text("whatever 1.0\n")
+    data = load_speech(SpeechFiles(train=(str(folder),), test_speakers=("spk0",), held_out=0))
+    assert sorted(f["path"].rsplit("/", 1)[1] for f in data.files["train"]) == [
+        "text",
+        "utt2spk",
+        "wav.scp",
+    ]
 
 
 def test_test_speakers_are_kept_out_of_training(tmp_path):
@@ -173,14 +221,15 @@ def test_test_speakers_are_kept_out_of_training(tmp_path):
 
 
 def test_a_test_word_without_training_recordings_is_refused_naming_its_line(tmp_path):
-    write_audio(tmp_path / "x.wav", tone(0.3, 8000, 300)[None], 8000)
+    for name in ("x", "y", "z"):
+        write_audio(tmp_path / f"{name}.wav", tone(0.3, 8000, 300)[None], 8000)
     train = kaldi_dir(
         tmp_path / "train", {"wav.scp": ["a ../x.wav"], "text": ["a yes"], "utt2spk": ["a s"]}
     )
     test = kaldi_dir(
         tmp_path / "test",
         {
-            "wav.scp": ["b ../x.wav", "c ../x.wav"],
+            "wav.scp": ["b ../y.wav", "c ../z.wav"],
             "text": ["b yes", "c maybe"],
             "utt2spk": ["b s", "c s"],
         },
@@ -195,7 +244,9 @@ def test_an_unreadable_recording_is_refused_naming_its_transcript_line(tmp_path)
         tmp_path / "d", {"wav.scp": ["a ../bad.wav"], "text": ["a yes"], "utt2spk": ["a s"]}
     )
     with pytest.raises(ValueError, match=r"d/text:1: .*bad.wav.*FLAC"):
-        load_speech(SpeechFiles(train=(str(folder),), test=(str(folder),), held_out=0))
+        load_speech(
+            SpeechFiles(train=(str(folder),), test=(held_apart_dir(tmp_path, "yes"),), held_out=0)
+        )
 
 
 def test_vocabulary_grammar_and_unigram_files(tmp_path):
@@ -204,7 +255,7 @@ def test_vocabulary_grammar_and_unigram_files(tmp_path):
     words.write_text("".join(f"{w} {i + 1}\n" for i, w in enumerate(reversed(WORDS))))
     phrases = tmp_path / "phrases.txt"
     phrases.write_text("# allowed\nzéro один\nnine\n", encoding="utf-8")
-    common = {"train": (str(folder),), "test": (str(folder),), "held_out": 0}
+    common = {"train": (str(folder),), "test_speakers": ("spk0",), "held_out": 0}
     data = load_speech(SpeechFiles(**common, words=str(words), grammar=str(phrases)))
     assert data.words == tuple(reversed(WORDS))
     assert data.grammar == {"phrases": [[9, 8], [0]]}
@@ -218,12 +269,16 @@ def test_vocabulary_grammar_and_unigram_files(tmp_path):
     expected = [probs[w] * math.log(10) for w in data.words]
     assert data.grammar["unigram"] == pytest.approx(expected)
     assert data.grammar["end"] == pytest.approx(-0.5 * math.log(10))
-    extra = tmp_path / "extra.txt"
-    extra.write_text("\n".join([*WORDS, "maybe"]) + "\n", encoding="utf-8")
-    with pytest.raises(
-        ValueError, match=r"extra.txt: no training recording of the words \['maybe'\]"
-    ):
-        load_speech(SpeechFiles(**common, words=str(extra)))
+    kaldi = tmp_path / "words-kaldi.txt"  # Kaldi's symbols and a word never said are left out
+    symbols = ["<eps>", "<SIL>", *WORDS, "maybe", "#0"]
+    kaldi.write_text("".join(f"{w} {i}\n" for i, w in enumerate(symbols)), encoding="utf-8")
+    data = load_speech(SpeechFiles(**common, words=str(kaldi)))
+    assert data.words == WORDS
+    assert any("no training recording of <SIL>, maybe: left out" in n for n in data.notes)
+    short = tmp_path / "short.txt"
+    short.write_text("\n".join(WORDS[1:]) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"text:\d+: the word 'zéro' is not in .*short.txt"):
+        load_speech(SpeechFiles(**common, words=str(short)))
     bad = tmp_path / "bad.txt"
     bad.write_text("zéro maybe\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"bad.txt: the phrase 'zéro maybe' holds \['maybe'\]"):

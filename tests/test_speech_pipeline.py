@@ -316,7 +316,7 @@ def test_speaker_folds_can_be_shared(synthetic, tmp_path):
         settings=TINY,
         corpus="synthetic",
         words=DIGITS,
-        held_out=["spk1"],
+        folds=["spk1"],
     )
     assert {r["split"] for r in first["rows"]} == {"spk1"}
     both = run_speech(

@@ -485,7 +485,8 @@ def _spans(
     spans = torch.full((batch * nbest, width, 2), -1, dtype=torch.long, device=labels.device)
     flat_labels, flat_lengths = labels.reshape(batch * nbest, width), label_lengths.flatten()
     held = torch.nonzero(flat_lengths > 0).flatten()
-    for rows in held.split(max(1, _ALIGN_BUDGET // (steps * vocab))):
+    chunks = held.split(max(1, _ALIGN_BUDGET // (steps * vocab))) if len(held) else ()
+    for rows in chunks:
         sequences = rows // nbest
         alignment = forced_align(
             log_probs[sequences],

@@ -15,6 +15,8 @@ channels averaged to one, and the run says how many recordings were.
 
 from __future__ import annotations
 
+import glob
+import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -93,8 +95,9 @@ class SpeechData:
             or unigram model given.
         notes: What was done to the data, one sentence each (held-out splits, resampling,
             downmixing, speakers shared between splits).
-        files: ``{split: [{"path", "sha256"}]}`` of the listing files read (the audio files
-            are not hashed; their list is).
+        files: ``{split: [{"path", "sha256"}]}`` of the listing files read (``wav.scp``,
+            ``text``, ``utt2spk``, ``segments``, a manifest; ``decoding``: the vocabulary,
+            grammar and LM files); the audio files are not hashed, their list is.
     """
 
     train: list[Utterance]
@@ -127,21 +130,42 @@ def preset_files(name: str, root: Path | None) -> SpeechFiles:
     if name not in PRESETS:
         raise ValueError(f"corpus must be one of {sorted(PRESETS)}, got {name!r}")
     preset = PRESETS[name]
-    paths = tuple(str(Path(root or ".") / p) for p in preset.train)
-    if root is None or not all(Path(p).exists() for p in paths):
+    if root is None:
+        raise ValueError(f"no data folder for {name}: give --data or set HYBRID_DATA")
+    paths = tuple(str(Path(root) / p) for p in preset.train)
+    if not all(Path(p).exists() for p in paths):
         raise ValueError(f"no {preset.train[0]} under {root} (give --data or set HYBRID_DATA)")
     return replace(preset, train=paths)
 
 
+def _expand(paths: Sequence[str], what: str) -> list[Path]:
+    """``paths`` with each glob pattern (``data/*/train``) replaced by its matches, sorted.
+
+    Raises:
+        ValueError: naming ``what`` and a pattern that matches nothing.
+    """
+    out: list[Path] = []
+    for given in paths:
+        if not glob.has_magic(given):
+            out.append(Path(given))
+            continue
+        matches = sorted(Path(m) for m in glob.glob(os.path.expanduser(given), recursive=True))
+        if not matches:
+            raise ValueError(f"{what}: nothing matches {given!r}")
+        out += matches
+    return out
+
+
 def read_entries(paths: Sequence[str], files: SpeechFiles, what: str) -> list[Entry]:
-    """The entries of each Kaldi data directory (a folder) or manifest (a file) in ``paths``.
+    """The entries of each Kaldi data directory (a folder) or manifest (a file) in ``paths``
+    (glob patterns welcome), joined in order.
 
     Raises:
         ValueError: naming ``what`` for a path that does not exist; the readers' errors
             (file and line) otherwise; an utterance id given twice.
     """
     entries: list[Entry] = []
-    for path in map(Path, paths):
+    for path in _expand(paths, what):
         if path.is_dir():
             entries += read_kaldi_dir(path)
         elif path.is_file():
@@ -206,32 +230,62 @@ def _named_speakers(
     return [e for e in entries if e.speaker not in chosen], test
 
 
-def _vocabulary(files: SpeechFiles, splits: dict[str, list[Entry]]) -> tuple[str, ...]:
-    """The words: those of ``files.words``, or the training words in order of first
-    appearance; every transcript word must be one of them, and have training recordings.
+def _vocabulary(
+    files: SpeechFiles, splits: dict[str, list[Entry]], notes: list[str]
+) -> tuple[str, ...]:
+    """The words: the training words in order of first appearance, or in the order of
+    ``files.words`` (whose words no training transcript says, such as Kaldi's ``<SIL>`` or
+    ``<UNK>``, are left out, and ``notes`` says which).
 
     Raises:
-        ValueError: naming the transcript's file and line, for a word out of the vocabulary.
+        ValueError: naming the transcript's file and line, for a word that is not in the
+            vocabulary file or (in development and test) has no training recording.
     """
     training = list(dict.fromkeys(w for e in splits["train"] for w in e.words))
-    words = training if files.words is None else list(read_words(files.words))
+    heard = set(training)
+    words = training
+    if files.words is not None:
+        listed = read_words(files.words)
+        words = [w for w in listed if w in heard]
+        unheard = [w for w in listed if w not in heard]
+        if unheard:
+            shown = ", ".join(unheard[:10]) + (", ..." if len(unheard) > 10 else "")
+            notes.append(f"{files.words}: no training recording of {shown}: left out")
     known = set(words)
-    source = "the training transcripts" if files.words is None else files.words
     for split, entries in splits.items():
         for entry in entries:
             for word in entry.words:
-                if word not in known:
+                if word in known:
+                    continue
+                if split == "train":
                     raise ValueError(
-                        f"{entry.where}: the {split} word {word!r} is not in {source}; every "
-                        "word needs training recordings of it"
+                        f"{entry.where}: the word {word!r} is not in {files.words}; add it "
+                        "to the vocabulary file"
                     )
-    unheard = [w for w in words if w not in set(training)]
-    if unheard:
-        raise ValueError(
-            f"{files.words}: no training recording of the words {unheard[:10]}; every word "
-            "needs training recordings of it (leave them out of the vocabulary)"
-        )
+                raise ValueError(
+                    f"{entry.where}: the {split} word {word!r} is not in the training "
+                    "transcripts; every word needs training recordings of it"
+                )
     return tuple(words)
+
+
+def _no_overlap(splits: dict[str, list[Entry]]) -> None:
+    """Refuse an utterance (the same audio, or the same segment of it) in two splits.
+
+    Raises:
+        ValueError: naming both transcript lines.
+    """
+    seen: dict[tuple, tuple[str, Entry]] = {}
+    for split, entries in splits.items():
+        for entry in entries:
+            key = (entry.path.resolve(), entry.start, entry.end)
+            if key in seen and seen[key][0] != split:
+                first_split, first = seen[key]
+                raise ValueError(
+                    f"{entry.where}: the {split} utterance {entry.id!r} is also in "
+                    f"{first_split} ({first.where}); a recording must be in one split only"
+                )
+            seen.setdefault(key, (split, entry))
 
 
 def _grammar(
@@ -247,9 +301,10 @@ def _grammar(
         for phrase in phrases:
             unknown = [w for w in phrase if w not in index]
             if unknown:
+                shown = ", ".join(words[:10]) + (", ..." if len(words) > 10 else "")
                 raise ValueError(
                     f"{files.grammar}: the phrase {' '.join(phrase)!r} holds {unknown}, not "
-                    f"words of the vocabulary ({', '.join(words[:10])}...)"
+                    f"words of the vocabulary ({shown})"
                 )
         return {"phrases": [[index[w] for w in phrase] for phrase in phrases]}
     if files.lm is not None:
@@ -331,6 +386,18 @@ def _segment(waveform: Tensor, rate: int, entry: Entry) -> Tensor:
     return piece
 
 
+#: The files of a Kaldi data directory that `read_kaldi_dir` reads.
+_KALDI_FILES = ("wav.scp", "text", "utt2spk", "segments")
+
+
+def _listing_files(path: Path) -> list[Path]:
+    """The files that list the utterances: a manifest, or the files of a data directory that
+    are read (not the ``utt2dur`` or ``feats.scp`` Kaldi's tools may add)."""
+    if not path.is_dir():
+        return [path]
+    return [path / name for name in _KALDI_FILES if (path / name).is_file()]
+
+
 def _most_common(rates: Sequence[int]) -> int:
     """The rate of most recordings (ties: the highest)."""
     counts = Counter(rates)
@@ -372,7 +439,8 @@ def load_speech(files: SpeechFiles, progress: bool = False) -> SpeechData:
     elif files.held_out:
         train, dev = _speaker_split(train, files.held_out, "dev", notes)
     splits = {"train": train, **({"dev": dev} if dev is not None else {}), "test": test}
-    words = _vocabulary(files, splits)
+    _no_overlap(splits)
+    words = _vocabulary(files, splits, notes)
     shared = {e.speaker for e in train} & {e.speaker for e in test}
     if shared:
         are = "speaker is" if len(shared) == 1 else "speakers are"
@@ -407,6 +475,11 @@ def load_speech(files: SpeechFiles, progress: bool = False) -> SpeechData:
     }
     listed = {"train": files.train, "dev": files.dev, "test": files.test}
     extra = [p for p in (files.words, files.grammar, files.lm) if p is not None]
+    listings = {
+        split: [f for p in _expand(paths, split) for f in _listing_files(p)]
+        for split, paths in listed.items()
+        if paths
+    }
     return SpeechData(
         utterances["train"],
         utterances.get("dev"),
@@ -416,7 +489,7 @@ def load_speech(files: SpeechFiles, progress: bool = False) -> SpeechData:
         grammar,
         notes + reader.notes(sample_rate),
         {
-            **{split: checksums(list(paths)) for split, paths in listed.items() if paths},
+            **{split: checksums(paths) for split, paths in listings.items()},
             **({"decoding": checksums(extra)} if extra else {}),
         },
     )

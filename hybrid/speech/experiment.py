@@ -25,6 +25,7 @@ the systems trained for fewer train on from their checkpoints.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import statistics
 from collections.abc import Sequence
@@ -189,7 +190,7 @@ def run_speech(
     corpus: str = "fsdd",
     words: Sequence[str] = (),
     progress: bool = False,
-    held_out: Sequence[str] | None = None,
+    folds: Sequence[str] | None = None,
     dev: list[Utterance] | None = None,
     grammar: str | dict = "isolated",
     data: dict[str, list[dict[str, str]]] | None = None,
@@ -206,8 +207,8 @@ def run_speech(
         corpus: Recorded in the results (``"fsdd"``, ``"synthetic"``, a corpus's name).
         words: The vocabulary: ``words[i]`` is the word of index ``i`` in transcripts.
         progress: Show progress bars.
-        held_out: For the ``speakers`` task, only these held-out speakers (``None``: all),
-            so that separate processes can share the folds of one run folder.
+        folds: For the ``speakers`` task, only the folds of these held-out speakers
+            (``None``: all), so that separate processes can share the folds of one run folder.
         dev: Development recordings (held-out speakers, say) on which the ``isolated`` and
             ``continuous`` tasks choose every network's epoch and, under a grammar of word
             sequences, the word penalty; ``None``: each network holds out a tenth of its
@@ -221,7 +222,7 @@ def run_speech(
     Raises:
         ValueError: before anything is written: a task not in `TASKS`, or not one of the
             recordings' (``continuous`` for one-word recordings, the others for several);
-            ``held_out`` without
+            ``folds`` without
             the ``speakers`` task, or naming a speaker who has no recording in ``train`` or
             ``test`` (the speakers there listed); a run folder made with other settings.
     """
@@ -237,14 +238,20 @@ def run_speech(
             + ("one word each" if grammar == "isolated" else "several words each")
             + f"; expected some of {list(fitting)}"
         )
-    if held_out is not None:
-        _check_speakers(held_out, tasks, train + test)
+    if folds is not None:
+        _check_speakers(folds, tasks, train + test)
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / "results.json"
     requested = {"corpus": corpus, **asdict(settings)}
-    if data:
+    if data:  # the files, and what was read from them: words, grammar, rate, each split
         requested["data"] = {split: [f["sha256"] for f in files] for split, files in data.items()}
         requested["words"] = list(words)
+        requested["grammar"] = grammar
+        requested["sample_rate"] = train[0].sample_rate
+        requested["utterances"] = {
+            name: _digest([u.id for u in part])
+            for name, part in (("train", train), ("dev", dev or []), ("test", test))
+        }
     requested = json.loads(json.dumps(requested))
 
     # a rerun with other settings is refused from here on
@@ -252,7 +259,7 @@ def run_speech(
     topology = Topology(tuple(words), settings.systems.word_states, settings.systems.silence_states)
     for task in tasks:
         for split in _splits(task, train, test, settings, dev, grammar):
-            if held_out is not None and task == "speakers" and split.name not in held_out:
+            if folds is not None and task == "speakers" and split.name not in folds:
                 continue
             done = {r["system"] for r in rows if (r["task"], r["split"]) == (task, split.name)}
             missing = [s for s in systems if s not in done]
@@ -303,25 +310,30 @@ def run_speech(
     return results
 
 
+def _digest(ids: Sequence[str]) -> str:
+    """The SHA-256 of a list of utterance ids: which utterances a split holds, in order."""
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()
+
+
 def _check_speakers(
-    held_out: Sequence[str], tasks: Sequence[str], recordings: list[Utterance]
+    folds: Sequence[str], tasks: Sequence[str], recordings: list[Utterance]
 ) -> None:
-    """Refuse a choice of ``held_out`` speakers that would run no fold of theirs: without the
+    """Refuse a choice of ``folds`` (held-out speakers) that would run no fold: without the
     ``speakers`` task among ``tasks``, or a speaker without recordings.
 
     Raises:
-        ValueError: naming ``held_out``, and the unknown speakers and those there are.
+        ValueError: naming ``folds``, and the unknown speakers and those there are.
     """
     if "speakers" not in tasks:
         raise ValueError(
-            f"held_out (--speakers) chooses folds of the 'speakers' task, which is not among "
+            f"folds (--speakers) chooses folds of the 'speakers' task, which is not among "
             f"the tasks {list(tasks)}; add it, or choose no speakers"
         )
     speakers = sorted({u.speaker for u in recordings})
-    unknown = [s for s in held_out if s not in speakers]
+    unknown = [s for s in folds if s not in speakers]
     if unknown:
         raise ValueError(
-            f"held_out (--speakers): no recordings of {unknown}; expected some of the "
+            f"folds (--speakers): no recordings of {unknown}; expected some of the "
             f"speakers of the corpus, {speakers}"
         )
 
@@ -381,7 +393,7 @@ def _plot_split(split: _Split, trained: dict[str, Trained], topology: Topology, 
             [u.words[0] for u in split.test],
             [h[0] for h in trained[shown].hypotheses],
             topology.words,
-            f"isolated digits, {NAMES[shown]}",
+            f"isolated words, {NAMES[shown]}",
             run_dir / "confusion.png",
         )
     aligned = next((v for v in (trained.get("dnn"), trained.get("gmm")) if v is not None), None)

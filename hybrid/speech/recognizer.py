@@ -63,7 +63,9 @@ def _sequences(labels: Tensor, counts: Tensor) -> list[tuple[int, ...]]:
     return [tuple(row[:n].tolist()) for row, n in zip(labels, counts.tolist(), strict=True)]
 
 
-def system_dict(kind: str, topology: Topology, grammar: str, scales: dict, model: dict) -> dict:
+def system_dict(
+    kind: str, topology: Topology, grammar: str | dict, scales: dict, model: dict
+) -> dict:
     """A system as plain data.
 
     Args:
