@@ -362,9 +362,25 @@ def test_train_asr_from_a_manifest_of_word_strings_with_a_unigram_lm(tmp_path, c
     assert "tasks ['strings'] do not fit these recordings" in capsys.readouterr().err
 
 
+def test_a_missing_source_or_data_folder_is_named(tmp_path):
+    from hybrid.speech.datasets import preset_files
+
+    with pytest.raises(ValueError, match=r"--train: no file or folder .*nowhere.*Kaldi data"):
+        load_speech(SpeechFiles(train=(str(tmp_path / "nowhere"),)))
+    with pytest.raises(ValueError, match="no data folder for speech_commands: give --data"):
+        preset_files("speech_commands", None)
+    with pytest.raises(ValueError, match=r"no speech_commands/manifest.csv under"):
+        preset_files("speech_commands", tmp_path)
+    with pytest.raises(ValueError, match=r"corpus must be one of \['speech_commands'\]"):
+        preset_files("timit", tmp_path)
+
+
 def test_train_asr_refuses_file_options_without_files(capsys):
     assert main(["train-asr", "--corpus", "fsdd", "--test-speakers", "x"]) == 2
     assert "--test-speakers: read a corpus by path" in capsys.readouterr().err
+    assert main(["train-asr", "--held-out", "0.2", "--speaker-column", "spk"]) == 2
+    err = capsys.readouterr().err
+    assert "--held-out, --speaker-column: read a corpus by path; give --train too" in err
 
 
 # --- the real corpora ------------------------------------------------------------------------
