@@ -427,7 +427,8 @@ def _train_asr(args: argparse.Namespace) -> int:
         settings = default_settings("files", args.epochs, args.speed_factors)
     else:
         corpus = args.corpus or "synthetic"
-        given = [f"--{o.replace('_', '-')}" for o in _SPEECH_FILE_OPTIONS if _option(args, o)]
+        named = [o for o in _SPEECH_FILE_OPTIONS if _option(args, o) is not None]
+        given = [f"--{o.replace('_', '-')}" for o in named]
         if given:
             raise ValueError(f"{', '.join(given)}: read a corpus by path; give --train too")
         train, test, words = load_corpus(corpus, args.data)

@@ -378,7 +378,7 @@ def test_a_missing_source_or_data_folder_is_named(tmp_path):
 def test_train_asr_refuses_file_options_without_files(capsys):
     assert main(["train-asr", "--corpus", "fsdd", "--test-speakers", "x"]) == 2
     assert "--test-speakers: read a corpus by path" in capsys.readouterr().err
-    assert main(["train-asr", "--held-out", "0.2", "--speaker-column", "spk"]) == 2
+    assert main(["train-asr", "--held-out", "0", "--speaker-column", ""]) == 2
     err = capsys.readouterr().err
     assert "--held-out, --speaker-column: read a corpus by path; give --train too" in err
 
