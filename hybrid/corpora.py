@@ -27,17 +27,22 @@ Item = TypeVar("Item")
 HELD_OUT_SEED = 0
 
 
-def expand_paths(patterns: str | os.PathLike[str] | Sequence, what: str) -> list[Path]:
+def expand_paths(
+    patterns: str | os.PathLike[str] | Sequence, what: str, folders: bool = False
+) -> list[Path]:
     """The files that ``patterns`` name, in order: each pattern a file, a folder's files are
     not included, a glob (``data/wsj_01*.mrg``, ``**`` for subfolders) its matches, sorted.
 
     Args:
         patterns: One path or pattern, or several.
         what: What the files are, for the errors (e.g. ``"--train"``).
+        folders: Take folders too (a Kaldi data directory is one): a folder given is kept,
+            and a glob keeps the folders it matches.
 
     Raises:
         ValueError: naming ``what`` and the pattern: no pattern given, a pattern that
-            matches no file, or a path that is a folder.
+            matches nothing, a path that does not exist, or (without ``folders``) a path
+            that is a folder.
     """
     if isinstance(patterns, str | os.PathLike):
         patterns = [patterns]
@@ -48,17 +53,20 @@ def expand_paths(patterns: str | os.PathLike[str] | Sequence, what: str) -> list
         pattern = os.path.expanduser(pattern)
         if glob.has_magic(pattern):
             matches = sorted(Path(m) for m in glob.glob(pattern, recursive=True))
-            matches = [m for m in matches if m.is_file()]
+            matches = [m for m in matches if folders or m.is_file()]
             if not matches:
-                raise ValueError(f"{what}: no file matches {pattern!r}")
+                found = "nothing" if folders else "no file"
+                raise ValueError(f"{what}: {found} matches {pattern!r}")
             files.extend(matches)
+        elif folders and Path(pattern).exists():
+            files.append(Path(pattern))
         elif Path(pattern).is_dir():
             raise ValueError(
                 f"{what}: {pattern!r} is a folder; expected a file or a glob pattern such as "
                 f"'{Path(pattern) / '*'}'"
             )
         elif not Path(pattern).is_file():
-            raise ValueError(f"{what}: no file {pattern!r}")
+            raise ValueError(f"{what}: no file{' or folder' if folders else ''} {pattern!r}")
         else:
             files.append(Path(pattern))
     return files

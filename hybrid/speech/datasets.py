@@ -15,8 +15,6 @@ channels averaged to one, and the run says how many recordings were.
 
 from __future__ import annotations
 
-import glob
-import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -24,7 +22,7 @@ from pathlib import Path
 
 from torch import Tensor
 
-from ..corpora import HELD_OUT_SEED, checksums, hold_out
+from ..corpora import HELD_OUT_SEED, checksums, expand_paths, hold_out
 from .audio import read_audio, resample
 from .corpus import Utterance
 from .datadir import Entry, read_kaldi_dir, read_manifest
@@ -138,24 +136,6 @@ def preset_files(name: str, root: Path | None) -> SpeechFiles:
     return replace(preset, train=paths)
 
 
-def _expand(paths: Sequence[str], what: str) -> list[Path]:
-    """``paths`` with each glob pattern (``data/*/train``) replaced by its matches, sorted.
-
-    Raises:
-        ValueError: naming ``what`` and a pattern that matches nothing.
-    """
-    out: list[Path] = []
-    for given in paths:
-        if not glob.has_magic(given):
-            out.append(Path(given))
-            continue
-        matches = sorted(Path(m) for m in glob.glob(os.path.expanduser(given), recursive=True))
-        if not matches:
-            raise ValueError(f"{what}: nothing matches {given!r}")
-        out += matches
-    return out
-
-
 def read_entries(paths: Sequence[str], files: SpeechFiles, what: str) -> list[Entry]:
     """The entries of each Kaldi data directory (a folder) or manifest (a file) in ``paths``
     (glob patterns welcome), joined in order.
@@ -164,18 +144,20 @@ def read_entries(paths: Sequence[str], files: SpeechFiles, what: str) -> list[En
         ValueError: naming ``what`` for a path that does not exist; the readers' errors
             (file and line) otherwise; an utterance id given twice.
     """
+    try:
+        sources = expand_paths(paths, what, folders=True)
+    except ValueError as error:
+        raise ValueError(
+            f"{error}; expected a Kaldi data directory (wav.scp, text, utt2spk) or a CSV/TSV "
+            "manifest"
+        ) from None
     entries: list[Entry] = []
-    for path in _expand(paths, what):
+    for path in sources:
         if path.is_dir():
             entries += read_kaldi_dir(path)
-        elif path.is_file():
+        else:
             entries += read_manifest(
                 path, files.path_column, files.transcript_column, files.speaker_column
-            )
-        else:
-            raise ValueError(
-                f"{what}: no file or folder {str(path)!r}; expected a Kaldi data directory "
-                "(wav.scp, text, utt2spk) or a CSV/TSV manifest"
             )
     seen: dict[str, Entry] = {}
     for entry in entries:
@@ -186,6 +168,11 @@ def read_entries(paths: Sequence[str], files: SpeechFiles, what: str) -> list[En
             )
         seen[entry.id] = entry
     return entries
+
+
+def _first(items: Sequence[str], count: int = 10) -> str:
+    """The first ``count`` of ``items``, comma-separated, with ``...`` when there are more."""
+    return ", ".join(items[:count]) + (", ..." if len(items) > count else "")
 
 
 def _speaker_split(
@@ -206,8 +193,7 @@ def _speaker_split(
     held = [e for e in entries if e.speaker in held_speakers]
     notes.append(
         f"{what}: held out {len(held)} utterances of {len(chosen)} of {len(speakers)} speakers "
-        f"(seed {HELD_OUT_SEED}): {', '.join(sorted(chosen)[:8])}"
-        + (", ..." if len(chosen) > 8 else "")
+        f"(seed {HELD_OUT_SEED}): {_first(sorted(chosen), 8)}"
     )
     return [e for e in entries if e.speaker not in held_speakers], held
 
@@ -219,10 +205,9 @@ def _named_speakers(
     known = sorted({e.speaker for e in entries})
     unknown = [s for s in speakers if s not in known]
     if unknown:
-        shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
         raise ValueError(
             f"--test-speakers: no utterance of {unknown} in the training data; its "
-            f"speakers are {shown}"
+            f"speakers are {_first(known)}"
         )
     chosen = set(speakers)
     test = [e for e in entries if e.speaker in chosen]
@@ -249,8 +234,7 @@ def _vocabulary(
         words = [w for w in listed if w in heard]
         unheard = [w for w in listed if w not in heard]
         if unheard:
-            shown = ", ".join(unheard[:10]) + (", ..." if len(unheard) > 10 else "")
-            notes.append(f"{files.words}: no training recording of {shown}: left out")
+            notes.append(f"{files.words}: no training recording of {_first(unheard)}: left out")
     known = set(words)
     for split, entries in splits.items():
         for entry in entries:
@@ -301,10 +285,9 @@ def _grammar(
         for phrase in phrases:
             unknown = [w for w in phrase if w not in index]
             if unknown:
-                shown = ", ".join(words[:10]) + (", ..." if len(words) > 10 else "")
                 raise ValueError(
                     f"{files.grammar}: the phrase {' '.join(phrase)!r} holds {unknown}, not "
-                    f"words of the vocabulary ({shown})"
+                    f"words of the vocabulary ({_first(words)})"
                 )
         return {"phrases": [[index[w] for w in phrase] for phrase in phrases]}
     if files.lm is not None:
@@ -476,7 +459,7 @@ def load_speech(files: SpeechFiles, progress: bool = False) -> SpeechData:
     listed = {"train": files.train, "dev": files.dev, "test": files.test}
     extra = [p for p in (files.words, files.grammar, files.lm) if p is not None]
     listings = {
-        split: [f for p in _expand(paths, split) for f in _listing_files(p)]
+        split: [f for p in expand_paths(paths, split, folders=True) for f in _listing_files(p)]
         for split, paths in listed.items()
         if paths
     }
