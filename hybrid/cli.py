@@ -424,7 +424,8 @@ def _train_asr(args: argparse.Namespace) -> int:
         train, test, words = data.train, data.test, data.words
         options |= {"dev": data.dev, "grammar": data.grammar, "data": data.files}
         tasks = _given(args.tasks, ("isolated",) if data.grammar == "isolated" else ("continuous",))
-        settings = default_settings("files", args.epochs, args.speed_factors)
+        preset = args.corpus or "files"  # a preset's defaults, else those of any corpus by path
+        settings = default_settings(preset, args.epochs, args.speed_factors, args.spec_augment)
     else:
         corpus = args.corpus or "synthetic"
         named = [o for o in _SPEECH_FILE_OPTIONS if _option(args, o) is not None]
@@ -435,7 +436,7 @@ def _train_asr(args: argparse.Namespace) -> int:
         if corpus == "synthetic":
             print(SYNTHETIC_NOTICE)
         tasks = _given(args.tasks, ("isolated", "strings") if corpus == "synthetic" else None)
-        settings = default_settings(corpus, args.epochs, args.speed_factors)
+        settings = default_settings(corpus, args.epochs, args.speed_factors, args.spec_augment)
     run_dir = Path(args.runs) / (args.name or f"asr-{corpus}")
     run_speech(
         train,
@@ -863,6 +864,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="F",
         help="speed perturbation: also train on copies of the training audio at these speeds "
         "(default 0.9 1.1, none on synthetic; give the flag alone for none)",
+    )
+    asr.add_argument(
+        "--spec-augment",
+        action=argparse.BooleanOptionalAction,
+        help="mask random runs of frames and bands of features in every training batch "
+        "(default: on for speech_commands, off otherwise)",
     )
     asr.add_argument(
         "--threads",

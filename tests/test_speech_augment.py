@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from hybrid.speech.augment import perturb_speed, speed_perturbed
+from hybrid.speech.augment import SpecAugment, perturb_speed, speed_perturbed
 from hybrid.speech.corpus import Utterance
 
 RATE = 8000
@@ -94,3 +94,116 @@ def test_speed_perturbed_copies_are_new_speakers():
     for factors in ((0.9, 0.9), (1.0,), (3.0,)):
         with pytest.raises(ValueError, match="factor"):
             speed_perturbed(utterances, factors)
+
+
+# -- SpecAugment ----------------------------------------------------------------------------
+
+
+def _batch(lengths=(12, 7, 20), dims=9, seed=0):
+    """Padded features ``(B, T, D)`` with every value distinct and non-zero padding."""
+    generator = torch.Generator().manual_seed(seed)
+    features = torch.randn(len(lengths), max(lengths), dims, generator=generator) + 5.0
+    return features, torch.tensor(lengths)
+
+
+def _runs(flags):
+    """The ``(start, end)`` runs of true values in a 1-D boolean tensor."""
+    runs, start = [], None
+    for i, flag in enumerate([*flags.tolist(), False]):
+        if flag and start is None:
+            start = i
+        if not flag and start is not None:
+            runs.append((start, i))
+            start = None
+    return runs
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_spec_augment_masks_are_runs_set_to_the_utterance_mean(seed):
+    """Oracle: each utterance's own masks, recovered from where the output differs, checked
+    against the definition (runs of frames, bands of dimensions, means of its frames)."""
+    augment = SpecAugment(time_masks=1, time_width=4, feature_masks=1, feature_width=3)
+    x, lengths = _batch()
+    y = augment(x, lengths, torch.Generator().manual_seed(seed))
+    assert y.shape == x.shape and y.dtype == x.dtype
+    for b, n in enumerate(lengths.tolist()):
+        assert torch.equal(y[b, n:], x[b, n:])  # padding untouched
+        changed = y[b, :n] != x[b, :n]  # (n, D)
+        mean = x[b, :n].mean(0)
+        assert torch.allclose(y[b, :n][changed], mean.expand(n, -1)[changed])
+        rows, columns = changed.all(1), changed.all(0)
+        # a changed value lies in a fully masked frame or a fully masked dimension
+        assert bool((changed <= (rows[:, None] | columns[None, :])).all())
+        assert len(_runs(rows)) <= 1 and len(_runs(columns)) <= 1
+        for start, end in _runs(rows):
+            assert end - start <= min(4, int(0.2 * n))
+        for start, end in _runs(columns):
+            assert end - start <= 3
+
+
+def test_spec_augment_without_masks_is_a_copy_and_is_seeded():
+    x, lengths = _batch()
+    none = SpecAugment(time_masks=0, feature_masks=0)
+    assert torch.equal(none(x, lengths, torch.Generator().manual_seed(0)), x)
+    augment = SpecAugment(time_masks=3, time_width=8, feature_masks=3, feature_width=4)
+    first = augment(x, lengths, torch.Generator().manual_seed(7))
+    assert torch.equal(first, augment(x, lengths, torch.Generator().manual_seed(7)))
+    assert not torch.equal(first, augment(x, lengths, torch.Generator().manual_seed(8)))
+    assert not torch.equal(first, x)
+
+
+def test_spec_augment_covers_every_width_and_place_over_many_draws():
+    """Property: over many draws every run width in ``0..time_width`` and every start occurs,
+    and no run leaves the utterance."""
+    augment = SpecAugment(time_masks=1, time_width=3, feature_masks=0, max_time_share=1.0)
+    x, lengths = _batch(lengths=(10,), dims=2)
+    generator = torch.Generator().manual_seed(0)
+    widths, starts = set(), set()
+    for _ in range(400):
+        runs = _runs((augment(x, lengths, generator) != x)[0].all(1))
+        widths.add(runs[0][1] - runs[0][0] if runs else 0)
+        starts.update(start for start, _ in runs)
+        assert all(end <= 10 for _, end in runs)
+    assert widths == {0, 1, 2, 3} and starts == set(range(10))
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"time_masks": -1}, "time_masks"),
+        ({"time_width": 2.5}, "time_width"),
+        ({"feature_masks": True}, "feature_masks"),
+        ({"feature_width": -3}, "feature_width"),
+        ({"max_time_share": 0.0}, "max_time_share"),
+        ({"max_time_share": 1.5}, "max_time_share"),
+    ],
+)
+def test_spec_augment_rejects_bad_settings(options, match):
+    with pytest.raises(ValueError, match=match):
+        SpecAugment(**options)
+
+
+def test_fit_acoustic_with_spec_augment_learns_and_resumes_exactly(tmp_path):
+    """Training with masks still fits a learnable task, and a run stopped after two epochs
+    and resumed ends with the weights of an uninterrupted one (the masks' random state is in
+    the checkpoint)."""
+    from hybrid.speech.acoustic import AcousticConfig, build
+    from hybrid.speech.train import AcousticTrainConfig, fit_acoustic
+
+    generator = torch.Generator().manual_seed(0)
+    targets = [torch.randint(0, 3, (n,), generator=generator) for n in (30, 25, 40, 35) * 4]
+    features = [torch.nn.functional.one_hot(t, 6).float() * 3 for t in targets]
+
+    def fit(epochs, checkpoint):
+        torch.manual_seed(0)
+        model = build(AcousticConfig(kind="dnn", input_dim=6, num_outputs=3, hidden=16))
+        augment = SpecAugment(time_masks=2, time_width=4, feature_masks=1, feature_width=1)
+        config = AcousticTrainConfig(epochs=epochs, batch_size=4, lr=0.02, spec_augment=augment)
+        return model, fit_acoustic(model, features, targets, config, checkpoint)
+
+    whole, history = fit(4, tmp_path / "whole.ckpt")
+    assert history[-1]["valid_accuracy"] > 0.9
+    fit(2, tmp_path / "parts.ckpt")
+    resumed, _ = fit(4, tmp_path / "parts.ckpt")
+    for a, b in zip(whole.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -15,6 +16,7 @@ from wavfiles import FLOAT, write_audio
 
 from hybrid.cli import main
 from hybrid.speech.audio import resample
+from hybrid.speech.augment import SpecAugment
 from hybrid.speech.datasets import SpeechFiles, load_speech
 from hybrid.speech.experiment import load_corpus
 from hybrid.speech.fsdd import DIGITS, official_split, read_fsdd
@@ -316,7 +318,7 @@ def test_train_asr_from_a_kaldi_directory_with_segments_stereo_and_24_bit(tmp_pa
     runs = tmp_path / "runs"
     code = main(
         ["train-asr", "--train", str(folder), "--test-speakers", "spk2", "--held-out", "0"]
-        + ["--sample-rate", "8000", "--runs", str(runs), "--name", "k", *TINY]
+        + ["--sample-rate", "8000", "--runs", str(runs), "--name", "k", "--spec-augment", *TINY]
     )
     assert code == 0
     results = json.loads((runs / "k" / "results.json").read_text())
@@ -325,6 +327,9 @@ def test_train_asr_from_a_kaldi_directory_with_segments_stereo_and_24_bit(tmp_pa
     assert all(r["utterances"] == 20 for r in results["rows"])  # spk2's 10 digits x 2 takes
     assert results["settings"]["words"] == list(WORDS)
     assert len(results["settings"]["data"]["train"]) == 4  # segments, text, utt2spk, wav.scp
+    masks = asdict(SpecAugment())  # asked for: on every network
+    assert results["settings"]["systems"]["training"]["spec_augment"] == masks
+    assert results["settings"]["systems"]["ctc_training"]["spec_augment"] == masks
     model = runs / "k" / "models" / "isolated-dnn.pt"
     capsys.readouterr()
     assert main(["recognize", "--model", str(model), str(audio / "spk2.wav")]) == 0
@@ -355,6 +360,7 @@ def test_train_asr_from_a_manifest_of_word_strings_with_a_unigram_lm(tmp_path, c
     out = capsys.readouterr().out
     assert "test: held out" in out and "dev: held out" in out
     results = json.loads((runs / "asr-strings" / "results.json").read_text())
+    assert results["settings"]["systems"]["training"]["spec_augment"] is None  # off by default
     assert {r["task"] for r in results["rows"]} == {"continuous"}
     table = (runs / "asr-strings" / "results.md").read_text()
     assert "Continuous: errors by kind" in table
@@ -410,6 +416,20 @@ def test_fsdd_as_a_kaldi_directory_reads_as_its_preset(tmp_path):
             (u.id, u.speaker, u.words, u.sample_rate) for u in theirs
         ]
         assert all(torch.equal(a.waveform, b.waveform) for a, b in zip(mine, theirs, strict=True))
+
+
+def test_only_the_speech_commands_preset_trains_longer_with_masks_unless_told():
+    from hybrid.speech.experiment import default_settings
+
+    def masks_and_epochs(*args):
+        training = default_settings(*args).systems.training
+        return training.spec_augment, training.epochs
+
+    assert masks_and_epochs("speech_commands") == (SpecAugment(), 15)
+    assert masks_and_epochs("speech_commands", 4, None, False) == (None, 4)
+    assert masks_and_epochs("files") == masks_and_epochs("fsdd") == (None, 10)
+    assert masks_and_epochs("fsdd", None, None, True) == (SpecAugment(), 10)
+    assert default_settings("speech_commands").systems.ctc_training.spec_augment == SpecAugment()
 
 
 def test_speech_commands_preset_splits_its_speakers_three_ways():

@@ -228,16 +228,16 @@ def test_comparison_run_folder(synthetic, tmp_path, monkeypatch):
 def test_command_line_trains_and_recognizes(tmp_path, monkeypatch, capsys, synthetic):
     asked = []
 
-    def settings(corpus, epochs=None, speed_factors=None):
-        asked.append(speed_factors)
+    def settings(corpus, epochs=None, speed_factors=None, spec_augment=None):
+        asked.append((speed_factors, spec_augment))
         return TINY
 
     monkeypatch.setattr(experiment, "default_settings", settings)
     monkeypatch.setattr(experiment, "load_corpus", lambda corpus, data: (*synthetic, DIGITS))
     command = ["train-asr", "--tasks", "isolated", "--runs", str(tmp_path), "--quiet"]
     assert cli.main([*command, "--name", "cli"]) == 0
-    assert cli.main([*command, "--name", "none", "--tasks", "isolated", "--speed-factors"]) == 0
-    assert asked == [None, []]
+    assert cli.main([*command, "--name", "none", "--speed-factors", "--spec-augment"]) == 0
+    assert asked == [(None, None), ([], True)]
     out = capsys.readouterr().out
     assert "SYNTHETIC" in out and "| GMM-HMM |" in out
     utterance = synthetic[1][0]

@@ -22,6 +22,7 @@ from ..ctc.align import greedy_decode
 from ..ctc.loss import ctc_loss
 from ..files import save_atomic
 from ..saved import load_checkpoint, stamp
+from .augment import SpecAugment
 from .features import pad_features
 
 __all__ = ["AcousticTrainConfig", "fit_acoustic", "log_posteriors"]
@@ -38,6 +39,7 @@ class AcousticTrainConfig:
         clip: Gradient norm clipping.
         seed: Seeds initialisation, shuffling, dropout and the held-out split.
         valid_share: Share of training utterances held out to pick the epoch.
+        spec_augment: Masks applied to every training batch (`SpecAugment`), or ``None``.
     """
 
     epochs: int = 15
@@ -46,6 +48,7 @@ class AcousticTrainConfig:
     clip: float = 5.0
     seed: int = 0
     valid_share: float = 0.1
+    spec_augment: SpecAugment | None = None
 
 
 def _split(count: int, config: AcousticTrainConfig) -> tuple[list[int], list[int]]:
@@ -215,6 +218,8 @@ def fit_acoustic(
         for start in range(0, len(order), config.batch_size):
             index = [train[i] for i in order[start : start + config.batch_size]]
             x, lengths, y = objective.batch(features, targets, index)
+            if config.spec_augment is not None:
+                x = config.spec_augment(x, lengths, generator)
             loss = objective.loss(model(x, lengths), lengths, y)
             optimizer.zero_grad()
             loss.backward()
