@@ -527,8 +527,9 @@ def results_table(results: dict, corpus: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-#: Corpora whose networks train longer and with `SpecAugment` masks by default, and for how
-#: many epochs (chosen on Speech Commands' development speakers: see docs/speech.md).
+#: Corpora whose networks train longer and with `SpecAugment` masks by default (the masks'
+#: sizes chosen on Speech Commands' development speakers: see docs/speech.md), and for how
+#: many epochs (masked training learns more slowly).
 MASKED_EPOCHS = {"speech_commands": 15}
 
 
