@@ -356,3 +356,29 @@ def test_recognizer_without_feature_settings_refuses(synthetic, tmp_path):
     with pytest.raises(ValueError, match="not saved with its feature settings"):
         recognizer.recognize([(test[0].waveform, test[0].sample_rate)])
     assert Path(tmp_path / "results.md").exists()
+
+
+def test_plots_of_a_run_folder_shared_by_two_processes_show_every_system(
+    tmp_path, monkeypatch, synthetic
+):
+    """The training curves and the confusions are drawn from results.json's rows, so the
+    second of two runs into one folder (one per process, say) draws the first one's systems
+    too, and the confusions are those of the best system of both."""
+    drawn = {}
+    monkeypatch.setattr(experiment, "plot_training", lambda h, t, p: drawn.update(training=h))
+    monkeypatch.setattr(
+        experiment, "plot_confusion", lambda r, h, w, title, p: drawn.update(confusion=title)
+    )
+    train, test = synthetic
+    for systems in (("gmm", "dnn"), ("rnn",)):
+        results = run_speech(
+            train, test, tmp_path, tasks=("isolated",), systems=systems, settings=TINY,
+            corpus="synthetic", words=DIGITS,
+        )  # fmt: skip
+    names = experiment.NAMES
+    passes = TINY.systems.realign + 1
+    want = [f"{names['dnn']} pass {i + 1}" for i in range(passes)] + [f"{names['rnn']} pass 1"]
+    assert list(drawn["training"]) == want
+    rows = {r["system"]: r["error_rate"] for r in results["rows"]}
+    best = min(rows, key=lambda s: (rows[s], experiment.SYSTEMS.index(s)))
+    assert drawn["confusion"] == f"isolated words, {names[best]}"

@@ -297,8 +297,9 @@ def run_speech(
                         settings.features,
                         split.train[0].sample_rate,
                     )
-                _plot_split(split, trained, topology, run_dir)
             rows = update_json(path, partial(_add_rows, fresh))["rows"]
+            if split.name == "official":
+                _plot_split(split, trained, rows, topology, run_dir)
     with file_lock(path):  # with the rows other processes added
         results = read_json(path)
         write_text_atomic(run_dir / "results.md", results_table(results, corpus))
@@ -379,21 +380,28 @@ def _plot_ctc(recognizer: Recognizer, strings: list[Utterance], features, path: 
     )
 
 
-def _plot_split(split: _Split, trained: dict[str, Trained], topology: Topology, run_dir: Path):
+def _plot_split(
+    split: _Split, trained: dict[str, Trained], rows: list[dict], topology: Topology, run_dir: Path
+):
+    """The split's plots: the training curves and (isolated words) the confusions of the
+    best system from ``rows``, which hold what other processes sharing the run folder added;
+    a forced alignment from ``trained``, this process's systems."""
+    mine = [r for r in rows if (r["task"], r["split"]) == (split.task, split.name)]
+    mine.sort(key=lambda r: SYSTEMS.index(r["system"]))
     histories = {
-        f"{NAMES[name]} pass {i + 1}": history
-        for name, outcome in trained.items()
-        for i, history in enumerate(outcome.history)
+        f"{NAMES[r['system']]} pass {i + 1}": history
+        for r in mine
+        for i, history in enumerate(r["history"])
     }
     if histories:
         plot_training(histories, f"{split.task}: training", run_dir / f"training-{split.task}.png")
-    shown = next((name for name in ("dnn", "gmm") if name in trained), None)
-    if split.task == "isolated" and shown is not None:
+    if split.task == "isolated" and mine:
+        best = min(mine, key=lambda r: r["error_rate"])  # ties: the first of SYSTEMS
         plot_confusion(
             [u.words[0] for u in split.test],
-            [h[0] for h in trained[shown].hypotheses],
+            [h[0] for h in best["hypotheses"]],
             topology.words,
-            f"isolated words, {NAMES[shown]}",
+            f"isolated words, {NAMES[best['system']]}",
             run_dir / "confusion.png",
         )
     aligned = next((v for v in (trained.get("dnn"), trained.get("gmm")) if v is not None), None)
