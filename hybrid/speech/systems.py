@@ -250,7 +250,9 @@ class _Training:
     ):
         """A new network of ``kind`` trained on ``targets`` (with ``training``, default the
         settings', and ``options`` for `fit_acoustic`), its epoch chosen on the development
-        utterances' ``dev_targets`` if there are; returns it and its history."""
+        utterances' ``dev_targets`` if there are; returns it and its history. Its initial
+        weights come from torch's global random state, which the systems trained before it
+        in this process have moved: a system's figures depend on which ran before it."""
         config = AcousticConfig(
             kind=kind, input_dim=self.features[0].shape[1], num_outputs=outputs, **sizes
         )

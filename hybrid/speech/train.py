@@ -37,7 +37,8 @@ class AcousticTrainConfig:
         batch_size: Utterances per step.
         lr: Adam learning rate.
         clip: Gradient norm clipping.
-        seed: Seeds initialisation, shuffling, dropout and the held-out split.
+        seed: Seeds shuffling, dropout, the masks and the held-out split (`fit_acoustic`
+            takes the network built: its initial weights are the caller's).
         valid_share: Share of training utterances held out to pick the epoch.
         spec_augment: Masks applied to every training batch (`SpecAugment`), or ``None``.
     """
