@@ -159,6 +159,26 @@ def test_a_manifest_gives_the_utterances_of_the_same_kaldi_directory(tmp_path):
         assert all(torch.equal(a.waveform, b.waveform) for a, b in zip(mine, theirs, strict=True))
 
 
+def test_manifests_of_two_folders_with_the_same_relative_paths_join(tmp_path):
+    """Two corpora laid out alike (``<word>/<take>.wav`` under each) give distinct ids,
+    relative to the folder that holds both manifests; the same audio twice is refused."""
+    for corpus, gain in (("first", 0.3), ("second", 0.5)):
+        for word, freq in (("yes", 300), ("no", 500)):
+            (tmp_path / corpus / word).mkdir(parents=True)
+            write_audio(tmp_path / corpus / word / "0.wav", tone(0.3, 8000, freq, gain)[None], 8000)
+        rows = ["path,transcript,speaker", f"yes/0.wav,yes,{corpus}", f"no/0.wav,no,{corpus}"]
+        (tmp_path / corpus / "m.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    sources = (str(tmp_path / "first" / "m.csv"), str(tmp_path / "second" / "m.csv"))
+    data = load_speech(SpeechFiles(train=sources, test_speakers=("second",), held_out=0))
+    assert [u.id for u in data.train] == ["first/yes/0", "first/no/0"]
+    assert [u.id for u in data.test] == ["second/yes/0", "second/no/0"]
+    alone = load_speech(SpeechFiles(train=sources[:1], test=sources[1:], held_out=0))
+    assert [u.id for u in alone.train] == ["yes/0", "no/0"]  # one manifest: its own folder
+    twice = (sources[0], sources[0])
+    with pytest.raises(ValueError, match=r"utterance 'yes/0' is listed twice .*m\.csv:2"):
+        load_speech(SpeechFiles(train=twice, test=sources[1:], held_out=0))
+
+
 def test_several_sources_and_glob_patterns_are_joined(tmp_path):
     folder, utterances = synthetic_dir(tmp_path, takes=1)
     lines = {

@@ -282,6 +282,7 @@ def read_manifest(
     path_column: str = "path",
     transcript_column: str = "transcript",
     speaker_column: str | None = "speaker",
+    id_root: str | os.PathLike[str] | None = None,
 ) -> list[Entry]:
     """Read a CSV or TSV manifest: a header row naming the columns, then one utterance a row.
 
@@ -292,8 +293,8 @@ def read_manifest(
     are skipped, and line numbers count the header as line 1.
 
     A relative audio path is read from the manifest's folder. The utterance id is the audio
-    path relative to that folder without its suffix, with ``/`` separators:
-    ``yes/0a7c2a8d_nohash_0.wav`` gives ``yes/0a7c2a8d_nohash_0``.
+    path relative to that folder (or to ``id_root``) without its suffix, with ``/``
+    separators: ``yes/0a7c2a8d_nohash_0.wav`` gives ``yes/0a7c2a8d_nohash_0``.
 
     Args:
         path: The manifest.
@@ -302,6 +303,9 @@ def read_manifest(
         speaker_column: The column of the speakers' ids, or ``None`` when the corpus does not
             name them: then each utterance is its own speaker (its id), so no per-speaker
             normalisation is possible.
+        id_root: The folder the utterance ids are relative to (default: the manifest's), such
+            as the common folder of several manifests joined, so that the same relative path
+            in two of them gives two ids.
 
     Returns:
         One `Entry` per row, in file order, ``where`` naming its line (``"train.csv:2"``).
@@ -328,10 +332,11 @@ def read_manifest(
             f"{', '.join(map(repr, header))}"
         )
     columns = [header.index(name) for name in wanted]
+    root = path.parent.absolute() if id_root is None else Path(id_root).absolute()
     lines: dict[str, int] = {}  # utterance id -> its line
     entries = []
     for number, row in rows[1:]:
-        entry = _manifest_entry(path, number, row, header, columns)
+        entry = _manifest_entry(path, number, row, header, columns, root)
         if entry.id in lines:
             raise _error(
                 path,
@@ -371,10 +376,11 @@ def _csv_rows(path: Path) -> list[tuple[int, list[str]]]:
 
 
 def _manifest_entry(
-    path: Path, number: int, row: list[str], header: list[str], columns: list[int]
+    path: Path, number: int, row: list[str], header: list[str], columns: list[int], root: Path
 ) -> Entry:
     """The utterance of the row on line ``number`` of the manifest ``path``; ``columns``
-    are the indices of its audio path, transcript and (when given) speaker.
+    are the indices of its audio path, transcript and (when given) speaker; its id is the
+    audio path relative to ``root``.
 
     Raises:
         ValueError: naming the file and line: a row with another number of fields than the
@@ -390,6 +396,6 @@ def _manifest_entry(
     audio = path.parent.absolute() / given
     if not audio.is_file():
         raise _error(path, number, f"no audio file {given!r} (looked for {audio})")
-    utterance = Path(os.path.relpath(audio, path.parent.absolute())).with_suffix("").as_posix()
+    utterance = Path(os.path.relpath(audio, root)).with_suffix("").as_posix()
     speaker = values[2] if len(values) == 3 else utterance
     return Entry(utterance, audio, speaker, tuple(transcript.split()), where=f"{path}:{number}")

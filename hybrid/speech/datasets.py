@@ -15,6 +15,7 @@ channels averaged to one, and the run says how many recordings were.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -138,7 +139,8 @@ def preset_files(name: str, root: Path | None) -> SpeechFiles:
 
 def read_entries(paths: Sequence[str], files: SpeechFiles, what: str) -> list[Entry]:
     """The entries of each Kaldi data directory (a folder) or manifest (a file) in ``paths``
-    (glob patterns welcome), joined in order.
+    (glob patterns welcome), joined in order. Manifests' utterance ids are relative to the
+    folder that holds them all (one manifest: its own folder).
 
     Raises:
         ValueError: naming ``what`` for a path that does not exist; the readers' errors
@@ -151,13 +153,16 @@ def read_entries(paths: Sequence[str], files: SpeechFiles, what: str) -> list[En
             f"{error}; expected a Kaldi data directory (wav.scp, text, utt2spk) or a CSV/TSV "
             "manifest"
         ) from None
+    manifests = [path.parent.absolute() for path in sources if not path.is_dir()]
+    # ids relative to the manifests' common folder: the same relative path in two is two ids
+    root = os.path.commonpath(manifests) if manifests else None
     entries: list[Entry] = []
     for path in sources:
         if path.is_dir():
             entries += read_kaldi_dir(path)
         else:
             entries += read_manifest(
-                path, files.path_column, files.transcript_column, files.speaker_column
+                path, files.path_column, files.transcript_column, files.speaker_column, root
             )
     seen: dict[str, Entry] = {}
     for entry in entries:
