@@ -136,7 +136,7 @@ class SpecAugment:
         hidden = torch.zeros(batch, frames, dims, dtype=torch.bool)
         for _ in range(self.time_masks):
             runs = _spans(widest, lengths, generator)  # (B, T)
-            hidden |= (runs & valid)[..., None]
+            hidden |= runs[..., None]
         full = torch.full((batch,), dims)
         for _ in range(self.feature_masks):
             bands = _spans(torch.clamp(full, max=self.feature_width), full, generator)  # (B, D)

@@ -137,10 +137,13 @@ def preset_files(name: str, root: Path | None) -> SpeechFiles:
     return replace(preset, train=paths)
 
 
-def read_entries(paths: Sequence[str], files: SpeechFiles, what: str) -> list[Entry]:
+def read_entries(
+    paths: Sequence[str], files: SpeechFiles, what: str
+) -> tuple[list[Entry], list[Path]]:
     """The entries of each Kaldi data directory (a folder) or manifest (a file) in ``paths``
-    (glob patterns welcome), joined in order. Manifests' utterance ids are relative to the
-    folder that holds them all (one manifest: its own folder).
+    (glob patterns welcome), joined in order, and the files read that list them (to be
+    checksummed). Manifests' utterance ids are relative to the folder that holds them all
+    (one manifest: its own folder).
 
     Raises:
         ValueError: naming ``what`` for a path that does not exist; the readers' errors
@@ -172,7 +175,7 @@ def read_entries(paths: Sequence[str], files: SpeechFiles, what: str) -> list[En
                 f"{entry.where}); utterance ids must be unique"
             )
         seen[entry.id] = entry
-    return entries
+    return entries, [listing for path in sources for listing in _listing_files(path)]
 
 
 def _first(items: Sequence[str], count: int = 10) -> str:
@@ -414,16 +417,17 @@ def load_speech(files: SpeechFiles, progress: bool = False) -> SpeechData:
     if files.test is not None and files.test_speakers:
         raise ValueError("--test and --test-speakers both name the test set: give one of them")
     notes: list[str] = []
-    train = read_entries(files.train, files, "--train")
+    listings: dict[str, list[Path]] = {}  # split -> the files read that list its utterances
+    train, listings["train"] = read_entries(files.train, files, "--train")
     if files.test is not None:
-        test = read_entries(files.test, files, "--test")
+        test, listings["test"] = read_entries(files.test, files, "--test")
     elif files.test_speakers:
         train, test = _named_speakers(train, files.test_speakers, notes)
     else:
         train, test = _speaker_split(train, files.held_out or 0.1, "test", notes)
     dev = None
     if files.dev is not None:
-        dev = read_entries(files.dev, files, "--dev")
+        dev, listings["dev"] = read_entries(files.dev, files, "--dev")
     elif files.held_out:
         train, dev = _speaker_split(train, files.held_out, "dev", notes)
     splits = {"train": train, **({"dev": dev} if dev is not None else {}), "test": test}
@@ -461,13 +465,7 @@ def load_speech(files: SpeechFiles, progress: bool = False) -> SpeechData:
         ]
         for split, entries in splits.items()
     }
-    listed = {"train": files.train, "dev": files.dev, "test": files.test}
     extra = [p for p in (files.words, files.grammar, files.lm) if p is not None]
-    listings = {
-        split: [f for p in expand_paths(paths, split, folders=True) for f in _listing_files(p)]
-        for split, paths in listed.items()
-        if paths
-    }
     return SpeechData(
         utterances["train"],
         utterances.get("dev"),
