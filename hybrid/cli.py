@@ -24,7 +24,7 @@ from .speech.systems import SYSTEMS
 from .tagging.datasets import CORPORA as TAGGING_CORPORA
 from .tagging.datasets import FORMATS as TAGGING_FORMATS
 from .tagging.model import HEADS, INTENT_POOLING, TaggerConfig
-from .tagging.train import TrainConfig
+from .tagging.train import TaggerTrainConfig
 
 # Sizes per corpus where the command line leaves them out: the embedded synthetic corpus runs
 # the whole comparison in about a minute on two cores; the real ones train to convergence.
@@ -160,9 +160,9 @@ def _nonempty(results: Iterable[Value], what: str) -> Iterator[Value]:
 
 
 def _train_tagger(args: argparse.Namespace) -> int:
-    from .distributed import init_from_environment, is_main
     from .tagging.datasets import SYNTHETIC_NOTICE, load_splits, load_tagging, preset_files
     from .tagging.experiment import run_comparison
+    from .training.distributed import init_from_environment, is_main
 
     init_from_environment()  # under torchrun: one process group over all ranks
     corpus, scheme, files = args.corpus, TaggerConfig.scheme, None
@@ -199,7 +199,7 @@ def _train_tagger(args: argparse.Namespace) -> int:
         lm_weight=_given(args.lm_weight, defaults.get("lm_weight", 0.0)),
         lm_words=_given(args.lm_words, defaults.get("lm_words", TaggerConfig.lm_words)),
     )
-    training = TrainConfig(
+    training = TaggerTrainConfig(
         epochs=_given(args.epochs, defaults["epochs"]),
         batch_size=_given(args.batch_size, defaults["batch_size"]),
         lr=_given(args.lr, defaults["lr"]),
@@ -663,11 +663,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--heads", nargs="+", default=list(HEADS), choices=HEADS)
     train.add_argument("--seeds", nargs="+", type=NON_NEGATIVE_INT, default=[0, 1, 2])
     train.add_argument("--epochs", type=POSITIVE_INT, help="default depends on the corpus")
-    train.add_argument("--patience", type=POSITIVE_INT, default=TrainConfig.patience)
+    train.add_argument("--patience", type=POSITIVE_INT, default=TaggerTrainConfig.patience)
     train.add_argument(
         "--average",
         type=PROBABILITY,
-        default=TrainConfig.average,
+        default=TaggerTrainConfig.average,
         help="decay of a moving average of the weights, evaluated and kept (0: off)",
     )
     train.add_argument("--batch-size", type=POSITIVE_INT, help="default depends on the corpus")

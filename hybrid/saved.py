@@ -180,13 +180,23 @@ def _differences(saved: dict, requested: dict, prefix: str = "") -> Iterator[tup
     ``saved`` records otherwise; nested settings are named with dots (``training.lr``), and
     a group of settings that ``saved`` lacks (recorded only since) is not compared."""
     for key, value in requested.items():
-        name, there = f"{prefix}{key}", saved.get(key)
+        name, there = f"{prefix}{key}", saved.get(key, _UNRECORDED)
         if isinstance(value, dict) and isinstance(there, dict):
             yield from _differences(there, value, f"{name}.")
         elif isinstance(value, dict) and key not in saved:
             continue
         elif there != value:
             yield name, there, value
+
+
+class _Unrecorded:
+    """The value of a setting that a file does not record (written before it existed)."""
+
+    def __repr__(self) -> str:
+        return "not recorded (an older version of hybrid)"
+
+
+_UNRECORDED = _Unrecorded()
 
 
 def check_same_setup(
@@ -235,7 +245,7 @@ def check_same_setup(
             f"{path} was trained with other settings ({listed}){''.join(allowed)}; "
             "choose another run folder (--name) or remove it"
         )
-    return {k: [a, b] for k, a, b in found}
+    return {k: [None if a is _UNRECORDED else a, b] for k, a, b in found}
 
 
 def _raised(before: object, after: object) -> bool:

@@ -10,7 +10,7 @@ from hybrid.tagging.batching import TaggingVocabulary
 from hybrid.tagging.model import Tagger, TaggerConfig
 from hybrid.tagging.schemes import allowed_transitions
 from hybrid.tagging.synthetic import airline_splits
-from hybrid.tagging.train import TrainConfig, fit, load_tagger, predict_tags, save_tagger
+from hybrid.tagging.train import TaggerTrainConfig, fit, load_tagger, predict_tags, save_tagger
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -62,7 +62,7 @@ def test_tagger_trains_on_cuda_and_loads_on_cpu(tmp_path):
         vocabulary,
         splits["train"],
         splits["valid"],
-        TrainConfig(epochs=2, batch_size=16, lr=1e-2),
+        TaggerTrainConfig(epochs=2, batch_size=16, lr=1e-2),
         checkpoint=tmp_path / "state.pt",
         progress=False,
         log=lambda _: None,
@@ -126,3 +126,19 @@ def test_chart_parser_trains_on_cuda_and_loads_on_cpu(tmp_path):
         loaded = BaseParser.load(tmp_path / f"{objective}.pt")
         assert next(loaded.model.parameters()).device.type == "cpu"
         assert [parse.tree for parse in loaded.parse(sentences, tags, mode="mbr")] == on_gpu
+
+
+def test_acoustic_model_trains_on_cuda(tmp_path):
+    from hybrid.speech.acoustic import AcousticConfig, build
+    from hybrid.speech.augment import SpecAugment
+    from hybrid.speech.train import AcousticTrainConfig, fit_acoustic
+
+    generator = torch.Generator().manual_seed(0)
+    targets = [torch.randint(0, 3, (n,), generator=generator) for n in (30, 25, 40, 35) * 4]
+    features = [torch.nn.functional.one_hot(t, 6).float() * 3 for t in targets]
+    torch.manual_seed(0)
+    model = build(AcousticConfig(kind="bilstm", input_dim=6, num_outputs=3, hidden=16)).cuda()
+    masks = SpecAugment(time_width=4, feature_width=1)
+    config = AcousticTrainConfig(epochs=2, batch_size=4, lr=0.02, spec_augment=masks)
+    history = fit_acoustic(model, features, targets, config, tmp_path / "state.pt")
+    assert history.loss[1] < history.loss[0] and next(model.parameters()).is_cuda

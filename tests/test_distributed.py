@@ -14,7 +14,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from hybrid import distributed
+from hybrid.training import distributed
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,9 +32,11 @@ def _worker(rank: int, size: int, port: int, errors) -> None:
         distributed.check_in_sync(model)
         model.weight.grad = torch.full_like(model.weight, float(rank))
         model.bias.grad = None  # an unused parameter counts as a zero gradient
-        distributed.average_gradients(model)
-        assert torch.allclose(model.weight.grad, torch.full_like(model.weight, 0.5))
+        distributed.sum_gradients(model)
+        assert torch.equal(model.weight.grad, torch.full_like(model.weight, 1.0))  # 0 + 1
         assert torch.equal(model.bias.grad, torch.zeros_like(model.bias))
+        assert distributed.sum_values(rank, 2.5) == [1.0, 5.0]
+        assert distributed.all_gather({"rank": rank}) == [{"rank": 0}, {"rank": 1}]
         with torch.no_grad():
             model.weight[0, 0] += rank
         with pytest.raises(RuntimeError, match="different models"):
@@ -52,15 +54,6 @@ def test_helpers_with_two_processes():
     while not errors.empty():
         found.append(errors.get())
     assert not found, found
-
-
-def test_single_process_is_a_no_op():
-    model = nn.Linear(2, 2)
-    model.weight.grad = torch.ones_like(model.weight)
-    distributed.average_gradients(model)
-    distributed.check_in_sync(model)
-    assert distributed.world() == (0, 1) and distributed.is_main()
-    assert torch.equal(model.weight.grad, torch.ones_like(model.weight))
 
 
 def test_torchrun_trains_a_tagger_with_two_processes(tmp_path):

@@ -449,6 +449,10 @@ def test_the_crf_loss_is_log_z_minus_the_gold_score_over_every_labelled_tree():
         log_z = Enumeration(table, n).log_partition()
         want.append(log_z - gold_score(table, tree, parser.vocabulary))
     torch.testing.assert_close(loss, torch.stack(want).mean(), **F64)
+    with torch.no_grad():
+        total, sentences = parser.summed_loss(HAND)
+    torch.testing.assert_close(total, torch.stack(want).sum(), **F64)
+    assert sentences == len(HAND)
 
 
 def test_the_ssvm_cost_counts_the_spans_off_the_gold_chart():
@@ -505,6 +509,10 @@ def test_the_ssvm_loss_is_the_cost_augmented_best_minus_the_gold_score():
         want.append(augmented.max() - gold_score(scores[b], tree, parser.vocabulary))
     assert all(w > 0 for w in want)  # an untrained parser: every hinge active
     torch.testing.assert_close(loss, torch.stack(want).mean(), **F64)
+    with torch.no_grad():
+        total, sentences = parser.summed_loss(HAND)
+    torch.testing.assert_close(total, torch.stack(want).sum(), **F64)
+    assert sentences == len(HAND)
 
 
 @pytest.mark.parametrize("tags", [False, True])
@@ -603,8 +611,12 @@ def test_a_tiny_chart_parser_fits_its_training_trees(objective, lr):
     parser = untrained(SHORT, f"chart-{objective}")
     assert own_f1(parser, SHORT) < 15
     config = ParserTrainConfig(epochs=4, batch_size=8, lr=lr)
-    history = fit(parser, SHORT, SHORT, config, progress=False)
+    lines = []
+    history = fit(parser, SHORT, SHORT, config, progress=False, log=lines.append)
     assert history.loss[-1] < history.loss[0]
+    assert [line.split(":")[0] for line in lines] == [
+        f"chart parser epoch {e}" for e in range(1, 5)
+    ]
     assert own_f1(parser, SHORT) > 25
 
 
@@ -665,6 +677,9 @@ def test_bad_chart_parsers_and_arguments_are_refused():
     parser = untrained(SYNTHETIC[:50])
     with pytest.raises(ValueError, match="label_smoothing"):
         parser.loss(SYNTHETIC[:2], label_smoothing=0.1)
+    smoothed = ParserTrainConfig(epochs=1, label_smoothing=0.1)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        fit(parser, SYNTHETIC[:4], SYNTHETIC[4:6], smoothed, progress=False, log=lambda _: None)
     with pytest.raises(ValueError, match="mode must be one of"):
         parser.parse([["a"]], mode="greedy")
     # an SVM's scores are margins, not log-probabilities: no posterior decoding

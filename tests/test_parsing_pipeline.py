@@ -26,7 +26,7 @@ from hybrid.parsing.experiment import (
 from hybrid.parsing.linearize import linearize
 from hybrid.parsing.parser import BaseParser, Parser
 from hybrid.parsing.synthetic import synthetic_trees
-from hybrid.parsing.train import ParserTrainConfig, fit, inputs_of
+from hybrid.parsing.train import ParserTrainConfig, dev_scores, fit, inputs_of
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "parse.py"
 TREES = synthetic_trees(260, seed=3)
@@ -47,16 +47,48 @@ def untrained(model="attention", tags=False):
 def test_interrupted_training_resumes_exactly(tmp_path):
     config = ParserTrainConfig(epochs=2, batch_size=32, lr=3e-3)
     straight = untrained()
-    fit(straight, TRAIN, DEV, config, progress=False)
+    whole = fit(straight, TRAIN, DEV, config, progress=False, log=lambda _: None)
     resumed = untrained()
     checkpoint = tmp_path / "parser.pt"
-    fit(resumed, TRAIN, DEV, replace(config, epochs=1), checkpoint, progress=False)
+    quiet = {"progress": False, "log": lambda _: None}
+    fit(resumed, TRAIN, DEV, replace(config, epochs=1), checkpoint, **quiet)
     messages = []
     history = fit(resumed, TRAIN, DEV, config, checkpoint, progress=False, log=messages.append)
-    assert messages == [f"resumed from {checkpoint} after epoch 1"]
+    assert messages[0] == f"resumed from {checkpoint} after epoch 1"
+    assert len(messages) == 2 and messages[1].startswith("parser epoch 2: loss ")
     assert len(history.loss) == 2
+    for column in ("loss", "dev_loss", "dev_f1"):
+        assert history[column] == whole[column]
+    assert history.best_epoch == whole.best_epoch
+    assert checkpoint.with_suffix(".log").read_text().splitlines()[-1] == messages[1]
     for name, value in straight.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[name], value)
+
+
+def test_the_summed_loss_of_a_batch_is_the_sum_over_its_parts():
+    parser = untrained()
+    parser.model.eval()  # no dropout: the same loss for the same trees
+    whole, tokens = parser.summed_loss(TRAIN[:6], label_smoothing=0.1)
+    assert tokens == sum(len(linearize(tree)) + 1 for tree in TRAIN[:6])  # with </s>
+    first, second = parser.summed_loss(TRAIN[:2], 0.1), parser.summed_loss(TRAIN[2:6], 0.1)
+    torch.testing.assert_close(whole, first[0] + second[0])
+    assert tokens == first[1] + second[1]
+    torch.testing.assert_close(parser.loss(TRAIN[:6], 0.1), whole / tokens)
+
+
+def test_training_history_and_configuration():
+    assert ParserTrainConfig().epochs == 40 and ParserTrainConfig().label_smoothing == 0.0
+    with pytest.raises(ValueError, match="label_smoothing"):
+        ParserTrainConfig(label_smoothing=1.0)
+    parser = untrained()
+    config = ParserTrainConfig(epochs=2, lr=3e-3, average=0.5, label_smoothing=0.1)
+    history = fit(parser, TRAIN, DEV, config, progress=False, log=lambda _: None)
+    assert set(history.columns) == {"loss", "lr", "seconds", "dev_loss", "dev_f1"}
+    assert len(history) == 2 and history.lr == [3e-3, 3e-3]
+    best = history.best_epoch - 1
+    assert history.dev_f1[best] == max(history.dev_f1)
+    # the parser keeps the weights scored for its best epoch (here, their moving average)
+    assert dev_scores(parser, DEV) == (history.dev_loss[best], history.dev_f1[best])
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import torch
 from realdata import real_corpus
 
 from hybrid.qa import TASKS, QAVocabulary, Question, collate, load_tasks, read_babi, tokenize
-from hybrid.qa.batching import batches
+from hybrid.qa.batching import batch_indices, batches
 
 STORY = """1 Mary moved to the bathroom.
 2 John went to the hallway.
@@ -167,3 +167,24 @@ def test_bucketed_batches_cover_every_question_once_with_less_padding():
     padded = sum(b.text.numel() for b in found)
     plain = sum(b.text.numel() for b in batches(data, 8, shuffle=True, generator=generator))
     assert padded < plain
+
+
+def test_batch_indices_draw_a_permutation_of_the_questions_then_of_the_batches():
+    questions = [
+        Question(tuple(("w", "x") for _ in range(1 + i % 5)), ("q",), ("a",), task=1)
+        for i in range(40)
+    ]
+    data = collate(questions, QAVocabulary.build(questions))
+    assert batch_indices(data, 16) == [list(range(16)), list(range(16, 32)), list(range(32, 40))]
+    generator = torch.Generator().manual_seed(5)
+    plan = batch_indices(data, 4, shuffle=True, generator=generator, bucket=True)
+    assert sorted(i for batch in plan for i in batch) == list(range(40))
+    # the same draws as the permutation of the questions, then that of the 10 batches
+    again = torch.Generator().manual_seed(5)
+    order = torch.randperm(40, generator=again)
+    torch.randperm(10, generator=again)
+    assert torch.equal(generator.get_state(), again.get_state())
+    # the batches are cut from the permutation sorted by length within its one window of
+    # 16 * 4 questions (here all 40)
+    ranked = order[data.text_lengths[order].argsort(stable=True)].tolist()
+    assert sorted(plan) == sorted(ranked[i : i + 4] for i in range(0, 40, 4))

@@ -11,12 +11,20 @@ import torch
 from realdata import real_corpus
 
 from hybrid.cli import main
-from hybrid.qa import QAVocabulary, collate, load_tasks
+from hybrid.nn.memory import answer_loss
+from hybrid.qa import QAVocabulary, batches, collate, load_tasks
 from hybrid.qa.experiment import default_settings, hold_out, run_qa
 from hybrid.qa.inference import answer, parse_story
 from hybrid.qa.model import Reader, ReaderConfig
 from hybrid.qa.synthetic import generate_stories
-from hybrid.qa.train import QATrainConfig, evaluate, fit, load_reader, save_reader
+from hybrid.qa.train import (
+    QATrainConfig,
+    ReadingTask,
+    evaluate,
+    fit,
+    load_reader,
+    save_reader,
+)
 
 FAST = QATrainConfig(epochs=3, linear_start_epochs=2)
 
@@ -47,12 +55,84 @@ def test_synthetic_stories_are_consistent():
 def test_linear_start_then_softmax(stories):
     train, valid, _ = stories
     reader, vocabulary = _reader(train)
+    seen = []  # the softmax switch as each pass over a batch finds it
+    original = reader.forward
+    reader.forward = lambda batch: (seen.append(reader.model.linear_start), original(batch))[1]
+    training = replace(FAST, linear_start_lr=0.01, anneal_every=2)
     history = fit(
-        reader, collate(train, vocabulary), collate(valid, vocabulary), FAST, progress=False
+        reader, collate(train, vocabulary), collate(valid, vocabulary), training, progress=False
     )
     assert history.linear == [True, True, False, False, False]
     assert reader.model.linear_start is False
     assert all(len(v) == 5 for v in (history.loss, history.valid_error, history.seconds))
+    # linear start at its own rate, then the main schedule halved every 2 main epochs
+    assert history.lr == pytest.approx([0.01, 0.01, 0.005, 0.005, 0.0025])
+    # a linear-start epoch is never kept
+    assert history.best_epoch > 2
+    main_errors = history.valid_error[2:]
+    assert history.valid_error[history.best_epoch - 1] == min(main_errors)
+    assert True in seen and seen[-1] is False
+
+
+def test_the_batch_loss_is_a_sum_that_splits_over_processes(stories):
+    train, valid, _ = stories
+    reader, vocabulary = _reader(train)
+    data = collate(train, vocabulary)
+    task = ReadingTask(reader, data, collate(valid, vocabulary), FAST)
+    reader.eval()  # no noise: the same loss for the same questions
+    generator = torch.Generator()
+    batch = task.plan(torch.Generator().manual_seed(0))[0]
+    assert len(batch) == FAST.batch_size
+    total, units = task.loss(batch, generator)
+    assert units == len(batch)
+    questions = data.select(torch.tensor(batch))
+    mean = answer_loss(reader(questions)[0], questions.answers)
+    torch.testing.assert_close(total / units, mean)
+    # two processes take every other question: their totals and units add up to the batch's
+    halves = [task.loss(batch[rank::2], generator) for rank in range(2)]
+    torch.testing.assert_close(halves[0][0] + halves[1][0], total)
+    assert halves[0][1] + halves[1][1] == units
+    assert task.reduction == "sum"
+    assert ReadingTask(reader, data, data, replace(FAST, reduction="mean")).reduction == "mean"
+
+
+def test_the_epoch_plan_draws_the_batches_of_the_collated_split(stories):
+    train, valid, _ = stories
+    for kind, bucket in (("memory", False), ("lstm", True)):
+        reader, vocabulary = _reader(train, kind)
+        data = collate(train, vocabulary)
+        task = ReadingTask(reader, data, collate(valid, vocabulary), FAST)
+        plan = task.plan(torch.Generator().manual_seed(4))
+        generator = torch.Generator().manual_seed(4)
+        drawn = batches(data, FAST.batch_size, shuffle=True, generator=generator, bucket=bucket)
+        for indices, batch in zip(plan, drawn, strict=True):
+            assert torch.equal(data.select(torch.tensor(indices)).text, batch.text)
+        assert sorted(i for indices in plan for i in indices) == list(range(len(data)))
+
+
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        ({"reduction": "avg"}, "reduction must be 'sum' or 'mean'"),
+        ({"linear_start_epochs": 0}, "linear_start_epochs must be a positive integer"),
+        ({"linear_start_lr": 0.0}, "linear_start_lr must be positive"),
+        ({"optimizer": "rmsprop"}, "optimizer must be one of"),
+        ({"clip": -1.0}, "clip must be >= 0"),
+    ],
+)
+def test_training_settings_are_checked(setting, named):
+    with pytest.raises(ValueError, match=named):
+        QATrainConfig(**setting)
+
+
+def test_lstm_readers_have_no_linear_start(stories):
+    train, valid, _ = stories
+    reader, vocabulary = _reader(train, "lstm")
+    history = fit(
+        reader, collate(train, vocabulary), collate(valid, vocabulary), FAST, progress=False
+    )
+    assert history.linear == [False] * FAST.epochs
+    assert history.lr == [FAST.lr] * FAST.epochs
 
 
 def test_resume_continues_exactly(stories, tmp_path):

@@ -44,7 +44,7 @@ from hybrid.tagging.experiment import run_comparison
 from hybrid.tagging.inference import tag_stream, tag_texts
 from hybrid.tagging.model import Tagger, TaggerConfig
 from hybrid.tagging.synthetic import airline_splits
-from hybrid.tagging.train import TrainConfig, save_tagger
+from hybrid.tagging.train import TaggerTrainConfig, save_tagger
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = "show me flights from boston to denver on monday morning".split()
@@ -712,7 +712,7 @@ def test_a_resume_with_another_refit_is_refused_naming_it(interrupted, monkeypat
         monkeypatch.setattr(f"hybrid.tagging.experiment.{figure}", lambda *_, **__: None)
     splits = airline_splits(train=24, valid=24, test=12, seed=3)
     tagger = TaggerConfig(word_dim=8, hidden=8, char_dim=4, char_out=4)
-    training = TrainConfig(epochs=2, batch_size=12)
+    training = TaggerTrainConfig(epochs=2, batch_size=12)
 
     def run(refit: bool) -> dict:
         heads, quiet = ["crf", "softmax"], {"progress": False, "log": lambda _: None}
@@ -724,7 +724,7 @@ def test_a_resume_with_another_refit_is_refused_naming_it(interrupted, monkeypat
             raise KeyboardInterrupt
 
     with monkeypatch.context() as patched:
-        patched.setattr("hybrid.tagging.train.save_atomic", interrupt_after_one_epoch)
+        patched.setattr("hybrid.training.engine.save_atomic", interrupt_after_one_epoch)
         with pytest.raises(KeyboardInterrupt):
             run(refit=False)
     # a checkpoint (interrupted crf) or a finished run (crf, when softmax was interrupted)

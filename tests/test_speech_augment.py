@@ -185,8 +185,8 @@ def test_spec_augment_rejects_bad_settings(options, match):
 
 def test_fit_acoustic_with_spec_augment_learns_and_resumes_exactly(tmp_path):
     """Training with masks still fits a learnable task, and a run stopped after two epochs
-    and resumed ends with the weights of an uninterrupted one (the masks' random state is in
-    the checkpoint)."""
+    and resumed ends with the weights of an uninterrupted one (the masks are drawn from the
+    training engine's draw generator, whose state is in the checkpoint)."""
     from hybrid.speech.acoustic import AcousticConfig, build
     from hybrid.speech.train import AcousticTrainConfig, fit_acoustic
 
@@ -202,8 +202,34 @@ def test_fit_acoustic_with_spec_augment_learns_and_resumes_exactly(tmp_path):
         return model, fit_acoustic(model, features, targets, config, checkpoint)
 
     whole, history = fit(4, tmp_path / "whole.ckpt")
-    assert history[-1]["valid_accuracy"] > 0.9
+    assert history.valid_accuracy[-1] > 0.9
     fit(2, tmp_path / "parts.ckpt")
     resumed, _ = fit(4, tmp_path / "parts.ckpt")
     for a, b in zip(whole.state_dict().values(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_the_masks_of_a_training_batch_come_from_the_generator_of_the_step():
+    """`AcousticTask.loss` draws its masks from the generator the training engine gives it
+    (one per process, saved in checkpoints), not from torch's global random state."""
+    from hybrid.speech.acoustic import AcousticConfig, build
+    from hybrid.speech.train import AcousticTask, AcousticTrainConfig
+
+    generator = torch.Generator().manual_seed(1)
+    features = [torch.randn(n, 6, generator=generator) for n in (30, 25, 40, 35)]
+    targets = [torch.randint(0, 3, (len(f),), generator=generator) for f in features]
+    model = build(AcousticConfig(kind="dnn", input_dim=6, num_outputs=3, hidden=16, dropout=0))
+    masks = SpecAugment(time_masks=2, time_width=4, feature_masks=1, feature_width=1)
+    held_out = (features[:1], targets[:1])
+
+    def loss(spec_augment, seed, global_seed):
+        config = AcousticTrainConfig(spec_augment=spec_augment)
+        task = AcousticTask(model, features, targets, config, valid=held_out)
+        torch.manual_seed(global_seed)
+        total, _ = task.loss([0, 1, 2, 3], torch.Generator().manual_seed(seed))
+        return float(total.detach())
+
+    masked = loss(masks, 1, global_seed=5)
+    assert masked == loss(masks, 1, global_seed=6)  # the same draws, whatever torch's state
+    assert masked != loss(masks, 2, global_seed=5)
+    assert masked != loss(None, 1, global_seed=5)  # the masks change the batch

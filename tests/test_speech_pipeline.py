@@ -12,7 +12,7 @@ import torch
 from realdata import real_corpus
 
 from hybrid import cli, files
-from hybrid.ctc import greedy_decode
+from hybrid.ctc import ctc_loss, greedy_decode
 from hybrid.speech import experiment
 from hybrid.speech.acoustic import AcousticConfig, build, splice_batch
 from hybrid.speech.audio import write_wav
@@ -32,7 +32,7 @@ from hybrid.speech.gmm import flat_start
 from hybrid.speech.recognizer import Recognizer
 from hybrid.speech.systems import SystemSettings
 from hybrid.speech.topology import Topology, decoding_graph, isolated_grammar
-from hybrid.speech.train import AcousticTrainConfig, fit_acoustic
+from hybrid.speech.train import AcousticTask, AcousticTrainConfig, fit_acoustic
 
 TINY = ExperimentSettings(
     systems=SystemSettings(
@@ -100,7 +100,7 @@ def test_training_resumes_exactly_after_an_interruption(tmp_path, monkeypatch):
     straight = model()
     expected = fit_acoustic(straight, features, targets, config)
 
-    from hybrid.speech import train as training
+    from hybrid.training import engine
 
     saves = []
 
@@ -110,20 +110,76 @@ def test_training_resumes_exactly_after_an_interruption(tmp_path, monkeypatch):
         if len(saves) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(training, "save_atomic", interrupted)
+    monkeypatch.setattr(engine, "save_atomic", interrupted)
     checkpoint = tmp_path / "dnn.ckpt"
     with pytest.raises(KeyboardInterrupt):
         fit_acoustic(model(), features, targets, config, checkpoint)
-    monkeypatch.setattr(training, "save_atomic", files.save_atomic)
+    monkeypatch.setattr(engine, "save_atomic", files.save_atomic)
     resumed = model()
     history = fit_acoustic(resumed, features, targets, config, checkpoint)
-    assert [r["loss"] for r in history] == [r["loss"] for r in expected]
+    assert len(history) == 3 and history.loss == expected.loss
+    assert history.valid_accuracy == expected.valid_accuracy
+    assert history.valid_loss == expected.valid_loss
+    assert history.best_epoch == expected.best_epoch
     for key, value in straight.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=0)
     with pytest.raises(ValueError, match="was trained with other settings"):
         fit_acoustic(model(), features, targets, replace(config, lr=0.1), checkpoint)
     with pytest.raises(ValueError, match="features and targets differ in length"):
         fit_acoustic(model(), features, targets[:2], config)
+
+
+@pytest.mark.parametrize("objective", ["frames", "classes", "ctc"])
+def test_the_loss_of_a_batch_is_a_sum_over_its_frames_or_utterances(objective):
+    """The halves of a batch (its shares under torchrun) add up to the whole batch, in loss
+    and in units, and the loss per unit is the mean loss of the batch (frame or utterance
+    cross-entropy, CTC per target symbol averaged over utterances)."""
+    generator = torch.Generator().manual_seed(4)
+    features = _features(generator, [5, 8, 6, 7, 9, 4])
+    kind, blank = "bilstm", None
+    if objective == "frames":
+        targets = [torch.randint(0, 3, (len(f),), generator=generator) for f in features]
+        targets[1][:3] = -1  # ignored frames
+    elif objective == "classes":
+        kind, targets = "classifier", torch.tensor([0, 1, 2, 0, 1, 2])
+    else:  # symbols 0 and 1, blank 2; one empty transcript
+        targets = [torch.randint(0, 2, (n,), generator=generator) for n in (2, 1, 3, 2, 0, 1)]
+        blank = 2
+    model = build(AcousticConfig(kind=kind, input_dim=5, num_outputs=3, hidden=8, dropout=0.0))
+    config = AcousticTrainConfig()
+    task = AcousticTask(model, features, targets, config, blank, (features[:1], targets[:1]))
+    batch = list(range(6))
+    total, units = task.loss(batch, torch.Generator())
+    (odd, odd_units), (even, even_units) = (
+        task.loss(batch[i::2], torch.Generator()) for i in (0, 1)
+    )
+    torch.testing.assert_close(total, odd + even)
+    assert units == odd_units + even_units
+    x, lengths = pad_features(features)
+    logits = model(x, lengths)
+    if objective == "classes":
+        mean = torch.nn.functional.cross_entropy(logits, targets)
+        assert units == 6
+    else:
+        y = torch.nn.utils.rnn.pad_sequence(targets, batch_first=True, padding_value=-1)
+        if objective == "frames":
+            flat = logits.reshape(-1, 3), y.reshape(-1)
+            mean = torch.nn.functional.cross_entropy(*flat, ignore_index=-1)
+            assert units == sum(len(f) for f in features) - 3
+        else:
+            mean = ctc_loss(logits.log_softmax(-1), y, lengths, blank=2, zero_infinity=True)
+            assert units == 6
+    torch.testing.assert_close(total / units, mean)
+
+
+def test_a_single_utterance_trains_without_held_out_data_and_keeps_the_last_epoch():
+    features = _features(torch.Generator().manual_seed(5), [6])
+    targets = [torch.tensor([0, 0, 1, 1, 2, 2])]
+    torch.manual_seed(0)
+    model = build(AcousticConfig(kind="dnn", input_dim=5, num_outputs=3, hidden=8, context=1))
+    history = fit_acoustic(model, features, targets, AcousticTrainConfig(epochs=2))
+    assert len(history) == 2 and history.best_epoch == 2
+    assert "valid_accuracy" not in history.columns and history.lr == [1e-3, 1e-3]
 
 
 def test_naive_collapsing_is_greedy_decoding_with_silence_as_blank():
@@ -382,3 +438,35 @@ def test_plots_of_a_run_folder_shared_by_two_processes_show_every_system(
     rows = {r["system"]: r["error_rate"] for r in results["rows"]}
     best = min(rows, key=lambda s: (rows[s], experiment.SYSTEMS.index(s)))
     assert drawn["confusion"] == f"isolated words, {names[best]}"
+
+
+def test_training_curves_draw_rows_of_an_older_results_file(tmp_path, monkeypatch, synthetic):
+    """A row of results.json written before the training engine holds each pass's history
+    as one dict per epoch; the curves of a later run into the folder still draw it."""
+    drawn = {}
+    real = experiment.plot_training
+
+    def spy(histories, title, path):
+        drawn.update(histories)
+        real(histories, title, path)
+
+    monkeypatch.setattr(experiment, "plot_training", spy)
+    train, test = synthetic
+    only = {"tasks": ("isolated",), "settings": TINY, "corpus": "synthetic", "words": DIGITS}
+    first = run_speech(train, test, tmp_path, systems=("gmm", "rnn"), **only)
+    [history] = next(r for r in first["rows"] if r["system"] == "rnn")["history"]
+    assert len(history["loss"]) == 2 and history["best_epoch"] in (1, 2)
+    columns = ("loss", "valid_accuracy", "valid_loss", "seconds")
+    epochs = [{"epoch": e + 1, **{name: history[name][e] for name in columns}} for e in range(2)]
+    results = json.loads((tmp_path / "results.json").read_text())
+    for row in results["rows"]:
+        if row["system"] == "rnn":
+            row["history"] = [epochs]
+    results["rows"] = [r for r in results["rows"] if r["system"] != "gmm"]
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    (tmp_path / "training-isolated.png").unlink()
+    drawn.clear()
+    run_speech(train, test, tmp_path, systems=("gmm",), **only)
+    old = drawn[f"{experiment.NAMES['rnn']} pass 1"]
+    assert old.loss == history["loss"] and old.valid_accuracy == history["valid_accuracy"]
+    assert (tmp_path / "training-isolated.png").stat().st_size > 0

@@ -104,7 +104,8 @@ def test_fit_acoustic_chooses_the_epoch_on_the_development_set_given():
         x = torch.stack(features[16:])
         predicted = model(x, torch.full((8,), 12)).argmax(-1)
     accuracy = float((predicted == classes[16:]).float().mean())
-    assert accuracy == max(row["valid_accuracy"] for row in history)
+    assert accuracy == max(history.valid_accuracy)
+    assert history.valid_accuracy[history.best_epoch - 1] == accuracy
     frames = torch.cat(features[:16]).double()  # the normaliser saw the training set only
     torch.testing.assert_close(model.mean, frames.mean(0).to(model.mean.dtype))
     with pytest.raises(ValueError, match="valid must hold as many targets as features"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 from dataclasses import replace
 
 import pytest
@@ -20,8 +19,8 @@ from hybrid.tagging.metrics import span_scores
 from hybrid.tagging.model import Tagger, TaggerConfig
 from hybrid.tagging.synthetic import airline_splits
 from hybrid.tagging.train import (
-    History,
-    TrainConfig,
+    TaggerTrainConfig,
+    TaggingTask,
     evaluate,
     fit,
     load_tagger,
@@ -72,7 +71,7 @@ def test_training_lowers_the_loss_and_resumes(head, splits, tmp_path):
         vocabulary,
         splits["train"],
         splits["valid"],
-        TrainConfig(epochs=1, batch_size=16, lr=1e-2),
+        TaggerTrainConfig(epochs=1, batch_size=16, lr=1e-2),
         checkpoint,
         progress=False,
         log=lambda _: None,
@@ -83,7 +82,7 @@ def test_training_lowers_the_loss_and_resumes(head, splits, tmp_path):
         vocabulary,
         splits["train"],
         splits["valid"],
-        TrainConfig(epochs=3, batch_size=16, lr=1e-2),
+        TaggerTrainConfig(epochs=3, batch_size=16, lr=1e-2),
         checkpoint,
         progress=False,
         log=lambda _: None,
@@ -101,7 +100,7 @@ def test_save_load_tag_and_score(splits, tmp_path):
         vocabulary,
         splits["train"],
         splits["valid"],
-        TrainConfig(epochs=2, batch_size=16, lr=1e-2),
+        TaggerTrainConfig(epochs=2, batch_size=16, lr=1e-2),
         progress=False,
         log=lambda _: None,
     )
@@ -145,7 +144,7 @@ def test_comparison_writes_results_and_resumes(splits, tmp_path):
         heads=("softmax", "crf"),
         seeds=(0,),
         tagger=SMALL,
-        training=TrainConfig(epochs=1, batch_size=16),
+        training=TaggerTrainConfig(epochs=1, batch_size=16),
         progress=False,
         log=lambda _: None,
     )
@@ -167,7 +166,7 @@ def test_comparison_writes_results_and_resumes(splits, tmp_path):
         heads=("softmax", "crf"),
         seeds=(0,),
         tagger=SMALL,
-        training=TrainConfig(epochs=1, batch_size=16),
+        training=TaggerTrainConfig(epochs=1, batch_size=16),
         progress=False,
         log=lines.append,
     )
@@ -215,7 +214,7 @@ def test_tiny_tagger_on_real_atis_slice(tmp_path):
         vocabulary,
         train,
         train[:50],
-        TrainConfig(epochs=2, batch_size=16, lr=1e-2),
+        TaggerTrainConfig(epochs=2, batch_size=16, lr=1e-2),
         progress=False,
         log=lambda _: None,
     )
@@ -246,7 +245,7 @@ def test_weight_averaging_keeps_the_moving_average(splits):
     torch.manual_seed(0)
     model = Tagger(SMALL, vocabulary)
     replay = copy.deepcopy(model)
-    config = TrainConfig(epochs=1, batch_size=16, lr=1e-2, average=0.9, seed=4)
+    config = TaggerTrainConfig(epochs=1, batch_size=16, lr=1e-2, average=0.9, seed=4)
     _quiet_fit(model, vocabulary, splits, config)
 
     torch.manual_seed(config.seed)
@@ -276,7 +275,7 @@ def test_weight_averaging_resumes_exactly(splits, tmp_path):
     torch.manual_seed(0)
     straight = Tagger(SMALL, vocabulary)
     interrupted = copy.deepcopy(straight)
-    config = TrainConfig(epochs=2, batch_size=16, lr=1e-2, average=0.9, patience=5)
+    config = TaggerTrainConfig(epochs=2, batch_size=16, lr=1e-2, average=0.9, patience=5)
     whole = _quiet_fit(straight, vocabulary, splits, config)
     checkpoint = tmp_path / "run.pt"
     _quiet_fit(interrupted, vocabulary, splits, replace(config, epochs=1), checkpoint)
@@ -289,7 +288,7 @@ def test_weight_averaging_resumes_exactly(splits, tmp_path):
 
 def test_train_config_validation():
     with pytest.raises(ValueError, match="average"):
-        TrainConfig(average=1.0)
+        TaggerTrainConfig(average=1.0)
 
 
 def test_device_errors_name_the_device():
@@ -303,13 +302,15 @@ def test_device_errors_name_the_device():
             resolve_device("cuda")
 
 
-def test_best_epoch_follows_the_selection_score():
+def test_development_score_averages_span_f1_and_intent_accuracy(splits):
     nan = float("nan")
-    assert History(dev_f1=[0.5, 0.7, 0.7, 0.6], dev_intent_accuracy=[nan] * 4).best_epoch() == 2
-    joint = History(dev_f1=[0.9, 0.8], dev_intent_accuracy=[0.5, 0.8])
-    assert joint.best_epoch() == 2  # (0.8 + 0.8) / 2 > (0.9 + 0.5) / 2
-    with pytest.raises(ValueError, match="no development scores"):
-        History(dev_f1=[nan], dev_intent_accuracy=[nan]).best_epoch()
+    vocabulary = TaggingVocabulary.build(splits["train"])
+    task = TaggingTask(Tagger(SMALL, vocabulary), vocabulary, [], [], TaggerTrainConfig())
+    assert task.score({"dev_f1": 0.7, "dev_intent_accuracy": nan}) == (0.7,)
+    joint = [
+        task.score({"dev_f1": f, "dev_intent_accuracy": i}) for f, i in [(0.9, 0.5), (0.8, 0.8)]
+    ]
+    assert joint[1] > joint[0]  # (0.8 + 0.8) / 2 > (0.9 + 0.5) / 2
 
 
 def test_training_without_development_set_keeps_the_last_epoch(splits):
@@ -320,15 +321,15 @@ def test_training_without_development_set_keeps_the_last_epoch(splits):
         model,
         vocabulary,
         {"train": splits["train"], "valid": None},
-        TrainConfig(epochs=3, patience=1),
+        TaggerTrainConfig(epochs=3, patience=1),
     )
     assert len(history.loss) == 3  # patience does not apply without a development set
-    assert all(math.isnan(f) for f in history.dev_f1)
+    assert "dev_f1" not in history.columns and history.best_epoch == 3
 
 
 def test_refit_retrains_on_train_and_dev_for_the_chosen_epochs(splits, tmp_path):
     small = {k: v[:40] for k, v in splits.items()}
-    training = TrainConfig(epochs=3, batch_size=8, lr=1e-2)
+    training = TaggerTrainConfig(epochs=3, batch_size=8, lr=1e-2)
 
     def compare():
         return run_comparison(
@@ -346,7 +347,8 @@ def test_refit_retrains_on_train_and_dev_for_the_chosen_epochs(splits, tmp_path)
     results = compare()
     (run,) = results["runs"]
     record = json.loads((tmp_path / "run" / "checkpoints" / "crf-seed5.json").read_text())
-    chosen = History(**record["history"]).best_epoch()
+    f1 = record["history"]["dev_f1"]
+    chosen = max(range(len(f1)), key=lambda e: (f1[e], -e)) + 1  # the first of the best
     assert run["refit_epochs"] == record["refit_epochs"] == chosen
     vocabulary = TaggingVocabulary.build(small["train"], more_labels=small["valid"])
     torch.manual_seed(5)
@@ -379,7 +381,7 @@ def test_more_labels_add_tags_and_intents_but_not_words():
 
 def test_read_back_refuses_a_run_trained_with_other_settings(splits, tmp_path):
     small = {k: v[:30] for k, v in splits.items()}
-    training = TrainConfig(epochs=1, batch_size=8)
+    training = TaggerTrainConfig(epochs=1, batch_size=8)
     quiet = {"progress": False, "log": lambda _: None}
     run_comparison(small, tmp_path / "run", ["softmax"], [0], SMALL, training, **quiet)
     with pytest.raises(ValueError, match=r"other settings \(hidden: 16 there, 32 asked\)"):

@@ -99,8 +99,12 @@ class ChartParser(BaseParser):
             forbidden[..., self._unknown] = True
         return scores.masked_fill(forbidden, _NEG_INF)
 
-    def loss(self, trees: Sequence[Tree], label_smoothing: float = 0.0) -> Tensor:
-        """Mean over ``trees`` of the model's objective (``crf`` or ``ssvm``).
+    def summed_loss(
+        self, trees: Sequence[Tree], label_smoothing: float = 0.0
+    ) -> tuple[Tensor, int]:
+        """``(total, units)``: the model's objective (``crf``: the tree-CRF negative
+        log-likelihood; ``ssvm``: the structured hinge) summed over ``trees``, and the number
+        of trees.
 
         Raises:
             ValueError: ``label_smoothing`` other than 0 (it smooths token losses only).
@@ -118,7 +122,7 @@ class ChartParser(BaseParser):
             )
         else:
             loss = tree_hinge(scores, batch.spans, batch.lengths, cost=_cost(batch, scores))
-        return loss.mean()
+        return loss.sum(), len(trees)
 
     @torch.no_grad()
     def _parse_batch(

@@ -28,7 +28,7 @@ import json
 import os
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from functools import partial
 from pathlib import Path
@@ -401,12 +401,14 @@ def run_parsing(
     corpus: str = "ptb",
     progress: bool = False,
     data: dict[str, list[dict[str, str]]] | None = None,
+    log: Callable[[str], None] = print,
 ) -> dict:
     """Train and evaluate every (input, model) pair; write the run folder; return its results.
 
     ``data``: the treebank files read, ``{split: [{"path", "sha256"}]}``
     (`treebank_checksums`): their checksums are recorded, and a run folder made from files
-    of other contents is refused.
+    of other contents is refused. ``log``: where each parser's training writes one line per
+    epoch (also kept beside its checkpoint, ``checkpoints/<input>-<model>.log``).
 
     Raises:
         ValueError: Unknown inputs or models, empty splits, or a run folder made with other
@@ -444,6 +446,7 @@ def run_parsing(
                 settings.training,
                 run_dir / "checkpoints" / f"{key}.pt",
                 progress,
+                log,
             )
             train_seconds = sum(history.seconds)  # all epochs, also those before a resume
             parser.save(run_dir / "models" / f"{key}.pt")
@@ -451,7 +454,7 @@ def run_parsing(
                 {"input": source, "model": model, "train_seconds": train_seconds, **row}
                 for row in (_score(parser, test, mode, settings.beam) for mode in parser.modes)
             ]
-            update_json(path, partial(_add_rows, key, fresh, asdict(history)))
+            update_json(path, partial(_add_rows, key, fresh, history.to_dict()))
     with file_lock(path):  # with the parsers other processes finished
         results = read_json(path)
         write_text_atomic(run_dir / "results.md", results_table(results, corpus))

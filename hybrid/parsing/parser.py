@@ -66,7 +66,7 @@ class BaseParser:
 
     A subclass sets `modes` (its decoders, the quickest first: training scores the
     development trees with it), `default_mode`, `kind` (its saved-file kind) and
-    `config_class`/`model_class`, and implements `loss` and `_parse_batch`.
+    `config_class`/`model_class`, and implements `summed_loss` and `_parse_batch`.
     `BaseParser.load` reads any saved parser back as its own class.
     """
 
@@ -117,9 +117,20 @@ class BaseParser:
             "chars": batch.chars if self.model.config.num_chars else None,
         }
 
-    def loss(self, trees: Sequence[Tree], label_smoothing: float = 0.0) -> Tensor:
-        """The training loss of ``trees``, a mean over the batch (differentiable)."""
+    def summed_loss(
+        self, trees: Sequence[Tree], label_smoothing: float = 0.0
+    ) -> tuple[Tensor, int]:
+        """``(total, units)``: the training loss of ``trees`` summed over its units (a
+        differentiable scalar) and how many units it sums over (target tokens of a
+        sequence-to-sequence parser, sentences of a chart parser). Summed rather than
+        averaged, so that the loss of a batch split into parts is the sum of the parts'."""
         raise NotImplementedError
+
+    def loss(self, trees: Sequence[Tree], label_smoothing: float = 0.0) -> Tensor:
+        """The training loss of ``trees``, a mean over its units: `summed_loss`'s total over
+        its units (differentiable)."""
+        total, units = self.summed_loss(trees, label_smoothing)
+        return total / units
 
     def parse(
         self,
@@ -228,16 +239,23 @@ class Parser(BaseParser):
             [targets.index(t) for t in targets.specials if targets.index(t) != vocabulary.eos]
         )
 
-    def loss(self, trees: Sequence[Tree], label_smoothing: float = 0.0) -> Tensor:
-        """Mean token cross-entropy of the linearizations of ``trees`` (teacher forcing)."""
+    def summed_loss(
+        self, trees: Sequence[Tree], label_smoothing: float = 0.0
+    ) -> tuple[Tensor, int]:
+        """``(total, units)``: the token cross-entropy (with ``label_smoothing``) of the
+        linearizations of ``trees`` by teacher forcing, summed over every target token
+        (each tree's tokens and its ``</s>``), and the number of those tokens."""
         batch = self.batch(*inputs_of(trees), trees)
         logits, _ = self.model(target_in=batch.targets[:, :-1], **self.model_inputs(batch))
-        return torch.nn.functional.cross_entropy(
+        gold, pad = batch.targets[:, 1:], self.vocabulary.targets.pad_index
+        total = torch.nn.functional.cross_entropy(
             logits.transpose(1, 2),
-            batch.targets[:, 1:],
-            ignore_index=self.vocabulary.targets.pad_index,
+            gold,
+            ignore_index=pad,
             label_smoothing=label_smoothing,
+            reduction="sum",
         )
+        return total, int((gold != pad).sum())
 
     def _start(self, batch: ParseBatch) -> dict[str, Tensor]:
         return self.model.start(**self.model_inputs(batch))

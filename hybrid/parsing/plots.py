@@ -17,9 +17,10 @@ from ..files import save_figure  # noqa: E402
 
 
 def plot_training(histories: dict[str, dict], path: Path) -> None:
-    """Training and development loss (token cross-entropy of a seq2seq parser; tree-CRF or
-    hinge loss per sentence of a chart parser) and development F1 (greedy decoding; CKY) per
-    epoch, one line per model."""
+    """Training and development loss (token cross-entropy per target token of a seq2seq
+    parser; tree-CRF or hinge loss per sentence of a chart parser) and development F1
+    (greedy decoding; CKY) per epoch, one line per model; ``histories``: each model's
+    training history (`hybrid.training.History.to_dict`) by name."""
     fig, (loss_ax, f1_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
     for i, (name, history) in enumerate(sorted(histories.items())):
         epochs = np.arange(1, len(history["loss"]) + 1)

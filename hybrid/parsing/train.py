@@ -1,67 +1,53 @@
-"""Training a parser: its own loss, selection by development F1.
+"""Training a parser: its task for the training engine (`hybrid.training`), selection by
+development F1.
 
-Every epoch trains on shuffled, length-bucketed batches (the parser's `loss`: the
-cross-entropy of each next target token of a sequence-to-sequence parser, the tree-CRF or
-structured hinge loss of a chart parser), then parses the development trees with the
-parser's quickest decoder (greedy; CKY) and scores them with EVALB; the weights of the epoch
-with the best development F1 are kept. Every epoch ends with an atomic checkpoint
-from which an interrupted run resumes exactly, with the same settings (more epochs allowed).
+Every epoch trains on shuffled, length-bucketed batches of trees. A step minimises the
+parser's own loss (`BaseParser.summed_loss`) summed over the batch and divided by its units:
+per target token the cross-entropy of each next token of a sequence-to-sequence parser, per
+sentence the tree-CRF or structured hinge loss of a chart parser. After each epoch the
+development trees are parsed with the parser's quickest decoder (greedy; CKY) and scored
+with EVALB; the weights of the epoch with the best development F1 are kept. Checkpoints,
+exact resume, the random states, clipping and data parallelism are the engine's.
 """
 
 from __future__ import annotations
 
-import math
-import time
+import copy
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
+from torch import Tensor, nn
 
 from ..batching import bucketed_batches
-from ..files import save_atomic
-from ..saved import load_checkpoint, stamp
+from ..training import History, Task, TrainConfig
+from ..training import train as run_training
 from .data import inputs_of
 from .evalb import evalb
 from .parser import BaseParser, Parse
 from .tree import Tree
 
-__all__ = ["ParserHistory", "ParserTrainConfig", "dev_scores", "fit", "gold_tagged", "inputs_of"]
+__all__ = ["ParserTrainConfig", "ParsingTask", "dev_scores", "fit", "gold_tagged", "inputs_of"]
 
 
 @dataclass(frozen=True)
-class ParserTrainConfig:
-    """Optimisation settings.
+class ParserTrainConfig(TrainConfig):
+    """Optimisation settings of a parser (`hybrid.training.TrainConfig`), 40 epochs by
+    default.
 
     Attributes:
-        epochs: Passes over the training trees.
-        batch_size: Trees per update.
-        lr: Adam learning rate.
-        clip: Gradient norm clipping.
-        label_smoothing: Of the token cross-entropy (sequence-to-sequence parsers only).
-        seed: Shuffling and initialisation seed.
+        label_smoothing: Of the token cross-entropy, in [0, 1) (sequence-to-sequence parsers
+            only: a chart parser needs 0).
     """
 
     epochs: int = 40
-    batch_size: int = 32
-    lr: float = 1e-3
-    clip: float = 5.0
     label_smoothing: float = 0.0
-    seed: int = 0
 
-
-@dataclass
-class ParserHistory:
-    """Per epoch: training loss, development loss and F1 (quickest decoder), seconds; and
-    ``changes``: one ``{"after_epoch": n, "changed": {setting: [before, after]}}`` per resume
-    with changed settings (more epochs)."""
-
-    loss: list[float] = field(default_factory=list)
-    dev_loss: list[float] = field(default_factory=list)
-    dev_f1: list[float] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-    changes: list[dict] = field(default_factory=list)
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must lie in [0, 1), got {self.label_smoothing!r}")
 
 
 def gold_tagged(parses: Sequence[Parse], tags: Sequence[Sequence[str]]) -> list[Tree]:
@@ -74,16 +60,58 @@ def gold_tagged(parses: Sequence[Parse], tags: Sequence[Sequence[str]]) -> list[
 def dev_scores(
     parser: BaseParser, trees: Sequence[Tree], batch_size: int = 64
 ) -> tuple[float, float]:
-    """Development loss and EVALB F1 (%) of the parses of the parser's quickest decoder."""
+    """Development loss and EVALB F1 (%) of ``trees``: the parser's loss without label
+    smoothing per unit (target token; sentence of a chart parser), as the training loss is,
+    and the F1 of the parses of its quickest decoder."""
     parser.model.eval()
-    losses = [
-        float(parser.loss(trees[i : i + batch_size])) * len(trees[i : i + batch_size])
-        for i in range(0, len(trees), batch_size)
-    ]
+    total, units = 0.0, 0
+    for i in range(0, len(trees), batch_size):
+        batch_total, batch_units = parser.summed_loss(trees[i : i + batch_size])
+        total, units = total + float(batch_total), units + batch_units
     sentences, tags = inputs_of(trees)
     parses = parser.parse(sentences, tags if parser.uses_tags else None, mode=parser.modes[0])
     result = evalb(list(trees), gold_tagged(parses, tags))
-    return sum(losses) / len(trees), 100 * result.f1
+    return total / units, 100 * result.f1
+
+
+class ParsingTask(Task):
+    """Training a parser (`hybrid.training.Task`): length-bucketed batches of trees, the
+    parser's loss summed over target tokens (a sequence-to-sequence parser) or sentences
+    (a chart parser), development loss and EVALB F1 (`dev_scores`), the best F1 kept."""
+
+    kind = "parser checkpoint"
+
+    def __init__(
+        self,
+        parser: BaseParser,
+        train: Sequence[Tree],
+        dev: Sequence[Tree],
+        config: ParserTrainConfig,
+    ) -> None:
+        self.parser, self.model, self.config = parser, parser.model, config
+        self.train, self.dev = train, dev
+        self.lengths = [len(tree.leaves()) for tree in train]
+
+    def plan(self, generator: torch.Generator) -> list[list[int]]:
+        return bucketed_batches(self.lengths, self.config.batch_size, generator)
+
+    def loss(self, batch: Sequence[int], generator: torch.Generator) -> tuple[Tensor, float]:
+        trees = [self.train[i] for i in batch]
+        return self.parser.summed_loss(trees, self.config.label_smoothing)
+
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        scored = self.parser
+        if model is not self.parser.model:  # the weights' moving average
+            scored = copy.copy(self.parser)
+            scored.model = model
+        dev_loss, dev_f1 = dev_scores(scored, self.dev)
+        return {"dev_loss": dev_loss, "dev_f1": dev_f1}
+
+    def score(self, metrics: dict[str, float]) -> tuple[float, ...]:
+        return (metrics["dev_f1"],)
+
+    def describe(self) -> str:
+        return self.parser.kind
 
 
 def fit(
@@ -94,8 +122,9 @@ def fit(
     checkpoint: Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
-) -> ParserHistory:
-    """Train ``parser.model`` on ``train`` and keep its best epoch by development F1.
+) -> History:
+    """Train ``parser.model`` on ``train`` (`hybrid.training.train` over a `ParsingTask`) and
+    keep its best epoch by development F1.
 
     Args:
         parser: The parser to train (its model's device is the training device).
@@ -103,76 +132,19 @@ def fit(
         dev: Normalised development trees.
         config: Optimisation settings.
         checkpoint: Where to keep the resumable state, or ``None``.
-        progress: Show a progress bar over epochs.
-        log: Where the resume message goes.
+        progress: Show a progress bar over each epoch's batches.
+        log: Where one line per epoch (and the resume) goes.
 
     Returns:
-        The history of the run (epochs before a resume included).
+        The `hybrid.training.History` of the run (epochs before a resume included): per
+        epoch ``loss`` (per target token of a sequence-to-sequence parser, per sentence of a
+        chart parser), ``lr``, ``seconds``, ``dev_loss`` and ``dev_f1`` (`dev_scores`).
 
     Raises:
         ValueError: naming ``checkpoint``, when it is not a parser checkpoint (truncated, or
             another file) or was made with other settings than the model's and ``config``
-            (other than ``epochs``).
+            (other than ``epochs``); ``config.label_smoothing`` other than 0 for a chart
+            parser.
     """
-    torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
-    model = parser.model
-    settings = {"model": asdict(model.config), "training": asdict(config)}
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    history, best, best_state = ParserHistory(), -math.inf, None
-    if checkpoint is not None and checkpoint.exists():
-        state, changes = load_checkpoint(checkpoint, "parser checkpoint", settings, model)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        if state.get("cuda_rng"):  # dropout on a GPU draws from its own generators
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
-        history = ParserHistory(**state["history"])
-        best, best_state = state["best"], state["best_model"]
-        if changes:
-            history.changes.append({"after_epoch": len(history.loss), "changed": changes})
-        log(f"resumed from {checkpoint} after epoch {len(history.loss)}")
-    lengths = [len(tree.leaves()) for tree in train]
-    bar = tqdm(total=config.epochs, initial=len(history.loss), disable=not progress, leave=False)
-    while len(history.loss) < config.epochs:
-        begin, total, count = time.perf_counter(), 0.0, 0
-        model.train()
-        for indices in bucketed_batches(lengths, config.batch_size, generator):
-            loss = parser.loss([train[i] for i in indices], config.label_smoothing)
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-            optimizer.step()
-            total, count = total + float(loss.detach()) * len(indices), count + len(indices)
-        dev_loss, dev_f1 = dev_scores(parser, dev)
-        history.loss.append(total / count)
-        history.dev_loss.append(dev_loss)
-        history.dev_f1.append(dev_f1)
-        history.seconds.append(time.perf_counter() - begin)
-        if dev_f1 > best:
-            best = dev_f1
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        bar.update()
-        bar.set_postfix(loss=f"{total / count:.3f}", dev_f1=f"{dev_f1:.1f}")
-        if checkpoint is not None:
-            save_atomic(
-                {
-                    **stamp("parser checkpoint"),
-                    "settings": settings,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "generator": generator.get_state(),
-                    "torch_rng": torch.get_rng_state(),
-                    "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                    "history": asdict(history),
-                    "best": best,
-                    "best_model": best_state,
-                },
-                checkpoint,
-            )
-    bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    return history
+    task = ParsingTask(parser, train, dev, config)
+    return run_training(task, checkpoint, progress=progress, log=log)

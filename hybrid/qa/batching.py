@@ -13,7 +13,7 @@ from ..batching import pad_rows
 from ..vocabulary import Vocabulary
 from .babi import Question
 
-__all__ = ["QABatch", "QAVocabulary", "batches", "collate"]
+__all__ = ["QABatch", "QAVocabulary", "batch_indices", "batches", "collate"]
 
 
 @dataclass(frozen=True)
@@ -160,6 +160,41 @@ def collate(
     )
 
 
+def batch_indices(
+    data: QABatch,
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    generator: torch.Generator | None = None,
+    bucket: bool = False,
+) -> list[list[int]]:
+    """The question indices of each batch of the collated dataset ``data``, in order.
+
+    Consecutive runs of ``batch_size`` questions, after a random permutation of all of them
+    (``torch.randperm`` from ``generator``) with ``shuffle``. With ``bucket`` the questions of
+    each window of ``16 * batch_size`` are sorted by text length (stably) before they are cut
+    into batches, and with ``shuffle`` the batches then come in random order (a second
+    ``torch.randperm`` from ``generator``, over the batches): less padding for the readers
+    that run over the text.
+
+    Raises:
+        ValueError: ``batch_size`` below 1.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    size = len(data)
+    order = torch.randperm(size, generator=generator) if shuffle else torch.arange(size)
+    if not bucket:
+        return [chunk.tolist() for chunk in order.split(batch_size)]
+    chunks: list[Tensor] = []
+    for part in order.split(16 * batch_size):
+        ranked = part[data.text_lengths[part].argsort(stable=True)]
+        chunks.extend(ranked.split(batch_size))
+    if shuffle:
+        chunks = [chunks[i] for i in torch.randperm(len(chunks), generator=generator)]
+    return [chunk.tolist() for chunk in chunks]
+
+
 def batches(
     data: QABatch,
     batch_size: int,
@@ -168,26 +203,15 @@ def batches(
     generator: torch.Generator | None = None,
     bucket: bool = False,
 ) -> Iterator[QABatch]:
-    """Consecutive (or, with ``shuffle``, randomly drawn) batches of a collated dataset.
+    """The batches of a collated dataset whose questions `batch_indices` gives (same
+    arguments).
 
     Collate a whole split once with `collate`; each batch is then a `QABatch.select` of it,
-    trimmed to its own longest memory, statement, question and text. With ``bucket`` the
-    questions of each window of ``16 * batch_size`` (after shuffling) are sorted by text
-    length before they are cut into batches, and the batches come in random order: less
-    padding for the readers that run over the text.
+    trimmed to its own longest memory, statement, question and text.
+
+    Raises:
+        ValueError: ``batch_size`` below 1 (when the first batch is asked for).
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    size = len(data)
-    order = torch.randperm(size, generator=generator) if shuffle else torch.arange(size)
-    chunks = list(order.split(batch_size))
-    if bucket:
-        window = 16 * batch_size
-        chunks = []
-        for part in order.split(window):
-            ranked = part[data.text_lengths[part].argsort(stable=True)]
-            chunks.extend(ranked.split(batch_size))
-        if shuffle:
-            chunks = [chunks[i] for i in torch.randperm(len(chunks), generator=generator)]
-    for chunk in chunks:
-        yield data.select(chunk)
+    chosen = batch_indices(data, batch_size, shuffle=shuffle, generator=generator, bucket=bucket)
+    for indices in chosen:
+        yield data.select(torch.tensor(indices, dtype=torch.long))

@@ -235,8 +235,9 @@ def _run_name(kind: str, unit: int | str, seed: int) -> str:
 
 
 def _histories(run_dir: Path, runs: Sequence[dict], joint: bool) -> dict:
-    """The training history of each run behind ``runs``, by ``(kind, unit, seed)`` (``unit``:
-    the task, or ``"joint"``), read from the run records of ``run_dir``."""
+    """The training history of each run behind ``runs`` (`hybrid.training.History.to_dict`),
+    by ``(kind, unit, seed)`` (``unit``: the task, or ``"joint"``), read from the run records
+    of ``run_dir``."""
     histories = {}
     for run in runs:
         unit = "joint" if joint else run["task"]
@@ -287,7 +288,11 @@ def _trained(
         progress,
         log,
     )
-    record = {**requested, "history": asdict(history), "train_seconds": sum(history.seconds)}
+    record = {
+        **requested,
+        "history": history.to_dict(),
+        "train_seconds": sum(history["seconds"]),
+    }
     save_reader(model_path, reader, vocabulary)
     write_json_atomic(record_path, record)
     return reader, vocabulary, record

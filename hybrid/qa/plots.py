@@ -40,7 +40,14 @@ def plot_errors(summary: dict, path: Path) -> None:
 
 def plot_validation(histories: dict[tuple[str, object, int], dict], path: Path) -> None:
     """Validation error per epoch, one panel per task (or the joint run), one line per reader
-    and seed; linear-start epochs are drawn dashed."""
+    and seed; linear-start epochs are drawn dashed.
+
+    Args:
+        histories: By ``(kind, unit, seed)``, a training history as plain data
+            (`hybrid.training.History.to_dict`) with the per-epoch columns ``valid_error`` (in
+            ``[0, 1]``) and ``linear`` (whether the epoch was one of linear start).
+        path: The PNG to write.
+    """
     units = sorted(
         {u for _, u, _ in histories}, key=lambda u: (isinstance(u, str), str(u).zfill(3))
     )

@@ -38,6 +38,7 @@ import torch
 from ..ctc.align import forced_align
 from ..files import file_lock, read_json, update_json, write_text_atomic
 from ..saved import check_same_setup, record_changes
+from ..training import History
 from .augment import SpecAugment, speed_perturbed
 from .corpus import FeatureConfig, Utterance, connected_strings, extract
 from .features import fbank
@@ -175,7 +176,7 @@ def _score(split: _Split, system: str, trained: Trained) -> dict:
         "train_seconds": trained.train_seconds,
         "decode_seconds": trained.decode_seconds,
         "word_penalty": trained.system["scales"]["word_penalty"],
-        "history": trained.history,
+        "history": [history.to_dict() for history in trained.history],
         "hypotheses": [list(h) for h in trained.hypotheses],
     }
 
@@ -389,7 +390,7 @@ def _plot_split(
     mine = [r for r in rows if (r["task"], r["split"]) == (split.task, split.name)]
     mine.sort(key=lambda r: SYSTEMS.index(r["system"]))
     histories = {
-        f"{NAMES[r['system']]} pass {i + 1}": history
+        f"{NAMES[r['system']]} pass {i + 1}": _read_history(history)
         for r in mine
         for i, history in enumerate(r["history"])
     }
@@ -417,6 +418,16 @@ def _plot_split(
             f"forced alignment of {utterance.id} ({words})",
             run_dir / f"alignment-{split.task}.png",
         )
+
+
+def _read_history(recorded: dict | list[dict]) -> History:
+    """A network pass's training history as a row of ``results.json`` holds it:
+    `hybrid.training.History.to_dict`, or, in rows written before, one dict per epoch
+    (``epoch``, ``loss``, ``valid_accuracy``, ``valid_loss``, ``seconds``)."""
+    if isinstance(recorded, dict):
+        return History.from_dict(recorded)
+    names = ("loss", "valid_accuracy", "valid_loss", "seconds")
+    return History({k: [e[k] for e in recorded] for k in names if all(k in e for e in recorded)})
 
 
 def _error_grid(results: dict) -> dict[str, dict[str, float]]:

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from ..files import save_figure
+from ..training import History
 from .topology import Topology
 
 __all__ = ["plot_alignment", "plot_confusion", "plot_ctc", "plot_errors", "plot_training"]
@@ -90,19 +91,22 @@ def plot_confusion(
     save_figure(fig, path)
 
 
-def plot_training(histories: dict[str, list[dict]], title: str, path: Path) -> None:
-    """Training loss and held-out accuracy per epoch of each network pass."""
+def plot_training(histories: dict[str, History], title: str, path: Path) -> None:
+    """Training loss and held-out accuracy per epoch of each network pass (a pass without
+    held-out data, or with no epoch, draws no accuracy, or nothing)."""
     plt = _pyplot()
     fig, (loss, accuracy) = plt.subplots(1, 2, figsize=(10, 3.8))
     for name, history in histories.items():
-        epochs = [row["epoch"] for row in history]
-        loss.plot(epochs, [row["loss"] for row in history], label=name)
-        accuracy.plot(epochs, [row["valid_accuracy"] for row in history], label=name)
+        epochs = range(1, len(history) + 1)
+        loss.plot(epochs, history.columns.get("loss", []), label=name)
+        if "valid_accuracy" in history.columns:
+            accuracy.plot(epochs, history.valid_accuracy, label=name)
     loss.set_xlabel("epoch")
-    loss.set_ylabel("training cross-entropy")
+    loss.set_ylabel("training loss per frame or utterance")
     accuracy.set_xlabel("epoch")
     accuracy.set_ylabel("held-out accuracy (frames or utterances)")
-    accuracy.legend(fontsize=8)
+    if accuracy.lines:
+        accuracy.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     save_figure(fig, path)

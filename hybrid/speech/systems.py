@@ -28,9 +28,10 @@ from functools import partial
 from pathlib import Path
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..nn import ScaledPosteriors
+from ..training import History
 from .acoustic import AcousticConfig, build
 from .decoder import align, decode
 from .gmm import flat_start, viterbi_training
@@ -98,7 +99,7 @@ class Trained:
         hypotheses: Per test utterance the decoded word indices.
         train_seconds: Training time (all passes).
         decode_seconds: Time to score and decode the test utterances.
-        history: Per network pass, the per-epoch training history.
+        history: Per network pass, its training history (`hybrid.training.History`).
         system: The trained system as plain data (`hybrid.speech.recognizer.system_dict`).
         alignments: Training alignments the system ends with (HMM systems).
     """
@@ -106,7 +107,7 @@ class Trained:
     hypotheses: list[tuple[int, ...]]
     train_seconds: float
     decode_seconds: float
-    history: list[list[dict]] = field(default_factory=list)
+    history: list[History] = field(default_factory=list)
     system: dict = field(default_factory=dict)
     alignments: list[Tensor] | None = None
 
@@ -247,7 +248,7 @@ class _Training:
         dev_targets=None,
         training: AcousticTrainConfig | None = None,
         **options,
-    ):
+    ) -> tuple[nn.Module, History]:
         """A new network of ``kind`` trained on ``targets`` (with ``training``, default the
         settings', and ``options`` for `fit_acoustic`), its epoch chosen on the development
         utterances' ``dev_targets`` if there are; returns it and its history. Its initial

@@ -22,14 +22,14 @@ from pathlib import Path
 
 import torch
 
-from ..distributed import is_main, world
 from ..files import read_json, update_json, write_json_atomic, write_text_atomic
 from ..saved import check_same_setup, record_changes
+from ..training.distributed import is_main, world
 from .batching import TaggingVocabulary
 from .corpus import Sentence
 from .model import Tagger, TaggerConfig
 from .plots import plot_confusion, plot_curves, plot_label_f1
-from .train import TrainConfig, evaluate, fit, load_tagger, predict_tags, save_tagger
+from .train import TaggerTrainConfig, evaluate, fit, load_tagger, predict_tags, save_tagger
 
 #: The settings a run folder may be asked for again with a larger value (to train on), as
 #: `_shared` names them.
@@ -42,7 +42,7 @@ def run_comparison(
     heads: Sequence[str] = ("softmax", "crf", "ssvm"),
     seeds: Sequence[int] = (0, 1, 2),
     tagger: TaggerConfig | None = None,
-    training: TrainConfig | None = None,
+    training: TaggerTrainConfig | None = None,
     corpus: str = "corpus",
     progress: bool = True,
     log: Callable[[str], None] = print,
@@ -83,7 +83,7 @@ def run_comparison(
         if not splits.get(split):
             raise ValueError(f"splits must contain a non-empty {split!r} split")
     device = resolve_device(device)
-    tagger, training = tagger or TaggerConfig(), training or TrainConfig()
+    tagger, training = tagger or TaggerConfig(), training or TaggerTrainConfig()
     # what decides the data and the numbering of the labels, beside the two configurations:
     # recorded with every run, so that none resumes or is read back under another
     setup = {"corpus": corpus, "sizes": {k: len(v) for k, v in splits.items()}, "refit": refit}
@@ -181,7 +181,7 @@ def run_comparison(
 
 def _shared(results: dict) -> dict:
     """The settings every run of one ``results.json`` shares: all but the head and seed (the
-    encoder's and the training's side by side, as `TaggerConfig` and `TrainConfig` share no
+    encoder's and the training's side by side, as `TaggerConfig` and `TaggerTrainConfig` share no
     field name), and the checksums of the data files where recorded."""
     return {
         "corpus": results.get("corpus"),
@@ -203,7 +203,7 @@ def _read_back(
     model_path: Path,
     history_path: Path,
     tagger: TaggerConfig,
-    training: TrainConfig,
+    training: TaggerTrainConfig,
     setup: dict,
 ) -> tuple[Tagger, TaggingVocabulary, dict] | None:
     """The finished (head, seed) run of ``model_path`` and its record ``history_path``:
@@ -232,7 +232,7 @@ def _train(
     tagger: TaggerConfig,
     vocabulary: TaggingVocabulary,
     splits: dict[str, Sequence[Sentence]],
-    training: TrainConfig,
+    training: TaggerTrainConfig,
     checkpoint: Path,
     setup: dict,
     device: torch.device,
@@ -255,12 +255,12 @@ def _train(
         log,
         setup,
     )
-    epoch_seconds = sum(history.seconds)
-    tokens = sum(len(s.words) for s in splits["train"]) * len(history.loss)
-    record: dict = {"history": asdict(history), "training": asdict(training), "run": setup}
+    epoch_seconds = sum(history["seconds"])
+    tokens = sum(len(s.words) for s in splits["train"]) * len(history)
+    record: dict = {"history": history.to_dict(), "training": asdict(training), "run": setup}
     if setup["refit"]:
         record["valid"] = _summary(evaluate(model, vocabulary, splits["valid"], tagger.scheme))
-        record["refit_epochs"] = history.best_epoch()
+        record["refit_epochs"] = history.best_epoch
         torch.manual_seed(training.seed)
         model = Tagger(tagger, vocabulary).to(device)
         everything = [*splits["train"], *splits["valid"]]
@@ -275,8 +275,8 @@ def _train(
             log,
             setup,
         )
-        epoch_seconds += sum(again.seconds)
-        tokens += sum(len(s.words) for s in everything) * len(again.loss)
+        epoch_seconds += sum(again["seconds"])
+        tokens += sum(len(s.words) for s in everything) * len(again)
     record.update(
         train_seconds=epoch_seconds,
         tokens_per_second=tokens / max(epoch_seconds, 1e-9),

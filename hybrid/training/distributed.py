@@ -1,21 +1,36 @@
 """Data-parallel training over several processes (``torchrun``), CPU (gloo) or GPU (nccl).
 
-Every process runs the same code on the same batch order and takes every ``world``-th batch;
-gradients are averaged with one all-reduce per step, so every process holds the same model.
-With a single process everything here is a no-op.
+Every process runs the same code on the same batch order; each batch is split between the
+processes, each computes the loss of its share, and the gradients are summed with one
+all-reduce per step, so every process holds the same model. With a single process everything
+here is a no-op.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
+__all__ = [
+    "all_gather",
+    "barrier",
+    "broadcast_parameters",
+    "check_in_sync",
+    "init_from_environment",
+    "is_main",
+    "sum_gradients",
+    "sum_values",
+    "world",
+]
+
 
 def init_from_environment() -> None:
-    """Join the process group that ``torchrun`` describes (``WORLD_SIZE`` > 1), once."""
+    """Join the process group that ``torchrun`` describes (``WORLD_SIZE`` > 1), once: NCCL
+    when CUDA is available, gloo otherwise."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend)
@@ -48,20 +63,38 @@ def broadcast_parameters(model: nn.Module) -> None:
             dist.broadcast(tensor, src=0)
 
 
-def average_gradients(model: nn.Module) -> None:
-    """Average the gradients of ``model`` over all processes (one flat all-reduce)."""
-    size = world()[1]
-    if size == 1:
+def sum_gradients(model: nn.Module) -> None:
+    """Sum the gradients of ``model`` over all processes (one flat all-reduce); a parameter
+    without a gradient counts as zeros."""
+    if world()[1] == 1:
         return
     parameters = [p for p in model.parameters() if p.requires_grad]
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in parameters]
     flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat)
-    flat /= size
     offset = 0
     for p, g in zip(parameters, grads, strict=True):
         p.grad = flat[offset : offset + g.numel()].view_as(g).clone()
         offset += g.numel()
+
+
+def sum_values(*values: float, device: torch.device | str = "cpu") -> list[float]:
+    """The sums of ``values`` over all processes (float64; one all-reduce)."""
+    if world()[1] == 1:
+        return [float(v) for v in values]
+    total = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(total)
+    return total.tolist()
+
+
+def all_gather(value: Any) -> list[Any]:
+    """Every process's ``value`` (picklable), in rank order."""
+    size = world()[1]
+    if size == 1:
+        return [value]
+    gathered: list[Any] = [None] * size
+    dist.all_gather_object(gathered, value)
+    return gathered
 
 
 def check_in_sync(model: nn.Module) -> None:
