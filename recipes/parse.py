@@ -16,7 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from hybrid.cli import NON_NEGATIVE_INT, main
+from hybrid.cli import main
+from hybrid.commands import NON_NEGATIVE_INT
 from hybrid.files import read_json, write_text_atomic
 from hybrid.parsing.experiment import seeds_table
 
@@ -36,7 +37,7 @@ def run(argv: list[str]) -> int:
     name = known.name or f"parse-{known.corpus}"
     common = ["--corpus", known.corpus, "--runs", known.runs, *rest]
     for seed in known.seeds:
-        code = main(["train-parser", *common, "--seed", str(seed), "--name", f"{name}-s{seed}"])
+        code = main(["train-parser", *common, "--seeds", str(seed), "--name", f"{name}-s{seed}"])
         if code:
             return code
     runs = {s: read_json(Path(known.runs) / f"{name}-s{s}" / "results.json") for s in known.seeds}

@@ -38,6 +38,7 @@ from hybrid.speech.corpus import FeatureConfig, synthetic_recordings
 from hybrid.speech.fsdd import DIGITS
 from hybrid.speech.recognizer import Recognizer, system_dict
 from hybrid.speech.topology import Topology
+from hybrid.tagging import commands as tagging_commands
 from hybrid.tagging.batching import TaggingVocabulary
 from hybrid.tagging.corpus import Sentence, read_atis
 from hybrid.tagging.experiment import run_comparison
@@ -479,14 +480,14 @@ def test_an_interrupt_exits_130_and_a_bug_keeps_its_traceback(monkeypatch, capsy
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_tag", interrupted)
+    monkeypatch.setattr(tagging_commands, "_tag", interrupted)
     assert cli.main(["tag", "--model", "m.pt", "a"]) == 130
     assert capsys.readouterr().err.strip() == "hybrid: interrupted"
 
     def bug(args):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(cli, "_tag", bug)
+    monkeypatch.setattr(tagging_commands, "_tag", bug)
     with pytest.raises(ZeroDivisionError):
         cli.main(["tag", "--model", "m.pt", "a"])
 
@@ -694,7 +695,7 @@ def test_run_comparison_refuses_a_device_that_cannot_train(monkeypatch, tmp_path
     assert not tmp_path.joinpath("results.json").exists()
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    from hybrid.tagging.experiment import resolve_device
+    from hybrid.training import resolve_device
 
     assert resolve_device("cuda:0") == torch.device("cuda:0")
     with pytest.raises(ValueError, match=r"'cuda:1' asked for, but only 1 CUDA device"):

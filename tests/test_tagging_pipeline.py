@@ -292,7 +292,7 @@ def test_train_config_validation():
 
 
 def test_device_errors_name_the_device():
-    from hybrid.tagging.experiment import resolve_device
+    from hybrid.training import resolve_device
 
     assert resolve_device("cpu") == torch.device("cpu")
     with pytest.raises(ValueError, match="torch device"):

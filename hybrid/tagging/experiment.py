@@ -24,6 +24,7 @@ import torch
 
 from ..files import read_json, update_json, write_json_atomic, write_text_atomic
 from ..saved import check_same_setup, record_changes
+from ..training import resolve_device
 from ..training.distributed import is_main, world
 from .batching import TaggingVocabulary
 from .corpus import Sentence
@@ -49,6 +50,7 @@ def run_comparison(
     device: str | torch.device = "cpu",
     refit: bool = False,
     files: dict[str, list[dict[str, str]]] | None = None,
+    save_every: int = 0,
 ) -> dict:
     """Train and evaluate every head with every seed on the same splits and encoder.
 
@@ -70,6 +72,8 @@ def run_comparison(
         files: The data files read, ``{split: [{"path", "sha256"}]}``
             (`hybrid.tagging.datasets.TaggingData.files`): recorded, and a run folder or
             checkpoint made from files of other contents is refused.
+        save_every: Also checkpoint every this many steps within an epoch
+            (`hybrid.training.train`).
 
     Returns:
         The content of ``results.json``: the rows of this call merged with those already in
@@ -130,6 +134,7 @@ def run_comparison(
                     device,
                     progress,
                     log,
+                    save_every,
                 )
                 if is_main():
                     save_tagger(model_path, model, vocabulary)
@@ -238,6 +243,7 @@ def _train(
     device: torch.device,
     progress: bool,
     log: Callable[[str], None],
+    save_every: int = 0,
 ) -> tuple[Tagger, dict]:
     """One (head, seed) run: the selection pass, then the refit pass if ``setup["refit"]``
     asks for it; ``setup`` is recorded in the checkpoints and the record, and checked on
@@ -254,6 +260,7 @@ def _train(
         progress,
         log,
         setup,
+        save_every,
     )
     epoch_seconds = sum(history["seconds"])
     tokens = sum(len(s.words) for s in splits["train"]) * len(history)
@@ -274,6 +281,7 @@ def _train(
             progress,
             log,
             setup,
+            save_every,
         )
         epoch_seconds += sum(again["seconds"])
         tokens += sum(len(s.words) for s in everything) * len(again)
@@ -284,32 +292,6 @@ def _train(
         device=str(device),
     )
     return model, record
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``device`` as a `torch.device` a model can train on: the CPU, or a visible CUDA device.
-
-    Raises:
-        ValueError: naming ``device``: not a device name (``"gpu"``), a device with no data
-            (``"meta"``) or of another kind, or a CUDA device that is not visible.
-    """
-    expected = "device: expected a torch device that can train a model, 'cpu', 'cuda' or 'cuda:N'"
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"{expected}, got {device!r}") from None
-    if resolved.type not in ("cpu", "cuda"):
-        raise ValueError(f"{expected}, got {str(resolved)!r}")
-    if resolved.type == "cuda":
-        visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if visible == 0:
-            raise ValueError(f"device {str(resolved)!r} asked for, but no CUDA device is visible")
-        if resolved.index is not None and resolved.index >= visible:
-            raise ValueError(
-                f"device {str(resolved)!r} asked for, but only {visible} CUDA device(s) are "
-                f"visible (cuda:0 to cuda:{visible - 1})"
-            )
-    return resolved
 
 
 def _summary(scores: dict) -> dict:

@@ -142,6 +142,7 @@ def fit(
     progress: bool = True,
     log: Callable[[str], None] = print,
     setup: dict | None = None,
+    save_every: int = 0,
 ) -> History:
     """Train ``model`` (`hybrid.training.train` over a `TaggingTask`), keeping its best
     development epoch by `selection_score`.
@@ -162,6 +163,7 @@ def fit(
             do not show, such as the data it trains on and how its labels are numbered
             (`hybrid.tagging.experiment.run_comparison` gives the corpus, the split sizes and
             ``refit``): recorded in the checkpoint as ``"run"`` and compared on resume.
+        save_every: Also checkpoint every this many steps within an epoch.
 
     Returns:
         The `hybrid.training.History` of the run (including epochs before a resume):
@@ -173,7 +175,7 @@ def fit(
             ``config`` (other than ``epochs``), or another ``setup``.
     """
     task = TaggingTask(model, vocabulary, train, valid, config, setup)
-    return run_training(task, checkpoint, progress=progress, log=log)
+    return run_training(task, checkpoint, progress=progress, log=log, save_every=save_every)
 
 
 def save_tagger(path: Path, model: Tagger, vocabulary: TaggingVocabulary) -> None:

@@ -39,7 +39,7 @@ from ..saved import load_checkpoint, stamp
 from . import distributed
 from .randomness import derived_seed, random_states, restore_random_states, seed_everything
 
-__all__ = ["History", "Task", "TrainConfig", "train"]
+__all__ = ["History", "Task", "TrainConfig", "resolve_device", "train"]
 
 _OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
@@ -218,6 +218,32 @@ class Task:
     def describe(self) -> str:
         """A short name for progress bars and log lines."""
         return self.kind.removesuffix(" checkpoint")
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``device`` as a `torch.device` a model can train on: the CPU, or a visible CUDA device.
+
+    Raises:
+        ValueError: naming ``device``: not a device name (``"gpu"``), a device with no data
+            (``"meta"``) or of another kind, or a CUDA device that is not visible.
+    """
+    expected = "device: expected a torch device that can train a model, 'cpu', 'cuda' or 'cuda:N'"
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{expected}, got {device!r}") from None
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"{expected}, got {str(resolved)!r}")
+    if resolved.type == "cuda":
+        visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if visible == 0:
+            raise ValueError(f"device {str(resolved)!r} asked for, but no CUDA device is visible")
+        if resolved.index is not None and resolved.index >= visible:
+            raise ValueError(
+                f"device {str(resolved)!r} asked for, but only {visible} CUDA device(s) are "
+                f"visible (cuda:0 to cuda:{visible - 1})"
+            )
+    return resolved
 
 
 def _log_to_file(log: Callable[[str], None], path: Path | None) -> Callable[[str], None]:

@@ -1,0 +1,180 @@
+"""The parsing commands: ``hybrid train-parser`` (compare seq2seq and chart parsers on one
+encoder) and ``hybrid parse`` (parse sentences with a saved parser)."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from pathlib import Path
+
+from ..commands import (
+    POSITIVE_INT,
+    files_name,
+    input_texts,
+    input_window,
+    load_model,
+    nonempty,
+    one_source,
+    own_data,
+    refuse_unsupported,
+    show_results,
+    start_training,
+    training_options,
+)
+from .experiment import DECODERS, MODELS
+
+
+def _train_parser(args: argparse.Namespace) -> int:
+
+    from .experiment import (
+        default_settings,
+        load_corpus,
+        load_treebank_files,
+        run_parsing,
+        treebank_checksums,
+    )
+    from .synthetic import SYNTHETIC_NOTICE
+
+    start_training(args)
+    refuse_unsupported(args, "train-parser", set())
+    if len(args.seeds) > 1:
+        raise ValueError("--seeds: train-parser trains one seed per run folder; give one")
+    corpus, data = args.corpus or "synthetic", None
+    if args.train is not None:
+        one_source(args)
+        files = (args.train, args.dev, args.test)
+        train, dev, test, notes = load_treebank_files(*files, args.held_out)
+        data = treebank_checksums(*files)
+        corpus = "files"
+        print("\n".join(notes))
+    else:
+        train, dev, test = load_corpus(corpus, args.data)
+    if corpus == "synthetic":
+        print(SYNTHETIC_NOTICE)
+    if args.train_size is not None:
+        if args.train_size < 1:
+            raise ValueError(
+                f"--train-size must be a positive number of trees, got {args.train_size}"
+            )
+        train = train[: args.train_size]
+    name = f"parse-{files_name(args.train) if data else corpus}"
+    run_dir = Path(args.runs) / (args.name or name)
+    run_parsing(
+        train,
+        dev,
+        test,
+        run_dir,
+        inputs=args.inputs,
+        models=args.models,
+        settings=default_settings("ptb" if data else corpus, args.epochs, args.seeds[0]),
+        corpus=name.removeprefix("parse-") if data else corpus,
+        progress=not args.quiet,
+        data=data,
+    )
+    show_results(run_dir)
+    return 0
+
+
+def _parse(args: argparse.Namespace) -> int:
+    from .parser import BaseParser
+
+    parser = load_model(BaseParser.load, args.model)
+    inputs = (
+        _words_and_tags(where, text, parser.uses_tags)
+        for where, text in input_texts(args.sentences)
+    )
+    if parser.uses_tags:  # one reading of the input, two streams in lockstep
+        left, right = itertools.tee(inputs)
+        sentences, tags = (words for words, _ in left), (row for _, row in right)
+    else:
+        sentences, tags = (words for words, _ in inputs), None
+    window = input_window(args.sentences)
+    parses = parser.parse_stream(sentences, tags, mode=args.decoder, beam=args.beam, window=window)
+    for parse in nonempty(parses, "sentences, one per line on standard input"):
+        print(parse.tree)
+    return 0
+
+
+def _words_and_tags(where: str, text: str, with_tags: bool) -> tuple[list[str], list[str]]:
+    """The words of a tokenised sentence and, ``with_tags``, the tags of its ``word/TAG``
+    tokens (else an empty list).
+
+    Raises:
+        ValueError: naming ``where`` (the argument or line), for a text without words or a
+            token without its tag.
+    """
+    tokens = text.split()
+    if not tokens:
+        raise ValueError(f"{where}: expected a sentence of at least one word, got {text!r}")
+    if not with_tags:
+        return tokens, []
+    pairs = [token.rpartition("/") for token in tokens]
+    bad = [
+        token
+        for token, (word, sep, tag) in zip(tokens, pairs, strict=True)
+        if not (word and sep and tag)
+    ]
+    if bad:
+        raise ValueError(
+            f"{where}: this parser reads POS tags: give each word as word/TAG, got {bad[:5]}"
+        )
+    return [word for word, _, _ in pairs], [tag for _, _, tag in pairs]
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``train-parser`` and ``parse`` to the ``hybrid`` command's subcommands."""
+    tp = commands.add_parser(
+        "train-parser",
+        help="compare seq2seq parsers (no attention, attention, attention + word pointer) under "
+        "greedy, beam and constrained decoding with chart parsers (tree CRF, structured SVM) "
+        "under CKY, on one encoder",
+    )
+    tp.add_argument(
+        "--corpus",
+        choices=("synthetic", "ptb"),
+        help="a named corpus instead of --train: synthetic (the default when neither is given: "
+        "generated from a small grammar, no download) or ptb (the Penn Treebank sample)",
+    )
+    own_data(tp, "bracketed treebank files or globs (a tree per line or over several)", dev=True)
+    tp.add_argument(
+        "--inputs",
+        nargs="+",
+        default=["words", "tags"],
+        choices=("words", "tags"),
+        help="words only, and/or words with the treebank's POS tags (default: both)",
+    )
+    tp.add_argument(
+        "--models",
+        nargs="+",
+        default=list(MODELS),
+        choices=MODELS,
+        help="the encoder-decoder without attention, with attention, and with attention and "
+        "the word pointer; the chart parser trained as a tree CRF or a structured SVM "
+        "(default: all five)",
+    )
+    tp.add_argument("--epochs", type=POSITIVE_INT, help="training epochs (default per corpus)")
+    tp.add_argument(
+        "--train-size",
+        type=int,
+        help="train on the first N training trees only (for learning curves)",
+    )
+    training_options(tp, "ptb_sample/", "parse-<corpus>", [0], threads=2)
+    tp.set_defaults(run=_train_parser)
+
+    parse = commands.add_parser("parse", help="parse sentences with a saved parser")
+    parse.add_argument("--model", required=True, help="a models/<input>-<model>.pt of a run")
+    parse.add_argument(
+        "--decoder",
+        choices=DECODERS,
+        help="a seq2seq parser's greedy, beam or constrained (default: only well-formed trees "
+        "over the words); a chart parser's cky (default: the best tree) or mbr (the tree of "
+        "the most probable phrases)",
+    )
+    parse.add_argument("--beam", type=POSITIVE_INT, default=10)
+    parse.add_argument(
+        "sentences",
+        nargs="*",
+        help="tokenised sentences, one per argument (word/TAG tokens for a parser that reads "
+        "tags); default: one per line on standard input",
+    )
+    parse.set_defaults(run=_parse)
