@@ -1,5 +1,7 @@
 """The ``hybrid`` command: each domain registers its subcommands; this module gathers them,
-and answers ``hybrid --version``, ``hybrid report`` and the errors of any command."""
+and answers ``hybrid --version``, ``hybrid report`` (run folders side by side), ``hybrid
+redraw`` (a run folder's tables and plots from its results.json) and the errors of any
+command."""
 
 from __future__ import annotations
 
@@ -13,6 +15,9 @@ from .qa import commands as qa
 from .speech import commands as speech
 from .tagging import commands as tagging
 
+#: The domains whose run folders `hybrid redraw` draws.
+_DOMAINS = ("tagging", "qa", "speech", "parsing")
+
 
 def _report(args: argparse.Namespace) -> int:
     from .report import write_report
@@ -22,16 +27,37 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _redraw(args: argparse.Namespace) -> int:
+    from importlib import import_module
+
+    from .runs import read_results
+
+    for run in args.runs:
+        domain = read_results(run)["domain"]
+        if domain not in _DOMAINS:
+            raise ValueError(f"{run}: results.json names domain {domain!r}, not one of {_DOMAINS}")
+        import_module(f".{domain}.experiment", __package__).redraw(run)
+        print(f"{run}: results.md and plots drawn again from results.json")
+    return 0
+
+
 def _register_report(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser(
         "report",
         help="compare run folders side by side (mean ± std over seeds), from results.json",
     )
     report.add_argument("runs", nargs="+", metavar="RUN", help="run folders")
-    report.add_argument("--split", default="test", help="the split compared (default test)")
+    report.add_argument(
+        "--split", help="the split compared (default: the runs' primary one, test for most)"
+    )
     report.add_argument("--metric", help="the metric compared (default: the runs' primary one)")
     report.add_argument("--out", default="runs/report", help="where report.md and .png go")
     report.set_defaults(run=_report)
+    redraw = commands.add_parser(
+        "redraw", help="draw a run folder's results.md and plots again from its results.json"
+    )
+    redraw.add_argument("runs", nargs="+", metavar="RUN", help="run folders")
+    redraw.set_defaults(run=_redraw)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -225,31 +225,14 @@ def training_options(
 
 def start_training(args: argparse.Namespace) -> None:
     """Set torch's threads (``--threads``) and join the process group that ``torchrun``
-    describes, before any data is read."""
+    describes (NCCL for ``--device cuda``, gloo otherwise), before any data is read."""
     import torch
 
     from .training.distributed import init_from_environment
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    init_from_environment()
-
-
-def refuse_unsupported(args: argparse.Namespace, command: str, supported: set[str]) -> None:
-    """Refuse the shared training options that ``command`` cannot honour yet (those not in
-    ``supported``) when they are given other than their defaults.
-
-    Raises:
-        ValueError: naming each such option.
-    """
-    defaults = {"device": "cpu", "amp": False, "save_every": 0}
-    given = [
-        f"--{name.replace('_', '-')}"
-        for name, default in defaults.items()
-        if name not in supported and getattr(args, name) != default
-    ]
-    if given:
-        raise ValueError(f"{', '.join(given)}: not supported by hybrid {command} yet")
+    init_from_environment(args.device)
 
 
 def show_results(run_dir: Path) -> None:

@@ -30,14 +30,15 @@ def _column(run: Path, results: dict) -> str:
 
 
 def comparison(
-    runs: Sequence[str | os.PathLike[str]], split: str = "test", metric: str | None = None
+    runs: Sequence[str | os.PathLike[str]], split: str | None = None, metric: str | None = None
 ) -> tuple[list[str], dict[str, dict[str, tuple[float, float, int]]], str, bool]:
     """The compared values: ``(columns, {system: {column: (mean, std, seeds)}}, metric,
-    higher is better)``, means and deviations in percent.
+    higher is better, split)``, means and deviations in percent.
 
     Args:
         runs: Run folders (or their ``results.json``).
-        split: The split compared.
+        split: The split compared (default: the first run's primary split, ``test`` for
+            most domains).
         metric: The metric compared (default: the first run's primary metric).
 
     Raises:
@@ -49,6 +50,7 @@ def comparison(
         raise ValueError("runs: expected at least one run folder")
     primary = loaded[0][1]["primary"]
     metric = metric or primary["metric"]
+    split = split or primary.get("split", "test")
     columns, table = [], {}
     for run, results in loaded:
         column = _column(run, results)
@@ -63,7 +65,7 @@ def comparison(
     if not table:
         named = ", ".join(str(r) for r, _ in loaded)
         raise ValueError(f"{named}: no rows of split {split!r} with metric {metric!r}")
-    return columns, table, metric, primary["higher"]
+    return columns, table, metric, primary["higher"], split
 
 
 def _markdown(columns, table, metric, higher, split) -> str:
@@ -114,12 +116,12 @@ def plot_comparison(columns, table, metric: str, path: Path) -> None:
 def write_report(
     runs: Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str],
-    split: str = "test",
+    split: str | None = None,
     metric: str | None = None,
 ) -> str:
     """Write ``report.md`` and ``report.png`` comparing ``runs`` into ``out``; returns the
     Markdown table (see `comparison`)."""
-    columns, table, metric, higher = comparison(runs, split, metric)
+    columns, table, metric, higher, split = comparison(runs, split, metric)
     text = _markdown(columns, table, metric, higher, split)
     out = Path(out)
     write_text_atomic(out / "report.md", text)

@@ -14,7 +14,8 @@ A run folder (``runs/<name>/``) holds::
       "format": 1,
       "domain": "tagging",                  # tagging, parsing, qa, speech
       "corpus": "atis",
-      "primary": {"metric": "f1", "higher": true},   # what `hybrid report` compares
+      "primary": {"metric": "f1", "higher": true, "split": "test"},  # what `hybrid report`
+                                            # compares by default
       "settings": {...},                    # what every row shares; a rerun must match
       "data": {"train": [{"path", "sha256"}], ...},  # the files read, where given
       "rows": [{"task", "system", "decoder", "seed", "split",   # the key (None: n/a)
@@ -183,10 +184,18 @@ class RunFolder:
         path: The folder (created on the first write).
         domain: ``"tagging"``, ``"parsing"``, ``"qa"`` or ``"speech"``.
         primary: The metric `hybrid report` compares first, and whether higher is better.
+        split: The split `hybrid report` compares by default (``"test"``; speech: the
+            ``"official"`` fold).
     """
 
-    def __init__(self, path: str | os.PathLike[str], domain: str, primary: tuple[str, bool]):
-        self.path, self.domain, self.primary = Path(path), domain, primary
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        domain: str,
+        primary: tuple[str, bool],
+        split: str = "test",
+    ):
+        self.path, self.domain, self.primary, self.split = Path(path), domain, primary, split
 
     @property
     def results_path(self) -> Path:
@@ -243,7 +252,11 @@ class RunFolder:
                 "format": FORMAT,
                 "domain": self.domain,
                 "corpus": corpus,
-                "primary": {"metric": self.primary[0], "higher": self.primary[1]},
+                "primary": {
+                    "metric": self.primary[0],
+                    "higher": self.primary[1],
+                    "split": self.split,
+                },
                 "settings": settings,
                 **({"data": data} if data is not None else {}),
                 "rows": rows,

@@ -4,6 +4,7 @@
     python recipes/asr.py --corpus fsdd --data ../shared/data   # isolated, speakers, strings
     python recipes/asr.py --corpus speech_commands --data ../shared/data   # 11 words, by speaker
     python recipes/asr.py --train data/train --test data/test   # Kaldi data directories
+    python recipes/asr.py --seeds 0 1 2                         # mean ± std over three seeds
 
 A thin script over ``hybrid train-asr`` (same options); see ``--help``.
 """

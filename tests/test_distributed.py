@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -57,45 +54,6 @@ def test_helpers_with_two_processes():
     assert not found, found
 
 
-def test_torchrun_trains_a_tagger_with_two_processes(tmp_path):
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        "29518",
-        str(ROOT / "recipes" / "tagging.py"),
-        "--limit",
-        "40",
-        "--epochs",
-        "2",
-        "--seeds",
-        "0",
-        "--heads",
-        "crf",
-        "--hidden",
-        "8",
-        "--word-dim",
-        "8",
-        "--quiet",
-        "--runs",
-        str(tmp_path),
-    ]
-    environment = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(
-        command, capture_output=True, text=True, timeout=300, env=environment, cwd=ROOT
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    results = json.loads((tmp_path / "synthetic" / "results.json").read_text())
-    assert [run["processes"] for run in results["runs"]] == [2]
-    assert (tmp_path / "synthetic" / "models" / "crf-seed0.pt").exists()
-
-
-# -- every domain: a step of two processes is the step of one on the whole batch -------------
-
-#: The cases of `test_two_processes_take_the_same_step_in_every_domain`, each with its port.
 DOMAIN_CASES = {
     "tagging-crf": 29541,
     "parsing-attention": 29542,

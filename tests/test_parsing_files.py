@@ -335,8 +335,11 @@ def test_the_command_trains_on_files_and_records_their_checksums(hundred, capsys
     out = capsys.readouterr().out
     assert "no --dev: 10 of 100 training trees" in out
     results = json.loads((runs / "mine" / "results.json").read_text())
-    assert results["settings"]["data"]["train"] == [
-        hashlib.sha256((hundred / "train.mrg").read_bytes()).hexdigest()
+    assert results["data"]["train"] == [
+        {
+            "path": str(hundred / "train.mrg"),
+            "sha256": hashlib.sha256((hundred / "train.mrg").read_bytes()).hexdigest(),
+        }
     ]
     assert main(["train-parser", "--corpus", "ptb", "--train", str(hundred / "train.mrg")]) == 2
     assert "give one of them" in capsys.readouterr().err

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import statistics
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,7 +22,6 @@ from hybrid.parsing.experiment import (
     load_corpus,
     new_parser,
     run_parsing,
-    seeds_table,
 )
 from hybrid.parsing.linearize import linearize
 from hybrid.parsing.parser import BaseParser, Parser
@@ -130,18 +130,23 @@ def test_run_folder_reads_back_and_refuses_other_settings(tmp_path):
     settings = tiny_settings(epochs=1)
     run = tmp_path / "run"
     results = run_parsing(TRAIN, DEV, TEST, run, inputs=["words"], settings=settings)
-    rows = results["rows"]
-    assert {(r["model"], r["decoder"]) for r in rows} == {
-        (m, d) for m in ("none", "attention", "pointer") for d in ("greedy", "beam", "constrained")
-    } | {("chart-crf", "cky"), ("chart-crf", "mbr"), ("chart-ssvm", "cky")}
+    rows = [r for r in results["rows"] if r["split"] == "test"]
+    assert {(r["task"], r["system"], r["decoder"], r["seed"]) for r in rows} == {
+        ("words", m, d, 0)
+        for m in ("none", "attention", "pointer")
+        for d in ("greedy", "beam", "constrained")
+    } | {("words", "chart-crf", "cky", 0), ("words", "chart-crf", "mbr", 0)} | {
+        ("words", "chart-ssvm", "cky", 0)
+    }
     lengths = [len(tree.leaves()) for tree in TEST]
     for row in rows:
-        assert 0 <= row["f1"] <= 100 and len(row["outputs"]) == len(TEST)
+        assert 0 <= row["metrics"]["f1"] <= 1 and len(row["outputs"]) == len(TEST)
         if row["decoder"] in ("constrained", "cky", "mbr"):
-            assert row["well_formed"] == 100.0
+            assert row["metrics"]["well_formed"] == 1.0
         assert list(row["f1_by_length"]) == ["1-10", "11-20", "21-30", "31-40", "41+"]
     again = run_parsing(TRAIN, DEV, TEST, run, inputs=["words"], settings=settings)
-    assert again["rows"] == json.loads((run / "results.json").read_text())["rows"] == rows
+    assert again["rows"] == json.loads((run / "results.json").read_text())["rows"]
+    assert [r for r in again["rows"] if r["split"] == "test"] == rows
     # a parser that finished before it had a decoder gets its row from the saved model
     stored = json.loads((run / "results.json").read_text())
     stored["rows"] = [r for r in stored["rows"] if r["decoder"] != "mbr"]
@@ -149,11 +154,15 @@ def test_run_folder_reads_back_and_refuses_other_settings(tmp_path):
     rescored = run_parsing(TRAIN, DEV, TEST, run, inputs=["words"], settings=settings)["rows"]
 
     def mbr_rows(rows):
-        kept = ("model", "f1", "f1_by_length", "exact", "outputs", "train_seconds")
-        return sorted([r[k] for k in kept] for r in rows if r["decoder"] == "mbr")
+        kept = ("system", "f1_by_length", "outputs", "seconds", "epochs")
+        return sorted(
+            [[r[k] for k in kept], r["metrics"]["f1"], r["metrics"]["exact"]]
+            for r in rows
+            if r["decoder"] == "mbr"
+        )
 
     assert len(mbr_rows(rows)) == 1 and mbr_rows(rescored) == mbr_rows(rows)
-    assert len(rescored) == len(rows)
+    assert len(rescored) == len(again["rows"])
     files = ("results.md", "training.png", "f1-by-length.png", "attention.png")
     for name in (*files, "pointer-attention.png"):
         assert (run / name).stat().st_size > 0
@@ -162,28 +171,28 @@ def test_run_folder_reads_back_and_refuses_other_settings(tmp_path):
     with pytest.raises(ValueError, match="trained with other settings"):
         run_parsing(TRAIN, DEV, TEST, run, inputs=["words"], settings=replace(settings, beam=7))
     # the saved parser gives the recorded outputs, and the recorded F1 is EVALB's on them
-    parser = Parser.load(run / "models" / "words-attention.pt")
+    parser = Parser.load(run / "models" / "words-attention-seed0.pt")
     sentences, tags = inputs_of(TEST)
     parses = parser.parse(sentences, mode="constrained", beam=settings.beam)
     constrained = next(
-        r for r in rows if (r["model"], r["decoder"]) == ("attention", "constrained")
+        r for r in rows if (r["system"], r["decoder"]) == ("attention", "constrained")
     )
     assert [" ".join(p.tokens) for p in parses] == constrained["outputs"]
     retagged = [p.tree.with_tags(t) for p, t in zip(parses, tags, strict=True)]
-    assert 100 * evalb(TEST, retagged).f1 == pytest.approx(constrained["f1"])
+    assert evalb(TEST, retagged).f1 == pytest.approx(constrained["metrics"]["f1"])
     assert evalb(TEST, retagged).errors == ()  # punctuation deleted alike in both trees
     # the same for a chart parser, and a length bin's F1 is EVALB's on its sentences
-    chart = BaseParser.load(run / "models" / "words-chart-crf.pt")
+    chart = BaseParser.load(run / "models" / "words-chart-crf-seed0.pt")
     assert isinstance(chart, ChartParser)
     parses = chart.parse(sentences)
-    row = next(r for r in rows if r["model"] == "chart-crf")
+    row = next(r for r in rows if r["system"] == "chart-crf")
     assert [" ".join(p.tokens) for p in parses] == row["outputs"]
     retagged = [p.tree.with_tags(t) for p, t in zip(parses, tags, strict=True)]
-    assert 100 * evalb(TEST, retagged).f1 == pytest.approx(row["f1"])
+    assert evalb(TEST, retagged).f1 == pytest.approx(row["metrics"]["f1"])
     for name, (first, last) in (("1-10", (1, 10)), ("11-20", (11, 20))):
         chosen = [k for k, n in enumerate(lengths) if first <= n <= last]
         expected = evalb([TEST[k] for k in chosen], [retagged[k] for k in chosen]).f1
-        assert row["f1_by_length"][name] == pytest.approx(100 * expected if chosen else None)
+        assert row["f1_by_length"][name] == pytest.approx(expected if chosen else None)
 
 
 def test_command_line_trains_and_parses(tmp_path, capsys):
@@ -211,7 +220,7 @@ def test_command_line_trains_and_parses(tmp_path, capsys):
     assert results["settings"]["train_trees"] == 300
     assert main(["train-parser", "--train-size", "0", "--runs", str(tmp_path)]) == 2
     assert "--train-size must be a positive number" in capsys.readouterr().err
-    model = tmp_path / "cli" / "models" / "words-attention.pt"
+    model = tmp_path / "cli" / "models" / "words-attention-seed0.pt"
     assert main(["parse", "--model", str(model), "the dog saw a cat ."]) == 0
     printed = capsys.readouterr().out.strip()
     assert printed.startswith("(") and "dog" in printed
@@ -245,46 +254,28 @@ def test_reversed_source_reverses_words_characters_and_tags_but_not_targets():
     assert torch.equal(a.targets, b.targets)
 
 
-def _row(f1, exact, speed, short):
-    bins = {"1-10": short, "11-20": None, "21-30": None, "31-40": None, "41+": None}
-    return {
-        "input": "tags",
-        "model": "chart-crf",
-        "decoder": "cky",
-        "f1": f1,
-        "exact": exact,
-        "sentences_per_second": speed,
-        "f1_by_length": bins,
-    }
-
-
-def test_seeds_table_gives_the_mean_and_spread_over_seeds():
-    runs = {
-        0: {"rows": [_row(80.0, 10.0, 100.0, 70.0)]},
-        1: {"rows": [_row(90.0, 20.0, 200.0, 90.0)]},
-    }
-    table = seeds_table(runs, "ptb")
-    # mean (80 + 90) / 2 = 85; sample deviation sqrt((5^2 + 5^2) / (2 - 1)) = 7.07
-    expected = (
-        "| words + POS tags | chart, tree CRF | cky | 2 | 85.00 ± 7.07 | 15.00 ± 7.07 | 80.0 |"
-    )
-    assert expected + " - | - | - | - | 150.0 |" in table
-    alone = seeds_table({3: runs[0]}, "ptb")
-    assert "| 1 | 80.00 ± 0.00 | 10.00 ± 0.00 | 70.0 |" in alone
-
-
-def test_the_recipe_trains_one_run_folder_per_seed_and_sums_them_up(tmp_path, capsys):
+def test_the_recipe_is_the_command_with_its_seeds_in_one_run_folder(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("parse_recipe", RECIPE)
     recipe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(recipe)
     args = ["--models", "chart-crf", "--inputs", "words", "--epochs", "1", "--quiet"]
     args += ["--train-size", "40", "--runs", str(tmp_path), "--name", "r", "--seeds", "0", "1"]
     assert recipe.run(args) == 0
-    for seed in (0, 1):
-        results = json.loads((tmp_path / f"r-s{seed}" / "results.json").read_text())
-        assert results["settings"]["training"]["seed"] == seed
-    summary = (tmp_path / "r-seeds.md").read_text()
-    assert "| words | chart, tree CRF | cky | 2 |" in summary
-    assert summary in capsys.readouterr().out
-    assert recipe.run(["--seed", "1"]) == 2
-    assert "give --seeds" in capsys.readouterr().err
+    results = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert {(r["decoder"], r["seed"]) for r in results["rows"] if r["split"] == "test"} == {
+        (d, s) for d in ("cky", "mbr") for s in (0, 1)
+    }
+    assert "seed" not in results["settings"]["training"]
+    table = (tmp_path / "r" / "results.md").read_text()
+    assert "mean ± std over seeds 0, 1" in table and table in capsys.readouterr().out
+    f1 = [
+        100 * r["metrics"]["f1"]
+        for r in results["rows"]
+        if (r["decoder"], r["split"]) == ("cky", "test")
+    ]
+    # mean and sample deviation over the two seeds, and how many seeds trained it
+    shown = f"{statistics.fmean(f1):.2f} ± {statistics.stdev(f1):.2f} (2)"
+    assert f"| chart, tree CRF | cky | {shown} |" in table
+    with pytest.raises(SystemExit) as done:
+        recipe.run(["--help"])
+    assert done.value.code == 0 and "--seeds" in capsys.readouterr().out

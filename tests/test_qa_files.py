@@ -178,7 +178,7 @@ def test_the_command_trains_on_files_and_records_their_checksums(tmp_path, capsy
     assert main(argv) == 0
     results = json.loads((runs / "qa-stories_train" / "results.json").read_text())
     assert results["data"] == {
-        split: [hashlib.sha256(path.read_bytes()).hexdigest()]
+        split: [{"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}]
         for split, path in (("train", train), ("test", test))
     }
     assert main(["train-qa", "--corpus", "babi", "--train", str(train), "--test", str(test)]) == 2

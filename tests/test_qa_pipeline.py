@@ -13,7 +13,7 @@ from realdata import real_corpus
 from hybrid.cli import main
 from hybrid.nn.memory import answer_loss
 from hybrid.qa import QAVocabulary, batches, collate, load_tasks
-from hybrid.qa.experiment import default_settings, hold_out, run_qa
+from hybrid.qa.experiment import default_settings, hold_out, per_task, run_qa
 from hybrid.qa.inference import answer, parse_story
 from hybrid.qa.model import Reader, ReaderConfig
 from hybrid.qa.synthetic import generate_stories
@@ -194,15 +194,19 @@ def test_run_qa_writes_results_and_reads_them_back(stories, tmp_path):
     results = run_qa(
         tasks, tmp_path, seeds=(0, 1), settings=settings, progress=False, log=lambda _: None
     )
-    assert {(r["kind"], r["seed"]) for r in results["runs"]} == {
-        (k, s) for k in settings for s in (0, 1)
-    }
-    memory = results["summary"]["memory"]["tasks"][1]
-    errors = [r["test_error"] for r in results["runs"] if r["kind"] == "memory"]
+    rows = results["rows"]
+    for split in ("valid", "test"):
+        assert {(r["system"], r["seed"]) for r in rows if r["split"] == split} == {
+            (k, s) for k in settings for s in (0, 1)
+        }
+    figures = per_task(results)
+    memory = figures["memory"]["tasks"][1]
+    mine = [r for r in rows if r["system"] == "memory"]
+    errors = [r["metrics"]["error"] for r in mine if r["split"] == "test"]
     assert memory["mean"] == pytest.approx(sum(errors) / 2)
-    valid_errors = [r["valid_error"] for r in results["runs"] if r["kind"] == "memory"]
+    valid_errors = [r["metrics"]["error"] for r in mine if r["split"] == "valid"]
     assert memory["best_seed"] == min((v, s) for s, v in enumerate(valid_errors))[1]
-    assert len(memory["support"]) == 3 and results["summary"]["lstm"]["tasks"][1]["support"] is None
+    assert len(memory["support"]) == 3 and figures["lstm"]["tasks"][1]["support"] is None
     for name in (
         "results.json",
         "results.md",
@@ -211,12 +215,12 @@ def test_run_qa_writes_results_and_reads_them_back(stories, tmp_path):
         "hop_attention.png",
     ):
         assert (tmp_path / name).stat().st_size > 0, name
-    assert json.loads((tmp_path / "results.json").read_text())["runs"] == results["runs"]
+    assert json.loads((tmp_path / "results.json").read_text())["rows"] == rows
     lines = []
     again = run_qa(
         tasks, tmp_path, seeds=(0, 1), settings=settings, progress=False, log=lines.append
     )
-    assert again["runs"] == results["runs"]
+    assert again["rows"] == rows
     assert sum("read back" in line for line in lines) == 6
     other = dict(settings, memory=(settings["memory"][0], replace(FAST, epochs=1, lr=0.5)))
     with pytest.raises(ValueError, match="other settings"):
@@ -262,7 +266,7 @@ def test_command_line_train_and_answer(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "synthetic" in out and "| 1 |" in out
     settings = json.loads((tmp_path / "s" / "results.json").read_text())["settings"]
-    assert settings["memory"]["reader"]["attend_empty"] is False
+    assert settings["readers"]["memory"]["reader"]["attend_empty"] is False
     model = tmp_path / "s" / "models" / "memory-task1-seed0.pt"
     monkeypatch.setattr("sys.stdin", io.StringIO("emil ran to the garage\nwhere is emil?\n"))
     assert main(["answer", "--model", str(model)]) == 0
@@ -317,8 +321,10 @@ def test_joint_training_is_one_reader_for_all_tasks(tmp_path):
         progress=False,
         log=lambda _: None,
     )
-    assert results["mode"] == "joint"
-    assert sorted(r["task"] for r in results["runs"]) == [1, 2]
+    assert results["settings"]["mode"] == "joint" and results["settings"]["tasks"] == [1, 2]
+    tested = [r for r in results["rows"] if r["split"] == "test"]
+    assert sorted(r["task"] for r in tested) == [1, 2]
     assert [p.name for p in (tmp_path / "models").iterdir()] == ["memory-joint-seed0.pt"]
-    # one reader: the same training record (time, epochs) for both tasks
-    assert len({(r["train_seconds"], r["epochs"]) for r in results["runs"]}) == 1
+    # one reader: the same training record (time, epochs, unit) for both tasks
+    assert len({(r["seconds"], r["epochs"], r["unit"]) for r in results["rows"]}) == 1
+    assert results["rows"][0]["unit"] == "joint"

@@ -728,12 +728,20 @@ def test_a_resume_with_another_refit_is_refused_naming_it(interrupted, monkeypat
         patched.setattr("hybrid.training.engine.save_atomic", interrupt_after_one_epoch)
         with pytest.raises(KeyboardInterrupt):
             run(refit=False)
-    # a checkpoint (interrupted crf) or a finished run (crf, when softmax was interrupted)
+    # the run folder, claimed before anything trained
+    claimed = r"results\.json was trained with other settings \(settings\.refit: False there"
+    with pytest.raises(ValueError, match=claimed):
+        run(refit=True)
+    # without it: a checkpoint (interrupted crf) or a finished run (crf, when softmax was
+    # interrupted)
+    (tmp_path / "results.json").unlink()
     refused = r"crf-seed0\.(pt|json) was trained with other settings \((run\.)?refit: False there"
     with pytest.raises(ValueError, match=refused):
         run(refit=True)
+    (tmp_path / "results.json").unlink()  # claimed by the refused run, for refit=True
     results = run(refit=False)  # the same settings resume
-    assert [(r["head"], r["epochs"]) for r in results["runs"]] == [("crf", 2), ("softmax", 2)]
+    tested = [(r["system"], r["epochs"]) for r in results["rows"] if r["split"] == "test"]
+    assert tested == [("crf", 2), ("softmax", 2)]
 
 
 # --- held-out speakers who are not in the corpus --------------------------------------------

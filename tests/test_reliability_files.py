@@ -197,8 +197,9 @@ def test_tagging_runs_of_other_heads_accumulate_in_one_folder(tmp_path, monkeypa
     for head in ("crf", "softmax"):
         run_comparison(TAGGING, tmp_path, [head], [0], SMALL_TAGGER, training, **QUIET)
     results = json.loads((tmp_path / "results.json").read_text())
-    assert [r["head"] for r in results["runs"]] == ["crf", "softmax"]
-    assert set(results["summary"]) == {"crf", "softmax"}
+    rows = [(r["system"], r["split"]) for r in results["rows"]]
+    assert rows == [("crf", "test"), ("crf", "dev"), ("softmax", "test"), ("softmax", "dev")]
+    assert {s["system"] for s in results["summary"]} == {"crf", "softmax"}
     table = (tmp_path / "results.md").read_text()
     assert "| crf | 1 |" in table and "| softmax | 1 |" in table
     assert drawn == {
@@ -206,7 +207,7 @@ def test_tagging_runs_of_other_heads_accumulate_in_one_folder(tmp_path, monkeypa
         "plot_label_f1": ["crf", "softmax"],
     }
     again = run_comparison(TAGGING, tmp_path, ["softmax"], [0], SMALL_TAGGER, training, **QUIET)
-    assert [r["head"] for r in again["runs"]] == ["crf", "softmax"]  # replaced, not doubled
+    assert [(r["system"], r["split"]) for r in again["rows"]] == rows  # replaced, not doubled
     with pytest.raises(ValueError, match=r"results\.json was trained with other settings.*hidden"):
         other = replace(SMALL_TAGGER, hidden=12)
         run_comparison(TAGGING, tmp_path, ["ssvm"], [0], other, training, **QUIET)
@@ -215,16 +216,27 @@ def test_tagging_runs_of_other_heads_accumulate_in_one_folder(tmp_path, monkeypa
 def test_qa_runs_of_other_readers_accumulate_in_one_folder(tmp_path):
     tasks = {1: {"train": STORIES[0] + STORIES[1], "test": generate_stories(20, seed=1)}}
     fast = QATrainConfig(epochs=1, linear_start=False)
+    settings = {
+        kind: (replace(qa_settings(kind)[0], dim=8, hidden=8), fast)
+        for kind in ("memory", "attentive", "lstm")
+    }
     for kind in ("memory", "lstm"):
-        settings = {kind: (replace(qa_settings(kind)[0], dim=8, hidden=8), fast)}
         run_qa(tasks, tmp_path, [kind], [0], settings=settings, **QUIET)
     results = json.loads((tmp_path / "results.json").read_text())
-    assert [(r["kind"], r["task"], r["seed"]) for r in results["runs"]] == [
-        ("memory", 1, 0),
-        ("lstm", 1, 0),
+    assert [(r["system"], r["task"], r["seed"], r["split"]) for r in results["rows"]] == [
+        ("memory", 1, 0, "valid"),
+        ("memory", 1, 0, "test"),
+        ("lstm", 1, 0, "valid"),
+        ("lstm", 1, 0, "test"),
     ]
-    assert set(results["summary"]) == set(results["settings"]) == {"memory", "lstm"}
-    assert "memory best" in (tmp_path / "results.md").read_text()
+    assert {entry["system"] for entry in results["summary"]} == {"memory", "lstm"}
+    assert {k: v["reader"]["dim"] for k, v in results["settings"]["readers"].items()} == {
+        "memory": 8,
+        "attentive": 8,
+        "lstm": 8,
+    }
+    table = (tmp_path / "results.md").read_text()
+    assert "memory best" in table and "lstm best" in table
 
 
 # -- 3. a resume with other settings ---------------------------------------------------------
@@ -431,17 +443,21 @@ def test_a_parsing_run_folder_trains_on_for_more_epochs_and_records_it(tmp_path)
     results = run_parsing(*data, tmp_path, settings=more, **only)
     assert results == json.loads((tmp_path / "results.json").read_text())
     _recorded_change(results, "training.epochs", 1, 2)
-    [before] = first["histories"].values()
-    history = results["histories"]["words-none"]
+    [before] = [r["history"] for r in first["rows"] if r["split"] == "dev"]
+    [history] = [r["history"] for r in results["rows"] if r["split"] == "dev"]
     assert len(history["loss"]) == 2 and history["loss"][0] == before["loss"][0]
     # on from the checkpoint of the first run, not trained again from the start
     assert history["changes"] == [{"after_epoch": 1, "changed": {"training.epochs": [1, 2]}}]
-    assert sorted(r["decoder"] for r in results["rows"]) == ["beam", "constrained", "greedy"]
+    tested = sorted(r["decoder"] for r in results["rows"] if r["split"] == "test")
+    assert tested == ["beam", "constrained", "greedy"]
+    assert all(r["epochs"] == 2 for r in results["rows"])  # the rows of 1 epoch dropped
     named = re.escape(str(tmp_path / "results.json"))
     other = replace(more, training=replace(more.training, lr=0.5))
-    with pytest.raises(ValueError, match=rf"{named} .*\(training\.lr: 0\.003 there, 0\.5 asked\)"):
+    refused = r"\(settings\.training\.lr: 0\.003 there, 0\.5 asked\)"
+    with pytest.raises(ValueError, match=rf"{named} .*{refused}"):
         run_parsing(*data, tmp_path, settings=other, **only)
-    with pytest.raises(ValueError, match=rf"{named} .*\(training\.epochs: 2 there, 1 asked\)"):
+    refused = r"\(settings\.training\.epochs: 2 there, 1 asked\)"
+    with pytest.raises(ValueError, match=rf"{named} .*{refused}"):
         run_parsing(*data, tmp_path, settings=settings, **only)  # fewer epochs: refused
 
 
@@ -469,7 +485,8 @@ def test_a_speech_run_folder_trains_its_networks_on_for_more_epochs_and_records_
     assert len(history["loss"]) == 2 and history["best_epoch"] in (1, 2)
     assert history["changes"] == [{"after_epoch": 1, "changed": {"training.epochs": [1, 2]}}]
     other = replace(settings, systems=replace(raised, training=replace(raised.training, lr=0.5)))
-    with pytest.raises(ValueError, match=r"results\.json .*\(systems\.training\.lr: 0\.001 there"):
+    refused = r"results\.json .*\(settings\.systems\.training\.lr: 0\.001 there"
+    with pytest.raises(ValueError, match=refused):
         run_speech(*data, settings=other, words=DIGITS, **only)
 
 
@@ -480,42 +497,58 @@ def test_a_tagging_run_folder_trains_on_for_more_epochs_and_records_it(tmp_path,
     two = TaggerTrainConfig(epochs=2, batch_size=12)
     run_comparison(TAGGING, tmp_path, ["crf", "softmax"], [0], SMALL_TAGGER, one, **QUIET)
     results = run_comparison(TAGGING, tmp_path, ["crf"], [0], SMALL_TAGGER, two, **QUIET)
-    _recorded_change(results, "epochs", 1, 2)
-    # the softmax row, trained for fewer epochs, no longer stands for this folder
-    assert [(r["head"], r["epochs"]) for r in results["runs"]] == [("crf", 2)]
+    _recorded_change(results, "training.epochs", 1, 2)
+    # the softmax rows, trained for fewer epochs, no longer stand for this folder
+    assert [(r["system"], r["split"], r["epochs"]) for r in results["rows"]] == [
+        ("crf", "test", 2),
+        ("crf", "dev", 2),
+    ]
     record = json.loads((tmp_path / "checkpoints" / "crf-seed0.json").read_text())
     assert record["history"]["changes"] == [
         {"after_epoch": 1, "changed": {"training.epochs": [1, 2]}}
     ]
     results = run_comparison(TAGGING, tmp_path, ["softmax"], [0], SMALL_TAGGER, two, **QUIET)
-    assert [(r["head"], r["epochs"]) for r in results["runs"]] == [("crf", 2), ("softmax", 2)]
+    assert [(r["system"], r["epochs"]) for r in results["rows"] if r["split"] == "test"] == [
+        ("crf", 2),
+        ("softmax", 2),
+    ]
     assert len(results["changes"]) == 1
-    with pytest.raises(ValueError, match=r"results\.json .*\(lr: 0\.001 there, 0\.5 asked\)"):
+    refused = r"results\.json .*\(settings\.training\.lr: 0\.001 there, 0\.5 asked\)"
+    with pytest.raises(ValueError, match=refused):
         run_comparison(TAGGING, tmp_path, ["crf"], [0], SMALL_TAGGER, replace(two, lr=0.5), **QUIET)
 
 
 def test_a_qa_run_folder_trains_a_reader_on_for_more_epochs_and_records_it(tmp_path):
     tasks = {1: {"train": STORIES[0] + STORIES[1], "test": generate_stories(20, seed=1)}}
 
-    def settings(kind, **training):
-        reader = replace(qa_settings(kind)[0], dim=8, hidden=8)
-        return {kind: (reader, QATrainConfig(linear_start=False, **training))}
+    def settings(**memory):
+        """Every reader's settings, one epoch each, the memory network's training changed."""
+        fast = QATrainConfig(epochs=1, linear_start=False)
+        return {
+            kind: (
+                replace(qa_settings(kind)[0], dim=8, hidden=8),
+                replace(fast, **memory) if kind == "memory" else fast,
+            )
+            for kind in ("memory", "attentive", "lstm")
+        }
 
-    run_qa(tasks, tmp_path, ["lstm"], [0], settings=settings("lstm", epochs=1), **QUIET)
-    run_qa(tasks, tmp_path, ["memory"], [0], settings=settings("memory", epochs=1), **QUIET)
-    results = run_qa(
-        tasks, tmp_path, ["memory"], [0], settings=settings("memory", epochs=2), **QUIET
-    )
-    _recorded_change(results, "settings.memory.training.epochs", 1, 2)
-    assert [(r["kind"], r["epochs"]) for r in results["runs"]] == [("lstm", 1), ("memory", 2)]
+    run_qa(tasks, tmp_path, ["lstm"], [0], settings=settings(), **QUIET)
+    run_qa(tasks, tmp_path, ["memory"], [0], settings=settings(), **QUIET)
+    results = run_qa(tasks, tmp_path, ["memory"], [0], settings=settings(epochs=2), **QUIET)
+    _recorded_change(results, "readers.memory.training.epochs", 1, 2)
+    assert [(r["system"], r["split"], r["epochs"]) for r in results["rows"]] == [
+        ("lstm", "valid", 1),
+        ("lstm", "test", 1),
+        ("memory", "valid", 2),
+        ("memory", "test", 2),
+    ]
     record = json.loads((tmp_path / "checkpoints" / "memory-task1-seed0.json").read_text())
     assert record["history"]["changes"] == [
         {"after_epoch": 1, "changed": {"training.epochs": [1, 2]}}
     ]
-    with pytest.raises(ValueError, match=r"\(settings\.memory\.training\.lr: 0\.005 there, 0\.5"):
-        run_qa(
-            tasks, tmp_path, ["memory"], [0], settings=settings("memory", epochs=2, lr=0.5), **QUIET
-        )
+    refused = r"\(settings\.readers\.memory\.training\.lr: 0\.005 there, 0\.5"
+    with pytest.raises(ValueError, match=refused):
+        run_qa(tasks, tmp_path, ["memory"], [0], settings=settings(epochs=2, lr=0.5), **QUIET)
 
 
 def test_a_setting_that_may_be_raised_is_refused_lowered_or_not_a_number(tmp_path):

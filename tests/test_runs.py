@@ -29,7 +29,7 @@ def test_a_new_folder_gets_the_schema(tmp_path):
     saved = json.loads(run.results_path.read_text())
     assert saved == claimed
     assert saved["format"] == FORMAT and saved["domain"] == "tagging"
-    assert saved["primary"] == {"metric": "f1", "higher": True}
+    assert saved["primary"] == {"metric": "f1", "higher": True, "split": "test"}
     assert saved["rows"] == [] and saved["settings"] == SETTINGS and saved["corpus"] == "atis"
 
 
@@ -132,8 +132,9 @@ def test_report_compares_runs_side_by_side(tmp_path):
         run = folder(tmp_path / corpus)
         run.claim(corpus, SETTINGS)
         run.add_rows([row("crf", s, f1) for s, f1 in enumerate(scores)] + [row("softmax", 0, 0.9)])
-    columns, table, metric, higher = comparison([tmp_path / "atis", tmp_path / "conll2000"])
+    columns, table, metric, higher, split = comparison([tmp_path / "atis", tmp_path / "conll2000"])
     assert columns == ["atis (atis)", "conll2000 (conll2000)"] and metric == "f1" and higher
+    assert split == "test"
     mean, std, seeds = table["crf"]["atis (atis)"]
     assert mean == pytest.approx(95.5) and std == pytest.approx(
         100 * statistics.stdev([0.95, 0.96])

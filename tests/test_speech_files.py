@@ -344,13 +344,13 @@ def test_train_asr_from_a_kaldi_directory_with_segments_stereo_and_24_bit(tmp_pa
     results = json.loads((runs / "k" / "results.json").read_text())
     assert {r["task"] for r in results["rows"]} == {"isolated"}
     assert {r["system"] for r in results["rows"]} == {"gmm", "dnn", "ctc"}
-    assert all(r["utterances"] == 20 for r in results["rows"])  # spk2's 10 digits x 2 takes
+    assert all(len(r["references"]) == 20 for r in results["rows"])  # spk2's 10 digits x 2 takes
     assert results["settings"]["words"] == list(WORDS)
-    assert len(results["settings"]["data"]["train"]) == 4  # segments, text, utt2spk, wav.scp
+    assert len(results["data"]["train"]) == 4  # segments, text, utt2spk, wav.scp
     masks = asdict(SpecAugment())  # asked for: on every network
     assert results["settings"]["systems"]["training"]["spec_augment"] == masks
     assert results["settings"]["systems"]["ctc_training"]["spec_augment"] == masks
-    model = runs / "k" / "models" / "isolated-dnn.pt"
+    model = runs / "k" / "models" / "isolated-dnn-seed0.pt"
     capsys.readouterr()
     assert main(["recognize", "--model", str(model), str(audio / "spk2.wav")]) == 0
     printed = capsys.readouterr()

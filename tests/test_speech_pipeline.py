@@ -4,6 +4,7 @@ saved systems and the command line."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -211,8 +212,8 @@ def test_comparison_run_folder(synthetic, tmp_path, monkeypatch):
         (t, s) for t in ("isolated", "strings") for s in ("gmm", "dnn", "bilstm", "rnn", "ctc")
     }
     for row in rows:
-        assert 0 <= row["error_rate"] and row["reference_words"] > 0
-        assert len(row["hypotheses"]) == row["utterances"]
+        assert 0 <= row["metrics"]["error_rate"] and row["metrics"]["reference_words"] > 0
+        assert len(row["hypotheses"]) == len(row["references"])
     table = (run_dir / "results.md").read_text()
     for name in experiment.NAMES.values():
         assert name in table
@@ -229,7 +230,8 @@ def test_comparison_run_folder(synthetic, tmp_path, monkeypatch):
     for task, system in [
         (t, s) for t in ("isolated", "strings") for s in ("gmm", "dnn", "rnn", "ctc")
     ]:
-        recognizer = Recognizer.load(run_dir / "models" / f"{task}-{system}.pt")
+        name = f"{task}-gmm.pt" if system == "gmm" else f"{task}-{system}-seed0.pt"
+        recognizer = Recognizer.load(run_dir / "models" / name)
         row = next(r for r in rows if (r["task"], r["system"]) == (task, system))
         utterances = test if task == "isolated" else strings
         features = extract(utterances, TINY.features)
@@ -284,7 +286,7 @@ def test_comparison_run_folder(synthetic, tmp_path, monkeypatch):
 def test_command_line_trains_and_recognizes(tmp_path, monkeypatch, capsys, synthetic):
     asked = []
 
-    def settings(corpus, epochs=None, speed_factors=None, spec_augment=None):
+    def settings(corpus, epochs=None, speed_factors=None, spec_augment=None, amp=False):
         asked.append((speed_factors, spec_augment))
         return TINY
 
@@ -299,7 +301,7 @@ def test_command_line_trains_and_recognizes(tmp_path, monkeypatch, capsys, synth
     utterance = synthetic[1][0]
     wav = tmp_path / "digit.wav"
     write_wav(wav, utterance.waveform, utterance.sample_rate)
-    model = tmp_path / "cli" / "models" / "isolated-dnn.pt"
+    model = tmp_path / "cli" / "models" / "isolated-dnn-seed0.pt"
     assert cli.main(["recognize", "--model", str(model), str(wav)]) == 0
     line = capsys.readouterr().out.strip()
     path, words = line.split("\t")
@@ -435,38 +437,26 @@ def test_plots_of_a_run_folder_shared_by_two_processes_show_every_system(
     passes = TINY.systems.realign + 1
     want = [f"{names['dnn']} pass {i + 1}" for i in range(passes)] + [f"{names['rnn']} pass 1"]
     assert list(drawn["training"]) == want
-    rows = {r["system"]: r["error_rate"] for r in results["rows"]}
+    rows = {r["system"]: r["metrics"]["error_rate"] for r in results["rows"]}
     best = min(rows, key=lambda s: (rows[s], experiment.SYSTEMS.index(s)))
     assert drawn["confusion"] == f"isolated words, {names[best]}"
 
 
-def test_training_curves_draw_rows_of_an_older_results_file(tmp_path, monkeypatch, synthetic):
-    """A row of results.json written before the training engine holds each pass's history
-    as one dict per epoch; the curves of a later run into the folder still draw it."""
-    drawn = {}
-    real = experiment.plot_training
-
-    def spy(histories, title, path):
-        drawn.update(histories)
-        real(histories, title, path)
-
-    monkeypatch.setattr(experiment, "plot_training", spy)
+def test_a_results_file_of_the_layout_before_the_run_layer_is_refused(
+    tmp_path, monkeypatch, synthetic
+):
+    """A results.json written before the shared run layer (rows of a layout of its own, no
+    ``format``) is refused, naming the file, before anything trains; the folder is left as
+    it was."""
+    monkeypatch.setattr(experiment, "train_systems", lambda *a, **k: pytest.fail("trained"))
+    old = {"settings": {"corpus": "synthetic"}, "rows": [{"task": "isolated", "system": "rnn"}]}
+    (tmp_path / "results.json").write_text(json.dumps(old))
     train, test = synthetic
     only = {"tasks": ("isolated",), "settings": TINY, "corpus": "synthetic", "words": DIGITS}
-    first = run_speech(train, test, tmp_path, systems=("gmm", "rnn"), **only)
-    [history] = next(r for r in first["rows"] if r["system"] == "rnn")["history"]
-    assert len(history["loss"]) == 2 and history["best_epoch"] in (1, 2)
-    columns = ("loss", "valid_accuracy", "valid_loss", "seconds")
-    epochs = [{"epoch": e + 1, **{name: history[name][e] for name in columns}} for e in range(2)]
-    results = json.loads((tmp_path / "results.json").read_text())
-    for row in results["rows"]:
-        if row["system"] == "rnn":
-            row["history"] = [epochs]
-    results["rows"] = [r for r in results["rows"] if r["system"] != "gmm"]
-    (tmp_path / "results.json").write_text(json.dumps(results))
-    (tmp_path / "training-isolated.png").unlink()
-    drawn.clear()
-    run_speech(train, test, tmp_path, systems=("gmm",), **only)
-    old = drawn[f"{experiment.NAMES['rnn']} pass 1"]
-    assert old.loss == history["loss"] and old.valid_accuracy == history["valid_accuracy"]
-    assert (tmp_path / "training-isolated.png").stat().st_size > 0
+    named = re.escape(str(tmp_path / "results.json"))
+    with pytest.raises(ValueError, match=rf"{named} is not a run folder's results.json"):
+        run_speech(train, test, tmp_path, systems=("gmm",), **only)
+    with pytest.raises(ValueError, match=rf"{named} is not a run folder's results.json"):
+        experiment.redraw(tmp_path)
+    assert json.loads((tmp_path / "results.json").read_text()) == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json", "results.json.lock"]

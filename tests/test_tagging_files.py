@@ -349,16 +349,22 @@ def train_command(tmp_path, name, *data_options):
     return json.loads((runs / name / "results.json").read_text())
 
 
+def scored_row(results):
+    """The one test row of ``results`` (a results.json of one head and seed)."""
+    (row,) = [r for r in results["rows"] if r["split"] == "test"]
+    return row
+
+
 def test_every_format_trains_from_the_command_line(tmp_path, capsys):
     conll = conll_corpus(tmp_path / "c.iob1", 30)
     results = train_command(tmp_path, "conll", "--train", str(conll), "--scheme", "IOB1")
-    assert results["tagger"]["scheme"] == "IOB1"
+    assert results["settings"]["tagger"]["scheme"] == "IOB1"
     assert results["data"]["train"][0]["path"] == str(conll)
 
     conllu = write(tmp_path / "u.conllu", CONLLU * 15, crlf=True)
     results = train_command(tmp_path, "ud", "--train", str(conllu), "--feature-field", "xpos")
-    assert results["tagger"]["scheme"] is None  # UPOS: plain labels
-    assert "f1" in results["runs"][0]["test"]
+    assert results["settings"]["tagger"]["scheme"] is None  # UPOS: plain labels
+    assert "f1" in scored_row(results)["metrics"]
     assert "span F1" not in (tmp_path / "runs" / "ud" / "results.md").read_text()
 
     records = [
@@ -367,15 +373,15 @@ def test_every_format_trains_from_the_command_line(tmp_path, capsys):
     ] * 10
     jsonl = write(tmp_path / "s.jsonl", "\n".join(json.dumps(r) for r in records), bom=True)
     results = train_command(tmp_path, "jsonl", "--train", str(jsonl), "--test", str(jsonl))
-    assert "intent_accuracy" in results["runs"][0]["test"]
-    assert results["sizes"] == {"train": 18, "valid": 2, "test": 20}
+    assert "intent_accuracy" in scored_row(results)["metrics"]
+    assert results["settings"]["sizes"] == {"train": 18, "valid": 2, "test": 20}
 
     folder = tmp_path / "snips" / "train"
     folder.mkdir(parents=True)
     write(folder / "seq.in", "play jazz\nplay some rock\n" * 10, crlf=True)
     write(folder / "seq.out", "O B-genre\nO O B-genre\n" * 10)
     results = train_command(tmp_path, "slots", "--train", str(folder), "--format", "slots")
-    assert results["tagger"]["scheme"] == "BIO"
+    assert results["settings"]["tagger"]["scheme"] == "BIO"
     out = capsys.readouterr().out
     assert "held out as the development split" in out
 
@@ -420,6 +426,9 @@ def test_conll2000_by_path_gives_the_presets_figures(tmp_path):
     assert main(["train-tagger", *path_options, "--name", "b", *common]) == 0
     a = json.loads((tmp_path / "a" / "results.json").read_text())
     b = json.loads((tmp_path / "b" / "results.json").read_text())
-    assert a["runs"][0]["test"] == b["runs"][0]["test"]
-    assert a["runs"][0]["valid"] == b["runs"][0]["valid"]
+    scores = ("split", "metrics", "per_label")
+    assert [{k: r[k] for k in scores} for r in a["rows"]] == [
+        {k: r[k] for k in scores} for r in b["rows"]
+    ]
+    assert {r["split"] for r in a["rows"]} == {"test", "dev"}
     assert a["data"] == b["data"]

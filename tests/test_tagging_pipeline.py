@@ -158,7 +158,9 @@ def test_comparison_writes_results_and_resumes(splits, tmp_path):
         "checkpoints/crf-seed0.pt",
     ):
         assert (run / name).exists(), name
-    assert {r["head"] for r in results["runs"]} == {"softmax", "crf"}
+    assert {(r["system"], r["split"]) for r in results["rows"]} == {
+        (head, split) for head in ("softmax", "crf") for split in ("test", "dev")
+    }
     lines = []
     again = run_comparison(
         small,
@@ -345,11 +347,11 @@ def test_refit_retrains_on_train_and_dev_for_the_chosen_epochs(splits, tmp_path)
         )
 
     results = compare()
-    (run,) = results["runs"]
+    test, dev = results["rows"]
     record = json.loads((tmp_path / "run" / "checkpoints" / "crf-seed5.json").read_text())
     f1 = record["history"]["dev_f1"]
     chosen = max(range(len(f1)), key=lambda e: (f1[e], -e)) + 1  # the first of the best
-    assert run["refit_epochs"] == record["refit_epochs"] == chosen
+    assert test["refit_epochs"] == dev["refit_epochs"] == record["refit_epochs"] == chosen
     vocabulary = TaggingVocabulary.build(small["train"], more_labels=small["valid"])
     torch.manual_seed(5)
     replay = Tagger(replace(SMALL, head="crf"), vocabulary)
@@ -362,9 +364,10 @@ def test_refit_retrains_on_train_and_dev_for_the_chosen_epochs(splits, tmp_path)
     saved, _ = load_tagger(tmp_path / "run" / "models" / "crf-seed5.pt")
     for a, b in zip(saved.state_dict().values(), replay.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b)
-    assert run["valid"] == record["valid"]  # the selection pass's development scores
+    # the selection pass's development scores
+    assert {k: dev[k] for k in ("metrics", "per_label")} == record["dev"]
     again = compare()
-    assert again["runs"][0]["test"] == run["test"]  # read back, not retrained
+    assert again["rows"] == results["rows"]  # read back, not retrained
 
 
 def test_more_labels_add_tags_and_intents_but_not_words():
@@ -384,11 +387,13 @@ def test_read_back_refuses_a_run_trained_with_other_settings(splits, tmp_path):
     training = TaggerTrainConfig(epochs=1, batch_size=8)
     quiet = {"progress": False, "log": lambda _: None}
     run_comparison(small, tmp_path / "run", ["softmax"], [0], SMALL, training, **quiet)
-    with pytest.raises(ValueError, match=r"other settings \(hidden: 16 there, 32 asked\)"):
+    refused = r"other settings \(settings\.tagger\.hidden: 16 there, 32 asked\)"
+    with pytest.raises(ValueError, match=refused):
         run_comparison(
             small, tmp_path / "run", ["softmax"], [0], replace(SMALL, hidden=32), training, **quiet
         )
-    with pytest.raises(ValueError, match=r"other settings \(lr: 0.001 there, 0.01 asked\)"):
+    refused = r"other settings \(settings\.training\.lr: 0.001 there, 0.01 asked\)"
+    with pytest.raises(ValueError, match=refused):
         run_comparison(
             small, tmp_path / "run", ["softmax"], [0], SMALL, replace(training, lr=0.01), **quiet
         )

@@ -16,7 +16,6 @@ from ..commands import (
     nonempty,
     one_source,
     own_data,
-    refuse_unsupported,
     show_results,
     start_training,
     training_options,
@@ -25,7 +24,9 @@ from .experiment import DECODERS, MODELS
 
 
 def _train_parser(args: argparse.Namespace) -> int:
+    from dataclasses import replace
 
+    from ..training.distributed import is_main
     from .experiment import (
         default_settings,
         load_corpus,
@@ -36,9 +37,7 @@ def _train_parser(args: argparse.Namespace) -> int:
     from .synthetic import SYNTHETIC_NOTICE
 
     start_training(args)
-    refuse_unsupported(args, "train-parser", set())
-    if len(args.seeds) > 1:
-        raise ValueError("--seeds: train-parser trains one seed per run folder; give one")
+    say = print if is_main() else lambda text: None  # one copy of each note under torchrun
     corpus, data = args.corpus or "synthetic", None
     if args.train is not None:
         one_source(args)
@@ -46,11 +45,11 @@ def _train_parser(args: argparse.Namespace) -> int:
         train, dev, test, notes = load_treebank_files(*files, args.held_out)
         data = treebank_checksums(*files)
         corpus = "files"
-        print("\n".join(notes))
+        say("\n".join(notes))
     else:
         train, dev, test = load_corpus(corpus, args.data)
     if corpus == "synthetic":
-        print(SYNTHETIC_NOTICE)
+        say(SYNTHETIC_NOTICE)
     if args.train_size is not None:
         if args.train_size < 1:
             raise ValueError(
@@ -59,6 +58,7 @@ def _train_parser(args: argparse.Namespace) -> int:
         train = train[: args.train_size]
     name = f"parse-{files_name(args.train) if data else corpus}"
     run_dir = Path(args.runs) / (args.name or name)
+    settings = default_settings("ptb" if data else corpus, args.epochs)
     run_parsing(
         train,
         dev,
@@ -66,10 +66,14 @@ def _train_parser(args: argparse.Namespace) -> int:
         run_dir,
         inputs=args.inputs,
         models=args.models,
-        settings=default_settings("ptb" if data else corpus, args.epochs, args.seeds[0]),
+        settings=replace(settings, training=replace(settings.training, amp=args.amp)),
         corpus=name.removeprefix("parse-") if data else corpus,
         progress=not args.quiet,
         data=data,
+        log=say,
+        seeds=args.seeds,
+        device=args.device,
+        save_every=args.save_every,
     )
     show_results(run_dir)
     return 0
@@ -162,7 +166,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     tp.set_defaults(run=_train_parser)
 
     parse = commands.add_parser("parse", help="parse sentences with a saved parser")
-    parse.add_argument("--model", required=True, help="a models/<input>-<model>.pt of a run")
+    parse.add_argument(
+        "--model", required=True, help="a models/<input>-<model>-seed<seed>.pt of a run"
+    )
     parse.add_argument(
         "--decoder",
         choices=DECODERS,

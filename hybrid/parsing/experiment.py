@@ -1,25 +1,32 @@
 """The parsing comparison: seq2seq without attention, with it, with it and the word pointer,
 and the chart parser trained as a tree CRF or a structured SVM, all on one encoder.
 
-For each input (``words``; ``tags``: words and the treebank's POS tags) and each model
+For each input (``words``; ``tags``: words and the treebank's POS tags), each model
 (``none``: the encoder-decoder without attention; ``attention``; ``pointer``: attention and
 the word pointer; ``chart-crf`` and ``chart-ssvm``: span scores from the same encoder and
-CKY, see `new_parser`), one parser is trained on the training trees and selected by
-development F1. Each parses the test sentences with every decoder it has (greedy, beam and
-constrained; CKY and minimum Bayes risk); a row records EVALB precision, recall and F1
-(after repair), F1 by sentence length, exact match, the share of outputs that were trees
-before repair, and the speed.
+CKY, see `new_parser`) and each seed, one parser is trained on the training trees and
+selected by development F1. Each parses the test sentences with every decoder it has
+(greedy, beam and constrained; CKY and minimum Bayes risk).
 
-The run folder receives ``results.json`` (every row, with training histories), ``results.md``,
-``models/<input>-<model>.pt`` (for ``hybrid parse``), ``checkpoints/`` (resumable training),
-``training.png``, ``f1-by-length.png``, ``attention.png`` and ``pointer-attention.png``. A
-rerun reads the finished parsers back and trains only the missing ones (scoring, from its
-saved model, a finished parser's decoders that have no row yet); other settings in
-the same folder are refused, but for more epochs: the folder then records the change
-(``changes`` in ``results.json``), and its parsers, trained for fewer, train on from their
-checkpoints when asked for again.
-``results.json`` is read, changed and written back under a lock (`hybrid.files.update_json`),
-so that separate processes can train different parsers into one folder and lose no rows.
+The run folder (`hybrid.runs`) receives ``results.json``, ``results.md``,
+``models/<input>-<model>-seed<seed>.pt`` (for ``hybrid parse``), ``checkpoints/``
+(resumable training), ``training.png``, ``f1-by-length.png``, ``attention.png`` and
+``pointer-attention.png``. ``results.json`` has one row per parser (``task``: the input,
+``system``: the model, ``seed``) and decoder on the ``test`` split: ``metrics`` (EVALB
+precision, recall and F1 after repair, exact match, the share of outputs that were trees
+before repair, all fractions; the sentences EVALB left out; sentences parsed per second),
+``f1_by_length``, ``outputs`` and, for the constrained decoder of a parser with attention,
+the ``attention`` maps' data; and one row per parser on the ``dev`` split (its quickest
+decoder): the F1 and loss of its best epoch, with its training ``history``. The table and
+every plot are drawn from ``results.json`` alone (`redraw`), with the mean and standard
+deviation over seeds where there are several.
+
+A rerun reads the finished parsers back and trains only the missing ones (scoring, from its
+saved model, a finished parser's decoders that have no row yet); other settings in the same
+folder are refused, but for more epochs: the folder then records the change (``changes`` in
+``results.json``), and its parsers, trained for fewer, train on from their checkpoints when
+asked for again. Rows are merged under a lock (`hybrid.runs.RunFolder`), so that separate
+processes can train different parsers or seeds into one folder and lose no rows.
 """
 
 from __future__ import annotations
@@ -29,22 +36,24 @@ import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import partial
 from pathlib import Path
 
 import torch
 
 from ..corpora import HELD_OUT_SEED, checksums, expand_paths, hold_out
-from ..files import data_root, file_lock, read_json, update_json, write_text_atomic
+from ..files import data_root, write_text_atomic
 from ..nn.seq2seq import Seq2Seq, Seq2SeqConfig
 from ..nn.span_scorer import SpanScorer, SpanScorerConfig
-from ..saved import check_same_setup, record_changes
+from ..runs import RunFolder, environment
+from ..training import distributed, resolve_device
+from ..training.distributed import is_main
 from .chart import CHART_MODES, ChartParser
 from .data import ParsingVocabulary
 from .evalb import evalb
 from .linearize import WORD
-from .parser import MODES, BaseParser, Parser
+from .parser import MODES, BaseParser, Parse, Parser
 from .plots import plot_attention, plot_f1_by_length, plot_training
 from .synthetic import synthetic_trees
 from .train import ParserTrainConfig, fit, gold_tagged, inputs_of
@@ -56,13 +65,15 @@ __all__ = [
     "INPUTS",
     "LENGTH_BINS",
     "MODELS",
+    "PRIMARY",
     "ParsingSettings",
     "default_settings",
     "load_corpus",
     "load_treebank_files",
     "new_parser",
+    "redraw",
+    "results_table",
     "run_parsing",
-    "seeds_table",
     "treebank_checksums",
 ]
 
@@ -70,6 +81,8 @@ INPUTS = ("words", "tags")
 #: The settings a run folder may be asked for again with a larger value (to train on).
 _RAISABLE = ("training.epochs",)
 MODELS = ("none", "attention", "pointer", "chart-crf", "chart-ssvm")
+#: What `hybrid report` compares first: test F1, higher is better.
+PRIMARY = ("f1", True)
 #: Every parser's decoders: the seq2seq parsers' (`MODES`), then the chart parsers'.
 DECODERS = (*MODES, *CHART_MODES)
 #: Sentence-length bins of the F1-by-length breakdown: ``(first, last)`` words.
@@ -111,8 +124,9 @@ class ParsingSettings:
     span_hidden: int = 250
 
 
-def default_settings(corpus: str, epochs: int | None = None, seed: int = 0) -> ParsingSettings:
-    """The recipe's settings: small and quick on the synthetic treebank, larger on the PTB."""
+def default_settings(corpus: str, epochs: int | None = None) -> ParsingSettings:
+    """The recipe's settings: small and quick on the synthetic treebank, larger on the PTB
+    (training seed 0: `run_parsing` takes the seeds)."""
     if corpus == "synthetic":
         return ParsingSettings(
             model={
@@ -123,7 +137,7 @@ def default_settings(corpus: str, epochs: int | None = None, seed: int = 0) -> P
                 "decoder_layers": 1,
                 "dropout": 0.2,
             },
-            training=ParserTrainConfig(epochs=epochs or 15, batch_size=32, lr=3e-3, seed=seed),
+            training=ParserTrainConfig(epochs=epochs or 15, batch_size=32, lr=3e-3),
             beam=5,
             span_hidden=64,
         )
@@ -137,7 +151,7 @@ def default_settings(corpus: str, epochs: int | None = None, seed: int = 0) -> P
             "dropout": 0.3,
             "word_dropout": 0.1,
         },
-        training=ParserTrainConfig(epochs=epochs or 30, batch_size=32, lr=1e-3, seed=seed),
+        training=ParserTrainConfig(epochs=epochs or 30, batch_size=32, lr=1e-3),
     )
 
 
@@ -353,30 +367,43 @@ _SPAN_SCORER_FIELDS = {
 
 
 def _score(parser: BaseParser, test: Sequence[Tree], mode: str, beam: int) -> dict:
+    """What a test row records of ``parser`` decoding the ``test`` sentences with ``mode``:
+    ``metrics`` (EVALB ``precision``, ``recall``, ``f1`` and ``exact`` match after repair,
+    and ``well_formed``, the share of outputs that were trees before repair, all fractions;
+    ``evalb_errors``, the sentences EVALB left out; ``sentences_per_second``),
+    ``sentences``, ``f1_by_length`` (`_f1_by_length`), ``outputs`` (each sentence's output
+    tokens, space-separated) and, for the constrained decoder of a parser with attention,
+    ``attention`` (`_attention_samples`)."""
     sentences, tags = inputs_of(test)
     begin = time.perf_counter()
     parses = parser.parse(sentences, tags if parser.uses_tags else None, mode=mode, beam=beam)
     seconds = time.perf_counter() - begin
     parsed = gold_tagged(parses, tags)
     result = evalb(list(test), parsed)
-    return {
-        "decoder": mode,
-        "precision": 100 * result.precision,
-        "recall": 100 * result.recall,
-        "f1": 100 * result.f1,
-        "f1_by_length": _f1_by_length(test, parsed),
-        "exact": 100 * result.exact_match,
-        "evalb_errors": len(result.errors) + len(result.skipped),
-        "well_formed": 100.0 * sum(p.well_formed for p in parses) / len(parses),
+    scored = {
+        "metrics": {
+            "f1": result.f1,
+            "precision": result.precision,
+            "recall": result.recall,
+            "exact": result.exact_match,
+            "well_formed": sum(p.well_formed for p in parses) / len(parses),
+            "evalb_errors": len(result.errors) + len(result.skipped),
+            "sentences_per_second": len(parses) / seconds,
+        },
         "sentences": len(parses),
-        "sentences_per_second": len(parses) / seconds,
+        "f1_by_length": _f1_by_length(test, parsed),
         "outputs": [" ".join(p.tokens) for p in parses],
     }
+    if mode == "constrained":
+        samples = _attention_samples(parser, test, parses)
+        if samples:
+            scored["attention"] = samples
+    return scored
 
 
 def _f1_by_length(gold: Sequence[Tree], parsed: Sequence[Tree]) -> dict[str, float | None]:
-    """EVALB F1 (%) of the test sentences in each of `LENGTH_BINS` (``None``: no sentence),
-    keyed ``"1-10"``, ..., ``"41+"``."""
+    """EVALB F1 (a fraction) of the test sentences in each of `LENGTH_BINS` (``None``: no
+    sentence), keyed ``"1-10"``, ..., ``"41+"``."""
     scores = {}
     for first, last in LENGTH_BINS:
         name = f"{first}-{last}" if last else f"{first}+"
@@ -386,8 +413,34 @@ def _f1_by_length(gold: Sequence[Tree], parsed: Sequence[Tree]) -> dict[str, flo
             if first <= len(tree.leaves()) and (last is None or len(tree.leaves()) <= last)
         ]
         picked = ([gold[k] for k in chosen], [parsed[k] for k in chosen])
-        scores[name] = 100 * evalb(*picked).f1 if chosen else None
+        scores[name] = evalb(*picked).f1 if chosen else None
     return scores
+
+
+def _attention_samples(parser: Parser, test: Sequence[Tree], parses: Sequence[Parse]) -> list:
+    """What the attention maps show of a sequence-to-sequence parser with attention, on the
+    two shortest test sentences of 6+ words (else the first): ``[{"words", "outputs",
+    "weights"}]``, the words in the encoder's reading order (reversed for a parser reading
+    backwards), the output tokens of ``parses``, and the ``(T + 1, S)`` attention weights of
+    each output token and ``</s>`` over the words, to 4 decimals; ``[]`` without
+    attention."""
+    lengths = [len(tree.leaves()) for tree in test]
+    longer = [k for k, length in enumerate(lengths) if length >= 6]
+    samples = []
+    for k in sorted(longer, key=lengths.__getitem__)[:2] or [0]:
+        sentence = test[k].leaves()
+        tags = [tag for tag, _ in test[k].preterminals()] if parser.uses_tags else None
+        weights = parser.attention(sentence, parses[k].tokens, tags)
+        if weights is None:
+            return []
+        samples.append(
+            {
+                "words": sentence[::-1] if parser.vocabulary.reverse else list(sentence),
+                "outputs": list(parses[k].tokens),
+                "weights": [[round(w, 4) for w in row] for row in weights.tolist()],
+            }
+        )
+    return samples
 
 
 def run_parsing(
@@ -402,140 +455,269 @@ def run_parsing(
     progress: bool = False,
     data: dict[str, list[dict[str, str]]] | None = None,
     log: Callable[[str], None] = print,
+    seeds: Sequence[int] | None = None,
+    device: str | torch.device = "cpu",
+    save_every: int = 0,
 ) -> dict:
-    """Train and evaluate every (input, model) pair; write the run folder; return its results.
+    """Train and evaluate every (input, model) pair with every seed; write the run folder.
 
-    ``data``: the treebank files read, ``{split: [{"path", "sha256"}]}``
-    (`treebank_checksums`): their checksums are recorded, and a run folder made from files
-    of other contents is refused. ``log``: where each parser's training writes one line per
-    epoch (also kept beside its checkpoint, ``checkpoints/<input>-<model>.log``).
+    Args:
+        train: Normalised training trees.
+        dev: Normalised development trees (selection by F1).
+        test: Normalised test trees.
+        run_dir: The run folder (created; reused to resume and to add parsers).
+        inputs: Among `INPUTS`.
+        models: Among `MODELS`.
+        settings: Sizes, training and decoding (default `ParsingSettings()`); the
+            ``training.seed`` is replaced by each of ``seeds``.
+        corpus: The corpus name recorded.
+        progress: Show a progress bar over each epoch's batches.
+        data: The treebank files read, ``{split: [{"path", "sha256"}]}``
+            (`treebank_checksums`): recorded, and a run folder made from files of other
+            contents is refused.
+        log: Where each parser's training writes one line per epoch (also kept beside its
+            checkpoint, ``checkpoints/<input>-<model>-seed<seed>.log``).
+        seeds: The training seeds: one parser of each pair per seed, its initial weights and
+            batch order drawn from it (default: ``settings.training.seed`` alone; a seed
+            given twice trains once).
+        device: Where the parsers train and parse (`hybrid.training.resolve_device`).
+        save_every: Also checkpoint every this many steps within an epoch
+            (`hybrid.training.train`).
+
+    Returns:
+        The content of ``results.json`` (`hybrid.runs`), with the rows of the other
+        processes that share the folder.
 
     Raises:
-        ValueError: Unknown inputs or models, empty splits, or a run folder made with other
-            settings.
+        ValueError: Unknown inputs or models, no seed, an empty split, a device that cannot
+            train, or a run folder made with other settings (naming ``results.json`` and each
+            setting; only ``training.epochs`` may be raised).
     """
     settings = settings or ParsingSettings()
+    seeds = [settings.training.seed] if seeds is None else list(dict.fromkeys(seeds))
     for name, given, known in (("inputs", inputs, INPUTS), ("models", models, MODELS)):
         if set(given) - set(known):
             raise ValueError(f"{name} must be among {known}, got {sorted(set(given) - set(known))}")
+    if not seeds:
+        raise ValueError("seeds: expected at least one training seed")
     if not train or not dev or not test:
         raise ValueError("train, dev and test must all hold trees")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "results.json"
-    requested = {"corpus": corpus, "train_trees": len(train), **asdict(settings)}
-    if data:
-        requested["data"] = {split: [f["sha256"] for f in files] for split, files in data.items()}
-    requested = json.loads(json.dumps(requested))
-
-    # a rerun with other settings is refused from here on
-    claimed = update_json(path, partial(_claim, path, requested))
-    histories = claimed["histories"]
+    device = resolve_device(device)
+    # every seed checked (`ParserTrainConfig`) before anything trains
+    trainings = {seed: replace(settings.training, seed=seed) for seed in seeds}
+    folder = RunFolder(run_dir, "parsing", PRIMARY)
+    recorded = {"train_trees": len(train), **asdict(settings)}
+    del recorded["training"]["seed"]  # a row's key
+    recorded = json.loads(json.dumps(recorded))  # as read back from results.json
+    claimed = folder.claim(corpus, recorded, data, may_raise=_RAISABLE)
+    # every process of a torchrun group goes by what the first one found
+    finished = distributed.all_gather(_finished(claimed["rows"], folder.models))[0]
+    draw = partial(_draw, Path(run_dir))
     vocabulary = ParsingVocabulary.build(train, settings.labelled_closing, settings.reverse)
-    for source in inputs:
-        for model in models:
-            key = f"{source}-{model}"
-            if key in histories:
-                _score_new_decoders(claimed, run_dir, source, model, test, settings.beam)
-                continue
-            torch.manual_seed(settings.training.seed)  # the same start whatever ran before
-            parser = new_parser(vocabulary, settings, source == "tags", model)
-            history = fit(
-                parser,
-                train,
-                dev,
-                settings.training,
-                run_dir / "checkpoints" / f"{key}.pt",
-                progress,
-                log,
-            )
-            train_seconds = sum(history.seconds)  # all epochs, also those before a resume
-            parser.save(run_dir / "models" / f"{key}.pt")
-            fresh = [
-                {"input": source, "model": model, "train_seconds": train_seconds, **row}
-                for row in (_score(parser, test, mode, settings.beam) for mode in parser.modes)
-            ]
-            update_json(path, partial(_add_rows, key, fresh, history.to_dict()))
-    with file_lock(path):  # with the parsers other processes finished
-        results = read_json(path)
-        write_text_atomic(run_dir / "results.md", results_table(results, corpus))
-        plot_training(results["histories"], run_dir / "training.png")
-        plot_f1_by_length(results["rows"], run_dir / "f1-by-length.png", _MODEL_NAMES)
-        _plot_attention_samples(run_dir, test, inputs, settings.beam)
-    return results
+    results: dict = {}
+    for seed in seeds:
+        for source in inputs:
+            for model in models:
+                name = _file_name(source, model, seed)
+                if (source, model, seed) in finished:
+                    if not is_main():
+                        continue
+                    parser = BaseParser.load(folder.models / f"{name}.pt", device)
+                    mine = _rows_of(claimed["rows"], source, model, seed)
+                    history = next(r for r in mine if r["split"] == "dev")["history"]
+                    scored = {r["decoder"] for r in mine if r["split"] == "test"}
+                    modes = [mode for mode in parser.modes if mode not in scored]
+                    fresh = []
+                else:
+                    torch.manual_seed(seed)  # the same start whatever ran before
+                    parser = new_parser(vocabulary, settings, source == "tags", model)
+                    parser.model.to(device)
+                    checkpoint = folder.checkpoints / f"{name}.pt"
+                    trained = fit(
+                        parser, train, dev, trainings[seed], checkpoint, progress, log, save_every
+                    )
+                    if not is_main():
+                        continue
+                    parser.save(folder.models / f"{name}.pt")
+                    history, modes = trained.to_dict(), parser.modes
+                    fresh = [_dev_row(source, model, seed, parser.modes[0], history, device)]
+                for mode in modes:
+                    row = _row(source, model, mode, seed, "test", history, device)
+                    fresh.append(row | _score(parser, test, mode, settings.beam))
+                if fresh:
+                    results = folder.add_rows(fresh, draw)
+    return results or folder.redraw(draw)
 
 
-def _claim(path: Path, requested: dict, saved: dict) -> dict:
-    """``saved``, the ``results.json`` at ``path``, taken over by a run of the ``requested``
-    settings. Other settings are refused, but for more epochs (`_RAISABLE`): the change is
-    recorded, and the rows and histories of the parsers, trained for fewer, are dropped."""
-    changes = check_same_setup(path, saved.get("settings"), requested, may_raise=_RAISABLE)
-    claimed = {"rows": [], "histories": {}} | saved | {"settings": requested}
-    if changes:  # every parser trains on, from its checkpoint
-        claimed |= {"rows": [], "histories": {}}
-    return record_changes(claimed, changes)
+def _file_name(source: str, model: str, seed: int) -> str:
+    """The name of a parser's model and checkpoint files (``words-pointer-seed0``)."""
+    return f"{source}-{model}-seed{seed}"
 
 
-def _score_new_decoders(
-    results: dict, run_dir: Path, source: str, model: str, test: Sequence[Tree], beam: int
-) -> None:
-    """Score a parser that finished before it had some of its decoders (its saved model read
-    back), adding their rows to ``results.json``."""
-    key = f"{source}-{model}"
-    scored = {r["decoder"] for r in results["rows"] if (r["input"], r["model"]) == (source, model)}
-    parser = BaseParser.load(run_dir / "models" / f"{key}.pt")
-    missing = [mode for mode in parser.modes if mode not in scored]
-    if not missing:
-        return
-    history = results["histories"][key]
-    seconds = sum(history["seconds"])
-    fresh = [
-        {"input": source, "model": model, "train_seconds": seconds, **row}
-        for row in (_score(parser, test, mode, beam) for mode in missing)
-    ]
-    update_json(run_dir / "results.json", partial(_add_rows, key, fresh, history))
+def _rows_of(rows: Sequence[dict], source: str, model: str, seed: int) -> list[dict]:
+    """The rows of the parser of ``source``, ``model`` and ``seed``."""
+    return [r for r in rows if (r["task"], r["system"], r["seed"]) == (source, model, seed)]
 
 
-def _add_rows(key: str, fresh: list[dict], history: dict, saved: dict) -> dict:
-    """``saved`` (a ``results.json``) with the ``fresh`` rows and the history of parser
-    ``key`` (``<input>-<model>``), replacing the rows of the same decoders."""
-    replaced = {(r["input"], r["model"], r["decoder"]) for r in fresh}
-    rows = [r for r in saved["rows"] if (r["input"], r["model"], r["decoder"]) not in replaced]
-    return saved | {"rows": rows + fresh, "histories": saved["histories"] | {key: history}}
+def _finished(rows: Sequence[dict], models: Path) -> set[tuple[str, str, int]]:
+    """The ``(input, model, seed)`` of the parsers that finished training: those with their
+    development row (written with their test rows) and their saved model."""
+    keys = {(r["task"], r["system"], r["seed"]) for r in rows if r["split"] == "dev"}
+    return {key for key in keys if (models / f"{_file_name(*key)}.pt").exists()}
 
 
-def _plot_attention_samples(
-    run_dir: Path, test: Sequence[Tree], inputs: Sequence[str], beam: int
-) -> None:
-    """Attention maps of the attention parsers (``attention.png``, ``pointer-attention.png``)
-    on the two shortest test sentences of 6+ words."""
-    source = "words" if "words" in inputs else inputs[0]
-    chosen = sorted((t for t in test if len(t.leaves()) >= 6), key=lambda t: len(t.leaves()))[:2]
-    for model, name in (("attention", "attention.png"), ("pointer", "pointer-attention.png")):
-        path = run_dir / "models" / f"{source}-{model}.pt"
-        if not path.exists():
-            continue
-        parser = Parser.load(path)
-        samples = []
-        for tree in chosen or test[:1]:
-            sentence, tags = tree.leaves(), [tag for tag, _ in tree.preterminals()]
-            tags = tags if parser.uses_tags else None
-            parse = parser.parse([sentence], None if tags is None else [tags], beam=beam)[0]
-            weights = parser.attention(sentence, parse.tokens, tags)
-            shown = sentence[::-1] if parser.vocabulary.reverse else sentence
-            samples.append((weights, shown, parse.tokens))
-        title = f"{_MODEL_NAMES[model]}, {source} input, constrained beam output"
-        plot_attention(samples, run_dir / name, title)
+def _row(
+    source: str,
+    model: str,
+    decoder: str,
+    seed: int,
+    split: str,
+    history: dict,
+    device: torch.device,
+) -> dict:
+    """The key and the training of a row: ``task`` (the input), ``system`` (the model),
+    ``decoder``, ``seed``, ``split``; ``epochs`` trained, ``seconds`` of training (both
+    over every resume) and the ``environment`` (`hybrid.runs.environment`)."""
+    return {
+        "task": source,
+        "system": model,
+        "decoder": decoder,
+        "seed": seed,
+        "split": split,
+        "epochs": len(history["loss"]),
+        "seconds": sum(history["seconds"]),
+        "environment": environment(device),
+    }
 
 
-def results_table(results: dict, corpus: str) -> str:
-    """``results.md``: one row per model and decoder, one column group per input."""
+def _dev_row(
+    source: str, model: str, seed: int, decoder: str, history: dict, device: torch.device
+) -> dict:
+    """The development row of a parser: the ``f1`` (a fraction) and ``loss`` of its best
+    epoch, scored with its quickest ``decoder`` during training (`dev_scores`), that
+    ``best_epoch`` and the whole training ``history`` (`hybrid.training.History.to_dict`)."""
+    best = history["best_epoch"]
+    metrics = {"f1": history["dev_f1"][best - 1], "loss": history["dev_loss"][best - 1]}
+    return _row(source, model, decoder, seed, "dev", history, device) | {
+        "metrics": metrics,
+        "best_epoch": best,
+        "history": history,
+    }
+
+
+def redraw(run_dir: str | os.PathLike[str]) -> dict:
+    """Draw ``results.md`` and every plot of a parsing run folder again from its
+    ``results.json`` alone (no corpus read, no parser loaded); returns its content.
+
+    Raises:
+        ValueError: naming ``results.json``, when it is missing, of another schema, or of
+            another domain's run.
+    """
+    run_dir = Path(run_dir)
+    return RunFolder(run_dir, "parsing", PRIMARY).redraw(partial(_draw, run_dir))
+
+
+def _draw(run_dir: Path, results: dict) -> None:
+    """Write ``results.md`` (`results_table`), ``training.png``, ``f1-by-length.png``,
+    ``attention.png`` and ``pointer-attention.png`` of ``run_dir`` from ``results``, the
+    content of its ``results.json``."""
+    if results["domain"] != "parsing":
+        raise ValueError(
+            f"{run_dir / 'results.json'} holds a {results['domain']} run, not a parsing run"
+        )
     rows = results["rows"]
-    inputs = [i for i in INPUTS if any(r["input"] == i for r in rows)]
+    write_text_atomic(run_dir / "results.md", results_table(results))
+    several = len({r["seed"] for r in rows}) > 1
+    histories = {
+        f"{r['task']}-{r['system']}" + (f" seed {r['seed']}" if several else ""): r["history"]
+        for r in _ordered(rows, "dev")
+    }
+    if histories:
+        plot_training(histories, run_dir / "training.png")
+    plot_f1_by_length(_by_length(rows), run_dir / "f1-by-length.png", _MODEL_NAMES)
+    _plot_attention_samples(rows, run_dir)
+
+
+def _ordered(rows: Sequence[dict], split: str) -> list[dict]:
+    """The rows of ``split`` by input, model, decoder and seed."""
+    return sorted(
+        (r for r in rows if r["split"] == split),
+        key=lambda r: (
+            INPUTS.index(r["task"]),
+            MODELS.index(r["system"]),
+            DECODERS.index(r["decoder"]),
+            r["seed"],
+        ),
+    )
+
+
+def _by_length(rows: Sequence[dict]) -> list[dict]:
+    """Test F1 by sentence length of every input, model and decoder: ``[{"task", "system",
+    "decoder", "f1_by_length": {bin: mean over seeds, a fraction, or None}}]``."""
+    seeds: dict[tuple, list[dict]] = {}
+    for row in _ordered(rows, "test"):
+        seeds.setdefault((row["task"], row["system"], row["decoder"]), []).append(row)
+    lines = []
+    for (source, model, decoder), mine in seeds.items():
+        means = {
+            name: _mean([row["f1_by_length"][name] for row in mine])
+            for name in mine[0]["f1_by_length"]
+        }
+        lines.append({"task": source, "system": model, "decoder": decoder, "f1_by_length": means})
+    return lines
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    """The mean of the values that are not ``None`` (``None`` if none is)."""
+    kept = [v for v in values if v is not None]
+    return statistics.fmean(kept) if kept else None
+
+
+def _plot_attention_samples(rows: Sequence[dict], run_dir: Path) -> None:
+    """Attention maps of the attention parsers (``attention.png``, ``pointer-attention.png``)
+    from the ``attention`` of their constrained test rows: the input ``words`` where the
+    folder has it, the lowest seed."""
+    drawn = [r for r in _ordered(rows, "test") if "attention" in r]
+    if not drawn:
+        return
+    source = "words" if any(r["task"] == "words" for r in drawn) else drawn[0]["task"]
+    for model, name in (("attention", "attention.png"), ("pointer", "pointer-attention.png")):
+        mine = [r for r in drawn if (r["task"], r["system"]) == (source, model)]
+        if mine:
+            row = min(mine, key=lambda r: r["seed"])
+            title = f"{_MODEL_NAMES[model]}, {source} input, constrained beam output"
+            plot_attention(row["attention"], run_dir / name, title)
+
+
+#: The test metrics of the main table of ``results.md``.
+_TABLE_METRICS = ("f1", "exact", "well_formed", "sentences_per_second")
+
+
+def results_table(results: dict) -> str:
+    """``results.md`` from the content of ``results.json``: one row per model and decoder,
+    one column group per input (test F1 and exact match, the outputs that were trees
+    before repair and the speed; where the folder holds several seeds, F1 and exact match
+    as mean ± standard deviation over seeds with their number in brackets, the rest as
+    means); then test F1 by sentence length (mean over seeds) and each parser's
+    training."""
+    rows = results["rows"]
+    seeds = sorted({r["seed"] for r in rows})
+    several = len(seeds) > 1
+    summary = {
+        (s["task"], s["system"], s["decoder"], s["metric"]): s
+        for s in results["summary"]
+        if s["split"] == "test"
+    }
+    inputs = [i for i in INPUTS if any(r["task"] == i and r["split"] == "test" for r in rows)]
+    over = ""
+    if several:
+        listed = ", ".join(map(str, seeds))
+        over = f"; mean ± std over seeds {listed} (how many trained it), means of the rest"
     lines = [
-        f"# Parsing: sequence-to-sequence and chart parsers ({corpus})",
+        f"# Parsing: sequence-to-sequence and chart parsers ({results['corpus']})",
         "",
         "Test set, EVALB (COLLINS.prm) labelled bracket F1 after repair, exact match (%), "
-        "outputs that were trees before repair (%), sentences parsed per second.",
+        f"outputs that were trees before repair (%), sentences parsed per second{over}.",
         "",
     ]
     header = "| model | decoder |"
@@ -549,116 +731,57 @@ def results_table(results: dict, corpus: str) -> str:
             cells = [_MODEL_NAMES[model], mode]
             found = False
             for source in inputs:
-                row = next(
-                    (
-                        r
-                        for r in rows
-                        if (r["input"], r["model"], r["decoder"]) == (source, model, mode)
-                    ),
-                    None,
-                )
-                if row is None:
+                if (source, model, mode, "f1") not in summary:
                     cells += ["-"] * 4
                     continue
                 found = True
+                metrics = {m: summary[source, model, mode, m] for m in _TABLE_METRICS}
                 cells += [
-                    f"{row['f1']:.2f}",
-                    f"{row['exact']:.1f}",
-                    f"{row['well_formed']:.1f}",
-                    f"{row['sentences_per_second']:.1f}",
+                    _percent(metrics["f1"], 2, several),
+                    _percent(metrics["exact"], 1, several),
+                    f"{100 * metrics['well_formed']['mean']:.1f}",
+                    f"{metrics['sentences_per_second']['mean']:.1f}",
                 ]
             if found:
                 lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", *_length_table(rows, inputs)]
+    lines += ["", *_length_table(rows, several)]
     lines += ["", "Training (seconds, epochs, best epoch by development F1):", ""]
-    for key, history in results["histories"].items():
-        best = max(range(len(history["dev_f1"])), key=history["dev_f1"].__getitem__)
-        seconds = sum(history["seconds"])
+    for row in _ordered(rows, "dev"):
         lines.append(
-            f"- {key}: {seconds:.0f} s, {len(history['loss'])} epochs, best epoch {best + 1} "
-            f"(dev F1 {history['dev_f1'][best]:.2f})"
+            f"- {row['task']}-{row['system']} (seed {row['seed']}): {row['seconds']:.0f} s, "
+            f"{row['epochs']} epochs, best epoch {row['best_epoch']} "
+            f"(dev F1 {100 * row['metrics']['f1']:.2f})"
         )
     return "\n".join(lines) + "\n"
 
 
-def _length_table(rows: list[dict], inputs: list[str]) -> list[str]:
+def _percent(entry: dict, digits: int, spread: bool) -> str:
+    """A summary entry (`hybrid.runs.summarise`) in percent: the mean, and with ``spread``
+    the standard deviation and the number of seeds."""
+    shown = f"{100 * entry['mean']:.{digits}f}"
+    if spread:
+        shown += f" ± {100 * entry['std']:.{digits}f} ({entry['seeds']})"
+    return shown
+
+
+def _length_table(rows: Sequence[dict], several: bool) -> list[str]:
     """The lines of the F1-by-length table: one row per (input, model, decoder), one column
-    per `LENGTH_BINS` bin (rows of runs made before it are left out)."""
-    rows = [r for r in rows if "f1_by_length" in r]
-    if not rows:
+    per `LENGTH_BINS` bin, in percent (``several``: means over seeds)."""
+    lines = _by_length(rows)
+    if not lines:
         return []
-    bins = list(rows[0]["f1_by_length"])
-    lines = [
-        "Test F1 by sentence length (words):",
+    bins = list(lines[0]["f1_by_length"])
+    table = [
+        "Test F1 by sentence length (words)" + (", mean over seeds:" if several else ":"),
         "",
         "| input | model | decoder | " + " | ".join(bins) + " |",
         "| --- | --- | --- |" + " ---: |" * len(bins),
     ]
-    order = {(m, d): k for k, (m, d) in enumerate((m, d) for m in MODELS for d in DECODERS)}
-    for row in sorted(
-        rows, key=lambda r: (inputs.index(r["input"]), order[r["model"], r["decoder"]])
-    ):
-        cells = ["-" if v is None else f"{v:.1f}" for v in row["f1_by_length"].values()]
-        lines.append(
-            f"| {row['input']} | {_MODEL_NAMES[row['model']]} | {row['decoder']} | "
+    for line in lines:
+        cells = ["-" if v is None else f"{100 * v:.1f}" for v in line["f1_by_length"].values()]
+        table.append(
+            f"| {line['task']} | {_MODEL_NAMES[line['system']]} | {line['decoder']} | "
             + " | ".join(cells)
             + " |"
         )
-    return lines
-
-
-def seeds_table(runs: dict[int, dict], corpus: str) -> str:
-    """The comparison over seeds: ``runs`` maps each seed to the ``results.json`` of its run
-    folder (`run_parsing` with that ``training.seed``); one row per (input, model, decoder)
-    with the mean ± standard deviation over the seeds that trained it of the test F1, exact
-    match and F1 by sentence length, and the mean speed."""
-    keys = {
-        (r["input"], r["model"], r["decoder"]) for results in runs.values() for r in results["rows"]
-    }
-    order = {(m, d): k for k, (m, d) in enumerate((m, d) for m in MODELS for d in DECODERS)}
-    bins = [f"{a}-{b}" if b else f"{a}+" for a, b in LENGTH_BINS]
-    lines = [
-        f"# Parsing over seeds ({corpus})",
-        "",
-        f"Test set, EVALB (COLLINS.prm) labelled bracket F1 and exact match (%), mean ± std over "
-        f"the seeds that trained each parser (seeds {sorted(runs)}); F1 by sentence length "
-        "(words), mean over seeds; sentences parsed per second, mean.",
-        "",
-        "| input | model | decoder | seeds | F1 | exact | " + " | ".join(bins) + " | sent/s |",
-        "| --- | --- | --- | ---: | ---: | ---: |" + " ---: |" * (len(bins) + 1),
-    ]
-    for source, model, decoder in sorted(
-        keys, key=lambda k: (INPUTS.index(k[0]), order[k[1], k[2]])
-    ):
-        mine = [
-            row
-            for results in runs.values()
-            for row in results["rows"]
-            if (row["input"], row["model"], row["decoder"]) == (source, model, decoder)
-        ]
-        by_length = [
-            _mean([row["f1_by_length"][name] for row in mine if "f1_by_length" in row])
-            for name in bins
-        ]
-        cells = [
-            _INPUT_NAMES[source],
-            _MODEL_NAMES[model],
-            decoder,
-            str(len(mine)),
-            _mean_std([row["f1"] for row in mine]),
-            _mean_std([row["exact"] for row in mine]),
-            *("-" if v is None else f"{v:.1f}" for v in by_length),
-            f"{statistics.fmean(row['sentences_per_second'] for row in mine):.1f}",
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _mean(values: list[float | None]) -> float | None:
-    kept = [v for v in values if v is not None]
-    return statistics.fmean(kept) if kept else None
-
-
-def _mean_std(values: list[float]) -> str:
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.2f} ± {spread:.2f}"
+    return table

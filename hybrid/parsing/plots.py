@@ -1,5 +1,5 @@
 """Pictures of a parser comparison: development curves, F1 by sentence length and attention
-maps."""
+maps, each drawn from what ``results.json`` holds (`hybrid.parsing.experiment`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from torch import Tensor  # noqa: E402
 
 from ..files import save_figure  # noqa: E402
 
@@ -19,14 +18,15 @@ from ..files import save_figure  # noqa: E402
 def plot_training(histories: dict[str, dict], path: Path) -> None:
     """Training and development loss (token cross-entropy per target token of a seq2seq
     parser; tree-CRF or hinge loss per sentence of a chart parser) and development F1
-    (greedy decoding; CKY) per epoch, one line per model; ``histories``: each model's
-    training history (`hybrid.training.History.to_dict`) by name."""
+    (greedy decoding; CKY; a fraction, drawn in percent) per epoch, one line per parser;
+    ``histories``: each parser's training history (`hybrid.training.History.to_dict`) by
+    name."""
     fig, (loss_ax, f1_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
     for i, (name, history) in enumerate(sorted(histories.items())):
         epochs = np.arange(1, len(history["loss"]) + 1)
         loss_ax.plot(epochs, history["loss"], color=f"C{i}", label=f"{name} train")
         loss_ax.plot(epochs, history["dev_loss"], color=f"C{i}", linestyle="--", label="dev")
-        f1_ax.plot(epochs, history["dev_f1"], color=f"C{i}", label=name)
+        f1_ax.plot(epochs, 100 * np.asarray(history["dev_f1"]), color=f"C{i}", label=name)
     loss_ax.set(
         xlabel="epoch",
         ylabel="loss per sentence (seq2seq: per token)",
@@ -39,22 +39,22 @@ def plot_training(histories: dict[str, dict], path: Path) -> None:
     save_figure(fig, path)
 
 
-def plot_attention(
-    samples: Sequence[tuple[Tensor, Sequence[str], Sequence[str]]], path: Path, title: str
-) -> None:
-    """Attention maps: for each ``(weights (T, S), source words, output tokens)`` sample, which
-    source word each output token attends to (rows: output tokens, then ``</s>``)."""
+def plot_attention(samples: Sequence[dict], path: Path, title: str) -> None:
+    """Attention maps: for each ``{"words", "outputs", "weights"}`` sample (the source words,
+    the output tokens, and the ``(T, S)`` weights of each output token then ``</s>`` over
+    the words, nested lists), which source word each output token attends to."""
     fig, axes = plt.subplots(
         1,
         len(samples),
         figsize=(
-            sum(2 + 0.3 * len(w) for _, w, _ in samples),
-            0.16 * max(len(o) for *_, o in samples) + 2,
+            sum(2 + 0.3 * len(s["words"]) for s in samples),
+            0.16 * max(len(s["outputs"]) for s in samples) + 2,
         ),
         squeeze=False,
     )
-    for ax, (weights, words, outputs) in zip(axes[0], samples, strict=True):
-        ax.imshow(weights.numpy(), aspect="auto", cmap="Greys", vmin=0, vmax=1)
+    for ax, sample in zip(axes[0], samples, strict=True):
+        words, outputs = sample["words"], sample["outputs"]
+        ax.imshow(np.asarray(sample["weights"]), aspect="auto", cmap="Greys", vmin=0, vmax=1)
         ax.set_xticks(range(len(words)), words, rotation=90, fontsize=7)
         ax.set_yticks(range(len(outputs) + 1), [*outputs, "</s>"], fontsize=6)
         ax.set_xlabel("input words (reading order)")
@@ -64,20 +64,21 @@ def plot_attention(
     save_figure(fig, path)
 
 
-def plot_f1_by_length(rows: Sequence[dict], path: Path, names: dict[str, str]) -> None:
-    """Test F1 by sentence length: one panel per input, one line per model and decoder (rows
-    of `hybrid.parsing.experiment` with ``f1_by_length``; ``names`` names the models)."""
-    rows = [row for row in rows if "f1_by_length" in row]
-    if not rows:
+def plot_f1_by_length(lines: Sequence[dict], path: Path, names: dict[str, str]) -> None:
+    """Test F1 by sentence length, in percent: one panel per input, one line per model and
+    decoder; ``lines``: ``{"task" (the input), "system" (the model), "decoder",
+    "f1_by_length": {bin: F1, a fraction, or None}}``; ``names`` names the models. Nothing
+    is drawn without lines."""
+    if not lines:
         return
-    inputs = sorted({row["input"] for row in rows}, key=["words", "tags"].index)
+    inputs = sorted({line["task"] for line in lines}, key=["words", "tags"].index)
     fig, axes = plt.subplots(1, len(inputs), figsize=(6 * len(inputs), 4), squeeze=False)
     for ax, source in zip(axes[0], inputs, strict=True):
-        for row in (r for r in rows if r["input"] == source):
-            bins = list(row["f1_by_length"])
-            values = [np.nan if v is None else v for v in row["f1_by_length"].values()]
-            style = "-" if row["model"].startswith("chart") else "--"
-            label = f"{names[row['model']]}, {row['decoder']}"
+        for line in (entry for entry in lines if entry["task"] == source):
+            bins = list(line["f1_by_length"])
+            values = [np.nan if v is None else 100 * v for v in line["f1_by_length"].values()]
+            style = "-" if line["system"].startswith("chart") else "--"
+            label = f"{names[line['system']]}, {line['decoder']}"
             ax.plot(bins, values, style, marker="o", markersize=3, label=label)
         ax.set(xlabel="sentence length (words)", ylabel="test bracket F1", title=f"{source} input")
         ax.legend(fontsize=6)

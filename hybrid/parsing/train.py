@@ -60,9 +60,9 @@ def gold_tagged(parses: Sequence[Parse], tags: Sequence[Sequence[str]]) -> list[
 def dev_scores(
     parser: BaseParser, trees: Sequence[Tree], batch_size: int = 64
 ) -> tuple[float, float]:
-    """Development loss and EVALB F1 (%) of ``trees``: the parser's loss without label
-    smoothing per unit (target token; sentence of a chart parser), as the training loss is,
-    and the F1 of the parses of its quickest decoder."""
+    """Development loss and EVALB F1 (a fraction) of ``trees``: the parser's loss without
+    label smoothing per unit (target token; sentence of a chart parser), as the training
+    loss is, and the F1 of the parses of its quickest decoder."""
     parser.model.eval()
     total, units = 0.0, 0
     for i in range(0, len(trees), batch_size):
@@ -71,7 +71,7 @@ def dev_scores(
     sentences, tags = inputs_of(trees)
     parses = parser.parse(sentences, tags if parser.uses_tags else None, mode=parser.modes[0])
     result = evalb(list(trees), gold_tagged(parses, tags))
-    return total / units, 100 * result.f1
+    return total / units, result.f1
 
 
 class ParsingTask(Task):
@@ -122,6 +122,7 @@ def fit(
     checkpoint: Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    save_every: int = 0,
 ) -> History:
     """Train ``parser.model`` on ``train`` (`hybrid.training.train` over a `ParsingTask`) and
     keep its best epoch by development F1.
@@ -134,6 +135,8 @@ def fit(
         checkpoint: Where to keep the resumable state, or ``None``.
         progress: Show a progress bar over each epoch's batches.
         log: Where one line per epoch (and the resume) goes.
+        save_every: Also checkpoint every this many steps within an epoch (0: after each
+            epoch only), from which a killed run resumes exactly.
 
     Returns:
         The `hybrid.training.History` of the run (epochs before a resume included): per
@@ -147,4 +150,4 @@ def fit(
             parser.
     """
     task = ParsingTask(parser, train, dev, config)
-    return run_training(task, checkpoint, progress=progress, log=log)
+    return run_training(task, checkpoint, progress=progress, log=log, save_every=save_every)

@@ -7,10 +7,10 @@ import argparse
 from pathlib import Path
 
 from ..commands import (
+    BABI_TASK,
     POSITIVE_FLOAT,
     POSITIVE_INT,
     PROBABILITY,
-    bounded,
     files_name,
     input_window,
     load_model,
@@ -18,7 +18,6 @@ from ..commands import (
     one_source,
     or_default,
     own_data,
-    refuse_unsupported,
     show_results,
     start_training,
     stdin_lines,
@@ -30,20 +29,18 @@ from .model import KINDS, ReaderConfig
 # Main-schedule epochs per reader on the embedded synthetic stories (about a minute in all).
 SYNTHETIC_EPOCHS = {"memory": 40, "attentive": 40, "lstm": 40}
 
-BABI_TASK = bounded(int, lambda v: 1 <= v <= 20, "a bAbI task number from 1 to 20")
-
 
 def _train_qa(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from ..corpora import checksums, expand_paths
     from ..files import data_root
+    from ..training.distributed import is_main
     from .babi import load_files, load_tasks
     from .experiment import default_settings, run_qa
     from .synthetic import SYNTHETIC_NOTICE, generate_stories
 
     start_training(args)
-    refuse_unsupported(args, "train-qa", set())
     synthetic, data = args.train is None and args.corpus in (None, "synthetic"), None
     if args.train is not None:
         one_source(args)
@@ -55,7 +52,8 @@ def _train_qa(args: argparse.Namespace) -> int:
             for split in ("train", "test")
         }
     elif synthetic:
-        print(SYNTHETIC_NOTICE)
+        if is_main():
+            print(SYNTHETIC_NOTICE)
         tasks = {
             1: {"train": generate_stories(1000, seed=0), "test": generate_stories(500, seed=1)}
         }
@@ -64,8 +62,8 @@ def _train_qa(args: argparse.Namespace) -> int:
         if root is None:
             raise ValueError("no data folder: pass --data or set HYBRID_DATA")
         tasks = load_tasks(root / "babi" / "en", args.tasks)
-    settings = {}
-    for kind in args.models:
+    settings = {}  # every reader's, trained now or not: the run folder's settings
+    for kind in KINDS:
         reader, training = default_settings(kind, args.joint)
         epochs = or_default(args.epochs, SYNTHETIC_EPOCHS[kind] if synthetic else training.epochs)
         reader = replace(
@@ -78,7 +76,7 @@ def _train_qa(args: argparse.Namespace) -> int:
             temporal=not args.no_temporal,
             attend_empty=not args.no_empty_slots,
         )
-        training = replace(training, epochs=epochs)
+        training = replace(training, epochs=epochs, amp=args.amp)
         if kind == "memory" and args.no_linear_start:  # the paper's rate without it
             training = replace(training, linear_start=False, lr=0.01)
         if args.optimizer is not None:
@@ -104,6 +102,8 @@ def _train_qa(args: argparse.Namespace) -> int:
         if data
         else "bAbI 1k (en)",
         data=data,
+        device=args.device,
+        save_every=args.save_every,
         progress=not args.quiet,
         log=print if args.verbose else lambda _: None,
     )

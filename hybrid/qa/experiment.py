@@ -1,44 +1,81 @@
 """The reader comparison on bAbI: memory network vs attentive reader vs LSTM, per task or joint.
 
-A run folder ``runs/<name>/`` receives ``results.json`` (every reader, task and seed),
+A run folder ``runs/<name>/`` (`hybrid.runs.RunFolder`, domain ``"qa"``, primary metric the
+test ``error``, lower is better) receives ``results.json``, ``checkpoints/`` (resumable),
+``models/`` (trained readers), and, drawn from ``results.json`` alone (`redraw`),
 ``results.md`` (per-task test error: best of seeds and mean ± std, failed tasks, supporting-
-fact accuracy), ``checkpoints/`` (resumable), ``models/`` (trained readers) and PNG plots
-(per-task errors, validation curves, hop attention over stories). Finished runs are read
-back instead of retrained, so an interrupted comparison resumes where it stopped. Runs
-accumulate: the rows of a comparison are merged into the folder's ``results.json`` under a
-lock (a (reader, task, seed) run again replaces its row), and the summary, tables and plots
-are drawn from all of them; a folder made with other settings for a reader or task, another
-corpus or mode, is refused, but for more epochs: the folder then records the change
-(``changes`` in ``results.json``), keeps only the rows of that reader trained for as many, and
-its runs trained for fewer train on from their checkpoints when asked for again.
+fact accuracy) and the plots ``errors.png`` (per-task errors), ``validation_curves.png`` and
+``hop_attention.png`` (the memory network's hops over a story).
 
-"Best of seeds" picks, for each task, the seed with the lowest *validation* error (the
-validation questions are 10% of the training file, the same for every seed) and reports
+``results.json`` has one row per reader (``system``: ``memory``, ``attentive``, ``lstm``),
+bAbI task (``task``; 0 for files without a ``qaN_`` name), ``seed`` and ``split`` (``test``,
+and ``valid``: the 10% of the training questions held out, the same for every seed), with:
+
+- ``metrics``: ``error`` (in ``[0, 1]``), ``loss`` (mean cross-entropy per question whose
+  answer was seen in training; ``None`` without one) and, for the readers that attend,
+  ``support_hop1``, ``support_hop2``, ...: the share of questions whose highest-attention
+  statement at that hop is a gold supporting fact;
+- ``epochs`` (trained, linear start included), ``seconds`` (training time), ``environment``
+  (where the reader trained);
+- ``unit``: what the reader was trained on (its task, or ``"joint"``: one reader per seed for
+  all the run's tasks), ``linear_epochs``, ``train_questions``, ``questions`` (evaluated);
+- ``history`` (``valid`` rows): the training history (`hybrid.training.History.to_dict`);
+- ``attention`` (``test`` rows of the memory network): its hop attention over the story of
+  one test question, ``{"question", "answer", "predicted", "statements", "supporting",
+  "weights"}`` with ``weights[hop][statement]`` over the statements kept in memory and
+  ``supporting`` the indices of the gold ones among them.
+
+The settings (``settings``: the mode, the tasks of a joint run, and the architecture and
+optimisation of every reader) are those of the whole comparison, so runs of other readers or
+tasks accumulate in one folder: the rows of each finished run are merged under a lock (a
+(reader, task, seed, split) run again replaces its row). Finished runs are read back instead
+of retrained, so an interrupted comparison resumes where it stopped. A folder made with other
+settings, another corpus or other data files is refused, but for more epochs of a reader:
+the folder then records the change (``changes``), drops that reader's rows, and its runs
+train on from their checkpoints when asked for again.
+
+"Best of seeds" picks, for each task, the seed with the lowest *validation* error and reports
 its test error; the mean and standard deviation over all seeds stand beside it.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 
 import torch
 
-from ..files import read_json, update_json, write_json_atomic, write_text_atomic
-from ..saved import check_same_setup, record_changes
+from ..files import read_json, write_json_atomic, write_text_atomic
+from ..runs import RunFolder, environment
+from ..saved import check_same_setup
+from ..training import resolve_device
+from ..training.distributed import is_main
 from .babi import Question
 from .batching import QAVocabulary, collate
 from .model import KINDS, Reader, ReaderConfig
 from .plots import plot_errors, plot_hop_attention, plot_validation
 from .train import QATrainConfig, evaluate, fit, load_reader, save_reader
 
-__all__ = ["FAILED", "default_settings", "hold_out", "results_table", "run_qa", "summarize"]
+__all__ = [
+    "FAILED",
+    "PRIMARY",
+    "default_settings",
+    "hold_out",
+    "per_task",
+    "redraw",
+    "results_table",
+    "run_qa",
+]
 
 #: A task counts as failed above this test error (the bAbI convention: 5%).
 FAILED = 0.05
+
+#: What `hybrid report` compares: the test error, lower is better.
+PRIMARY = ("error", False)
 
 
 def default_settings(kind: str, joint: bool = False) -> tuple[ReaderConfig, QATrainConfig]:
@@ -97,31 +134,42 @@ def run_qa(
     settings: dict[str, tuple[ReaderConfig, QATrainConfig]] | None = None,
     corpus: str = "babi",
     data: dict[str, list[dict[str, str]]] | None = None,
+    device: str | torch.device = "cpu",
+    save_every: int = 0,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict:
-    """Train and evaluate every reader with every seed, per task or jointly.
+    """Train and evaluate every reader of ``kinds`` with every seed, per task or jointly.
+
+    The rows of each finished run are merged into ``results.json`` at once; ``results.md``
+    and the plots are drawn again when a reader has finished every seed of a task (or of
+    its joint run). Under ``torchrun`` every process trains; only the first saves readers,
+    writes the run folder and logs.
 
     Args:
         tasks: For each task number, its ``"train"`` and ``"test"`` questions.
-        run_dir: Output folder (created; reused to resume).
-        kinds: Readers to compare (see `KINDS`).
+        run_dir: Output folder (created; reused to resume, see the module's description).
+        kinds: Readers to train now (see `KINDS`).
         seeds: Seeds per reader (and task).
         joint: One reader per seed for all tasks together, instead of one per task.
-        settings: Architecture and optimisation per kind (default: `default_settings`).
+        settings: Architecture and optimisation per kind (default: `default_settings`);
+            those of every kind, trained now or not, are the folder's settings.
         corpus: Name recorded in the results.
-        data: The bAbI files read, ``{split: [{"path", "sha256"}]}``: their checksums are
-            recorded, and a run folder made from files of other contents is refused.
+        data: The bAbI files read, ``{split: [{"path", "sha256"}]}``: recorded, and a run
+            folder made from files of other contents is refused.
+        device: Where the readers train and are evaluated (``"cpu"``, ``"cuda"``, ...).
+        save_every: Also checkpoint every this many steps within an epoch (0: after each
+            epoch only; `hybrid.training.train`).
         progress: Show progress bars.
         log: Where progress lines go.
 
     Returns:
         The content of ``results.json``: the rows of this call merged with those already in
-        the folder.
+        the folder (``{}`` on all but the first process under ``torchrun``).
 
     Raises:
-        ValueError: no tasks, an empty split, an unknown kind, or a run folder made with
-            other settings (naming the file and each setting).
+        ValueError: no tasks, an empty split, an unknown kind, an unusable ``device``, or a
+            run folder made with other settings (naming the file and each setting).
     """
     if not tasks:
         raise ValueError("tasks must not be empty")
@@ -129,104 +177,140 @@ def run_qa(
         for split in ("train", "test"):
             if not splits.get(split):
                 raise ValueError(f"task {task} needs a non-empty {split!r} split")
+    if not kinds:
+        raise ValueError("kinds must name at least one reader")
     for kind in kinds:
         if kind not in KINDS:
             raise ValueError(f"kinds must be among {KINDS}, got {kind!r}")
-    settings = {k: (settings or {}).get(k) or default_settings(k, joint) for k in kinds}
+    device = resolve_device(device)
+    if not is_main():
+        log = lambda _: None  # noqa: E731
+    settings = {k: (settings or {}).get(k) or default_settings(k, joint) for k in KINDS}
+    folder = RunFolder(run_dir, "qa", PRIMARY)
+    results = folder.claim(  # refused before any training
+        corpus,
+        _folder_settings(settings, joint, tasks),
+        data,
+        may_raise=[f"readers.{kind}.training.epochs" for kind in KINDS],
+        # the rows of a reader whose epochs were raised: it trains on
+        stale=lambda row, changes: f"readers.{row['system']}.training.epochs" in changes,
+    )
+    draw = partial(_draw, Path(run_dir))
     held = {task: hold_out(splits["train"]) for task, splits in tasks.items()}
-    header = {
-        "corpus": corpus,
-        "mode": "joint" if joint else "per task",
-        "sizes": {
-            t: {"train": len(held[t][0]), "valid": len(held[t][1]), "test": len(s["test"])}
-            for t, s in sorted(tasks.items())
-        },
-        "settings": {
-            k: {"reader": asdict(r), "training": asdict(t)} for k, (r, t) in settings.items()
-        },
-    }
-    if data:
-        header["data"] = {split: [f["sha256"] for f in files] for split, files in data.items()}
-    requested = json.loads(json.dumps(header))  # task numbers as JSON keys, as saved
-    # the settings that may be raised (to train on), and the reader trained with each
-    raisable = {f"settings.{kind}.training.epochs": kind for kind in kinds}
-    may_raise = tuple(raisable)
-    results_path = run_dir / "results.json"
-    if results_path.exists():  # refused before any training
-        check_same_setup(results_path, read_json(results_path), requested, may_raise=may_raise)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    units = ["joint"] if joint else sorted(tasks)
-    runs = []
     for kind in kinds:
         reader_config, training = settings[kind]
-        for unit in units:
+        for unit in ["joint"] if joint else sorted(tasks):
             chosen = sorted(tasks) if unit == "joint" else [unit]
             train = [q for t in chosen for q in held[t][0]]
             valid = [q for t in chosen for q in held[t][1]]
             for seed in seeds:
                 name = _run_name(kind, unit, seed)
                 reader, vocabulary, record = _trained(
-                    run_dir,
+                    Path(run_dir),
                     name,
                     replace(reader_config, kind=kind),
                     replace(training, seed=seed),
-                    train,
-                    valid,
+                    (train, valid),
+                    device,
+                    save_every,
                     progress,
                     log,
                 )
+                history = record["history"]
+                trained = {
+                    "epochs": len(history["loss"]),
+                    "seconds": record["train_seconds"],
+                    "environment": record["environment"],
+                    "unit": unit,
+                    "linear_epochs": sum(history["linear"]),
+                    "train_questions": len(train),
+                }
+                rows = []
                 for task in chosen:
-                    size = reader.config.memory_size
-                    validation = evaluate(reader, collate(held[task][1], vocabulary, size))
-                    test = evaluate(reader, collate(tasks[task]["test"], vocabulary, size))
-                    runs.append(
-                        {
-                            "kind": kind,
-                            "task": task,
-                            "seed": seed,
-                            "valid_error": validation["error"],
-                            "test_error": test["error"],
-                            "support": test["support"],
-                            "epochs": len(record["history"]["loss"]),
-                            "linear_epochs": sum(record["history"]["linear"]),
-                            "train_seconds": record["train_seconds"],
-                        }
-                    )
-                    log(f"{name} task {task}: test error {100 * test['error']:.1f}%")
-    fresh = {(r["kind"], r["task"], r["seed"]) for r in runs}
+                    key = {"task": task, "system": kind, "seed": seed}
+                    splits = {"valid": held[task][1], "test": tasks[task]["test"]}
+                    for split, questions in splits.items():
+                        size = reader.config.memory_size
+                        scores = evaluate(reader, collate(questions, vocabulary, size))
+                        row = {**key, "split": split, "metrics": _metrics(scores), **trained}
+                        row["questions"] = len(questions)
+                        if split == "valid":
+                            row["history"] = history
+                        elif kind == "memory":
+                            row["attention"] = _attention(reader, vocabulary, questions)
+                        rows.append(row)
+                    log(f"{name} task {task}: test error {100 * scores['error']:.1f}%")
+                # drawn once a reader has every seed of its task (or its joint run)
+                results = folder.add_rows(rows, draw if seed == seeds[-1] else None)
+    return results
 
-    def merge(saved: dict) -> dict:
-        # written by another process meanwhile, perhaps (``{}``: no file yet)
-        changes = check_same_setup(results_path, saved or None, requested, may_raise=may_raise)
-        stale = {raisable[setting] for setting in changes}  # readers trained for fewer epochs
-        kept = [
-            r
-            for r in saved.get("runs", [])
-            if (r["kind"], r["task"], r["seed"]) not in fresh and r["kind"] not in stale
-        ]
-        merged = kept + runs
-        sizes = {int(t): size for t, size in saved.get("sizes", {}).items()} | header["sizes"]
-        results = {
-            **header,
-            "tasks": sorted({r["task"] for r in merged}),
-            "sizes": dict(sorted(sizes.items())),
-            "settings": saved.get("settings", {}) | header["settings"],
-            "runs": merged,
-            "summary": summarize(merged, list(dict.fromkeys(r["kind"] for r in merged))),
-        }
-        earlier = {"changes": saved["changes"]} if "changes" in saved else {}
-        return record_changes(results | earlier, changes)
 
-    def derived(results: dict) -> None:
-        write_text_atomic(run_dir / "results.md", results_table(results))
-        plot_errors(results["summary"], run_dir / "errors.png")
-        plot_validation(
-            _histories(run_dir, results["runs"], joint), run_dir / "validation_curves.png"
-        )
-        if "memory" in results["summary"]:
-            _attention_figure(run_dir, tasks, results, joint)
+def redraw(run_dir: str | Path) -> dict:
+    """Draw ``results.md`` and the plots of a run folder again from its ``results.json``
+    alone (no training, no corpus); returns the content of ``results.json``.
 
-    return update_json(results_path, merge, derived)
+    Raises:
+        ValueError: naming the file, when ``run_dir`` holds no ``results.json`` of this schema.
+    """
+    return RunFolder(run_dir, "qa", PRIMARY).redraw(partial(_draw, Path(run_dir)))
+
+
+def _folder_settings(
+    settings: dict[str, tuple[ReaderConfig, QATrainConfig]], joint: bool, tasks: dict
+) -> dict:
+    """What every row of a run folder shares: the mode, the tasks a joint reader trains on,
+    and each reader's architecture and optimisation (``readers.<kind>.reader``,
+    ``readers.<kind>.training``)."""
+    shared: dict = {"mode": "joint" if joint else "per task"}
+    if joint:
+        shared["tasks"] = sorted(tasks)
+    shared["readers"] = {
+        kind: {"reader": asdict(reader), "training": asdict(training)}
+        for kind, (reader, training) in settings.items()
+    }
+    return shared
+
+
+def _metrics(scores: dict) -> dict[str, float | None]:
+    """The row metrics of `hybrid.qa.train.evaluate` ``scores``: ``error``, ``loss`` (``None``
+    for NaN: no question with a known answer) and ``support_hop<h>`` per hop."""
+    metrics = {
+        "error": scores["error"],
+        "loss": None if math.isnan(scores["loss"]) else scores["loss"],
+    }
+    for hop, share in enumerate(scores["support"] or (), start=1):
+        metrics[f"support_hop{hop}"] = share
+    return metrics
+
+
+def _support(metrics: dict) -> list[float]:
+    """The ``support_hop<h>`` values of ``metrics`` (or of a summary), in hop order."""
+    hops = 0
+    while f"support_hop{hops + 1}" in metrics:
+        hops += 1
+    return [metrics[f"support_hop{h}"] for h in range(1, hops + 1)]
+
+
+@torch.no_grad()
+def _attention(reader: Reader, vocabulary: QAVocabulary, questions: Sequence[Question]) -> dict:
+    """The hop attention of ``reader`` over the story of one of ``questions`` (among the first
+    200 with at most 12 statements, the one with the most supporting facts, then the longest
+    story), as plain data (the module's description names the fields)."""
+    short = [q for q in questions[:200] if len(q.story) <= 12]
+    question = max(short or questions[:1], key=lambda q: (len(q.supporting), len(q.story)))
+    size = reader.config.memory_size
+    device = next(reader.parameters()).device
+    logits, attention = reader.eval()(collate([question], vocabulary, size).to(device))
+    kept = question.story[-size:]
+    dropped = len(question.story) - len(kept)
+    return {
+        "question": " ".join(question.question),
+        "answer": question.answer_text,
+        "predicted": vocabulary.answers.token(int(logits.argmax(-1))),
+        "statements": [" ".join(sentence) for sentence in kept],
+        "supporting": [i - dropped for i in question.supporting if i >= dropped],
+        "weights": [[round(w, 4) for w in hop] for hop in attention[0, :, : len(kept)].tolist()],
+    }
 
 
 def _run_name(kind: str, unit: int | str, seed: int) -> str:
@@ -234,33 +318,24 @@ def _run_name(kind: str, unit: int | str, seed: int) -> str:
     return f"{kind}-{'joint' if unit == 'joint' else f'task{unit}'}-seed{seed}"
 
 
-def _histories(run_dir: Path, runs: Sequence[dict], joint: bool) -> dict:
-    """The training history of each run behind ``runs`` (`hybrid.training.History.to_dict`),
-    by ``(kind, unit, seed)`` (``unit``: the task, or ``"joint"``), read from the run records
-    of ``run_dir``."""
-    histories = {}
-    for run in runs:
-        unit = "joint" if joint else run["task"]
-        name = _run_name(run["kind"], unit, run["seed"])
-        record = read_json(run_dir / "checkpoints" / f"{name}.json")
-        histories[(run["kind"], unit, run["seed"])] = record["history"]
-    return histories
-
-
 def _trained(
     run_dir: Path,
     name: str,
     reader_config: ReaderConfig,
     training: QATrainConfig,
-    train: list[Question],
-    valid: list[Question],
+    data: tuple[list[Question], list[Question]],
+    device: torch.device,
+    save_every: int,
     progress: bool,
     log: Callable[[str], None],
 ) -> tuple[Reader, QAVocabulary, dict]:
-    """The reader of one run: read back when finished with the same settings, else trained
-    (on from its checkpoint, when finished with fewer epochs)."""
+    """The reader of one run on ``device``, with its record (``reader``, ``training``,
+    ``history``, ``train_seconds``, ``environment``): read back when finished with the same
+    settings, else trained on the ``(train, valid)`` questions of ``data`` (on from its
+    checkpoint, when finished with fewer epochs); only the first process saves it."""
     model_path = run_dir / "models" / f"{name}.pt"
     record_path = run_dir / "checkpoints" / f"{name}.json"
+    train, valid = data
     if reader_config.kind == "memory" and not reader_config.sentence_size:
         longest = max(len(s) for q in train for s in (*q.story, q.question))
         reader_config = replace(reader_config, sentence_size=longest)
@@ -274,10 +349,11 @@ def _trained(
         if not raised:
             reader, vocabulary = load_reader(model_path)
             log(f"{name}: finished earlier, read back")
-            return reader, vocabulary, record
+            record.setdefault("environment", environment(device))  # an older version's record
+            return reader.to(device), vocabulary, record
     vocabulary = QAVocabulary.build(train)
     torch.manual_seed(training.seed)
-    reader = Reader(reader_config, vocabulary)
+    reader = Reader(reader_config, vocabulary).to(device)
     size = reader_config.memory_size
     history = fit(
         reader,
@@ -287,59 +363,81 @@ def _trained(
         run_dir / "checkpoints" / f"{name}.pt",
         progress,
         log,
+        save_every,
     )
     record = {
         **requested,
         "history": history.to_dict(),
         "train_seconds": sum(history["seconds"]),
+        "environment": environment(device),
     }
-    save_reader(model_path, reader, vocabulary)
-    write_json_atomic(record_path, record)
+    if is_main():
+        save_reader(model_path, reader, vocabulary)
+        write_json_atomic(record_path, record)
     return reader, vocabulary, record
 
 
-def summarize(runs: list[dict], kinds: Sequence[str]) -> dict:
-    """Per reader and task: best-of-seeds (by validation error) and mean ± std test error,
-    supporting-fact accuracy per hop (mean over seeds); over tasks: mean errors and the
-    number of failed tasks (test error above `FAILED`)."""
-    summary: dict = {}
-    for kind in kinds:
-        mine = [r for r in runs if r["kind"] == kind]
-        per_task = {}
-        for task in sorted({r["task"] for r in mine}):
-            seeds = [r for r in mine if r["task"] == task]
-            best = min(seeds, key=lambda r: (r["valid_error"], r["seed"]))
-            errors = [r["test_error"] for r in seeds]
-            supports = [r["support"] for r in seeds if r["support"] is not None]
-            per_task[task] = {
-                "best": best["test_error"],
+def per_task(results: dict) -> dict:
+    """The per-task figures of a run folder's ``results.json`` content, by reader (in the
+    order the rows first name them) and task.
+
+    Returns:
+        ``{kind: {"tasks": {task: entry}, "mean_best", "mean_mean", "failed_best",
+        "failed_mean"}}``; an entry holds ``best`` (the test error of ``best_seed``, the seed
+        with the lowest validation error, the lowest seed among ties), ``mean``, ``std`` and
+        ``seeds`` (the test error over seeds, from the ``summary``), ``support`` (mean
+        supporting-fact accuracy per hop over seeds; ``None`` for a reader without
+        attention) and ``train_seconds`` (mean over seeds). Over tasks: the mean of the best
+        and of the mean errors, and how many tasks fail (error above `FAILED`).
+    """
+    rows = results["rows"]
+    valid = {
+        (r["system"], r["task"], r["seed"]): r["metrics"]["error"]
+        for r in rows
+        if r["split"] == "valid"
+    }
+    summary: dict[tuple, dict] = {}
+    for entry in results["summary"]:
+        if entry["split"] == "test":
+            summary.setdefault((entry["system"], entry["task"]), {})[entry["metric"]] = entry
+    figures: dict = {}
+    for kind in dict.fromkeys(r["system"] for r in rows):
+        tests = [r for r in rows if r["system"] == kind and r["split"] == "test"]
+        entries = {}
+        for task in sorted({r["task"] for r in tests}):
+            seeds = [r for r in tests if r["task"] == task]
+            best = min(seeds, key=lambda r: (valid[kind, task, r["seed"]], r["seed"]))
+            means = summary[kind, task]
+            support = _support({metric: entry["mean"] for metric, entry in means.items()})
+            entries[task] = {
+                "best": best["metrics"]["error"],
                 "best_seed": best["seed"],
-                "mean": statistics.fmean(errors),
-                "std": statistics.stdev(errors) if len(errors) > 1 else 0.0,
-                "seeds": len(errors),
-                "support": [statistics.fmean(h) for h in zip(*supports, strict=True)]
-                if supports
-                else None,
-                "train_seconds": statistics.fmean(r["train_seconds"] for r in seeds),
+                "mean": means["error"]["mean"],
+                "std": means["error"]["std"],
+                "seeds": means["error"]["seeds"],
+                "support": support or None,
+                "train_seconds": statistics.fmean(r["seconds"] for r in seeds),
             }
-        entries = list(per_task.values())
-        summary[kind] = {
-            "tasks": per_task,
-            "mean_best": statistics.fmean(e["best"] for e in entries),
-            "mean_mean": statistics.fmean(e["mean"] for e in entries),
-            "failed_best": sum(e["best"] > FAILED for e in entries),
-            "failed_mean": sum(e["mean"] > FAILED for e in entries),
+        figures[kind] = {
+            "tasks": entries,
+            "mean_best": statistics.fmean(e["best"] for e in entries.values()),
+            "mean_mean": statistics.fmean(e["mean"] for e in entries.values()),
+            "failed_best": sum(e["best"] > FAILED for e in entries.values()),
+            "failed_mean": sum(e["mean"] > FAILED for e in entries.values()),
         }
-    return summary
+    return figures
 
 
 def results_table(results: dict) -> str:
-    """The Markdown tables: per-task test error (%) and supporting-fact accuracy (%)."""
-    summary = results["summary"]
+    """The Markdown tables of a run folder's ``results.json`` content: per-task test error (%)
+    and supporting-fact accuracy (%)."""
+    summary = per_task(results)
     kinds = list(summary)
+    tasks = sorted({task for kind in kinds for task in summary[kind]["tasks"]})
     seeds = max(e["seeds"] for k in kinds for e in summary[k]["tasks"].values())
     lines = [
-        f"# {results['corpus']}: memory network vs attentive reader vs LSTM ({results['mode']})",
+        f"# {results['corpus']}: memory network vs attentive reader vs LSTM "
+        f"({results['settings']['mode']})",
         "",
         f"Test error (%) per task over {seeds} seeds: *best* is the seed with the lowest "
         "validation error (10% of the training questions), *mean ± std* is over all seeds. "
@@ -348,7 +446,7 @@ def results_table(results: dict) -> str:
         "| task | " + " | ".join(f"{k} best | {k} mean ± std" for k in kinds) + " |",
         "| ---: | " + " | ".join("---: | ---:" for _ in kinds) + " |",
     ]
-    for task in results["tasks"]:
+    for task in tasks:
         cells = []
         for kind in kinds:
             entry = summary[kind]["tasks"].get(task)
@@ -389,7 +487,7 @@ def results_table(results: dict) -> str:
             "| task | " + " | ".join(attending) + " |",
             "| ---: | " + " | ".join("---" for _ in attending) + " |",
         ]
-        for task in results["tasks"]:
+        for task in tasks:
             cells = []
             for kind in attending:
                 support = summary[kind]["tasks"].get(task, {}).get("support")
@@ -398,26 +496,26 @@ def results_table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _attention_figure(run_dir: Path, tasks: dict, results: dict, joint: bool) -> None:
-    """Hop attention of the memory network over the stories of a few test questions (of the
-    tasks of ``tasks`` it was run on)."""
-    ran = [t for t in sorted(tasks) if t in results["summary"]["memory"]["tasks"]]
-    shown = [t for t in (1, 2, 3, 16) if t in ran] or ran[:2]
-    if not shown:
+def _draw(run_dir: Path, results: dict) -> None:
+    """``results.md`` and the plots of ``run_dir`` from its ``results.json`` content (none
+    before the first rows)."""
+    if not results["rows"]:
         return
-    examples = []
-    for task in shown:
-        seed = results["summary"]["memory"]["tasks"][task]["best_seed"]
-        unit = "joint" if joint else f"task{task}"
-        reader, vocabulary = load_reader(run_dir / "models" / f"memory-{unit}-seed{seed}.pt")
-        short = [q for q in tasks[task]["test"][:200] if len(q.story) <= 12]
-        question = max(
-            short or tasks[task]["test"][:1], key=lambda q: (len(q.supporting), len(q.story))
-        )
-        batch = collate([question], vocabulary, reader.config.memory_size)
-        with torch.no_grad():
-            logits, attention = reader(batch)
-        answer = vocabulary.answers.token(int(logits.argmax(-1)))
-        kept = question.story[-reader.config.memory_size :]
-        examples.append((task, question, kept, attention[0].numpy(), answer))
-    plot_hop_attention(examples, run_dir / "hop_attention.png")
+    write_text_atomic(run_dir / "results.md", results_table(results))
+    summary = per_task(results)
+    plot_errors(summary, run_dir / "errors.png")
+    histories = {
+        (r["system"], r["unit"], r["seed"]): r["history"]
+        for r in results["rows"]
+        if r["split"] == "valid"
+    }
+    plot_validation(histories, run_dir / "validation_curves.png")
+    if "memory" in summary:  # the best seed's attention on tasks 1, 2, 3 and 16, or two others
+        best = {task: entry["best_seed"] for task, entry in summary["memory"]["tasks"].items()}
+        shown = [t for t in (1, 2, 3, 16) if t in best] or sorted(best)[:2]
+        examples = {
+            r["task"]: r["attention"]
+            for r in results["rows"]
+            if r["system"] == "memory" and r["split"] == "test" and best[r["task"]] == r["seed"]
+        }
+        plot_hop_attention([(t, examples[t]) for t in shown], run_dir / "hop_attention.png")

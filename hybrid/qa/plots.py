@@ -1,4 +1,5 @@
-"""Pictures of a reader comparison: per-task errors, validation curves, hop attention."""
+"""Pictures of a reader comparison: per-task errors, validation curves, hop attention, each
+drawn from plain data (the rows of a run folder's ``results.json``)."""
 
 from __future__ import annotations
 
@@ -12,18 +13,24 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..files import save_figure  # noqa: E402
-from .babi import Question  # noqa: E402
 
 
 def plot_errors(summary: dict, path: Path) -> None:
-    """Test error per task and reader: bars for the best-of-seeds, whiskers for mean ± std."""
+    """Test error per task and reader: bars for the best-of-seeds, whiskers for mean ± std.
+
+    Args:
+        summary: By reader, its figures per task (`hybrid.qa.experiment.per_task`); a task
+            a reader did not run has no bar.
+        path: The PNG to write.
+    """
     kinds = list(summary)
     tasks = sorted({t for k in kinds for t in summary[k]["tasks"]})
     width = 0.8 / len(kinds)
     fig, ax = plt.subplots(figsize=(min(16, max(6, 0.25 * len(tasks) * len(kinds))), 4.5))
     x = np.arange(len(tasks))
+    missing = {"best": np.nan, "mean": np.nan, "std": np.nan}
     for i, kind in enumerate(kinds):
-        entries = [summary[kind]["tasks"][t] for t in tasks]
+        entries = [summary[kind]["tasks"].get(t, missing) for t in tasks]
         best = [100 * e["best"] for e in entries]
         mean = [100 * e["mean"] for e in entries]
         std = [100 * e["std"] for e in entries]
@@ -91,12 +98,18 @@ def plot_validation(histories: dict[tuple[str, object, int], dict], path: Path) 
     save_figure(fig, path, dpi=100)
 
 
-def plot_hop_attention(
-    examples: Sequence[tuple[int, Question, Sequence[Sequence[str]], np.ndarray, str]], path: Path
-) -> None:
-    """Attention of each hop over a story, one panel per (task, question, statements,
-    ``(hops, M)`` weights, predicted answer); gold supporting statements are starred."""
-    heights = [max(2.0, 0.32 * len(kept) + 1.2) for _, _, kept, _, _ in examples]
+def plot_hop_attention(examples: Sequence[tuple[int, dict]], path: Path) -> None:
+    """Attention of each hop over a story, one panel per ``(task, example)``; gold
+    supporting statements are starred.
+
+    Args:
+        examples: Per task, the hop attention of a memory network over the story of one
+            question, as plain data: ``question``, ``answer`` and ``predicted`` (text),
+            ``statements`` (the story kept in memory, oldest first), ``supporting`` (indices
+            of the gold ones among them) and ``weights`` (``[hop][statement]``).
+        path: The PNG to write.
+    """
+    heights = [max(2.0, 0.32 * len(e["statements"]) + 1.2) for _, e in examples]
     fig, axes = plt.subplots(
         len(examples),
         1,
@@ -104,15 +117,15 @@ def plot_hop_attention(
         gridspec_kw={"height_ratios": heights},
         squeeze=False,
     )
-    for ax, (task, question, kept, weights, answer) in zip(axes[:, 0], examples, strict=True):
-        dropped = len(question.story) - len(kept)
-        shown = weights[:, : len(kept)].T  # (statements, hops)
+    for ax, (task, example) in zip(axes[:, 0], examples, strict=True):
+        statements = example["statements"]
+        shown = np.asarray(example["weights"]).T  # (statements, hops)
         ax.imshow(shown, aspect="auto", cmap="Blues", vmin=0, vmax=max(1e-9, shown.max()))
         labels = [
-            ("* " if i + dropped in question.supporting else "  ") + " ".join(sentence)
-            for i, sentence in enumerate(kept)
+            ("* " if i in example["supporting"] else "  ") + sentence
+            for i, sentence in enumerate(statements)
         ]
-        ax.set_yticks(range(len(kept)), labels, fontsize=8)
+        ax.set_yticks(range(len(statements)), labels, fontsize=8)
         ax.set_xticks(range(shown.shape[1]), [f"hop {h + 1}" for h in range(shown.shape[1])])
         for (i, h), value in np.ndenumerate(shown):
             ax.text(
@@ -125,8 +138,8 @@ def plot_hop_attention(
                 color="white" if value > 0.5 * shown.max() else "black",
             )
         ax.set_title(
-            f"task {task}: {' '.join(question.question)}?  answer: {question.answer_text}, "
-            f"predicted: {answer}  (* gold support)",
+            f"task {task}: {example['question']}?  answer: {example['answer']}, "
+            f"predicted: {example['predicted']}  (* gold support)",
             fontsize=9,
         )
     fig.tight_layout()

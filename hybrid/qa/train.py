@@ -194,6 +194,7 @@ def fit(
     checkpoint: Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    save_every: int = 0,
 ) -> History:
     """Train ``reader`` (`hybrid.training.train` over a `ReadingTask`) and keep the weights
     of its best validation epoch.
@@ -209,6 +210,8 @@ def fit(
         checkpoint: Where to keep the resumable state, or ``None``.
         progress: Show a progress bar over each epoch's batches.
         log: Where one line per epoch and the resume message go.
+        save_every: Also checkpoint every this many steps within an epoch (0: after each
+            epoch only).
 
     Returns:
         The `hybrid.training.History` of the run (including epochs before a resume), linear
@@ -222,7 +225,7 @@ def fit(
     """
     task = ReadingTask(reader, train, valid, config)
     try:
-        return run_training(task, checkpoint, progress=progress, log=log)
+        return run_training(task, checkpoint, progress=progress, log=log, save_every=save_every)
     finally:
         _set_linear_start(reader, False)
 

@@ -15,7 +15,6 @@ from ..commands import (
     one_source,
     or_default,
     own_data,
-    refuse_unsupported,
     show_results,
     start_training,
     training_options,
@@ -26,17 +25,15 @@ from .systems import SYSTEMS
 
 
 def _train_asr(args: argparse.Namespace) -> int:
-
+    from ..training.distributed import is_main
     from .experiment import SYNTHETIC_NOTICE, default_settings, load_corpus, run_speech
 
     start_training(args)
-    refuse_unsupported(args, "train-asr", set())
-    if args.seeds != [0]:
-        raise ValueError("--seeds: train-asr trains with seed 0 only")
     options = {"folds": args.speakers, "progress": not args.quiet}
+    say = print if is_main() else lambda line: None
     if args.train is not None or args.corpus in PRESETS:
         data = _speech_files(args)
-        print("\n".join(data.notes))
+        say("\n".join(data.notes))
         corpus = args.corpus or files_name(args.train)
         train, test, words = data.train, data.test, data.words
         options |= {"dev": data.dev, "grammar": data.grammar, "data": data.files}
@@ -44,7 +41,9 @@ def _train_asr(args: argparse.Namespace) -> int:
             args.tasks, ("isolated",) if data.grammar == "isolated" else ("continuous",)
         )
         preset = args.corpus or "files"  # a preset's defaults, else those of any corpus by path
-        settings = default_settings(preset, args.epochs, args.speed_factors, args.spec_augment)
+        settings = default_settings(
+            preset, args.epochs, args.speed_factors, args.spec_augment, args.amp
+        )
     else:
         corpus = args.corpus or "synthetic"
         named = [o for o in _SPEECH_FILE_OPTIONS if _option(args, o) is not None]
@@ -53,9 +52,11 @@ def _train_asr(args: argparse.Namespace) -> int:
             raise ValueError(f"{', '.join(given)}: read a corpus by path; give --train too")
         train, test, words = load_corpus(corpus, args.data)
         if corpus == "synthetic":
-            print(SYNTHETIC_NOTICE)
+            say(SYNTHETIC_NOTICE)
         tasks = or_default(args.tasks, ("isolated", "strings") if corpus == "synthetic" else None)
-        settings = default_settings(corpus, args.epochs, args.speed_factors, args.spec_augment)
+        settings = default_settings(
+            corpus, args.epochs, args.speed_factors, args.spec_augment, args.amp
+        )
     run_dir = Path(args.runs) / (args.name or f"asr-{corpus}")
     run_speech(
         train,
@@ -66,6 +67,9 @@ def _train_asr(args: argparse.Namespace) -> int:
         settings=settings,
         corpus=corpus,
         words=words,
+        seeds=args.seeds,
+        device=args.device,
+        save_every=args.save_every,
         **options,
     )
     show_results(run_dir)
@@ -78,6 +82,7 @@ def _speech_files(args: argparse.Namespace):
     from dataclasses import replace
 
     from ..files import data_root
+    from ..training.distributed import is_main
     from .datasets import SpeechFiles, load_speech, preset_files
 
     if args.train is None:
@@ -88,7 +93,7 @@ def _speech_files(args: argparse.Namespace):
     given = {o: _option(args, o) for o in _SPEECH_FILE_OPTIONS if _option(args, o) is not None}
     if given.get("speaker_column") == "":
         given["speaker_column"] = None  # none: each utterance its own speaker
-    return load_speech(replace(files, **given), progress=not args.quiet)
+    return load_speech(replace(files, **given), progress=not args.quiet and is_main())
 
 
 #: train-asr's options that read a corpus by path (not the fsdd and synthetic corpora).
@@ -215,11 +220,23 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="run only these folds of the leave-one-speaker-out task (to share the folds of "
         "one run folder between processes)",
     )
-    training_options(asr, "fsdd/ and speech_commands/", "asr-<corpus>", [0], threads=1)
+    training_options(
+        asr,
+        "fsdd/ and speech_commands/",
+        "asr-<corpus>",
+        [0],
+        "the networks' training seeds, a row each (default 0); the GMM-HMM draws none and "
+        "is trained once",
+        threads=1,
+    )
     asr.set_defaults(run=_train_asr)
 
     rec = commands.add_parser("recognize", help="transcribe WAV files with a saved system")
-    rec.add_argument("--model", required=True, help="a models/<task>-<system>.pt of a run")
+    rec.add_argument(
+        "--model",
+        required=True,
+        help="a models/<task>-<system>-seed<N>.pt (or <task>-gmm.pt) of a run",
+    )
     rec.add_argument(
         "files",
         nargs="+",

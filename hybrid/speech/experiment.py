@@ -13,14 +13,29 @@ user's (`hybrid.speech.datasets`):
 - ``continuous``: recordings of several words each (a user's corpus), the split given,
   decoded with a word loop, a phrase grammar or a unigram language model.
 
-A run folder receives ``results.json`` (every task, split and system, rewritten atomically
-after each split so an interrupted run resumes at the next split, and merged under a lock
-with what is on disk, so that separate processes can run different tasks into one folder
-and lose no rows; `hybrid.files.update_json`), ``results.md``, the
-systems of the official splits under ``models/`` (for ``hybrid recognize``), training
-checkpoints under ``checkpoints/`` and PNG plots. A rerun with other settings is refused, but
-for more epochs: the folder then records the change (``changes`` in ``results.json``), and
-the systems trained for fewer train on from their checkpoints.
+A run folder (`hybrid.runs.RunFolder`) receives ``results.json``: one row per task, system,
+seed and split (``split``: ``"official"``, or a fold's held-out speaker), merged after each
+split under a lock with what other processes sharing the folder wrote, so that an
+interrupted run resumes at the next split (its networks from their checkpoints) and no row
+is lost; ``results.md`` and the plots, drawn from ``results.json`` alone (`redraw`); the
+systems of the official splits under ``models/`` (for ``hybrid recognize``) and training
+checkpoints under ``checkpoints/``. A rerun with other settings is refused, but for more
+epochs: the folder then records the change (``changes`` in ``results.json``), and the
+systems trained for fewer train on from their checkpoints.
+
+A row (`hybrid.runs`) holds the key ``task``, ``system``, ``decoder`` (``None``: each system
+decodes its own way), ``seed`` (the networks' training seed; ``None`` for the GMM-HMM, which
+draws nothing from it and is trained once per split) and ``split``; ``metrics``
+(``error_rate``: word errors over reference words, ``utterance_error_rate``,
+``substitutions``, ``deletions``, ``insertions``, ``reference_words``, ``utterance_errors``
+and ``decode_seconds``); ``epochs`` (of each network pass; ``None`` for the GMM-HMM),
+``seconds`` (training) and ``environment``; and what the table and plots need: ``history``
+(per network pass, `hybrid.training.History.to_dict`), ``references`` and ``hypotheses``
+(word indices per test utterance) and ``word_penalty``; on the official splits, the rows of
+the GMM-HMM and of the first seed of a run also hold ``alignment`` (GMM-HMM and DNN-HMM:
+the forced alignment of the first training utterance with its filterbank spectrogram) and,
+for CTC on strings, ``posteriors`` (its log-posteriors on the first test string, their
+forced alignment and the spectrogram).
 """
 
 from __future__ import annotations
@@ -34,28 +49,32 @@ from functools import partial
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 from ..ctc.align import forced_align
-from ..files import file_lock, read_json, update_json, write_text_atomic
-from ..saved import check_same_setup, record_changes
-from ..training import History
+from ..files import write_text_atomic
+from ..runs import RunFolder, environment, row_key
+from ..training import History, resolve_device
+from ..training.distributed import is_main
 from .augment import SpecAugment, speed_perturbed
 from .corpus import FeatureConfig, Utterance, connected_strings, extract
 from .features import fbank
 from .metrics import error_rate
 from .plots import plot_alignment, plot_confusion, plot_ctc, plot_errors, plot_training
 from .recognizer import Recognizer, save_system
-from .systems import SYSTEMS, SystemSettings, Trained, train_systems
+from .systems import NETWORKS, SYSTEMS, SystemSettings, Trained, train_systems
 from .topology import Topology
 from .train import AcousticTrainConfig, log_posteriors
 
 __all__ = [
     "NAMES",
+    "PRIMARY",
     "SYNTHETIC_NOTICE",
     "TASKS",
     "ExperimentSettings",
     "default_settings",
     "load_corpus",
+    "redraw",
     "results_table",
     "run_speech",
 ]
@@ -77,6 +96,9 @@ NAMES = {
     "ctc": "CTC (BiLSTM)",
 }
 
+
+#: What `hybrid report` compares first: the word error rate, lower is better.
+PRIMARY = ("error_rate", False)
 
 #: The settings a run folder may be asked for again with a larger value (to train on), and
 #: the systems trained with each.
@@ -158,29 +180,6 @@ def _splits(
     raise ValueError(f"task must be one of {TASKS}, got {task!r}")
 
 
-def _score(split: _Split, system: str, trained: Trained) -> dict:
-    references = [u.words for u in split.test]
-    counts = error_rate(references, trained.hypotheses)
-    wrong = sum(r != h for r, h in zip(references, trained.hypotheses, strict=True))
-    return {
-        "task": split.task,
-        "split": split.name,
-        "system": system,
-        "substitutions": counts.substitutions,
-        "deletions": counts.deletions,
-        "insertions": counts.insertions,
-        "reference_words": counts.reference,
-        "error_rate": counts.errors / counts.reference,
-        "utterance_errors": wrong,
-        "utterances": len(references),
-        "train_seconds": trained.train_seconds,
-        "decode_seconds": trained.decode_seconds,
-        "word_penalty": trained.system["scales"]["word_penalty"],
-        "history": [history.to_dict() for history in trained.history],
-        "hypotheses": [list(h) for h in trained.hypotheses],
-    }
-
-
 def run_speech(
     train: list[Utterance],
     test: list[Utterance],
@@ -195,8 +194,12 @@ def run_speech(
     dev: list[Utterance] | None = None,
     grammar: str | dict = "isolated",
     data: dict[str, list[dict[str, str]]] | None = None,
+    seeds: Sequence[int] = (0,),
+    device: str | torch.device = "cpu",
+    save_every: int = 0,
 ) -> dict:
-    """Run ``tasks`` for ``systems``, write the run folder, return ``results.json``'s content.
+    """Run ``tasks`` for ``systems`` with each of ``seeds``, write the run folder, return
+    ``results.json``'s content.
 
     Args:
         train: The training recordings (FSDD's official ones: one digit each).
@@ -204,7 +207,8 @@ def run_speech(
         run_dir: The run folder.
         tasks: Which of `TASKS` (default: all that fit the recordings).
         systems: Which of `SYSTEMS`.
-        settings: Features, models, training and strings.
+        settings: Features, models, training and strings (the ``seed`` of its training
+            settings is replaced by each of ``seeds``).
         corpus: Recorded in the results (``"fsdd"``, ``"synthetic"``, a corpus's name).
         words: The vocabulary: ``words[i]`` is the word of index ``i`` in transcripts.
         progress: Show progress bars.
@@ -217,17 +221,32 @@ def run_speech(
         grammar: The recordings' decoding grammar (`hybrid.speech.topology.task_grammar`):
             ``"isolated"`` (one word each: the ``isolated``, ``speakers`` and ``strings``
             tasks), else a word loop, phrases or a unigram model (the ``continuous`` task).
-        data: The files read, ``{split: [{"path", "sha256"}]}``: their checksums are
-            recorded, and a run folder made from files of other contents is refused.
+        data: The files read, ``{split: [{"path", "sha256"}]}``: recorded, and a run folder
+            made from files of other contents is refused.
+        seeds: The networks' training seeds, a row each (a seed draws a network's initial
+            weights, its held-out tenth, batch order and dropout). The GMM-HMM draws none:
+            it is trained once per split, its row's seed ``None``.
+        device: Where the networks train and decode (``"cpu"``, ``"cuda"``, ...); the
+            GMM-HMM stays on the CPU.
+        save_every: Also checkpoint every network every this many steps within an epoch
+            (`hybrid.training.train`), so that a killed run loses less.
+
+    Returns:
+        The content of ``results.json``: this call's rows merged with those already in the
+        folder (``{}`` on all but the first process under ``torchrun``).
 
     Raises:
-        ValueError: before anything is written: a task not in `TASKS`, or not one of the
-            recordings' (``continuous`` for one-word recordings, the others for several);
-            ``folds`` without
-            the ``speakers`` task, or naming a speaker who has no recording in ``train`` or
-            ``test`` (the speakers there listed); a run folder made with other settings.
+        ValueError: before anything is written: no training or test recording; a task not
+            in `TASKS`, or not one of the recordings' (``continuous`` for one-word
+            recordings, the others for several); a system not in `SYSTEMS`; no seed, a seed
+            twice or a negative one; ``folds`` without the ``speakers`` task, or naming a
+            speaker who has no recording in ``train`` or ``test`` (the speakers there
+            listed); an unusable ``device``; no ``words``; a run folder made with other
+            settings.
     """
     settings = settings or ExperimentSettings()
+    if not train or not test:
+        raise ValueError(f"train and test must hold recordings, got {len(train)} and {len(test)}")
     fitting = ("isolated", "speakers", "strings") if grammar == "isolated" else ("continuous",)
     tasks = fitting if tasks is None else tasks
     unknown = set(tasks) - set(TASKS)
@@ -239,77 +258,241 @@ def run_speech(
             + ("one word each" if grammar == "isolated" else "several words each")
             + f"; expected some of {list(fitting)}"
         )
+    if set(systems) - set(SYSTEMS):
+        unknown = sorted(set(systems) - set(SYSTEMS))
+        raise ValueError(f"systems must be among {SYSTEMS}, got {unknown}")
+    _check_seeds(seeds)
     if folds is not None:
         _check_speakers(folds, tasks, train + test)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "results.json"
-    requested = {"corpus": corpus, **asdict(settings)}
-    if data:  # the files, and what was read from them: words, grammar, rate, each split
-        requested["data"] = {split: [f["sha256"] for f in files] for split, files in data.items()}
-        requested["words"] = list(words)
-        requested["grammar"] = grammar
-        requested["sample_rate"] = train[0].sample_rate
-        requested["utterances"] = {
-            name: _digest([u.id for u in part])
-            for name, part in (("train", train), ("dev", dev or []), ("test", test))
-        }
-    requested = json.loads(json.dumps(requested))
-
-    # a rerun with other settings is refused from here on
-    rows = update_json(path, partial(_claim, path, requested))["rows"]
+    device = resolve_device(device)
     topology = Topology(tuple(words), settings.systems.word_states, settings.systems.silence_states)
+    progress = progress and is_main()
+    run_dir = Path(run_dir)
+    folder = RunFolder(run_dir, "speech", PRIMARY, split="official")
+    recorded = _recorded(settings, words, grammar, {"train": train, "dev": dev, "test": test})
+    # a rerun with other settings is refused from here on
+    claimed = folder.claim(corpus, recorded, data, may_raise=tuple(_TRAINED_WITH), stale=_stale)
+    done = {row_key(row) for row in claimed["rows"]}
+    runs = [("gmm", None)] if "gmm" in systems else []
+    runs += [(name, seed) for seed in seeds for name in NETWORKS if name in systems]
+    draw = partial(_draw, run_dir)
+    results = None
     for task in tasks:
         for split in _splits(task, train, test, settings, dev, grammar):
             if folds is not None and task == "speakers" and split.name not in folds:
                 continue
-            done = {r["system"] for r in rows if (r["task"], r["split"]) == (task, split.name)}
-            missing = [s for s in systems if s not in done]
-            if not missing:
-                continue
-            work = run_dir / "checkpoints" / f"{task}-{split.name}"
-            training = speed_perturbed(split.train, settings.speed_factors)
-            features = extract(training, settings.features, progress)
-            if split.isolated is split.train:
-                isolated, isolated_features = training, features
-            else:
-                isolated = speed_perturbed(split.isolated, settings.speed_factors)
-                isolated_features = extract(isolated, settings.features)
-            trained = train_systems(
-                topology,
-                (features, [u.words for u in training]),
-                extract(split.test, settings.features, progress),
-                (isolated_features, [u.words for u in isolated]),
-                split.grammar,
-                settings.systems,
-                missing,
-                work,
-                progress,
-                dev=None
-                if split.dev is None
-                else (extract(split.dev, settings.features), [u.words for u in split.dev]),
-                select_on_dev=split.select_on_dev,
-            )
-            fresh = [_score(split, name, outcome) for name, outcome in trained.items()]
-            if split.name == "official":
-                for name, outcome in trained.items():
-                    save_system(
-                        run_dir / "models" / f"{task}-{name}.pt",
-                        outcome.system,
-                        settings.features,
-                        split.train[0].sample_rate,
-                    )
-            rows = update_json(path, partial(_add_rows, fresh))["rows"]
-            if split.name == "official":
-                _plot_split(split, trained, rows, topology, run_dir)
-    with file_lock(path):  # with the rows other processes added
-        results = read_json(path)
-        write_text_atomic(run_dir / "results.md", results_table(results, corpus))
-        plot_errors(_error_grid(results), run_dir / "errors.png")
-    model = run_dir / "models" / "strings-ctc.pt"
-    if "strings" in tasks and model.exists():
-        strings = connected_strings(test, settings.test_strings, settings.string_seed + 1)
-        _plot_ctc(Recognizer.load(model), strings, settings.features, run_dir / "ctc.png")
-    return results
+            missing = [(n, s) for n, s in runs if (task, n, None, s, split.name) not in done]
+            if missing:
+                rows = _train_split(
+                    split,
+                    missing,
+                    settings,
+                    topology,
+                    folder,
+                    progress,
+                    device,
+                    save_every,
+                    seeds[0],
+                )
+                results = folder.add_rows(rows, draw)
+    if results is None:  # nothing trained: drawn again, with what other processes added
+        results = folder.redraw(draw)
+    return results if is_main() else {}
+
+
+def redraw(run_dir: str | Path) -> dict:
+    """Draw ``results.md`` and every plot of a speech run folder again from its
+    ``results.json`` alone (no corpus is read, nothing trains); returns its content.
+
+    Raises:
+        ValueError: naming the file, when ``run_dir`` holds no ``results.json`` of this
+            schema, or one of another domain.
+    """
+    return RunFolder(run_dir, "speech", PRIMARY, split="official").redraw(
+        partial(_draw, Path(run_dir))
+    )
+
+
+def _check_seeds(seeds: Sequence[int]) -> None:
+    """Refuse no seed, a seed given twice, or one that is not a non-negative integer."""
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds: expected one or more distinct seeds, got {list(seeds)}")
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, int) or s < 0]
+    if bad:
+        raise ValueError(f"seeds must be non-negative integers, got {bad}")
+
+
+def _recorded(
+    settings: ExperimentSettings,
+    words: Sequence[str],
+    grammar: str | dict,
+    parts: dict[str, list[Utterance] | None],
+) -> dict:
+    """The settings a run folder records and a rerun must match: ``settings`` without the
+    training seeds (each row has its own), the vocabulary, the grammar, the recordings'
+    sample rate and which utterances each of ``parts`` holds (the SHA-256 of their ids)."""
+    recorded = asdict(settings)
+    for name in ("training", "ctc_training"):
+        del recorded["systems"][name]["seed"]
+    recorded |= {
+        "words": list(words),
+        "grammar": grammar,
+        "sample_rate": parts["train"][0].sample_rate,
+        "utterances": {name: _digest([u.id for u in part or []]) for name, part in parts.items()},
+    }
+    return json.loads(json.dumps(recorded))  # as results.json holds it: lists, not tuples
+
+
+def _stale(row: dict, changes: dict[str, list]) -> bool:
+    """Whether ``row``'s system trains on after ``changes`` (raised epochs, `_TRAINED_WITH`):
+    the networks trained with them; the GMM-HMM's rows stay."""
+    return any(row["system"] in _TRAINED_WITH[name] for name in changes)
+
+
+def _train_split(
+    split: _Split,
+    runs: list[tuple[str, int | None]],
+    settings: ExperimentSettings,
+    topology: Topology,
+    folder: RunFolder,
+    progress: bool,
+    device: torch.device,
+    save_every: int,
+    drawn_seed: int,
+) -> list[dict]:
+    """Train the ``(system, seed)`` pairs of ``runs`` on ``split`` and decode its test
+    utterances; save the systems of an official split (the first process only); return a
+    row for each. On an official split, the rows of the GMM-HMM and of ``drawn_seed`` also
+    hold what the plots need (`_plot_data`; the other seeds' would only repeat it)."""
+    training = speed_perturbed(split.train, settings.speed_factors)
+    features = extract(training, settings.features, progress)
+    if split.isolated is split.train:
+        isolated, isolated_features = training, features
+    else:
+        isolated = speed_perturbed(split.isolated, settings.speed_factors)
+        isolated_features = extract(isolated, settings.features)
+    test_features = extract(split.test, settings.features, progress)
+    trained = train_systems(
+        topology,
+        (features, [u.words for u in training]),
+        test_features,
+        (isolated_features, [u.words for u in isolated]),
+        split.grammar,
+        settings.systems,
+        runs,
+        folder.checkpoints / f"{split.task}-{split.name}",
+        progress,
+        dev=None
+        if split.dev is None
+        else (extract(split.dev, settings.features), [u.words for u in split.dev]),
+        select_on_dev=split.select_on_dev,
+        device=device,
+        save_every=save_every,
+    )
+    rows = []
+    for (name, seed), outcome in trained.items():
+        row = _row(split, name, seed, outcome, device)
+        if split.name == "official":
+            if seed in (None, drawn_seed):
+                row |= _plot_data(split, name, outcome, test_features[0], device)
+            if is_main():
+                save_system(
+                    folder.models / _model_name(split.task, name, seed),
+                    outcome.system,
+                    settings.features,
+                    split.train[0].sample_rate,
+                )
+        rows.append(row)
+    return rows
+
+
+def _model_name(task: str, system: str, seed: int | None) -> str:
+    """``<task>-gmm.pt``, or ``<task>-<system>-seed<seed>.pt`` for a network."""
+    return f"{task}-{system}.pt" if seed is None else f"{task}-{system}-seed{seed}.pt"
+
+
+def _row(
+    split: _Split, system: str, seed: int | None, trained: Trained, device: torch.device
+) -> dict:
+    """The row of ``system`` trained with ``seed`` (`hybrid.runs`): its key, metrics, time,
+    environment, and the histories, references, hypotheses and word penalty."""
+    references = [tuple(u.words) for u in split.test]
+    counts = error_rate(references, trained.hypotheses)
+    wrong = sum(r != tuple(h) for r, h in zip(references, trained.hypotheses, strict=True))
+    return {
+        "task": split.task,
+        "system": system,
+        "decoder": None,
+        "seed": seed,
+        "split": split.name,
+        "metrics": {
+            "error_rate": counts.errors / counts.reference,
+            "utterance_error_rate": wrong / len(references),
+            "substitutions": counts.substitutions,
+            "deletions": counts.deletions,
+            "insertions": counts.insertions,
+            "reference_words": counts.reference,
+            "utterance_errors": wrong,
+            "decode_seconds": trained.decode_seconds,
+        },
+        "epochs": len(trained.history[-1]) if trained.history else None,
+        "seconds": trained.train_seconds,
+        "environment": environment("cpu" if system == "gmm" else device),
+        "history": [history.to_dict() for history in trained.history],
+        "references": [list(r) for r in references],
+        "hypotheses": [list(h) for h in trained.hypotheses],
+        "word_penalty": trained.system["scales"]["word_penalty"],
+    }
+
+
+def _rounded(values: Tensor, decimals: int) -> list:
+    """``values`` as nested lists of numbers rounded to ``decimals`` (what a plot needs,
+    at a fraction of the characters in ``results.json``)."""
+    scale = 10.0**decimals
+    return (values.double() * scale).round().div(scale).tolist()
+
+
+def _spectrogram(utterance: Utterance, frames: int) -> list:
+    """The first ``frames`` frames of ``utterance``'s 40 log mel filterbank energies,
+    ``(frames, 40)``, rounded to 0.01."""
+    spectrogram = fbank(utterance.waveform, utterance.sample_rate, num_mel_bins=40)
+    return _rounded(spectrogram[:frames], 2)
+
+
+def _plot_data(
+    split: _Split, system: str, trained: Trained, first_test: Tensor, device: torch.device
+) -> dict:
+    """What an official split's plots need of a row: the forced alignment of the first
+    training utterance (GMM-HMM and DNN-HMM), or CTC's posteriors on the first test string
+    (``first_test``: its features) and their forced alignment."""
+    if system in ("gmm", "dnn") and trained.alignments:
+        utterance, states = split.train[0], trained.alignments[0]
+        return {
+            "alignment": {
+                "utterance": utterance.id,
+                "words": list(utterance.words),
+                "states": states.tolist(),
+                "spectrogram": _spectrogram(utterance, len(states)),
+            }
+        }
+    if system == "ctc" and split.task == "strings":
+        utterance = split.test[0]
+        network = Recognizer(trained.system, device).network
+        log_probs = log_posteriors(network, [first_test])[0]
+        blank = trained.system["model"]["blank"]
+        targets = torch.tensor([utterance.words])
+        spans = forced_align(log_probs[None], targets, blank=blank).spans[0]
+        return {
+            "posteriors": {
+                "utterance": utterance.id,
+                "words": list(utterance.words),
+                "blank": blank,
+                "log_probs": _rounded(log_probs, 3),
+                "spans": spans.tolist(),
+                "spectrogram": _spectrogram(utterance, len(log_probs)),
+            }
+        }
+    return {}
 
 
 def _digest(ids: Sequence[str]) -> str:
@@ -340,101 +523,121 @@ def _check_speakers(
         )
 
 
-def _claim(path: Path, requested: dict, saved: dict) -> dict:
-    """``saved``, the ``results.json`` at ``path``, taken over by a run of the ``requested``
-    settings. Other settings are refused, but for more epochs (`_TRAINED_WITH`): the change
-    is recorded, and the rows of the systems trained for fewer are dropped."""
-    changes = check_same_setup(
-        path, saved.get("settings"), requested, may_raise=tuple(_TRAINED_WITH)
+def _order(row: dict) -> tuple:
+    """Rows in the order of `SYSTEMS`, the GMM-HMM's (seed ``None``) first, then by seed."""
+    return SYSTEMS.index(row["system"]), -1 if row["seed"] is None else row["seed"]
+
+
+def _several_seeds(rows: list[dict], system: str) -> bool:
+    """Whether ``rows`` hold ``system`` with more than one seed."""
+    return len({r["seed"] for r in rows if r["system"] == system}) > 1
+
+
+def _draw(run_dir: Path, results: dict) -> None:
+    """``results.md`` and the plots of a run folder from its ``results.json`` (``results``):
+    ``errors.png``; for each task's official split ``training-<task>.png`` and
+    ``alignment-<task>.png``; ``confusion.png`` (isolated words) and ``ctc.png`` (strings).
+
+    Raises:
+        ValueError: naming the file, for a run folder of another domain.
+    """
+    if results["domain"] != "speech":
+        raise ValueError(
+            f"{run_dir / 'results.json'} holds a {results['domain']} run, not a speech one"
+        )
+    write_text_atomic(run_dir / "results.md", results_table(results))
+    rows = sorted(results["rows"], key=_order)
+    if not rows:
+        return
+    plot_errors(_error_grid(rows), run_dir / "errors.png")
+    recorded = results["settings"]
+    topology = Topology(
+        tuple(recorded["words"]),
+        recorded["systems"]["word_states"],
+        recorded["systems"]["silence_states"],
     )
-    stale = {system for setting in changes for system in _TRAINED_WITH[setting]}
-    rows = [r for r in saved.get("rows", []) if r["system"] not in stale]
-    return record_changes(saved | {"settings": requested, "rows": rows}, changes)
+    for task in TASKS:
+        official = [r for r in rows if (r["task"], r["split"]) == (task, "official")]
+        if not official:
+            continue
+        _draw_training(task, official, run_dir)
+        if task == "isolated":
+            _draw_confusion(official, topology.words, run_dir)
+        aligned = [r for r in official if "alignment" in r]
+        aligned.sort(key=lambda r: r["system"] != "dnn")  # the DNN-HMM's, else the GMM-HMM's
+        if aligned:
+            _draw_alignment(aligned[0]["alignment"], topology, run_dir / f"alignment-{task}.png")
+        ctc = [r for r in official if "posteriors" in r]
+        if ctc:
+            _draw_ctc(ctc[0]["posteriors"], topology.words, run_dir / "ctc.png")
 
 
-def _add_rows(fresh: list[dict], saved: dict) -> dict:
-    """``saved`` (a ``results.json``) with the ``fresh`` rows, replacing those of the same
-    task, split and system."""
-    replaced = {(row["task"], row["split"], row["system"]) for row in fresh}
-    kept = [r for r in saved["rows"] if (r["task"], r["split"], r["system"]) not in replaced]
-    return saved | {"rows": kept + fresh}
+def _draw_training(task: str, official: list[dict], run_dir: Path) -> None:
+    """The loss and held-out accuracy of every network pass of ``official`` (rows of one
+    task's official split, in `_order`), seeds named where a system has several."""
+    histories = {}
+    for row in official:
+        several = _several_seeds(official, row["system"])
+        for number, history in enumerate(row["history"]):
+            name = f"{NAMES[row['system']]} pass {number + 1}"
+            name += f", seed {row['seed']}" if several else ""
+            histories[name] = History.from_dict(history)
+    if histories:
+        plot_training(histories, f"{task}: training", run_dir / f"training-{task}.png")
 
 
-def _plot_ctc(recognizer: Recognizer, strings: list[Utterance], features, path: Path) -> None:
-    """The saved CTC system's posteriors on the first test string and its forced alignment
-    (normalised with its speaker's test strings, as in the test set)."""
-    utterance = strings[0]
-    frames = extract([s for s in strings if s.speaker == utterance.speaker], features)[:1]
-    log_probs = log_posteriors(recognizer.network, frames)[0]
-    blank = recognizer.system["model"]["blank"]
-    alignment = forced_align(log_probs[None], torch.tensor([utterance.words]), blank=blank)
-    spectrogram = fbank(utterance.waveform, utterance.sample_rate, num_mel_bins=40)
-    spoken = " ".join(recognizer.topology.words[w] for w in utterance.words)
-    plot_ctc(
-        spectrogram[: len(log_probs)],
-        log_probs,
-        alignment.spans[0],
-        recognizer.topology.words,
-        blank,
-        f"CTC on {utterance.id} ({spoken})",
+def _draw_confusion(official: list[dict], words: Sequence[str], run_dir: Path) -> None:
+    """The confusions of the isolated words' best system (the lowest mean error over its
+    seeds; ties: the first of `SYSTEMS`), the hypotheses of all its seeds counted."""
+    errors: dict[str, list[float]] = {}
+    for row in official:
+        errors.setdefault(row["system"], []).append(row["metrics"]["error_rate"])
+    best = min(errors, key=lambda s: (statistics.mean(errors[s]), SYSTEMS.index(s)))
+    chosen = [r for r in official if r["system"] == best]
+    title = f"isolated words, {NAMES[best]}"
+    if len(chosen) > 1:
+        title += f", seeds {', '.join(str(r['seed']) for r in chosen)}"
+    plot_confusion(
+        [words[0] for r in chosen for words in r["references"]],
+        [words[0] for r in chosen for words in r["hypotheses"]],
+        words,
+        title,
+        run_dir / "confusion.png",
+    )
+
+
+def _draw_alignment(alignment: dict, topology: Topology, path: Path) -> None:
+    """A row's ``alignment``: a training utterance's states over its spectrogram."""
+    spoken = " ".join(topology.words[w] for w in alignment["words"])
+    plot_alignment(
+        torch.tensor(alignment["spectrogram"]),
+        torch.tensor(alignment["states"]),
+        topology,
+        f"forced alignment of {alignment['utterance']} ({spoken})",
         path,
     )
 
 
-def _plot_split(
-    split: _Split, trained: dict[str, Trained], rows: list[dict], topology: Topology, run_dir: Path
-):
-    """The split's plots: the training curves and (isolated words) the confusions of the
-    best system from ``rows``, which hold what other processes sharing the run folder added;
-    a forced alignment from ``trained``, this process's systems."""
-    mine = [r for r in rows if (r["task"], r["split"]) == (split.task, split.name)]
-    mine.sort(key=lambda r: SYSTEMS.index(r["system"]))
-    histories = {
-        f"{NAMES[r['system']]} pass {i + 1}": _read_history(history)
-        for r in mine
-        for i, history in enumerate(r["history"])
-    }
-    if histories:
-        plot_training(histories, f"{split.task}: training", run_dir / f"training-{split.task}.png")
-    if split.task == "isolated" and mine:
-        best = min(mine, key=lambda r: r["error_rate"])  # ties: the first of SYSTEMS
-        plot_confusion(
-            [u.words[0] for u in split.test],
-            [h[0] for h in best["hypotheses"]],
-            topology.words,
-            f"isolated words, {NAMES[best['system']]}",
-            run_dir / "confusion.png",
-        )
-    aligned = next((v for v in (trained.get("dnn"), trained.get("gmm")) if v is not None), None)
-    if aligned is not None and aligned.alignments:
-        utterance = split.train[0]
-        spectrogram = fbank(utterance.waveform, utterance.sample_rate, num_mel_bins=40)
-        alignment = aligned.alignments[0]
-        words = " ".join(topology.words[w] for w in utterance.words)
-        plot_alignment(
-            spectrogram[: len(alignment)],
-            alignment,
-            topology,
-            f"forced alignment of {utterance.id} ({words})",
-            run_dir / f"alignment-{split.task}.png",
-        )
+def _draw_ctc(posteriors: dict, words: Sequence[str], path: Path) -> None:
+    """A row's ``posteriors``: CTC's spikes on a test string, over its spectrogram."""
+    spoken = " ".join(words[w] for w in posteriors["words"])
+    plot_ctc(
+        torch.tensor(posteriors["spectrogram"]),
+        torch.tensor(posteriors["log_probs"]),
+        torch.tensor(posteriors["spans"], dtype=torch.long).reshape(-1, 2),
+        words,
+        posteriors["blank"],
+        f"CTC on {posteriors['utterance']} ({spoken})",
+        path,
+    )
 
 
-def _read_history(recorded: dict | list[dict]) -> History:
-    """A network pass's training history as a row of ``results.json`` holds it:
-    `hybrid.training.History.to_dict`, or, in rows written before, one dict per epoch
-    (``epoch``, ``loss``, ``valid_accuracy``, ``valid_loss``, ``seconds``)."""
-    if isinstance(recorded, dict):
-        return History.from_dict(recorded)
-    names = ("loss", "valid_accuracy", "valid_loss", "seconds")
-    return History({k: [e[k] for e in recorded] for k in names if all(k in e for e in recorded)})
-
-
-def _error_grid(results: dict) -> dict[str, dict[str, float]]:
+def _error_grid(rows: list[dict]) -> dict[str, dict[str, float]]:
+    """The error rate (%) of each task and system, the mean over its rows."""
     grid: dict[str, dict[str, list[float]]] = {}
-    for row in results["rows"]:
+    for row in rows:
         grid.setdefault(row["task"], {}).setdefault(NAMES[row["system"]], []).append(
-            100 * row["error_rate"]
+            100 * row["metrics"]["error_rate"]
         )
     return {t: {s: statistics.mean(v) for s, v in by.items()} for t, by in grid.items()}
 
@@ -448,11 +651,26 @@ _COLUMNS = {
 }
 
 
-def results_table(results: dict, corpus: str) -> str:
-    """``results.md``: accuracy / WER per task and system, the change against the GMM-HMM,
-    times, the per-speaker accuracies of the leave-one-speaker-out task and the errors by
-    kind of the tasks of word sequences."""
-    rows = results["rows"]
+def _per_seed(rows: list[dict], value) -> list[float]:
+    """The mean of ``value(row)`` over each seed's ``rows`` (its splits), seed by seed."""
+    by_seed: dict[int | None, list[float]] = {}
+    for row in rows:
+        by_seed.setdefault(row["seed"], []).append(value(row))
+    return [statistics.mean(values) for values in by_seed.values()]
+
+
+def _spread(values: list[float]) -> str:
+    """`` ± `` the standard deviation of ``values`` (in the table's units), or nothing for
+    one value."""
+    return f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else ""
+
+
+def results_table(results: dict) -> str:
+    """``results.md``, from ``results.json``'s content: accuracy / WER per task and system
+    (the mean over seeds ± their standard deviation where a system has several), the change
+    against the GMM-HMM, times, the per-speaker accuracies of the leave-one-speaker-out task
+    and the errors by kind of the tasks of word sequences."""
+    rows = sorted(results["rows"], key=_order)
     by: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
         by.setdefault((row["task"], row["system"]), []).append(row)
@@ -463,10 +681,19 @@ def results_table(results: dict, corpus: str) -> str:
     if timed:
         header += [f"train s ({timed})", f"decode ms/utt ({timed})"]
     lines = [
-        f"# Speech ({corpus}): GMM-HMM vs hybrid vs pure RNN vs CTC",
+        f"# Speech ({results['corpus']}): GMM-HMM vs hybrid vs pure RNN vs CTC",
         "",
         "Accuracy: words right (%); WER: word error rate (%). In brackets: relative error "
         "change against the GMM-HMM (negative = fewer errors).",
+    ]
+    seeds = sorted({r["seed"] for r in rows if r["seed"] is not None})
+    if len(seeds) > 1:
+        lines += [
+            "",
+            f"Seeds {', '.join(map(str, seeds))}: mean ± standard deviation over the seeds "
+            "(the GMM-HMM draws none: one run).",
+        ]
+    lines += [
         "",
         "| system | " + " | ".join(header) + " |",
         "| --- |" + " ---: |" * len(header),
@@ -474,7 +701,7 @@ def results_table(results: dict, corpus: str) -> str:
 
     def error(task: str, system: str) -> float | None:
         found = by.get((task, system))
-        return None if not found else statistics.mean(r["error_rate"] for r in found)
+        return None if not found else statistics.mean(r["metrics"]["error_rate"] for r in found)
 
     def versus(task: str, system: str) -> str:
         ours, base = error(task, system), error(task, "gmm")
@@ -486,23 +713,33 @@ def results_table(results: dict, corpus: str) -> str:
         found = by.get((task, system))
         if not found:
             return ""
+        accuracy = _COLUMNS[task][1]
+
+        def shown(row: dict) -> float:
+            rate = row["metrics"]["error_rate"]
+            return 100 * (1 - rate) if accuracy else 100 * rate
+
+        spread = _spread(_per_seed(found, shown))
         if task == "speakers":
-            accuracies = [100 * (1 - r["error_rate"]) for r in found]
-            spread = f"{min(accuracies):.1f}-{max(accuracies):.1f}"
-            return f"{statistics.mean(accuracies):.2f} ({spread}){versus(task, system)}"
+            speakers: dict[str, list[float]] = {}
+            for r in found:
+                speakers.setdefault(r["split"], []).append(shown(r))
+            means = [statistics.mean(v) for v in speakers.values()]
+            extremes = f"{min(means):.1f}-{max(means):.1f}"
+            mean = statistics.mean(shown(r) for r in found)
+            return f"{mean:.2f}{spread} ({extremes}){versus(task, system)}"
         value = error(task, system)
-        shown = 100 * (1 - value) if _COLUMNS[task][1] else 100 * value
-        return f"{shown:.2f}{versus(task, system)}"
+        return f"{100 * (1 - value) if accuracy else 100 * value:.2f}{spread}{versus(task, system)}"
 
     for system in systems:
         cells = [NAMES[system]] + [cell(task, system) for task in tasks]
         found = by.get((timed, system))
         if found:
-            r = found[0]
-            cells += [
-                f"{r['train_seconds']:.0f}",
-                f"{1000 * r['decode_seconds'] / r['utterances']:.2f}",
-            ]
+            seconds = statistics.mean(r["seconds"] for r in found)
+            decode = statistics.mean(
+                1000 * r["metrics"]["decode_seconds"] / len(r["references"]) for r in found
+            )
+            cells += [f"{seconds:.0f}", f"{decode:.2f}"]
         elif timed:
             cells += ["", ""]
         lines.append("| " + " | ".join(cells) + " |")
@@ -511,20 +748,24 @@ def results_table(results: dict, corpus: str) -> str:
         speakers = sorted({r["split"] for r in speaker_rows})
         lines += [
             "",
-            "Leave one speaker out: accuracy (%) on each held-out speaker.",
+            "Leave one speaker out: accuracy (%) on each held-out speaker"
+            + (", the mean over seeds." if len(seeds) > 1 else "."),
             "",
             "| system | " + " | ".join(speakers) + " |",
             "| --- | " + " | ".join("---:" for _ in speakers) + " |",
         ]
         for system in systems:
-            acc = {
-                r["split"]: 100 * (1 - r["error_rate"])
-                for r in speaker_rows
-                if r["system"] == system
-            }
+            accuracy: dict[str, list[float]] = {}
+            for r in speaker_rows:
+                if r["system"] == system:
+                    accuracy.setdefault(r["split"], []).append(
+                        100 * (1 - r["metrics"]["error_rate"])
+                    )
             lines.append(
                 f"| {NAMES[system]} | "
-                + " | ".join(f"{acc[s]:.1f}" if s in acc else "" for s in speakers)
+                + " | ".join(
+                    f"{statistics.mean(accuracy[s]):.1f}" if s in accuracy else "" for s in speakers
+                )
                 + " |"
             )
     for task in ("strings", "continuous"):
@@ -538,10 +779,14 @@ def results_table(results: dict, corpus: str) -> str:
                 "| --- | ---: | ---: | ---: | ---: | ---: |",
             ]
             for r in task_rows:
+                name = NAMES[r["system"]]
+                if _several_seeds(task_rows, r["system"]):
+                    name += f", seed {r['seed']}"
+                m = r["metrics"]
                 lines.append(
-                    f"| {NAMES[r['system']]} | {r['substitutions']} | {r['deletions']} | "
-                    f"{r['insertions']} | {r['reference_words']} | "
-                    f"{r['utterance_errors']}/{r['utterances']} |"
+                    f"| {name} | {m['substitutions']} | {m['deletions']} | "
+                    f"{m['insertions']} | {m['reference_words']} | "
+                    f"{m['utterance_errors']}/{len(r['references'])} |"
                 )
     return "\n".join(lines) + "\n"
 
@@ -557,13 +802,14 @@ def default_settings(
     epochs: int | None = None,
     speed_factors: Sequence[float] | None = None,
     spec_augment: bool | None = None,
+    amp: bool = False,
 ) -> ExperimentSettings:
     """The settings of the recipe: full-size on FSDD, with speed perturbation at 0.9 and 1.1;
     small enough on the synthetic corpus that the whole comparison runs in about a minute on
     two cores. A corpus read by path (any other name) takes FSDD's; those of `MASKED_EPOCHS`
     train every network longer and with `SpecAugment` masks. ``epochs`` and
-    ``speed_factors`` replace the corpus's defaults, and ``spec_augment`` turns the masks on
-    or off for any corpus."""
+    ``speed_factors`` replace the corpus's defaults, ``spec_augment`` turns the masks on
+    or off for any corpus, and ``amp`` trains every network in mixed precision."""
     masked = corpus in MASKED_EPOCHS if spec_augment is None else spec_augment
     masks = SpecAugment() if masked else None
     if corpus == "synthetic":
@@ -575,9 +821,11 @@ def default_settings(
             dnn={"hidden": 128, "layers": 2, "context": 3},
             bilstm={"hidden": 64, "layers": 1},
             rnn={"hidden": 64, "layers": 1},
-            training=AcousticTrainConfig(epochs=epochs or 10, batch_size=16, spec_augment=masks),
+            training=AcousticTrainConfig(
+                epochs=epochs or 10, batch_size=16, spec_augment=masks, amp=amp
+            ),
             ctc_training=AcousticTrainConfig(
-                epochs=epochs or 25, batch_size=16, lr=3e-3, spec_augment=masks
+                epochs=epochs or 25, batch_size=16, lr=3e-3, spec_augment=masks, amp=amp
             ),
         )
         return ExperimentSettings(
@@ -590,8 +838,8 @@ def default_settings(
     epochs = epochs or MASKED_EPOCHS.get(corpus, 10)
     return ExperimentSettings(
         systems=SystemSettings(
-            training=AcousticTrainConfig(epochs=epochs, spec_augment=masks),
-            ctc_training=AcousticTrainConfig(epochs=epochs, lr=3e-3, spec_augment=masks),
+            training=AcousticTrainConfig(epochs=epochs, spec_augment=masks, amp=amp),
+            ctc_training=AcousticTrainConfig(epochs=epochs, lr=3e-3, spec_augment=masks, amp=amp),
         ),
         speed_factors=(0.9, 1.1) if speed_factors is None else tuple(speed_factors),
     )

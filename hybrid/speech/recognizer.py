@@ -129,9 +129,15 @@ def _feature_config(saved: dict) -> FeatureConfig:
 
 class Recognizer:
     """A speech system ready to decode: ``recognize`` turns waveforms into words,
-    ``decode`` turns features into word indices."""
+    ``decode`` turns features into word indices.
 
-    def __init__(self, saved: dict) -> None:
+    Args:
+        saved: The system as plain data (`system_dict`, or read by `load`).
+        device: Where a network scores frames (the GMM, the graph search and the CTC
+            search stay on the CPU).
+    """
+
+    def __init__(self, saved: dict, device: str | torch.device = "cpu") -> None:
         self.system = saved
         self.kind = saved["kind"]
         self.topology = Topology(
@@ -154,7 +160,7 @@ class Recognizer:
         else:
             self.network = build(AcousticConfig(**model["config"]))
             self.network.load_state_dict(model["weights"])
-            self.network.eval()
+            self.network.to(device).eval()
             if self.kind in ("dnn", "bilstm"):
                 self.priors = ScaledPosteriors(
                     model["log_priors"], scales["acoustic_scale"], scales["prior_scale"]
@@ -162,7 +168,8 @@ class Recognizer:
 
     @classmethod
     def load(cls, path: str | Path) -> Recognizer:
-        """Read a system written by `save_system` (a ``models/<task>-<system>.pt`` of a run).
+        """Read a system written by `save_system` (a ``models/<task>-<system>-seed<N>.pt``, or
+        ``<task>-gmm.pt``, of a run).
 
         Raises:
             ValueError: naming ``path``, when it is missing, not a saved speech system
@@ -272,9 +279,11 @@ class Recognizer:
         if self.kind == "ctc":
             return self._decode_ctc(features)
         if self.grammar == "isolated":
+            device = next(self.network.parameters()).device
             with torch.no_grad():
                 x, lengths = pad_features(features)
-                return [(int(w),) for w in self.network(x, lengths).argmax(-1)]
+                logits = self.network(x.to(device), lengths.to(device))
+                return [(int(w),) for w in logits.argmax(-1)]
         # Naive collapsing of the frame classifier's labels is greedy CTC decoding with
         # silence (class num_words) as the blank: repeats merged, silence dropped.
         log_probs, lengths = pad_features(log_posteriors(self.network, features))

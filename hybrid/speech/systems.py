@@ -22,8 +22,9 @@ each returns its hypotheses with training and decoding times.
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from torch import Tensor, nn
 
 from ..nn import ScaledPosteriors
 from ..training import History
+from ..training.randomness import derived_seed
 from .acoustic import AcousticConfig, build
 from .decoder import align, decode
 from .gmm import flat_start, viterbi_training
@@ -40,9 +42,12 @@ from .recognizer import Recognizer, system_dict
 from .topology import Topology, decoding_graph, task_grammar
 from .train import AcousticTrainConfig, fit_acoustic
 
-__all__ = ["PENALTIES", "SYSTEMS", "SystemSettings", "Trained", "train_systems"]
+__all__ = ["NETWORKS", "PENALTIES", "SYSTEMS", "SystemSettings", "Trained", "train_systems"]
 
 SYSTEMS = ("gmm", "dnn", "bilstm", "rnn", "ctc")
+
+#: The systems that train networks, and so take a seed.
+NETWORKS = SYSTEMS[1:]
 
 #: Word insertion penalties (log weights per word) tried on the development strings.
 PENALTIES = (0.0, -2.0, -5.0, -10.0, -20.0, -40.0, -80.0)
@@ -125,13 +130,15 @@ def train_systems(
     isolated: tuple[Sequence[Tensor], Sequence[Sequence[int]]],
     grammar: str,
     settings: SystemSettings,
-    systems: Sequence[str] = SYSTEMS,
+    runs: Sequence[tuple[str, int | None]] | None = None,
     work: Path | None = None,
     progress: bool = False,
     dev: tuple[Sequence[Tensor], Sequence[Sequence[int]]] | None = None,
     select_on_dev: bool = False,
-) -> dict[str, Trained]:
-    """Train ``systems`` on one split and decode its test utterances.
+    device: str | torch.device = "cpu",
+    save_every: int = 0,
+) -> dict[tuple[str, int | None], Trained]:
+    """Train the systems of ``runs`` on one split and decode its test utterances.
 
     Args:
         topology: Word and silence HMMs.
@@ -144,8 +151,12 @@ def train_systems(
             ``"isolated"`` (one word), ``"loop"`` (any word sequence), phrases, or a unigram
             word loop.
         settings: Sizes and training.
-        systems: Which of `SYSTEMS` to run (the GMM-HMM is always trained: its alignments
-            are the other systems' targets).
+        runs: Which systems to train, with which seed: ``("gmm", None)`` (the GMM-HMM draws
+            nothing from a training seed: its one draw, the initial mixture means, has a seed
+            of its own) and ``(network, seed)`` for the systems of `NETWORKS`, whose seed
+            replaces the ``seed`` of the training settings and draws the initial weights
+            (default: every system, the networks with seed 0). The GMM-HMM is trained in
+            any case, once: its alignments are the targets of every network.
         work: Folder for training checkpoints (resume), or ``None``.
         progress: Show progress bars.
         dev: Development features and transcripts: with a grammar of word sequences, each
@@ -154,10 +165,22 @@ def train_systems(
         select_on_dev: Also choose every network's epoch on ``dev`` (held-out speakers, say;
             its targets are its alignments with the model of the pass), instead of on a tenth
             of the training utterances.
+        device: Where the networks train and score frames (the GMM-HMM and the searches
+            stay on the CPU); the systems returned hold their weights on the CPU.
+        save_every: Also checkpoint every network every this many steps within an epoch.
+
+    Returns:
+        ``{(system, seed): outcome}`` for each pair of ``runs``, in that order.
     """
-    unknown = set(systems) - set(SYSTEMS)
+    runs = list(runs) if runs is not None else [("gmm", None)] + [(n, 0) for n in NETWORKS]
+    unknown = {name for name, _ in runs} - set(SYSTEMS)
     if unknown:
         raise ValueError(f"systems must be among {SYSTEMS}, got {sorted(unknown)}")
+    unseeded = [(n, s) for n, s in runs if (s is None) != (n == "gmm")]
+    if unseeded:
+        raise ValueError(
+            f"runs: expected ('gmm', None) and a seed for each network, got {unseeded}"
+        )
     task_grammar(grammar, len(topology.words))  # refuses an unknown form
     if select_on_dev and dev is None:
         raise ValueError("select_on_dev needs dev, the development features and transcripts")
@@ -174,6 +197,8 @@ def train_systems(
         settings,
         work,
         progress,
+        torch.device(device),
+        save_every,
         (list(dev[0]), list(dev[1])) if select_on_dev else None,
     )
     begin = time.perf_counter()
@@ -191,31 +216,35 @@ def train_systems(
     )
     gmm = split.system("gmm", {"emissions": emissions.state_dict(), "self_loop": loops})
     trained = {
-        "gmm": Trained([], time.perf_counter() - begin, 0.0, system=gmm, alignments=alignments)
+        ("gmm", None): Trained(
+            [], time.perf_counter() - begin, 0.0, system=gmm, alignments=alignments
+        )
     }
     dev_alignments = split.dev_alignments(Recognizer(gmm))
-    for kind in ("dnn", "bilstm"):
-        if kind in systems:
-            trained[kind] = _hybrid(kind, split, alignments, dev_alignments, loops)
-    if "rnn" in systems:
-        trained["rnn"] = _pure_rnn(split, alignments, dev_alignments)
-    if "ctc" in systems:
-        trained["ctc"] = _ctc(split)
-    if grammar != "isolated" and dev is not None:
-        for name, outcome in trained.items():
-            if name in ("gmm", "dnn", "bilstm"):
-                outcome.system["scales"]["word_penalty"] = _tune_penalty(
-                    Recognizer(outcome.system), topology, *dev
-                )
-    for outcome in trained.values():
-        decode = partial(Recognizer(outcome.system).decode, list(test))
+    for name, seed in runs:
+        seeded = replace(split, seed=seed)
+        if name in ("dnn", "bilstm"):
+            trained[name, seed] = _hybrid(name, seeded, alignments, dev_alignments, loops)
+        elif name == "rnn":
+            trained[name, seed] = _pure_rnn(seeded, alignments, dev_alignments)
+        elif name == "ctc":
+            trained[name, seed] = _ctc(seeded)
+    outcomes = {run: trained[run] for run in runs}
+    for (name, _), outcome in outcomes.items():
+        recognizer = split.recognizer(outcome.system)
+        if grammar != "isolated" and dev is not None and name in ("gmm", "dnn", "bilstm"):
+            penalty = _tune_penalty(recognizer, topology, *dev)
+            outcome.system["scales"]["word_penalty"] = penalty
+            recognizer = split.recognizer(outcome.system)
+        decode = partial(recognizer.decode, list(test))
         outcome.hypotheses, outcome.decode_seconds = _timed(decode)
-    return {name: outcome for name, outcome in trained.items() if name in systems}
+    return outcomes
 
 
 @dataclass
 class _Training:
-    """What every system of one split is trained from."""
+    """What every system of one split is trained from; ``seed`` is the networks' (see
+    `train_systems`)."""
 
     topology: Topology
     features: list[Tensor]
@@ -225,10 +254,17 @@ class _Training:
     settings: SystemSettings
     work: Path | None
     progress: bool
+    device: torch.device
+    save_every: int
     dev: tuple[list[Tensor], list[Sequence[int]]] | None = None
+    seed: int | None = None
 
     def system(self, kind: str, model: dict) -> dict:
         return system_dict(kind, self.topology, self.grammar, self.scales, model)
+
+    def recognizer(self, system: dict) -> Recognizer:
+        """``system`` ready to decode, its network on the training device."""
+        return Recognizer(system, self.device)
 
     def dev_alignments(self, recognizer: Recognizer) -> list[Tensor] | None:
         """The development utterances' forced alignments with an HMM system (``None``
@@ -250,26 +286,33 @@ class _Training:
         **options,
     ) -> tuple[nn.Module, History]:
         """A new network of ``kind`` trained on ``targets`` (with ``training``, default the
-        settings', and ``options`` for `fit_acoustic`), its epoch chosen on the development
-        utterances' ``dev_targets`` if there are; returns it and its history. Its initial
-        weights come from torch's global random state, which the systems trained before it
-        in this process have moved: a system's figures depend on which ran before it."""
+        settings', its seed replaced by ``seed``, and ``options`` for `fit_acoustic`), its
+        epoch chosen on the development utterances' ``dev_targets`` if there are; returns it,
+        on the CPU, and its history.
+
+        Its initial weights are drawn from ``seed`` and ``name`` alone (not from torch's
+        global random state, which the systems trained before it have moved), so a network
+        starts from the same weights whichever systems the process trained before it; its
+        checkpoint is ``<work>/<name>-seed<seed>.ckpt``."""
         config = AcousticConfig(
             kind=kind, input_dim=self.features[0].shape[1], num_outputs=outputs, **sizes
         )
-        model = build(config)
-        checkpoint = None if self.work is None else self.work / f"{name}.ckpt"
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derived_seed(self.seed, zlib.crc32(name.encode())))
+            model = build(config).to(self.device)
+        checkpoint = None if self.work is None else self.work / f"{name}-seed{self.seed}.ckpt"
         history = fit_acoustic(
             model,
             self.features,
             targets,
-            training or self.settings.training,
+            replace(training or self.settings.training, seed=self.seed),
             checkpoint,
             self.progress,
             valid=None if dev_targets is None else (self.dev[0], dev_targets),
+            save_every=self.save_every,
             **options,
         )
-        return model, history
+        return model.cpu(), history
 
 
 def _tune_penalty(recognizer: Recognizer, topology: Topology, features, transcripts) -> float:
@@ -321,9 +364,10 @@ def _hybrid(
             },
         )
         if number + 1 < passes:
-            scores = Recognizer(system).scaled_scores(split.features)
+            recognizer = split.recognizer(system)
+            scores = recognizer.scaled_scores(split.features)
             alignments = align(scores, split.transcripts, split.topology, loops)
-            dev_alignments = split.dev_alignments(Recognizer(system))
+            dev_alignments = split.dev_alignments(recognizer)
     return Trained([], time.perf_counter() - begin, 0.0, histories, system, alignments)
 
 

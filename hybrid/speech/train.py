@@ -262,6 +262,7 @@ def fit_acoustic(
     progress: bool = False,
     ctc_blank: int | None = None,
     valid: tuple[list[Tensor], list[Tensor] | Tensor] | None = None,
+    save_every: int = 0,
 ) -> History:
     """Train ``model`` in place (`hybrid.training.train` over an `AcousticTask`) and load its
     best held-out epoch.
@@ -281,6 +282,8 @@ def fit_acoustic(
         valid: Development features and targets (of the same kind as ``targets``) on which
             the epoch is chosen; ``None``: ``config.valid_share`` of the training utterances
             are held out instead (none of a single utterance: the last epoch is kept).
+        save_every: Also checkpoint every this many steps within an epoch (0: after each
+            epoch only; `hybrid.training.train`).
 
     Returns:
         The `hybrid.training.History` of the run (epochs before a resume included): per
@@ -300,17 +303,19 @@ def fit_acoustic(
     """
     task = AcousticTask(model, features, targets, config, ctc_blank, valid)
     log = print if progress else (lambda line: None)
-    return run_training(task, checkpoint, progress=progress, log=log)
+    return run_training(task, checkpoint, progress=progress, log=log, save_every=save_every)
 
 
 def log_posteriors(model: nn.Module, features: list[Tensor], batch_size: int = 64) -> list[Tensor]:
-    """Per utterance ``(T_i, C)`` log-softmax of a frame model's outputs (evaluation mode)."""
+    """Per utterance ``(T_i, C)`` log-softmax of a frame model's outputs (evaluation mode),
+    computed on the model's device and returned on the CPU."""
     model.eval()
+    device = next(model.parameters()).device
     out: list[Tensor] = []
     with torch.no_grad():
         for begin in range(0, len(features), batch_size):
             chunk = features[begin : begin + batch_size]
             x, lengths = pad_features(chunk)
-            scores = torch.log_softmax(model(x, lengths), -1)
+            scores = torch.log_softmax(model(x.to(device), lengths.to(device)), -1).cpu()
             out += [scores[b, : len(f)] for b, f in enumerate(chunk)]
     return out

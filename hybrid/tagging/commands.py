@@ -119,7 +119,7 @@ def _train_tagger(args: argparse.Namespace) -> int:
         save_every=args.save_every,
     )
     show_results(run_dir)
-    return 0 if not is_main() or results["runs"] else 1
+    return 0 if not is_main() or results["rows"] else 1
 
 
 def _tagging_files(args: argparse.Namespace):

@@ -1,40 +1,88 @@
 """The head comparison: one encoder, softmax vs CRF vs SSVM, several seeds, one run folder.
 
-A run folder ``runs/<name>/`` receives ``results.json`` (every split, head and seed),
-``results.md`` (mean and standard deviation over seeds), ``checkpoints/`` (resumable),
-``models/`` (trained taggers) and PNG plots (training curves, per-label F1, confusion).
+A run folder ``runs/<name>/`` (`hybrid.runs`) receives ``results.json`` (every head, seed
+and split), ``results.md`` (mean and standard deviation over seeds), ``checkpoints/``
+(resumable, and the record ``<head>-seed<N>.json`` of each finished training), ``models/``
+(trained taggers) and PNG plots (training curves, per-label F1, confusion). The table and
+the plots are drawn from ``results.json`` alone (`redraw` draws them again).
+
+``results.json`` follows the schema of `hybrid.runs`, with the settings ``{"sizes",
+"tagger", "training", "refit"}`` (the encoder's settings without the head, the training's
+without the seed) and two rows per head and seed, on the splits ``"test"`` and ``"dev"``
+(``system`` the head; no task or decoder):
+
+- ``metrics``: ``precision``, ``recall`` and ``f1`` (strict span scores of chunk tags;
+  token scores of plain labels, where each equals the accuracy), ``accuracy`` (of the
+  tokens) and, where the corpus has intents, ``intent_accuracy``; fractions in [0, 1];
+- ``epochs`` (of the selection pass), ``seconds`` (training, the refit included),
+  ``environment`` (where it trained);
+- ``refit_epochs`` (``None`` without a refit), ``tokens_per_second`` (training),
+  ``history`` (the selection pass's `hybrid.training.History.to_dict`, without the columns
+  that are NaN throughout, such as the intent accuracy of data without intents), and
+  ``per_label``: ``{label: {"precision", "recall", "f1", "support"}}``;
+- test rows also hold ``confusion``: ``{gold tag: {predicted tag: tokens}}`` over the test
+  tokens, every tag of the tagger a key in its order, only the pairs that occur.
+
+After a refit the development sentences were trained on: the dev rows hold the scores of
+the selection pass.
+
 Finished (head, seed) pairs are read back instead of retrained, so an interrupted
-comparison resumes where it stopped. Runs accumulate: the rows of a comparison are merged
-into the folder's ``results.json`` under a lock (a (head, seed) run again replaces its row),
-and the summary, table and plots are drawn from all of them; a folder made with other
-settings (corpus, data sizes, encoder, training other than the seed) is refused, but for
-more epochs: the folder then records the change (``changes`` in ``results.json``), keeps only
-the rows trained for as many, and the runs trained for fewer train on from their checkpoints
-when asked for again.
+comparison resumes where it stopped. Runs accumulate: the rows of each (head, seed) are
+merged into the folder's ``results.json`` under a lock as it finishes (run again, they
+replace its rows), and the table and plots are drawn from all of them; a folder made with
+other settings (corpus, data, sizes, encoder, training other than the seed) is refused, but
+for more epochs: the folder then records the change (``changes`` in ``results.json``), drops
+its rows, and the runs trained for fewer train on from their checkpoints when asked for
+again.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 
 import torch
 
-from ..files import read_json, update_json, write_json_atomic, write_text_atomic
-from ..saved import check_same_setup, record_changes
+from ..files import read_json, write_json_atomic, write_text_atomic
+from ..runs import RunFolder, environment
+from ..saved import check_same_setup
 from ..training import resolve_device
-from ..training.distributed import is_main, world
+from ..training.distributed import is_main
 from .batching import TaggingVocabulary
 from .corpus import Sentence
 from .model import Tagger, TaggerConfig
 from .plots import plot_confusion, plot_curves, plot_label_f1
-from .train import TaggerTrainConfig, evaluate, fit, load_tagger, predict_tags, save_tagger
+from .train import (
+    TaggerTrainConfig,
+    evaluate,
+    fit,
+    load_tagger,
+    predict_tags,
+    save_tagger,
+    score_tags,
+)
 
-#: The settings a run folder may be asked for again with a larger value (to train on), as
-#: `_shared` names them.
-_RAISABLE = ("epochs",)
+__all__ = ["PRIMARY", "redraw", "results_table", "run_comparison"]
+
+#: What `hybrid report` compares first: the test F1, higher is better.
+PRIMARY = ("f1", True)
+
+#: The settings a run folder may be asked for again with a larger value (to train on).
+_RAISABLE = ("training.epochs",)
+
+#: The metrics of a row, by the names `score_tags` gives them.
+_METRICS = {
+    "precision": "precision",
+    "recall": "recall",
+    "f1": "f1",
+    "accuracy": "token_accuracy",
+    "intent_accuracy": "intent_accuracy",
+}
 
 
 def run_comparison(
@@ -56,7 +104,7 @@ def run_comparison(
 
     Args:
         splits: ``"train"``, ``"valid"`` and ``"test"`` sentences.
-        run_dir: Output folder (created; reused to resume).
+        run_dir: The run folder (created; reused to resume).
         heads: Heads to compare.
         seeds: Seeds per head.
         tagger: Encoder architecture (its ``head`` is replaced by each of ``heads``).
@@ -81,7 +129,7 @@ def run_comparison(
 
     Raises:
         ValueError: an empty split, an unusable ``device``, or a run folder made with other
-            settings (naming the file and each setting; raising ``epochs`` is allowed).
+            settings (naming the file and each setting; raising the epochs is allowed).
     """
     for split in ("train", "valid", "test"):
         if not splits.get(split):
@@ -89,36 +137,30 @@ def run_comparison(
     device = resolve_device(device)
     tagger, training = tagger or TaggerConfig(), training or TaggerTrainConfig()
     # what decides the data and the numbering of the labels, beside the two configurations:
-    # recorded with every run, so that none resumes or is read back under another
+    # recorded with every training, so that none resumes or is read back under another
     setup = {"corpus": corpus, "sizes": {k: len(v) for k, v in splits.items()}, "refit": refit}
     if files:
-        setup["data"] = _digests(files)
-    header = {
-        "corpus": corpus,
+        setup["data"] = {split: [f["sha256"] for f in entries] for split, entries in files.items()}
+    settings = {
         "sizes": setup["sizes"],
-        "tagger": asdict(tagger),
-        "training": asdict(training),
+        "tagger": {k: v for k, v in asdict(tagger).items() if k != "head"},
+        "training": {k: v for k, v in asdict(training).items() if k != "seed"},
         "refit": refit,
-        **({"data": files} if files else {}),
     }
-    results_path = run_dir / "results.json"
-    if results_path.exists():  # refused before any training
-        saved = _shared(read_json(results_path))
-        check_same_setup(results_path, saved, _shared(header), may_raise=_RAISABLE)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    folder = RunFolder(run_dir, "tagging", PRIMARY)
+    results = folder.claim(corpus, settings, files or None, may_raise=_RAISABLE)
     # a refit trains on the development labels too: they must all be in the label vocabularies
     more_labels = splits["valid"] if refit else ()
     vocabulary = TaggingVocabulary.build(splits["train"], more_labels=more_labels)
     scheme = tagger.scheme
-    runs = []
     for head in heads:
         for seed in seeds:
-            model_path = run_dir / "models" / f"{head}-seed{seed}.pt"
-            history_path = run_dir / "checkpoints" / f"{head}-seed{seed}.json"
+            model_path = folder.models / f"{head}-seed{seed}.pt"
+            record_path = folder.checkpoints / f"{head}-seed{seed}.json"
             tagger_run, training_run = replace(tagger, head=head), replace(training, seed=seed)
             finished = None
-            if model_path.exists() and history_path.exists():
-                finished = _read_back(model_path, history_path, tagger_run, training_run, setup)
+            if model_path.exists() and record_path.exists():
+                finished = _read_back(model_path, record_path, tagger_run, training_run, setup)
             if finished is not None:
                 model, vocabulary, record = finished
                 model.to(device)
@@ -129,7 +171,7 @@ def run_comparison(
                     vocabulary,
                     splits,
                     training_run,
-                    run_dir / "checkpoints" / f"{head}-seed{seed}",
+                    folder.checkpoints / f"{head}-seed{seed}",
                     setup,
                     device,
                     progress,
@@ -138,99 +180,59 @@ def run_comparison(
                 )
                 if is_main():
                     save_tagger(model_path, model, vocabulary)
-                    write_json_atomic(history_path, record)
-            scores = {"test": _summary(evaluate(model, vocabulary, splits["test"], scheme))}
-            # after a refit the development sentences were trained on: report the selection
-            # pass's development scores instead
-            scores["valid"] = record.get("valid") or _summary(
-                evaluate(model, vocabulary, splits["valid"], scheme)
-            )
-            runs.append(
-                {
-                    "head": head,
-                    "seed": seed,
-                    **scores,
-                    "epochs": len(record["history"]["loss"]),
-                    "refit_epochs": record.get("refit_epochs"),
-                    "processes": record.get("processes", 1),
-                    "device": record.get("device", "cpu"),
-                    "train_seconds": record["train_seconds"],
-                    "tokens_per_second": record["tokens_per_second"],
-                }
-            )
+                    write_json_atomic(record_path, record)
+            rows = _rows(head, seed, model, vocabulary, splits, record, scheme)
+            results = folder.add_rows(rows, partial(_draw, folder.path))
             metric = "F1" if scheme else "accuracy"
-            log(f"{head} seed {seed}: test {metric} {100 * scores['test']['f1']:.2f}")
-    if not is_main():
-        return {}
-    fresh = {(r["head"], r["seed"]) for r in runs}
-
-    def merge(saved: dict) -> dict:
-        changes = check_same_setup(
-            results_path, _shared(saved) if saved else None, _shared(header), may_raise=_RAISABLE
-        )
-        # after more epochs, the runs trained for fewer are dropped
-        kept = [r for r in saved.get("runs", []) if (r["head"], r["seed"]) not in fresh]
-        merged = ([] if changes else kept) + runs
-        devices = sorted({r.get("device", "cpu") for r in merged})
-        summary = _aggregate(merged, _heads(merged))
-        results = {**header, "device": ", ".join(devices), "runs": merged, "summary": summary}
-        earlier = {"changes": saved["changes"]} if "changes" in saved else {}
-        return record_changes(results | earlier, changes)
-
-    def derived(results: dict) -> None:
-        write_text_atomic(run_dir / "results.md", results_table(results))
-        _plots(run_dir, splits["test"], results["runs"], scheme is not None)
-
-    return update_json(results_path, merge, derived)
+            log(f"{head} seed {seed}: test {metric} {100 * rows[0]['metrics']['f1']:.2f}")
+    return results
 
 
-def _shared(results: dict) -> dict:
-    """The settings every run of one ``results.json`` shares: all but the head and seed (the
-    encoder's and the training's side by side, as `TaggerConfig` and `TaggerTrainConfig` share no
-    field name), and the checksums of the data files where recorded."""
-    return {
-        "corpus": results.get("corpus"),
-        "sizes": results.get("sizes"),
-        **{k: v for k, v in results.get("tagger", {}).items() if k != "head"},
-        **{k: v for k, v in results.get("training", {}).items() if k != "seed"},
-        "refit": results.get("refit"),
-        **({"data": _digests(results["data"])} if results.get("data") else {}),
-    }
+def redraw(run_dir: str | os.PathLike[str]) -> dict:
+    """Draw ``results.md`` and the plots of the run folder ``run_dir`` again from its
+    ``results.json`` alone (no corpus, model or training), with the rows of every process
+    that shares the folder; returns the content of ``results.json``.
 
+    Raises:
+        ValueError: naming the file, when ``run_dir`` holds no ``results.json`` of this
+            schema (`hybrid.runs.read_results`) or one of another domain than tagging.
+    """
+    folder = RunFolder(run_dir, "tagging", PRIMARY)
 
-def _digests(files: dict[str, list[dict[str, str]]]) -> dict[str, list[str]]:
-    """The SHA-256 of each split's files, in order: what must match on a resume (the paths
-    may differ, e.g. on another machine)."""
-    return {split: [f["sha256"] for f in entries] for split, entries in files.items()}
+    def draw(results: dict) -> None:
+        if results["domain"] != "tagging":
+            raise ValueError(
+                f"{folder.results_path} holds a {results['domain']} run, not a tagging "
+                "comparison: redraw it with that domain's redraw"
+            )
+        _draw(folder.path, results)
+
+    return folder.redraw(draw)
 
 
 def _read_back(
     model_path: Path,
-    history_path: Path,
+    record_path: Path,
     tagger: TaggerConfig,
     training: TaggerTrainConfig,
     setup: dict,
 ) -> tuple[Tagger, TaggingVocabulary, dict] | None:
-    """The finished (head, seed) run of ``model_path`` and its record ``history_path``:
-    its tagger, vocabularies and record; ``None`` when it is to train on (for more epochs).
+    """The finished (head, seed) run of ``model_path`` and its record ``record_path``: its
+    tagger, vocabularies and record; ``None`` when it is to train on from its checkpoint
+    (for more epochs, or to write a record of this version, which says where it trained).
 
     Raises:
         ValueError: naming the file, when the run was made with other settings or another
             ``setup`` (data, ``refit``; a record from before it was kept is not compared).
     """
     model, vocabulary = load_tagger(model_path)
-    record = read_json(history_path)
+    record = read_json(record_path)
     check_same_setup(model_path, asdict(model.config), asdict(tagger))
-    check_same_setup(history_path, record.get("run"), setup)
+    check_same_setup(record_path, record.get("run"), setup)
     raised = check_same_setup(
-        history_path, record.get("training"), asdict(training), may_raise=("epochs",)
+        record_path, record.get("training"), asdict(training), may_raise=("epochs",)
     )
-    return None if raised else (model, vocabulary, record)
-
-
-def _heads(runs: Sequence[dict]) -> list[str]:
-    """The heads of ``runs``, in order of first appearance."""
-    return list(dict.fromkeys(r["head"] for r in runs))
+    return None if raised or "environment" not in record else (model, vocabulary, record)
 
 
 def _train(
@@ -247,7 +249,15 @@ def _train(
 ) -> tuple[Tagger, dict]:
     """One (head, seed) run: the selection pass, then the refit pass if ``setup["refit"]``
     asks for it; ``setup`` is recorded in the checkpoints and the record, and checked on
-    resume."""
+    resume.
+
+    Returns:
+        The trained tagger and its record: ``history`` (of the selection pass),
+        ``training``, ``run`` (``setup``), ``train_seconds`` (both passes),
+        ``tokens_per_second``, ``environment`` (`hybrid.runs.environment`) and, after a
+        refit, ``refit_epochs`` and ``dev`` (the selection pass's development scores, as
+        `_scores` gives them).
+    """
     torch.manual_seed(training.seed)  # the seed decides the initial weights too
     model = Tagger(tagger, vocabulary).to(device)
     history = fit(
@@ -266,7 +276,7 @@ def _train(
     tokens = sum(len(s.words) for s in splits["train"]) * len(history)
     record: dict = {"history": history.to_dict(), "training": asdict(training), "run": setup}
     if setup["refit"]:
-        record["valid"] = _summary(evaluate(model, vocabulary, splits["valid"], tagger.scheme))
+        record["dev"] = _scores(evaluate(model, vocabulary, splits["valid"], tagger.scheme))
         record["refit_epochs"] = history.best_epoch
         torch.manual_seed(training.seed)
         model = Tagger(tagger, vocabulary).to(device)
@@ -288,103 +298,157 @@ def _train(
     record.update(
         train_seconds=epoch_seconds,
         tokens_per_second=tokens / max(epoch_seconds, 1e-9),
-        processes=world()[1],
-        device=str(device),
+        environment=environment(device),
     )
     return model, record
 
 
-def _summary(scores: dict) -> dict:
-    keys = ("f1", "precision", "recall", "token_accuracy", "intent_accuracy")
-    out = {k: scores[k] for k in keys if k in scores}
-    out["per_label"] = scores["per_label"]
-    return out
+def _rows(
+    head: str,
+    seed: int,
+    model: Tagger,
+    vocabulary: TaggingVocabulary,
+    splits: dict[str, Sequence[Sentence]],
+    record: dict,
+    scheme: str | None,
+) -> list[dict]:
+    """The test and dev rows of one (head, seed) run (see the module's description)."""
+    test = splits["test"]
+    predicted, intents = predict_tags(model, vocabulary, test)
+    gold = [list(s.tags) for s in test]
+    dev = record.get("dev") or _scores(evaluate(model, vocabulary, splits["valid"], scheme))
+    trained = {
+        "epochs": len(record["history"]["loss"]),
+        "seconds": record["train_seconds"],
+        "environment": record["environment"],
+        "refit_epochs": record.get("refit_epochs"),
+        "tokens_per_second": record["tokens_per_second"],
+        "history": _without_empty_columns(record["history"]),
+    }
+    return [
+        {
+            "system": head,
+            "seed": seed,
+            "split": "test",
+            **_scores(score_tags(test, predicted, intents, scheme)),
+            **trained,
+            "confusion": _confusion(gold, predicted, vocabulary.tags.tokens),
+        },
+        {"system": head, "seed": seed, "split": "dev", **dev, **trained},
+    ]
 
 
-def _aggregate(runs: list[dict], heads: Sequence[str]) -> dict:
-    summary = {}
-    for head in heads:
-        mine = [r for r in runs if r["head"] == head]
-        entry = {}
-        for key in ("f1", "precision", "recall", "token_accuracy", "intent_accuracy"):
-            values = [r["test"][key] for r in mine if key in r["test"]]
-            if values:
-                spread = statistics.stdev(values) if len(values) > 1 else 0.0
-                entry[key] = {"mean": statistics.fmean(values), "std": spread}
-        entry["train_seconds"] = statistics.fmean(r["train_seconds"] for r in mine)
-        entry["tokens_per_second"] = statistics.fmean(r["tokens_per_second"] for r in mine)
-        entry["seeds"] = len(mine)
-        entry["devices"] = sorted({r.get("device", "cpu") for r in mine})
-        summary[head] = entry
-    return summary
+def _scores(scores: dict) -> dict:
+    """``{"metrics", "per_label"}`` of a row from the scores of `score_tags`."""
+    metrics = {name: scores[key] for name, key in _METRICS.items() if key in scores}
+    return {"metrics": metrics, "per_label": scores["per_label"]}
+
+
+def _confusion(
+    gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]], tags: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    """``{gold tag: {predicted tag: tokens}}`` of the tokens whose gold tag is one of
+    ``tags`` (every one a key, in order; only the pairs that occur)."""
+    counts: dict[str, dict[str, int]] = {tag: {} for tag in tags}
+    for gold_row, predicted_row in zip(gold, predicted, strict=True):
+        for g, p in zip(gold_row, predicted_row, strict=True):
+            if g in counts:
+                counts[g][p] = counts[g].get(p, 0) + 1
+    return counts
+
+
+def _without_empty_columns(history: dict) -> dict:
+    """``history`` (`hybrid.training.History.to_dict`) without the columns that are NaN
+    throughout, so that ``results.json`` stays strict JSON."""
+    return {
+        name: values
+        for name, values in history.items()
+        if not (
+            isinstance(values, list)
+            and values
+            and all(isinstance(v, float) and math.isnan(v) for v in values)
+        )
+    }
+
+
+def _heads(rows: Sequence[dict]) -> list[str]:
+    """The heads (systems) of ``rows``, in order of first appearance."""
+    return list(dict.fromkeys(r["system"] for r in rows))
+
+
+def _draw(run_dir: Path, results: dict) -> None:
+    """Write ``results.md`` and the plots of ``run_dir`` from ``results`` (its
+    ``results.json``) alone; a folder without rows yet gets its table only."""
+    write_text_atomic(run_dir / "results.md", results_table(results))
+    tests = [r for r in results["rows"] if r["split"] == "test"]
+    if tests:
+        _plots(run_dir, tests, results["settings"]["tagger"]["scheme"] is not None)
 
 
 def results_table(results: dict) -> str:
-    """The Markdown comparison table (test split, mean ± std over seeds, in percent): strict
-    span scores of chunk tags, token accuracy of plain labels (``tagger.scheme`` ``None``)."""
-    chunks = results.get("tagger", {}).get("scheme", "BIO") is not None
-    if chunks:
-        scored, columns = "strict span scores", ("f1", "precision", "recall", "token_accuracy")
+    """The Markdown comparison table of ``results`` (a ``results.json``): per head, the test
+    split's mean ± std over seeds in percent (its ``summary``), strict span scores of chunk
+    tags or token accuracy of plain labels (``tagger.scheme`` ``None``), with the mean
+    training time and speed and the devices trained on."""
+    settings = results["settings"]
+    if settings["tagger"]["scheme"] is not None:
+        scored, columns = "strict span scores", ("f1", "precision", "recall", "accuracy")
         names = "span F1 | precision | recall | token acc."
     else:
-        scored, columns, names = "token scores of plain labels", ("token_accuracy",), "token acc."
+        scored, columns, names = "token scores of plain labels", ("accuracy",), "token acc."
     columns += ("intent_accuracy",)
     lines = [
         f"# {results['corpus']}: softmax vs CRF vs structured SVM on one encoder",
         "",
         f"Test split, mean ± std over seeds, {scored} in percent. Sizes: "
-        + ", ".join(f"{k} {v}" for k, v in results["sizes"].items())
+        + ", ".join(f"{k} {v}" for k, v in settings["sizes"].items())
         + ".",
         "",
         f"| head | seeds | {names} | intent acc. | train time (s) | tokens/s | trained on |",
         "| --- | ---: | " + "---: | " * len(columns) + "---: | ---: | --- |",
     ]
-    for head, entry in results["summary"].items():
-        cells = [_mean_std(entry, key) for key in columns]
+    summary = {(s["system"], s["metric"]): s for s in results["summary"] if s["split"] == "test"}
+    tests = [r for r in results["rows"] if r["split"] == "test"]
+    for head in _heads(tests):
+        mine = [r for r in tests if r["system"] == head]
+        cells = [_mean_std(summary.get((head, metric))) for metric in columns]
+        seconds = statistics.fmean(r["seconds"] for r in mine)
+        speed = statistics.fmean(r["tokens_per_second"] for r in mine)
+        devices = sorted({r["environment"]["device"] for r in mine})
         lines.append(
-            f"| {head} | {entry['seeds']} | " + " | ".join(cells) + " | "
-            f"{entry['train_seconds']:.0f} | {entry['tokens_per_second']:.0f} | "
-            f"{', '.join(entry.get('devices', ['cpu']))} |"
+            f"| {head} | {len(mine)} | " + " | ".join(cells) + f" | {seconds:.0f} | "
+            f"{speed:.0f} | {', '.join(devices)} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def _mean_std(entry: dict, key: str) -> str:
-    if key not in entry:
+def _mean_std(entry: dict | None) -> str:
+    """A summary entry as ``mean ± std`` in percent, ``-`` where there is none."""
+    if entry is None:
         return "-"
-    return f"{100 * entry[key]['mean']:.2f} ± {100 * entry[key]['std']:.2f}"
+    return f"{100 * entry['mean']:.2f} ± {100 * entry['std']:.2f}"
 
 
-def _plots(run_dir: Path, test: Sequence[Sentence], runs: list[dict], chunks: bool) -> None:
-    """Training curves and per-label F1 of every run of the folder, and the confusion of the
-    first CRF run (else of the first head's first seed) on ``test``; ``chunks``: the tags are
-    chunk tags (else plain labels, scored token by token)."""
-    heads = _heads(runs)
-    histories = {
-        (r["head"], r["seed"]): read_json(
-            run_dir / "checkpoints" / f"{r['head']}-seed{r['seed']}.json"
-        )["history"]
-        for r in runs
-    }
+def _plots(run_dir: Path, tests: list[dict], chunks: bool) -> None:
+    """Training curves and per-label F1 of every test row, and the confusion of the first
+    CRF seed (else of the first head's first seed); ``chunks``: the tags are chunk tags
+    (else plain labels, scored token by token)."""
+    heads = _heads(tests)
+    histories = {(r["system"], r["seed"]): r["history"] for r in tests}
     plot_curves(histories, run_dir / "training_curves.png", "span F1" if chunks else "accuracy")
-    best_head = "crf" if "crf" in heads else heads[0]
-    seed = min(r["seed"] for r in runs if r["head"] == best_head)
-    model, vocabulary = load_tagger(run_dir / "models" / f"{best_head}-seed{seed}.pt")
-    predicted, _ = predict_tags(model, vocabulary, test)
-    gold = [list(s.tags) for s in test]
     scores, support = {}, {}
     for head in heads:
         labels = {}
-        for run in (r for r in runs if r["head"] == head):
-            for label, entry in run["test"]["per_label"].items():
+        for row in (r for r in tests if r["system"] == head):
+            for label, entry in row["per_label"].items():
                 labels.setdefault(label, []).append(entry["f1"])
                 support[label] = entry["support"]
         scores[head] = {label: statistics.fmean(v) for label, v in labels.items()}
     plot_label_f1(scores, support, run_dir / "label_f1.png", units="spans" if chunks else "tokens")
+    best_head = "crf" if "crf" in heads else heads[0]
+    best = min((r for r in tests if r["system"] == best_head), key=lambda r: r["seed"])
     plot_confusion(
-        gold,
-        predicted,
-        vocabulary.tags.tokens,
+        best["confusion"],
         run_dir / "confusion.png",
-        title=f"{best_head}, seed {seed}, test",
+        title=f"{best_head}, seed {best['seed']}, test",
     )

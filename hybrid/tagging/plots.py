@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -72,25 +71,19 @@ def plot_label_f1(
 
 
 def plot_confusion(
-    gold: Sequence[Sequence[str]],
-    predicted: Sequence[Sequence[str]],
-    labels: Sequence[str],
-    path: Path,
-    title: str = "",
-    top: int = 25,
+    counts: dict[str, dict[str, int]], path: Path, title: str = "", top: int = 25
 ) -> None:
-    """Row-normalised tag confusion (gold rows, predicted columns) of the ``top`` frequent tags."""
-    counts: dict[str, int] = {}
-    for row in gold:
-        for tag in row:
-            counts[tag] = counts.get(tag, 0) + 1
-    shown = sorted(labels, key=lambda tag: -counts.get(tag, 0))[:top]
+    """Row-normalised tag confusion (gold rows, predicted columns) of the ``top`` tags most
+    frequent in gold, from ``counts``: ``{gold tag: {predicted tag: tokens}}`` with every tag
+    a key (tags equally frequent keep the order of the keys)."""
+    gold = {tag: sum(row.values()) for tag, row in counts.items()}
+    shown = sorted(counts, key=lambda tag: -gold[tag])[:top]
     index = {tag: i for i, tag in enumerate(shown)}
     matrix = np.zeros((len(shown), len(shown)))
-    for gold_row, predicted_row in zip(gold, predicted, strict=True):
-        for g, p in zip(gold_row, predicted_row, strict=True):
-            if g in index and p in index:
-                matrix[index[g], index[p]] += 1
+    for g in shown:
+        for p, n in counts[g].items():
+            if p in index:
+                matrix[index[g], index[p]] += n
     matrix /= np.maximum(matrix.sum(1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(0.3 * len(shown) + 3, 0.3 * len(shown) + 2.5))
     image = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1)

@@ -59,8 +59,21 @@ def evaluate(
 ) -> dict:
     """Strict span precision/recall/F1 (`span_scores` in ``scheme``; token scores of plain
     labels, `label_scores`, when ``scheme`` is ``None``), token accuracy and intent accuracy
-    on ``sentences``."""
+    of ``model`` on ``sentences`` (`score_tags` of its `predict_tags`)."""
     predicted, intents = predict_tags(model, vocabulary, sentences)
+    return score_tags(sentences, predicted, intents, scheme)
+
+
+def score_tags(
+    sentences: Sequence[Sentence],
+    predicted: Sequence[Sequence[str]],
+    intents: Sequence[str | None],
+    scheme: str | None = "BIO",
+) -> dict:
+    """The scores of `evaluate` for the ``predicted`` tags and ``intents`` of ``sentences``
+    (one each, in order, as `predict_tags` gives them): those of `span_scores` (of
+    `label_scores` when ``scheme`` is ``None``), with ``"intent_accuracy"`` where the
+    sentences and the predictions have intents."""
     gold = [list(s.tags) for s in sentences]
     if scheme is None:
         scores = label_scores(gold, predicted)

@@ -22,18 +22,27 @@ __all__ = [
     "check_in_sync",
     "init_from_environment",
     "is_main",
+    "local_rank",
     "sum_gradients",
     "sum_values",
     "world",
 ]
 
 
-def init_from_environment() -> None:
+def init_from_environment(device: str | torch.device = "cpu") -> None:
     """Join the process group that ``torchrun`` describes (``WORLD_SIZE`` > 1), once: NCCL
-    when CUDA is available, gloo otherwise."""
+    when the run trains on CUDA (each process on the GPU of its ``LOCAL_RANK``), gloo on
+    the CPU."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
+        cuda = torch.device(device).type == "cuda"
+        if cuda:
+            torch.cuda.set_device(local_rank())
+        dist.init_process_group("nccl" if cuda else "gloo")
+
+
+def local_rank() -> int:
+    """This process's rank on its machine (``LOCAL_RANK`` of ``torchrun``; 0 without)."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
 
 
 def world() -> tuple[int, int]:

@@ -221,7 +221,8 @@ class Task:
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``device`` as a `torch.device` a model can train on: the CPU, or a visible CUDA device.
+    """``device`` as a `torch.device` a model can train on: the CPU, or a visible CUDA device
+    (``"cuda"`` under ``torchrun``: the GPU of this process's ``LOCAL_RANK``).
 
     Raises:
         ValueError: naming ``device``: not a device name (``"gpu"``), a device with no data
@@ -235,6 +236,8 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if resolved.type not in ("cpu", "cuda"):
         raise ValueError(f"{expected}, got {str(resolved)!r}")
     if resolved.type == "cuda":
+        if resolved.index is None and distributed.world()[1] > 1:  # one GPU per process
+            resolved = torch.device("cuda", distributed.local_rank())
         visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if visible == 0:
             raise ValueError(f"device {str(resolved)!r} asked for, but no CUDA device is visible")

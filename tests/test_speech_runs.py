@@ -1,0 +1,389 @@
+"""The speech comparison on the shared run layer (`hybrid.runs`): the results.json schema,
+summaries over seeds, tables and plots redrawn from results.json alone, networks that start
+from the same weights whatever trained before them, every shared training option of
+``hybrid train-asr``, a killed command that resumes exactly, and torchrun."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from hybrid import cli
+from hybrid.report import comparison
+from hybrid.runs import FORMAT, environment, read_results
+from hybrid.speech import experiment
+from hybrid.speech.corpus import synthetic_recordings, synthetic_split
+from hybrid.speech.experiment import ExperimentSettings, redraw, run_speech
+from hybrid.speech.fsdd import DIGITS
+from hybrid.speech.recognizer import Recognizer
+from hybrid.speech.systems import SystemSettings
+from hybrid.speech.train import AcousticTrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SMALL = ExperimentSettings(
+    systems=SystemSettings(
+        word_states=2,
+        silence_states=1,
+        mixtures=1,
+        gmm_iterations=1,
+        viterbi_iterations=0,
+        dnn={"hidden": 8, "layers": 1, "context": 1},
+        bilstm={"hidden": 4, "layers": 1},
+        rnn={"hidden": 4, "layers": 1},
+        ctc={"hidden": 4, "layers": 1},
+        training=AcousticTrainConfig(epochs=2, batch_size=8),
+        ctc_training=AcousticTrainConfig(epochs=2, batch_size=8, lr=3e-3),
+    ),
+    train_strings=8,
+    test_strings=3,
+    dev_strings=3,
+)
+
+KEY = ("task", "system", "decoder", "seed", "split")
+
+METRICS = {
+    "error_rate",
+    "utterance_error_rate",
+    "substitutions",
+    "deletions",
+    "insertions",
+    "reference_words",
+    "utterance_errors",
+    "decode_seconds",
+}
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    train, test = synthetic_split(synthetic_recordings(speakers=2, takes=7, seed=1))
+    return train, test[::5]
+
+
+@pytest.fixture(scope="module")
+def two_seeds(synthetic, tmp_path_factory):
+    """A run folder of ``hybrid train-asr --seeds 0 1`` (isolated words and strings; the
+    GMM-HMM, the DNN-HMM and CTC), and the rows it returned."""
+    run_dir = tmp_path_factory.mktemp("runs") / "two"
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(experiment, "default_settings", lambda *args, **kwargs: SMALL)
+        patched.setattr(experiment, "load_corpus", lambda corpus, data: (*synthetic, DIGITS))
+        command = ["train-asr", "--tasks", "isolated", "strings", "--systems", "gmm", "dnn"]
+        command += ["ctc", "--seeds", "0", "1", "--quiet", "--runs", str(run_dir.parent)]
+        assert cli.main([*command, "--name", run_dir.name]) == 0
+    return run_dir
+
+
+def _same(row: dict) -> dict:
+    """What a rerun of ``row`` must repeat exactly on the CPU: all but the times."""
+    timeless = {k: v for k, v in row.items() if k not in ("seconds", "environment")}
+    timeless["metrics"] = {k: v for k, v in row["metrics"].items() if k != "decode_seconds"}
+    timeless["history"] = [{**h, "seconds": None} for h in row["history"]]
+    return timeless
+
+
+def test_results_json_follows_the_schema_with_rows_per_seed(two_seeds):
+    results = read_results(two_seeds)
+    assert results["format"] == FORMAT and results["domain"] == "speech"
+    assert results["primary"] == {"metric": "error_rate", "higher": False, "split": "official"}
+    assert results["corpus"] == "synthetic" and results["settings"]["words"] == list(DIGITS)
+    assert "seed" not in results["settings"]["systems"]["training"]  # each row has its own
+    tasks = ("isolated", "strings")
+    keys = [(r["task"], r["system"], r["seed"]) for r in results["rows"]]
+    networks = {(t, s, n) for t in tasks for s in ("dnn", "ctc") for n in (0, 1)}
+    assert len(keys) == len(set(keys)) and set(keys) == {(t, "gmm", None) for t in tasks} | networks
+    expected = set(environment())
+    for row in results["rows"]:
+        assert set(KEY) <= set(row) and row["split"] == "official" and row["decoder"] is None
+        assert set(row["metrics"]) == METRICS
+        assert all(isinstance(v, int | float) for v in row["metrics"].values())
+        assert (
+            0 <= row["metrics"]["utterance_error_rate"] <= 1 and row["metrics"]["error_rate"] >= 0
+        )
+        assert set(row["environment"]) == expected
+        assert row["environment"]["processes"] == 1 and row["environment"]["device"] == "cpu"
+        assert row["environment"]["threads"] == 1  # train-asr's default --threads
+        assert len(row["hypotheses"]) == len(row["references"]) > 0
+        if row["system"] == "gmm":
+            assert row["epochs"] is None and row["history"] == []
+        else:
+            assert row["epochs"] == 2 and len(row["history"][-1]["loss"]) == 2
+    # the seeds train differently, and the summary is over them
+    dnn = {r["seed"]: r for r in results["rows"] if (r["task"], r["system"]) == ("isolated", "dnn")}
+    assert dnn[0]["history"][0]["loss"] != dnn[1]["history"][0]["loss"]
+    summary = {(e["task"], e["system"], e["metric"]): e for e in results["summary"]}
+    entry = summary["isolated", "dnn", "error_rate"]
+    rates = [dnn[seed]["metrics"]["error_rate"] for seed in (0, 1)]
+    assert entry["seeds"] == 2 and entry["split"] == "official"
+    assert entry["mean"] == pytest.approx(statistics.fmean(rates))
+    assert entry["std"] == pytest.approx(statistics.stdev(rates))
+    assert summary["isolated", "gmm", "error_rate"]["seeds"] == 1
+    # hybrid report compares the folder's official split by default
+    columns, table, metric, higher, split = comparison([two_seeds])
+    assert metric == "error_rate" and not higher and split == "official"
+    assert table["isolated / dnn"][columns[0]][2] == 2
+    # the table: mean ± std over the seeds, the GMM-HMM once; each seed's errors by kind
+    text = (two_seeds / "results.md").read_text()
+    assert "Seeds 0, 1: mean ± standard deviation" in text
+    gmm, dnn_line = (
+        next(x for x in text.splitlines() if x.startswith(f"| {n} |"))
+        for n in ("GMM-HMM", "hybrid DNN-HMM")
+    )
+    assert "±" not in gmm and "±" in dnn_line
+    assert "| hybrid DNN-HMM, seed 1 |" in text
+    models = {p.name for p in (two_seeds / "models").iterdir()}
+    assert models == {f"{t}-gmm.pt" for t in tasks} | {
+        f"{t}-{s}-seed{n}.pt" for t, s, n in networks
+    }
+
+
+def test_redraw_rebuilds_the_table_and_every_plot_from_results_json_alone(two_seeds, monkeypatch):
+    table = (two_seeds / "results.md").read_bytes()
+    plots = {p.name: p.read_bytes() for p in two_seeds.glob("*.png")}
+    assert set(plots) == {
+        "errors.png",
+        "confusion.png",
+        "ctc.png",
+        "training-isolated.png",
+        "training-strings.png",
+        "alignment-isolated.png",
+        "alignment-strings.png",
+    }
+    for name in ("results.md", *plots):
+        (two_seeds / name).unlink()
+    for reader in ("extract", "fbank", "train_systems", "load_corpus", "log_posteriors"):
+        monkeypatch.setattr(experiment, reader, lambda *a, **k: pytest.fail("read the corpus"))
+    results = redraw(two_seeds)
+    assert results == read_results(two_seeds)
+    assert (two_seeds / "results.md").read_bytes() == table
+    for name, drawn in plots.items():
+        assert (two_seeds / name).read_bytes() == drawn, name
+
+
+def test_redraw_refuses_a_run_folder_of_another_domain(tmp_path):
+    results = {"format": FORMAT, "domain": "tagging", "corpus": "atis", "rows": []}
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    with pytest.raises(ValueError, match="holds a tagging run, not a speech one"):
+        redraw(tmp_path)
+    assert not (tmp_path / "results.md").exists()
+
+
+def test_a_network_starts_from_the_same_weights_alone_or_after_other_systems(synthetic, tmp_path):
+    """Before, a network's initial weights came from torch's global random state, which the
+    systems trained before it in the process had moved."""
+    train, test = synthetic
+    only = {"tasks": ("isolated",), "settings": SMALL, "corpus": "synthetic", "words": DIGITS}
+    alone = run_speech(train, test, tmp_path / "alone", systems=("rnn",), **only)
+    after = run_speech(train, test, tmp_path / "after", systems=("dnn", "bilstm", "rnn"), **only)
+    [first] = alone["rows"]
+    [second] = [r for r in after["rows"] if r["system"] == "rnn"]
+    assert _same(first) == _same(second)
+    weights = [
+        torch.load(tmp_path / run / "models" / "isolated-rnn-seed0.pt", weights_only=True)
+        for run in ("alone", "after")
+    ]
+    for name, tensor in weights[0]["model"]["weights"].items():
+        assert torch.equal(tensor, weights[1]["model"]["weights"][name]), name
+
+
+def test_a_seed_asked_for_later_trains_only_its_networks(synthetic, tmp_path, monkeypatch):
+    train, test = synthetic
+    asked = []
+    real = experiment.train_systems
+
+    def spy(*args, **kwargs):
+        asked.append(list(args[6]))  # the (system, seed) pairs to train
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(experiment, "train_systems", spy)
+    only = {"tasks": ("isolated",), "settings": SMALL, "corpus": "synthetic", "words": DIGITS}
+    first = run_speech(train, test, tmp_path, systems=("gmm", "rnn"), seeds=(0,), **only)
+    both = run_speech(train, test, tmp_path, systems=("gmm", "rnn"), seeds=(0, 1), **only)
+    assert asked == [[("gmm", None), ("rnn", 0)], [("rnn", 1)]]
+    assert both["rows"][:2] == first["rows"]  # read back, not trained again
+    assert [(r["system"], r["seed"]) for r in both["rows"]] == [
+        ("gmm", None),
+        ("rnn", 0),
+        ("rnn", 1),
+    ]
+    rnn = [e for e in both["summary"] if (e["system"], e["metric"]) == ("rnn", "error_rate")]
+    assert [e["seeds"] for e in rnn] == [2]
+
+
+def test_seeds_are_refused_before_anything_is_written(synthetic, tmp_path):
+    train, test = synthetic
+    only = {"settings": SMALL, "corpus": "synthetic", "words": DIGITS, "tasks": ("isolated",)}
+    for seeds, message in (
+        ((), "one or more distinct"),
+        ((1, 1), "one or more distinct"),
+        ((-1,), "non-negative"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            run_speech(train, test, tmp_path / "run", seeds=seeds, **only)
+    assert not (tmp_path / "run").exists()
+
+
+def test_amp_trains_in_mixed_precision_and_is_recorded(synthetic, tmp_path, monkeypatch):
+    real = experiment.default_settings
+    asked = []
+
+    def small(corpus, epochs=None, speed_factors=None, spec_augment=None, amp=False):
+        asked.append(amp)
+        systems = SMALL.systems
+        trained = {k: replace(getattr(systems, k), amp=amp) for k in ("training", "ctc_training")}
+        return replace(SMALL, systems=replace(systems, **trained))
+
+    assert real("synthetic", amp=True).systems.ctc_training.amp
+    monkeypatch.setattr(experiment, "default_settings", small)
+    monkeypatch.setattr(experiment, "load_corpus", lambda corpus, data: (*synthetic, DIGITS))
+    command = ["train-asr", "--tasks", "isolated", "--systems", "dnn", "--quiet", "--amp"]
+    threads = torch.get_num_threads()
+    try:
+        assert cli.main([*command, "--threads", "2", "--runs", str(tmp_path)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    results = read_results(tmp_path / "asr-synthetic")
+    assert asked == [True] and results["settings"]["systems"]["training"]["amp"] is True
+    [row] = results["rows"]
+    assert row["environment"]["threads"] == 2
+    assert (tmp_path / "asr-synthetic" / "models" / "isolated-dnn-seed0.pt").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_networks_train_and_decode_on_the_device_the_gmm_on_the_cpu(synthetic, tmp_path):
+    train, test = synthetic
+    only = {"tasks": ("isolated",), "settings": SMALL, "corpus": "synthetic", "words": DIGITS}
+    results = run_speech(
+        train, test, tmp_path, systems=("gmm", "dnn", "rnn"), device="cuda", **only
+    )
+    devices = {r["system"]: r["environment"]["device"] for r in results["rows"]}
+    assert devices == {"gmm": "cpu", "dnn": "cuda", "rnn": "cuda"}
+    recognizer = Recognizer.load(tmp_path / "models" / "isolated-dnn-seed0.pt")  # on the CPU
+    assert next(recognizer.network.parameters()).device.type == "cpu"
+
+
+#: A ``hybrid`` command line whose train-asr reads a tiny synthetic corpus with tiny
+#: settings: networks of many small batches (one utterance each), so an epoch lasts long
+#: enough to be killed in.
+_DRIVER = """
+import sys
+
+from hybrid.cli import main
+from hybrid.speech import experiment
+from hybrid.speech.corpus import synthetic_recordings, synthetic_split
+from hybrid.speech.fsdd import DIGITS
+from hybrid.speech.systems import SystemSettings
+from hybrid.speech.train import AcousticTrainConfig
+
+
+def settings(corpus, epochs=None, speed_factors=None, spec_augment=None, amp=False):
+    training = AcousticTrainConfig(epochs=3, batch_size=1, amp=amp)
+    systems = SystemSettings(
+        word_states=2, silence_states=1, mixtures=1, gmm_iterations=1, viterbi_iterations=0,
+        dnn={"hidden": 8, "layers": 1, "context": 1}, realign=False, training=training,
+    )
+    return experiment.ExperimentSettings(systems=systems)
+
+
+train, test = synthetic_split(synthetic_recordings(speakers=2, takes=7, seed=1))
+experiment.default_settings = settings
+experiment.load_corpus = lambda corpus, data: (train, test[::5], DIGITS)
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+def _driver(tmp_path: Path) -> tuple[Path, dict]:
+    script = tmp_path / "hybrid_tiny.py"
+    script.write_text(textwrap.dedent(_DRIVER))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    return script, env
+
+
+def _models(run_dir: Path) -> dict[str, dict]:
+    return {
+        p.name: torch.load(p, weights_only=True) for p in sorted((run_dir / "models").iterdir())
+    }
+
+
+def test_a_killed_train_asr_resumes_exactly(tmp_path):
+    script, env = _driver(tmp_path)
+    command = ["train-asr", "--tasks", "isolated", "--systems", "gmm", "dnn", "--quiet"]
+    command += ["--save-every", "1", "--runs", str(tmp_path)]
+
+    def run(name: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, str(script), *command, "--name", name],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    straight = run("straight")
+    assert straight.wait(timeout=600) == 0, straight.stderr.read().decode()
+    checkpoint = tmp_path / "killed" / "checkpoints" / "isolated-official" / "dnn-pass1-seed0.ckpt"
+    killed = run("killed")
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists() and time.monotonic() < deadline and killed.poll() is None:
+        time.sleep(0.005)
+    time.sleep(0.05)  # some steps into the first epoch (about 50 steps)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(timeout=60)
+    assert killed.returncode == -signal.SIGKILL
+    saved = torch.load(checkpoint, weights_only=True)
+    assert saved["partial"] is not None and saved["epoch"] == 0  # it died within epoch 1
+    assert read_results(tmp_path / "killed")["rows"] == []  # claimed, nothing finished
+    again = run("killed")
+    assert again.wait(timeout=600) == 0, again.stderr.read().decode()
+    expected, resumed = read_results(tmp_path / "straight"), read_results(tmp_path / "killed")
+    assert [_same(r) for r in resumed["rows"]] == [_same(r) for r in expected["rows"]]
+    [history] = next(r for r in resumed["rows"] if r["system"] == "dnn")["history"]
+    assert len(history["loss"]) == 3 and history["changes"] == []
+    models, straight_models = _models(tmp_path / "killed"), _models(tmp_path / "straight")
+    assert list(models) == list(straight_models) == ["isolated-dnn-seed0.pt", "isolated-gmm.pt"]
+    _assert_same(models, straight_models)
+
+
+def _assert_same(found, expected, where: str = "") -> None:
+    """``found`` equals ``expected``, tensors exactly, in nested dicts and lists."""
+    if isinstance(expected, torch.Tensor):
+        assert torch.equal(found, expected), where
+    elif isinstance(expected, dict):
+        assert found.keys() == expected.keys(), where
+        for key in expected:
+            _assert_same(found[key], expected[key], f"{where}/{key}")
+    elif isinstance(expected, list | tuple):
+        assert len(found) == len(expected), where
+        for index, (a, b) in enumerate(zip(found, expected, strict=True)):
+            _assert_same(a, b, f"{where}[{index}]")
+    else:
+        assert found == expected, where
+
+
+def test_torchrun_trains_the_comparison_with_two_processes(tmp_path):
+    script, env = _driver(tmp_path)
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    command += ["--master_port", "29563", str(script), "train-asr", "--tasks", "isolated"]
+    command += ["--systems", "gmm", "dnn", "--quiet", "--runs", str(tmp_path), "--name", "two"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    results = read_results(tmp_path / "two")
+    assert sorted(r["system"] for r in results["rows"]) == ["dnn", "gmm"]
+    assert [r["environment"]["processes"] for r in results["rows"]] == [2, 2]
+    assert result.stdout.count("| GMM-HMM |") == 1  # one process prints
+    assert result.stdout.count("SYNTHETIC") == 1
+    models = sorted(p.name for p in (tmp_path / "two" / "models").iterdir())
+    assert models == ["isolated-dnn-seed0.pt", "isolated-gmm.pt"]
+    log = tmp_path / "two" / "checkpoints" / "isolated-official" / "dnn-pass1-seed0.log"
+    assert len(log.read_text().splitlines()) == 3  # one line per epoch, from one process
