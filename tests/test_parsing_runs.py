@@ -8,16 +8,15 @@ import json
 import multiprocessing
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
+from processes import finish, kill_within_first_epoch, start
 
 from hybrid.parsing.experiment import (
     LENGTH_BINS,
@@ -210,20 +209,6 @@ def _train_parser(runs: Path, name: str, *more: str) -> list[str]:
     ]
 
 
-def _popen(arguments: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, *arguments],
-        cwd=ROOT,
-        env={**ENVIRONMENT, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
-def _finish(process: subprocess.Popen) -> None:
-    assert process.wait(timeout=600) == 0, process.stderr.read().decode()[-3000:]
-
-
 def _same_rows(a: list[dict], b: list[dict]) -> None:
     """The rows of two runs of one command: equal but for the times they took."""
     assert len(a) == len(b)
@@ -238,20 +223,11 @@ def _same_rows(a: list[dict], b: list[dict]) -> None:
 
 
 def test_a_killed_command_resumes_exactly(tmp_path):
-    _finish(_popen(_train_parser(tmp_path, "straight")))
-    killed = _popen(_train_parser(tmp_path, "killed"))
+    finish(start(_train_parser(tmp_path, "straight"), ENVIRONMENT))
     checkpoint = tmp_path / "killed" / "checkpoints" / "words-chart-crf-seed0.pt"
-    deadline = time.monotonic() + 300
-    while not checkpoint.exists() and time.monotonic() < deadline:
-        time.sleep(0.005)
-    time.sleep(0.05)  # a step or so further
-    killed.send_signal(signal.SIGKILL)
-    killed.wait(timeout=60)
-    assert killed.returncode == -signal.SIGKILL
-    saved = torch.load(checkpoint, weights_only=True)
-    assert saved["partial"] is not None and saved["epoch"] == 0  # it died within epoch 1
+    kill_within_first_epoch(start(_train_parser(tmp_path, "killed"), ENVIRONMENT), checkpoint)
     assert not (tmp_path / "killed" / "models").exists()
-    _finish(_popen(_train_parser(tmp_path, "killed")))
+    finish(start(_train_parser(tmp_path, "killed"), ENVIRONMENT))
     assert "resumed from" in checkpoint.with_suffix(".log").read_text()
     model = Path("models") / "words-chart-crf-seed0.pt"
     a = torch.load(tmp_path / "straight" / model, weights_only=True)["model"]

@@ -7,16 +7,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
+from processes import finish, kill_within_first_epoch, start
 
 from hybrid.cli import main
 from hybrid.qa.experiment import default_settings, redraw, run_qa
@@ -171,7 +170,7 @@ def test_the_command_trains_a_run_per_seed_into_one_folder(tmp_path, capsys):
 def _command(runs: Path) -> list[str]:
     """``hybrid train-qa`` on the embedded stories, two epochs, a checkpoint after every step."""
     options = ["--epochs", "2", "--save-every", "1", "--runs", str(runs), "--name", "run"]
-    return [sys.executable, "-m", "hybrid.cli", "train-qa", *TINY, *options]
+    return ["-m", "hybrid.cli", "train-qa", *TINY, *options]
 
 
 def _metrics(run_dir: Path) -> dict:
@@ -181,27 +180,10 @@ def _metrics(run_dir: Path) -> dict:
 
 
 def test_a_command_killed_within_an_epoch_resumes_exactly(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-
-    def start(runs: Path) -> subprocess.Popen:
-        return subprocess.Popen(
-            _command(runs), env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-
-    straight = start(tmp_path / "straight")
-    assert straight.wait(timeout=300) == 0, straight.stderr.read().decode()
-    killed = start(tmp_path / "killed")
+    finish(start(_command(tmp_path / "straight")))
     checkpoint = tmp_path / "killed" / "run" / "checkpoints" / "memory-task1-seed0.pt"
-    deadline = time.monotonic() + 120
-    while not checkpoint.exists() and time.monotonic() < deadline:
-        time.sleep(0.005)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait(timeout=60)
-    assert killed.returncode == -signal.SIGKILL
-    saved = torch.load(checkpoint, weights_only=True)
-    assert saved["partial"] is not None  # killed within an epoch
-    again = start(tmp_path / "killed")
-    assert again.wait(timeout=300) == 0, again.stderr.read().decode()
+    kill_within_first_epoch(start(_command(tmp_path / "killed")), checkpoint)
+    finish(start(_command(tmp_path / "killed")))
     model = Path("run") / "models" / "memory-task1-seed0.pt"
     expected = torch.load(tmp_path / "straight" / model, weights_only=True)["model"]
     resumed = torch.load(tmp_path / "killed" / model, weights_only=True)["model"]

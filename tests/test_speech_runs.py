@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import textwrap
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
+from processes import assert_same, finish, kill_within_first_epoch, start
 
 from hybrid import cli
 from hybrid.report import comparison
@@ -323,52 +322,20 @@ def test_a_killed_train_asr_resumes_exactly(tmp_path):
     command += ["--save-every", "1", "--runs", str(tmp_path)]
 
     def run(name: str) -> subprocess.Popen:
-        return subprocess.Popen(
-            [sys.executable, str(script), *command, "--name", name],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        return start([str(script), *command, "--name", name], env)
 
-    straight = run("straight")
-    assert straight.wait(timeout=600) == 0, straight.stderr.read().decode()
+    finish(run("straight"))
     checkpoint = tmp_path / "killed" / "checkpoints" / "isolated-official" / "dnn-pass1-seed0.ckpt"
-    killed = run("killed")
-    deadline = time.monotonic() + 300
-    while not checkpoint.exists() and time.monotonic() < deadline and killed.poll() is None:
-        time.sleep(0.005)
-    time.sleep(0.05)  # some steps into the first epoch (about 50 steps)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait(timeout=60)
-    assert killed.returncode == -signal.SIGKILL
-    saved = torch.load(checkpoint, weights_only=True)
-    assert saved["partial"] is not None and saved["epoch"] == 0  # it died within epoch 1
+    kill_within_first_epoch(run("killed"), checkpoint)  # about 50 steps an epoch
     assert read_results(tmp_path / "killed")["rows"] == []  # claimed, nothing finished
-    again = run("killed")
-    assert again.wait(timeout=600) == 0, again.stderr.read().decode()
+    finish(run("killed"))
     expected, resumed = read_results(tmp_path / "straight"), read_results(tmp_path / "killed")
     assert [_same(r) for r in resumed["rows"]] == [_same(r) for r in expected["rows"]]
     [history] = next(r for r in resumed["rows"] if r["system"] == "dnn")["history"]
     assert len(history["loss"]) == 3 and history["changes"] == []
     models, straight_models = _models(tmp_path / "killed"), _models(tmp_path / "straight")
     assert list(models) == list(straight_models) == ["isolated-dnn-seed0.pt", "isolated-gmm.pt"]
-    _assert_same(models, straight_models)
-
-
-def _assert_same(found, expected, where: str = "") -> None:
-    """``found`` equals ``expected``, tensors exactly, in nested dicts and lists."""
-    if isinstance(expected, torch.Tensor):
-        assert torch.equal(found, expected), where
-    elif isinstance(expected, dict):
-        assert found.keys() == expected.keys(), where
-        for key in expected:
-            _assert_same(found[key], expected[key], f"{where}/{key}")
-    elif isinstance(expected, list | tuple):
-        assert len(found) == len(expected), where
-        for index, (a, b) in enumerate(zip(found, expected, strict=True)):
-            _assert_same(a, b, f"{where}[{index}]")
-    else:
-        assert found == expected, where
+    assert_same(models, straight_models)
 
 
 def test_torchrun_trains_the_comparison_with_two_processes(tmp_path):

@@ -9,16 +9,15 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import signal
 import statistics
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import torch
+from processes import finish, kill_within_first_epoch, start
 
 from hybrid.cli import main
 from hybrid.runs import FORMAT, environment, read_results
@@ -193,37 +192,16 @@ ENVIRONMENT = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE
 
 
 def _command(runs: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "hybrid.cli", *KILLED, "--runs", str(runs)],
-        cwd=ROOT,
-        env=ENVIRONMENT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
-def _finished(process: subprocess.Popen) -> None:
-    assert process.wait(timeout=300) == 0, process.stderr.read().decode()[-3000:]
+    return start(["-m", "hybrid.cli", *KILLED, "--runs", str(runs)], ENVIRONMENT)
 
 
 def test_a_killed_command_resumes_exactly(tmp_path):
-    straight = _command(tmp_path / "straight")
-    _finished(straight)
+    finish(_command(tmp_path / "straight"))
     killed_runs = tmp_path / "killed"
     checkpoint = killed_runs / "synthetic" / "checkpoints" / "crf-seed0.pt"
-    killed = _command(killed_runs)
-    deadline = time.monotonic() + 240
-    while not checkpoint.exists() and time.monotonic() < deadline and killed.poll() is None:
-        time.sleep(0.005)
-    assert killed.poll() is None, killed.stderr.read().decode()[-3000:]
-    time.sleep(0.05)  # some steps into the first epoch (80 steps, each checkpointed)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait(timeout=60)
-    assert killed.returncode == -signal.SIGKILL
-    saved = torch.load(checkpoint, weights_only=True)
-    assert saved["partial"] is not None and saved["epoch"] == 0  # it died within epoch 1
+    kill_within_first_epoch(_command(killed_runs), checkpoint)  # 80 steps, each checkpointed
     assert not (killed_runs / "synthetic" / "models" / "crf-seed0.pt").exists()
-    _finished(_command(killed_runs))
+    finish(_command(killed_runs))
     a, _ = load_tagger(tmp_path / "straight" / "synthetic" / "models" / "crf-seed0.pt")
     b, _ = load_tagger(killed_runs / "synthetic" / "models" / "crf-seed0.pt")
     for (key, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):

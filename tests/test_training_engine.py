@@ -6,11 +6,7 @@ from __future__ import annotations
 import math
 import os
 import random
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,6 +15,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from processes import finish, kill_within_first_epoch, start
 from torch import nn
 
 from hybrid.training import History, Task, TrainConfig, distributed, train
@@ -386,31 +383,14 @@ torch.save({{"weights": weights(model), "history": history.to_dict()}}, sys.argv
 def test_a_killed_process_resumes_exactly(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent(_SCRIPT.format(tests=str(ROOT / "tests"))))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 
     def run(checkpoint, out):
-        return subprocess.Popen(
-            [sys.executable, str(script), str(checkpoint), str(out)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        return start([str(script), str(checkpoint), str(out)])
 
-    straight = run(tmp_path / "straight.pt", tmp_path / "straight.out")
-    assert straight.wait(timeout=300) == 0, straight.stderr.read().decode()
+    finish(run(tmp_path / "straight.pt", tmp_path / "straight.out"))
     checkpoint = tmp_path / "killed.pt"
-    killed = run(checkpoint, tmp_path / "killed.out")
-    deadline = time.monotonic() + 120
-    while not checkpoint.exists() and time.monotonic() < deadline:
-        time.sleep(0.005)
-    time.sleep(0.05)  # some steps into the first epoch (20 steps of 20 ms)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait(timeout=60)
-    assert killed.returncode == -signal.SIGKILL
-    saved = torch.load(checkpoint, weights_only=True)
-    assert saved["partial"] is not None and saved["epoch"] == 0  # it died within epoch 1
-    again = run(checkpoint, tmp_path / "killed.out")
-    assert again.wait(timeout=300) == 0, again.stderr.read().decode()
+    kill_within_first_epoch(run(checkpoint, tmp_path / "killed.out"), checkpoint)
+    finish(run(checkpoint, tmp_path / "killed.out"))
     a = torch.load(tmp_path / "straight.out", weights_only=True)
     b = torch.load(tmp_path / "killed.out", weights_only=True)
     assert_same_weights(b["weights"], a["weights"])
