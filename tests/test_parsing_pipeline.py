@@ -3,11 +3,9 @@ folder, saved parsers, the command line."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import statistics
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import torch
@@ -28,7 +26,6 @@ from hybrid.parsing.parser import BaseParser, Parser
 from hybrid.parsing.synthetic import synthetic_trees
 from hybrid.parsing.train import ParserTrainConfig, dev_scores, fit, inputs_of
 
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "parse.py"
 TREES = synthetic_trees(260, seed=3)
 TRAIN, DEV, TEST = TREES[:200], TREES[200:230], TREES[230:]
 
@@ -254,13 +251,10 @@ def test_reversed_source_reverses_words_characters_and_tags_but_not_targets():
     assert torch.equal(a.targets, b.targets)
 
 
-def test_the_recipe_is_the_command_with_its_seeds_in_one_run_folder(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("parse_recipe", RECIPE)
-    recipe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(recipe)
+def test_the_command_trains_its_seeds_into_one_run_folder(tmp_path, capsys):
     args = ["--models", "chart-crf", "--inputs", "words", "--epochs", "1", "--quiet"]
     args += ["--train-size", "40", "--runs", str(tmp_path), "--name", "r", "--seeds", "0", "1"]
-    assert recipe.run(args) == 0
+    assert main(["train-parser", *args]) == 0
     results = json.loads((tmp_path / "r" / "results.json").read_text())
     assert {(r["decoder"], r["seed"]) for r in results["rows"] if r["split"] == "test"} == {
         (d, s) for d in ("cky", "mbr") for s in (0, 1)
@@ -276,6 +270,3 @@ def test_the_recipe_is_the_command_with_its_seeds_in_one_run_folder(tmp_path, ca
     # mean and sample deviation over the two seeds, and how many seeds trained it
     shown = f"{statistics.fmean(f1):.2f} ± {statistics.stdev(f1):.2f} (2)"
     assert f"| chart, tree CRF | cky | {shown} |" in table
-    with pytest.raises(SystemExit) as done:
-        recipe.run(["--help"])
-    assert done.value.code == 0 and "--seeds" in capsys.readouterr().out

@@ -473,7 +473,7 @@ def test_yesno_recipe_data_reads_as_kaldi_directories_with_its_lm(tmp_path):
 
     waves = real_corpus("yesno") / "waves_yesno"
     spec = importlib.util.spec_from_file_location(
-        "yesno", Path(__file__).parent.parent / "recipes" / "yesno.py"
+        "yesno", Path(__file__).parent.parent / "recipes" / "yesno" / "run.py"
     )
     recipe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(recipe)

@@ -1,8 +1,8 @@
 """Kaldi's first recipe, yesno, by path: Kaldi data directories written from the file names,
 then the speech comparison decoding with a word loop and with the corpus's unigram LM.
 
-    python recipes/yesno.py --data ../shared/data      # both runs, runs/yesno-{loop,lm}/
-    python recipes/yesno.py --systems gmm dnn           # any option of hybrid train-asr
+    python recipes/yesno/run.py --data ../shared/data      # both runs, runs/yesno-{loop,lm}/
+    python recipes/yesno/run.py --systems gmm dnn           # any option of hybrid train-asr
 
 As Kaldi's ``egs/yesno/s5/local/prepare_data.sh`` does, the 60 recordings of
 ``yesno/waves_yesno/`` are sorted by name, the first 30 are the training set and the last 30

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The Penn Treebank sample (train wsj_0001-0149, dev 0150-0159, test 0160-0169): the README's
+# two parsing rows (docs/parsing.md).
+#
+#   bash recipes/ptb/run.sh             # DATA=../shared/data RUNS=runs by default
+#
+# runs/ptb-seq2seq: the encoder-decoder without attention, with attention, and with
+# attention and the word pointer, 30 epochs, one seed, decoded greedily, with a beam of 10
+# and with the bracket constraint; runs/ptb-chart: the chart parser trained as a tree CRF
+# and as a structured SVM, 15 epochs, three seeds, CKY and minimum-Bayes-risk decoding.
+# Each on words alone and on words with the treebank's POS tags, one process per input.
+# Rerun to resume. Every setting is in each folder's results.json ("settings").
+set -euo pipefail
+DATA=${DATA:-../shared/data}
+RUNS=${RUNS:-runs}
+
+common=(--corpus ptb --data "$DATA" --runs "$RUNS" --threads 1 --quiet)
+seq2seq=("${common[@]}" --name ptb-seq2seq --models none attention pointer --epochs 30 --seeds 0)
+chart=("${common[@]}" --name ptb-chart --models chart-crf chart-ssvm --epochs 15 --seeds 0 1 2)
+hybrid train-parser "${seq2seq[@]}" --inputs words &
+hybrid train-parser "${seq2seq[@]}" --inputs tags
+wait
+hybrid train-parser "${chart[@]}" --inputs words &
+hybrid train-parser "${chart[@]}" --inputs tags
+wait
+hybrid redraw "$RUNS/ptb-seq2seq" "$RUNS/ptb-chart"
