@@ -1,6 +1,14 @@
 """Saved models and checkpoints: what each file holds, read back with named errors, and the
 settings a resumed run must share with the run that wrote its checkpoint.
 
+One convention for every trained system: `system.save(path)`,
+`type(system).load(path, device)`; files are stamped with their kind and read with
+`torch.load(weights_only=True)`.
+``load`` (``device="cpu"`` by default) returns the system in evaluation mode on that device:
+`hybrid.tagging.model.Tagger` and `hybrid.qa.model.Reader` (each with its vocabularies as
+``vocabulary``), `hybrid.parsing.parser.BaseParser` (either kind of parser) and
+`hybrid.speech.recognizer.Recognizer` (its network on ``device``).
+
 - `stamp` and `save_trained` mark each saved dictionary with its kind; `load_saved` reads any
   model or checkpoint back (``torch.load(weights_only=True)``) with an error saying which
   file, what it holds and what was expected;

@@ -10,7 +10,7 @@ from hybrid.tagging.batching import TaggingVocabulary
 from hybrid.tagging.model import Tagger, TaggerConfig
 from hybrid.tagging.schemes import allowed_transitions
 from hybrid.tagging.synthetic import airline_splits
-from hybrid.tagging.train import TaggerTrainConfig, fit, load_tagger, predict_tags, save_tagger
+from hybrid.tagging.train import TaggerTrainConfig, fit, predict_tags
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -69,10 +69,13 @@ def test_tagger_trains_on_cuda_and_loads_on_cpu(tmp_path):
     )
     assert history.loss[1] < history.loss[0]
     on_gpu = predict_tags(model, vocabulary, splits["test"])
-    save_tagger(tmp_path / "tagger.pt", model, vocabulary)
-    loaded, loaded_vocabulary = load_tagger(tmp_path / "tagger.pt")
+    model.save(tmp_path / "tagger.pt")
+    loaded = Tagger.load(tmp_path / "tagger.pt")
     assert next(loaded.parameters()).device.type == "cpu"
-    assert predict_tags(loaded, loaded_vocabulary, splits["test"]) == on_gpu
+    assert predict_tags(loaded, loaded.vocabulary, splits["test"]) == on_gpu
+    back = Tagger.load(tmp_path / "tagger.pt", device="cuda")
+    assert all(p.device.type == "cuda" for p in back.parameters()) and not back.training
+    assert predict_tags(back, back.vocabulary, splits["test"]) == on_gpu
 
 
 def _tree_results(device: str) -> list[torch.Tensor]:

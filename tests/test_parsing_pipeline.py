@@ -123,6 +123,19 @@ def test_saved_parser_parses_as_before(tmp_path):
         Parser.load(tmp_path / "missing.pt")
 
 
+def test_a_parser_saves_itself_and_loads_back_in_evaluation_mode(tmp_path):
+    parser = untrained()
+    parser.model.train()
+    parser.save(tmp_path / "p.pt")
+    loaded = BaseParser.load(tmp_path / "p.pt", device="cpu")
+    assert type(loaded) is Parser and not any(m.training for m in loaded.model.modules())
+    assert all(p.device.type == "cpu" for p in loaded.model.parameters())
+    assert loaded.vocabulary.to_dict() == parser.vocabulary.to_dict()
+    weights, loaded_weights = parser.model.state_dict(), loaded.model.state_dict()
+    assert weights.keys() == loaded_weights.keys()
+    assert all(torch.equal(weights[k], loaded_weights[k]) for k in weights)
+
+
 def test_run_folder_reads_back_and_refuses_other_settings(tmp_path):
     settings = tiny_settings(epochs=1)
     run = tmp_path / "run"

@@ -17,14 +17,7 @@ from hybrid.qa.experiment import default_settings, hold_out, per_task, run_qa
 from hybrid.qa.inference import answer, parse_story
 from hybrid.qa.model import Reader, ReaderConfig
 from hybrid.qa.synthetic import generate_stories
-from hybrid.qa.train import (
-    QATrainConfig,
-    ReadingTask,
-    evaluate,
-    fit,
-    load_reader,
-    save_reader,
-)
+from hybrid.qa.train import QATrainConfig, ReadingTask, evaluate, fit
 
 FAST = QATrainConfig(epochs=3, linear_start_epochs=2)
 
@@ -280,6 +273,27 @@ def test_command_line_train_and_answer(tmp_path, monkeypatch, capsys):
     assert main(["answer", "--model", str(model)]) == 2
 
 
+@pytest.mark.parametrize("kind", ["memory", "attentive"])
+def test_a_reader_saves_itself_and_loads_back_with_its_vocabulary(stories, tmp_path, kind):
+    reader, vocabulary = _reader(stories[0], kind)
+    assert reader.vocabulary is vocabulary
+    assert "vocabulary" not in reader._modules  # plain data, not a submodule
+    assert not any(k.startswith("vocabulary") for k in reader.state_dict())
+    path = tmp_path / "reader.pt"
+    reader.save(path)
+    saved = torch.load(path, weights_only=True)
+    assert set(saved) == {"file_kind", "config", "vocabulary", "model"}
+    assert saved["file_kind"] == "reader"
+    loaded = Reader.load(path, device="cpu")
+    assert type(loaded) is Reader and not any(m.training for m in loaded.modules())
+    assert all(p.device.type == "cpu" for p in loaded.parameters())
+    assert loaded.config == reader.config and loaded.vocabulary == vocabulary
+    weights, loaded_weights = reader.state_dict(), loaded.state_dict()
+    assert weights.keys() == loaded_weights.keys()
+    assert all(torch.equal(weights[k], loaded_weights[k]) for k in weights)
+    assert reader.training  # saving leaves the reader as it was
+
+
 def test_tiny_reader_on_real_task_one(tmp_path):
     """Read, train, save, load, answer and score on real bAbI task 1 (a few seconds)."""
     tasks = load_tasks(real_corpus("babi") / "en", [1])
@@ -290,8 +304,9 @@ def test_tiny_reader_on_real_task_one(tmp_path):
     test = collate(tasks[1]["test"], vocabulary)
     scores = evaluate(reader, test)
     assert scores["error"] < 0.5  # chance is 5/6 (six places)
-    save_reader(tmp_path / "reader.pt", reader, vocabulary)
-    loaded, loaded_vocabulary = load_reader(tmp_path / "reader.pt")
+    reader.save(tmp_path / "reader.pt")
+    loaded = Reader.load(tmp_path / "reader.pt")
+    loaded_vocabulary = loaded.vocabulary
     assert loaded_vocabulary == vocabulary
     assert evaluate(loaded, test)["predicted"] == scores["predicted"]
     question = tasks[1]["test"][0]

@@ -32,7 +32,6 @@ from hybrid.qa.batching import QAVocabulary
 from hybrid.qa.inference import answer, answer_stories
 from hybrid.qa.model import Reader, ReaderConfig
 from hybrid.qa.synthetic import generate_stories
-from hybrid.qa.train import load_reader, save_reader
 from hybrid.speech.acoustic import AcousticConfig, build
 from hybrid.speech.corpus import FeatureConfig, synthetic_recordings
 from hybrid.speech.fsdd import DIGITS
@@ -45,7 +44,7 @@ from hybrid.tagging.experiment import run_comparison
 from hybrid.tagging.inference import tag_stream, tag_texts
 from hybrid.tagging.model import Tagger, TaggerConfig
 from hybrid.tagging.synthetic import airline_splits
-from hybrid.tagging.train import TaggerTrainConfig, save_tagger
+from hybrid.tagging.train import TaggerTrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = "show me flights from boston to denver on monday morning".split()
@@ -318,14 +317,14 @@ def test_no_batch_pads_beyond_the_budget_but_a_lone_long_item(streamed, monkeypa
 @pytest.fixture(scope="module")
 def tagger_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("tagger") / "crf.pt"
-    save_tagger(path, *_tiny_tagger())
+    _tiny_tagger()[0].save(path)
     return path
 
 
 @pytest.fixture(scope="module")
 def reader_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("reader") / "memory.pt"
-    save_reader(path, *_tiny_reader())
+    _tiny_reader()[0].save(path)
     return path
 
 
@@ -433,10 +432,10 @@ def test_a_file_that_is_no_model_is_one_error_line(command, bad, bad_models, cap
     ],
 )
 def test_what_torch_load_raises_is_one_error_line_as_a_last_resort(error, monkeypatch, capsys):
-    def load_tagger(path):
+    def load(path):
         raise error
 
-    monkeypatch.setattr("hybrid.tagging.train.load_tagger", load_tagger)
+    monkeypatch.setattr(Tagger, "load", staticmethod(load))
     assert cli.main(["tag", "--model", "some/model.pt", "a b"]) == 2
     _one_error_line(capsys, "some/model.pt")
 
@@ -534,8 +533,8 @@ def test_answer_reads_stories_separated_by_blank_lines(reader_file, monkeypatch,
     monkeypatch.setattr("sys.stdin", io.StringIO(text))
     assert cli.main(["answer", "--model", str(reader_file)]) == 0
     answers = [line for line in capsys.readouterr().out.splitlines() if line.startswith("answer")]
-    reader, vocabulary = load_reader(reader_file)
-    expected = [answer(reader, vocabulary, s.split("\n"), q) for s, q in stories]
+    reader = Reader.load(reader_file)
+    expected = [answer(reader, reader.vocabulary, s.split("\n"), q) for s, q in stories]
     assert answers == [f"answer: {e['answer']} ({e['confidence']:.2f})" for e in expected]
 
 

@@ -34,13 +34,13 @@ from hybrid.qa.experiment import default_settings as qa_settings
 from hybrid.qa.experiment import hold_out, run_qa
 from hybrid.qa.model import Reader, ReaderConfig
 from hybrid.qa.synthetic import generate_stories
-from hybrid.qa.train import QATrainConfig, load_reader, save_reader
+from hybrid.qa.train import QATrainConfig
 from hybrid.qa.train import fit as fit_reader
 from hybrid.speech.acoustic import AcousticConfig, build
 from hybrid.speech.corpus import FeatureConfig, synthetic_recordings, synthetic_split
 from hybrid.speech.experiment import ExperimentSettings, run_speech
 from hybrid.speech.fsdd import DIGITS
-from hybrid.speech.recognizer import Recognizer, save_system, system_dict
+from hybrid.speech.recognizer import Recognizer, system_dict
 from hybrid.speech.systems import SystemSettings
 from hybrid.speech.topology import Topology
 from hybrid.speech.train import AcousticTrainConfig, fit_acoustic
@@ -49,7 +49,7 @@ from hybrid.tagging.corpus import read_atis, read_conll
 from hybrid.tagging.experiment import run_comparison
 from hybrid.tagging.model import Tagger, TaggerConfig
 from hybrid.tagging.synthetic import airline_splits
-from hybrid.tagging.train import TaggerTrainConfig, evaluate, load_tagger, save_tagger
+from hybrid.tagging.train import TaggerTrainConfig, evaluate
 from hybrid.tagging.train import fit as fit_tagger
 
 QUIET = {"progress": False, "log": lambda _: None}
@@ -280,33 +280,34 @@ def test_a_truncated_checkpoint_names_the_file_and_how_to_continue(tmp_path):
 # -- 4. model files --------------------------------------------------------------------------
 
 
-def _save_tagger(path):
-    save_tagger(path, *_tagger())
+def _write_tagger(path):
+    _tagger()[0].save(path)
 
 
-def _save_reader(path):
-    save_reader(path, *_reader())
+def _write_reader(path):
+    _reader()[0].save(path)
 
 
-def _save_parser(path):
+def _write_parser(path):
     _parser().save(path)
 
 
-def _save_speech(path):
-    save_system(path, _speech_system(), FeatureConfig(), 8000)
+def _write_speech(path):
+    recordings = {"features": asdict(FeatureConfig()), "sample_rate": 8000}
+    Recognizer(_speech_system() | recordings).save(path)
 
 
 LOADERS = {
-    "tagger": (load_tagger, _save_tagger, "hybrid train-tagger"),
-    "reader": (load_reader, _save_reader, "hybrid train-qa"),
-    "parser": (Parser.load, _save_parser, "hybrid train-parser"),
-    "speech system": (Recognizer.load, _save_speech, "hybrid train-asr"),
+    "tagger": (Tagger.load, _write_tagger, "hybrid train-tagger"),
+    "reader": (Reader.load, _write_reader, "hybrid train-qa"),
+    "parser": (Parser.load, _write_parser, "hybrid train-parser"),
+    "speech system": (Recognizer.load, _write_speech, "hybrid train-asr"),
 }
 
 
 def _bad_file(kind: str, path: Path) -> None:
     if kind == "truncated":
-        _save_tagger(path)
+        _write_tagger(path)
         path.write_bytes(path.read_bytes()[:300])
     elif kind == "empty":
         path.write_bytes(b"")
@@ -348,7 +349,7 @@ def test_a_checkpoint_given_as_a_model_says_where_the_models_are(tmp_path):
     models = tmp_path / "run" / "models"
     where = re.escape(f"{models}/")
     with pytest.raises(ValueError, match=rf"training checkpoint.*models of a run are in {where}"):
-        load_tagger(checkpoint)
+        Tagger.load(checkpoint)
 
 
 def test_models_saved_before_the_stamp_still_load_and_are_still_told_apart(tmp_path):
@@ -359,14 +360,14 @@ def test_models_saved_before_the_stamp_still_load_and_are_still_told_apart(tmp_p
         "model": model.state_dict(),
     }
     torch.save(old, tmp_path / "tagger.pt")
-    loaded, loaded_vocabulary = load_tagger(tmp_path / "tagger.pt")
-    assert evaluate(loaded, loaded_vocabulary, TAGGING["test"]) == evaluate(
+    loaded = Tagger.load(tmp_path / "tagger.pt")
+    assert evaluate(loaded, loaded.vocabulary, TAGGING["test"]) == evaluate(
         model.eval(), vocabulary, TAGGING["test"]
     )
     torch.save(_speech_system() | {"features": None}, tmp_path / "system.pt")
     assert Recognizer.load(tmp_path / "system.pt").kind == "rnn"
     with pytest.raises(ValueError, match="holds a trained tagger.*expected a trained reader"):
-        load_reader(tmp_path / "tagger.pt")
+        Reader.load(tmp_path / "tagger.pt")
     with pytest.raises(
         ValueError, match="holds a trained speech system.*expected a trained parser"
     ):

@@ -18,11 +18,12 @@ import pytest
 import torch
 
 from hybrid.nn import HMM, CategoricalEmissions, GaussianEmissions, GMMEmissions
+from hybrid.speech.acoustic import AcousticConfig, build
 from hybrid.speech.audio import read_wav, resample, write_wav
 from hybrid.speech.corpus import FeatureConfig, extract, synthetic_recordings, synthetic_split
 from hybrid.speech.fsdd import DIGITS
 from hybrid.speech.gmm import flat_start
-from hybrid.speech.recognizer import Recognizer, save_system, system_dict
+from hybrid.speech.recognizer import Recognizer, system_dict
 from hybrid.speech.topology import Topology
 
 NATIVE = 8000
@@ -82,9 +83,10 @@ def test_systems_saved_without_a_rate_read_as_8_khz(saved_system):
     assert words == _recognize(recognizer, _takes(NATIVE))[0] and len(said) == 1
 
 
-def test_save_system_records_the_rate(saved_system, tmp_path):
+def test_a_saved_system_records_the_rate(saved_system, tmp_path):
     system = {k: v for k, v in saved_system.items() if k != "features"}
-    save_system(tmp_path / "s.pt", system, FeatureConfig(), 16000)
+    recordings = {"features": asdict(FeatureConfig()), "sample_rate": 16000}
+    Recognizer({**system, **recordings}).save(tmp_path / "s.pt")
     recognizer = Recognizer.load(tmp_path / "s.pt")
     assert recognizer.sample_rate == 16000
     _, said = _recognize(recognizer, _takes(NATIVE)[:1])  # upsampled: the band above 4 kHz is empty
@@ -93,7 +95,35 @@ def test_save_system_records_the_rate(saved_system, tmp_path):
         "the audio has nothing above 4000 Hz: expect more errors"
     ]
     with pytest.raises(ValueError, match="sample_rate: expected a positive integer"):
-        save_system(tmp_path / "t.pt", system, FeatureConfig(), 0)
+        Recognizer({**system, **recordings, "sample_rate": 0}).save(tmp_path / "t.pt")
+    assert not (tmp_path / "t.pt").exists()
+
+
+def test_a_recognizer_saves_itself_and_loads_back_in_evaluation_mode(tmp_path):
+    config = AcousticConfig(kind="classifier", input_dim=4, num_outputs=2, hidden=4, layers=1)
+    torch.manual_seed(0)
+    model = {"config": asdict(config), "weights": build(config).state_dict()}
+    scales = {"acoustic_scale": 1.0, "prior_scale": 1.0, "word_penalty": 0.0}
+    system = system_dict("rnn", Topology(("no", "yes")), "isolated", scales, model)
+    recordings = {"features": asdict(FeatureConfig()), "sample_rate": NATIVE}
+    recognizer = Recognizer({**system, **recordings})
+    path = tmp_path / "system.pt"
+    recognizer.save(path)
+    saved = torch.load(path, weights_only=True)
+    assert list(saved) == [*system, "file_kind"] and saved["file_kind"] == "speech system"
+    assert {k: saved[k] for k in recordings} == recordings
+    loaded = Recognizer.load(path, device="cpu")
+    assert loaded.kind == "rnn" and loaded.topology == recognizer.topology
+    assert (loaded.features, loaded.sample_rate) == (FeatureConfig(), NATIVE)
+    assert not any(m.training for m in loaded.network.modules())
+    assert all(p.device.type == "cpu" for p in loaded.network.parameters())
+    weights, loaded_weights = recognizer.network.state_dict(), loaded.network.state_dict()
+    assert weights.keys() == loaded_weights.keys()
+    assert all(torch.equal(weights[k], loaded_weights[k]) for k in weights)
+    # a system without the feature settings and rate it was trained with cannot be saved
+    with pytest.raises(ValueError, match="no feature settings and rate"):
+        Recognizer(system).save(tmp_path / "bare.pt")
+    assert not (tmp_path / "bare.pt").exists()
 
 
 @pytest.mark.parametrize(

@@ -23,8 +23,6 @@ from hybrid.tagging.train import (
     TaggingTask,
     evaluate,
     fit,
-    load_tagger,
-    save_tagger,
 )
 
 SMALL = TaggerConfig(word_dim=16, hidden=16, char_dim=8, char_out=8, dropout=0.1)
@@ -105,8 +103,9 @@ def test_save_load_tag_and_score(splits, tmp_path):
         log=lambda _: None,
     )
     path = tmp_path / "tagger.pt"
-    save_tagger(path, model, vocabulary)
-    loaded, loaded_vocabulary = load_tagger(path)
+    model.save(path)
+    loaded = Tagger.load(path)
+    loaded_vocabulary = loaded.vocabulary
     before = evaluate(model, vocabulary, splits["test"])
     after = evaluate(loaded, loaded_vocabulary, splits["test"])
     assert before == after
@@ -122,6 +121,40 @@ def test_save_load_tag_and_score(splits, tmp_path):
     assert "intent" in result and 0.0 <= result["intent_confidence"] <= 1.0
     for span in result["spans"]:
         assert result["tags"][span["start"]] == f"B-{span['label']}"
+
+
+def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    first, second = a.state_dict(), b.state_dict()
+    return first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_a_tagger_saves_itself_and_loads_back_with_its_vocabulary(splits, tmp_path):
+    vocabulary = TaggingVocabulary.build(splits["train"])
+    torch.manual_seed(0)
+    model = Tagger(SMALL, vocabulary)
+    assert model.vocabulary is vocabulary
+    assert "vocabulary" not in model._modules  # plain data, not a submodule
+    assert not any(k.startswith("vocabulary") for k in model.state_dict())
+    path = tmp_path / "tagger.pt"
+    model.save(path)
+    saved = torch.load(path, weights_only=True)
+    assert set(saved) == {"file_kind", "config", "vocabulary", "model"}
+    assert saved["file_kind"] == "tagger"
+    loaded = Tagger.load(path, device="cpu")
+    assert type(loaded) is Tagger and not any(m.training for m in loaded.modules())
+    assert all(p.device.type == "cpu" for p in loaded.parameters())
+    assert loaded.config == model.config
+    assert loaded.vocabulary.to_dict() == vocabulary.to_dict()
+    assert _same_weights(loaded, model)
+    assert model.training  # saving leaves the model as it was
+    # a tagger saved before intent_pooling existed had the last-state intent head
+    last = Tagger(replace(SMALL, intent_pooling="last"), vocabulary)
+    last.save(path)
+    older = torch.load(path, weights_only=True)
+    del older["config"]["intent_pooling"]
+    torch.save(older, path)
+    loaded = Tagger.load(path)
+    assert loaded.config.intent_pooling == "last" and _same_weights(loaded, last)
 
 
 def test_structured_heads_never_decode_forbidden_transitions(splits):
@@ -221,9 +254,9 @@ def test_tiny_tagger_on_real_atis_slice(tmp_path):
         log=lambda _: None,
     )
     assert history.loss[-1] < history.loss[0]
-    save_tagger(tmp_path / "atis.pt", model, vocabulary)
-    loaded, loaded_vocabulary = load_tagger(tmp_path / "atis.pt")
-    results = tag_texts(loaded, loaded_vocabulary, [" ".join(s.words) for s in test])
+    model.save(tmp_path / "atis.pt")
+    loaded = Tagger.load(tmp_path / "atis.pt")
+    results = tag_texts(loaded, loaded.vocabulary, [" ".join(s.words) for s in test])
     scores = span_scores([list(s.tags) for s in test], [r["tags"] for r in results])
     assert 0.0 <= scores["f1"] <= 1.0 and scores["token_accuracy"] > 0.5
 
@@ -361,7 +394,7 @@ def test_refit_retrains_on_train_and_dev_for_the_chosen_epochs(splits, tmp_path)
         {"train": small["train"] + small["valid"], "valid": None},
         replace(training, seed=5, epochs=chosen),
     )
-    saved, _ = load_tagger(tmp_path / "run" / "models" / "crf-seed5.pt")
+    saved = Tagger.load(tmp_path / "run" / "models" / "crf-seed5.pt")
     for a, b in zip(saved.state_dict().values(), replay.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b)
     # the selection pass's development scores

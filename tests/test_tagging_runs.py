@@ -23,8 +23,8 @@ from hybrid.cli import main
 from hybrid.runs import FORMAT, environment, read_results
 from hybrid.tagging.datasets import load_splits
 from hybrid.tagging.experiment import redraw, run_comparison
-from hybrid.tagging.model import TaggerConfig
-from hybrid.tagging.train import TaggerTrainConfig, load_tagger
+from hybrid.tagging.model import Tagger, TaggerConfig
+from hybrid.tagging.train import TaggerTrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--hidden", "8", "--word-dim", "8", "--quiet"]
@@ -83,7 +83,7 @@ def test_results_follow_the_schema_and_are_summarised_over_seeds(tmp_path, threa
         )
         if row["split"] == "test":
             name = f"{row['system']}-seed{row['seed']}.pt"
-            _, vocabulary = load_tagger(tmp_path / "run" / "models" / name)
+            vocabulary = Tagger.load(tmp_path / "run" / "models" / name).vocabulary
             assert list(row["confusion"]) == vocabulary.tags.tokens
             gold = Counter(tag for sentence in test for tag in sentence.tags)
             assert {tag: sum(row["confusion"][tag].values()) for tag in vocabulary.tags.tokens} == {
@@ -175,7 +175,7 @@ def test_a_cuda_device_trains_and_is_recorded(tmp_path, capsys):
     capsys.readouterr()
     assert {r["environment"]["device"] for r in results["rows"]} == {"cuda"}
     assert "| cuda |" in (tmp_path / "cuda" / "results.md").read_text()
-    model, _ = load_tagger(tmp_path / "cuda" / "models" / "crf-seed0.pt")
+    model = Tagger.load(tmp_path / "cuda" / "models" / "crf-seed0.pt")
     assert all(p.device.type == "cpu" for p in model.parameters())  # saved for any machine
 
 
@@ -202,8 +202,8 @@ def test_a_killed_command_resumes_exactly(tmp_path):
     kill_within_first_epoch(_command(killed_runs), checkpoint)  # 80 steps, each checkpointed
     assert not (killed_runs / "synthetic" / "models" / "crf-seed0.pt").exists()
     finish(_command(killed_runs))
-    a, _ = load_tagger(tmp_path / "straight" / "synthetic" / "models" / "crf-seed0.pt")
-    b, _ = load_tagger(killed_runs / "synthetic" / "models" / "crf-seed0.pt")
+    a = Tagger.load(tmp_path / "straight" / "synthetic" / "models" / "crf-seed0.pt")
+    b = Tagger.load(killed_runs / "synthetic" / "models" / "crf-seed0.pt")
     for (key, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(x, y), key
 

@@ -113,11 +113,11 @@ def _train_qa(args: argparse.Namespace) -> int:
 
 def _answer(args: argparse.Namespace) -> int:
     from .inference import answer_stories, read_stories
-    from .train import load_reader
+    from .model import Reader
 
-    reader, vocabulary = load_model(load_reader, args.model)
+    reader = load_model(Reader.load, args.model)
     stories = read_stories(stdin_lines())
-    results = answer_stories(reader, vocabulary, stories, window=input_window([]))
+    results = answer_stories(reader, reader.vocabulary, stories, window=input_window([]))
     for result in nonempty(results, "a story on standard input"):
         print(f"answer: {result['answer']} ({result['confidence']:.2f})")
         for hop, (sentence, weight) in enumerate(result["attended"], start=1):

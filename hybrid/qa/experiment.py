@@ -58,7 +58,7 @@ from .babi import Question
 from .batching import QAVocabulary, collate
 from .model import KINDS, Reader, ReaderConfig
 from .plots import plot_errors, plot_hop_attention, plot_validation
-from .train import QATrainConfig, evaluate, fit, load_reader, save_reader
+from .train import QATrainConfig, evaluate, fit
 
 __all__ = [
     "FAILED",
@@ -347,10 +347,10 @@ def _trained(
             record_path, record.get("training"), requested["training"], may_raise=("epochs",)
         )
         if not raised:
-            reader, vocabulary = load_reader(model_path)
+            reader = Reader.load(model_path, device)
             log(f"{name}: finished earlier, read back")
             record.setdefault("environment", environment(device))  # an older version's record
-            return reader.to(device), vocabulary, record
+            return reader, reader.vocabulary, record
     vocabulary = QAVocabulary.build(train)
     torch.manual_seed(training.seed)
     reader = Reader(reader_config, vocabulary).to(device)
@@ -372,7 +372,7 @@ def _trained(
         "environment": environment(device),
     }
     if is_main():
-        save_reader(model_path, reader, vocabulary)
+        reader.save(model_path)
         write_json_atomic(record_path, record)
     return reader, vocabulary, record
 

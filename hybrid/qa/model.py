@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from ..nn.memory import TYING, AttentiveReader, MemoryNetwork, SequenceReader
+from ..saved import load_saved, save_trained
 from .batching import QABatch, QAVocabulary
 
 __all__ = ["KINDS", "Reader", "ReaderConfig"]
@@ -60,14 +62,18 @@ class ReaderConfig:
 class Reader(nn.Module):
     """Answers `QABatch` questions with the model ``config.kind`` names.
 
+    Saved with `save` and read back with `load` (see `hybrid.saved`).
+
     Args:
         config: The architecture.
-        vocabulary: Words and answers (fixes the embedding and output sizes).
+        vocabulary: Words and answers (fixes the embedding and output sizes), kept as
+            ``vocabulary`` to turn stories into batches and predictions into answers.
     """
 
     def __init__(self, config: ReaderConfig, vocabulary: QAVocabulary):
         super().__init__()
         self.config = config
+        self.vocabulary = vocabulary
         words, answers = len(vocabulary.words), len(vocabulary.answers)
         if config.kind == "memory":
             self.model: nn.Module = MemoryNetwork(
@@ -87,6 +93,27 @@ class Reader(nn.Module):
             self.model = AttentiveReader(words, answers, config.dim, config.hidden, config.dropout)
         else:
             self.model = SequenceReader(words, answers, config.dim, config.hidden, config.dropout)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the architecture, the vocabularies and CPU weights as plain data, atomically,
+        stamped ``"reader"`` (`hybrid.saved.save_trained`); read back with `load`."""
+        save_trained(path, self, self.vocabulary, "reader")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Reader:
+        """Read a reader written by `save` (``torch.load(weights_only=True)``) onto ``device``,
+        in evaluation mode, with its vocabularies as ``vocabulary``.
+
+        Raises:
+            ValueError: naming ``path``, when it is missing, not a saved reader (truncated,
+                another format, or another kind of model or a checkpoint: see
+                `hybrid.saved.load_saved`).
+        """
+        state = load_saved(path, "reader", map_location=device)
+        vocabulary = QAVocabulary.from_dict(state["vocabulary"])
+        reader = cls(ReaderConfig(**state["config"]), vocabulary).to(device)
+        reader.load_state_dict(state["model"])
+        return reader.eval()
 
     def forward(self, batch: QABatch) -> tuple[Tensor, Tensor | None]:
         """Answer logits ``(B, A)`` and attention over memory slots ``(B, hops, M)``.

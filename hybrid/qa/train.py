@@ -1,5 +1,6 @@
 """Training and evaluation of a `Reader`: its task for the training engine
-(`hybrid.training`), with linear start and the paper's schedule, its scores, and saving it."""
+(`hybrid.training`), with linear start and the paper's schedule, and its scores; a trained
+reader saves itself (`Reader.save`)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,12 @@ import torch
 from torch import Tensor, nn
 
 from ..nn.memory import answer_loss
-from ..saved import load_saved, save_trained
 from ..training import History, Task, TrainConfig
 from ..training import train as run_training
-from .batching import QABatch, QAVocabulary, batch_indices, batches
-from .model import Reader, ReaderConfig
+from .batching import QABatch, batch_indices, batches
+from .model import Reader
 
-__all__ = ["QATrainConfig", "ReadingTask", "evaluate", "fit", "load_reader", "save_reader"]
+__all__ = ["QATrainConfig", "ReadingTask", "evaluate", "fit"]
 
 
 @dataclass(frozen=True)
@@ -228,23 +228,3 @@ def fit(
         return run_training(task, checkpoint, progress=progress, log=log, save_every=save_every)
     finally:
         _set_linear_start(reader, False)
-
-
-def save_reader(path: Path, reader: Reader, vocabulary: QAVocabulary) -> None:
-    """Save a trained reader: architecture, vocabularies and weights, as plain data."""
-    save_trained(path, reader, vocabulary, "reader")
-
-
-def load_reader(path: Path) -> tuple[Reader, QAVocabulary]:
-    """Load a reader saved by `save_reader` (``weights_only=True``), in evaluation mode.
-
-    Raises:
-        ValueError: naming ``path``, when it is missing, not a saved reader (truncated,
-            another format, or another kind of model or a checkpoint: see
-            `hybrid.saved.load_saved`).
-    """
-    state = load_saved(path, "reader")
-    vocabulary = QAVocabulary.from_dict(state["vocabulary"])
-    reader = Reader(ReaderConfig(**state["config"]), vocabulary)
-    reader.load_state_dict(state["model"])
-    return reader.eval(), vocabulary

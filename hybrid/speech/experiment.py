@@ -61,7 +61,7 @@ from .corpus import FeatureConfig, Utterance, connected_strings, extract
 from .features import fbank
 from .metrics import error_rate
 from .plots import plot_alignment, plot_confusion, plot_ctc, plot_errors, plot_training
-from .recognizer import Recognizer, save_system
+from .recognizer import Recognizer
 from .systems import NETWORKS, SYSTEMS, SystemSettings, Trained, train_systems
 from .topology import Topology
 from .train import AcousticTrainConfig, log_posteriors
@@ -396,12 +396,12 @@ def _train_split(
             if seed in (None, drawn_seed):
                 row |= _plot_data(split, name, outcome, test_features[0], device)
             if is_main():
-                save_system(
-                    folder.models / _model_name(split.task, name, seed),
-                    outcome.system,
-                    settings.features,
-                    split.train[0].sample_rate,
-                )
+                recordings = {
+                    "features": asdict(settings.features),
+                    "sample_rate": split.train[0].sample_rate,
+                }
+                recognizer = Recognizer({**outcome.system, **recordings})
+                recognizer.save(folder.models / _model_name(split.task, name, seed))
         rows.append(row)
     return rows
 

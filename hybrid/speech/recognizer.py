@@ -1,12 +1,14 @@
 """Saved speech systems: write one after training, load it and transcribe audio files.
 
-A saved system is plain data (loads with ``torch.load(weights_only=True)``): the system kind,
-the topology, the feature settings, the grammar, the decoding scales and the weights (the
-GMM emissions, or a network with its state priors).
+A saved system (`Recognizer.save`, read back with `Recognizer.load`) is plain data (loads
+with ``torch.load(weights_only=True)``): the system kind, the topology, the feature settings,
+the sample rate, the grammar, the decoding scales and the weights (the GMM emissions, or a
+network with its state priors).
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
@@ -37,7 +39,6 @@ __all__ = [
     "LEGACY_SAMPLE_RATE",
     "MIN_SAMPLE_RATE",
     "Recognizer",
-    "save_system",
     "system_dict",
 ]
 
@@ -89,18 +90,6 @@ def system_dict(
     }
 
 
-def save_system(path: Path, system: dict, features: FeatureConfig, sample_rate: int) -> None:
-    """Write ``system`` with the feature settings and the sample rate (Hz) of the recordings
-    it was trained on, atomically.
-
-    Raises:
-        ValueError: if ``sample_rate`` is not a positive integer.
-    """
-    rate = _sample_rate(sample_rate)
-    saved = {**system, "features": asdict(features), "sample_rate": rate}
-    save_atomic({**saved, **stamp("speech system")}, Path(path))
-
-
 def _sample_rate(rate: Any) -> int:
     """``rate`` if it is a positive integer (a number of Hz), else a ``ValueError``."""
     if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
@@ -131,10 +120,17 @@ class Recognizer:
     """A speech system ready to decode: ``recognize`` turns waveforms into words,
     ``decode`` turns features into word indices.
 
+    Saved with `save` and read back with `load` (see `hybrid.saved`).
+
     Args:
-        saved: The system as plain data (`system_dict`, or read by `load`).
+        saved: The system as plain data (`system_dict`, or read by `load`); to be saved, with
+            the ``"features"`` (a `FeatureConfig` as a dict) and ``"sample_rate"`` (Hz) of
+            the recordings it was trained on.
         device: Where a network scores frames (the GMM, the graph search and the CTC
             search stay on the CPU).
+
+    Raises:
+        ValueError: if ``saved["sample_rate"]`` is neither ``None`` nor a positive integer.
     """
 
     def __init__(self, saved: dict, device: str | torch.device = "cpu") -> None:
@@ -166,17 +162,30 @@ class Recognizer:
                     model["log_priors"], scales["acoustic_scale"], scales["prior_scale"]
                 )
 
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the system with its feature settings and sample rate as plain data,
+        atomically, stamped ``"speech system"``; read back with `load`.
+
+        Raises:
+            ValueError: if the system has no feature settings or sample rate (it could not
+                recognize audio).
+        """
+        if self.features is None or self.sample_rate is None:
+            raise ValueError("this system has no feature settings and rate to be saved with")
+        saved = {**self.system, "features": asdict(self.features), "sample_rate": self.sample_rate}
+        save_atomic({**saved, **stamp("speech system")}, Path(path))
+
     @classmethod
-    def load(cls, path: str | Path) -> Recognizer:
-        """Read a system written by `save_system` (a ``models/<task>-<system>-seed<N>.pt``, or
-        ``<task>-gmm.pt``, of a run).
+    def load(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Recognizer:
+        """Read a system written by `save` (a ``models/<task>-<system>-seed<N>.pt``, or
+        ``<task>-gmm.pt``, of a run), its network on ``device`` in evaluation mode.
 
         Raises:
             ValueError: naming ``path``, when it is missing, not a saved speech system
                 (truncated, another format, or another kind of model or a checkpoint: see
                 `hybrid.saved.load_saved`).
         """
-        return cls(load_saved(path, "speech system"))
+        return cls(load_saved(path, "speech system"), device)
 
     def recognize(self, waveforms: Iterable[tuple[Tensor, int]]) -> list[tuple[str, ...]]:
         """Words spoken in each ``(waveform (N,), sample_rate)``.

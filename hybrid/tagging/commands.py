@@ -147,11 +147,11 @@ def _tagging_files(args: argparse.Namespace):
 
 def _tag(args: argparse.Namespace) -> int:
     from .inference import tag_stream
-    from .train import load_tagger
+    from .model import Tagger
 
-    model, vocabulary = load_model(load_tagger, args.model)
+    model = load_model(Tagger.load, args.model)
     texts = (text for _, text in input_texts(args.text))
-    results = tag_stream(model, vocabulary, texts, args.k, window=input_window(args.text))
+    results = tag_stream(model, model.vocabulary, texts, args.k, window=input_window(args.text))
     for result in nonempty(results, "sentences, one per line on standard input"):
         if args.json:
             print(json.dumps(result))

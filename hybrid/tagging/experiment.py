@@ -61,9 +61,7 @@ from .train import (
     TaggerTrainConfig,
     evaluate,
     fit,
-    load_tagger,
     predict_tags,
-    save_tagger,
     score_tags,
 )
 
@@ -179,7 +177,7 @@ def run_comparison(
                     save_every,
                 )
                 if is_main():
-                    save_tagger(model_path, model, vocabulary)
+                    model.save(model_path)
                     write_json_atomic(record_path, record)
             rows = _rows(head, seed, model, vocabulary, splits, record, scheme)
             results = folder.add_rows(rows, partial(_draw, folder.path))
@@ -225,14 +223,14 @@ def _read_back(
         ValueError: naming the file, when the run was made with other settings or another
             ``setup`` (data, ``refit``; a record from before it was kept is not compared).
     """
-    model, vocabulary = load_tagger(model_path)
+    model = Tagger.load(model_path)
     record = read_json(record_path)
     check_same_setup(model_path, asdict(model.config), asdict(tagger))
     check_same_setup(record_path, record.get("run"), setup)
     raised = check_same_setup(
         record_path, record.get("training"), asdict(training), may_raise=("epochs",)
     )
-    return None if raised or "environment" not in record else (model, vocabulary, record)
+    return None if raised or "environment" not in record else (model, model.vocabulary, record)
 
 
 def _train(

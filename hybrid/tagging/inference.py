@@ -25,8 +25,8 @@ def tag_texts(
     """Tag whitespace-tokenised ``texts`` (`tag_stream`, all at once).
 
     Args:
-        model: A trained tagger (see `hybrid.tagging.train.load_tagger`).
-        vocabulary: Its vocabularies.
+        model: A trained tagger (see `hybrid.tagging.model.Tagger.load`).
+        vocabulary: Its vocabularies (``model.vocabulary``).
         texts: One sentence per string. A tagger trained with an extra token column (the POS
             tags of CoNLL-2000) needs it with every word, written ``word/FEATURE``
             (``"He/PRP reckons/VBZ ..."``).

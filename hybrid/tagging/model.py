@@ -6,6 +6,7 @@ softmax (the pure-RNN baseline), a CRF, or a structured SVM.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -16,6 +17,7 @@ from ..nn import CRF, StructuredSVM
 from ..nn.encoders import SequenceEncoder
 from ..nn.lm import NeighbourWordLoss
 from ..nn.pooling import SequenceClassifier
+from ..saved import load_saved, save_trained
 from ..structured import kbest
 from .batching import Batch, TaggingVocabulary
 from .schemes import allowed_transitions
@@ -90,14 +92,18 @@ class TaggerConfig:
 class Tagger(nn.Module):
     """Encoder + emission projection + tag head (+ optional intent head).
 
+    Saved with `save` and read back with `load` (see `hybrid.saved`).
+
     Args:
         config: The architecture.
-        vocabulary: The task's vocabularies (sizes of embeddings and outputs).
+        vocabulary: The task's vocabularies (sizes of embeddings and outputs), kept as
+            ``vocabulary`` to turn text into batches and predictions into tags.
     """
 
     def __init__(self, config: TaggerConfig, vocabulary: TaggingVocabulary):
         super().__init__()
         self.config = config
+        self.vocabulary = vocabulary
         self.encoder = SequenceEncoder(
             num_words=len(vocabulary.words),
             word_dim=config.word_dim,
@@ -138,6 +144,30 @@ class Tagger(nn.Module):
                 self.intent = SequenceClassifier(dim, classes, config.dropout)
             else:
                 self.intent = nn.Linear(dim, classes)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the architecture, the vocabularies and CPU weights as plain data, atomically,
+        stamped ``"tagger"`` (`hybrid.saved.save_trained`); read back with `load`."""
+        save_trained(path, self, self.vocabulary, "tagger")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Tagger:
+        """Read a tagger written by `save` (``torch.load(weights_only=True)``) onto
+        ``device``, in evaluation mode, with its vocabularies as ``vocabulary``.
+
+        Raises:
+            ValueError: naming ``path``, when it is missing, not a saved tagger (truncated,
+                another format, or another kind of model or a checkpoint: see
+                `hybrid.saved.load_saved`).
+        """
+        state = load_saved(path, "tagger", map_location=device)
+        vocabulary = TaggingVocabulary.from_dict(state["vocabulary"])
+        config = dict(state["config"])
+        if "intent_pooling" not in config and vocabulary.intents is not None:
+            config["intent_pooling"] = "last"  # saved before the option existed
+        model = cls(TaggerConfig(**config), vocabulary).to(device)
+        model.load_state_dict(state["model"])
+        return model.eval()
 
     def forward(self, batch: Batch) -> tuple[Tensor, Tensor | None]:
         """Emission scores ``(B, T, K)`` and intent logits ``(B, I)`` (or ``None``)."""

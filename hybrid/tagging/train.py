@@ -1,5 +1,5 @@
 """Training and evaluation of a `Tagger`: its task for the training engine
-(`hybrid.training`), its scores, and saving it."""
+(`hybrid.training`) and its scores; a trained tagger saves itself (`Tagger.save`)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,12 @@ import torch
 from torch import Tensor, nn
 
 from ..batching import bucketed_batches
-from ..saved import load_saved, save_trained
 from ..training import History, Task, TrainConfig
 from ..training import train as run_training
 from .batching import TaggingVocabulary, batches
 from .corpus import Sentence
 from .metrics import label_scores, span_scores
-from .model import Tagger, TaggerConfig
+from .model import Tagger
 
 
 @dataclass(frozen=True)
@@ -189,27 +188,3 @@ def fit(
     """
     task = TaggingTask(model, vocabulary, train, valid, config, setup)
     return run_training(task, checkpoint, progress=progress, log=log, save_every=save_every)
-
-
-def save_tagger(path: Path, model: Tagger, vocabulary: TaggingVocabulary) -> None:
-    """Save a trained tagger: weights, architecture and vocabularies, as plain data."""
-    save_trained(path, model, vocabulary, "tagger")
-
-
-def load_tagger(path: Path) -> tuple[Tagger, TaggingVocabulary]:
-    """Load a tagger saved by `save_tagger` onto the CPU (``torch.load(weights_only=True)``).
-
-    Raises:
-        ValueError: naming ``path``, when it is missing, not a saved tagger (truncated,
-            another format, or another kind of model or a checkpoint: see
-            `hybrid.saved.load_saved`).
-    """
-    state = load_saved(path, "tagger")
-    vocabulary = TaggingVocabulary.from_dict(state["vocabulary"])
-    config = dict(state["config"])
-    if "intent_pooling" not in config and vocabulary.intents is not None:
-        config["intent_pooling"] = "last"  # saved before the option existed
-    model = Tagger(TaggerConfig(**config), vocabulary)
-    model.load_state_dict(state["model"])
-    model.eval()
-    return model, vocabulary

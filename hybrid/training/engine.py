@@ -273,7 +273,12 @@ def _comparable(score: Sequence[float]) -> list[float]:
 
 
 def _metrics_line(metrics: dict[str, float]) -> str:
-    return "".join(f" {k} {v:.4g}" for k, v in metrics.items() if isinstance(v, int | float))
+    """The numeric metrics of an epoch, for its log line (NaN, no such score, left out)."""
+    return "".join(
+        f" {k} {v:.4g}"
+        for k, v in metrics.items()
+        if isinstance(v, int | float) and not math.isnan(v)
+    )
 
 
 #: What every checkpoint of this engine holds besides the weights and settings.
