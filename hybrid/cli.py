@@ -62,7 +62,11 @@ def _register_report(commands: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``hybrid`` command."""
-    parser = argparse.ArgumentParser(prog="hybrid", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="hybrid",
+        description="Deep + structured sequence models: train and compare systems on a corpus, "
+        "then tag, recognize, parse or answer with a saved one.",
+    )
     parser.add_argument("--version", action="version", version=f"hybrid {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     for domain in (tagging, qa, speech, parsing):

@@ -31,7 +31,13 @@ from hybrid.runs import FORMAT, ROW_KEY, RunFolder, summarise
 ROOT = Path(__file__).resolve().parents[1]
 TREES = synthetic_trees(90, seed=5)
 TRAIN, DEV, TEST = TREES[:60], TREES[60:75], TREES[75:]
-PLOTS = ("training.png", "f1-by-length.png", "attention.png", "pointer-attention.png")
+PLOTS = (
+    "training.png",
+    "f1-by-length.png",
+    "attention.png",
+    "pointer-attention.png",
+    "tree.png",
+)
 #: The metrics that are shares or scores: fractions in [0, 1].
 FRACTIONS = ("f1", "precision", "recall", "exact", "well_formed")
 #: Where every subprocess runs: one thread, idle threads asleep (a shared two-core machine).
@@ -298,3 +304,27 @@ def test_the_parsers_train_and_parse_on_the_device_asked_for(tmp_path):
     tags = [[tag for tag, _ in tree.preterminals()] for tree in TEST]
     outputs = [" ".join(p.tokens) for p in parser.parse(sentences, tags, mode="cky")]
     assert outputs == row["outputs"]
+
+
+def test_a_tree_is_drawn_words_in_order_under_their_phrases(tmp_path):
+    from hybrid.parsing.plots import _layout, plot_trees
+    from hybrid.parsing.tree import Tree
+
+    tree = Tree.from_string("(S (NP (DT the) (NN dog)) (VP (VBZ barks) (ADVP (RB loudly))) (. .))")
+    nodes, edges = _layout(tree)
+    words = sorted((x, label) for x, _, label, word in nodes if word)
+    assert [label for _, label in words] == tree.leaves() and [x for x, _ in words] == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]
+    assert len(nodes) == len(list(tree.subtrees())) + len(tree.leaves())
+    assert len(edges) == len(nodes) - 1  # a tree: every node but the root has one parent
+    depth = {label: y for _, y, label, word in nodes if not word}
+    assert depth["S"] == 0 and depth["NP"] == depth["VP"] == 1 and depth["RB"] == 3
+    by_label = {label: x for x, _, label, word in nodes if not word}
+    assert by_label["NP"] == 0.5 and by_label["ADVP"] == 3  # above its children's middle
+    plot_trees([tree, tree], ["gold", "parsed"], tmp_path / "tree.png")
+    assert (tmp_path / "tree.png").stat().st_size > 1000

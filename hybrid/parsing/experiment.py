@@ -54,7 +54,7 @@ from .data import ParsingVocabulary
 from .evalb import evalb
 from .linearize import WORD
 from .parser import MODES, BaseParser, Parse, Parser
-from .plots import plot_attention, plot_f1_by_length, plot_training
+from .plots import plot_attention, plot_f1_by_length, plot_training, plot_trees
 from .synthetic import synthetic_trees
 from .train import ParserTrainConfig, fit, gold_tagged, inputs_of
 from .tree import Tree
@@ -372,7 +372,8 @@ def _score(parser: BaseParser, test: Sequence[Tree], mode: str, beam: int) -> di
     and ``well_formed``, the share of outputs that were trees before repair, all fractions;
     ``evalb_errors``, the sentences EVALB left out; ``sentences_per_second``),
     ``sentences``, ``f1_by_length`` (`_f1_by_length`), ``outputs`` (each sentence's output
-    tokens, space-separated) and, for the constrained decoder of a parser with attention,
+    tokens, space-separated), ``example`` (`_example`: the gold and parsed trees of one
+    sentence, bracketed) and, for the constrained decoder of a parser with attention,
     ``attention`` (`_attention_samples`)."""
     sentences, tags = inputs_of(test)
     begin = time.perf_counter()
@@ -393,12 +394,22 @@ def _score(parser: BaseParser, test: Sequence[Tree], mode: str, beam: int) -> di
         "sentences": len(parses),
         "f1_by_length": _f1_by_length(test, parsed),
         "outputs": [" ".join(p.tokens) for p in parses],
+        "example": _example(test, parsed),
     }
     if mode == "constrained":
         samples = _attention_samples(parser, test, parses)
         if samples:
             scored["attention"] = samples
     return scored
+
+
+def _example(gold: Sequence[Tree], parsed: Sequence[Tree]) -> dict[str, str]:
+    """The gold and parsed trees, bracketed, of the shortest test sentence of 8 to 15 words
+    (else the first): ``{"gold", "parsed"}``, the same sentence for every parser."""
+    lengths = [len(tree.leaves()) for tree in gold]
+    fitting = [k for k, length in enumerate(lengths) if 8 <= length <= 15]
+    k = min(fitting, key=lambda k: (lengths[k], k)) if fitting else 0
+    return {"gold": str(gold[k]), "parsed": str(parsed[k])}
 
 
 def _f1_by_length(gold: Sequence[Tree], parsed: Sequence[Tree]) -> dict[str, float | None]:
@@ -619,8 +630,8 @@ def redraw(run_dir: str | os.PathLike[str]) -> dict:
 
 def _draw(run_dir: Path, results: dict) -> None:
     """Write ``results.md`` (`results_table`), ``training.png``, ``f1-by-length.png``,
-    ``attention.png`` and ``pointer-attention.png`` of ``run_dir`` from ``results``, the
-    content of its ``results.json``."""
+    ``attention.png``, ``pointer-attention.png`` and ``tree.png`` (`_plot_example`) of
+    ``run_dir`` from ``results``, the content of its ``results.json``."""
     if results["domain"] != "parsing":
         raise ValueError(
             f"{run_dir / 'results.json'} holds a {results['domain']} run, not a parsing run"
@@ -636,6 +647,20 @@ def _draw(run_dir: Path, results: dict) -> None:
         plot_training(histories, run_dir / "training.png")
     plot_f1_by_length(_by_length(rows), run_dir / "f1-by-length.png", _MODEL_NAMES)
     _plot_attention_samples(rows, run_dir)
+    _plot_example(rows, run_dir / "tree.png")
+
+
+def _plot_example(rows: Sequence[dict], path: Path) -> None:
+    """Draw the gold tree of the example sentence above the parse of the test row with the
+    highest F1 (the first of ties, lowest seed), when a row holds an example."""
+    shown = [r for r in _ordered(rows, "test") if "example" in r]
+    if not shown:
+        return
+    best = max(shown, key=lambda r: r["metrics"]["f1"])
+    name = f"{_MODEL_NAMES[best['system']]}, {best['decoder']}, {best['task']}"
+    trees = [Tree.from_string(best["example"][k]) for k in ("gold", "parsed")]
+    titles = ["gold tree", f"{name} (test F1 {100 * best['metrics']['f1']:.1f})"]
+    plot_trees(trees, titles, path)
 
 
 def _ordered(rows: Sequence[dict], split: str) -> list[dict]:

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..files import save_figure  # noqa: E402
+from .tree import Tree  # noqa: E402
 
 
 def plot_training(histories: dict[str, dict], path: Path) -> None:
@@ -82,5 +83,59 @@ def plot_f1_by_length(lines: Sequence[dict], path: Path, names: dict[str, str]) 
             ax.plot(bins, values, style, marker="o", markersize=3, label=label)
         ax.set(xlabel="sentence length (words)", ylabel="test bracket F1", title=f"{source} input")
         ax.legend(fontsize=6)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def _layout(tree: Tree) -> tuple[list[tuple], list[tuple]]:
+    """Where each node of ``tree`` is drawn: ``(x, depth, label, is_word)`` per node and
+    ``(x0, depth0, x1, depth1)`` per edge; words sit one unit apart at the bottom, a phrase
+    above the middle of its children."""
+    nodes, edges = [], []
+    bottom = tree.height()
+    leaves = iter(range(len(tree.leaves())))
+
+    def place(node: Tree | str, depth: int) -> float:
+        if isinstance(node, str):
+            x = float(next(leaves))
+            nodes.append((x, bottom, node, True))
+            return x
+        xs = [place(child, depth + 1) for child in node.children]
+        x = (xs[0] + xs[-1]) / 2
+        for child_x, child in zip(xs, node.children, strict=True):
+            child_depth = bottom if isinstance(child, str) else depth + 1
+            edges.append((x, depth, child_x, child_depth))
+        nodes.append((x, depth, node.label, False))
+        return x
+
+    place(tree, 0)
+    return nodes, edges
+
+
+def plot_trees(trees: Sequence[Tree], titles: Sequence[str], path: Path) -> None:
+    """Draw constituency ``trees`` one above the other (e.g. the gold tree and a parse of the
+    same sentence), words at the bottom, each with its title."""
+    widths = [len(tree.leaves()) for tree in trees]
+    fig, axes = plt.subplots(
+        len(trees), 1, figsize=(max(6.0, 0.75 * max(widths)), 3.2 * len(trees)), squeeze=False
+    )
+    for ax, tree, title in zip(axes[:, 0], trees, titles, strict=True):
+        nodes, edges = _layout(tree)
+        for x0, y0, x1, y1 in edges:
+            ax.plot([x0, x1], [-y0, -y1], color="0.6", linewidth=0.8, zorder=1)
+        for x, y, label, word in nodes:
+            ax.text(
+                x,
+                -y,
+                label,
+                ha="center",
+                va="center",
+                fontsize=8,
+                style="italic" if word else "normal",
+                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none"},
+                zorder=2,
+            )
+        ax.set(title=title, xlim=(-0.7, len(tree.leaves()) - 0.3), ylim=(-tree.height() - 0.6, 0.6))
+        ax.axis("off")
     fig.tight_layout()
     save_figure(fig, path)
