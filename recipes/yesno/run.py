@@ -41,7 +41,7 @@ def prepare(waves: Path, out: Path) -> None:
     """Write Kaldi data directories ``out/train`` and ``out/test`` and ``out/lm.arpa``."""
     files = sorted(waves.glob("*.wav"))
     if len(files) != 60:
-        raise SystemExit(f"yesno.py: expected the 60 recordings of yesno in {waves}")
+        raise SystemExit(f"recipes/yesno/run.py: expected the 60 recordings of yesno in {waves}")
     for split, part in (("train", files[:30]), ("test", files[30:])):
         folder = out / split
         folder.mkdir(parents=True, exist_ok=True)
@@ -64,7 +64,7 @@ def run(argv: list[str]) -> int:
         return main(["train-asr", "--help"])
     root = data_root(known.data)
     if root is None or not (root / "yesno" / "waves_yesno").is_dir():
-        raise SystemExit(f"yesno.py: no yesno/waves_yesno/ under {root} (give --data)")
+        raise SystemExit(f"recipes/yesno/run.py: no yesno/waves_yesno/ under {root} (give --data)")
     out = Path(known.runs) / "yesno-data"
     prepare(root / "yesno" / "waves_yesno", out)
     common = ["--train", str(out / "train"), "--test", str(out / "test")]
