@@ -37,6 +37,7 @@ FIGURES: dict[str, tuple[str, str]] = {
     "fsdd-confusion.png": ("fsdd", "confusion.png"),
     "fsdd-training.png": ("fsdd", "training-isolated.png"),
     "fsdd-ctc.png": ("fsdd", "ctc.png"),
+    "yesno-alignment.png": ("yesno-loop", "alignment-continuous.png"),
     "babi-hops.png": ("babi-joint", "hop_attention.png"),
     "babi-errors.png": ("babi", "errors.png"),
     "ptb-attention.png": ("ptb-seq2seq", "pointer-attention.png"),
