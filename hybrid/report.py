@@ -26,12 +26,14 @@ def _system(entry: dict) -> str:
 
 
 def _column(run: Path, results: dict) -> str:
-    return f"{results['corpus']} ({run.name})"
+    """A run's column: its corpus and its folder's name."""
+    folder = run.parent if run.name == "results.json" else run
+    return f"{results['corpus']} ({folder.name})"
 
 
 def comparison(
     runs: Sequence[str | os.PathLike[str]], split: str | None = None, metric: str | None = None
-) -> tuple[list[str], dict[str, dict[str, tuple[float, float, int]]], str, bool]:
+) -> tuple[list[str], dict[str, dict[str, tuple[float, float, int]]], str, bool, str]:
     """The compared values: ``(columns, {system: {column: (mean, std, seeds)}}, metric,
     higher is better, split)``, means and deviations in percent.
 

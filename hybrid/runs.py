@@ -4,7 +4,7 @@ A run folder (``runs/<name>/``) holds::
 
     results.json    what was run and what it scored (below), the one source of the rest
     results.md      the domain's table, drawn from results.json alone
-    *.png           plots, drawn from results.json (and the saved models) alone
+    *.png           plots, drawn from results.json alone
     models/         the trained systems, read back by the domain's command
     checkpoints/    resumable training state, with one .log per training
 
@@ -154,14 +154,19 @@ def read_results(path: str | os.PathLike[str]) -> dict:
     return _checked(path, read_json(path))
 
 
-def _checked(path: Path, results: Any) -> dict:
-    """``results``, read from ``path``, if it is in this schema."""
+def _checked(path: Path, results: Any, domain: str | None = None) -> dict:
+    """``results``, read from ``path``, if it is in this schema (and of ``domain``)."""
     if not isinstance(results, dict) or results.get("format") != FORMAT:
         found = results.get("format") if isinstance(results, dict) else None
         raise ValueError(
             f"{path} is not a run folder's results.json of format {FORMAT} (found "
             f"{found!r}): written by an older version of hybrid or another program; "
             "choose another run folder (--name) or remove it"
+        )
+    if domain is not None and results.get("domain") != domain:
+        raise ValueError(
+            f"{path} holds a {results.get('domain')} run, not a {domain} run: choose another "
+            "run folder (--name), or redraw it with `hybrid redraw`"
         )
     return results
 
@@ -239,7 +244,7 @@ class RunFolder:
         def change(saved: dict) -> dict:
             recorded = None
             if saved:
-                _checked(self.results_path, saved)
+                _checked(self.results_path, saved, self.domain)
                 recorded = {"corpus": saved["corpus"], "settings": saved["settings"]}
                 if "data" in saved:
                     recorded["data"] = _digests(saved["data"])
@@ -289,7 +294,7 @@ class RunFolder:
         fresh = {row_key(r) for r in rows}
 
         def change(saved: dict) -> dict:
-            _checked(self.results_path, saved)
+            _checked(self.results_path, saved, self.domain)
             merged = [r for r in saved["rows"] if row_key(r) not in fresh] + list(rows)
             return saved | {"rows": merged, "summary": summarise(merged)}
 
@@ -297,9 +302,16 @@ class RunFolder:
 
     def redraw(self, draw: Callable[[dict], None]) -> dict:
         """``draw`` the tables and plots again from ``results.json`` alone, under the lock
-        (with the rows of every process that shares the folder)."""
+        (with the rows of every process that shares the folder); on all but the first
+        process under ``torchrun``, only read it.
+
+        Raises:
+            ValueError: naming the file, when it is missing, not in this schema, or of
+                another domain.
+        """
+        if not is_main():
+            return _checked(self.results_path, read_json(self.results_path), self.domain)
         with file_lock(self.results_path):
-            results = read_results(self.results_path)
-            if is_main():
-                draw(results)
+            results = _checked(self.results_path, read_results(self.results_path), self.domain)
+            draw(results)
         return results

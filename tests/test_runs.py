@@ -173,3 +173,16 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exited:
         main(["--version"])
     assert exited.value.code == 0 and capsys.readouterr().out == f"hybrid {__version__}\n"
+
+
+def test_a_folder_of_another_domain_is_refused_by_name(tmp_path):
+    folder(tmp_path, domain="tagging").claim("atis", SETTINGS)
+    qa = folder(tmp_path, domain="qa", primary=("error", False))
+    with pytest.raises(ValueError, match=r"results.json holds a tagging run, not a qa run"):
+        qa.claim("atis", SETTINGS)
+    with pytest.raises(ValueError, match=r"holds a tagging run, not a qa run"):
+        qa.redraw(lambda results: None)
+    from hybrid.qa.experiment import redraw
+
+    with pytest.raises(ValueError, match=r"holds a tagging run, not a qa run"):
+        redraw(tmp_path)

@@ -233,3 +233,28 @@ def test_the_masks_of_a_training_batch_come_from_the_generator_of_the_step():
     assert masked == loss(masks, 1, global_seed=6)  # the same draws, whatever torch's state
     assert masked != loss(masks, 2, global_seed=5)
     assert masked != loss(None, 1, global_seed=5)  # the masks change the batch
+
+
+def test_a_checkpoint_made_for_other_targets_is_not_resumed(tmp_path):
+    """A second pass whose alignment changed (an earlier pass trained on) trains afresh:
+    the same weights as a run with no checkpoint, not a resume from the old targets."""
+    from hybrid.speech.acoustic import AcousticConfig, build
+    from hybrid.speech.train import AcousticTrainConfig, fit_acoustic
+
+    generator = torch.Generator().manual_seed(0)
+    targets = [torch.randint(0, 3, (n,), generator=generator) for n in (20, 25, 30, 22) * 3]
+    features = [torch.randn(len(t), 4, generator=generator) for t in targets]
+    realigned = [(t + 1) % 3 for t in targets]
+    config = AcousticTrainConfig(epochs=2, batch_size=4)
+
+    def trained(goal, checkpoint):
+        torch.manual_seed(0)
+        model = build(AcousticConfig(kind="dnn", input_dim=4, num_outputs=3, hidden=8))
+        fit_acoustic(model, features, goal, config, checkpoint)
+        return model.state_dict()
+
+    trained(targets, tmp_path / "pass.ckpt")
+    afresh = trained(realigned, tmp_path / "pass.ckpt")
+    expected = trained(realigned, None)
+    for key, value in expected.items():
+        assert torch.equal(afresh[key], value), key

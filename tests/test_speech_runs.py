@@ -173,7 +173,7 @@ def test_redraw_rebuilds_the_table_and_every_plot_from_results_json_alone(two_se
 def test_redraw_refuses_a_run_folder_of_another_domain(tmp_path):
     results = {"format": FORMAT, "domain": "tagging", "corpus": "atis", "rows": []}
     (tmp_path / "results.json").write_text(json.dumps(results))
-    with pytest.raises(ValueError, match="holds a tagging run, not a speech one"):
+    with pytest.raises(ValueError, match="holds a tagging run, not a speech run"):
         redraw(tmp_path)
     assert not (tmp_path / "results.md").exists()
 

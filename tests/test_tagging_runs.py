@@ -155,7 +155,7 @@ def test_redraw_refuses_a_folder_of_another_domain_or_none(tmp_path):
     (tmp_path / "results.json").write_text(
         json.dumps({"format": FORMAT, "domain": "parsing", "corpus": "ptb", "rows": []})
     )
-    with pytest.raises(ValueError, match=r"results\.json holds a parsing run, not a tagging"):
+    with pytest.raises(ValueError, match=r"results\.json holds a parsing run, not a tagging run"):
         redraw(tmp_path)
     assert not (tmp_path / "results.md").exists()
 

@@ -297,6 +297,15 @@ def test_settings_are_validated():
         quiet(ToyTask(fresh(), CONFIG), save_every=-1)
 
 
+def test_a_mixed_precision_checkpoint_records_its_precision(tmp_path):
+    quiet(ToyTask(fresh(), replace(CONFIG, epochs=1, amp=True)), tmp_path / "run.pt")
+    saved = torch.load(tmp_path / "run.pt", weights_only=True)
+    assert saved["settings"]["precision"] == "bfloat16"
+    plain = tmp_path / "plain.pt"
+    quiet(ToyTask(fresh(), replace(CONFIG, epochs=1)), plain)
+    assert "precision" not in torch.load(plain, weights_only=True)["settings"]
+
+
 def test_mixed_precision_on_cpu_trains():
     model = fresh()
     history = quiet(ToyTask(model, replace(CONFIG, epochs=3, amp=True)))

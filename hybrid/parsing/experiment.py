@@ -10,13 +10,14 @@ selected by development F1. Each parses the test sentences with every decoder it
 
 The run folder (`hybrid.runs`) receives ``results.json``, ``results.md``,
 ``models/<input>-<model>-seed<seed>.pt`` (for ``hybrid parse``), ``checkpoints/``
-(resumable training), ``training.png``, ``f1-by-length.png``, ``attention.png`` and
-``pointer-attention.png``. ``results.json`` has one row per parser (``task``: the input,
+(resumable training), ``training.png``, ``f1-by-length.png``, ``attention.png``,
+``pointer-attention.png`` and ``tree.png``. ``results.json`` has one row per parser (``task``: the input,
 ``system``: the model, ``seed``) and decoder on the ``test`` split: ``metrics`` (EVALB
 precision, recall and F1 after repair, exact match, the share of outputs that were trees
 before repair, all fractions; the sentences EVALB left out; sentences parsed per second),
-``f1_by_length``, ``outputs`` and, for the constrained decoder of a parser with attention,
-the ``attention`` maps' data; and one row per parser on the ``dev`` split (its quickest
+``sentences``, ``f1_by_length``, ``outputs``, ``example`` (the gold and parsed trees of one
+test sentence) and, for the constrained decoder of a parser with attention, the
+``attention`` maps' data; and one row per parser on the ``dev`` split (its quickest
 decoder): the F1 and loss of its best epoch, with its training ``history``. The table and
 every plot are drawn from ``results.json`` alone (`redraw`), with the mean and standard
 deviation over seeds where there are several.
@@ -632,10 +633,6 @@ def _draw(run_dir: Path, results: dict) -> None:
     """Write ``results.md`` (`results_table`), ``training.png``, ``f1-by-length.png``,
     ``attention.png``, ``pointer-attention.png`` and ``tree.png`` (`_plot_example`) of
     ``run_dir`` from ``results``, the content of its ``results.json``."""
-    if results["domain"] != "parsing":
-        raise ValueError(
-            f"{run_dir / 'results.json'} holds a {results['domain']} run, not a parsing run"
-        )
     rows = results["rows"]
     write_text_atomic(run_dir / "results.md", results_table(results))
     several = len({r["seed"] for r in rows}) > 1

@@ -11,6 +11,7 @@ the exact resume.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,12 +21,19 @@ from torch import Tensor, nn
 
 from ..ctc.align import greedy_decode
 from ..ctc.loss import ctc_loss
+from ..saved import load_saved
 from ..training import History, Task, TrainConfig
 from ..training import train as run_training
 from .augment import SpecAugment
 from .features import pad_features
 
-__all__ = ["AcousticTask", "AcousticTrainConfig", "fit_acoustic", "log_posteriors"]
+__all__ = [
+    "AcousticTask",
+    "AcousticTrainConfig",
+    "fit_acoustic",
+    "log_posteriors",
+    "targets_digest",
+]
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,16 @@ def _joined(features, targets, valid_features, valid_targets):
     count = len(features)
     index = list(range(count)), list(range(count, count + len(valid_features)))
     return list(features) + list(valid_features), joined, *index
+
+
+def targets_digest(targets: list[Tensor] | Tensor) -> str:
+    """The SHA-256 of ``targets`` (per utterance ``(T_i,)`` or ``(L_i,)``, or ``(N,)``
+    classes): equal for equal targets, whatever their container."""
+    digest = hashlib.sha256()
+    for row in [targets] if isinstance(targets, Tensor) else targets:
+        values = row.detach().to("cpu", torch.int64).contiguous()
+        digest.update(len(values).to_bytes(8, "little") + values.numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _padded_targets(targets: list[Tensor], index: Sequence[int], width: int) -> Tensor:
@@ -217,9 +235,15 @@ class AcousticTask(Task):
         model.set_normaliser([features[i] for i in train])
 
     def settings(self) -> dict:
-        """The model's settings, and under ``"run"`` the CTC blank (``None``: cross-entropy)
-        and how many utterances train and are held out."""
-        run = {"ctc_blank": self.ctc_blank, "train": len(self.train), "held_out": len(self.held)}
+        """The model's settings, and under ``"run"`` the CTC blank (``None``: cross-entropy),
+        how many utterances train and are held out, and the `targets_digest` of their
+        targets (a realignment changes them: a checkpoint of other targets is not resumed)."""
+        run = {
+            "ctc_blank": self.ctc_blank,
+            "train": len(self.train),
+            "held_out": len(self.held),
+            "targets": targets_digest(self.targets),
+        }
         return {"model": asdict(self.model.config), "run": run}
 
     def plan(self, generator: torch.Generator) -> list[list[int]]:
@@ -276,7 +300,9 @@ def fit_acoustic(
         config: Optimisation settings.
         checkpoint: Where to save after every epoch and resume from (made with the same
             settings, `hybrid.saved.load_checkpoint`: only ``epochs`` may be raised); the
-            epoch lines go to the file beside it with the suffix ``.log``.
+            epoch lines go to the file beside it with the suffix ``.log``. A checkpoint made
+            for other targets (a pass whose alignment changed since, when an earlier pass
+            trained on) is removed, and the network trains afresh.
         progress: Show a progress bar over each epoch's batches and print a line per epoch.
         ctc_blank: Train with the CTC loss, this being the blank symbol.
         valid: Development features and targets (of the same kind as ``targets``) on which
@@ -303,6 +329,12 @@ def fit_acoustic(
     """
     task = AcousticTask(model, features, targets, config, ctc_blank, valid)
     log = print if progress else (lambda line: None)
+    if checkpoint is not None and Path(checkpoint).is_file():
+        recorded = load_saved(checkpoint, "acoustic checkpoint").get("settings", {})
+        digest = task.settings()["run"]["targets"]
+        if recorded.get("run", {}).get("targets", digest) != digest:  # realigned since
+            Path(checkpoint).unlink()
+            log(f"{checkpoint}: made for other targets (realigned since); trained afresh")
     return run_training(task, checkpoint, progress=progress, log=log, save_every=save_every)
 
 

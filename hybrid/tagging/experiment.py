@@ -197,15 +197,7 @@ def redraw(run_dir: str | os.PathLike[str]) -> dict:
     """
     folder = RunFolder(run_dir, "tagging", PRIMARY)
 
-    def draw(results: dict) -> None:
-        if results["domain"] != "tagging":
-            raise ValueError(
-                f"{folder.results_path} holds a {results['domain']} run, not a tagging "
-                "comparison: redraw it with that domain's redraw"
-            )
-        _draw(folder.path, results)
-
-    return folder.redraw(draw)
+    return folder.redraw(partial(_draw, folder.path))
 
 
 def _read_back(

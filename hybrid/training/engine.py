@@ -267,6 +267,12 @@ def _clone(module: nn.Module) -> dict[str, Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
+def _half(device: torch.device) -> torch.dtype:
+    """The precision of mixed-precision steps on ``device``: float16 on CUDA (with a
+    gradient scaler), bfloat16 on the CPU."""
+    return torch.float16 if device.type == "cuda" else torch.bfloat16
+
+
 def _comparable(score: Sequence[float]) -> list[float]:
     """``score`` as a list in which NaN (no score) ranks below every number."""
     return [-math.inf if math.isnan(s) else float(s) for s in score]
@@ -347,7 +353,8 @@ class _Run:
             )
         self.task.model.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
-        self.scaler.load_state_dict(saved["scaler"])
+        if saved["scaler"] and self.scaler.is_enabled():  # float16 on CUDA had one
+            self.scaler.load_state_dict(saved["scaler"])
         if self.averaged is not None:
             self.averaged.load_state_dict(saved["averaged"])
         self.order.set_state(saved["order"])
@@ -404,6 +411,8 @@ def train(
     model, config = task.model, task.config
     device = next(model.parameters()).device
     settings = {**task.settings(), "training": asdict(config)}
+    if config.amp:  # float16 on CUDA, bfloat16 on CPU: a resume must keep the same
+        settings["precision"] = str(_half(device)).removeprefix("torch.")
     main = distributed.is_main()
     log = _log_to_file(log, checkpoint.with_suffix(".log") if checkpoint and main else None)
     if not main:
@@ -492,11 +501,7 @@ def _train_epoch(
         leave=False,
     )
     begin = time.perf_counter() - partial["seconds"]
-    autocast = torch.autocast(
-        run.device.type,
-        dtype=torch.float16 if run.device.type == "cuda" else torch.bfloat16,
-        enabled=run.amp,
-    )
+    autocast = torch.autocast(run.device.type, dtype=_half(run.device), enabled=run.amp)
     while partial["step"] < len(plan):
         mine = plan[partial["step"]][rank::size]
         run.optimizer.zero_grad()
