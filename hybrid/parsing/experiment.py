@@ -12,9 +12,10 @@ The run folder (`hybrid.runs`) receives ``results.json``, ``results.md``,
 ``models/<input>-<model>-seed<seed>.pt`` (for ``hybrid parse``), ``checkpoints/``
 (resumable training), ``training.png``, ``f1-by-length.png``, ``attention.png``,
 ``pointer-attention.png`` and ``tree.png``. ``results.json`` has one row per parser
-(``task``: the input, ``system``: the model, ``seed``) and decoder on the ``test`` split: ``metrics`` (EVALB
-precision, recall and F1 after repair, exact match, the share of outputs that were trees
-before repair, all fractions; the sentences EVALB left out; sentences parsed per second),
+(``task``: the input, ``system``: the model, ``seed``) and decoder on the ``test`` split:
+``metrics`` (EVALB precision, recall and F1 after repair, exact match, the share of outputs
+that were trees before repair, all fractions; the sentences EVALB left out; sentences parsed
+per second),
 ``sentences``, ``f1_by_length``, ``outputs``, ``example`` (the gold and parsed trees of one
 test sentence) and, for the constrained decoder of a parser with attention, the
 ``attention`` maps' data; and one row per parser on the ``dev`` split (its quickest
