@@ -370,7 +370,7 @@ def test_tag_prints_all_k_best_taggings_ranked(tagger_file, capsys):
         ("train-tagger", "--hidden", "0", "a positive integer"),
         ("train-tagger", "--word-dim", "0", "a positive integer"),
         ("train-tagger", "--layers", "0", "a positive integer"),
-        ("train-tagger", "--patience", "0", "a positive integer"),
+        ("train-tagger", "--patience", "-1", "a non-negative integer"),
         ("train-tagger", "--lm-words", "0", "a positive integer"),
         ("train-tagger", "--limit", "-5", "a positive integer"),
         ("train-tagger", "--seeds", "-1", "a non-negative integer"),

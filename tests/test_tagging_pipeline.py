@@ -453,3 +453,10 @@ def test_tagging_text_with_a_feature_column():
         tag_texts(model, vocabulary, ["he reckons"])
     with pytest.raises(ValueError, match="word/FEATURE"):
         tag_texts(model, vocabulary, ["/PRP reckons/VBZ"])
+
+
+def test_patience_zero_means_never_stop_early():
+    from hybrid.cli import build_parser
+
+    assert build_parser().parse_args(["train-tagger", "--patience", "0"]).patience == 0
+    assert TaggerTrainConfig(patience=0).patience == 0

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..commands import (
     NON_NEGATIVE_FLOAT,
+    NON_NEGATIVE_INT,
     POSITIVE_FLOAT,
     POSITIVE_INT,
     PROBABILITY,
@@ -218,7 +219,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--heads", nargs="+", default=list(HEADS), choices=HEADS)
     train.add_argument("--epochs", type=POSITIVE_INT, help="default depends on the corpus")
-    train.add_argument("--patience", type=POSITIVE_INT, default=TaggerTrainConfig.patience)
+    train.add_argument(
+        "--patience",
+        type=NON_NEGATIVE_INT,
+        default=TaggerTrainConfig.patience,
+        help="stop after this many epochs without a better development score (0: never; default 8)",
+    )
     train.add_argument(
         "--average",
         type=PROBABILITY,
