@@ -22,7 +22,7 @@ Files are written through `hybrid.files.save_atomic`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +40,7 @@ __all__ = [
     "check_same_shapes",
     "load_checkpoint",
     "load_saved",
+    "load_trained",
     "record_changes",
     "save_trained",
     "stamp",
@@ -95,6 +96,25 @@ def save_trained(path: str | os.PathLike[str], model: Any, vocabulary: Any, kind
         },
         path,
     )
+
+
+def load_trained(
+    path: str | os.PathLike[str],
+    kind: str,
+    build: Callable[[dict], nn.Module],
+    device: str | torch.device = "cpu",
+) -> nn.Module:
+    """Read back a model written by `save_trained`: ``build(saved)`` makes it from the
+    saved ``config`` and ``vocabulary``, then its weights are loaded; on ``device``, in
+    evaluation mode.
+
+    Raises:
+        ValueError: naming ``path`` (see `load_saved`).
+    """
+    saved = load_saved(path, kind, map_location=device)
+    model = build(saved).to(device)
+    model.load_state_dict(saved["model"])
+    return model.eval()
 
 
 def _unstamped_kind(saved: dict) -> str | None:

@@ -10,8 +10,9 @@ import pytest
 import torch
 from realdata import real_corpus
 
+from hybrid.batching import bucketed_batches
 from hybrid.cli import main
-from hybrid.tagging.batching import TaggingVocabulary, batches
+from hybrid.tagging.batching import TaggingVocabulary
 from hybrid.tagging.corpus import read_atis
 from hybrid.tagging.experiment import run_comparison
 from hybrid.tagging.inference import tag_texts
@@ -51,9 +52,10 @@ def test_batch_shapes_and_padding(splits):
 def test_shuffled_batches_cover_every_sentence_once(splits):
     vocabulary = TaggingVocabulary.build(splits["train"])
     generator = torch.Generator().manual_seed(0)
-    seen = sorted(
-        tuple(b.lengths.tolist()) for b in batches(splits["train"], vocabulary, 16, generator)
-    )
+    model = Tagger(SMALL, vocabulary)
+    task = TaggingTask(model, vocabulary, splits["train"], None, TaggerTrainConfig(batch_size=16))
+    chosen = [[splits["train"][i] for i in batch] for batch in task.plan(generator)]
+    seen = sorted(tuple(vocabulary.batch(b).lengths.tolist()) for b in chosen)
     total = sum(len(lengths) for lengths in seen)
     assert total == len(splits["train"])
 
@@ -288,7 +290,9 @@ def test_weight_averaging_keeps_the_moving_average(splits):
     optimizer = torch.optim.Adam(replay.parameters(), lr=config.lr)
     average = None
     replay.train()
-    for batch in batches(splits["train"], vocabulary, config.batch_size, generator):
+    lengths = [len(s.words) for s in splits["train"]]
+    for indices in bucketed_batches(lengths, config.batch_size, generator):
+        batch = vocabulary.batch([splits["train"][i] for i in indices])
         optimizer.zero_grad()
         replay.loss(batch).backward()
         torch.nn.utils.clip_grad_norm_(replay.parameters(), config.clip)

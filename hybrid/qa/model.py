@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from ..nn.memory import TYING, AttentiveReader, MemoryNetwork, SequenceReader
-from ..saved import load_saved, save_trained
+from ..saved import load_trained, save_trained
 from .batching import QABatch, QAVocabulary
 
 __all__ = ["KINDS", "Reader", "ReaderConfig"]
@@ -109,11 +109,11 @@ class Reader(nn.Module):
                 another format, or another kind of model or a checkpoint: see
                 `hybrid.saved.load_saved`).
         """
-        state = load_saved(path, "reader", map_location=device)
-        vocabulary = QAVocabulary.from_dict(state["vocabulary"])
-        reader = cls(ReaderConfig(**state["config"]), vocabulary).to(device)
-        reader.load_state_dict(state["model"])
-        return reader.eval()
+
+        def build(saved: dict) -> Reader:
+            return cls(ReaderConfig(**saved["config"]), QAVocabulary.from_dict(saved["vocabulary"]))
+
+        return load_trained(path, "reader", build, device)
 
     def forward(self, batch: QABatch) -> tuple[Tensor, Tensor | None]:
         """Answer logits ``(B, A)`` and attention over memory slots ``(B, hops, M)``.

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..batching import bucketed_batches
 from .corpus import Sentence, Vocabulary
 
 _DIGITS = re.compile(r"\d")
@@ -184,21 +183,11 @@ def batches(
     sentences: Sequence[Sentence],
     vocabulary: TaggingVocabulary,
     size: int,
-    generator: torch.Generator | None = None,
     with_labels: bool = True,
 ) -> Iterator[Batch]:
-    """Batches of ``size`` sentences: shuffled when a ``generator`` is given, else in order.
-
-    Shuffled batches are drawn from length-sorted pools of 50 batches, so that a batch holds
-    sentences of similar length (less padding) while the order stays random.
-    """
+    """Batches of ``size`` sentences, in order (training draws its own shuffled batches:
+    `hybrid.tagging.train.TaggingTask.plan`)."""
     if size < 1:
         raise ValueError(f"size must be >= 1, got {size}")
-    if generator is not None:
-        chunks = bucketed_batches([len(s.words) for s in sentences], size, generator)
-    else:
-        chunks = [
-            list(range(i, min(i + size, len(sentences)))) for i in range(0, len(sentences), size)
-        ]
-    for chunk in chunks:
-        yield vocabulary.batch([sentences[i] for i in chunk], with_labels)
+    for start in range(0, len(sentences), size):
+        yield vocabulary.batch(sentences[start : start + size], with_labels)

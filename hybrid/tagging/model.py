@@ -17,7 +17,7 @@ from ..nn import CRF, StructuredSVM
 from ..nn.encoders import SequenceEncoder
 from ..nn.lm import NeighbourWordLoss
 from ..nn.pooling import SequenceClassifier
-from ..saved import load_saved, save_trained
+from ..saved import load_trained, save_trained
 from ..structured import kbest
 from .batching import Batch, TaggingVocabulary
 from .schemes import allowed_transitions
@@ -160,14 +160,15 @@ class Tagger(nn.Module):
                 another format, or another kind of model or a checkpoint: see
                 `hybrid.saved.load_saved`).
         """
-        state = load_saved(path, "tagger", map_location=device)
-        vocabulary = TaggingVocabulary.from_dict(state["vocabulary"])
-        config = dict(state["config"])
-        if "intent_pooling" not in config and vocabulary.intents is not None:
-            config["intent_pooling"] = "last"  # saved before the option existed
-        model = cls(TaggerConfig(**config), vocabulary).to(device)
-        model.load_state_dict(state["model"])
-        return model.eval()
+
+        def build(saved: dict) -> Tagger:
+            vocabulary = TaggingVocabulary.from_dict(saved["vocabulary"])
+            config = dict(saved["config"])
+            if "intent_pooling" not in config and vocabulary.intents is not None:
+                config["intent_pooling"] = "last"  # saved before the option existed
+            return cls(TaggerConfig(**config), vocabulary)
+
+        return load_trained(path, "tagger", build, device)
 
     def forward(self, batch: Batch) -> tuple[Tensor, Tensor | None]:
         """Emission scores ``(B, T, K)`` and intent logits ``(B, I)`` (or ``None``)."""
