@@ -460,3 +460,35 @@ def test_a_results_file_of_the_layout_before_the_run_layer_is_refused(
         experiment.redraw(tmp_path)
     assert json.loads((tmp_path / "results.json").read_text()) == old
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json", "results.json.lock"]
+
+
+def test_results_table_marks_tasks_a_system_did_not_train():
+    """A system trained on some tasks only gets "-" in the others' columns, and only the
+    systems trained on leave-one-speaker-out appear in its per-speaker table."""
+
+    def row(task, system, split, error_rate):
+        metrics = {"error_rate": error_rate, "decode_seconds": 0.5}
+        return {
+            "task": task,
+            "system": system,
+            "seed": 0,
+            "split": split,
+            "metrics": metrics,
+            "seconds": 10.0,
+            "references": [[1]] * 250,
+        }
+
+    results = {
+        "corpus": "fsdd",
+        "rows": [
+            row("isolated", "gmm", "official", 0.004),
+            row("isolated", "ctc", "official", 0.016),
+            row("speakers", "gmm", "george", 0.2),
+            row("speakers", "gmm", "lucas", 0.1),
+        ],
+    }
+    table = experiment.results_table(results)
+    assert "| CTC (BiLSTM) | 98.40 (+300%) | - | 10 | 2.00 |" in table
+    per_speaker = table.split("Leave one speaker out")[1]
+    assert "| GMM-HMM | 80.0 | 90.0 |" in per_speaker
+    assert "CTC" not in per_speaker

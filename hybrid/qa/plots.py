@@ -39,7 +39,10 @@ def plot_errors(summary: dict, path: Path) -> None:
         ax.errorbar(offset, mean, yerr=std, fmt="k.", markersize=3, linewidth=0.8)
     ax.axhline(5, color="grey", linestyle="--", linewidth=0.8, label="5% (failed above)")
     ax.set(xticks=x, xticklabels=[str(t) for t in tasks], xlabel="task", ylabel="test error (%)")
-    ax.set_title("bars: best of seeds by validation error; dots and whiskers: mean ± std")
+    ax.set_title(
+        "bars: best of seeds by validation error\ndots and whiskers: mean ± std over seeds",
+        fontsize=10,
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     save_figure(fig, path)

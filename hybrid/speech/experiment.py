@@ -705,7 +705,7 @@ def results_table(results: dict) -> str:
     def cell(task: str, system: str) -> str:
         found = by.get((task, system))
         if not found:
-            return ""
+            return "-"
         accuracy = _COLUMNS[task][1]
 
         def shown(row: dict) -> float:
@@ -734,7 +734,7 @@ def results_table(results: dict) -> str:
             )
             cells += [f"{seconds:.0f}", f"{decode:.2f}"]
         elif timed:
-            cells += ["", ""]
+            cells += ["-", "-"]
         lines.append("| " + " | ".join(cells) + " |")
     speaker_rows = [r for r in rows if r["task"] == "speakers"]
     if speaker_rows:
@@ -754,10 +754,13 @@ def results_table(results: dict) -> str:
                     accuracy.setdefault(r["split"], []).append(
                         100 * (1 - r["metrics"]["error_rate"])
                     )
+            if not accuracy:  # not trained on this task
+                continue
             lines.append(
                 f"| {NAMES[system]} | "
                 + " | ".join(
-                    f"{statistics.mean(accuracy[s]):.1f}" if s in accuracy else "" for s in speakers
+                    f"{statistics.mean(accuracy[s]):.1f}" if s in accuracy else "-"
+                    for s in speakers
                 )
                 + " |"
             )
