@@ -329,3 +329,19 @@ def test_real_atis_test_set_against_seqeval():
     bioes_scores = span_scores(gold_bioes, predicted_bioes, "BIOES")
     del bioes_scores["token_accuracy"], scores["token_accuracy"]  # tags differ, spans do not
     assert bioes_scores == scores
+
+
+def test_confusion_matrix_rows_are_shares_of_all_gold_tokens():
+    """A gold tag whose tokens mostly went to a tag outside the shown ones keeps a small
+    diagonal: rows are shares of every token of the gold tag, not of the shown columns."""
+    from hybrid.tagging.plots import confusion_matrix
+
+    counts = {
+        "O": {"O": 90, "B-a": 10},
+        "B-a": {"B-a": 4, "B-rare": 6, "O": 2},
+        "B-rare": {"B-rare": 1},
+    }
+    shown, matrix = confusion_matrix(counts, top=2)
+    assert shown == ["O", "B-a"]
+    assert matrix[1].tolist() == [2 / 12, 4 / 12]  # 6 of 12 went to B-rare, not shown
+    assert matrix[0].tolist() == [0.9, 0.1]

@@ -70,12 +70,13 @@ def plot_label_f1(
     save_figure(fig, path)
 
 
-def plot_confusion(
-    counts: dict[str, dict[str, int]], path: Path, title: str = "", top: int = 25
-) -> None:
-    """Row-normalised tag confusion (gold rows, predicted columns) of the ``top`` tags most
-    frequent in gold, from ``counts``: ``{gold tag: {predicted tag: tokens}}`` with every tag
-    a key (tags equally frequent keep the order of the keys)."""
+def confusion_matrix(
+    counts: dict[str, dict[str, int]], top: int = 25
+) -> tuple[list[str], np.ndarray]:
+    """The ``top`` tags most frequent in gold (tags equally frequent keep the order of the
+    keys) and their ``(top, top)`` confusion, gold rows and predicted columns, each row a
+    share of all that gold tag's tokens: a row sums to less than 1 by what went to tags not
+    shown. ``counts``: ``{gold tag: {predicted tag: tokens}}`` with every tag a key."""
     gold = {tag: sum(row.values()) for tag, row in counts.items()}
     shown = sorted(counts, key=lambda tag: -gold[tag])[:top]
     index = {tag: i for i, tag in enumerate(shown)}
@@ -84,7 +85,15 @@ def plot_confusion(
         for p, n in counts[g].items():
             if p in index:
                 matrix[index[g], index[p]] += n
-    matrix /= np.maximum(matrix.sum(1, keepdims=True), 1)
+        matrix[index[g]] /= max(gold[g], 1)
+    return shown, matrix
+
+
+def plot_confusion(
+    counts: dict[str, dict[str, int]], path: Path, title: str = "", top: int = 25
+) -> None:
+    """Draw `confusion_matrix` of ``counts`` (its ``top`` most frequent gold tags)."""
+    shown, matrix = confusion_matrix(counts, top)
     fig, ax = plt.subplots(figsize=(0.3 * len(shown) + 3, 0.3 * len(shown) + 2.5))
     image = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(shown)), shown, rotation=80, fontsize=6)
