@@ -39,10 +39,10 @@ FIGURES: dict[str, tuple[str, str]] = {
     "fsdd-ctc.png": ("fsdd", "ctc.png"),
     "yesno-alignment.png": ("yesno-loop", "alignment-continuous.png"),
     "babi-hops.png": ("babi-joint", "hop_attention.png"),
-    "babi-errors.png": ("babi", "errors.png"),
+    "babi-errors.png": ("babi-joint", "errors.png"),
     "ptb-attention.png": ("ptb-seq2seq", "pointer-attention.png"),
     "ptb-f1-by-length.png": ("ptb-seq2seq", "f1-by-length.png"),
-    "ptb-tree.png": ("ptb-chart", "tree.png"),
+    "ptb-tree.png": ("ptb-seq2seq", "tree.png"),
 }
 
 

@@ -8,6 +8,11 @@
 # The development split is the last 1000 training sentences (the preset's). Two processes
 # at a time, one per core; rerun the script to resume after an interruption. Every setting
 # is in each run folder's results.json ("settings").
+#
+# Time on two cores: about 3 hours (6 trainings in the longer process per folder; a seed of
+# one head took 960-1,040 s with the word loss and 590-750 s without it beside another run in
+# the README's run; a CRF seed took 2,950-3,080 s with the training engine when more jobs than
+# cores shared the machine).
 set -euo pipefail
 DATA=${DATA:-../shared/data}
 RUNS=${RUNS:-runs}

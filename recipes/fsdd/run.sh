@@ -6,9 +6,13 @@
 #   bash recipes/fsdd/run.sh            # DATA=../shared/data RUNS=runs by default
 #
 # Two processes share runs/fsdd: one trains the isolated and string tasks, the other the
-# six leave-one-speaker-out folds. Rerun to resume. Every setting (features: 13 MFCCs with
+# five leave-one-speaker-out folds. Rerun to resume. Every setting (features: 13 MFCCs with
 # deltas and per-speaker CMVN; 8-state word HMMs, 3-state silence; 4 Gaussians per state;
 # the networks' sizes) is in runs/fsdd/results.json ("settings").
+#
+# Time on two cores: about 75 minutes, the longer of the two processes: a leave-one-speaker-
+# out fold takes about 15 minutes for the five systems (5-7 minutes for the GMM-HMM and
+# DNN-HMM alone with the training engine), the isolated and string tasks together about 50.
 set -euo pipefail
 DATA=${DATA:-../shared/data}
 RUNS=${RUNS:-runs}

@@ -12,6 +12,8 @@ the corpus's README (``lm.arpa``) go to ``<runs>/yesno-data/``; then ``hybrid tr
 trains on ``train/`` and scores ``test/`` twice: decoding with a word loop, and with the loop
 weighed by the unigram model (``--lm``). The corpus has one speaker, so the development set
 (every network's epoch, the word penalty) is 3 of the 30 training recordings (seed 0).
+
+Time: 16 minutes in one process, one thread (9 for the word loop, 7 for the LM run).
 """
 
 import argparse
