@@ -139,19 +139,21 @@ def summarise(rows: Iterable[dict]) -> list[dict]:
     return summary
 
 
-def read_results(path: str | os.PathLike[str]) -> dict:
-    """The ``results.json`` of a run folder (give the folder or the file).
+def read_results(path: str | os.PathLike[str], domain: str | None = None) -> dict:
+    """The ``results.json`` of a run folder (give the folder or the file), of ``domain``
+    when one is given.
 
     Raises:
-        ValueError: naming the file, when it is missing, not JSON, or not in this schema
-            (written by an older version: run the command again into a new folder).
+        ValueError: naming the file, when it is missing, not JSON, not in this schema
+            (written by an older version: run the command again into a new folder), or of
+            another domain.
     """
     path = Path(path)
     if path.is_dir():
         path = path / "results.json"
     if not path.is_file():
         raise ValueError(f"{path} does not exist: expected the results.json of a run folder")
-    return _checked(path, read_json(path))
+    return _checked(path, read_json(path), domain)
 
 
 def _checked(path: Path, results: Any, domain: str | None = None) -> dict:
@@ -310,8 +312,8 @@ class RunFolder:
                 another domain.
         """
         if not is_main():
-            return _checked(self.results_path, read_json(self.results_path), self.domain)
+            return read_results(self.results_path, self.domain)
         with file_lock(self.results_path):
-            results = _checked(self.results_path, read_results(self.results_path), self.domain)
+            results = read_results(self.results_path, self.domain)
             draw(results)
         return results
