@@ -9,11 +9,13 @@ from .beam import BeamResult, prefix_beam_search
 from .lexicon import Lexicon
 from .lm import NGramLM, lm_scorer, read_arpa
 from .loss import ctc_loss
+from .portable import GreedyCTCDecoder
 from .topology import ctc_alignment_graph, ctc_lexicon_graph, ctc_topology
 
 __all__ = [
     "BeamResult",
     "CTCAlignment",
+    "GreedyCTCDecoder",
     "Lexicon",
     "NGramLM",
     "ctc_alignment_graph",

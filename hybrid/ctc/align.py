@@ -17,30 +17,11 @@ from torch import Tensor
 
 from ..structured import native
 from .inputs import check_log_probs, check_targets
+from .portable import greedy_labels
 
 __all__ = ["CTCAlignment", "forced_align", "greedy_decode"]
 
 _NEG_INF = float("-inf")
-
-
-def _collapse(frames: Tensor, keep: Tensor, blank: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Per row: the frame labels where a new non-blank symbol starts, left-aligned.
-
-    Returns ``labels (B, L)`` and ``starts (B, L)`` (frame indices), ``-1`` padded, and
-    ``counts (B,)``.
-    """
-    new = keep.clone()
-    new[:, 1:] &= frames[:, 1:] != frames[:, :-1]
-    new &= frames != blank
-    counts = new.sum(1)
-    width = int(counts.max()) if counts.numel() else 0
-    labels = torch.full((frames.shape[0], width), -1, dtype=torch.long, device=frames.device)
-    starts = torch.full_like(labels, -1)
-    rows, cols = torch.nonzero(new, as_tuple=True)
-    position = new.long().cumsum(1)[rows, cols] - 1
-    labels[rows, position] = frames[rows, cols]
-    starts[rows, position] = cols
-    return labels, starts, counts
 
 
 def greedy_decode(
@@ -62,10 +43,9 @@ def greedy_decode(
             ``[0, V)``.
     """
     log_probs, lengths, blank = check_log_probs(log_probs, lengths, blank)
-    frames = log_probs.argmax(-1)
-    keep = torch.arange(frames.shape[1], device=frames.device)[None, :] < lengths[:, None]
-    labels, starts, counts = _collapse(frames, keep, blank)
-    return labels, counts, starts
+    labels, counts, starts = greedy_labels(log_probs, lengths, blank)
+    width = int(counts.max())
+    return labels[:, :width], counts, starts[:, :width]
 
 
 class CTCAlignment(NamedTuple):

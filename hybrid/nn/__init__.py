@@ -1,8 +1,9 @@
 """torch.nn modules that own parameters: encoders, pooling, the chain CRF and SSVM layers,
-HMMs and their emission models, memory readers."""
+HMMs and their emission models, memory readers, and decoders to script or export."""
 
 from .chain import LinearChain
 from .crf import CRF
+from .decoders import GraphDecoder, KBestDecoder, MarginalDecoder, ViterbiDecoder
 from .emissions import CategoricalEmissions, GaussianEmissions, GMMEmissions, ScaledPosteriors
 from .encoders import BiRNN, CharEncoder, SequenceEncoder
 from .hmm import HMM
@@ -21,7 +22,10 @@ __all__ = [
     "CharEncoder",
     "GMMEmissions",
     "GaussianEmissions",
+    "GraphDecoder",
+    "KBestDecoder",
     "LinearChain",
+    "MarginalDecoder",
     "MemoryNetwork",
     "NeighbourWordLoss",
     "ScaledPosteriors",
@@ -29,4 +33,5 @@ __all__ = [
     "SequenceEncoder",
     "SequenceReader",
     "StructuredSVM",
+    "ViterbiDecoder",
 ]

@@ -39,6 +39,7 @@ from ._inputs import (
     promoted_dtype,
     resolve_lengths,
 )
+from .portable import pack_left
 
 _NEG_INF = float("-inf")
 
@@ -461,23 +462,13 @@ def graph_viterbi(
     def per_frame(x: Tensor) -> Tensor:
         return torch.where(taken, x[safe], -1)
 
-    labels, label_lengths = _pack(per_frame(graph.label))
+    frame_labels = per_frame(graph.label)
+    labels, label_lengths = pack_left(frame_labels, frame_labels >= 0)
+    labels = labels[:, : int(label_lengths.max())]
     best = narrow(best, dtype, "best path score", "scores")
     return GraphPath(
         arcs, per_frame(graph.dst), per_frame(graph.emission), labels, label_lengths, best
     )
-
-
-def _pack(frames: Tensor) -> tuple[Tensor, Tensor]:
-    """Left-align the non-negative entries of each row: ``(B, L)`` ``-1`` padded, counts."""
-    keep = frames >= 0
-    counts = keep.sum(1)
-    width = max(int(counts.max()), 0) if frames.shape[0] else 0
-    packed = torch.full((frames.shape[0], width), -1, dtype=torch.long, device=frames.device)
-    rows, cols = torch.nonzero(keep, as_tuple=True)
-    position = keep.long().cumsum(1)[rows, cols] - 1
-    packed[rows, position] = frames[rows, cols]
-    return packed, counts
 
 
 def graph_log_likelihood(scores: Tensor, graph: Graph, lengths: Tensor | None = None) -> Tensor:

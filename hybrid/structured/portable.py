@@ -1,0 +1,394 @@
+"""Exact decoders that ``torch.jit.script`` and ``torch.onnx.export`` accept.
+
+The public decoders (`hybrid.structured.viterbi`, `kbest`, `marginals`, `graph_viterbi`)
+validate their inputs in Python and run fused C++ kernels, neither of which a TorchScript
+module or an ONNX graph can hold. The functions here are the same dynamic programs written
+with tensor operations only, for models that leave Python: they give the same paths and the
+same scores (tests compare them with the public decoders), and they trust their inputs, which
+come from a model's own layers. Batch and time stay dynamic in both formats.
+
+Each recurrence is one step function over a carry, driven by a loop in eager mode and under
+TorchScript, and by ``scan`` (an ONNX ``Scan``) under ``torch.export``, whose Python loops
+would otherwise be unrolled to the example's length. Every scan runs over all ``T`` steps,
+so it is never empty.
+
+Shapes follow the package contract: batch-first ``emissions`` ``(B, T, K)``, ``lengths``
+``(B,)`` int64 in ``[1, T]``, ``transitions`` ``(K, K)`` indexed ``[from, to]``, ``start`` and
+``end`` ``(K,)``, with forbidden steps already ``-inf`` (see `fold_constraints`).
+"""
+
+import torch
+from torch import Tensor
+
+from ._inputs import ChainConstraints, apply_constraints
+
+__all__ = [
+    "chain_kbest",
+    "chain_marginals",
+    "chain_viterbi",
+    "fold_constraints",
+    "graph_viterbi",
+    "pack_left",
+]
+
+
+def fold_constraints(
+    transitions: Tensor,
+    start: Tensor | None = None,
+    end: Tensor | None = None,
+    constraints: ChainConstraints | Tensor | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Detached ``transitions``, ``start`` and ``end`` with forbidden entries set to ``-inf``
+    (``None`` start or end: zeros), ready to be a decoder's buffers."""
+    zeros = transitions.new_zeros(transitions.shape[0])
+    return tuple(  # type: ignore[return-value]
+        x.detach().clone()
+        for x in apply_constraints(
+            transitions,
+            zeros if start is None else start,
+            zeros if end is None else end,
+            constraints,
+        )
+    )
+
+
+@torch.jit.unused
+def _exporting() -> bool:
+    return torch.compiler.is_compiling()
+
+
+def _logsumexp(x: Tensor, dim: int) -> Tensor:
+    """``logsumexp`` that gives ``-inf`` (not NaN) where every term is ``-inf``, in every
+    runtime."""
+    peak = x.amax(dim)
+    safe = torch.where(torch.isinf(peak), torch.zeros_like(peak), peak)
+    return torch.log(torch.exp(x - safe.unsqueeze(dim)).sum(dim)) + safe
+
+
+def _time_major(emissions: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(T, B, K)`` emissions, ``(T, B)`` "inside the sequence" and ``(T, B)`` "first step"."""
+    steps = torch.arange(emissions.shape[1], device=emissions.device).unsqueeze(1)
+    return emissions.transpose(0, 1), steps < lengths, steps == 0
+
+
+# --------------------------------------------------------------------------- k-max semiring
+def _kmax_step(
+    ranked: Tensor,
+    emission: Tensor,
+    inside: Tensor,
+    first: Tensor,
+    transitions: Tensor,
+    start: Tensor,
+    stay: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """One step of list Viterbi.
+
+    ``ranked`` ``(B, k, K)`` holds the ``k`` best prefix scores ending in each state. Returns
+    the next ``ranked`` and the pointers ``(B, k, K)``: the ``rank * K + state`` each kept
+    prefix came from (``stay``, the identity, past each length; at the first step they are
+    never followed).
+    """
+    batch, k, num_tags = ranked.shape
+    candidates = (ranked.unsqueeze(3) + transitions).reshape(batch, k * num_tags, num_tags)
+    best, pointers = candidates.topk(k, dim=1)
+    best = torch.where(first.view(-1, 1, 1), start, best) + emission.unsqueeze(1)
+    inside = inside.view(-1, 1, 1)
+    return torch.where(inside, best, ranked), torch.where(inside, pointers, stay)
+
+
+def _trace_step(code: Tensor, pointers: Tensor) -> tuple[Tensor, Tensor]:
+    """Follow ``(B, k)`` codes ``rank * K + state`` one step back; emit their states."""
+    num_tags = pointers.shape[2]
+    previous = pointers.reshape(pointers.shape[0], -1).gather(1, code)
+    return previous, code % num_tags
+
+
+@torch.jit.unused
+def _kmax_scan(
+    emissions: Tensor,
+    inside: Tensor,
+    first: Tensor,
+    ranked: Tensor,
+    transitions: Tensor,
+    start: Tensor,
+    stay: Tensor,
+) -> tuple[Tensor, Tensor]:
+    from torch._higher_order_ops.scan import scan
+
+    def step(carry: Tensor, xs: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        ranked, pointers = _kmax_step(carry, xs[0], xs[1], xs[2], transitions, start, stay)
+        return ranked.clone(), pointers
+
+    return scan(step, ranked, (emissions, inside, first))
+
+
+@torch.jit.unused
+def _trace_scan(code: Tensor, pointers: Tensor) -> Tensor:
+    from torch._higher_order_ops.scan import scan
+
+    def step(carry: Tensor, pointers: Tensor) -> tuple[Tensor, Tensor]:
+        previous, state = _trace_step(carry, pointers)
+        return previous, state.clone()
+
+    return scan(step, code, pointers, reverse=True)[1]
+
+
+def chain_kbest(
+    emissions: Tensor,
+    lengths: Tensor,
+    transitions: Tensor,
+    start: Tensor,
+    end: Tensor,
+    k: int,
+) -> tuple[Tensor, Tensor]:
+    """The ``k`` best distinct paths of each sequence (list Viterbi, k-max semiring).
+
+    Returns:
+        ``paths`` ``(B, k, T)`` int64 and ``scores`` ``(B, k)``, non-increasing; ``-1`` past
+        each length, and a path of ``-1`` with score ``-inf`` for a missing rank. Equal to
+        `hybrid.structured.kbest`.
+    """
+    batch, steps, num_tags = emissions.shape
+    emissions, inside, first = _time_major(emissions, lengths)
+    inside = inside.expand(steps, batch)
+    first = first.expand(steps, batch)
+    device = emissions.device
+    ranks = torch.arange(k, device=device).view(1, k, 1)
+    stay = (ranks * num_tags + torch.arange(num_tags, device=device)).expand(batch, k, num_tags)
+    # rank 0 starts with `start`; the other ranks have no prefix yet
+    start = torch.cat([start.unsqueeze(0), start.new_full((k - 1, num_tags), float("-inf"))])
+    ranked = emissions.new_full((batch, k, num_tags), float("-inf"))
+    if not torch.jit.is_scripting() and _exporting():
+        ranked, pointers = _kmax_scan(emissions, inside, first, ranked, transitions, start, stay)
+    else:
+        pointers = torch.empty((steps, batch, k, num_tags), dtype=torch.long, device=device)
+        for t in range(steps):
+            ranked, pointers[t] = _kmax_step(
+                ranked, emissions[t], inside[t], first[t], transitions, start, stay
+            )
+    scores, code = (ranked + end).reshape(batch, k * num_tags).topk(k, dim=1)
+    if not torch.jit.is_scripting() and _exporting():
+        states = _trace_scan(code, pointers)
+    else:
+        states = torch.empty((steps, batch, k), dtype=torch.long, device=device)
+        for t in range(steps - 1, -1, -1):
+            code, states[t] = _trace_step(code, pointers[t])
+    paths = states.permute(1, 2, 0)
+    keep = inside.t().unsqueeze(1) & ~torch.isneginf(scores).unsqueeze(2)
+    return torch.where(keep, paths, torch.full_like(paths, -1)), scores
+
+
+def chain_viterbi(
+    emissions: Tensor, lengths: Tensor, transitions: Tensor, start: Tensor, end: Tensor
+) -> tuple[Tensor, Tensor]:
+    """The best path of each sequence: ``paths`` ``(B, T)`` int64, ``-1`` past each length,
+    and ``scores`` ``(B,)``. Equal to `hybrid.structured.viterbi`."""
+    paths, scores = chain_kbest(emissions, lengths, transitions, start, end, 1)
+    return paths[:, 0], scores[:, 0]
+
+
+# ------------------------------------------------------------------------------ log semiring
+def _log_step(
+    carry: Tensor,
+    emission: Tensor,
+    inside: Tensor,
+    first: Tensor,
+    transitions: Tensor,
+    initial: Tensor,
+) -> Tensor:
+    """``carry[j] = logsumexp_i(carry[i] + transitions[i, j]) + emission[j]``, or
+    ``initial + emission`` at a sequence's first step; unchanged outside the sequence."""
+    moved = _logsumexp(carry.unsqueeze(2) + transitions, 1)
+    new = torch.where(first.unsqueeze(1), initial, moved) + emission
+    return torch.where(inside.unsqueeze(1), new, carry)
+
+
+@torch.jit.unused
+def _log_scan(
+    emissions: Tensor,
+    inside: Tensor,
+    first: Tensor,
+    carry: Tensor,
+    transitions: Tensor,
+    initial: Tensor,
+    reverse: bool,
+) -> Tensor:
+    from torch._higher_order_ops.scan import scan
+
+    def step(carry: Tensor, xs: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        carry = _log_step(carry, xs[0], xs[1], xs[2], transitions, initial)
+        return carry, carry.clone()
+
+    return scan(step, carry, (emissions, inside, first), reverse=reverse)[1]
+
+
+def _log_sweep(
+    emissions: Tensor,
+    inside: Tensor,
+    first: Tensor,
+    transitions: Tensor,
+    initial: Tensor,
+    reverse: bool,
+) -> Tensor:
+    """Every step's carry of `_log_step` over time-major inputs, ``(T, B, K)``."""
+    carry = torch.zeros_like(emissions[0])
+    if not torch.jit.is_scripting() and _exporting():
+        return _log_scan(emissions, inside, first, carry, transitions, initial, reverse)
+    sweep = torch.empty_like(emissions)
+    steps = emissions.shape[0]
+    for i in range(steps):
+        t = steps - 1 - i if reverse else i
+        carry = _log_step(carry, emissions[t], inside[t], first[t], transitions, initial)
+        sweep[t] = carry
+    return sweep
+
+
+def chain_marginals(
+    emissions: Tensor, lengths: Tensor, transitions: Tensor, start: Tensor, end: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Posterior marginals and log-partition (forward-backward in log space).
+
+    The backward pass runs the forward recurrence on the transposed transitions from each
+    sequence's last step, carrying ``beta_t + emissions_t``.
+
+    Returns:
+        ``marginals`` ``(B, T, K)`` (rows sum to 1 inside each length, 0 past it) and
+        ``log_partition`` ``(B,)``. Equal to `hybrid.structured.marginals` and
+        `hybrid.structured.log_partition`.
+    """
+    batch, steps, _ = emissions.shape
+    emissions, inside, first = _time_major(emissions, lengths)
+    inside = inside.expand(steps, batch)
+    alpha = _log_sweep(emissions, inside, first.expand(steps, batch), transitions, start, False)
+    last = torch.arange(steps, device=emissions.device).unsqueeze(1) == lengths - 1
+    beta = _log_sweep(emissions, inside, last, transitions.t(), end, True) - emissions
+    final = alpha.gather(0, (lengths - 1).view(1, -1, 1).expand(1, batch, alpha.shape[2]))[0]
+    log_partition = _logsumexp(final + end, 1)
+    posterior = torch.exp(alpha + beta - log_partition.view(1, -1, 1))
+    posterior = torch.where(inside.unsqueeze(2), posterior, torch.zeros_like(posterior))
+    return posterior.transpose(0, 1), log_partition
+
+
+# ----------------------------------------------------------------------------------- graphs
+def _graph_step(
+    alpha: Tensor,
+    frame: Tensor,
+    inside: Tensor,
+    src: Tensor,
+    dst: Tensor,
+    emission: Tensor,
+    weight: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """One frame of Viterbi over arcs: the next ``alpha`` ``(B, S)`` and, per state, the
+    lowest-numbered best incoming arc (``A`` where none)."""
+    num_arcs = src.shape[0]
+    arcs = torch.arange(num_arcs, device=alpha.device).expand(alpha.shape[0], num_arcs)
+    targets = dst.expand(alpha.shape[0], num_arcs)
+    candidates = alpha.index_select(1, src) + weight + frame.index_select(1, emission)
+    best = torch.full_like(alpha, float("-inf")).scatter_reduce(1, targets, candidates, "amax")
+    winner = (candidates == best.gather(1, targets)) & (candidates > float("-inf"))
+    first = torch.where(winner, arcs, torch.full_like(arcs, num_arcs))
+    back = torch.full(alpha.shape, num_arcs, dtype=torch.long, device=alpha.device)
+    back = back.scatter_reduce(1, targets, first, "amin")
+    return torch.where(inside.unsqueeze(1), best, alpha), back
+
+
+def _graph_trace_step(
+    state: Tensor, back: Tensor, inside: Tensor, src: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Follow each sequence's state one frame back; emit the arc taken (``-1`` outside)."""
+    arc = back.gather(1, state.unsqueeze(1)).squeeze(1).clamp(max=src.shape[0] - 1)
+    previous = torch.where(inside, src.index_select(0, arc), state)
+    return previous, torch.where(inside, arc, torch.full_like(arc, -1))
+
+
+@torch.jit.unused
+def _graph_scan(
+    scores: Tensor, inside: Tensor, alpha: Tensor, src: Tensor, dst: Tensor, emission: Tensor,
+    weight: Tensor,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
+    from torch._higher_order_ops.scan import scan
+
+    def step(carry: Tensor, xs: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        alpha, back = _graph_step(carry, xs[0], xs[1], src, dst, emission, weight)
+        return alpha.clone(), back
+
+    return scan(step, alpha, (scores, inside))
+
+
+@torch.jit.unused
+def _graph_trace_scan(state: Tensor, back: Tensor, inside: Tensor, src: Tensor) -> Tensor:
+    from torch._higher_order_ops.scan import scan
+
+    def step(carry: Tensor, xs: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        previous, arc = _graph_trace_step(carry, xs[0], xs[1], src)
+        return previous.clone(), arc
+
+    return scan(step, state, (back, inside), reverse=True)[1]
+
+
+def graph_viterbi(
+    scores: Tensor,
+    lengths: Tensor,
+    src: Tensor,
+    dst: Tensor,
+    emission: Tensor,
+    weight: Tensor,
+    start: Tensor,
+    final: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """Exact Viterbi over a compiled graph's arcs (the fields of `hybrid.structured.Graph`).
+
+    Args:
+        scores: ``(B, T, E)`` frame scores.
+        lengths: ``(B,)`` frames per sequence.
+        src: ``(A,)`` int64 source state of each arc.
+        dst: ``(A,)`` int64 destination state of each arc.
+        emission: ``(A,)`` int64 column of ``scores`` each arc reads.
+        weight: ``(A,)`` arc log weights.
+        start: ``(S,)`` log weights of starting in each state.
+        final: ``(S,)`` log weights of ending in each state.
+
+    Returns:
+        ``arcs`` ``(B, T)`` int64, the arc taken at each frame (``-1`` past each length and
+        for a sequence with no path), and the best scores ``(B,)`` (``-inf``: no path).
+        Equal to `hybrid.structured.graph_viterbi` without a beam.
+    """
+    batch, steps, _ = scores.shape
+    scores = scores.transpose(0, 1)
+    inside = torch.arange(steps, device=scores.device).unsqueeze(1) < lengths
+    alpha = start.to(scores.dtype).expand(batch, start.shape[0]).contiguous()
+    weight = weight.to(scores.dtype)
+    if not torch.jit.is_scripting() and _exporting():
+        alpha, back = _graph_scan(scores, inside, alpha, src, dst, emission, weight)
+    else:
+        back = torch.empty((steps, batch, start.shape[0]), dtype=torch.long, device=scores.device)
+        for t in range(steps):
+            alpha, back[t] = _graph_step(alpha, scores[t], inside[t], src, dst, emission, weight)
+    best, state = (alpha + final.to(scores.dtype)).max(1)
+    inside = inside & (best > float("-inf"))
+    if not torch.jit.is_scripting() and _exporting():
+        arcs = _graph_trace_scan(state, back, inside, src)
+    else:
+        arcs = torch.empty((steps, batch), dtype=torch.long, device=scores.device)
+        for t in range(steps - 1, -1, -1):
+            state, arcs[t] = _graph_trace_step(state, back[t], inside[t], src)
+    return arcs.t(), best
+
+
+def pack_left(values: Tensor, keep: Tensor) -> tuple[Tensor, Tensor]:
+    """Left-align the kept entries of each row.
+
+    Args:
+        values: ``(B, T)`` int64.
+        keep: ``(B, T)`` bool.
+
+    Returns:
+        ``(B, T)`` with each row's kept values first, in order, then ``-1``; and the counts
+        ``(B,)``. The width stays ``T`` so that it does not depend on the data.
+    """
+    batch, steps = values.shape
+    position = keep.long().cumsum(1) - 1
+    slot = torch.where(keep, position, torch.full_like(position, steps))
+    packed = torch.full((batch, steps + 1), -1, dtype=values.dtype, device=values.device)
+    return packed.scatter(1, slot, values)[:, :steps], keep.sum(1)
