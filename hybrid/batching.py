@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import torch
-from torch import Tensor
+if TYPE_CHECKING:  # torch loads where a function needs it: `map_in_batches` runs without it
+    import torch
+    from torch import Tensor
 
 __all__ = ["WINDOW", "budget_batches", "bucketed_batches", "map_in_batches", "pad_rows"]
 
@@ -30,6 +31,8 @@ def bucketed_batches(
     Raises:
         ValueError: ``size`` or ``pool`` below 1.
     """
+    import torch
+
     for name, value in (("size", size), ("pool", pool)):
         _check_positive(name, value)
     order = torch.randperm(len(lengths), generator=generator).tolist()
@@ -45,6 +48,8 @@ def bucketed_batches(
 
 def pad_rows(rows: Sequence[Sequence[int]], value: int = 0) -> Tensor:
     """``(N, W)`` int64: the rows left-aligned, ``value`` after each (``W >= 1``)."""
+    import torch
+
     width = max((len(r) for r in rows), default=0)
     out = torch.full((len(rows), max(width, 1)), value, dtype=torch.long)
     for i, row in enumerate(rows):

@@ -25,8 +25,6 @@ from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
-import torch
-
 __all__ = [
     "data_root",
     "decode_lines",
@@ -132,6 +130,8 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
 def save_atomic(obj: dict, path: str | os.PathLike[str]) -> None:
     """``torch.save`` ``obj`` to ``path`` atomically and durably (`write_atomic` with fsync):
     a crash never leaves half a checkpoint or model."""
+    import torch
+
     write_atomic(path, lambda stream: torch.save(obj, stream), fsync=True)
 
 

@@ -158,6 +158,23 @@ def test_bidirectional_state_dict_loads(rnn):
     torch.testing.assert_close(encoder.rnn.left_to_right[0].bias_ih_l0, reference.bias_ih_l0)
 
 
+def test_character_bilstm_equals_torch_lstm_on_each_word_and_loads_its_weights():
+    """The character BiLSTM (unpacked, so that it exports) gives each word the final states
+    of a ``torch.nn.LSTM(bidirectional=True)`` run on that word alone, and loads the weights
+    of one (character encoders saved before it was unpacked)."""
+    torch.manual_seed(0)
+    encoder = CharEncoder(NUM_CHARS, char_dim=4, out_dim=6, kind="lstm").double()
+    reference = torch.nn.LSTM(4, 3, batch_first=True, bidirectional=True).double()
+    encoder.network.lstm.load_state_dict(reference.state_dict())
+    _, _, chars, _ = make_batch([4, 2], max_chars=6)
+    got = encoder(chars)
+    for b, t in [(0, 0), (0, 3), (1, 1)]:
+        word = chars[b, t][chars[b, t] > 0]
+        _, (final, _) = reference(encoder.network.embedding(word)[None])
+        torch.testing.assert_close(got[b, t], torch.cat([final[0, 0], final[1, 0]]), **F64)
+    assert torch.equal(got[1, 2:], torch.zeros_like(got[1, 2:]))  # padding words
+
+
 def test_lengths_as_mask_equal_lengths():
     encoder = make_encoder().eval()
     words, lengths, chars, features = make_batch([4, 2], steps=5)

@@ -603,7 +603,7 @@ def test_stdin_and_files_decode_through_one_function(data, line, tmp_path):
 
 
 def test_a_very_long_word_does_not_widen_the_character_tensor(monkeypatch):
-    from hybrid.tagging.batching import MAX_WORD_CHARS, word_characters
+    from hybrid.tagging.text import MAX_WORD_CHARS, word_characters
 
     model, vocabulary = _tiny_tagger()
     word = "bost" + "o" * 50_000 + "n"
@@ -630,7 +630,7 @@ def test_a_very_long_word_does_not_widen_the_character_tensor(monkeypatch):
 
 
 def test_training_batches_read_real_words_whole_and_a_long_one_capped():
-    from hybrid.tagging.batching import MAX_WORD_CHARS, word_characters
+    from hybrid.tagging.text import MAX_WORD_CHARS, word_characters
 
     _, vocabulary = _tiny_tagger()
     sentences = airline_splits(train=30, valid=1, test=1, seed=4)["train"]

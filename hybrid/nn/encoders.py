@@ -16,10 +16,9 @@ import re
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence
 
 from ..files import iter_lines
-from ..structured._inputs import resolve_lengths
+from ..structured._inputs import capturing, resolve_lengths
 
 RNN_KINDS = ("lstm", "gru", "rnn")
 CHAR_ENCODER_KINDS = ("cnn", "lstm")
@@ -58,7 +57,7 @@ def _check_indices(name: str, x: object, dims: str, size: int, device: torch.dev
         raise ValueError(f"{name} must be an integer tensor, got {x.dtype}")
     if x.device != device:
         raise ValueError(f"{name} is on {x.device} but must be on {device}")
-    if x.numel() and (int(x.min()) < 0 or int(x.max()) >= size):
+    if not capturing() and x.numel() and (int(x.min()) < 0 or int(x.max()) >= size):
         raise ValueError(
             f"{name} must lie in [0, {size}), got min {int(x.min())} and max {int(x.max())}"
         )
@@ -87,15 +86,12 @@ class _CharBiLSTM(nn.Module):
     def __init__(self, num_chars: int, char_dim: int, out_dim: int, pad_index: int):
         super().__init__()
         self.embedding = nn.Embedding(num_chars, char_dim, padding_idx=pad_index)
-        self.lstm = nn.LSTM(char_dim, out_dim // 2, batch_first=True, bidirectional=True)
+        self.lstm = BiRNN(char_dim, out_dim // 2, 1, "lstm", 0.0)
 
     def forward(self, chars: Tensor, lengths: Tensor) -> Tensor:
-        """``(N, C)`` right-padded characters, ``(N,)`` lengths >= 1 -> ``(N, out_dim)``."""
-        packed = pack_padded_sequence(
-            self.embedding(chars), lengths.cpu(), batch_first=True, enforce_sorted=False
-        )
-        _, (final, _) = self.lstm(packed)
-        return torch.cat([final[0], final[1]], dim=1)
+        """``(N, C)`` right-padded characters, ``(N,)`` lengths -> ``(N, out_dim)`` (zero
+        for a length of 0)."""
+        return BiRNN.end_states(self.lstm(self.embedding(chars), lengths), lengths)
 
 
 class CharEncoder(nn.Module):
@@ -161,11 +157,16 @@ class CharEncoder(nn.Module):
         batch, steps, width = chars.shape
         real = chars != self.pad_index
         lengths = real.sum(dim=2)
+        words = chars.reshape(batch * steps, width)
+        if capturing():  # every word, padding too, so that no shape depends on the data
+            lengths = lengths.reshape(-1)
+            out = self.network(words, lengths)
+            out = torch.where((lengths > 0).unsqueeze(1), out, torch.zeros_like(out))
+            return out.reshape(batch, steps, self.out_dim)
         if not torch.equal(torch.arange(width, device=device) < lengths[..., None], real):
             raise ValueError(
                 "chars must be right-padded: pad_index may only follow a word's last character"
             )
-        words = chars.reshape(batch * steps, width)
         lengths = lengths.reshape(-1)
         nonempty = (lengths > 0).nonzero().squeeze(1)
         out = self.network.embedding.weight.new_zeros(batch * steps, self.out_dim)
@@ -220,9 +221,9 @@ class BiRNN(nn.Module):
         ):
             if layer > 0:
                 states = self.dropout(states)
-            ahead, _ = forward(states)
+            ahead = _run(forward, states)
             reversed_states = states.gather(1, order[..., None].expand_as(states))
-            behind, _ = backward(reversed_states)
+            behind = _run(backward, reversed_states)
             behind = behind.gather(1, order[..., None].expand_as(behind))
             states = torch.cat([ahead, behind], dim=2)
         return states * inside[..., None]
@@ -232,8 +233,47 @@ class BiRNN(nn.Module):
         """``(B, 2 * hidden)`` summary of ``forward``'s ``states``: the left-to-right state at
         each sequence's last position and the right-to-left state at its first."""
         hidden = states.shape[-1] // 2
-        last = states[torch.arange(len(states), device=states.device), lengths - 1, :hidden]
-        return torch.cat([last, states[:, 0, hidden:]], dim=1)
+        last = (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, hidden)
+        return torch.cat([states[..., :hidden].gather(1, last)[:, 0], states[:, 0, hidden:]], dim=1)
+
+
+def _run(network: nn.RNNBase, inputs: Tensor) -> Tensor:
+    """The outputs of a single-layer, unidirectional, batch-first ``network`` over ``inputs``
+    ``(B, T, D)``: the module itself, or under ``torch.export`` the same recurrence as a
+    ``scan`` over time, which stays dynamic in ``T`` (the export of ``nn.LSTM``, ``nn.GRU``
+    and ``nn.RNN`` unrolls them to the example's length)."""
+    if not torch.compiler.is_exporting():
+        return network(inputs)[0]
+    from torch._higher_order_ops.scan import scan
+
+    recurrent, bias = network.weight_hh_l0.t(), network.bias_hh_l0
+    projected = (inputs @ network.weight_ih_l0.t() + network.bias_ih_l0).transpose(0, 1)
+    start = inputs.new_zeros(inputs.shape[0], network.hidden_size)
+
+    def lstm(carry: tuple[Tensor, Tensor], x: Tensor) -> tuple[tuple[Tensor, Tensor], Tensor]:
+        h, c = carry
+        i, f, g, o = (x + h @ recurrent + bias).chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return (h, c), h.clone()
+
+    def gru(h: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        xr, xz, xn = x.chunk(3, dim=1)
+        hr, hz, hn = (h @ recurrent + bias).chunk(3, dim=1)
+        r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+        h = (1 - z) * torch.tanh(xn + r * hn) + z * h
+        return h, h.clone()
+
+    def elman(h: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        h = x + h @ recurrent + bias
+        h = torch.relu(h) if network.nonlinearity == "relu" else torch.tanh(h)
+        return h, h.clone()
+
+    if isinstance(network, nn.LSTM):
+        _, outputs = scan(lstm, (start, start.clone()), projected)
+    else:
+        _, outputs = scan(gru if isinstance(network, nn.GRU) else elman, start, projected)
+    return outputs.transpose(0, 1)
 
 
 def _from_bidirectional_keys(state_dict, prefix, *_args) -> None:

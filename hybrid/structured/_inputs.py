@@ -92,6 +92,16 @@ def length_mask(lengths: Tensor, steps: int) -> Tensor:
     return torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]
 
 
+def capturing() -> bool:
+    """Whether ``torch.jit.trace`` or ``torch.export`` is recording a graph.
+
+    Checks that read tensor values (ranges, prefix masks) are skipped then: a recorded graph
+    cannot branch on values, and the inputs of an exported model are checked by the code
+    that feeds it (`hybrid.deploy`). Shapes, dtypes and devices are still checked.
+    """
+    return torch.jit.is_tracing() or torch.compiler.is_exporting()
+
+
 def check_not_meta(x: Tensor, name: str) -> Tensor:
     """``x``; a ``ValueError`` naming ``name`` if it is a meta tensor (a shape without values,
     on which any check of its values, and any copy of it, fails)."""
@@ -240,7 +250,7 @@ def resolve_lengths(lengths: Tensor | None, batch: int, steps: int, device) -> T
             )
         counts = lengths.sum(1)
         prefix = torch.arange(steps, device=device)[None, :] < counts[:, None]
-        if not torch.equal(prefix, lengths):
+        if not capturing() and not torch.equal(prefix, lengths):
             raise ValueError(
                 "lengths given as a mask must be True on a prefix of each row (right padding); "
                 "holes and left padding are not supported"
@@ -253,7 +263,7 @@ def resolve_lengths(lengths: Tensor | None, batch: int, steps: int, device) -> T
     elif tuple(lengths.shape) != (batch,):
         raise ValueError(f"lengths must have shape (B,) = ({batch},), got {tuple(lengths.shape)}")
     lengths = lengths.long()
-    if (lengths < 1).any() or (lengths > steps).any():
+    if not capturing() and ((lengths < 1).any() or (lengths > steps).any()):
         raise ValueError(
             f"lengths must lie in [1, T] = [1, {steps}], got min {int(lengths.min())} "
             f"and max {int(lengths.max())}"

@@ -90,7 +90,10 @@ def _kmax_step(
     """
     batch, k, num_tags = ranked.shape
     candidates = (ranked.unsqueeze(3) + transitions).reshape(batch, k * num_tags, num_tags)
-    best, pointers = candidates.topk(k, dim=1)
+    if k == 1:  # Viterbi: a max is several times faster than a top-k
+        best, pointers = candidates.max(1, keepdim=True)
+    else:
+        best, pointers = candidates.topk(k, dim=1)
     best = torch.where(first.view(-1, 1, 1), start, best) + emission.unsqueeze(1)
     inside = inside.view(-1, 1, 1)
     return torch.where(inside, best, ranked), torch.where(inside, pointers, stay)
@@ -193,12 +196,20 @@ def _log_step(
     emission: Tensor,
     inside: Tensor,
     first: Tensor,
-    transitions: Tensor,
+    weights: Tensor,
+    peak: Tensor,
     initial: Tensor,
 ) -> Tensor:
     """``carry[j] = logsumexp_i(carry[i] + transitions[i, j]) + emission[j]``, or
-    ``initial + emission`` at a sequence's first step; unchanged outside the sequence."""
-    moved = _logsumexp(carry.unsqueeze(2) + transitions, 1)
+    ``initial + emission`` at a sequence's first step; unchanged outside the sequence.
+
+    The sum is a matrix product in linear space, shifted by each row's largest ``carry`` and
+    by ``peak``, the largest transition (``weights = exp(transitions - peak)``): a prefix
+    that scores more than the dtype's exponent range (745 nats in float64) below the best
+    one into the same state counts as impossible."""
+    top = carry.amax(1, keepdim=True)
+    top = torch.where(torch.isinf(top), torch.zeros_like(top), top)
+    moved = torch.log(torch.exp(carry - top) @ weights) + top + peak
     new = torch.where(first.unsqueeze(1), initial, moved) + emission
     return torch.where(inside.unsqueeze(1), new, carry)
 
@@ -209,14 +220,15 @@ def _log_scan(
     inside: Tensor,
     first: Tensor,
     carry: Tensor,
-    transitions: Tensor,
+    weights: Tensor,
+    peak: Tensor,
     initial: Tensor,
     reverse: bool,
 ) -> Tensor:
     from torch._higher_order_ops.scan import scan
 
     def step(carry: Tensor, xs: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor]:
-        carry = _log_step(carry, xs[0], xs[1], xs[2], transitions, initial)
+        carry = _log_step(carry, xs[0], xs[1], xs[2], weights, peak, initial)
         return carry, carry.clone()
 
     return scan(step, carry, (emissions, inside, first), reverse=reverse)[1]
@@ -232,13 +244,16 @@ def _log_sweep(
 ) -> Tensor:
     """Every step's carry of `_log_step` over time-major inputs, ``(T, B, K)``."""
     carry = torch.zeros_like(emissions[0])
+    peak = transitions.amax((0, 1))
+    peak = torch.where(torch.isinf(peak), torch.zeros_like(peak), peak)
+    weights = torch.exp(transitions - peak)
     if not torch.jit.is_scripting() and _exporting():
-        return _log_scan(emissions, inside, first, carry, transitions, initial, reverse)
+        return _log_scan(emissions, inside, first, carry, weights, peak, initial, reverse)
     sweep = torch.empty_like(emissions)
     steps = emissions.shape[0]
     for i in range(steps):
         t = steps - 1 - i if reverse else i
-        carry = _log_step(carry, emissions[t], inside[t], first[t], transitions, initial)
+        carry = _log_step(carry, emissions[t], inside[t], first[t], weights, peak, initial)
         sweep[t] = carry
     return sweep
 

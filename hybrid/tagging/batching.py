@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -10,32 +9,7 @@ import torch
 from torch import Tensor
 
 from .corpus import Sentence, Vocabulary
-
-_DIGITS = re.compile(r"\d")
-
-#: Most characters of a word the character encoder reads: a longer word (a URL, a run of
-#: characters without spaces) is read as its first and last ``MAX_WORD_CHARS // 2``, its
-#: prefix and suffix, in training and tagging alike. This bounds a batch's character tensor
-#: to ``MAX_WORD_CHARS`` characters per padded word, whatever the input. Every word of ATIS
-#: and CoNLL-2000 is read whole (their longest have 16 and 54 characters).
-MAX_WORD_CHARS = 64
-
-
-def word_characters(word: str) -> str:
-    """The characters of ``word`` the character encoder reads: all of them, or for a word
-    longer than `MAX_WORD_CHARS` its first and last ``MAX_WORD_CHARS // 2``."""
-    if len(word) <= MAX_WORD_CHARS:
-        return word
-    half = MAX_WORD_CHARS // 2
-    return word[:half] + word[-half:]
-
-
-def normalise_word(word: str) -> str:
-    """Word-embedding key of a token: lower case, every digit mapped to ``0``.
-
-    Case and digits stay visible to the character encoder, which reads the raw token.
-    """
-    return _DIGITS.sub("0", word.lower())
+from .text import encode_sentences, normalise_word
 
 
 @dataclass
@@ -45,7 +19,8 @@ class Batch:
     Attributes:
         words: ``(B, T)`` word indices (``0`` = padding).
         chars: ``(B, T, C)`` character indices of each word (``0`` = padding), ``C`` at
-            most `MAX_WORD_CHARS` (see `word_characters`).
+            most `hybrid.tagging.text.MAX_WORD_CHARS` (see
+            `hybrid.tagging.text.word_characters`).
         lengths: ``(B,)`` sentence lengths.
         features: ``(B, T)`` indices of an extra token column (e.g. POS tags), or ``None``.
         tags: ``(B, T)`` gold tag indices, ``-1`` past each length, or ``None``.
@@ -146,37 +121,29 @@ class TaggingVocabulary:
             with_labels: Also encode gold tags and intents (they must be present).
 
         Returns:
-            The batch on CPU; each word's characters as `word_characters` reads them.
+            The batch on CPU; each word's characters as `hybrid.tagging.text.word_characters`
+            reads them.
         """
-        if not sentences or any(len(s.words) == 0 for s in sentences):
-            raise ValueError("sentences must be non-empty and have at least one word each")
-        batch, longest = len(sentences), max(len(s.words) for s in sentences)
-        spelled = [[word_characters(w) for w in s.words] for s in sentences]
-        widest = max(len(w) for words in spelled for w in words)
-        words = torch.zeros(batch, longest, dtype=torch.long)
-        chars = torch.zeros(batch, longest, widest, dtype=torch.long)
-        lengths = torch.tensor([len(s.words) for s in sentences])
-        features = torch.zeros(batch, longest, dtype=torch.long) if self.features else None
-        tags = torch.full((batch, longest), -1, dtype=torch.long) if with_labels else None
-        for b, sentence in enumerate(sentences):
-            n = len(sentence.words)
-            words[b, :n] = torch.tensor(
-                self.words.encode([normalise_word(w) for w in sentence.words])
-            )
-            for t, word in enumerate(spelled[b]):
-                chars[b, t, : len(word)] = torch.tensor(self.chars.encode(list(word)))
-            if features is not None:
-                if sentence.features is None:
-                    raise ValueError("this vocabulary needs sentences with features")
-                features[b, :n] = torch.tensor(self.features.encode(list(sentence.features)))
-            if tags is not None:
+        arrays = encode_sentences(sentences, self.words, self.chars, self.features)
+        inputs = {name: torch.from_numpy(array) for name, array in arrays.items()}
+        tags = None
+        if with_labels:
+            tags = torch.full(inputs["words"].shape, -1, dtype=torch.long)
+            for b, sentence in enumerate(sentences):
                 if sentence.tags is None:
                     raise ValueError("with_labels=True needs sentences with tags")
-                tags[b, :n] = torch.tensor(self.tags.encode(list(sentence.tags)))
+                tags[b, : len(sentence.words)] = torch.tensor(self.tags.encode(list(sentence.tags)))
         intents = None
         if with_labels and self.intents is not None:
             intents = torch.tensor([self.intents.index(s.intent) for s in sentences])
-        return Batch(words, chars, lengths, features, tags, intents)
+        return Batch(
+            inputs["words"],
+            inputs["chars"],
+            inputs["lengths"],
+            inputs.get("features"),
+            tags,
+            intents,
+        )
 
 
 def batches(

@@ -147,12 +147,19 @@ def _tagging_files(args: argparse.Namespace):
 
 
 def _tag(args: argparse.Namespace) -> int:
-    from .inference import tag_stream
-    from .model import Tagger
+    from .. import deploy
 
-    model = load_model(Tagger.load, args.model)
     texts = (text for _, text in input_texts(args.text))
-    results = tag_stream(model, model.vocabulary, texts, args.k, window=input_window(args.text))
+    window = input_window(args.text)
+    if deploy.is_exported(args.model):
+        tagger = deploy.load(args.model)
+        results = tagger.tag_stream(texts, args.k, window=window)
+    else:
+        from .inference import tag_stream
+        from .model import Tagger
+
+        model = load_model(Tagger.load, args.model)
+        results = tag_stream(model, model.vocabulary, texts, args.k, window=window)
     for result in nonempty(results, "sentences, one per line on standard input"):
         if args.json:
             print(json.dumps(result))
@@ -164,6 +171,21 @@ def _tag(args: argparse.Namespace) -> int:
             print(f"  intent: {result['intent']} ({result['intent_confidence']:.2f})")
         for rank, tagging in enumerate(result.get("nbest", ()), start=1):
             print(f"  {rank}. ({tagging['score']:.2f}) {_tagged(result['words'], tagging['tags'])}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .export import export_tagger
+    from .model import Tagger
+
+    model = Path(args.model)
+    suffix = ".onnx" if args.format == "onnx" else ".torchscript.pt"
+    out = Path(args.out) if args.out else model.with_suffix(suffix)
+    if out.resolve() == model.resolve():
+        raise ValueError(f"--out {out} is the model itself; give another file")
+    tagger = load_model(Tagger.load, args.model)
+    sidecar = export_tagger(tagger, args.format, out, args.k)
+    print(f"{out} and {sidecar}: the tagger as {args.format}; hybrid tag --model {out}")
     return 0
 
 
@@ -279,7 +301,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.set_defaults(run=_train_tagger)
 
     tag = commands.add_parser("tag", help="tag text with a saved tagger")
-    tag.add_argument("--model", required=True, help="a models/<head>-seed<N>.pt of a run")
+    tag.add_argument(
+        "--model",
+        required=True,
+        help="a models/<head>-seed<N>.pt of a run, or a tagger written by hybrid export",
+    )
     tag.add_argument(
         "--k",
         type=K_BEST,
@@ -293,3 +319,18 @@ def register(commands: argparse._SubParsersAction) -> None:
         "trained with POS tags (CoNLL-2000)",
     )
     tag.set_defaults(run=_tag)
+
+    export = commands.add_parser(
+        "export",
+        help="write a saved tagger as ONNX or TorchScript with its vocabularies as JSON "
+        "beside it, for hybrid tag --model and the torch-free runtime hybrid.deploy",
+    )
+    export.add_argument("--model", required=True, help="a saved tagger: models/<head>-seed<N>.pt")
+    export.add_argument("--format", default="onnx", choices=("onnx", "torchscript"))
+    export.add_argument(
+        "--out",
+        help="the exported file (default: the model's name ending .onnx or .torchscript.pt); "
+        "its description goes to the same name + .json",
+    )
+    export.add_argument("--k", type=K_BEST, help=f"also export the k best taggings (1 to {MAX_K})")
+    export.set_defaults(run=_export)

@@ -8,11 +8,8 @@ from functools import partial
 from ..batching import WINDOW, map_in_batches
 from .batching import TaggingVocabulary
 from .corpus import Sentence
-from .metrics import extract_spans
 from .model import Tagger
-
-#: Most padded word positions tagged together (a few megabytes of activations and marginals).
-TOKEN_BUDGET = 8192
+from .text import TOKEN_BUDGET, sentence_from_text, tagging_results
 
 
 def tag_texts(
@@ -35,7 +32,7 @@ def tag_texts(
             (``k = 100000`` takes gigabytes on a tagger of 120 tags); ``hybrid tag --k``
             allows 1 to 100.
         budget: Most padded word positions (texts times longest text) in one batch; the
-            character tensor holds at most `hybrid.tagging.batching.MAX_WORD_CHARS` per
+            character tensor holds at most `hybrid.tagging.text.MAX_WORD_CHARS` per
             position, however long a word.
 
     Returns:
@@ -69,7 +66,7 @@ def tag_stream(
             text is reached.
     """
     with_features = vocabulary.features is not None
-    sentences = (_sentence(i, text, with_features) for i, text in enumerate(texts))
+    sentences = (sentence_from_text(i, text, with_features) for i, text in enumerate(texts))
     model.eval()
     tag = partial(_tag_batch, model, vocabulary, k)
     return map_in_batches(tag, sentences, lambda s: len(s.words), budget, window)
@@ -80,57 +77,4 @@ def _tag_batch(
 ) -> list[dict]:
     """The result dictionaries of one batch of sentences (see `tag_texts`)."""
     out = model.predict(vocabulary.batch(sentences, with_labels=False), k)
-    scheme = model.config.scheme
-    results = []
-    for b, sentence in enumerate(sentences):
-        n = len(sentence.words)
-        tags = vocabulary.tags.decode(out["tags"][b, :n].tolist())
-        result = {
-            "words": list(sentence.words),
-            "tags": tags,
-            "spans": [
-                {
-                    "label": label,
-                    "start": start,
-                    "end": end,
-                    "text": " ".join(sentence.words[start:end]),
-                }
-                for label, start, end in (extract_spans(tags, scheme) if scheme else ())
-            ],
-            "confidence": [round(c, 4) for c in out["confidence"][b, :n].tolist()],
-        }
-        if "nbest" in out:
-            result["nbest"] = [
-                {"tags": vocabulary.tags.decode(path[:n]), "score": score}
-                for path, score in zip(
-                    out["nbest"][b].tolist(), out["nbest_scores"][b].tolist(), strict=True
-                )
-                if path[0] >= 0
-            ]
-        if "intents" in out:
-            result["intent"] = vocabulary.intents.decode([int(out["intents"][b])])[0]
-            result["intent_confidence"] = round(float(out["intent_confidence"][b]), 4)
-        results.append(result)
-    return results
-
-
-def _sentence(index: int, text: str, with_features: bool) -> Sentence:
-    """Text number ``index`` as a whitespace-tokenised sentence; ``word/FEATURE`` tokens when
-    features are needed."""
-    tokens = text.split()
-    if not tokens:
-        raise ValueError(f"texts[{index}]: expected at least one word, got {text!r}")
-    if not with_features:
-        return Sentence(tuple(tokens))
-    pairs = [token.rpartition("/") for token in tokens]
-    bad = [
-        token
-        for token, (word, slash, _) in zip(tokens, pairs, strict=True)
-        if not word or not slash
-    ]
-    if bad:
-        raise ValueError(
-            f"texts[{index}]: this tagger reads a feature with every word: write tokens as "
-            f"word/FEATURE (e.g. 'reckons/VBZ'); got {bad[:5]}"
-        )
-    return Sentence(tuple(w for w, _, _ in pairs), features=tuple(f for _, _, f in pairs))
+    return tagging_results(sentences, out, vocabulary.tags, vocabulary.intents, model.config.scheme)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import torch
-
-from ..structured import ChainConstraints
+if TYPE_CHECKING:  # torch loads in `allowed_transitions`: the rest reads strings only
+    from ..structured import ChainConstraints
 
 SCHEMES = {"BIO": "BIO", "IOB2": "BIO", "BIOES": "BIOES", "IOBES": "BIOES", "IOB1": "IOB1"}
 
@@ -73,6 +73,10 @@ def allowed_transitions(scheme: str, labels: Sequence[str]) -> ChainConstraints:
         `ChainConstraints` with ``(K, K)``, ``(K,)`` and ``(K,)``
         bool masks.
     """
+    import torch
+
+    from ..structured import ChainConstraints
+
     name = SCHEMES.get(str(scheme).upper())
     if name is None:
         raise ValueError(f"scheme must be one of {sorted(SCHEMES)}, got {scheme!r}")

@@ -1,0 +1,194 @@
+"""A trained tagger as one module that TorchScript and ONNX accept, and the files it exports to.
+
+`PortableTagger` runs a `Tagger`'s network (encoder, emission layer, intent head) and decodes
+with the portable decoders of `hybrid.nn.decoders`: the tags, confidences, n-best taggings and
+intents of `Tagger.predict`, from padded index tensors. `export_tagger` writes it as a
+TorchScript or ONNX file with a JSON file beside it holding the vocabularies, the chunk scheme
+and the names of the outputs, which is all `hybrid.deploy` needs to tag text without torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from .. import __version__
+from ..files import write_atomic, write_json_atomic
+from ..nn.decoders import KBestDecoder, MarginalDecoder, ViterbiDecoder
+from .batching import Batch
+from .model import Tagger
+
+FORMATS = ("onnx", "torchscript")
+INPUTS = ("words", "lengths", "chars", "features")
+
+
+class _TaggerScores(nn.Module):
+    """Emissions ``(B, T, K)`` and intent logits ``(B, I)`` (``I = 0`` without an intent
+    head) of a tagger, from its padded inputs."""
+
+    def __init__(self, tagger: Tagger):
+        super().__init__()
+        self.tagger = tagger
+
+    def forward(
+        self, words: Tensor, lengths: Tensor, chars: Tensor, features: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        with_features = self.tagger.vocabulary.features is not None
+        batch = Batch(words, chars, lengths, features if with_features else None, None, None)
+        emissions, intents = self.tagger(batch)
+        if intents is None:
+            intents = emissions.new_zeros(emissions.shape[0], 0)
+        return emissions, intents
+
+
+class PortableTagger(nn.Module):
+    """``forward(words (B, T), lengths (B,), chars (B, T, C), features (B, T))`` -> the list of
+    outputs named in ``output_names``: ``tags`` ``(B, T)`` (``-1`` past each length) and
+    ``confidence`` ``(B, T)``, then ``nbest`` ``(B, k, T)`` and ``nbest_scores`` ``(B, k)``
+    with ``k``, then ``intents`` and ``intent_confidence`` ``(B,)`` with an intent head: the
+    values of `Tagger.predict`. ``features`` is read only by a tagger trained with them.
+
+    Args:
+        tagger: A trained tagger (put in evaluation mode).
+        k: Also return the ``k`` best taggings.
+    """
+
+    def __init__(self, tagger: Tagger, k: int | None = None):
+        super().__init__()
+        tagger.eval()
+        self.network = _TaggerScores(tagger)
+        num_tags = len(tagger.vocabulary.tags)
+        chain = tagger.chain
+        self.structured = chain is not None
+        if chain is not None:
+            self.best = ViterbiDecoder.from_chain(chain)
+            self.posteriors = MarginalDecoder.from_chain(chain)
+        else:  # softmax head: independent tokens, a chain with zero transitions for n-best
+            self.best = ViterbiDecoder(torch.zeros(num_tags, num_tags))
+            self.posteriors = MarginalDecoder(torch.zeros(num_tags, num_tags))
+        self.k = 0 if k is None else k
+        self.nbest = KBestDecoder(self.best.transitions, self.best.start, self.best.end, k=k or 1)
+        self.intent = tagger.vocabulary.intents is not None
+        self.output_names = ["tags", "confidence"]
+        if k is not None:
+            self.output_names += ["nbest", "nbest_scores"]
+        if self.intent:
+            self.output_names += ["intents", "intent_confidence"]
+
+    def forward(
+        self, words: Tensor, lengths: Tensor, chars: Tensor, features: Tensor
+    ) -> list[Tensor]:
+        emissions, intent_logits = self.network(words, lengths, chars, features)
+        if not self.structured:
+            emissions = emissions.log_softmax(-1)
+        tags, _ = self.best(emissions, lengths)
+        probabilities, _ = self.posteriors(emissions, lengths)
+        chosen = probabilities.gather(2, tags.clamp(min=0).unsqueeze(2)).squeeze(2)
+        confidence = torch.where(tags >= 0, chosen, torch.zeros_like(chosen))
+        outputs = [tags, confidence]
+        if self.k > 0:
+            outputs.extend(self.nbest(emissions, lengths))
+        if self.intent:
+            intent_confidence, intents = intent_logits.softmax(-1).max(-1)
+            outputs.extend([intents, intent_confidence])
+        return outputs
+
+    def example(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Inputs of two sentences of 3 and 2 words of up to 4 characters, for tracing."""
+        vocabulary = self.network.tagger.vocabulary
+        generator = torch.Generator().manual_seed(0)
+        words = torch.randint(2, len(vocabulary.words), (2, 3), generator=generator)
+        chars = torch.randint(1, len(vocabulary.chars), (2, 3, 4), generator=generator)
+        chars[:, :, 3] = 0
+        features = torch.ones(2, 3, dtype=torch.long)
+        lengths = torch.tensor([3, 2])
+        words[1, 2], chars[1, 2], features[1, 2] = 0, 0, 0
+        return words, lengths, chars, features
+
+    @staticmethod
+    def dynamic_shapes() -> dict[str, dict[int, object]]:
+        """``dynamic_shapes`` for ``torch.onnx.export``: batch, words and characters."""
+        batch, time = torch.export.Dim("batch"), torch.export.Dim("time")
+        width = torch.export.Dim("characters")
+        return {
+            "words": {0: batch, 1: time},
+            "lengths": {0: batch},
+            "chars": {0: batch, 1: time, 2: width},
+            "features": {0: batch, 1: time},
+        }
+
+
+def to_torchscript(portable: PortableTagger) -> torch.jit.ScriptModule:
+    """``portable`` as TorchScript: the network traced (its loops run over layers, not time),
+    the decoders scripted (their loops run over time). TorchScript's deprecation warnings
+    are silenced: docs/deploy.md says what they mean."""
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the shape checks, traced
+        portable.network = torch.jit.trace(portable.network, portable.example(), check_trace=False)
+        return torch.jit.script(portable)
+
+
+def to_onnx(portable: PortableTagger) -> bytes:
+    """``portable`` as an ONNX model (opset 18, dynamic batch, length and word width)."""
+    exporter = logging.getLogger("torch.onnx")  # says which torchvision ops it skips
+    level = exporter.level
+    exporter.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                portable,
+                portable.example(),
+                dynamo=True,
+                opset_version=18,
+                input_names=list(INPUTS),
+                output_names=portable.output_names,
+                dynamic_shapes=portable.dynamic_shapes(),
+                verbose=False,
+            )
+    finally:
+        exporter.setLevel(level)
+    return program.model_proto.SerializeToString()
+
+
+def export_tagger(
+    tagger: Tagger, fmt: str, out: str | os.PathLike[str], k: int | None = None
+) -> Path:
+    """Write ``tagger`` as ``out`` (``fmt``: ``"onnx"`` or ``"torchscript"``) and its
+    description as ``out`` + ``.json``; return the description's path.
+
+    Raises:
+        ValueError: An unknown ``fmt``.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    out = Path(out)
+    portable = PortableTagger(tagger, k)
+    description = {
+        "kind": "tagger",
+        "format": fmt,
+        "hybrid": __version__,
+        "inputs": list(INPUTS),
+        "outputs": portable.output_names,
+        "k": k,
+        "head": tagger.config.head,
+        "scheme": tagger.config.scheme,
+        "vocabulary": tagger.vocabulary.to_dict(),
+    }
+    if fmt == "onnx":
+        data = to_onnx(portable)
+        write_atomic(out, lambda stream: stream.write(data))
+    else:
+        scripted = to_torchscript(portable)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            write_atomic(out, lambda stream: torch.jit.save(scripted, stream))
+    sidecar = out.with_name(out.name + ".json")
+    write_json_atomic(sidecar, description)
+    return sidecar
