@@ -33,7 +33,7 @@ import hybrid
 from hybrid import deploy
 from hybrid.tagging.corpus import Sentence
 from hybrid.tagging.export import export_tagger
-from hybrid.tagging.inference import _tag_batch
+from hybrid.tagging.inference import tag_batch
 from hybrid.tagging.model import Tagger
 from hybrid.tagging.text import sentence_from_text
 
@@ -125,11 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("the tagger has a softmax head: pytorch-crf has nothing to decode")
 
     folder = Path(tempfile.mkdtemp(prefix="bench-export-"))
-    taggers = {"eager": lambda batch: _tag_batch(model, model.vocabulary, None, batch)}
+    taggers = {"eager": lambda batch: tag_batch(model, model.vocabulary, None, batch)}
     for name, fmt in (("torchscript", "torchscript"), ("onnxruntime", "onnx")):
         export_tagger(model, fmt, folder / f"tagger.{fmt}")
         exported = deploy.load(folder / f"tagger.{fmt}", threads=args.threads)
-        taggers[name] = lambda batch, exported=exported: exported._tag_batch(False, batch)
+        taggers[name] = exported.tag_batch
     taggers["pytorch-crf"] = _pytorch_crf(model)
 
     reference = [r["tags"] for r in taggers["eager"](sentences[:64])]

@@ -7,6 +7,7 @@ models with onnxruntime alone) never imports torch.
 """
 
 from importlib import import_module
+from typing import TYPE_CHECKING
 
 __all__ = ["CRF", "ChainConstraints", "StructuredSVM", "allowed_transitions"]
 __version__ = "0.1.0"
@@ -22,4 +23,17 @@ _HOMES = {
 def __getattr__(name: str):
     if name in _HOMES:
         return getattr(import_module(_HOMES[name]), name)
-    raise AttributeError(f"module 'hybrid' has no attribute {name!r}")
+    try:  # a subpackage or module: hybrid.nn, hybrid.structured, ...
+        return import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])
+
+
+if TYPE_CHECKING:
+    from .nn import CRF, StructuredSVM
+    from .structured import ChainConstraints
+    from .tagging import allowed_transitions

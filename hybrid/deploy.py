@@ -11,14 +11,16 @@ same dictionaries::
     # [{"words": [...], "tags": ["O", ..., "B-fromloc.city_name", ...], "spans": [...],
     #   "confidence": [...], "intent": "atis_flight", "intent_confidence": 0.99}]
 
-Importing this module imports no torch: an ONNX model needs ``numpy`` and ``onnxruntime``
-only (``pip install hybrid[export]``). A TorchScript file runs with ``torch.jit.load``.
+Importing this module imports no torch: running an ONNX model takes numpy and onnxruntime
+(``pip install onnxruntime``; the ``export`` extra has it), so a service can load it in a
+process that never pays for torch's import. A TorchScript file runs with ``torch.jit.load``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
@@ -35,9 +37,11 @@ from .tagging.text import (
 )
 from .vocabulary import Vocabulary
 
-__all__ = ["ExportedTagger", "describe", "is_exported", "load"]
+__all__ = ["FORMATS", "ExportedTagger", "describe", "is_exported", "load"]
 
 Runner = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+
+#: The formats ``hybrid export`` writes.
 FORMATS = ("onnx", "torchscript")
 
 
@@ -63,9 +67,26 @@ def describe(path: str | os.PathLike[str]) -> dict:
         raise ValueError(
             f"{sidecar}: not the JSON description of an exported model ({error})"
         ) from error
-    missing = {"kind", "format", "inputs", "outputs"} - set(description)
-    if not isinstance(description, dict) or missing:
-        raise ValueError(f"{sidecar}: not a description written by hybrid export (no {missing})")
+    if not isinstance(description, dict):
+        raise ValueError(f"{sidecar}: not a description written by hybrid export (not an object)")
+    expected = {
+        "kind": str,
+        "format": str,
+        "inputs": list,
+        "outputs": list,
+        "vocabulary": dict,
+        "scheme": (str, type(None)),
+        "k": (int, type(None)),
+    }
+    for key, kind in expected.items():
+        if key not in description or not isinstance(description[key], kind):
+            raise ValueError(
+                f"{sidecar}: not a description written by hybrid export ({key!r} missing or "
+                "of the wrong type)"
+            )
+    names = [*description["inputs"], *description["outputs"]]
+    if not all(isinstance(name, str) for name in names):
+        raise ValueError(f"{sidecar}: inputs and outputs must be lists of names")
     if description["format"] not in FORMATS:
         raise ValueError(
             f"{sidecar}: format must be one of {FORMATS}, got {description['format']!r}"
@@ -93,12 +114,24 @@ def load(path: str | os.PathLike[str], threads: int | None = None) -> ExportedTa
 
 
 def _runner(path: Path, description: dict, threads: int | None) -> Runner:
-    """A function from named input arrays to named output arrays."""
+    """A function from named input arrays to named output arrays.
+
+    Raises:
+        ValueError: naming ``path``, when the runtime cannot read it, or ``threads`` is not a
+            positive integer.
+    """
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
     inputs, outputs = description["inputs"], description["outputs"]
     if description["format"] == "torchscript":
         import torch
 
-        module = torch.jit.load(str(path), map_location="cpu")
+        try:
+            with warnings.catch_warnings():  # TorchScript's deprecation: see docs/deploy.md
+                warnings.simplefilter("ignore", DeprecationWarning)
+                module = torch.jit.load(str(path), map_location="cpu")
+        except RuntimeError as error:
+            raise ValueError(f"{path}: not a TorchScript model ({_first_line(error)})") from error
 
         def run_torchscript(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             with torch.no_grad():
@@ -110,20 +143,34 @@ def _runner(path: Path, description: dict, threads: int | None) -> Runner:
         import onnxruntime
     except ImportError as error:
         raise ValueError(
-            f"{path}: running an ONNX model needs onnxruntime (pip install 'hybrid[export]')"
+            f"{path}: running an ONNX model needs onnxruntime (pip install onnxruntime, or "
+            "pip install 'hybrid[export]')"
         ) from error
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     if threads is not None:
         options.intra_op_num_threads = threads
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    try:
+        session = onnxruntime.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as error:  # onnxruntime raises its own types for a file it cannot read
+        raise ValueError(f"{path}: not an ONNX model ({_first_line(error)})") from error
     wanted = {i.name for i in session.get_inputs()}
+    found = [o.name for o in session.get_outputs()]
+    if found != outputs:
+        raise ValueError(f"{path}: its outputs {found} are not those of its description {outputs}")
 
     def run_onnx(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         values = session.run(outputs, {k: v for k, v in feed.items() if k in wanted})
         return dict(zip(outputs, values, strict=True))
 
     return run_onnx
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 class ExportedTagger:
@@ -180,10 +227,12 @@ class ExportedTagger:
             )
         with_features = self.features is not None
         sentences = (sentence_from_text(i, text, with_features) for i, text in enumerate(texts))
-        tag = partial(self._tag_batch, k is not None)
+        tag = partial(self.tag_batch, nbest=k is not None)
         return map_in_batches(tag, sentences, lambda s: len(s.words), budget, window)
 
-    def _tag_batch(self, nbest: bool, sentences: list[Sentence]) -> list[dict]:
+    def tag_batch(self, sentences: list[Sentence], nbest: bool = False) -> list[dict]:
+        """The result dictionaries of one batch of sentences (with the exported n-best
+        taggings if ``nbest``)."""
         arrays = encode_sentences(sentences, self.words, self.chars, self.features)
         arrays.setdefault("features", np.zeros_like(arrays["words"]))
         outputs = self._run(arrays)

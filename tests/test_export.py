@@ -237,3 +237,27 @@ def test_decoder_from_a_crf_layer_decodes_like_the_layer():
 def test_bad_decoder_arguments_are_named(build, message):
     with pytest.raises(ValueError, match=message):
         build()
+
+
+@pytest.mark.parametrize("fmt", ["eager", "onnx"])
+def test_marginals_with_impossible_emissions_and_wide_gaps(fmt):
+    """-inf emissions give zero marginals (not NaN); a path far below the best into the
+    same state still counts (float32 inputs are summed in float64); a sequence with no
+    allowed path gets zero marginals and a log-partition of -inf."""
+    transitions = torch.zeros(3, 3)
+    transitions[0, 2] = float("-inf")
+    decode = _runner(MarginalDecoder(transitions), fmt, 3)
+    emissions = torch.tensor(
+        [
+            [[0.0, -110.0, -1e4], [-300.0, -300.0, 0.0], [1.0, 2.0, 3.0]],
+            [[0.5, float("-inf"), 1.0], [2.0, 0.0, float("-inf")], [0.0, 0.0, 0.0]],
+        ]
+    )
+    lengths = torch.tensor([2, 3])
+    got, log_z = decode(emissions, lengths)
+    expected = marginals(emissions, transitions, lengths=lengths)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(log_z, log_partition(emissions, transitions, lengths=lengths))
+    blocked = torch.full((1, 2, 3), float("-inf"))  # nothing is allowed anywhere
+    got, log_z = decode(torch.cat([blocked, blocked], 1)[:, :2], torch.tensor([2]))
+    assert torch.equal(got, torch.zeros_like(got)) and torch.isneginf(log_z).all()

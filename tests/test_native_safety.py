@@ -90,7 +90,7 @@ def views(x: Tensor) -> dict[str, Tensor]:
 # ---------------------------------------------------------------------------------------------
 
 # A definition of an exported function (only those are named hybrid_*), in or out of a macro.
-_EXPORT = re.compile(r"\b(void|int)\s+hybrid_(\w+?)(_##SUFFIX)?\s*\(([^)]*)\)\s*\{")
+_EXPORT = re.compile(r"\b(void|int|int64_t)\s+hybrid_(\w+?)(_##SUFFIX)?\s*\(([^)]*)\)\s*\{")
 
 
 def _exported() -> dict[str, tuple[str, tuple[tuple[str, str], ...], bool]]:
@@ -435,7 +435,13 @@ def _foreign_source(kind: str) -> str:
     version = native._ABI_VERSION + 1
     return (
         'extern "C" {\n'
-        + "\n".join([*stubs, f"int hybrid_abi_version() {{ return {version}; }}"])
+        + "\n".join(
+            [
+                *stubs,
+                f"int hybrid_abi_version() {{ return {version}; }}",
+                "long long hybrid_sources_digest() { return 0; }",
+            ]
+        )
         + "\n}\n"
     )
 
@@ -444,15 +450,15 @@ def _foreign_source(kind: str) -> str:
     ("kind", "match"),
     [("missing symbols", "has no symbol hybrid_abi_version"), ("other version", "ABI version")],
 )
-def test_a_foreign_library_under_the_cache_name_falls_back_to_eager(
+def test_a_foreign_library_in_place_of_the_kernels_falls_back_to_eager(
     kind, match, tmp_path, monkeypatch
 ):
     compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
     if compiler is None:
         pytest.skip("no C++ compiler to build a foreign library")
-    monkeypatch.setenv("HYBRID_CACHE", str(tmp_path))
-    target = native._library_path()
-    target.parent.mkdir(parents=True)
+    target = tmp_path / "kernels" / "_kernels.so"
+    target.parent.mkdir()
+    monkeypatch.setattr(native, "_library_path", lambda: target)
     source = tmp_path / "foreign.cpp"
     source.write_text(_foreign_source(kind))
     subprocess.run([compiler, "-shared", "-fPIC", str(source), "-o", str(target)], check=True)

@@ -102,21 +102,11 @@ class KBestDecoder(_ChainScores):
 class MarginalDecoder(_ChainScores):
     """``forward(emissions (B, T, K), lengths (B,))``: the posterior marginals ``(B, T, K)``
     (per-token confidence) and the log-partition ``(B,)``, as `hybrid.structured.marginals`
-    and `hybrid.structured.log_partition`.
-
-    The sums run in float64 and the results come back in the emissions' dtype: a marginal is
-    the exponential of a difference of path scores that can reach thousands, whose float32
-    rounding alone would move it by a few parts in 10^4."""
+    and `hybrid.structured.log_partition`, summed in float64 (see
+    `hybrid.structured.portable.chain_marginals`)."""
 
     def forward(self, emissions: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        marginals, log_partition = dp.chain_marginals(
-            emissions.double(),
-            lengths,
-            self.transitions.double(),
-            self.start.double(),
-            self.end.double(),
-        )
-        return marginals.to(emissions.dtype), log_partition.to(emissions.dtype)
+        return dp.chain_marginals(emissions, lengths, self.transitions, self.start, self.end)
 
 
 class GraphDecoder(nn.Module):

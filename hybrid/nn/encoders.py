@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ..files import iter_lines
-from ..structured._inputs import capturing, resolve_lengths
+from ..structured._inputs import capturing, exporting, resolve_lengths
 
 RNN_KINDS = ("lstm", "gru", "rnn")
 CHAR_ENCODER_KINDS = ("cnn", "lstm")
@@ -242,7 +242,7 @@ def _run(network: nn.RNNBase, inputs: Tensor) -> Tensor:
     ``(B, T, D)``: the module itself, or under ``torch.export`` the same recurrence as a
     ``scan`` over time, which stays dynamic in ``T`` (the export of ``nn.LSTM``, ``nn.GRU``
     and ``nn.RNN`` unrolls them to the example's length)."""
-    if not torch.compiler.is_exporting():
+    if not exporting():
         return network(inputs)[0]
     from torch._higher_order_ops.scan import scan
 

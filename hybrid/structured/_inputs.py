@@ -92,14 +92,21 @@ def length_mask(lengths: Tensor, steps: int) -> Tensor:
     return torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]
 
 
+def exporting() -> bool:
+    """Whether ``torch.export`` (and so ``torch.onnx.export``) is recording a graph: loops
+    over time are written as ``scan`` then, which the export keeps dynamic."""
+    return torch.compiler.is_exporting()
+
+
 def capturing() -> bool:
     """Whether ``torch.jit.trace`` or ``torch.export`` is recording a graph.
 
     Checks that read tensor values (ranges, prefix masks) are skipped then: a recorded graph
-    cannot branch on values, and the inputs of an exported model are checked by the code
-    that feeds it (`hybrid.deploy`). Shapes, dtypes and devices are still checked.
+    cannot branch on values. An exported model trusts its inputs: `hybrid.deploy` builds
+    them from the model's own vocabularies, so every index is in range. Shapes, dtypes and
+    devices are still checked.
     """
-    return torch.jit.is_tracing() or torch.compiler.is_exporting()
+    return torch.jit.is_tracing() or exporting()
 
 
 def check_not_meta(x: Tensor, name: str) -> Tensor:

@@ -388,9 +388,17 @@ void viterbi(const F* emissions, const int64_t* lengths, int64_t batch, int64_t 
 
 }  // namespace
 
+// The digest of the sources this library was built from (setup.py defines it; see
+// hybrid/structured/_build.py): the loader refuses a library whose sources have changed.
+#ifndef HYBRID_SOURCES_DIGEST
+#define HYBRID_SOURCES_DIGEST -1
+#endif
+
 extern "C" {
 
-int hybrid_abi_version() { return 3; }
+int hybrid_abi_version() { return 4; }
+
+int64_t hybrid_sources_digest() { return HYBRID_SOURCES_DIGEST; }
 
 #define HYBRID_EXPORT(F, SUFFIX)                                                                 \
     void hybrid_forward_backward_##SUFFIX(                                                       \

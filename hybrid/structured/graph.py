@@ -29,7 +29,7 @@ import networkx as nx
 import torch
 from torch import Tensor
 
-from . import native
+from . import native, portable
 from ._inputs import (
     _check_tensor,
     _has_nan_or_posinf,
@@ -39,7 +39,6 @@ from ._inputs import (
     promoted_dtype,
     resolve_lengths,
 )
-from .portable import pack_left
 
 _NEG_INF = float("-inf")
 
@@ -388,43 +387,6 @@ def _require_paths(scores: Tensor, what: str, hint: str = "") -> None:
         )
 
 
-def _prune(alpha: Tensor, beam: float | None) -> Tensor:
-    if beam is None:
-        return alpha
-    best = alpha.amax(-1, keepdim=True)
-    return alpha.masked_fill(alpha < best - beam, _NEG_INF)
-
-
-def _eager_viterbi(
-    scores: Tensor, graph: Graph, lengths: Tensor, beam: float | None
-) -> tuple[Tensor, Tensor]:
-    batch, steps, _ = scores.shape
-    arcs_index = torch.arange(graph.num_arcs, device=scores.device)
-    dst = graph.dst.expand(batch, -1)
-    weight = graph.weight.to(scores.dtype)
-    alpha = _prune(graph.start.to(scores.dtype).expand(batch, -1), beam)
-    back = torch.empty(steps, batch, graph.num_states, dtype=torch.int32, device=scores.device)
-    for t in range(steps):
-        cand = alpha[:, graph.src] + weight + scores[:, t, graph.emission]
-        best = cand.new_full(alpha.shape, _NEG_INF).scatter_reduce(1, dst, cand, "amax")
-        winner = (cand == best.gather(1, dst)) & (cand > _NEG_INF)
-        first = torch.where(winner, arcs_index, graph.num_arcs)
-        back[t] = torch.full_like(alpha, graph.num_arcs, dtype=torch.long).scatter_reduce(
-            1, dst, first, "amin"
-        )
-        alpha = torch.where((t < lengths)[:, None], _prune(best, beam), alpha)
-    total, state = (alpha + graph.final.to(scores.dtype)).max(-1)
-    arcs = torch.full((batch, steps), -1, dtype=torch.long, device=scores.device)
-    rows = torch.arange(batch, device=scores.device)
-    alive = total > _NEG_INF
-    for t in range(steps - 1, -1, -1):
-        inside = alive & (t < lengths)
-        arc = back[t, rows, state].long().clamp(max=graph.num_arcs - 1)
-        arcs[:, t] = torch.where(inside, arc, -1)
-        state = torch.where(inside, graph.src[arc], state)
-    return arcs, total
-
-
 def graph_viterbi(
     scores: Tensor, graph: Graph, lengths: Tensor | None = None, beam: float | None = None
 ) -> GraphPath:
@@ -454,7 +416,17 @@ def graph_viterbi(
                 scores, lengths, graph, float("inf") if beam is None else float(beam)
             )
         else:
-            arcs, best = _eager_viterbi(scores, graph, lengths, beam)
+            arcs, best = portable.graph_viterbi(
+                scores,
+                lengths,
+                graph.src,
+                graph.dst,
+                graph.emission,
+                graph.weight,
+                graph.start,
+                graph.final,
+                float("inf") if beam is None else float(beam),
+            )
     _require_paths(best, "graph_viterbi", "" if beam is None else "; try a wider beam")
     taken = arcs >= 0
     safe = arcs.clamp(min=0)
@@ -463,7 +435,7 @@ def graph_viterbi(
         return torch.where(taken, x[safe], -1)
 
     frame_labels = per_frame(graph.label)
-    labels, label_lengths = pack_left(frame_labels, frame_labels >= 0)
+    labels, label_lengths = portable.pack_left(frame_labels, frame_labels >= 0)
     labels = labels[:, : int(label_lengths.max())]
     best = narrow(best, dtype, "best path score", "scores")
     return GraphPath(

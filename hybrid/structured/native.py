@@ -1,35 +1,32 @@
-"""Fused CPU kernels for the chain, graph and tree engines and prefix search, built on first use.
+"""Fused CPU kernels for the chain, graph and tree engines and prefix search, built at install.
 
 ``chain_kernels.cpp``, ``graph_kernels.cpp``, ``ctc_kernels.cpp`` and ``tree_kernels.cpp``
-(plain C ABI, no Python or torch headers) are compiled once per machine with the system C++
-compiler into one library in ``$HYBRID_CACHE`` (default ``~/.cache/hybrid``), written
-atomically, and loaded with `ctypes`. They run the dynamic program of each sequence in one
-fused loop, sequences in parallel (OpenMP), which removes the per-step dispatch cost of eager
-PyTorch that dominates small shapes.
+(plain C ABI, no Python or torch headers) are compiled into one shared library beside them
+when the package is built or installed (``setup.py``; `hybrid.structured._build` holds the
+sources, flags and name), and loaded here with `ctypes`. They run the dynamic program of each
+sequence in one fused loop, sequences in parallel (OpenMP), which removes the per-step
+dispatch cost of eager PyTorch that dominates small shapes.
 
 The C boundary is declared once, in `_KERNELS` (every exported function's parameters, as in
 the sources): loading sets the ctypes signatures from it and refuses a library that lacks a
-symbol or has another ABI version; every call goes through `_call`, which checks each buffer
+symbol, has another ABI version, or was built from other sources than those beside it (the
+digest written at build time); every call goes through `_call`, which checks each buffer
 (contiguous, CPU, the parameter's dtype) and keeps it referenced until the kernel returns.
 The wrappers below make their inputs contiguous and of the right dtype first.
 
-Where the kernels cannot be used (CUDA tensors, no compiler, a foreign library under the
-cache name, ``HYBRID_NATIVE=0``), the eager engines of `hybrid.structured.forward_backward`,
-`hybrid.structured.decode`, `hybrid.structured.graph` and `hybrid.structured.tree` (and the
-tensorized prefix search of `hybrid.ctc.beam`) run instead; both paths are tested against the
-same oracles.
+Where the kernels cannot be used (CUDA tensors, no library because the install had no
+compiler, a refused library, ``HYBRID_NATIVE=0``), the eager engines of
+`hybrid.structured.forward_backward`, `hybrid.structured.decode`, `hybrid.structured.graph`
+and `hybrid.structured.tree` (and the tensorized prefix search of `hybrid.ctc.beam`) run
+instead, after a one-line `RuntimeWarning`; both paths are tested against the same oracles.
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
-import platform
 import re
-import shutil
-import subprocess
-import tempfile
+import sysconfig
 import warnings
 from contextlib import contextmanager
 from functools import cache
@@ -39,45 +36,11 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-SOURCES = [
-    Path(__file__).with_name(name)
-    for name in ("chain_kernels.cpp", "graph_kernels.cpp", "ctc_kernels.cpp", "tree_kernels.cpp")
-]
-_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-std=c++17", "-shared", "-fPIC"]
+from . import _build
+
+SOURCES = _build.SOURCES
 _state = {"enabled": os.environ.get("HYBRID_NATIVE", "1") != "0"}
-
-
-def _cache_dir() -> Path:
-    root = os.environ.get("HYBRID_CACHE") or Path.home() / ".cache" / "hybrid"
-    return Path(root) / "native"
-
-
-def _cpu_signature() -> str:
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-        model = next((ln for ln in info.splitlines() if ln.startswith(("model name", "flags"))), "")
-    except OSError:
-        model = ""
-    return f"{platform.machine()} {model}"
-
-
-def _compile(target: Path) -> None:
-    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
-    if compiler is None:
-        raise RuntimeError("no C++ compiler found (set CXX)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    errors = []
-    for openmp in (["-fopenmp"], []):
-        with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".so", delete=False) as tmp:
-            partial = Path(tmp.name)
-        command = [compiler, *_FLAGS, *openmp, *map(str, SOURCES), "-o", str(partial)]
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode == 0:
-            os.replace(partial, target)  # atomic: concurrent builders never see a partial file
-            return
-        partial.unlink(missing_ok=True)
-        errors.append(result.stderr.strip())
-    raise RuntimeError("compiling the native kernels failed:\n" + "\n".join(errors))
+_REBUILD = "reinstall the package where a C++ compiler is found (pip install -e .)"
 
 
 def _load_passive(target: Path) -> ctypes.CDLL:
@@ -127,6 +90,7 @@ def _signature(prototype: str, nullable: tuple[str, ...] = (), **kwargs) -> _Sig
 # one of them; `_call` checks every argument against it.
 _KERNELS: dict[str, _Signature] = {
     "abi_version": _signature("", restype="int", typed=False),
+    "sources_digest": _signature("", restype="int64_t", typed=False),
     "forward_backward": _signature(
         "const F* emissions, const int64_t* lengths, int64_t batch, int64_t steps, int64_t tags,"
         "const F* trans_exp, F trans_peak, const F* start, const F* end_exp, F end_peak,"
@@ -186,7 +150,7 @@ _KERNELS: dict[str, _Signature] = {
         "F* score, int64_t* spans, int threads"
     ),
 }
-_ABI_VERSION = 3  # what ``hybrid_abi_version()`` of these sources returns
+_ABI_VERSION = 4  # what ``hybrid_abi_version()`` of these sources returns
 
 _C_SCALARS = {
     "int": ctypes.c_int,
@@ -253,26 +217,35 @@ def _declare(lib: ctypes.CDLL, path: Path) -> None:
                 function = getattr(lib, symbol)
             except AttributeError:
                 raise RuntimeError(
-                    f"{path} is not a build of the hybrid kernels: it has no symbol {symbol} "
-                    "(delete it to rebuild)"
+                    f"{path} is not a build of the hybrid kernels: it has no symbol {symbol}; "
+                    + _REBUILD
                 ) from None
             function.argtypes = [p.ctype for p in _params(stem, float_type)]
             function.restype = _C_SCALARS[signature.restype]
     version = lib.hybrid_abi_version()
     if version != _ABI_VERSION:
         raise RuntimeError(
-            f"{path} has kernel ABI version {version}, expected {_ABI_VERSION} "
-            "(delete it to rebuild)"
+            f"{path} has kernel ABI version {version}, expected {_ABI_VERSION}; " + _REBUILD
         )
 
 
 def _library_path() -> Path:
-    """Where the kernels of these sources, flags and CPU are cached."""
-    sources = b"".join(source.read_bytes() for source in SOURCES)
-    key = hashlib.sha256(
-        sources + " ".join(_FLAGS).encode() + _cpu_signature().encode()
-    ).hexdigest()[:16]
-    return _cache_dir() / f"kernels-{key}.so"
+    """Where the build put the kernels: beside their sources."""
+    name = _build.LIBRARY.rsplit(".", 1)[1] + sysconfig.get_config_var("EXT_SUFFIX")
+    return _build.HERE / name
+
+
+def _check_sources(lib: ctypes.CDLL, path: Path) -> None:
+    """Refuse a library built from other sources than those beside it.
+
+    Raises:
+        RuntimeError: its ``hybrid_sources_digest()`` is not the sources' `_build.digest`.
+    """
+    if lib.hybrid_sources_digest() != _build.digest():
+        raise RuntimeError(
+            f"{path} was built from other sources than those beside it (they changed since "
+            f"the install); {_REBUILD}"
+        )
 
 
 @cache
@@ -280,9 +253,13 @@ def _library() -> ctypes.CDLL | None:
     target = _library_path()
     try:
         if not target.exists():
-            _compile(target)
+            raise RuntimeError(
+                f"they were not built when the package was installed (no {target.name}); "
+                + _REBUILD
+            )
         lib = _load_passive(target)
         _declare(lib, target)
+        _check_sources(lib, target)
     except (OSError, RuntimeError) as error:
         warnings.warn(
             f"hybrid: fused CPU kernels unavailable, using the eager engine ({error})",

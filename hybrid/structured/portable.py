@@ -20,7 +20,7 @@ Shapes follow the package contract: batch-first ``emissions`` ``(B, T, K)``, ``l
 import torch
 from torch import Tensor
 
-from ._inputs import ChainConstraints, apply_constraints
+from ._inputs import ChainConstraints, apply_constraints, exporting
 
 __all__ = [
     "chain_kbest",
@@ -54,7 +54,7 @@ def fold_constraints(
 
 @torch.jit.unused
 def _exporting() -> bool:
-    return torch.compiler.is_compiling()
+    return exporting()
 
 
 def _logsumexp(x: Tensor, dim: int) -> Tensor:
@@ -261,30 +261,46 @@ def _log_sweep(
 def chain_marginals(
     emissions: Tensor, lengths: Tensor, transitions: Tensor, start: Tensor, end: Tensor
 ) -> tuple[Tensor, Tensor]:
-    """Posterior marginals and log-partition (forward-backward in log space).
+    """Posterior marginals and log-partition (forward-backward), in float64 whatever the
+    inputs' dtype, returned in the emissions' dtype.
 
     The backward pass runs the forward recurrence on the transposed transitions from each
-    sequence's last step, carrying ``beta_t + emissions_t``.
+    sequence's last step, carrying ``beta_t + emissions_t``. A prefix or suffix more than
+    745 nats below the best one into the same state counts as impossible (see `_log_step`):
+    float32 would drop those under 100 nats.
 
     Returns:
         ``marginals`` ``(B, T, K)`` (rows sum to 1 inside each length, 0 past it) and
         ``log_partition`` ``(B,)``. Equal to `hybrid.structured.marginals` and
-        `hybrid.structured.log_partition`.
+        `hybrid.structured.log_partition`, except that a sequence with no allowed path gets
+        zero marginals and a log-partition of ``-inf`` where those raise ``ValueError``.
     """
+    dtype = emissions.dtype
+    emissions, transitions = emissions.double(), transitions.double()
+    start, end = start.double(), end.double()
     batch, steps, _ = emissions.shape
     emissions, inside, first = _time_major(emissions, lengths)
     inside = inside.expand(steps, batch)
     alpha = _log_sweep(emissions, inside, first.expand(steps, batch), transitions, start, False)
     last = torch.arange(steps, device=emissions.device).unsqueeze(1) == lengths - 1
-    beta = _log_sweep(emissions, inside, last, transitions.t(), end, True) - emissions
+    ahead = _log_sweep(emissions, inside, last, transitions.t(), end, True)  # beta + emission
     final = alpha.gather(0, (lengths - 1).view(1, -1, 1).expand(1, batch, alpha.shape[2]))[0]
     log_partition = _logsumexp(final + end, 1)
-    posterior = torch.exp(alpha + beta - log_partition.view(1, -1, 1))
-    posterior = torch.where(inside.unsqueeze(2), posterior, torch.zeros_like(posterior))
-    return posterior.transpose(0, 1), log_partition
+    # no path through (t, k): its prefix or its suffix is impossible (this also avoids
+    # -inf - -inf where an emission is -inf, and covers sequences with no path at all)
+    through = inside.unsqueeze(2) & ~torch.isneginf(alpha) & ~torch.isneginf(ahead)
+    posterior = torch.exp(alpha + ahead - emissions - log_partition.view(1, -1, 1))
+    posterior = torch.where(through, posterior, torch.zeros_like(posterior))
+    return posterior.transpose(0, 1).to(dtype), log_partition.to(dtype)
 
 
 # ----------------------------------------------------------------------------------- graphs
+def _prune(alpha: Tensor, beam: float) -> Tensor:
+    """``alpha`` with the states scoring below each row's best minus ``beam`` set to ``-inf``
+    (``beam = inf``: none)."""
+    return alpha.masked_fill(alpha < alpha.amax(1, keepdim=True) - beam, float("-inf"))
+
+
 def _graph_step(
     alpha: Tensor,
     frame: Tensor,
@@ -293,26 +309,28 @@ def _graph_step(
     dst: Tensor,
     emission: Tensor,
     weight: Tensor,
+    beam: float,
 ) -> tuple[Tensor, Tensor]:
-    """One frame of Viterbi over arcs: the next ``alpha`` ``(B, S)`` and, per state, the
-    lowest-numbered best incoming arc (``A`` where none)."""
+    """One frame of Viterbi over arcs: the next ``alpha`` ``(B, S)`` (pruned to ``beam``)
+    and, per state, the lowest-numbered best incoming arc (int32, ``A`` where none)."""
     num_arcs = src.shape[0]
-    arcs = torch.arange(num_arcs, device=alpha.device).expand(alpha.shape[0], num_arcs)
+    arcs = torch.arange(num_arcs, dtype=torch.int32, device=alpha.device)
+    arcs = arcs.expand(alpha.shape[0], num_arcs)
     targets = dst.expand(alpha.shape[0], num_arcs)
     candidates = alpha.index_select(1, src) + weight + frame.index_select(1, emission)
     best = torch.full_like(alpha, float("-inf")).scatter_reduce(1, targets, candidates, "amax")
     winner = (candidates == best.gather(1, targets)) & (candidates > float("-inf"))
     first = torch.where(winner, arcs, torch.full_like(arcs, num_arcs))
-    back = torch.full(alpha.shape, num_arcs, dtype=torch.long, device=alpha.device)
+    back = torch.full(alpha.shape, num_arcs, dtype=torch.int32, device=alpha.device)
     back = back.scatter_reduce(1, targets, first, "amin")
-    return torch.where(inside.unsqueeze(1), best, alpha), back
+    return torch.where(inside.unsqueeze(1), _prune(best, beam), alpha), back
 
 
 def _graph_trace_step(
     state: Tensor, back: Tensor, inside: Tensor, src: Tensor
 ) -> tuple[Tensor, Tensor]:
     """Follow each sequence's state one frame back; emit the arc taken (``-1`` outside)."""
-    arc = back.gather(1, state.unsqueeze(1)).squeeze(1).clamp(max=src.shape[0] - 1)
+    arc = back.gather(1, state.unsqueeze(1)).squeeze(1).long().clamp(max=src.shape[0] - 1)
     previous = torch.where(inside, src.index_select(0, arc), state)
     return previous, torch.where(inside, arc, torch.full_like(arc, -1))
 
@@ -320,12 +338,12 @@ def _graph_trace_step(
 @torch.jit.unused
 def _graph_scan(
     scores: Tensor, inside: Tensor, alpha: Tensor, src: Tensor, dst: Tensor, emission: Tensor,
-    weight: Tensor,
+    weight: Tensor, beam: float,
 ) -> tuple[Tensor, Tensor]:  # fmt: skip
     from torch._higher_order_ops.scan import scan
 
     def step(carry: Tensor, xs: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
-        alpha, back = _graph_step(carry, xs[0], xs[1], src, dst, emission, weight)
+        alpha, back = _graph_step(carry, xs[0], xs[1], src, dst, emission, weight, beam)
         return alpha.clone(), back
 
     return scan(step, alpha, (scores, inside))
@@ -351,8 +369,10 @@ def graph_viterbi(
     weight: Tensor,
     start: Tensor,
     final: Tensor,
+    beam: float = float("inf"),
 ) -> tuple[Tensor, Tensor]:
-    """Exact Viterbi over a compiled graph's arcs (the fields of `hybrid.structured.Graph`).
+    """Viterbi over a compiled graph's arcs (the fields of `hybrid.structured.Graph`): the
+    eager engine of `hybrid.structured.graph_viterbi`, and its exportable form.
 
     Args:
         scores: ``(B, T, E)`` frame scores.
@@ -363,23 +383,26 @@ def graph_viterbi(
         weight: ``(A,)`` arc log weights.
         start: ``(S,)`` log weights of starting in each state.
         final: ``(S,)`` log weights of ending in each state.
+        beam: After each frame, drop the states scoring below the best minus ``beam``
+            (``inf``: exact Viterbi).
 
     Returns:
         ``arcs`` ``(B, T)`` int64, the arc taken at each frame (``-1`` past each length and
         for a sequence with no path), and the best scores ``(B,)`` (``-inf``: no path).
-        Equal to `hybrid.structured.graph_viterbi` without a beam.
     """
     batch, steps, _ = scores.shape
     scores = scores.transpose(0, 1)
     inside = torch.arange(steps, device=scores.device).unsqueeze(1) < lengths
-    alpha = start.to(scores.dtype).expand(batch, start.shape[0]).contiguous()
+    alpha = _prune(start.to(scores.dtype).expand(batch, start.shape[0]).contiguous(), beam)
     weight = weight.to(scores.dtype)
     if not torch.jit.is_scripting() and _exporting():
-        alpha, back = _graph_scan(scores, inside, alpha, src, dst, emission, weight)
+        alpha, back = _graph_scan(scores, inside, alpha, src, dst, emission, weight, beam)
     else:
-        back = torch.empty((steps, batch, start.shape[0]), dtype=torch.long, device=scores.device)
+        back = torch.empty((steps, batch, start.shape[0]), dtype=torch.int32, device=scores.device)
         for t in range(steps):
-            alpha, back[t] = _graph_step(alpha, scores[t], inside[t], src, dst, emission, weight)
+            alpha, back[t] = _graph_step(
+                alpha, scores[t], inside[t], src, dst, emission, weight, beam
+            )
     best, state = (alpha + final.to(scores.dtype)).max(1)
     inside = inside & (best > float("-inf"))
     if not torch.jit.is_scripting() and _exporting():

@@ -4,6 +4,7 @@ The names below load on first use: the readers, schemes and metrics import no to
 """
 
 from importlib import import_module
+from typing import TYPE_CHECKING
 
 _HOMES = {
     "Sentence": "corpus",
@@ -24,10 +25,57 @@ _HOMES = {
     "allowed_transitions": "schemes",
     "detect_scheme": "schemes",
 }
-__all__ = sorted(_HOMES)
+__all__ = [
+    "Sentence",
+    "TaggingFiles",
+    "Vocabulary",
+    "allowed_transitions",
+    "bio_to_bioes",
+    "bioes_to_bio",
+    "detect_scheme",
+    "extract_spans",
+    "iob1_to_bio",
+    "label_scores",
+    "load_tagging",
+    "read_atis",
+    "read_conll",
+    "read_conllu",
+    "read_jsonl",
+    "read_slot_folder",
+    "span_scores",
+]
 
 
 def __getattr__(name: str):
     if name in _HOMES:
         return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:  # a module: hybrid.tagging.corpus, ...
+        return import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])
+
+
+if TYPE_CHECKING:
+    from .corpus import (
+        Sentence,
+        Vocabulary,
+        read_atis,
+        read_conll,
+        read_conllu,
+        read_jsonl,
+        read_slot_folder,
+    )
+    from .datasets import TaggingFiles, load_tagging
+    from .metrics import (
+        bio_to_bioes,
+        bioes_to_bio,
+        extract_spans,
+        iob1_to_bio,
+        label_scores,
+        span_scores,
+    )
+    from .schemes import allowed_transitions, detect_scheme

@@ -7,6 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
+from .. import deploy
 from ..commands import (
     NON_NEGATIVE_FLOAT,
     NON_NEGATIVE_INT,
@@ -147,11 +148,9 @@ def _tagging_files(args: argparse.Namespace):
 
 
 def _tag(args: argparse.Namespace) -> int:
-    from .. import deploy
-
     texts = (text for _, text in input_texts(args.text))
     window = input_window(args.text)
-    if deploy.is_exported(args.model):
+    if deploy.is_exported(args.model) or args.model.endswith(".onnx"):
         tagger = deploy.load(args.model)
         results = tagger.tag_stream(texts, args.k, window=window)
     else:
@@ -179,11 +178,11 @@ def _export(args: argparse.Namespace) -> int:
     from .model import Tagger
 
     model = Path(args.model)
+    tagger = load_model(Tagger.load, args.model)
     suffix = ".onnx" if args.format == "onnx" else ".torchscript.pt"
     out = Path(args.out) if args.out else model.with_suffix(suffix)
     if out.resolve() == model.resolve():
         raise ValueError(f"--out {out} is the model itself; give another file")
-    tagger = load_model(Tagger.load, args.model)
     sidecar = export_tagger(tagger, args.format, out, args.k)
     print(f"{out} and {sidecar}: the tagger as {args.format}; hybrid tag --model {out}")
     return 0
@@ -326,7 +325,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "beside it, for hybrid tag --model and the torch-free runtime hybrid.deploy",
     )
     export.add_argument("--model", required=True, help="a saved tagger: models/<head>-seed<N>.pt")
-    export.add_argument("--format", default="onnx", choices=("onnx", "torchscript"))
+    export.add_argument("--format", default="onnx", choices=deploy.FORMATS)
     export.add_argument(
         "--out",
         help="the exported file (default: the model's name ending .onnx or .torchscript.pt); "

@@ -18,12 +18,12 @@ import torch
 from torch import Tensor, nn
 
 from .. import __version__
+from ..deploy import FORMATS
 from ..files import write_atomic, write_json_atomic
 from ..nn.decoders import KBestDecoder, MarginalDecoder, ViterbiDecoder
 from .batching import Batch
 from .model import Tagger
 
-FORMATS = ("onnx", "torchscript")
 INPUTS = ("words", "lengths", "chars", "features")
 
 
@@ -54,25 +54,32 @@ class PortableTagger(nn.Module):
     values of `Tagger.predict`. ``features`` is read only by a tagger trained with them.
 
     Args:
-        tagger: A trained tagger (put in evaluation mode).
-        k: Also return the ``k`` best taggings.
+        tagger: A trained tagger; this puts it in evaluation mode (no dropout).
+        k: Also return the ``k`` best taggings (``None``: not).
+
+    Raises:
+        ValueError: ``k`` neither ``None`` nor an integer ``>= 1``.
     """
 
     def __init__(self, tagger: Tagger, k: int | None = None):
         super().__init__()
+        if k is not None and (not isinstance(k, int) or isinstance(k, bool) or k < 1):
+            raise ValueError(f"k must be None or an integer >= 1, got {k!r}")
         tagger.eval()
         self.network = _TaggerScores(tagger)
-        num_tags = len(tagger.vocabulary.tags)
         chain = tagger.chain
-        self.structured = chain is not None
-        if chain is not None:
-            self.best = ViterbiDecoder.from_chain(chain)
-            self.posteriors = MarginalDecoder.from_chain(chain)
-        else:  # softmax head: independent tokens, a chain with zero transitions for n-best
-            self.best = ViterbiDecoder(torch.zeros(num_tags, num_tags))
-            self.posteriors = MarginalDecoder(torch.zeros(num_tags, num_tags))
-        self.k = 0 if k is None else k
-        self.nbest = KBestDecoder(self.best.transitions, self.best.start, self.best.end, k=k or 1)
+        # the structured heads decode their chain; the softmax head takes each token's best
+        # tag, and its n-best is that of a chain with zero transitions (`Tagger.predict`)
+        self.best = None if chain is None else ViterbiDecoder.from_chain(chain)
+        self.posteriors = None if chain is None else MarginalDecoder.from_chain(chain)
+        self.nbest = None
+        if k is not None:
+            num_tags = len(tagger.vocabulary.tags)
+            self.nbest = (
+                KBestDecoder(torch.zeros(num_tags, num_tags), k=k)
+                if chain is None
+                else KBestDecoder.from_chain(chain, k=k)
+            )
         self.intent = tagger.vocabulary.intents is not None
         self.output_names = ["tags", "confidence"]
         if k is not None:
@@ -84,15 +91,18 @@ class PortableTagger(nn.Module):
         self, words: Tensor, lengths: Tensor, chars: Tensor, features: Tensor
     ) -> list[Tensor]:
         emissions, intent_logits = self.network(words, lengths, chars, features)
-        if not self.structured:
-            emissions = emissions.log_softmax(-1)
-        tags, _ = self.best(emissions, lengths)
-        probabilities, _ = self.posteriors(emissions, lengths)
+        inside = torch.arange(emissions.shape[1], device=lengths.device) < lengths.unsqueeze(1)
+        if self.best is not None and self.posteriors is not None:
+            tags, _ = self.best(emissions, lengths)
+            probabilities, _ = self.posteriors(emissions, lengths)
+        else:
+            probabilities = emissions.softmax(-1)
+            tags = torch.where(inside, probabilities.argmax(-1), torch.full_like(words, -1))
         chosen = probabilities.gather(2, tags.clamp(min=0).unsqueeze(2)).squeeze(2)
-        confidence = torch.where(tags >= 0, chosen, torch.zeros_like(chosen))
-        outputs = [tags, confidence]
-        if self.k > 0:
-            outputs.extend(self.nbest(emissions, lengths))
+        outputs = [tags, torch.where(inside, chosen, torch.zeros_like(chosen))]
+        if self.nbest is not None:
+            scores = emissions if self.best is not None else emissions.log_softmax(-1)
+            outputs.extend(self.nbest(scores, lengths))
         if self.intent:
             intent_confidence, intents = intent_logits.softmax(-1).max(-1)
             outputs.extend([intents, intent_confidence])

@@ -68,13 +68,13 @@ def tag_stream(
     with_features = vocabulary.features is not None
     sentences = (sentence_from_text(i, text, with_features) for i, text in enumerate(texts))
     model.eval()
-    tag = partial(_tag_batch, model, vocabulary, k)
+    tag = partial(tag_batch, model, vocabulary, k)
     return map_in_batches(tag, sentences, lambda s: len(s.words), budget, window)
 
 
-def _tag_batch(
+def tag_batch(
     model: Tagger, vocabulary: TaggingVocabulary, k: int | None, sentences: list[Sentence]
 ) -> list[dict]:
-    """The result dictionaries of one batch of sentences (see `tag_texts`)."""
+    """The result dictionaries of one batch of sentences, as `tag_texts` returns them."""
     out = model.predict(vocabulary.batch(sentences, with_labels=False), k)
     return tagging_results(sentences, out, vocabulary.tags, vocabulary.intents, model.config.scheme)
