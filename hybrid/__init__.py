@@ -6,8 +6,9 @@ The names below load on first use, so that ``import hybrid.deploy`` (which runs 
 models with onnxruntime alone) never imports torch.
 """
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from ._lazy import lazy_names
 
 __all__ = ["CRF", "ChainConstraints", "StructuredSVM", "allowed_transitions"]
 __version__ = "0.1.0"
@@ -20,18 +21,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str):
-    if name in _HOMES:
-        return getattr(import_module(_HOMES[name]), name)
-    try:  # a subpackage or module: hybrid.nn, hybrid.structured, ...
-        return import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_HOMES])
-
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)
 
 if TYPE_CHECKING:
     from .nn import CRF, StructuredSVM

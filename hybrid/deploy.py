@@ -185,6 +185,9 @@ class ExportedTagger:
     def __init__(self, path: str | os.PathLike[str], description: dict, threads: int | None = None):
         self.path = Path(path)
         self.description = description
+        missing = {"words", "chars", "tags", "features", "intents"} - set(description["vocabulary"])
+        if missing:
+            raise ValueError(f"{self.path}.json: the vocabulary lacks {sorted(missing)}")
         vocabularies = {
             name: None if data is None else Vocabulary.from_dict(data)
             for name, data in description["vocabulary"].items()

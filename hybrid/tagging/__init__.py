@@ -3,27 +3,28 @@
 The names below load on first use: the readers, schemes and metrics import no torch.
 """
 
-from importlib import import_module
 from typing import TYPE_CHECKING
 
+from .._lazy import lazy_names
+
 _HOMES = {
-    "Sentence": "corpus",
-    "Vocabulary": "corpus",
-    "read_atis": "corpus",
-    "read_conll": "corpus",
-    "read_conllu": "corpus",
-    "read_jsonl": "corpus",
-    "read_slot_folder": "corpus",
-    "TaggingFiles": "datasets",
-    "load_tagging": "datasets",
-    "bio_to_bioes": "metrics",
-    "bioes_to_bio": "metrics",
-    "extract_spans": "metrics",
-    "iob1_to_bio": "metrics",
-    "label_scores": "metrics",
-    "span_scores": "metrics",
-    "allowed_transitions": "schemes",
-    "detect_scheme": "schemes",
+    "Sentence": ".corpus",
+    "Vocabulary": ".corpus",
+    "read_atis": ".corpus",
+    "read_conll": ".corpus",
+    "read_conllu": ".corpus",
+    "read_jsonl": ".corpus",
+    "read_slot_folder": ".corpus",
+    "TaggingFiles": ".datasets",
+    "load_tagging": ".datasets",
+    "bio_to_bioes": ".metrics",
+    "bioes_to_bio": ".metrics",
+    "extract_spans": ".metrics",
+    "iob1_to_bio": ".metrics",
+    "label_scores": ".metrics",
+    "span_scores": ".metrics",
+    "allowed_transitions": ".schemes",
+    "detect_scheme": ".schemes",
 }
 __all__ = [
     "Sentence",
@@ -46,18 +47,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name in _HOMES:
-        return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)
-    try:  # a module: hybrid.tagging.corpus, ...
-        return import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_HOMES])
-
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)
 
 if TYPE_CHECKING:
     from .corpus import (
