@@ -194,3 +194,39 @@ def test_export_errors_are_named(airline, tmp_path, capsys):
         == 2
     )
     assert "is the model itself" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="k must be None or an integer >= 1"):
+        export_tagger(model, "onnx", tmp_path / "k0.onnx", k=0)
+    for text, message in [
+        ("5", "not an object"),
+        ('{"kind": "tagger", "format": "onnx", "inputs": [], "outputs": []}', "'vocabulary'"),
+    ]:
+        (tmp_path / "broken.onnx.json").write_text(text)
+        with pytest.raises(ValueError, match=message):
+            deploy.load(tmp_path / "broken.onnx")
+    description = json.loads((tmp_path / "elsewhere.json").read_text())
+    (tmp_path / "broken.onnx.json").write_text(json.dumps({**description, "format": "onnx"}))
+    with pytest.raises(ValueError, match="broken.onnx: not an ONNX model"):
+        deploy.load(tmp_path / "broken.onnx")
+    (tmp_path / "lone.onnx").write_bytes(b"x")
+    assert main(["tag", "--model", str(tmp_path / "lone.onnx"), "a flight"]) == 2
+    assert "its description lone.onnx.json is missing" in capsys.readouterr().err
+
+
+def test_the_package_loads_its_parts_on_first_use():
+    """``import hybrid`` imports none of its torch modules until a name is asked for, and
+    its subpackages are attributes as before."""
+    script = (
+        "import sys, hybrid\n"
+        "assert 'hybrid.nn' not in sys.modules\n"
+        "assert hybrid.CRF is hybrid.nn.CRF and hybrid.structured.viterbi\n"
+        "import hybrid.tagging\n"
+        "assert hybrid.tagging.corpus.Sentence and 'CRF' in dir(hybrid)\n"
+        "try:\n"
+        "    hybrid.no_such_part\n"
+        "except AttributeError as error:\n"
+        "    assert 'no_such_part' in str(error)\n"
+        "else:\n"
+        "    raise AssertionError('hybrid.no_such_part')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
