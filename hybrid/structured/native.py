@@ -10,7 +10,8 @@ dispatch cost of eager PyTorch that dominates small shapes.
 The C boundary is declared once, in `_KERNELS` (every exported function's parameters, as in
 the sources): loading sets the ctypes signatures from it and refuses a library that lacks a
 symbol, has another ABI version, or was built from other sources than those beside it (the
-digest written at build time); every call goes through `_call`, which checks each buffer
+digest compiled into it, `hybrid.structured._build.digest`); every call goes through
+`_call`, which checks each buffer
 (contiguous, CPU, the parameter's dtype) and keeps it referenced until the kernel returns.
 The wrappers below make their inputs contiguous and of the right dtype first.
 

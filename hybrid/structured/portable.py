@@ -5,7 +5,8 @@ validate their inputs in Python and run fused C++ kernels, neither of which a To
 module or an ONNX graph can hold. The functions here are the same dynamic programs written
 with tensor operations only, for models that leave Python: they give the same paths and the
 same scores (tests compare them with the public decoders), and they trust their inputs, which
-come from a model's own layers. Batch and time stay dynamic in both formats.
+come from a model's own layers. Batch and time stay dynamic in both formats. `graph_viterbi`
+is also the eager engine behind `hybrid.structured.graph_viterbi` (CUDA, no kernels).
 
 Each recurrence is one step function over a carry, driven by a loop in eager mode and under
 TorchScript, and by ``scan`` (an ONNX ``Scan``) under ``torch.export``, whose Python loops
