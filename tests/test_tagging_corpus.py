@@ -176,6 +176,8 @@ def test_data_root_order(tmp_path, monkeypatch):
 
 def test_default_data_root_is_beside_the_repository():
     repository = Path(__file__).resolve().parents[1]
+    if Path(files.__file__).resolve().parents[1] != repository:
+        pytest.skip("hybrid is installed (a wheel), not imported from this checkout")
     assert files._DEFAULT_DATA == repository.parent / "shared" / "data"
 
 
