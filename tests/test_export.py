@@ -11,7 +11,6 @@ labels and arcs must be identical, scores equal to 1e-4 relative.
 from __future__ import annotations
 
 import functools
-import warnings
 
 import numpy as np
 import pytest
@@ -19,6 +18,7 @@ import torch
 
 from hybrid.ctc import GreedyCTCDecoder, greedy_decode
 from hybrid.nn import CRF, GraphDecoder, KBestDecoder, MarginalDecoder, ViterbiDecoder
+from hybrid.nn.decoders import to_onnx
 from hybrid.structured import Graph, graph_viterbi, kbest, log_partition, marginals, viterbi
 from hybrid.tagging.schemes import allowed_transitions
 
@@ -50,17 +50,7 @@ def _export(module: torch.nn.Module, width: int):
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime is in the dev extra")
     pytest.importorskip("onnxscript", reason="torch.onnx.export needs onnxscript (dev extra)")
     example = (torch.randn(3, 5, width), torch.tensor([5, 2, 1]))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(
-            module,
-            example,
-            dynamo=True,
-            opset_version=18,
-            dynamic_shapes=module.dynamic_shapes(),
-            verbose=False,
-        )
-    session = ort.InferenceSession(program.model_proto.SerializeToString())
+    session = ort.InferenceSession(to_onnx(module, example, module.dynamic_shapes()))
     names = [i.name for i in session.get_inputs()]
 
     def run(scores: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, ...]:

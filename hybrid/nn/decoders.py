@@ -24,7 +24,41 @@ __all__ = [
     "MarginalDecoder",
     "ViterbiDecoder",
     "export_shapes",
+    "to_onnx",
 ]
+
+
+def to_onnx(
+    module: nn.Module,
+    example: tuple[Tensor, ...],
+    dynamic_shapes: dict[str, dict[int, object]],
+    output_names: list[str] | None = None,
+) -> bytes:
+    """``module`` as an ONNX model (the current exporter, opset 18), its inputs named as its
+    ``forward``'s arguments, the dimensions of ``dynamic_shapes`` left dynamic. The exporter's
+    warnings and its notes on torchvision operators are silenced."""
+    import logging
+    import warnings
+
+    exporter = logging.getLogger("torch.onnx")
+    level = exporter.level
+    exporter.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                module,
+                example,
+                dynamo=True,
+                opset_version=18,
+                input_names=list(dynamic_shapes),
+                output_names=output_names,
+                dynamic_shapes=dynamic_shapes,
+                verbose=False,
+            )
+    finally:
+        exporter.setLevel(level)
+    return program.model_proto.SerializeToString()
 
 
 def export_shapes(scores: str, lengths: str) -> dict[str, dict[int, object]]:
@@ -56,13 +90,7 @@ class _ChainScores(nn.Module):
     @classmethod
     def from_chain(cls, layer: LinearChain, **options):
         """A decoder over ``layer``'s current scores and constraints (a CRF or SSVM layer)."""
-        return cls(
-            layer.transitions,
-            layer.start_transitions,
-            layer.end_transitions,
-            layer.constraints,
-            **options,
-        )
+        return cls(*layer._potentials(), **options)
 
     @staticmethod
     def dynamic_shapes() -> dict[str, dict[int, object]]:

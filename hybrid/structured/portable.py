@@ -69,7 +69,8 @@ def _logsumexp(x: Tensor, dim: int) -> Tensor:
 def _time_major(emissions: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """``(T, B, K)`` emissions, ``(T, B)`` "inside the sequence" and ``(T, B)`` "first step"."""
     steps = torch.arange(emissions.shape[1], device=emissions.device).unsqueeze(1)
-    return emissions.transpose(0, 1), steps < lengths, steps == 0
+    inside = steps < lengths
+    return emissions.transpose(0, 1), inside, (steps == 0).expand_as(inside)
 
 
 # --------------------------------------------------------------------------- k-max semiring
@@ -154,8 +155,6 @@ def chain_kbest(
     """
     batch, steps, num_tags = emissions.shape
     emissions, inside, first = _time_major(emissions, lengths)
-    inside = inside.expand(steps, batch)
-    first = first.expand(steps, batch)
     device = emissions.device
     ranks = torch.arange(k, device=device).view(1, k, 1)
     stay = (ranks * num_tags + torch.arange(num_tags, device=device)).expand(batch, k, num_tags)
@@ -281,8 +280,7 @@ def chain_marginals(
     start, end = start.double(), end.double()
     batch, steps, _ = emissions.shape
     emissions, inside, first = _time_major(emissions, lengths)
-    inside = inside.expand(steps, batch)
-    alpha = _log_sweep(emissions, inside, first.expand(steps, batch), transitions, start, False)
+    alpha = _log_sweep(emissions, inside, first, transitions, start, False)
     last = torch.arange(steps, device=emissions.device).unsqueeze(1) == lengths - 1
     ahead = _log_sweep(emissions, inside, last, transitions.t(), end, True)  # beta + emission
     final = alpha.gather(0, (lengths - 1).view(1, -1, 1).expand(1, batch, alpha.shape[2]))[0]

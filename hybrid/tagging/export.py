@@ -9,7 +9,6 @@ and the names of the outputs, which is all `hybrid.deploy` needs to tag text wit
 
 from __future__ import annotations
 
-import logging
 import os
 import warnings
 from pathlib import Path
@@ -20,7 +19,7 @@ from torch import Tensor, nn
 from .. import __version__
 from ..deploy import FORMATS
 from ..files import write_atomic, write_json_atomic
-from ..nn.decoders import KBestDecoder, MarginalDecoder, ViterbiDecoder
+from ..nn.decoders import KBestDecoder, MarginalDecoder, ViterbiDecoder, to_onnx
 from .batching import Batch
 from .model import Tagger
 
@@ -144,29 +143,6 @@ def to_torchscript(portable: PortableTagger) -> torch.jit.ScriptModule:
         return torch.jit.script(portable)
 
 
-def to_onnx(portable: PortableTagger) -> bytes:
-    """``portable`` as an ONNX model (opset 18, dynamic batch, length and word width)."""
-    exporter = logging.getLogger("torch.onnx")  # says which torchvision ops it skips
-    level = exporter.level
-    exporter.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            program = torch.onnx.export(
-                portable,
-                portable.example(),
-                dynamo=True,
-                opset_version=18,
-                input_names=list(INPUTS),
-                output_names=portable.output_names,
-                dynamic_shapes=portable.dynamic_shapes(),
-                verbose=False,
-            )
-    finally:
-        exporter.setLevel(level)
-    return program.model_proto.SerializeToString()
-
-
 def export_tagger(
     tagger: Tagger, fmt: str, out: str | os.PathLike[str], k: int | None = None
 ) -> Path:
@@ -192,7 +168,9 @@ def export_tagger(
         "vocabulary": tagger.vocabulary.to_dict(),
     }
     if fmt == "onnx":
-        data = to_onnx(portable)
+        data = to_onnx(
+            portable, portable.example(), portable.dynamic_shapes(), portable.output_names
+        )
         write_atomic(out, lambda stream: stream.write(data))
     else:
         scripted = to_torchscript(portable)
