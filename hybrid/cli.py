@@ -10,10 +10,12 @@ import os
 import sys
 
 from . import __version__
+from .deploy import FORMATS
 from .parsing import commands as parsing
 from .qa import commands as qa
 from .speech import commands as speech
 from .tagging import commands as tagging
+from .tagging.commands import K_BEST, MAX_K
 
 #: The domains whose run folders `hybrid redraw` draws.
 _DOMAINS = ("tagging", "qa", "speech", "parsing")
@@ -41,6 +43,39 @@ def _redraw(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Per kind of saved system (`hybrid.saved`), the domain whose ``export`` module writes it.
+_EXPORTERS = {"tagger": "tagging", "speech system": "speech", "parser": "parsing", "reader": "qa"}
+
+
+def _export(args: argparse.Namespace) -> int:
+    from importlib import import_module
+    from pathlib import Path
+
+    from .saved import KIND_KEY, load_saved
+
+    model = Path(args.model)
+    kind = load_saved(model, (*_EXPORTERS, "chart parser"))[KIND_KEY]
+    if kind == "chart parser":
+        raise ValueError(
+            f"{model}: a chart parser; hybrid export writes taggers, speech systems, "
+            "sequence-to-sequence parsers and readers"
+        )
+    if args.k is not None and kind != "tagger":
+        raise ValueError(f"--k: n-best taggings are exported with taggers; {model} holds a {kind}")
+    suffix = ".onnx" if args.format == "onnx" else ".torchscript.pt"
+    out = Path(args.out) if args.out else model.with_suffix(suffix)
+    if out.resolve() == model.resolve():
+        raise ValueError(f"--out {out} is the model itself; give another file")
+    domain = import_module(f".{_EXPORTERS[kind]}.export", __package__)
+    options = {"k": args.k} if kind == "tagger" else {}
+    sidecar = domain.export_model(model, args.format, out, **options)
+    print(
+        f"{out} and {sidecar}: the {kind} as {args.format}; the command that reads the "
+        f"saved model reads it too (--model {out}), as does hybrid.deploy.load"
+    )
+    return 0
+
+
 def _register_report(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser(
         "report",
@@ -58,6 +93,25 @@ def _register_report(commands: argparse._SubParsersAction) -> None:
     )
     redraw.add_argument("runs", nargs="+", metavar="RUN", help="run folders")
     redraw.set_defaults(run=_redraw)
+    export = commands.add_parser(
+        "export",
+        help="write a saved tagger, speech system, parser or reader as ONNX or TorchScript, "
+        "with its vocabularies and settings as JSON beside it, for the command that reads it "
+        "(--model) and the torch-free runtime hybrid.deploy",
+    )
+    export.add_argument(
+        "--model", required=True, help="a saved system: a models/<name>.pt of a run"
+    )
+    export.add_argument("--format", default="onnx", choices=FORMATS)
+    export.add_argument(
+        "--out",
+        help="the exported file (default: the model's name ending .onnx or .torchscript.pt); "
+        "its description goes to the same name + .json",
+    )
+    export.add_argument(
+        "--k", type=K_BEST, help=f"a tagger: also export the k best taggings (1 to {MAX_K})"
+    )
+    export.set_defaults(run=_export)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -198,7 +198,7 @@ def test_export_errors_are_named(airline, tmp_path, capsys):
         export_tagger(model, "onnx", tmp_path / "k0.onnx", k=0)
     for text, message in [
         ("5", "not an object"),
-        ('{"kind": "tagger", "format": "onnx", "inputs": [], "outputs": []}', "'vocabulary'"),
+        ('{"kind": "tagger", "format": "onnx", "inputs": [], "outputs": []}', "'scheme'"),
     ]:
         (tmp_path / "broken.onnx.json").write_text(text)
         with pytest.raises(ValueError, match=message):

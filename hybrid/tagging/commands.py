@@ -173,21 +173,6 @@ def _tag(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export(args: argparse.Namespace) -> int:
-    from .export import export_tagger
-    from .model import Tagger
-
-    model = Path(args.model)
-    tagger = load_model(Tagger.load, args.model)
-    suffix = ".onnx" if args.format == "onnx" else ".torchscript.pt"
-    out = Path(args.out) if args.out else model.with_suffix(suffix)
-    if out.resolve() == model.resolve():
-        raise ValueError(f"--out {out} is the model itself; give another file")
-    sidecar = export_tagger(tagger, args.format, out, args.k)
-    print(f"{out} and {sidecar}: the tagger as {args.format}; hybrid tag --model {out}")
-    return 0
-
-
 def _tagged(words: list[str], tags: list[str]) -> str:
     """``word/TAG`` tokens separated by spaces."""
     return " ".join(f"{w}/{t}" for w, t in zip(words, tags, strict=True))
@@ -318,18 +303,3 @@ def register(commands: argparse._SubParsersAction) -> None:
         "trained with POS tags (CoNLL-2000)",
     )
     tag.set_defaults(run=_tag)
-
-    export = commands.add_parser(
-        "export",
-        help="write a saved tagger as ONNX or TorchScript with its vocabularies as JSON "
-        "beside it, for hybrid tag --model and the torch-free runtime hybrid.deploy",
-    )
-    export.add_argument("--model", required=True, help="a saved tagger: models/<head>-seed<N>.pt")
-    export.add_argument("--format", default="onnx", choices=deploy.FORMATS)
-    export.add_argument(
-        "--out",
-        help="the exported file (default: the model's name ending .onnx or .torchscript.pt); "
-        "its description goes to the same name + .json",
-    )
-    export.add_argument("--k", type=K_BEST, help=f"also export the k best taggings (1 to {MAX_K})")
-    export.set_defaults(run=_export)

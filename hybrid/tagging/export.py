@@ -10,16 +10,14 @@ and the names of the outputs, which is all `hybrid.deploy` needs to tag text wit
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from .. import __version__
-from ..deploy import FORMATS
-from ..files import write_atomic, write_json_atomic
-from ..nn.decoders import KBestDecoder, MarginalDecoder, ViterbiDecoder, to_onnx
+from ..commands import load_model
+from ..exporting import check_format, write_exported
+from ..nn.decoders import KBestDecoder, MarginalDecoder, ViterbiDecoder
 from .batching import Batch
 from .model import Tagger
 
@@ -80,6 +78,7 @@ class PortableTagger(nn.Module):
                 else KBestDecoder.from_chain(chain, k=k)
             )
         self.intent = tagger.vocabulary.intents is not None
+        self.input_names = list(INPUTS)
         self.output_names = ["tags", "confidence"]
         if k is not None:
             self.output_names += ["nbest", "nbest_scores"]
@@ -132,51 +131,29 @@ class PortableTagger(nn.Module):
         }
 
 
-def to_torchscript(portable: PortableTagger) -> torch.jit.ScriptModule:
-    """``portable`` as TorchScript: the network traced (its loops run over layers, not time),
-    the decoders scripted (their loops run over time). TorchScript's deprecation warnings
-    are silenced: docs/deploy.md says what they mean."""
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the shape checks, traced
-        portable.network = torch.jit.trace(portable.network, portable.example(), check_trace=False)
-        return torch.jit.script(portable)
+def export_model(
+    path: str | os.PathLike[str], fmt: str, out: str | os.PathLike[str], k: int | None = None
+) -> Path:
+    """`export_tagger` of the tagger saved at ``path`` (`Tagger.save`)."""
+    return export_tagger(load_model(Tagger.load, str(path)), fmt, out, k)
 
 
 def export_tagger(
     tagger: Tagger, fmt: str, out: str | os.PathLike[str], k: int | None = None
 ) -> Path:
     """Write ``tagger`` as ``out`` (``fmt``: ``"onnx"`` or ``"torchscript"``) and its
-    description as ``out`` + ``.json``; return the description's path.
+    description as ``out`` + ``.json`` (`hybrid.exporting.write_exported`); return the
+    description's path.
 
     Raises:
-        ValueError: An unknown ``fmt``.
+        ValueError: An unknown ``fmt``, and those of `PortableTagger`.
     """
-    if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
-    out = Path(out)
-    portable = PortableTagger(tagger, k)
+    check_format(fmt)
     description = {
         "kind": "tagger",
-        "format": fmt,
-        "hybrid": __version__,
-        "inputs": list(INPUTS),
-        "outputs": portable.output_names,
         "k": k,
         "head": tagger.config.head,
         "scheme": tagger.config.scheme,
         "vocabulary": tagger.vocabulary.to_dict(),
     }
-    if fmt == "onnx":
-        data = to_onnx(
-            portable, portable.example(), portable.dynamic_shapes(), portable.output_names
-        )
-        write_atomic(out, lambda stream: stream.write(data))
-    else:
-        scripted = to_torchscript(portable)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            write_atomic(out, lambda stream: torch.jit.save(scripted, stream))
-    sidecar = out.with_name(out.name + ".json")
-    write_json_atomic(sidecar, description)
-    return sidecar
+    return write_exported(PortableTagger(tagger, k), fmt, out, description)
