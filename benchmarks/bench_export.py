@@ -1,4 +1,4 @@
-"""Tagging speed of one trained tagger: PyTorch eager, TorchScript, ONNX Runtime, pytorch-crf.
+"""Speed of exported systems: PyTorch eager, TorchScript, ONNX Runtime (and pytorch-crf).
 
 The same weights tag the same sentences from text to result dictionaries in one process, at
 batch 1 (latency per sentence) and batch 64 (throughput), interleaved round by round:
@@ -14,6 +14,15 @@ one a small tagger is trained on the embedded synthetic airline corpus (no downl
 
     python benchmarks/bench_export.py --model runs/atis/models/crf-seed0.pt \\
         --corpus atis --out benchmarks/results/export_cpu.md
+
+With ``--recognizer``, a saved speech system recognises the FSDD test recordings instead, from
+waveform to words, one recording at a time (latency; real-time factor) and one speaker's
+recordings at a time (throughput, seconds of audio per second), eager
+(`hybrid.speech.Recognizer.recognize`) against its TorchScript and ONNX exports run by
+`hybrid.deploy`; every system must give the same words::
+
+    python benchmarks/bench_export.py --recognizer runs/fsdd/models/isolated-dnn-seed0.pt \\
+        --out benchmarks/results/export_speech_cpu.md
 """
 
 from __future__ import annotations
@@ -108,9 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="timed passes per cell (median)")
     parser.add_argument("--latency-sentences", type=int, default=200)
     parser.add_argument("--out", type=Path, help="also write the table here, a CSV and PNG beside")
+    parser.add_argument("--recognizer", help="time this saved speech system on FSDD instead")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
+    if args.recognizer:
+        return _recognition(args)
 
     if args.model:
         model = Tagger.load(args.model)
@@ -164,6 +176,75 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(table + "\n")
         _write_csv(rows, args.out.with_suffix(".csv"))
         _plot(rows, args.out.with_suffix(".png"))
+    return 0
+
+
+def _recognition(args) -> int:
+    """The ``--recognizer`` benchmark (see the module docstring)."""
+    from hybrid.files import data_root
+    from hybrid.speech.audio import read_wav
+    from hybrid.speech.export import export_recognizer
+    from hybrid.speech.fsdd import official_split, read_fsdd
+    from hybrid.speech.recognizer import Recognizer
+
+    eager = Recognizer.load(args.recognizer)
+    root = Path(args.data) if args.data else data_root() / "fsdd"
+    _, test = official_split(read_fsdd(root))
+    speakers: dict[str, list] = {}
+    for recording in test:
+        samples, rate = read_wav(recording.path, downmix=True)
+        speakers.setdefault(recording.speaker, []).append((samples, rate))
+    folder = Path(tempfile.mkdtemp(prefix="bench-export-"))
+    systems = {"eager": eager.recognize}
+    for name, fmt in (("torchscript", "torchscript"), ("onnxruntime", "onnx")):
+        export_recognizer(eager, fmt, folder / f"system.{fmt}")
+        exported = deploy.load(folder / f"system.{fmt}", threads=args.threads)
+        systems[name] = lambda batch, run=exported.recognize: run(
+            [(samples.numpy(), rate) for samples, rate in batch]
+        )
+    groups = list(speakers.values())
+    reference = [eager.recognize(group) for group in groups]
+    for name, recognize in systems.items():
+        if [recognize(group) for group in groups] != reference:
+            print(f"{name} recognises differently from eager", file=sys.stderr)
+            return 1
+    recordings = [item for group in groups for item in group]
+    audio = sum(len(samples) / rate for samples, rate in recordings)
+    passes = {1: [[item] for item in recordings], 64: groups}
+    seconds = {(name, b): [] for name in systems for b in BATCHES}
+    for _ in range(args.rounds):
+        for b in BATCHES:
+            for name, recognize in systems.items():
+                begin = time.perf_counter()
+                for batch in passes[b]:
+                    recognize(batch)
+                seconds[name, b].append(time.perf_counter() - begin)
+    lines = [
+        f"Recognising the {len(recordings)} FSDD test recordings ({audio:.0f} s of audio) with "
+        f"one {eager.kind} system, waveform to words, {args.threads} thread(s), median of "
+        f"{args.rounds} passes (hybrid {hybrid.__version__}, torch {torch.__version__}, "
+        f"onnxruntime {onnxruntime.__version__}).",
+        "",
+        "| system | latency per recording (ms) | real-time factor, one at a time | audio s/s, "
+        "one speaker at a time | one at a time vs eager |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    base = statistics.median(seconds["eager", 1])
+    csv = ["system,latency_ms,real_time_factor,audio_seconds_per_second_batched"]
+    for name in systems:
+        single, batched = statistics.median(seconds[name, 1]), statistics.median(seconds[name, 64])
+        latency = single / len(recordings) * 1e3
+        lines.append(
+            f"| {name} | {latency:.2f} | {single / audio:.4f} | {audio / batched:.0f} "
+            f"| {base / single:.2f}x |"
+        )
+        csv.append(f"{name},{latency:.4f},{single / audio:.6f},{audio / batched:.2f}")
+    table = "\n".join(lines)
+    print(table)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(table + "\n")
+        args.out.with_suffix(".csv").write_text("\n".join(csv) + "\n")
     return 0
 
 

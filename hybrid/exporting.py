@@ -27,7 +27,7 @@ from . import __version__
 from .files import write_atomic, write_json_atomic
 from .nn.decoders import to_onnx
 
-__all__ = ["FORMATS", "check_format", "to_torchscript", "write_exported"]
+__all__ = ["FORMATS", "check_format", "to_torchscript", "write_exported", "write_module"]
 
 #: The formats ``hybrid export`` writes.
 FORMATS = ("onnx", "torchscript")
@@ -50,13 +50,32 @@ def to_torchscript(portable: nn.Module) -> torch.jit.ScriptModule:
         return torch.jit.script(portable)
 
 
+def write_module(portable: nn.Module, fmt: str, out: str | os.PathLike[str]) -> None:
+    """Write ``portable`` as ``out`` in ``fmt``, atomically (``portable``'s network is traced
+    for TorchScript).
+
+    Raises:
+        ValueError: An unknown ``fmt``.
+    """
+    check_format(fmt)
+    if fmt == "onnx":
+        data = to_onnx(
+            portable, portable.example(), portable.dynamic_shapes(), list(portable.output_names)
+        )
+        write_atomic(Path(out), lambda stream: stream.write(data))
+    else:
+        scripted = to_torchscript(portable)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            write_atomic(Path(out), lambda stream: torch.jit.save(scripted, stream))
+
+
 def write_exported(
     portable: nn.Module, fmt: str, out: str | os.PathLike[str], description: dict
 ) -> Path:
-    """Write ``portable`` as ``out`` in ``fmt`` and ``description`` (with ``format``,
-    ``hybrid``, ``inputs`` and ``outputs`` added) as ``out`` + ``.json``, each atomically;
-    return the description's path. ``portable`` is changed (its network traced) for
-    TorchScript.
+    """Write ``portable`` as ``out`` in ``fmt`` (`write_module`) and ``description`` (with
+    ``format``, ``hybrid``, ``inputs`` and ``outputs`` added) as ``out`` + ``.json``, each
+    atomically; return the description's path.
 
     Raises:
         ValueError: An unknown ``fmt``.
@@ -70,16 +89,7 @@ def write_exported(
         "inputs": list(portable.input_names),
         "outputs": list(portable.output_names),
     }
-    if fmt == "onnx":
-        data = to_onnx(
-            portable, portable.example(), portable.dynamic_shapes(), portable.output_names
-        )
-        write_atomic(out, lambda stream: stream.write(data))
-    else:
-        scripted = to_torchscript(portable)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            write_atomic(out, lambda stream: torch.jit.save(scripted, stream))
+    write_module(portable, fmt, out)
     sidecar = out.with_name(out.name + ".json")
     write_json_atomic(sidecar, description)
     return sidecar

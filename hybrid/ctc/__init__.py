@@ -9,7 +9,7 @@ from .beam import BeamResult, prefix_beam_search
 from .lexicon import Lexicon
 from .lm import NGramLM, lm_scorer, read_arpa
 from .loss import ctc_loss
-from .portable import GreedyCTCDecoder
+from .portable import GreedyCTCDecoder, PrefixBeamCTCDecoder
 from .topology import ctc_alignment_graph, ctc_lexicon_graph, ctc_topology
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "GreedyCTCDecoder",
     "Lexicon",
     "NGramLM",
+    "PrefixBeamCTCDecoder",
     "ctc_alignment_graph",
     "ctc_lexicon_graph",
     "ctc_loss",

@@ -2,7 +2,10 @@
 
 On CPU the search runs in a fused C++ kernel (`hybrid.structured.native.prefix_beam_search`),
 one sequence per thread; this module holds the tensorized engine, which defines the search,
-serves CUDA and ``HYBRID_NATIVE=0``, and is tested equal to the kernel.
+serves CUDA and ``HYBRID_NATIVE=0``, and is tested equal to the kernel. The engine's frame step
+is made of the tensor functions of `hybrid.ctc.portable` (`_candidates`, `_choose`, `_moves`,
+`_follow`), which `hybrid.ctc.portable.prefix_beam_labels` also runs under TorchScript and
+ONNX; this module adds pruning, LM fusion and the lexicon around them.
 
 The search keeps, for every sequence of the batch, a fixed number ``K`` of label prefixes
 as tensors and advances all of them one frame at a time (Hannun et al., 2014). A prefix
@@ -24,6 +27,7 @@ score survive. The total score of a prefix is its acoustic log-probability
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, fields
 from typing import NamedTuple
@@ -37,6 +41,18 @@ from .align import forced_align
 from .inputs import check_log_probs
 from .lexicon import Lexicon
 from .lm import CharScorer, WordScorer
+from .portable import (
+    _best,
+    _candidates,
+    _check_sizes,
+    _choose,
+    _empty,
+    _follow,
+    _gather,
+    _log_add,
+    _moves,
+    _where,
+)
 
 __all__ = ["BeamResult", "prefix_beam_search"]
 
@@ -134,11 +150,6 @@ class _Beam:
     fusion: Tensor
     lm_state: tuple[Tensor, ...]
     node: Tensor
-
-    @property
-    def last(self) -> Tensor:
-        """``(B, K)`` last label of each prefix, ``-1`` for the empty prefix."""
-        return self.prefix.gather(2, (self.length - 1).clamp_min(0)[..., None])[..., 0]
 
     @property
     def acoustic(self) -> Tensor:
@@ -241,16 +252,6 @@ def _check_survivors(scores: Tensor) -> None:
         )
 
 
-def _check_sizes(beam: int, nbest: int | None) -> int:
-    """Validate ``beam`` and ``nbest``; return ``nbest`` with ``None`` resolved to ``beam``."""
-    if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
-        raise ValueError(f"beam must be an int >= 1, got {beam!r}")
-    nbest = beam if nbest is None else nbest
-    if isinstance(nbest, bool) or not isinstance(nbest, int) or not 1 <= nbest <= beam:
-        raise ValueError(f"nbest must be an int in [1, beam] = [1, {beam}], got {nbest!r}")
-    return nbest
-
-
 def _check_weights(lm_weight: float, insertion_bonus: float, prune: int | float | None) -> None:
     """ValueError for non-finite weights or a ``prune`` that is not None, int >= 1 or float."""
     for name, value in (("lm_weight", lm_weight), ("insertion_bonus", insertion_bonus)):
@@ -296,35 +297,37 @@ def _check_lexicon(lexicon: Lexicon | None, vocab: int, blank: int) -> None:
 
 
 def _start(batch: int, beam: int, steps: int, log_probs: Tensor, search: _Search) -> _Beam:
-    """The beam before the first frame: only the empty prefix, with ``p_b = 1``."""
-    device, dtype = log_probs.device, log_probs.dtype
-    log_pb = torch.full((batch, beam), _NEG_INF, dtype=dtype, device=device)
-    log_pb[:, 0] = 0.0
+    """The beam before the first frame: only the empty prefix (`_empty`), no fusion score."""
+    prefix, length, log_pb, log_pnb = _empty(batch, beam, steps, log_probs)
     no_state = search.scorer is None
     return _Beam(
-        prefix=torch.full((batch, beam, steps + 1), -1, dtype=torch.long, device=device),
-        length=torch.zeros((batch, beam), dtype=torch.long, device=device),
+        prefix=prefix,
+        length=length,
         log_pb=log_pb,
-        log_pnb=torch.full_like(log_pb, _NEG_INF),
+        log_pnb=log_pnb,
         fusion=torch.zeros_like(log_pb),
-        lm_state=() if no_state else search.scorer.initial_state((batch, beam), device),
-        node=torch.zeros((batch, beam), dtype=torch.long, device=device),
+        lm_state=() if no_state else search.scorer.initial_state((batch, beam), log_pb.device),
+        node=torch.zeros_like(length),
     )
 
 
 def _step(state: _Beam, frame: Tensor, search: _Search) -> _Beam:
     """Advance every prefix by one frame ``(B, V)`` and keep the ``K`` best candidates."""
-    beam = state.length.shape[1]
-    stay_pb = state.acoustic + frame[:, search.blank, None]
-    stay_pnb = state.log_pnb + frame.gather(1, state.last.clamp_min(0))
     nodes = _next_nodes(state, search.lexicon)
-    extend = _extend(state, frame, search, nodes)
-    stay_pnb, extend = _merge(state, stay_pnb, extend)
+    width = int(state.length.max()) + 1  # the columns that can differ, and one of padding
+    stay_pb, stay_pnb, extend = _candidates(
+        state.prefix[..., :width],
+        state.length,
+        state.log_pb,
+        state.log_pnb,
+        frame,
+        search.blank,
+        _forbidden(frame, search.prune, nodes),
+    )
     gains = _gains(state, search, frame.shape[1])
-    stay_total = torch.logaddexp(stay_pb, stay_pnb) + state.fusion
-    extend_total = extend + state.fusion[..., None] + gains
-    candidates = torch.cat([stay_total, extend_total.flatten(1)], 1)
-    chosen = candidates.topk(beam, dim=1).indices
+    chosen = _choose(
+        _log_add(stay_pb, stay_pnb) + state.fusion, extend + state.fusion[..., None] + gains
+    )
     return _select(state, chosen, (stay_pb, stay_pnb, extend, gains, nodes), search)
 
 
@@ -335,55 +338,22 @@ def _next_nodes(state: _Beam, lexicon: Lexicon | None) -> Tensor | None:
     return lexicon.transitions[state.node.clamp_min(0)]
 
 
-def _extend(state: _Beam, frame: Tensor, search: _Search, nodes: Tensor | None) -> Tensor:
-    """``(B, K, V)`` ``log p_nb`` of each prefix extended by each symbol (``-inf``: not allowed).
-
-    Extending by the last symbol again needs a blank in between, so only ``p_b`` carries over.
-    """
-    vocab = frame.shape[1]
-    repeat = torch.arange(vocab, device=frame.device) == state.last[..., None]
-    base = torch.where(repeat, state.log_pb[..., None], state.acoustic[..., None])
-    extend = base + frame[:, None, :]
-    allowed = _allowed_symbols(frame, search.prune)
-    allowed[:, search.blank] = False
-    extend = extend.masked_fill(~allowed[:, None, :], _NEG_INF)
+def _forbidden(frame: Tensor, prune: int | float | None, nodes: Tensor | None) -> Tensor | None:
+    """``(B, 1 or K, V)`` bool: the extensions that ``prune`` rules out at this frame ``(B, V)``
+    or that leave the lexicon (``nodes`` from `_next_nodes`); None: no restriction."""
+    forbidden = None if prune is None else _pruned(frame, prune)[:, None, :]
     if nodes is not None:
-        extend = extend.masked_fill(nodes < 0, _NEG_INF)
-    return extend
+        forbidden = nodes < 0 if forbidden is None else forbidden | (nodes < 0)
+    return forbidden
 
 
-def _allowed_symbols(frame: Tensor, prune: int | float | None) -> Tensor:
-    """``(B, V)`` bool: symbols that may start a new label at this frame under ``prune``."""
-    if prune is None:
-        return torch.ones_like(frame, dtype=torch.bool)
+def _pruned(frame: Tensor, prune: int | float) -> Tensor:
+    """``(B, V)`` bool: symbols that may not start a new label at this frame under ``prune``."""
     if isinstance(prune, int):
         top = frame.topk(min(prune, frame.shape[1]), dim=1).indices
-        return torch.zeros_like(frame, dtype=torch.bool).scatter_(1, top, True)
+        return torch.ones_like(frame, dtype=torch.bool).scatter_(1, top, False)
     best = frame.argmax(1, keepdim=True)
-    return (frame >= prune).scatter_(1, best, True)
-
-
-def _merge(state: _Beam, stay_pnb: Tensor, extend: Tensor) -> tuple[Tensor, Tensor]:
-    """Add each extension that recreates a prefix in the beam into that prefix's ``p_nb``.
-
-    Prefix ``j`` is the extension of prefix ``k`` by ``j``'s last symbol exactly when ``j``
-    without its last symbol equals ``k``. Returns the updated ``stay_pnb (B, K)`` and
-    ``extend (B, K, V)`` with the folded extensions set to ``-inf``.
-    """
-    width = int(state.length.max()) + 1  # the columns that can differ, and one of padding
-    prefix = state.prefix[..., :width]
-    last = state.last.clamp_min(0)
-    parent = prefix.scatter(2, (state.length - 1).clamp_min(0)[..., None], -1)
-    alive = state.acoustic > _NEG_INF
-    child = (parent[:, :, None, :] == prefix[:, None, :, :]).all(-1)
-    child &= state.length[:, :, None] == state.length[:, None, :] + 1
-    child &= alive[:, :, None] & alive[:, None, :]
-    beam = child.shape[1]
-    folded = extend.gather(2, last[:, None, :].expand(-1, beam, -1)).transpose(1, 2)
-    stay_pnb = torch.logaddexp(stay_pnb, folded.masked_fill(~child, _NEG_INF).logsumexp(2))
-    last_hot = torch.nn.functional.one_hot(last, extend.shape[2]).to(extend.dtype)
-    taken = torch.einsum("bjk,bjv->bkv", child.to(extend.dtype), last_hot) > 0
-    return stay_pnb, extend.masked_fill(taken, _NEG_INF)
+    return (frame < prune).scatter_(1, best, False)
 
 
 def _gains(state: _Beam, search: _Search, vocab: int) -> Tensor:
@@ -400,21 +370,17 @@ def _weigh(scores: Tensor, counts: Tensor, search: _Search, dtype: torch.dtype) 
 
 
 def _select(state: _Beam, chosen: Tensor, scored: tuple[Tensor, ...], search: _Search) -> _Beam:
-    """The beam made of the ``chosen (B, K)`` candidates.
+    """The beam made of the ``chosen (B, K)`` candidates (`_choose`).
 
-    Candidate ``i < K`` stays on prefix ``i``; candidate ``K + k V + c`` extends prefix ``k``
-    by symbol ``c``. ``scored`` holds ``stay_pb, stay_pnb (B, K)``, ``extend, gains
-    (B, K, V)`` and the lexicon's next nodes ``(B, K, V)`` (or None).
+    ``scored`` holds ``stay_pb, stay_pnb (B, K)``, ``extend, gains (B, K, V)`` and the
+    lexicon's next nodes ``(B, K, V)`` (or None).
     """
     stay_pb, stay_pnb, extend, gains, nodes = scored
-    beam, vocab = extend.shape[1:]
-    extends = chosen >= beam
-    flat = (chosen - beam).clamp_min(0)
-    source = torch.where(extends, flat // vocab, chosen)
-    symbol = torch.where(extends, flat % vocab, -1)
-    length = state.length.gather(1, source)
-    # A stay writes -1 over the padding at its length; an extension writes its symbol there.
-    prefix = _gather(state.prefix, source).scatter(2, length[..., None], symbol[..., None])
+    moves = _moves(chosen, extend.shape[2])
+    extends, flat, source, symbol = moves
+    prefix, length, log_pb, log_pnb = _follow(
+        state.prefix, state.length, stay_pb, stay_pnb, extend, moves
+    )
     added = torch.where(extends, gains.flatten(1).gather(1, flat), 0.0)
     lm_state = tuple(_gather(part, source) for part in state.lm_state)
     if search.scorer is not None:
@@ -424,27 +390,18 @@ def _select(state: _Beam, chosen: Tensor, scored: tuple[Tensor, ...], search: _S
         node = torch.where(extends, nodes.flatten(1).gather(1, flat), node)
     return _Beam(
         prefix=prefix,
-        length=length + extends.long(),
-        log_pb=torch.where(extends, _NEG_INF, stay_pb.gather(1, source)),
-        log_pnb=torch.where(extends, extend.flatten(1).gather(1, flat), stay_pnb.gather(1, source)),
+        length=length,
+        log_pb=log_pb,
+        log_pnb=log_pnb,
         fusion=state.fusion.gather(1, source) + added,
         lm_state=lm_state,
         node=node,
     )
 
 
-def _gather(values: Tensor, source: Tensor) -> Tensor:
-    """``values (B, K, ...)`` re-indexed along dim 1 by ``source (B, K')``."""
-    index = source.view(*source.shape, *[1] * (values.dim() - 2))
-    return values.gather(1, index.expand(*source.shape, *values.shape[2:]))
-
-
 def _keep_where(active: Tensor, new: _Beam, old: _Beam) -> _Beam:
     """``new`` for the sequences where ``active (B,)``, ``old`` for those already finished."""
-
-    def pick(a: Tensor, b: Tensor) -> Tensor:
-        return torch.where(active.view(-1, *[1] * (a.dim() - 1)), a, b)
-
+    pick = functools.partial(_where, active)
     merged = {}
     for field in fields(_Beam):
         a, b = getattr(new, field.name), getattr(old, field.name)
@@ -461,13 +418,10 @@ def _finish(state: _Beam, search: _Search, nbest: int) -> tuple[Tensor, Tensor, 
     if search.lexicon is not None:
         ends = search.lexicon.accepting[state.node.clamp_min(0)] & (state.node >= 0)
         total = total.masked_fill(~ends, _NEG_INF)
-    scores, order = total.topk(nbest, dim=1)
-    alive = scores > _NEG_INF
-    label_lengths = torch.where(alive, state.length.gather(1, order), 0)
-    width = int(label_lengths.max())
-    labels = _gather(state.prefix[..., :width], order).masked_fill(~alive[..., None], -1)
-    acoustic = torch.where(alive, state.acoustic.gather(1, order), _NEG_INF)
-    return labels, label_lengths, scores, acoustic
+    labels, label_lengths, scores, acoustic = _best(
+        state.prefix, state.length, state.acoustic, total, nbest
+    )
+    return labels[..., : int(label_lengths.max())], label_lengths, scores, acoustic
 
 
 def _spans(

@@ -26,7 +26,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ..structured._inputs import check_not_meta
+from ..structured._inputs import capturing, check_not_meta
 
 _COVARIANCES = ("diag", "full")
 
@@ -61,8 +61,11 @@ def _first(mask: Tensor) -> str:
 def _check_covars(covars: Tensor, covariance: str) -> None:
     """Raise a ``ValueError`` naming the first bad entry of ``covars`` unless it holds positive
     finite variances (``"diag"``, ``(..., D)``) or finite symmetric positive-definite matrices
-    (``"full"``, ``(..., D, D)``)."""
+    (``"full"``, ``(..., D, D)``). Skipped while a graph is recorded: the parameters are
+    those of a model checked when it was trained or loaded."""
     c = check_not_meta(covars, "covars").detach()
+    if capturing():
+        return
     if covariance == "diag":
         bad = ~((c > 0) & torch.isfinite(c))  # also catches NaN
         if bad.any():

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..structured._inputs import capturing
 from .encoders import BiRNN
 
 __all__ = [
@@ -214,8 +215,8 @@ class MemoryNetwork(nn.Module):
         batch, slots, _ = memory.shape
         if slots > self.memory_size:
             raise ValueError(f"memory has {slots} slots, more than memory_size {self.memory_size}")
-        if memory_lengths.shape != (batch,) or bool(
-            ((memory_lengths < 0) | (memory_lengths > slots)).any()
+        if memory_lengths.shape != (batch,) or (
+            not capturing() and bool(((memory_lengths < 0) | (memory_lengths > slots)).any())
         ):
             raise ValueError(f"memory_lengths must be (B,) = ({batch},) in [0, {slots}]")
         ages, inside = self._ages(memory_lengths, slots)
@@ -229,7 +230,7 @@ class MemoryNetwork(nn.Module):
                 embedded[table] = vectors + self.ages[table][ages] if self.temporal else vectors
             return embedded[table]
 
-        empty = (self.memory_size - memory_lengths) * self.attend_empty
+        empty = (self.memory_size - memory_lengths) * int(self.attend_empty)
         attention = []
         for hop in range(self.hops):
             a, c = self._tables(hop)
@@ -354,7 +355,7 @@ class SequenceReader(nn.Module):
         steps = text.shape[1] + query.shape[1]
         position = torch.arange(steps, device=text.device)[None]
         in_query = position >= text_lengths[:, None]
-        text_part = text.gather(1, position.clamp(max=text.shape[1] - 1).expand(len(text), -1))
+        text_part = text.gather(1, position.clamp(max=text.shape[1] - 1).expand(text.shape[0], -1))
         query_position = (position - text_lengths[:, None]).clamp(0, query.shape[1] - 1)
         sequence = torch.where(in_query, query.gather(1, query_position), text_part)
         lengths = text_lengths + query_lengths

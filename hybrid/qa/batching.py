@@ -12,6 +12,7 @@ from torch import Tensor
 from ..batching import pad_rows
 from ..vocabulary import Vocabulary
 from .babi import Question
+from .text import encode_questions
 
 __all__ = ["QABatch", "QAVocabulary", "batch_indices", "batches", "collate"]
 
@@ -120,41 +121,20 @@ class QABatch:
 def collate(
     questions: Sequence[Question], vocabulary: QAVocabulary, memory_size: int = 50
 ) -> QABatch:
-    """Encode and pad ``questions``, keeping the ``memory_size`` most recent statements.
+    """Encode and pad ``questions``, keeping the ``memory_size`` most recent statements
+    (`hybrid.qa.text.encode_questions`, which the exported reader's runtime shares), with
+    their answers and supporting facts (their slots among the kept statements).
 
     Raises:
         ValueError: for an empty batch or ``memory_size < 1``.
     """
-    if not questions:
-        raise ValueError("questions must not be empty")
-    if isinstance(memory_size, bool) or not isinstance(memory_size, int) or memory_size < 1:
-        raise ValueError(f"memory_size must be a positive integer, got {memory_size!r}")
-    words = vocabulary.words
-    statements = [q.story[-memory_size:] for q in questions]
-    slots = max(1, max(len(s) for s in statements))
-    width = max([1] + [len(sentence) for s in statements for sentence in s])
-    memory = torch.zeros(len(questions), slots, width, dtype=torch.long)
-    texts, owners, supporting = [], [], []
-    for b, (q, kept) in enumerate(zip(questions, statements, strict=True)):
-        text, owner = [], []
-        for i, sentence in enumerate(kept):
-            ids = words.encode(sentence)
-            memory[b, i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-            text.extend(ids)
-            owner.extend([i] * len(ids))
-        texts.append(text)
-        owners.append(owner)
-        dropped = len(q.story) - len(kept)
+    arrays = encode_questions(questions, vocabulary.words, memory_size)
+    supporting = []
+    for q in questions:
+        dropped = max(0, len(q.story) - memory_size)
         supporting.append([i - dropped for i in q.supporting if i >= dropped])
-    queries = [words.encode(q.question) for q in questions]
     return QABatch(
-        memory=memory,
-        memory_lengths=torch.tensor([len(s) for s in statements]),
-        query=pad_rows(queries),
-        query_lengths=torch.tensor([len(q) for q in queries]),
-        text=pad_rows(texts),
-        text_lengths=torch.tensor([len(t) for t in texts]),
-        text_statement=pad_rows(owners, -1),
+        **{name: torch.from_numpy(values) for name, values in arrays.items()},
         answers=torch.tensor([vocabulary.answer_index(q) for q in questions]),
         supporting=pad_rows(supporting, -1),
     )

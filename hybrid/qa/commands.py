@@ -112,12 +112,19 @@ def _train_qa(args: argparse.Namespace) -> int:
 
 
 def _answer(args: argparse.Namespace) -> int:
-    from .inference import answer_stories, read_stories
-    from .model import Reader
+    from .. import deploy
+    from .text import read_stories
 
-    reader = load_model(Reader.load, args.model)
     stories = read_stories(stdin_lines())
-    results = answer_stories(reader, reader.vocabulary, stories, window=input_window([]))
+    window = input_window([])
+    if deploy.is_exported(args.model) or args.model.endswith(".onnx"):
+        results = deploy.load(args.model, kind="reader").answer_stories(stories, window=window)
+    else:
+        from .inference import answer_stories
+        from .model import Reader
+
+        reader = load_model(Reader.load, args.model)
+        results = answer_stories(reader, reader.vocabulary, stories, window=window)
     for result in nonempty(results, "a story on standard input"):
         print(f"answer: {result['answer']} ({result['confidence']:.2f})")
         for hop, (sentence, weight) in enumerate(result["attended"], start=1):
@@ -174,5 +181,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="answer the question of each story read from stdin (one statement per line, the "
         "question last; stories separated by blank lines)",
     )
-    ans.add_argument("--model", required=True, help="a models/<reader>-...pt of a train-qa run")
+    ans.add_argument(
+        "--model",
+        required=True,
+        help="a models/<reader>-...pt of a train-qa run, or its export (hybrid export)",
+    )
     ans.set_defaults(run=_answer)

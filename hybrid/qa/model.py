@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from ..nn.memory import TYING, AttentiveReader, MemoryNetwork, SequenceReader
 from ..saved import load_trained, save_trained
+from ..structured._inputs import capturing
 from .batching import QABatch, QAVocabulary
 
 __all__ = ["KINDS", "Reader", "ReaderConfig"]
@@ -123,13 +124,13 @@ class Reader(nn.Module):
         """
         if self.config.kind == "memory":
             return self.model(batch.memory, batch.memory_lengths, batch.query)
-        if int(batch.text_lengths.min()) < 1:
+        if not capturing() and int(batch.text_lengths.min()) < 1:
             raise ValueError("every question needs at least one story statement to read")
         logits, words = self.model(batch.text, batch.text_lengths, batch.query, batch.query_lengths)
         if words is None:
             return logits, None
         slots = batch.memory.shape[1]
-        statements = torch.zeros(len(batch), slots, dtype=words.dtype, device=words.device)
+        statements = torch.zeros(words.shape[0], slots, dtype=words.dtype, device=words.device)
         owner = batch.text_statement.clamp(min=0)
         statements.scatter_add_(1, owner, words * (batch.text_statement >= 0))
         return logits, statements[:, None]

@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .. import deploy
 from ..commands import (
     POSITIVE_FLOAT,
     POSITIVE_INT,
@@ -123,13 +124,18 @@ def _recognize(args: argparse.Namespace) -> int:
     from .audio import read_audio
     from .recognizer import Recognizer
 
-    recognizer = load_model(Recognizer.load, args.model)
+    exported = deploy.is_exported(args.model) or args.model.endswith(".onnx")
+    if exported:
+        recognizer = deploy.load(args.model, kind="recognizer")
+    else:
+        recognizer = load_model(Recognizer.load, args.model)
 
     def mono(path: str):
         samples, rate = read_audio(path)
         if samples.shape[0] > 1:
             print(f"{path}: {samples.shape[0]} channels averaged to one", file=sys.stderr)
-        return samples.mean(0), rate
+        samples = samples.mean(0)
+        return (samples.numpy(), rate) if exported else (samples, rate)
 
     waveforms = (mono(path) for path in args.files)
     for path, words in zip(args.files, recognizer.recognize_stream(waveforms), strict=True):
@@ -235,7 +241,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     rec.add_argument(
         "--model",
         required=True,
-        help="a models/<task>-<system>-seed<N>.pt (or <task>-gmm.pt) of a run",
+        help="a models/<task>-<system>-seed<N>.pt (or <task>-gmm.pt) of a run, or a system "
+        "written by hybrid export (audio at its rate: it does not resample)",
     )
     rec.add_argument(
         "files",

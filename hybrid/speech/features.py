@@ -41,6 +41,8 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
+from ..structured._inputs import capturing
+
 __all__ = ["GlobalCMVN", "cmvn", "deltas", "fbank", "mfcc", "pad_features", "splice"]
 
 # Kaldi floors energies at std::numeric_limits<float>::epsilon() whatever its BaseFloat is.
@@ -80,7 +82,8 @@ def _check_waveform(waveform: object) -> None:
             else type(waveform).__name__
         )
         raise ValueError(f"waveform must be a 1-D float32 or float64 tensor (N,), got {got}")
-    if not bool(torch.isfinite(waveform).all()):
+    # while a graph is recorded (export) the values are not known; the shape is checked
+    if not capturing() and not bool(torch.isfinite(waveform).all()):
         raise ValueError("waveform must hold finite samples, got NaN or infinity")
 
 
@@ -199,7 +202,7 @@ def _mel_banks(
     left = mel_low + delta * torch.arange(num_mel_bins, dtype=torch.float64)[:, None]
     mel = _mel(sample_rate / fft_size * torch.arange(fft_size // 2, dtype=torch.float64))
     weights = torch.minimum(mel - left, left + 2 * delta - mel).div(delta).clamp_min(0)
-    empty = (weights.sum(dim=1) == 0).nonzero().flatten().tolist()
+    empty = [] if capturing() else (weights.sum(dim=1) == 0).nonzero().flatten().tolist()
     if empty:
         raise ValueError(
             f"num_mel_bins={num_mel_bins} is too many for a {fft_size}-point FFT between "
@@ -499,7 +502,7 @@ def _normaliser(
     if not variance:
         return mean, torch.ones_like(mean)
     var = total_squares / count - mean.square()
-    flat = (var < _MIN_VARIANCE).nonzero().flatten().tolist()
+    flat = [] if capturing() else (var < _MIN_VARIANCE).nonzero().flatten().tolist()
     if flat:
         raise ValueError(
             f"variance normalisation is undefined: feature dimensions {flat} are constant "
