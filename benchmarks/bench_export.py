@@ -28,6 +28,8 @@ recordings at a time (throughput, seconds of audio per second), eager
 from __future__ import annotations
 
 import argparse
+import atexit
+import shutil
 import statistics
 import sys
 import tempfile
@@ -137,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("the tagger has a softmax head: pytorch-crf has nothing to decode")
 
     folder = Path(tempfile.mkdtemp(prefix="bench-export-"))
+    atexit.register(shutil.rmtree, folder, True)
     taggers = {"eager": lambda batch: tag_batch(model, model.vocabulary, None, batch)}
     for name, fmt in (("torchscript", "torchscript"), ("onnxruntime", "onnx")):
         export_tagger(model, fmt, folder / f"tagger.{fmt}")
@@ -188,13 +191,17 @@ def _recognition(args) -> int:
     from hybrid.speech.recognizer import Recognizer
 
     eager = Recognizer.load(args.recognizer)
-    root = Path(args.data) if args.data else data_root() / "fsdd"
+    root = Path(args.data) if args.data else data_root()
+    if root is None:
+        raise SystemExit("no data folder: give --data, the FSDD folder (or set HYBRID_DATA)")
+    root = root if args.data else root / "fsdd"
     _, test = official_split(read_fsdd(root))
     speakers: dict[str, list] = {}
     for recording in test:
         samples, rate = read_wav(recording.path, downmix=True)
         speakers.setdefault(recording.speaker, []).append((samples, rate))
     folder = Path(tempfile.mkdtemp(prefix="bench-export-"))
+    atexit.register(shutil.rmtree, folder, True)
     systems = {"eager": eager.recognize}
     for name, fmt in (("torchscript", "torchscript"), ("onnxruntime", "onnx")):
         export_recognizer(eager, fmt, folder / f"system.{fmt}")
@@ -210,7 +217,7 @@ def _recognition(args) -> int:
             return 1
     recordings = [item for group in groups for item in group]
     audio = sum(len(samples) / rate for samples, rate in recordings)
-    passes = {1: [[item] for item in recordings], 64: groups}
+    passes = {1: [[item] for item in recordings], 64: groups}  # "64": a speaker's recordings
     seconds = {(name, b): [] for name in systems for b in BATCHES}
     for _ in range(args.rounds):
         for b in BATCHES:

@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from . import __version__
+from . import __version__, deploy
 from .deploy import FORMATS
 from .parsing import commands as parsing
 from .qa import commands as qa
@@ -69,9 +69,11 @@ def _export(args: argparse.Namespace) -> int:
     domain = import_module(f".{_EXPORTERS[kind]}.export", __package__)
     options = {"k": args.k} if kind == "tagger" else {}
     sidecar = domain.export_model(model, args.format, out, **options)
+    files = [out, *(out.with_name(name) for name in deploy.describe(out).get("files", [])), sidecar]
     print(
-        f"{out} and {sidecar}: the {kind} as {args.format}; the command that reads the "
-        f"saved model reads it too (--model {out}), as does hybrid.deploy.load"
+        f"{', '.join(map(str, files))}: the {kind} as {args.format} (keep them together); the "
+        f"command that reads the saved model reads it too (--model {out}), as does "
+        "hybrid.deploy.load"
     )
     return 0
 

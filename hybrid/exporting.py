@@ -24,13 +24,11 @@ import torch
 from torch import nn
 
 from . import __version__
+from .deploy import FORMATS
 from .files import write_atomic, write_json_atomic
 from .nn.decoders import to_onnx
 
 __all__ = ["FORMATS", "check_format", "to_torchscript", "write_exported", "write_module"]
-
-#: The formats ``hybrid export`` writes.
-FORMATS = ("onnx", "torchscript")
 
 
 def check_format(fmt: str) -> None:
@@ -60,7 +58,11 @@ def write_module(portable: nn.Module, fmt: str, out: str | os.PathLike[str]) -> 
     check_format(fmt)
     if fmt == "onnx":
         data = to_onnx(
-            portable, portable.example(), portable.dynamic_shapes(), list(portable.output_names)
+            portable,
+            portable.example(),
+            portable.dynamic_shapes(),
+            list(portable.output_names),
+            list(portable.input_names),
         )
         write_atomic(Path(out), lambda stream: stream.write(data))
     else:
@@ -71,25 +73,35 @@ def write_module(portable: nn.Module, fmt: str, out: str | os.PathLike[str]) -> 
 
 
 def write_exported(
-    portable: nn.Module, fmt: str, out: str | os.PathLike[str], description: dict
+    portable: nn.Module,
+    fmt: str,
+    out: str | os.PathLike[str],
+    description: dict,
+    companions: dict[str, nn.Module] | None = None,
 ) -> Path:
-    """Write ``portable`` as ``out`` in ``fmt`` (`write_module`) and ``description`` (with
-    ``format``, ``hybrid``, ``inputs`` and ``outputs`` added) as ``out`` + ``.json``, each
-    atomically; return the description's path.
+    """Write ``portable`` as ``out`` in ``fmt`` (`write_module`), each of ``companions``
+    (other graphs of the same system) as the file of ``out``'s folder it is keyed by, then
+    ``description`` (with ``format``, ``hybrid``, ``inputs``, ``outputs`` and ``files``, the
+    companions' names, added) as ``out`` + ``.json``, each atomically and the description
+    last, so that an export that fails leaves no description; return its path.
 
     Raises:
         ValueError: An unknown ``fmt``.
     """
     check_format(fmt)
     out = Path(out)
+    companions = companions or {}
     description = {
         **description,
         "format": fmt,
         "hybrid": __version__,
         "inputs": list(portable.input_names),
         "outputs": list(portable.output_names),
+        "files": list(companions),
     }
     write_module(portable, fmt, out)
+    for name, module in companions.items():
+        write_module(module, fmt, out.with_name(name))
     sidecar = out.with_name(out.name + ".json")
     write_json_atomic(sidecar, description)
     return sidecar

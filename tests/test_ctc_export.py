@@ -160,3 +160,44 @@ def test_runs_give_repeated_labels_only_across_a_blank(blank):
 def test_bad_arguments_are_named(options, message):
     with pytest.raises(ValueError, match=message):
         PrefixBeamCTCDecoder(**options)
+
+
+@pytest.mark.parametrize("fmt", ["eager", "script"])
+@pytest.mark.parametrize("blank", [0, 2])
+def test_a_beam_wider_than_every_prefix_finds_the_most_probable_strings(fmt, blank):
+    """With a beam that keeps every prefix (``2 ** (T + 1) - 1`` over two symbols), the
+    search is exact: its n-best strings and scores are those of brute force over every
+    string of at most ``T`` symbols, each scored by torch's CTC loss (all its alignments)."""
+    generator = torch.Generator().manual_seed(7)
+    steps, vocab, nbest = 5, 3, 4
+    lengths = torch.tensor([5, 3, 2, 4])  # each with at least 4 possible strings
+    log_probs = torch.randn(4, steps, vocab, generator=generator, dtype=torch.float64)
+    log_probs = log_probs.log_softmax(-1)
+    decoder = PrefixBeamCTCDecoder(beam=2 ** (steps + 1), blank=blank, nbest=nbest)
+    if fmt == "script":
+        decoder = torch.jit.script(decoder)
+    labels, label_lengths, scores = decoder(log_probs, lengths)
+    symbols = [s for s in range(vocab) if s != blank]
+    for b, length in enumerate(lengths.tolist()):
+        strings = [()] + [
+            tuple(symbols[(code >> i) & 1] for i in range(size))
+            for size in range(1, length + 1)
+            for code in range(2**size)
+        ]
+        frames = log_probs[b, :length].unsqueeze(1).expand(length, len(strings), vocab)
+        targets = torch.tensor([list(s) + [0] * (length - len(s)) for s in strings])
+        if not targets.numel():
+            targets = torch.zeros(len(strings), 1, dtype=torch.long)
+        loss = torch.nn.functional.ctc_loss(
+            frames,
+            targets,
+            torch.full((len(strings),), length),
+            torch.tensor([len(s) for s in strings]),
+            blank=blank,
+            reduction="none",
+        )
+        best = (-loss).topk(nbest)
+        expected = [strings[i] for i in best.indices.tolist()]
+        got = [tuple(labels[b, n, : label_lengths[b, n]].tolist()) for n in range(nbest)]
+        assert got == expected
+        torch.testing.assert_close(scores[b], best.values, rtol=1e-9, atol=1e-9)

@@ -236,6 +236,14 @@ def test_export_and_answer_errors_are_named(synthetic, exported, tmp_path, monke
             deploy.load(tmp_path / "broken.onnx")
     with pytest.raises(ValueError, match="stories\\[1\\]: the question has no words"):
         list(deploy.load(exported["onnx"]).answer_stories([(["a b"], "q"), (["a b"], "?!")]))
+    # a story with nothing to read is refused alike, eagerly and exported
+    wordless = [(["a b"], "q"), (["?", "!"], "where is a")]
+    for answer in (
+        deploy.load(exported["onnx"]).answer_stories,
+        lambda stories: answer_stories(reader, reader.vocabulary, stories),
+    ):
+        with pytest.raises(ValueError, match="stories\\[1\\]: its 2 most recent statements"):
+            list(answer(wordless))
     with pytest.raises(ValueError, match="format must be one of"):
         export_reader(reader, "tflite", tmp_path / "reader.tflite")
     one_slot = Reader(replace(reader.config, memory_size=1), reader.vocabulary)

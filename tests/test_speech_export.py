@@ -21,6 +21,7 @@ from test_speech_pipeline import TINY
 
 from hybrid import deploy
 from hybrid.cli import main
+from hybrid.saved import load_saved
 from hybrid.speech.audio import read_wav, write_wav
 from hybrid.speech.corpus import (
     connected_strings,
@@ -128,6 +129,33 @@ def test_fsdd_test_recordings_are_recognised_identically(tmp_path):
         _assert_same_words(recognizer, exported, utterances)
 
 
+@pytest.mark.parametrize("cmvn", ["utterance", "none"])
+def test_exported_systems_normalise_as_the_systems(cmvn, synthetic_run, tmp_path):
+    """Per-utterance normalisation and none (the systems above normalise per speaker): the
+    scores of a system trained under another normalisation, but the same in both."""
+    models, utterances = synthetic_run
+    saved = load_saved(models / "strings-dnn-seed0.pt", "speech system")
+    recognizer = Recognizer({**saved, "features": {**saved["features"], "cmvn": cmvn}})
+    exported = _exported(recognizer, "torchscript", tmp_path / "dnn.pt")
+    group = utterances["strings"]
+    expected = recognizer.recognize([(u.waveform, u.sample_rate) for u in group])
+    assert exported.recognize([(u.waveform.numpy(), np.int64(u.sample_rate)) for u in group]) == (
+        expected
+    )
+
+
+def test_a_recording_too_short_for_the_graph_is_refused_alike(synthetic_run, tmp_path):
+    models, utterances = synthetic_run
+    recognizer = Recognizer.load(models / "isolated-dnn-seed0.pt")
+    exported = _exported(recognizer, "torchscript", tmp_path / "dnn.pt")
+    spoken = utterances["isolated"][0]
+    short = spoken.waveform[: int(0.03 * spoken.sample_rate)]  # one frame
+    with pytest.raises(ValueError, match="no path"):
+        recognizer.recognize([(spoken.waveform, spoken.sample_rate), (short, spoken.sample_rate)])
+    with pytest.raises(ValueError, match="waveforms\\[1\\]: no path through the decoding graph"):
+        exported.recognize([(w.numpy(), spoken.sample_rate) for w in (spoken.waveform, short)])
+
+
 def test_recognize_command_reads_an_exported_system_without_torch(synthetic_run, tmp_path, capsys):
     models, utterances = synthetic_run
     model = models / "strings-dnn-seed0.pt"
@@ -166,7 +194,9 @@ def test_exported_system_errors_are_named(synthetic_run, tmp_path, capsys):
     waveform, rate = utterances["isolated"][0].waveform.numpy(), recognizer.sample_rate
     for samples, at, message in [
         (waveform, rate // 2, f"waveforms\\[0\\].*takes audio at {rate} Hz"),
-        (np.stack([waveform, waveform]), rate, "one channel"),
+        (waveform, float(rate), "the rate must be an integer number of Hz"),
+        ((waveform * 32768).astype(np.int16), rate, "float samples .* int16"),
+        (np.stack([waveform, waveform]), rate, "one channel of float samples"),
         (waveform[:10], rate, "shorter than one 25 ms frame"),
         (np.full_like(waveform, np.nan), rate, "NaN or infinity"),
         (np.zeros_like(waveform), rate, "variance normalisation is undefined"),

@@ -127,7 +127,8 @@ def prefix_beam_labels(
 # The parts of the prefix search that pruning, LM fusion and the lexicon do not touch, over the
 # beam's tensors (see `hybrid.ctc.beam._Beam`), shared by `prefix_beam_labels` and the
 # tensorized engine of `hybrid.ctc.beam`: tensor operations only, literal ``float("-inf")``
-# and no assignment into slices, which TorchScript, ``torch.export`` and a ``scan`` accept.
+# and, in the step a ``scan`` runs, no assignment into slices (the start of the beam, built
+# before the scan, has one), which TorchScript, ``torch.export`` and a ``scan`` accept.
 
 
 def _log_add(a: Tensor, b: Tensor) -> Tensor:

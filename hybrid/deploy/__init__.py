@@ -78,7 +78,7 @@ def describe(path: str | os.PathLike[str]) -> dict:
     if not sidecar.is_file():
         raise ValueError(
             f"{path}: its description {sidecar.name} is missing beside it (hybrid export "
-            "writes both; copy them together)"
+            "writes them together; copy every file it wrote)"
         )
     try:
         description = json.loads(sidecar.read_text(encoding="utf-8"))
@@ -89,6 +89,13 @@ def describe(path: str | os.PathLike[str]) -> dict:
     if not isinstance(description, dict):
         raise ValueError(f"{sidecar}: not a description written by hybrid export (not an object)")
     check_keys(path, description, {"kind": str, "format": str, "inputs": list, "outputs": list})
+    check_keys(path, description, {"files": list} if "files" in description else {})
+    for name in description.get("files", []):
+        if not isinstance(name, str) or not path.with_name(name).is_file():
+            raise ValueError(
+                f"{path}: {name}, written with it by hybrid export, is missing beside it "
+                "(copy every file it wrote)"
+            )
     names = [*description["inputs"], *description["outputs"]]
     if not all(isinstance(name, str) for name in names):
         raise ValueError(f"{sidecar}: inputs and outputs must be lists of names")
@@ -127,9 +134,10 @@ def vocabularies(path: Path, description: dict, names: tuple[str, ...]) -> dict[
 
 
 def is_exported(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` has an exported model's description beside it."""
+    """Whether ``path`` is for this runtime rather than for ``torch.load``: a model with a
+    description beside it, or an ``.onnx`` file (whose missing description `load` reports)."""
     path = Path(path)
-    return path.with_name(path.name + ".json").is_file()
+    return path.suffix == ".onnx" or path.with_name(path.name + ".json").is_file()
 
 
 def load(path: str | os.PathLike[str], threads: int | None = None, kind: str | None = None):
@@ -168,7 +176,13 @@ def runner(path: Path, description: dict, threads: int | None) -> Runner:
         raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
     inputs, outputs = description["inputs"], description["outputs"]
     if description["format"] == "torchscript":
-        import torch
+        try:
+            import torch
+        except ImportError as error:
+            raise ValueError(
+                f"{path}: a TorchScript model runs with torch, which does not import here "
+                f"({error}); export the model as ONNX to run it without torch"
+            ) from error
 
         try:
             with warnings.catch_warnings():  # TorchScript's deprecation: see docs/deploy.md
@@ -180,6 +194,11 @@ def runner(path: Path, description: dict, threads: int | None) -> Runner:
         def run_torchscript(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             with torch.no_grad():
                 values = module(*(torch.from_numpy(feed[name]) for name in inputs))
+            if len(values) != len(outputs):
+                raise ValueError(
+                    f"{path}: it returns {len(values)} outputs, its description names "
+                    f"{len(outputs)} ({outputs})"
+                )
             return {name: value.numpy() for name, value in zip(outputs, values, strict=True)}
 
         return run_torchscript

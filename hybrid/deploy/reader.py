@@ -50,7 +50,8 @@ class ExportedReader:
         ``{"answer", "confidence", "attended"}`` (see `hybrid.qa.inference.answer`).
 
         Raises:
-            ValueError: for an empty story or a question without words.
+            ValueError: for an empty story, a question without words, or a story whose
+            most recent statements (those the reader reads) hold no words.
         """
         return next(self.answer_stories([(story, question)]))
 
@@ -65,10 +66,13 @@ class ExportedReader:
         time (as `hybrid.qa.inference.answer_stories` batches them).
 
         Raises:
-            ValueError: naming ``stories[i]`` for an empty story or a question without words
+            ValueError: naming ``stories[i]`` for a story `answer` refuses
                 (when it is reached); ``budget`` or ``window`` below 1.
         """
-        items = (story_question(i, story, question) for i, (story, question) in enumerate(stories))
+        items = (
+            story_question(i, story, question, self.memory_size)
+            for i, (story, question) in enumerate(stories)
+        )
         positions = partial(memory_positions, self.memory_size)
         return map_in_batches(self.answer_batch, items, positions, budget, window)
 

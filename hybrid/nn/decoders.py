@@ -33,10 +33,13 @@ def to_onnx(
     example: tuple[Tensor, ...],
     dynamic_shapes: dict[str, dict[int, object]],
     output_names: list[str] | None = None,
+    input_names: list[str] | None = None,
 ) -> bytes:
-    """``module`` as an ONNX model (the current exporter, opset 18), its inputs named as its
-    ``forward``'s arguments, the dimensions of ``dynamic_shapes`` left dynamic. The exporter's
+    """``module`` as an ONNX model (the current exporter, opset 18), its inputs named
+    ``input_names`` (default: ``forward``'s arguments, in order), the dimensions of
+    ``dynamic_shapes`` (keyed by ``forward``'s argument names) left dynamic. The exporter's
     warnings and its notes on torchvision operators are silenced."""
+    import inspect
     import logging
     import warnings
 
@@ -51,7 +54,7 @@ def to_onnx(
                 example,
                 dynamo=True,
                 opset_version=18,
-                input_names=list(dynamic_shapes),
+                input_names=input_names or list(inspect.signature(module.forward).parameters),
                 output_names=output_names,
                 dynamic_shapes=dynamic_shapes,
                 verbose=False,

@@ -117,7 +117,7 @@ def _answer(args: argparse.Namespace) -> int:
 
     stories = read_stories(stdin_lines())
     window = input_window([])
-    if deploy.is_exported(args.model) or args.model.endswith(".onnx"):
+    if deploy.is_exported(args.model):
         results = deploy.load(args.model, kind="reader").answer_stories(stories, window=window)
     else:
         from .inference import answer_stories

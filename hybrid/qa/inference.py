@@ -47,7 +47,8 @@ def answer(reader: Reader, vocabulary: QAVocabulary, story: Sequence[str], quest
         Only the ``memory_size`` most recent statements are read.
 
     Raises:
-        ValueError: for an empty story or a question without words.
+        ValueError: for an empty story, a question without words, or a story whose
+            most recent statements (those the reader reads) hold no words.
     """
     return next(answer_stories(reader, vocabulary, [(story, question)]))
 
@@ -66,11 +67,14 @@ def answer_stories(
     (see `hybrid.batching.map_in_batches`).
 
     Raises:
-        ValueError: naming ``stories[i]`` for an empty story or a question without words;
+        ValueError: naming ``stories[i]`` for a story `answer` refuses;
             ``budget`` or ``window`` below 1.
     """
     memory_size = reader.config.memory_size
-    items = (story_question(i, story, question) for i, (story, question) in enumerate(stories))
+    items = (
+        story_question(i, story, question, reader.config.memory_size)
+        for i, (story, question) in enumerate(stories)
+    )
     reader.eval()
     run = partial(_answer_batch, reader, vocabulary)
     return map_in_batches(run, items, partial(memory_positions, memory_size), budget, window)

@@ -102,12 +102,13 @@ def _parse_block(block: list[str], first: int) -> tuple[list[str], str]:
         raise ValueError(f"{where}: {error}") from None
 
 
-def story_question(index: int, story: Sequence[str], question: str) -> Item:
-    """The statements of ``stories[index]`` and its `Question` (a placeholder answer).
+def story_question(index: int, story: Sequence[str], question: str, memory_size: int) -> Item:
+    """The statements of ``stories[index]`` and its `Question` (a placeholder answer), for a
+    reader that reads the ``memory_size`` most recent statements.
 
     Raises:
-        ValueError: naming ``stories[index]``, for an empty story or a question without
-            words.
+        ValueError: naming ``stories[index]``, for an empty story, a question without words,
+            or a story whose ``memory_size`` most recent statements hold no words.
     """
     if not story:
         raise ValueError(f"stories[{index}]: the story must hold at least one statement")
@@ -115,7 +116,13 @@ def story_question(index: int, story: Sequence[str], question: str) -> Item:
     if not words:
         raise ValueError(f"stories[{index}]: the question has no words: {question!r}")
     statements = list(story)
-    return statements, Question(tuple(tokenize(s) for s in statements), words, ("?",))
+    sentences = tuple(tokenize(s) for s in statements)
+    if not any(sentences[-memory_size:]):
+        raise ValueError(
+            f"stories[{index}]: its {min(memory_size, len(sentences))} most recent statements "
+            "hold no words to read"
+        )
+    return statements, Question(sentences, words, ("?",))
 
 
 def memory_positions(memory_size: int, item: Item) -> int:

@@ -10,40 +10,67 @@ unigram LM files); `topology` builds word and silence HMMs, grammars and their d
 graphs; `decoder` decodes and force-aligns; `gmm` trains the generative GMM-HMM; `acoustic`
 and `train` hold the neural acoustic models; `systems` and `experiment` run the comparison of
 GMM-HMM, hybrid DNN-HMM, hybrid BiLSTM-HMM, a pure RNN and CTC; `recognizer` loads a saved
-system.
+system; `export` writes one for the torch-free runtime `hybrid.deploy`.
+
+The names below load on first use, so that a torch-free module of the package
+(`statistics`) imports without torch.
 """
 
-from .audio import read_audio, read_wav, write_wav
-from .augment import perturb_speed, speed_perturbed
-from .corpus import (
-    FeatureConfig,
-    Utterance,
-    connected_strings,
-    extract,
-    frame_features,
-    isolated_utterances,
-    synthetic_recordings,
-    synthetic_split,
-)
-from .datadir import Entry, read_kaldi_dir, read_manifest
-from .datasets import SpeechData, SpeechFiles, load_speech
-from .decoder import align, decode
-from .features import GlobalCMVN, cmvn, deltas, fbank, mfcc, pad_features, speaker_cmvn, splice
-from .fsdd import DIGITS, Recording, official_split, read_fsdd, speaker_split
-from .grammar_files import UnigramLM, read_arpa_unigram, read_phrases, read_words
-from .metrics import error_rate, word_errors
-from .recognizer import Recognizer
-from .topology import (
-    SILENCE,
-    Topology,
-    decoding_graph,
-    estimate_self_loops,
-    isolated_grammar,
-    loop_grammar,
-    phrase_grammar,
-    task_grammar,
-    transcript_grammar,
-)
+from .._lazy import lazy_names
+
+_HOMES = {
+    "read_audio": ".audio",
+    "read_wav": ".audio",
+    "write_wav": ".audio",
+    "perturb_speed": ".augment",
+    "speed_perturbed": ".augment",
+    "FeatureConfig": ".corpus",
+    "Utterance": ".corpus",
+    "connected_strings": ".corpus",
+    "extract": ".corpus",
+    "frame_features": ".corpus",
+    "isolated_utterances": ".corpus",
+    "synthetic_recordings": ".corpus",
+    "synthetic_split": ".corpus",
+    "Entry": ".datadir",
+    "read_kaldi_dir": ".datadir",
+    "read_manifest": ".datadir",
+    "SpeechData": ".datasets",
+    "SpeechFiles": ".datasets",
+    "load_speech": ".datasets",
+    "align": ".decoder",
+    "decode": ".decoder",
+    "GlobalCMVN": ".features",
+    "cmvn": ".features",
+    "deltas": ".features",
+    "fbank": ".features",
+    "mfcc": ".features",
+    "pad_features": ".features",
+    "speaker_cmvn": ".features",
+    "splice": ".features",
+    "DIGITS": ".fsdd",
+    "Recording": ".fsdd",
+    "official_split": ".fsdd",
+    "read_fsdd": ".fsdd",
+    "speaker_split": ".fsdd",
+    "UnigramLM": ".grammar_files",
+    "read_arpa_unigram": ".grammar_files",
+    "read_phrases": ".grammar_files",
+    "read_words": ".grammar_files",
+    "error_rate": ".metrics",
+    "word_errors": ".metrics",
+    "Recognizer": ".recognizer",
+    "SILENCE": ".topology",
+    "Topology": ".topology",
+    "decoding_graph": ".topology",
+    "estimate_self_loops": ".topology",
+    "isolated_grammar": ".topology",
+    "loop_grammar": ".topology",
+    "phrase_grammar": ".topology",
+    "task_grammar": ".topology",
+    "transcript_grammar": ".topology",
+}
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)
 
 __all__ = [
     "DIGITS",

@@ -124,7 +124,7 @@ def _recognize(args: argparse.Namespace) -> int:
     from .audio import read_audio
     from .recognizer import Recognizer
 
-    exported = deploy.is_exported(args.model) or args.model.endswith(".onnx")
+    exported = deploy.is_exported(args.model)
     if exported:
         recognizer = deploy.load(args.model, kind="recognizer")
     else:

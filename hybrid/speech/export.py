@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from ..commands import load_model
 from ..ctc.portable import GreedyCTCDecoder, PrefixBeamCTCDecoder
-from ..exporting import check_format, write_exported, write_module
+from ..exporting import check_format, write_exported
 from ..nn.decoders import GraphDecoder, export_shapes
 from ..structured import portable as dp
 from .corpus import FeatureConfig, waveform_features
@@ -117,22 +117,24 @@ class _Scores(nn.Module):
 
 
 class _GraphWords(nn.Module):
-    """The words ``(B, T)`` and their counts ``(B,)`` of the best path through a graph."""
+    """The words ``(B, T)`` and their counts ``(B,)`` of the best path through a graph, and
+    whether there is one ``(B,)``."""
 
     def __init__(self, recognizer: Recognizer):
         super().__init__()
         self.graph = GraphDecoder(recognizer.graph)
 
-    def forward(self, scores: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        _, words, counts, _ = self.graph(scores, lengths)
-        return words, counts
+    def forward(self, scores: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        _, words, counts, best = self.graph(scores, lengths)
+        return words, counts, best > float("-inf")
 
 
 class _BestClass(nn.Module):
     """One word per utterance: the argmax of ``(B, C)`` logits, as ``(B, 1)`` with counts 1."""
 
-    def forward(self, scores: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        return scores.argmax(-1, keepdim=True), torch.ones_like(lengths)
+    def forward(self, scores: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        found = torch.ones_like(lengths, dtype=torch.bool)
+        return scores.argmax(-1, keepdim=True), torch.ones_like(lengths), found
 
 
 class _GreedyWords(nn.Module):
@@ -142,9 +144,9 @@ class _GreedyWords(nn.Module):
         super().__init__()
         self.greedy = GreedyCTCDecoder(blank)
 
-    def forward(self, scores: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, scores: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         words, counts, _ = self.greedy(scores, lengths)
-        return words, counts
+        return words, counts, torch.ones_like(lengths, dtype=torch.bool)
 
 
 class _BeamWords(nn.Module):
@@ -154,9 +156,9 @@ class _BeamWords(nn.Module):
         super().__init__()
         self.search = PrefixBeamCTCDecoder(beam=CTC_BEAM, blank=blank, nbest=1)
 
-    def forward(self, scores: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, scores: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         labels, counts, _ = self.search(scores, lengths)
-        return labels[:, 0], counts[:, 0]
+        return labels[:, 0], counts[:, 0], torch.ones_like(lengths, dtype=torch.bool)
 
 
 class _OneWordCTC(nn.Module):
@@ -173,7 +175,7 @@ class _OneWordCTC(nn.Module):
         self.register_buffer("start", torch.tensor([0.0, 0.0, never]))
         self.register_buffer("end", torch.tensor([never, 0.0, 0.0]))
 
-    def forward(self, scores: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, scores: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         batch, steps = scores.shape[0], scores.shape[1]
         words = scores[:, :, : self.num_words].transpose(1, 2)  # (B, W, T)
         blank = scores[:, :, self.blank].unsqueeze(1).expand_as(words)
@@ -181,7 +183,7 @@ class _OneWordCTC(nn.Module):
         repeated = lengths.repeat_interleave(self.num_words)
         _, log_z = dp.chain_marginals(chains, repeated, self.transitions, self.start, self.end)
         best = log_z.view(batch, self.num_words).argmax(-1, keepdim=True)
-        return best, torch.ones_like(lengths)
+        return best, torch.ones_like(lengths), torch.ones_like(lengths, dtype=torch.bool)
 
 
 def _decoder(recognizer: Recognizer) -> nn.Module:
@@ -200,13 +202,15 @@ class PortableRecognizer(nn.Module):
     """``forward(features (B, T, D), lengths (B,), frames (B,), statistics (B, 2, D))`` ->
     ``words`` ``(B, L)`` (word indices, left-aligned, ``-1`` padded) and ``word_counts``
     ``(B,)``: the words `Recognizer.decode` gives for the features normalised as the system
-    normalises them.
+    normalises them; and ``found`` ``(B,)``: whether the utterance has a path through the
+    decoding graph (always, but for an HMM system's utterance too short for any word, which
+    has no words and which `Recognizer.decode` refuses).
 
     ``features`` are those of `PortableFrontEnd` (before normalisation), zero past each
     length; ``frames`` (float64) and ``statistics`` (float64 sums and sums of squares) are
     the statistics each utterance is normalised with: its own under ``cmvn="utterance"``,
     those of all the recordings recognised together under ``cmvn="speaker"`` (unused under
-    ``"none"``). A sequence with no path through the graph gets no words.
+    ``"none"``). A sequence with no path gets no words.
 
     Args:
         recognizer: A trained system with its feature settings; its network is put in
@@ -214,7 +218,7 @@ class PortableRecognizer(nn.Module):
     """
 
     input_names = ("features", "lengths", "frames", "statistics")
-    output_names = ("words", "word_counts")
+    output_names = ("words", "word_counts", "found")
 
     def __init__(self, recognizer: Recognizer):
         super().__init__()
@@ -228,7 +232,7 @@ class PortableRecognizer(nn.Module):
 
     def forward(
         self, features: Tensor, lengths: Tensor, frames: Tensor, statistics: Tensor
-    ) -> tuple[Tensor, Tensor]:
+    ) -> tuple[Tensor, Tensor, Tensor]:
         return self.decoder(self.network(features, lengths, frames, statistics), lengths)
 
     def example(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -262,21 +266,21 @@ def export_recognizer(recognizer: Recognizer, fmt: str, out: str | os.PathLike[s
     check_format(fmt)
     out = Path(out)
     portable = PortableRecognizer(recognizer)
-    frontend = out.with_name(f"{out.stem}.features{out.suffix}")
-    write_module(PortableFrontEnd(recognizer.sample_rate, recognizer.features), fmt, frontend)
+    frontend = f"{out.stem}.features{out.suffix}"
     description = {
         "kind": "recognizer",
         "system": recognizer.kind,
         "words": list(recognizer.topology.words),
         "sample_rate": recognizer.sample_rate,
         "features": asdict(recognizer.features),
-        "frontend": frontend.name,
+        "frontend": frontend,
         "frontend_inputs": list(PortableFrontEnd.input_names),
         "frontend_outputs": list(PortableFrontEnd.output_names),
         "frame_budget": FRAME_BUDGET,
         "window_samples": _frame_sizes(recognizer.sample_rate, 25.0, 10.0, True)[0],
     }
-    return write_exported(portable, fmt, out, description)
+    companions = {frontend: PortableFrontEnd(recognizer.sample_rate, recognizer.features)}
+    return write_exported(portable, fmt, out, description, companions)
 
 
 def export_model(path: str | os.PathLike[str], fmt: str, out: str | os.PathLike[str]) -> Path:

@@ -42,14 +42,13 @@ from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
 from ..structured._inputs import capturing
+from .statistics import MIN_VARIANCE
 
 __all__ = ["GlobalCMVN", "cmvn", "deltas", "fbank", "mfcc", "pad_features", "splice"]
 
 # Kaldi floors energies at std::numeric_limits<float>::epsilon() whatever its BaseFloat is.
 _FLT_EPSILON = 2.0**-23
 
-# Kaldi floors a variance at 1e-20 (with a warning); here a smaller variance is an error.
-_MIN_VARIANCE = 1e-20
 
 # The analysis windows as functions of ``2 pi i / (L - 1)``, i = 0 .. L - 1 (float64).
 _WINDOWS: dict[str, Callable[[Tensor], Tensor]] = {
@@ -502,11 +501,11 @@ def _normaliser(
     if not variance:
         return mean, torch.ones_like(mean)
     var = total_squares / count - mean.square()
-    flat = [] if capturing() else (var < _MIN_VARIANCE).nonzero().flatten().tolist()
+    flat = [] if capturing() else (var < MIN_VARIANCE).nonzero().flatten().tolist()
     if flat:
         raise ValueError(
             f"variance normalisation is undefined: feature dimensions {flat} are constant "
-            f"(variance < {_MIN_VARIANCE})"
+            f"(variance < {MIN_VARIANCE})"
         )
     return mean, var.rsqrt()
 

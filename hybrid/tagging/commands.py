@@ -150,7 +150,7 @@ def _tagging_files(args: argparse.Namespace):
 def _tag(args: argparse.Namespace) -> int:
     texts = (text for _, text in input_texts(args.text))
     window = input_window(args.text)
-    if deploy.is_exported(args.model) or args.model.endswith(".onnx"):
+    if deploy.is_exported(args.model):
         tagger = deploy.load(args.model, kind="tagger")
         results = tagger.tag_stream(texts, args.k, window=window)
     else:
