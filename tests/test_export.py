@@ -1,7 +1,7 @@
 """Decoders under TorchScript and ONNX Runtime give the public decoders' outputs.
 
 The oracle is the public decoder on the same scores (`hybrid.structured.viterbi`, `kbest`,
-`marginals`, `log_partition`, `graph_viterbi`, `hybrid.ctc.greedy_decode`), itself tested
+`marginals`, `log_partition`, `graph_viterbi`, `cky`, `hybrid.ctc.greedy_decode`), itself tested
 against brute force and the peers. Every decoder runs three ways: eagerly, scripted with
 ``torch.jit.script``, and exported once with ``torch.onnx.export`` (dynamic batch and time)
 then run by ONNX Runtime on batches of 1 to 64 ragged sequences of 1 to 40 steps: paths,
@@ -17,9 +17,24 @@ import pytest
 import torch
 
 from hybrid.ctc import GreedyCTCDecoder, greedy_decode
-from hybrid.nn import CRF, GraphDecoder, KBestDecoder, MarginalDecoder, ViterbiDecoder
+from hybrid.nn import (
+    CRF,
+    CKYDecoder,
+    GraphDecoder,
+    KBestDecoder,
+    MarginalDecoder,
+    ViterbiDecoder,
+)
 from hybrid.nn.decoders import to_onnx
-from hybrid.structured import Graph, graph_viterbi, kbest, log_partition, marginals, viterbi
+from hybrid.structured import (
+    Graph,
+    cky,
+    graph_viterbi,
+    kbest,
+    log_partition,
+    marginals,
+    viterbi,
+)
 from hybrid.tagging.schemes import allowed_transitions
 
 FORMATS = ["eager", "script", "onnx"]
@@ -251,3 +266,40 @@ def test_marginals_with_impossible_emissions_and_wide_gaps(fmt):
     blocked = torch.full((1, 2, 3), float("-inf"))  # nothing is allowed anywhere
     got, log_z = decode(torch.cat([blocked, blocked], 1)[:, :2], torch.tensor([2]))
     assert torch.equal(got, torch.zeros_like(got)) and torch.isneginf(log_z).all()
+
+
+# (B, N, L): one word, one label, ragged batches up to 32 sentences of 20 words
+TREE_SHAPES = [(1, 1, 3), (2, 2, 1), (7, 5, 4), (5, 9, 2), (32, 20, 6)]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_cky_decoder_matches_the_public_cky(fmt):
+    decode = CKYDecoder()
+    if fmt == "script":
+        decode = torch.jit.script(decode)
+    elif fmt == "onnx":
+        ort = pytest.importorskip("onnxruntime", reason="onnxruntime is in the dev extra")
+        pytest.importorskip("onnxscript", reason="torch.onnx.export needs onnxscript")
+        example = (torch.randn(3, 6, 6, 2), torch.tensor([5, 2, 1]))
+        session = ort.InferenceSession(to_onnx(decode, example, decode.dynamic_shapes()))
+
+        def decode(scores, lengths):
+            feed = {"scores": scores.numpy(), "lengths": lengths.numpy()}
+            return tuple(torch.from_numpy(x) for x in session.run(None, feed))
+
+    generator = torch.Generator().manual_seed(3)
+    for batch, words, labels in TREE_SHAPES:
+        scores = 2 * torch.randn(batch, words + 1, words + 1, labels, generator=generator)
+        if labels > 1:  # forbid label 0 on some spans: another label is always allowed
+            forbidden = torch.rand(scores.shape[:3], generator=generator) < 0.3
+            scores[..., 0][forbidden] = float("-inf")
+        lengths = _ragged(batch, words, generator)
+        _assert_same(decode(scores, lengths), cky(scores, lengths))
+
+
+def test_cky_decoder_gives_no_tree_where_there_is_none():
+    scores = torch.randn(2, 4, 4, 2)
+    scores[1, 0, 3] = float("-inf")  # the whole of sentence 1 has no label
+    spans, best = CKYDecoder()(scores, torch.tensor([3, 3]))
+    assert torch.equal(spans[0], cky(scores[:1], torch.tensor([3]))[0][0])
+    assert best[1] == float("-inf") and bool((spans[1] == -1).all())

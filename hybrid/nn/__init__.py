@@ -3,7 +3,7 @@ HMMs and their emission models, memory readers, and decoders to script or export
 
 from .chain import LinearChain
 from .crf import CRF
-from .decoders import GraphDecoder, KBestDecoder, MarginalDecoder, ViterbiDecoder
+from .decoders import CKYDecoder, GraphDecoder, KBestDecoder, MarginalDecoder, ViterbiDecoder
 from .emissions import CategoricalEmissions, GaussianEmissions, GMMEmissions, ScaledPosteriors
 from .encoders import BiRNN, CharEncoder, SequenceEncoder
 from .hmm import HMM
@@ -22,6 +22,7 @@ __all__ = [
     "CharEncoder",
     "GMMEmissions",
     "GaussianEmissions",
+    "CKYDecoder",
     "GraphDecoder",
     "KBestDecoder",
     "LinearChain",

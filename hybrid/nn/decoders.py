@@ -19,6 +19,7 @@ from ..structured import portable as dp
 from .chain import LinearChain
 
 __all__ = [
+    "CKYDecoder",
     "GraphDecoder",
     "KBestDecoder",
     "MarginalDecoder",
@@ -38,14 +39,16 @@ def to_onnx(
     """``module`` as an ONNX model (the current exporter, opset 18), its inputs named
     ``input_names`` (default: ``forward``'s arguments, in order), the dimensions of
     ``dynamic_shapes`` (keyed by ``forward``'s argument names) left dynamic. The exporter's
-    warnings and its notes on torchvision operators are silenced."""
+    warnings and the notes it logs are silenced."""
     import inspect
     import logging
     import warnings
 
-    exporter = logging.getLogger("torch.onnx")
-    level = exporter.level
-    exporter.setLevel(logging.ERROR)
+    # the exporter and the ONNX IR log notes (an empty attribute's type, say) as warnings
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnx_ir", "onnxscript")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
@@ -60,7 +63,8 @@ def to_onnx(
                 verbose=False,
             )
     finally:
-        exporter.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
     return program.model_proto.SerializeToString()
 
 
@@ -177,3 +181,24 @@ class GraphDecoder(nn.Module):
     def dynamic_shapes() -> dict[str, dict[int, object]]:
         """``dynamic_shapes`` for ``torch.onnx.export``: batch and time of ``scores``."""
         return export_shapes("scores", "lengths")
+
+
+class CKYDecoder(nn.Module):
+    """The best labelled binary tree of each sequence, as `hybrid.structured.cky`.
+
+    ``forward(scores (B, N + 1, N + 1, L), lengths (B,))`` returns ``spans``
+    ``(B, 2N - 1, 3)`` (rows ``[i, j, label]`` in preorder, ``-1`` past each sequence's
+    ``2n - 1`` spans) and the tree ``scores`` ``(B,)``; a sequence with no tree (every label
+    of a needed span ``-inf``) has score ``-inf`` and no spans.
+    """
+
+    def forward(self, scores: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        return dp.cky(scores, lengths)
+
+    @staticmethod
+    def dynamic_shapes() -> dict[str, dict[int, object]]:
+        """``dynamic_shapes`` for ``torch.onnx.export``: batch, words and labels of ``scores``
+        (the example must have ``B >= 2``, ``N >= 2`` and ``L >= 2``)."""
+        batch, size = torch.export.Dim("batch"), torch.export.Dim("size", min=2)
+        labels = torch.export.Dim("labels")
+        return {"scores": {0: batch, 1: size, 2: size, 3: labels}, "lengths": {0: batch}}

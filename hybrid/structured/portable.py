@@ -7,6 +7,7 @@ with tensor operations only, for models that leave Python: they give the same pa
 same scores (tests compare them with the public decoders), and they trust their inputs, which
 come from a model's own layers. Batch and time stay dynamic in both formats. `graph_viterbi`
 is also the eager engine behind `hybrid.structured.graph_viterbi` (CUDA, no kernels).
+`cky` is `hybrid.structured.cky`'s best tree, one span width at a time.
 
 Each recurrence is one step function over a carry, driven by a loop in eager mode and under
 TorchScript, and by ``scan`` (an ONNX ``Scan``) under ``torch.export``, whose Python loops
@@ -25,6 +26,7 @@ from ._inputs import ChainConstraints, apply_constraints, exporting
 
 __all__ = [
     "chain_kbest",
+    "cky",
     "chain_marginals",
     "chain_viterbi",
     "fold_constraints",
@@ -429,3 +431,152 @@ def pack_left(values: Tensor, keep: Tensor) -> tuple[Tensor, Tensor]:
     slot = torch.where(keep, position, torch.full_like(position, steps))
     packed = torch.full((batch, steps + 1), -1, dtype=values.dtype, device=values.device)
     return packed.scatter(1, slot, values)[:, :steps], keep.sum(1)
+
+
+# ------------------------------------------------------------------------------ trees (CKY)
+def _cky_step(
+    best: Tensor, width: Tensor, labelled: Tensor, splits: Tensor, starts: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Fill the best scores of the spans of one ``width``.
+
+    ``best`` ``(N, B, S)`` holds at row ``w - 1``, position ``i``, the best score of a tree
+    over the span ``[i, i + w)`` (``-inf`` where not filled); ``labelled`` ``(N, B, S)`` the
+    best label score of each span by width the same way; ``splits`` ``(N,)`` the left widths
+    ``1 .. N``. Returns the next ``best`` and the left width of each span's best split
+    ``(B, S)`` (ties: the leftmost; 0 for single words).
+    """
+    size = best.shape[2]
+    valid = (splits < width).view(-1, 1, 1)
+    left = best  # row k - 1: the left child [i, i + k)
+    right_rows = (width - splits - 1).clamp(min=0)  # the right child [i + k, i + width)
+    right_starts = (starts.unsqueeze(0) + splits.unsqueeze(1)).clamp(max=size - 1)  # (N, S)
+    right = best.index_select(0, right_rows)
+    right = right.gather(2, right_starts.unsqueeze(1).expand(-1, best.shape[1], -1))
+    pairs = torch.where(valid, left + right, torch.full_like(left, float("-inf")))
+    split_score, split = pairs.max(0)
+    single = width == 1
+    split_score = torch.where(single, torch.zeros_like(split_score), split_score)
+    own = labelled.index_select(0, (width - 1).view(1)).squeeze(0)
+    filled = own + split_score
+    row = (torch.arange(best.shape[0], device=best.device) == width - 1).view(-1, 1, 1)
+    best = torch.where(row, filled.unsqueeze(0), best)
+    return best, torch.where(single, torch.zeros_like(split), split + 1)
+
+
+def _cky_pop(
+    stack: Tensor, top: Tensor, splits: Tensor, labels: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Pop each sequence's top span ``[i, j)`` off ``stack`` ``(B, 2N, 2)`` (``top``: its
+    height ``(B,)``), push its children (right, then left, so that the left comes next) and
+    emit ``[i, j, label]`` (``-1`` rows for an empty stack). ``splits`` and ``labels``
+    ``(N, B, S)``: each span's left width and label, by width."""
+    batch, depth, _ = stack.shape
+    live = top > 0
+    index = (top - 1).clamp(min=0)
+    span = stack.gather(1, index.view(-1, 1, 1).expand(-1, 1, 2)).squeeze(1)  # (B, 2)
+    start, end = span[:, 0], span[:, 1]
+    row = (end - start - 1).clamp(min=0)
+    rows = torch.arange(batch, device=stack.device)
+    label = labels[row, rows, start]
+    middle = start + splits[row, rows, start]
+    parent = live & (end - start > 1)
+    children = torch.stack(
+        [torch.stack([middle, end], 1), torch.stack([start, middle], 1)], 1
+    )  # (B, 2, 2): right, then left
+    slots = torch.arange(depth, device=stack.device).unsqueeze(0)
+    stack = torch.where(
+        (parent.unsqueeze(1) & (slots == index.unsqueeze(1))).unsqueeze(2),
+        children[:, 0].unsqueeze(1),
+        stack,
+    )
+    stack = torch.where(
+        (parent.unsqueeze(1) & (slots == index.unsqueeze(1) + 1)).unsqueeze(2),
+        children[:, 1].unsqueeze(1),
+        stack,
+    )
+    top = torch.where(parent, top + 1, torch.where(live, top - 1, top))
+    emitted = torch.stack([start, end, label], 1)
+    emitted = torch.where(live.unsqueeze(1), emitted, torch.full_like(emitted, -1))
+    return stack, top, emitted
+
+
+@torch.jit.unused
+def _cky_scan(
+    best: Tensor, widths: Tensor, labelled: Tensor, splits: Tensor, starts: Tensor
+) -> tuple[Tensor, Tensor]:
+    from torch._higher_order_ops.scan import scan
+
+    def step(carry: Tensor, width: Tensor) -> tuple[Tensor, Tensor]:
+        best, split = _cky_step(carry, width, labelled, splits, starts)
+        return best.clone(), split
+
+    return scan(step, best, widths)
+
+
+@torch.jit.unused
+def _cky_trace_scan(
+    stack: Tensor, top: Tensor, steps: Tensor, splits: Tensor, labels: Tensor
+) -> Tensor:
+    from torch._higher_order_ops.scan import scan
+
+    def step(carry: tuple[Tensor, Tensor], _: Tensor) -> tuple[tuple[Tensor, Tensor], Tensor]:
+        stack, top, emitted = _cky_pop(carry[0], carry[1], splits, labels)
+        return (stack.clone(), top.clone()), emitted
+
+    return scan(step, (stack, top), steps)[1]
+
+
+def cky(scores: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+    """The best labelled binary tree of each sequence, as `hybrid.structured.cky`.
+
+    Args:
+        scores: ``(B, N + 1, N + 1, L)`` span scores, ``scores[b, i, j, label]`` for the span
+            of words ``[i, j)``.
+        lengths: ``(B,)`` int64 words per sequence, in ``[1, N]``.
+
+    Returns:
+        ``spans`` ``(B, 2N - 1, 3)`` int64 rows ``[i, j, label]`` in preorder (by start, then
+        by decreasing end; ``-1`` past each sequence's ``2n - 1`` spans, and for a sequence
+        with no tree), and the best scores ``(B,)`` (``-inf``: no tree). Ties keep the
+        smallest label and the leftmost split.
+    """
+    batch, size = scores.shape[0], scores.shape[1]
+    words = size - 1
+    device = scores.device
+    label_score, label = scores.max(-1)  # (B, S, S)
+    starts = torch.arange(size, device=device)
+    widths = torch.arange(1, words + 1, device=device)
+    ends = (starts.unsqueeze(0) + widths.unsqueeze(1)).clamp(max=words)  # (N, S)
+    rows = ends.unsqueeze(1).expand(-1, batch, -1)  # spans [i, i + w) by width
+    inside = (starts.unsqueeze(0) + widths.unsqueeze(1) <= words).unsqueeze(1)
+    by_width = label_score.unsqueeze(0).expand(words, -1, -1, -1)
+    labelled = by_width.gather(3, rows.unsqueeze(3)).squeeze(3)  # (N, B, S)
+    labelled = torch.where(inside, labelled, torch.full_like(labelled, float("-inf")))
+    labels = label.unsqueeze(0).expand(words, -1, -1, -1)
+    labels = labels.gather(3, rows.unsqueeze(3)).squeeze(3)
+    best = torch.full((words, batch, size), float("-inf"), dtype=scores.dtype, device=device)
+    if not torch.jit.is_scripting() and _exporting():
+        best, splits = _cky_scan(best, widths, labelled, widths, starts)
+    else:
+        splits = torch.zeros((words, batch, size), dtype=torch.long, device=device)
+        for w in range(words):
+            best, splits[w] = _cky_step(best, widths[w], labelled, widths, starts)
+    batch_index = torch.arange(batch, device=device)
+    total = best[lengths - 1, batch_index, torch.zeros_like(lengths)]
+    found = total > float("-inf")
+    stack = torch.zeros((batch, 2 * words, 2), dtype=torch.long, device=device)
+    stack = torch.where(
+        (torch.arange(2, device=device) == 1).view(1, 1, 2)
+        & (torch.arange(2 * words, device=device) == 0).view(1, -1, 1),
+        lengths.view(-1, 1, 1),
+        stack,
+    )
+    top = found.long()
+    steps = torch.arange(2 * words - 1, device=device)
+    if not torch.jit.is_scripting() and _exporting():
+        spans = _cky_trace_scan(stack, top, steps, splits, labels)
+    else:
+        spans = torch.empty((2 * words - 1, batch, 3), dtype=torch.long, device=device)
+        for t in range(2 * words - 1):
+            stack, top, spans[t] = _cky_pop(stack, top, splits, labels)
+    return spans.transpose(0, 1), total
