@@ -51,7 +51,7 @@ class ExportedReader:
 
         Raises:
             ValueError: for an empty story, a question without words, or a story whose
-            most recent statements (those the reader reads) hold no words.
+                most recent statements (those the reader reads) hold no words.
         """
         return next(self.answer_stories([(story, question)]))
 

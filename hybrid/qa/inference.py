@@ -48,7 +48,7 @@ def answer(reader: Reader, vocabulary: QAVocabulary, story: Sequence[str], quest
 
     Raises:
         ValueError: for an empty story, a question without words, or a story whose
-            most recent statements (those the reader reads) hold no words.
+                most recent statements (those the reader reads) hold no words.
     """
     return next(answer_stories(reader, vocabulary, [(story, question)]))
 
