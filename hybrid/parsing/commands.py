@@ -1,12 +1,14 @@
 """The parsing commands: ``hybrid train-parser`` (compare seq2seq and chart parsers on one
-encoder) and ``hybrid parse`` (parse sentences with a saved parser)."""
+encoder) and ``hybrid parse`` (parse sentences with a saved or an exported parser)."""
 
 from __future__ import annotations
 
 import argparse
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
+from .. import deploy
 from ..commands import (
     POSITIVE_INT,
     files_name,
@@ -21,6 +23,7 @@ from ..commands import (
     training_options,
 )
 from .experiment import DECODERS, MODELS
+from .text import Parse, words_and_tags
 
 
 def _train_parser(args: argparse.Namespace) -> int:
@@ -80,49 +83,37 @@ def _train_parser(args: argparse.Namespace) -> int:
 
 
 def _parse(args: argparse.Namespace) -> int:
+    window = input_window(args.sentences)
+    texts = input_texts(args.sentences)
+    if deploy.is_exported(args.model):
+        if args.decoder not in (None, "greedy"):
+            raise ValueError(
+                f"--decoder {args.decoder}: {args.model} is an exported parser, which decodes "
+                "greedily only (--decoder greedy); parse with the saved model for the others"
+            )
+        trees = deploy.load(args.model, kind="parser").parse_named(texts, window=window)
+    else:
+        trees = (str(parse.tree) for parse in _parses(args, texts, window))
+    for tree in nonempty(trees, "sentences, one per line on standard input"):
+        print(tree)
+    return 0
+
+
+def _parses(
+    args: argparse.Namespace, texts: Iterator[tuple[str, str]], window: int
+) -> Iterator[Parse]:
+    """The parses of ``texts`` (``(where, text)`` pairs) by the parser saved at
+    ``args.model``, with ``args.decoder`` and ``args.beam``."""
     from .parser import BaseParser
 
     parser = load_model(BaseParser.load, args.model)
-    inputs = (
-        _words_and_tags(where, text, parser.uses_tags)
-        for where, text in input_texts(args.sentences)
-    )
+    inputs = (words_and_tags(where, text, parser.uses_tags) for where, text in texts)
     if parser.uses_tags:  # one reading of the input, two streams in lockstep
         left, right = itertools.tee(inputs)
         sentences, tags = (words for words, _ in left), (row for _, row in right)
     else:
         sentences, tags = (words for words, _ in inputs), None
-    window = input_window(args.sentences)
-    parses = parser.parse_stream(sentences, tags, mode=args.decoder, beam=args.beam, window=window)
-    for parse in nonempty(parses, "sentences, one per line on standard input"):
-        print(parse.tree)
-    return 0
-
-
-def _words_and_tags(where: str, text: str, with_tags: bool) -> tuple[list[str], list[str]]:
-    """The words of a tokenised sentence and, ``with_tags``, the tags of its ``word/TAG``
-    tokens (else an empty list).
-
-    Raises:
-        ValueError: naming ``where`` (the argument or line), for a text without words or a
-            token without its tag.
-    """
-    tokens = text.split()
-    if not tokens:
-        raise ValueError(f"{where}: expected a sentence of at least one word, got {text!r}")
-    if not with_tags:
-        return tokens, []
-    pairs = [token.rpartition("/") for token in tokens]
-    bad = [
-        token
-        for token, (word, sep, tag) in zip(tokens, pairs, strict=True)
-        if not (word and sep and tag)
-    ]
-    if bad:
-        raise ValueError(
-            f"{where}: this parser reads POS tags: give each word as word/TAG, got {bad[:5]}"
-        )
-    return [word for word, _, _ in pairs], [tag for _, _, tag in pairs]
+    return parser.parse_stream(sentences, tags, mode=args.decoder, beam=args.beam, window=window)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -167,14 +158,17 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     parse = commands.add_parser("parse", help="parse sentences with a saved parser")
     parse.add_argument(
-        "--model", required=True, help="a models/<input>-<model>-seed<seed>.pt of a run"
+        "--model",
+        required=True,
+        help="a models/<input>-<model>-seed<seed>.pt of a run, or a seq2seq parser written by "
+        "hybrid export (which decodes greedily)",
     )
     parse.add_argument(
         "--decoder",
         choices=DECODERS,
         help="a seq2seq parser's greedy, beam or constrained (default: only well-formed trees "
-        "over the words); a chart parser's cky (default: the best tree) or mbr (the tree of "
-        "the most probable phrases)",
+        "over the words; an exported parser's only decoder is greedy); a chart parser's cky "
+        "(default: the best tree) or mbr (the tree of the most probable phrases)",
     )
     parse.add_argument("--beam", type=POSITIVE_INT, default=10)
     parse.add_argument(

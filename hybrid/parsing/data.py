@@ -19,6 +19,7 @@ from ..batching import pad_rows
 from ..vocabulary import Vocabulary
 from .linearize import linearize
 from .spans import EMPTY, tree_spans
+from .text import encode_sentences
 from .tree import Tree
 
 __all__ = [
@@ -35,7 +36,6 @@ BOS, EOS = "<s>", "</s>"
 #: The first span labels: the empty label 0 (scored 0 by a chart parser) and ``<unk>``.
 LABEL_SPECIALS = (EMPTY, "<unk>")
 _VOCABULARIES = ("words", "chars", "tags", "targets", "labels")
-_MAX_CHARS = 20
 
 
 @dataclass
@@ -153,33 +153,23 @@ def collate(
     tags: Sequence[Sequence[str]] | None = None,
     trees: Sequence[Tree] | None = None,
 ) -> ParseBatch:
-    """Tensors of ``sentences`` (with their ``tags``, and ``trees`` for training).
+    """Tensors of ``sentences`` (with their ``tags``, and ``trees`` for training): the arrays
+    of `hybrid.parsing.text.encode_sentences`, which the exported parser's runtime shares.
 
     Raises:
-        ValueError: An empty sentence, or ``tags``/``trees`` that do not match the sentences.
+        ValueError: No sentences, an empty sentence, or ``tags``/``trees`` that do not match
+            the sentences.
     """
-    if any(len(s) == 0 for s in sentences):
-        raise ValueError("sentences must not be empty")
-    if tags is not None and [len(t) for t in tags] != [len(s) for s in sentences]:
-        raise ValueError("tags must have one tag per word of each sentence")
-    order = (lambda seq: list(seq)[::-1]) if vocabulary.reverse else list
-    batch, width = len(sentences), max(len(s) for s in sentences)
-    longest = max(min(len(w), _MAX_CHARS) for s in sentences for w in s)
-    words = torch.zeros(batch, width, dtype=torch.long)
-    chars = torch.zeros(batch, width, longest, dtype=torch.long)
-    tag_ids = torch.zeros(batch, width, dtype=torch.long)
-    for b, sentence in enumerate(sentences):
-        sentence = order(sentence)
-        words[b, : len(sentence)] = torch.tensor(vocabulary.words.encode(sentence))
-        for i, word in enumerate(sentence):
-            spelled = vocabulary.chars.encode(list(word[:_MAX_CHARS]))
-            chars[b, i, : len(spelled)] = torch.tensor(spelled)
-        if tags is not None:
-            tag_ids[b, : len(sentence)] = torch.tensor(vocabulary.tags.encode(order(tags[b])))
+    arrays = encode_sentences(
+        sentences, tags, vocabulary.words, vocabulary.chars, vocabulary.tags, vocabulary.reverse
+    )
+    words, lengths, chars, tag_ids = (
+        torch.from_numpy(arrays[name]) for name in ("words", "lengths", "chars", "tags")
+    )
+    width = words.shape[1]
     targets = spans = None
     if trees is not None:
         targets, spans = _targets(vocabulary, sentences, trees), _spans(vocabulary, trees, width)
-    lengths = torch.tensor([len(s) for s in sentences])
     return ParseBatch(words, lengths, chars, tag_ids, targets, spans)
 
 

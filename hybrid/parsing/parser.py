@@ -16,13 +16,12 @@ Outputs that are not trees (greedy and beam may produce them) are repaired by
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from functools import partial
 from itertools import repeat, zip_longest
 from pathlib import Path
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..batching import WINDOW, map_in_batches
 from ..nn.seq2seq import Seq2Seq, Seq2SeqConfig
@@ -30,34 +29,12 @@ from ..saved import KIND_KEY, load_saved, save_trained
 from ..structured.beam import beam_search
 from .constraint import BracketConstraint
 from .data import EOS, ParseBatch, ParsingVocabulary, collate, inputs_of
-from .linearize import delinearize, well_formed
+from .text import WORD_BUDGET, Parse, decoded_parse
 from .tree import Tree
 
-__all__ = ["MODES", "BaseParser", "Parse", "Parser"]
+__all__ = ["MODES", "BaseParser", "DecoderStep", "Parse", "Parser", "max_lengths"]
 
 MODES = ("greedy", "beam", "constrained")
-
-#: Most padded source words decoded together (each with its beam of decoder states).
-WORD_BUDGET = 2048
-
-
-@dataclass
-class Parse:
-    """One decoded sentence.
-
-    Attributes:
-        tree: The tree over the sentence's words (repaired if needed; preterminals are the
-            given tags, or ``XX``).
-        tokens: The decoder's output: a sequence-to-sequence parser's tokens, without
-            ``<s>`` and ``</s>``; a chart parser's labelled spans in preorder, ``i:j:label``
-            (``+`` joining a unary chain).
-        well_formed: Whether ``tokens`` was a tree over the words before any repair (always
-            for a chart parser).
-    """
-
-    tree: Tree
-    tokens: list[str]
-    well_formed: bool
 
 
 class BaseParser:
@@ -213,6 +190,36 @@ class BaseParser:
         return found(model, ParsingVocabulary.from_dict(saved["vocabulary"]))
 
 
+def max_lengths(lengths: Tensor, max_ratio: float) -> Tensor:
+    """``(B,)`` int64: the most tokens (``</s>`` included) decoded for sentences of
+    ``lengths`` ``(B,)`` words, ``floor(length * max_ratio + 10)``."""
+    return (lengths.double() * max_ratio + 10).long()
+
+
+class DecoderStep(nn.Module):
+    """A `Seq2Seq`'s decoder step (`Seq2Seq.step`) with the special target tokens other than
+    ``</s>`` (padding, ``<s>``, ``<unk>``) forbidden, so that no decoder emits them.
+
+    ``forward(tokens (N,), state)`` -> the log-probabilities ``(N, V)`` of the next token,
+    ``-inf`` at those specials, and the new state.
+
+    Args:
+        model: The encoder-decoder (held, not copied).
+        vocabulary: Its vocabularies.
+    """
+
+    def __init__(self, model: Seq2Seq, vocabulary: ParsingVocabulary):
+        super().__init__()
+        self.model = model
+        targets = vocabulary.targets
+        specials = [targets.index(t) for t in targets.specials if t != EOS]
+        self.register_buffer("forbidden", torch.tensor(specials), persistent=False)
+
+    def forward(self, tokens: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict]:
+        log_probs, state = self.model.step(tokens, state)
+        return log_probs.index_fill(1, self.forbidden.to(log_probs.device), float("-inf")), state
+
+
 class Parser(BaseParser):
     """A trained `Seq2Seq` with its `ParsingVocabulary`.
 
@@ -221,6 +228,10 @@ class Parser(BaseParser):
         vocabulary: Its vocabularies.
         max_ratio: Longest output as a multiple of the sentence length (plus 10 tokens); the
             constrained decoder allows trees of at most that many tokens.
+
+    Attributes:
+        decoder_step: The model's `DecoderStep`, which every decoder calls (and
+            `hybrid.parsing.export.PortableParser` too).
     """
 
     modes = MODES
@@ -234,10 +245,7 @@ class Parser(BaseParser):
             raise ValueError(f"max_ratio must be a number >= 1, got {max_ratio!r}")
         super().__init__(model, vocabulary)
         self.max_ratio = max_ratio
-        targets = vocabulary.targets
-        self._specials = torch.tensor(
-            [targets.index(t) for t in targets.specials if targets.index(t) != vocabulary.eos]
-        )
+        self.decoder_step = DecoderStep(model, vocabulary)
 
     def summed_loss(
         self, trees: Sequence[Tree], label_smoothing: float = 0.0
@@ -260,12 +268,6 @@ class Parser(BaseParser):
     def _start(self, batch: ParseBatch) -> dict[str, Tensor]:
         return self.model.start(**self.model_inputs(batch))
 
-    def _step(self, tokens: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict]:
-        """The model's step with the special tokens other than ``</s>`` (padding, ``<s>``,
-        ``<unk>``) forbidden, so that no decoder emits them."""
-        log_probs, state = self.model.step(tokens, state)
-        return log_probs.index_fill(1, self._specials.to(log_probs.device), float("-inf")), state
-
     @torch.no_grad()
     def _parse_batch(
         self,
@@ -278,7 +280,7 @@ class Parser(BaseParser):
         tags = None if items[0][1] is None else [row for _, row in items]
         batch = self.batch(sentences, tags)
         targets = self.vocabulary.targets
-        constraint, max_length = None, (batch.lengths.double() * self.max_ratio + 10).long()
+        constraint, max_length = None, max_lengths(batch.lengths, self.max_ratio)
         if mode == "constrained":
             # The same length bound as a tree of at most (max_length - n - 1) / 2 brackets:
             # every hypothesis the constraint allows finishes within it.
@@ -286,7 +288,7 @@ class Parser(BaseParser):
             constraint = BracketConstraint(targets.tokens, batch.lengths, EOS, max_brackets=budget)
             max_length = constraint.max_length()
         result = beam_search(
-            self._step,
+            self.decoder_step,
             self._start(batch),
             batch_size=len(sentences),
             beam=1 if mode == "greedy" else beam,
@@ -299,9 +301,8 @@ class Parser(BaseParser):
         parses = []
         for b, sentence in enumerate(sentences):
             ids = result.tokens[b, 0, : result.lengths[b, 0]].tolist()
-            tokens = [t for t in targets.decode(ids) if t != EOS]
-            tree = delinearize(tokens, list(sentence), None if tags is None else list(tags[b]))
-            parses.append(Parse(tree, tokens, well_formed(tokens, len(sentence))))
+            ids = [i for i in ids if i != self.vocabulary.eos]
+            parses.append(decoded_parse(ids, targets, sentence, None if tags is None else tags[b]))
         return parses
 
     @torch.no_grad()
