@@ -10,6 +10,7 @@ sentence of the Penn Treebank sample is compared.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -24,6 +25,8 @@ from realdata import real_corpus
 
 from hybrid import deploy
 from hybrid.cli import main
+from hybrid.nn.span_scorer import SpanScorer, SpanScorerConfig
+from hybrid.parsing.chart import ChartParser
 from hybrid.parsing.data import ParsingVocabulary, collate, inputs_of
 from hybrid.parsing.experiment import default_settings, load_corpus, new_parser
 from hybrid.parsing.export import PortableParser, export_parser
@@ -117,10 +120,14 @@ def exported(parsers, tmp_path_factory):
     def get(kind: str, fmt: str):
         if (kind, fmt) not in written:
             out = folder / f"{kind}.{fmt}"
+            model = parsers[kind].model
+            model.train()  # as if exported in the middle of training
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 export_parser(parsers[kind], fmt, out)
-            # the parser is left as it was: trainable, its decoder an LSTM
+            # the parser is left as it was: training, trainable, its decoder an LSTM
+            assert model.training
+            model.eval()
             assert all(p.requires_grad for p in parsers[kind].model.parameters())
             assert isinstance(parsers[kind].model.decoder, torch.nn.LSTM)
             written[kind, fmt] = out
@@ -145,19 +152,94 @@ def test_portable_parser_decodes_like_the_greedy_parser(kind, parsers):
     assert bool((counts < max_lengths(batch.lengths, parser.max_ratio) - 1).any())
 
 
-def test_the_torch_free_encoding_is_that_of_collate(parsers):
-    """`encode_sentences` (the runtime's) pads what `collate` (the trained parser's) does:
-    reading order, characters cut at 20, tags, unknown words."""
+def test_the_encoding_reads_in_order_cuts_characters_and_pads(parsers):
+    """`encode_sentences` (which `collate` and the runtime share): each sentence in the
+    vocabulary's reading order, characters cut at 20, tags, unknown words, zero padding."""
     words = [["a", "x" * 30, "dog"], ["unseen-word"], ["the", "cat", "saw", "mary", "."]]
     tags = [["DT", "NN", "NN"], ["XYZ"], ["DT", "NN", "VBD", "NNP", "."]]
     for kind in ("none", "attention"):
         vocabulary = parsers[kind].vocabulary
-        batch = collate(vocabulary, words, tags)
         arrays = encode_sentences(
             words, tags, vocabulary.words, vocabulary.chars, vocabulary.tags, vocabulary.reverse
         )
-        for name in ("words", "lengths", "chars", "tags"):
-            assert np.array_equal(arrays[name], getattr(batch, name).numpy()), (kind, name)
+        assert arrays["words"].shape == (3, 5) and arrays["chars"].shape == (3, 5, 20)
+        assert arrays["lengths"].tolist() == [3, 1, 5]
+        for b, (sentence, row) in enumerate(zip(words, tags, strict=True)):
+            step = -1 if vocabulary.reverse else 1
+            ordered, ordered_tags, n = sentence[::step], row[::step], len(sentence)
+            assert arrays["words"][b].tolist() == [
+                *(vocabulary.words.encode([w])[0] for w in ordered),
+                *[0] * (5 - n),
+            ]
+            assert arrays["tags"][b].tolist() == [
+                *(vocabulary.tags.encode([t])[0] for t in ordered_tags),
+                *[0] * (5 - n),
+            ]
+            for i, word in enumerate(ordered):
+                spelled = [vocabulary.chars.encode([c])[0] for c in word[:20]]
+                assert arrays["chars"][b, i].tolist() == spelled + [0] * (20 - len(spelled))
+            assert not arrays["chars"][b, n:].any()
+        batch = collate(vocabulary, words, tags)
+        assert np.array_equal(batch.chars.numpy(), arrays["chars"])
+
+
+def test_a_copy_given_another_model_decodes_with_it(parsers):
+    """The weight average decodes through a copy of the parser holding the averaged model:
+    the copy must decode as a parser built on that model."""
+    parser = parsers["attention"]
+    other = copy.deepcopy(parser.model)
+    with torch.no_grad():
+        for weight in other.parameters():
+            weight.add_(0.5 * torch.randn_like(weight))
+    shifted = copy.copy(parser)
+    shifted.model = other
+    sentences, tags = inputs_of(TEST[:20])
+    fresh = Parser(other, parser.vocabulary, parser.max_ratio)
+    assert [p.tokens for p in shifted.parse(sentences, tags, mode="greedy")] == [
+        p.tokens for p in fresh.parse(sentences, tags, mode="greedy")
+    ]
+    assert [p.tokens for p in shifted.parse(sentences, tags, mode="greedy")] != [
+        p.tokens for p in parser.parse(sentences, tags, mode="greedy")
+    ]
+
+
+def test_ties_and_the_length_bound_decode_alike(parsers, tmp_path):
+    """Every step ties two tokens and never offers </s>: greedy decoding takes the lower of
+    the two up to the length bound, eagerly, in the portable module and through ONNX."""
+    parser = copy.deepcopy(parsers["none"])
+    targets = parser.vocabulary.targets
+    first, second = [i for i, t in enumerate(targets.tokens) if t not in targets.specials][:2]
+    with torch.no_grad():
+        parser.model.output.weight.zero_()
+        parser.model.output.bias.fill_(-5.0)
+        parser.model.output.bias[[first, second]] = 0.0
+        parser.model.output.bias[parser.vocabulary.eos] = -30.0
+    sentences, tags = inputs_of(TEST[:5])
+    bounds = max_lengths(torch.tensor([len(s) for s in sentences]), parser.max_ratio)
+    parses = parser.parse(sentences, tags if parser.uses_tags else None, mode="greedy")
+    assert [p.tokens for p in parses] == [[targets.tokens[first]] * int(n) for n in bounds]
+    out = tmp_path / "tied.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export_parser(parser, "onnx", out)
+    assert deploy.load(out).parse(_texts(parser, TEST[:5])) == [str(p.tree) for p in parses]
+
+
+def test_the_package_finds_the_chart_parser_without_being_told(tmp_path):
+    """`BaseParser.load` reads a chart parser in a process that never imported
+    `hybrid.parsing.chart` (the package loads its names on first use)."""
+    vocabulary = ParsingVocabulary.build(TRAIN[:50])
+    config = SpanScorerConfig(num_words=len(vocabulary.words), num_labels=len(vocabulary.labels))
+    ChartParser(SpanScorer(config), vocabulary).save(tmp_path / "chart.pt")
+    script = (
+        "import sys\n"
+        "from hybrid.parsing import BaseParser\n"
+        "assert 'hybrid.parsing.chart' not in sys.modules\n"
+        f"print(type(BaseParser.load({str(tmp_path / 'chart.pt')!r})).__name__)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "ChartParser"
 
 
 @pytest.mark.parametrize(

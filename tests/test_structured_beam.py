@@ -410,3 +410,20 @@ def test_early_stopping_is_exact_under_length_normalisation(alpha, tables):
     expected = true_nbest(enumerate_all(log_probs, 5), 1, alpha)
     assert expected[0].tokens != [EOS]
     assert_matches(result, 0, expected, alpha)
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_ties_keep_the_lowest_token_as_an_argmax_does(beam):
+    """Tokens 2, 4 and 5 tie at every step and ``eos`` (1) is never best: each hypothesis
+    extends the lowest-numbered tokens first, whatever the device's top-k would do."""
+    scores = torch.full((6,), -9.0)
+    scores[[2, 4, 5]] = -1.0
+
+    def step(tokens: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        return scores.expand(tokens.shape[0], -1).log_softmax(-1), state
+
+    result = beam_search(step, torch.zeros(2), 2, beam, 4, bos=0, eos=1, nbest=beam)
+    best = [2, 2, 2, 2]
+    assert result.to_lists()[0][0] == best and result.to_lists()[1][0] == best
+    if beam > 1:
+        assert result.to_lists()[0][1] == [2, 2, 2, 4]

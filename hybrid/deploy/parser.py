@@ -27,7 +27,12 @@ class ExportedParser:
     def __init__(self, path: str | os.PathLike[str], description: dict, threads: int | None = None):
         self.path = Path(path)
         self.description = description
-        check_keys(self.path, description, {"uses_tags": bool, "reverse": bool})
+        check_keys(self.path, description, {"uses_tags": bool, "reverse": bool, "decoder": str})
+        if description["decoder"] != "greedy":
+            raise ValueError(
+                f"{self.path}.json: decoder {description['decoder']!r}; this runtime runs the "
+                "greedy decoding hybrid export writes"
+            )
         found = vocabularies(self.path, description, ("words", "chars", "tags", "targets"))
         self.words, self.chars = found["words"], found["chars"]
         self.tags, self.targets = found["tags"], found["targets"]

@@ -188,8 +188,9 @@ class CKYDecoder(nn.Module):
 
     ``forward(scores (B, N + 1, N + 1, L), lengths (B,))`` returns ``spans``
     ``(B, 2N - 1, 3)`` (rows ``[i, j, label]`` in preorder, ``-1`` past each sequence's
-    ``2n - 1`` spans) and the tree ``scores`` ``(B,)``; a sequence with no tree (every label
-    of a needed span ``-inf``) has score ``-inf`` and no spans.
+    ``2n - 1`` spans) and the tree ``scores`` ``(B,)``, computed in the scores' dtype; a
+    sequence with no tree (every tree holds a span whose labels are all ``-inf``) has score
+    ``-inf`` and no spans.
     """
 
     def forward(self, scores: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:

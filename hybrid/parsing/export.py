@@ -300,6 +300,7 @@ def export_parser(parser: BaseParser, fmt: str, out: str | os.PathLike[str]) -> 
         ValueError: An unknown ``fmt``, and those of `PortableParser`.
     """
     check_format(fmt)
+    training = parser.model.training  # PortableParser puts it in evaluation mode
     portable = PortableParser(parser)
     vocabulary = parser.vocabulary
     description = {
@@ -310,7 +311,10 @@ def export_parser(parser: BaseParser, fmt: str, out: str | os.PathLike[str]) -> 
         "reverse": vocabulary.reverse,
         "vocabulary": {name: getattr(vocabulary, name).to_dict() for name in VOCABULARIES},
     }
-    if fmt == "torchscript":
-        portable.trace_step()
-    with _frozen(parser.model):
-        return write_exported(portable, fmt, out, description)
+    try:
+        if fmt == "torchscript":
+            portable.trace_step()
+        with _frozen(parser.model):
+            return write_exported(portable, fmt, out, description)
+    finally:
+        parser.model.train(training)

@@ -181,6 +181,8 @@ class BaseParser:
                 another format, or another kind of model or a checkpoint: see
                 `hybrid.saved.load_saved`).
         """
+        from . import chart  # noqa: F401  (defines, and so registers, the chart parser's kind)
+
         kinds = tuple(BaseParser._kinds) if cls is BaseParser else (cls.kind,)
         saved = load_saved(path, kinds, map_location=device)
         found = BaseParser._kinds[saved[KIND_KEY]]
@@ -228,10 +230,6 @@ class Parser(BaseParser):
         vocabulary: Its vocabularies.
         max_ratio: Longest output as a multiple of the sentence length (plus 10 tokens); the
             constrained decoder allows trees of at most that many tokens.
-
-    Attributes:
-        decoder_step: The model's `DecoderStep`, which every decoder calls (and
-            `hybrid.parsing.export.PortableParser` too).
     """
 
     modes = MODES
@@ -245,7 +243,13 @@ class Parser(BaseParser):
             raise ValueError(f"max_ratio must be a number >= 1, got {max_ratio!r}")
         super().__init__(model, vocabulary)
         self.max_ratio = max_ratio
-        self.decoder_step = DecoderStep(model, vocabulary)
+
+    @property
+    def decoder_step(self) -> DecoderStep:
+        """The `DecoderStep` of the parser's current model, which every decoder calls (and
+        `hybrid.parsing.export.PortableParser` too): made on each use, so that a copy of the
+        parser given another model (a weight average, say) decodes with that model."""
+        return DecoderStep(self.model, self.vocabulary)
 
     def summed_loss(
         self, trees: Sequence[Tree], label_smoothing: float = 0.0

@@ -14,7 +14,8 @@ gives the initial state with leading dimension ``B``; the search repeats each ro
 The search (as in fairseq and GNMT):
 
 - All ``B*K`` hypotheses advance in one step call; per sequence, the ``2K`` best of the
-  ``K*V`` one-token extensions are taken by raw score (sum of log-probs) in one ``topk``.
+  ``K*V`` one-token extensions are taken by raw score (sum of log-probs) in one stable sort
+  (ties: the lowest slot, then the smallest token, as an argmax takes them).
 - An extension by ``eos`` that ranks among the ``K`` best finishes: it joins the sequence's
   pool of ``nbest`` finished hypotheses if its *normalised* score beats the pool's worst.
   The ``K`` best extensions by other tokens form the next live beam, so the beam stays full.
@@ -446,8 +447,11 @@ def _extensions(raw: Tensor, log_probs: Tensor, allowed: Tensor) -> tuple[Tensor
     """
     batch_size, beam, vocab = log_probs.shape
     extended = torch.where(allowed, raw[..., None] + log_probs, _NEG_INF)
-    raw, index = extended.view(batch_size, -1).topk(min(2 * beam, beam * vocab), dim=1)
-    return raw, index // vocab, index % vocab
+    # a stable sort, not a top-k, so that ties keep the lowest index (the first slot, then
+    # the smallest token), as an argmax does: the same choice on every device and in export
+    raw, index = extended.view(batch_size, -1).sort(dim=1, descending=True, stable=True)
+    keep = min(2 * beam, beam * vocab)
+    return raw[:, :keep], index[:, :keep] // vocab, index[:, :keep] % vocab
 
 
 def _ended(raw: Tensor, parent: Tensor, token: Tensor, at: int, rules: _Rules) -> _Hyps:
