@@ -44,7 +44,13 @@ def _redraw(args: argparse.Namespace) -> int:
 
 
 #: Per kind of saved system (`hybrid.saved`), the domain whose ``export`` module writes it.
-_EXPORTERS = {"tagger": "tagging", "speech system": "speech", "parser": "parsing", "reader": "qa"}
+_EXPORTERS = {
+    "tagger": "tagging",
+    "speech system": "speech",
+    "parser": "parsing",
+    "chart parser": "parsing",
+    "reader": "qa",
+}
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -54,12 +60,7 @@ def _export(args: argparse.Namespace) -> int:
     from .saved import KIND_KEY, load_saved
 
     model = Path(args.model)
-    kind = load_saved(model, (*_EXPORTERS, "chart parser"))[KIND_KEY]
-    if kind == "chart parser":
-        raise ValueError(
-            f"{model}: a chart parser; hybrid export writes taggers, speech systems, "
-            "sequence-to-sequence parsers and readers"
-        )
+    kind = load_saved(model, tuple(_EXPORTERS))[KIND_KEY]
     if args.k is not None and kind != "tagger":
         raise ValueError(f"--k: n-best taggings are exported with taggers; {model} holds a {kind}")
     suffix = ".onnx" if args.format == "onnx" else ".torchscript.pt"

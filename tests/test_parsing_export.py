@@ -225,6 +225,60 @@ def test_ties_and_the_length_bound_decode_alike(parsers, tmp_path):
     assert deploy.load(out).parse(_texts(parser, TEST[:5])) == [str(p.tree) for p in parses]
 
 
+def _chart(objective: str, train, steps: int = 30, tags: bool = True, vocabulary_trees=None):
+    """A small chart parser (``objective``: ``crf`` or ``ssvm``) trained ``steps`` steps of
+    16 trees of ``train``."""
+    vocabulary = ParsingVocabulary.build(vocabulary_trees or train)
+    base = default_settings("synthetic")
+    settings = replace(base, model={**base.model, **SIZES}, chars=True)
+    torch.manual_seed(0)
+    parser = new_parser(vocabulary, settings, tags, f"chart-{objective}")
+    optimizer = torch.optim.Adam(parser.model.parameters(), lr=1e-2)
+    parser.model.train()
+    for step in range(steps):
+        start = step * 16 % len(train)
+        loss = parser.loss(train[start : start + 16])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    parser.model.eval()
+    return parser
+
+
+@pytest.mark.parametrize(("objective", "fmt"), [("crf", "onnx"), ("ssvm", "torchscript")])
+def test_exported_chart_parser_parses_like_its_cky(objective, fmt, tmp_path):
+    """A chart parser exports with its CKY: the best tree of every sentence, as the saved
+    parser's ``cky`` mode gives it, in batches of 1 to 64."""
+    parser = _chart(objective, TRAIN)
+    sentences, tags = inputs_of(TEST)
+    expected = [str(p.tree) for p in parser.parse(sentences, tags, mode="cky")]
+    out = tmp_path / f"chart.{fmt}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export_parser(parser, fmt, out)
+    exported = deploy.load(out)
+    assert exported.decoder == "cky"
+    texts = _texts(parser, TEST)
+    for size in (1, 7, 64):
+        got = [t for i in range(0, len(texts), size) for t in exported.parse(texts[i : i + size])]
+        assert got == expected, size
+
+
+def test_the_commands_export_a_chart_parser_and_parse_with_it(tmp_path, capsys):
+    parser = _chart("crf", TRAIN, steps=10)
+    parser.save(tmp_path / "chart.pt")
+    assert main(["export", "--model", str(tmp_path / "chart.pt"), "--format", "torchscript"]) == 0
+    texts = _texts(parser, TEST[:8])
+    capsys.readouterr()
+    assert main(["parse", "--model", str(tmp_path / "chart.pt"), *texts]) == 0
+    saved = capsys.readouterr().out
+    exported = str(tmp_path / "chart.torchscript.pt")
+    assert main(["parse", "--model", exported, *texts]) == 0
+    assert capsys.readouterr().out == saved
+    assert main(["parse", "--model", exported, "--decoder", "mbr", *texts]) == 2
+    assert "decodes with cky only" in capsys.readouterr().err
+
+
 def test_the_package_finds_the_chart_parser_without_being_told(tmp_path):
     """`BaseParser.load` reads a chart parser in a process that never imported
     `hybrid.parsing.chart` (the package loads its names on first use)."""
@@ -323,7 +377,7 @@ def test_parser_export_errors_are_named(parsers, exported, tmp_path, capsys):
     path = exported("attention", "torchscript")
     # only the greedy decoder is exported
     assert main(["parse", "--model", str(path), "--decoder", "beam", "the/DT dog/NN"]) == 2
-    assert "decodes greedily only (--decoder greedy)" in capsys.readouterr().err
+    assert "decodes with greedy only" in capsys.readouterr().err
     # a parser that reads tags needs them, named by the argument
     assert main(["parse", "--model", str(path), "the/DT dog/NN", "the dog"]) == 2
     assert "argument 2: this parser reads POS tags" in capsys.readouterr().err
@@ -346,11 +400,9 @@ def test_parser_export_errors_are_named(parsers, exported, tmp_path, capsys):
     (tmp_path / "broken.ts.json").write_text(json.dumps(description))
     with pytest.raises(ValueError, match=r"broken.ts.json: not a description .*'uses_tags'"):
         deploy.load(tmp_path / "broken.ts")
-    # only sequence-to-sequence parsers, in the formats hybrid export writes
-    vocabulary = parsers["attention"].vocabulary
-    chart = new_parser(vocabulary, default_settings("synthetic"), False, "chart-crf")
-    with pytest.raises(ValueError, match="must be a sequence-to-sequence Parser"):
-        export_parser(chart, "onnx", tmp_path / "chart.onnx")
+    # only parsers, in the formats hybrid export writes
+    with pytest.raises(ValueError, match="must be a Parser or a ChartParser"):
+        export_parser(parsers["none"].model, "onnx", tmp_path / "model.onnx")
     with pytest.raises(ValueError, match="format must be one of"):
         export_parser(parsers["none"], "pdf", tmp_path / "parser.pdf")
-    assert not (tmp_path / "chart.onnx").exists() and not (tmp_path / "parser.pdf").exists()
+    assert not (tmp_path / "model.onnx").exists() and not (tmp_path / "parser.pdf").exists()

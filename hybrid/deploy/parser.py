@@ -1,5 +1,5 @@
-"""`ExportedParser`: a sequence-to-sequence parser exported by ``hybrid export``, run without
-torch."""
+"""`ExportedParser`: a parser exported by ``hybrid export`` (a sequence-to-sequence parser
+with its greedy decoding, or a chart parser with its CKY), run without torch."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..batching import WINDOW, map_in_batches
-from ..parsing.text import WORD_BUDGET, decoded_parse, encode_sentences, words_and_tags
+from ..parsing.text import (
+    WORD_BUDGET,
+    chart_parse,
+    decoded_parse,
+    encode_sentences,
+    words_and_tags,
+)
 from . import check_keys, runner, vocabularies
 
 __all__ = ["ExportedParser"]
@@ -16,7 +22,8 @@ __all__ = ["ExportedParser"]
 
 class ExportedParser:
     """A parser exported by ``hybrid export``: `parse` returns the trees ``hybrid parse``
-    prints, decoded greedily (``--decoder greedy``, the one decoder it exports).
+    prints with the one decoder exported, `decoder`: ``"greedy"`` for a
+    sequence-to-sequence parser (``--decoder greedy``), ``"cky"`` for a chart parser.
 
     Args:
         path: The exported model.
@@ -28,14 +35,24 @@ class ExportedParser:
         self.path = Path(path)
         self.description = description
         check_keys(self.path, description, {"uses_tags": bool, "reverse": bool, "decoder": str})
-        if description["decoder"] != "greedy":
+        #: The decoder exported: ``"greedy"`` or ``"cky"``.
+        self.decoder = description["decoder"]
+        if self.decoder not in ("greedy", "cky"):
             raise ValueError(
-                f"{self.path}.json: decoder {description['decoder']!r}; this runtime runs the "
-                "greedy decoding hybrid export writes"
+                f"{self.path}.json: decoder {self.decoder!r}; this runtime runs the greedy "
+                "decoding and the CKY that hybrid export writes"
             )
-        found = vocabularies(self.path, description, ("words", "chars", "tags", "targets"))
+        names = (
+            "words",
+            "chars",
+            "tags",
+            "targets",
+            *(("labels",) if self.decoder == "cky" else ()),
+        )
+        found = vocabularies(self.path, description, names)
         self.words, self.chars = found["words"], found["chars"]
         self.tags, self.targets = found["tags"], found["targets"]
+        self.labels = found.get("labels")
         self.uses_tags = description["uses_tags"]
         self.reverse = description["reverse"]
         self._run = runner(self.path, description, threads)
@@ -49,7 +66,7 @@ class ExportedParser:
     ) -> Iterator[str]:
         """The bracketed tree of each of ``sentences``, in order, read ``window`` at a time and
         decoded in batches of at most ``budget`` padded words (a longer sentence alone), as
-        `hybrid.parsing.parser.BaseParser.parse_stream` does in ``greedy`` mode.
+        `hybrid.parsing.parser.BaseParser.parse_stream` does with the exported `decoder`.
 
         Args:
             sentences: One tokenised sentence per string (``word/TAG`` tokens for a parser
@@ -83,15 +100,18 @@ class ExportedParser:
         tags = [row for _, row in items] if self.uses_tags else None
         arrays = encode_sentences(sentences, tags, self.words, self.chars, self.tags, self.reverse)
         outputs = self._run(arrays)
-        tokens, counts = outputs["tokens"], outputs["token_lengths"]
-        return [
-            str(
-                decoded_parse(
-                    tokens[b, : counts[b]].tolist(),
-                    self.targets,
-                    sentence,
-                    None if tags is None else tags[b],
-                ).tree
+        row_tags = [None if tags is None else tags[b] for b in range(len(sentences))]
+        if self.decoder == "cky":
+            labels = self.labels.tokens
+            spans = outputs["spans"]
+            parses = (
+                chart_parse(spans[b, : 2 * len(s) - 1].tolist(), labels, s, row_tags[b])
+                for b, s in enumerate(sentences)
             )
-            for b, sentence in enumerate(sentences)
-        ]
+        else:
+            tokens, counts = outputs["tokens"], outputs["token_lengths"]
+            parses = (
+                decoded_parse(tokens[b, : counts[b]].tolist(), self.targets, s, row_tags[b])
+                for b, s in enumerate(sentences)
+            )
+        return [str(parse.tree) for parse in parses]

@@ -137,9 +137,12 @@ class SpanScorer(nn.Module):
         backward = torch.cat([backward, backward.new_zeros(batch, 1, backward.shape[2])], dim=1)
         backward = torch.where(last, self.stop, backward)
         fenceposts = self.fencepost(torch.cat([forward, -backward], dim=2))  # (B, N + 1, H)
-        start, end = torch.triu_indices(steps + 1, steps + 1, 1, device=states.device)
-        hidden = fenceposts[:, end] - fenceposts[:, start] + self.bias  # (B, P, H)
-        labels = self.output(self.dropout(torch.relu(self.norm(hidden))))  # (B, P, L - 1)
-        scores = labels.new_zeros(batch, steps + 1, steps + 1, self.config.num_labels)
-        scores[:, start, end, 1:] = labels
-        return scores
+        # every pair of fenceposts, [b, i, j] = f_j - f_i: no shape depends on the data, so
+        # the scorer exports with the sentence length left dynamic (the pairs i >= j are
+        # scored and then zeroed)
+        hidden = fenceposts.unsqueeze(1) - fenceposts.unsqueeze(2) + self.bias  # (B, S, S, H)
+        labels = self.output(self.dropout(torch.relu(self.norm(hidden))))  # (B, S, S, L - 1)
+        fence = torch.arange(steps + 1, device=states.device)
+        spans = (fence.unsqueeze(1) < fence.unsqueeze(0)).unsqueeze(2)  # i < j
+        labels = torch.where(spans, labels, torch.zeros_like(labels))
+        return torch.cat([torch.zeros_like(labels[..., :1]), labels], dim=3)

@@ -42,7 +42,7 @@ from ..nn.span_scorer import SpanScorer, SpanScorerConfig
 from ..structured.tree import cky, tree_hinge, tree_log_partition, tree_marginals, tree_score
 from .data import ParseBatch, ParsingVocabulary, inputs_of
 from .parser import BaseParser, Parse
-from .spans import spans_tree
+from .text import chart_parse
 from .tree import Tree
 
 __all__ = ["CHART_MODES", "ChartParser"]
@@ -140,14 +140,10 @@ class ChartParser(BaseParser):
             scores = gains.masked_fill(torch.isneginf(scores), _NEG_INF)
         rows, _ = cky(scores, batch.lengths)
         labels = self.vocabulary.labels.tokens
-        parses = []
-        for b, (sentence, row_tags) in enumerate(items):
-            found = rows[b, : 2 * len(sentence) - 1].tolist()
-            spans = [(i, j, labels[label]) for i, j, label in found]
-            tree = spans_tree(spans, sentence, row_tags)
-            tokens = [f"{i}:{j}:{label.replace(' ', '+')}" for i, j, label in spans]
-            parses.append(Parse(tree, tokens, True))
-        return parses
+        return [
+            chart_parse(rows[b, : 2 * len(sentence) - 1].tolist(), labels, sentence, row_tags)
+            for b, (sentence, row_tags) in enumerate(items)
+        ]
 
 
 def _cost(batch: ParseBatch, scores: Tensor) -> Tensor:

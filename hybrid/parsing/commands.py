@@ -86,12 +86,13 @@ def _parse(args: argparse.Namespace) -> int:
     window = input_window(args.sentences)
     texts = input_texts(args.sentences)
     if deploy.is_exported(args.model):
-        if args.decoder not in (None, "greedy"):
+        parser = deploy.load(args.model, kind="parser")
+        if args.decoder not in (None, parser.decoder):
             raise ValueError(
                 f"--decoder {args.decoder}: {args.model} is an exported parser, which decodes "
-                "greedily only (--decoder greedy); parse with the saved model for the others"
+                f"with {parser.decoder} only; parse with the saved model for the others"
             )
-        trees = deploy.load(args.model, kind="parser").parse_named(texts, window=window)
+        trees = parser.parse_named(texts, window=window)
     else:
         trees = (str(parse.tree) for parse in _parses(args, texts, window))
     for tree in nonempty(trees, "sentences, one per line on standard input"):
@@ -160,14 +161,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     parse.add_argument(
         "--model",
         required=True,
-        help="a models/<input>-<model>-seed<seed>.pt of a run, or a seq2seq parser written by "
-        "hybrid export (which decodes greedily)",
+        help="a models/<input>-<model>-seed<seed>.pt of a run, or a parser written by hybrid "
+        "export (a seq2seq parser decodes greedily, a chart parser with cky)",
     )
     parse.add_argument(
         "--decoder",
         choices=DECODERS,
         help="a seq2seq parser's greedy, beam or constrained (default: only well-formed trees "
-        "over the words; an exported parser's only decoder is greedy); a chart parser's cky "
+        "over the words; an exported one's only decoder is greedy); a chart parser's cky "
         "(default: the best tree) or mbr (the tree of the most probable phrases)",
     )
     parse.add_argument("--beam", type=POSITIVE_INT, default=10)

@@ -1,5 +1,5 @@
-"""A trained sequence-to-sequence parser as one module that TorchScript and ONNX accept, and the
-files it exports to.
+"""A trained parser as one module that TorchScript and ONNX accept, and the files it exports
+to: a sequence-to-sequence parser with its greedy decoding, a chart parser with its CKY.
 
 `PortableParser` decodes as `Parser` does in its ``greedy`` mode (the most likely next token
 at every step, until ``</s>`` or the length bound `hybrid.parsing.parser.max_lengths`; greedy
@@ -17,6 +17,10 @@ Python loop to the example's length, a ``scan`` keeps batch and time dynamic.
 
 Only greedy decoding is exported: beam search and the constrained decoder (`Parser`'s
 default) run with the saved model.
+
+`PortableChartParser` is a chart parser's span scorer followed by `hybrid.nn.CKYDecoder`: the
+best tree (its ``cky`` mode, the default); the minimum-Bayes-risk trees (``mbr``) are not
+exported.
 """
 
 from __future__ import annotations
@@ -33,12 +37,21 @@ from torch import Tensor, nn
 
 from ..commands import load_model
 from ..exporting import check_format, write_exported
+from ..nn.decoders import CKYDecoder
 from ..nn.seq2seq import Seq2Seq
 from ..structured.portable import _exporting
+from .chart import ChartParser
 from .data import ParseBatch
 from .parser import BaseParser, DecoderStep, Parser, max_lengths
 
-__all__ = ["INPUTS", "OUTPUTS", "PortableParser", "export_model", "export_parser"]
+__all__ = [
+    "INPUTS",
+    "OUTPUTS",
+    "PortableChartParser",
+    "PortableParser",
+    "export_model",
+    "export_parser",
+]
 
 INPUTS = ("words", "lengths", "chars", "tags")
 OUTPUTS = ("tokens", "token_lengths")
@@ -184,32 +197,13 @@ class PortableParser(nn.Module):
             return scan(step, carry, ends)[1]
 
     def example(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Inputs of two sentences of 3 and 2 words of up to 4 characters, for tracing."""
-        num_words, num_chars, num_tags = self.sizes
-        generator = torch.Generator().manual_seed(0)
-
-        def indices(size: int, shape: tuple[int, ...]) -> Tensor:
-            if size <= 2:  # an input the model does not read (or only specials)
-                return torch.zeros(shape, dtype=torch.long)
-            return torch.randint(2, size, shape, generator=generator)
-
-        words, tags = indices(num_words, (2, 3)), indices(num_tags, (2, 3))
-        chars = indices(num_chars, (2, 3, 4))
-        chars[:, :, 3] = 0
-        words[1, 2], chars[1, 2], tags[1, 2] = 0, 0, 0
-        return words, torch.tensor([3, 2]), chars, tags
+        """Inputs of two sentences of 3 and 2 words (`_example`)."""
+        return _example(*self.sizes)
 
     @staticmethod
     def dynamic_shapes() -> dict[str, dict[int, object]]:
         """``dynamic_shapes`` for ``torch.onnx.export``: batch, words and characters."""
-        batch, time = torch.export.Dim("batch"), torch.export.Dim("time")
-        width = torch.export.Dim("characters")
-        return {
-            "words": {0: batch, 1: time},
-            "lengths": {0: batch},
-            "chars": {0: batch, 1: time, 2: width},
-            "tags": {0: batch, 1: time},
-        }
+        return _dynamic_shapes()
 
     def trace_step(self) -> None:
         """Trace the decoder step (on the state of `example`) for TorchScript, which cannot
@@ -222,6 +216,86 @@ class PortableParser(nn.Module):
             tokens = torch.full_like(pointer, self.bos)
             example = (tokens, h, c, memory, mask, pointer)
             self.step = torch.jit.trace(self.step, example, check_trace=False)
+
+
+def _example(num_words: int, num_chars: int, num_tags: int) -> tuple[Tensor, ...]:
+    """Inputs of two sentences of 3 and 2 words of 3 characters and a padding column, for
+    tracing a parser over vocabularies of those sizes (zeros for an input of 2 or fewer
+    entries: one the model does not read)."""
+    generator = torch.Generator().manual_seed(0)
+
+    def indices(size: int, shape: tuple[int, ...]) -> Tensor:
+        if size <= 2:
+            return torch.zeros(shape, dtype=torch.long)
+        return torch.randint(2, size, shape, generator=generator)
+
+    words, tags = indices(num_words, (2, 3)), indices(num_tags, (2, 3))
+    chars = indices(num_chars, (2, 3, 4))
+    chars[:, :, 3] = 0
+    words[1, 2], chars[1, 2], tags[1, 2] = 0, 0, 0
+    return words, torch.tensor([3, 2]), chars, tags
+
+
+def _dynamic_shapes() -> dict[str, dict[int, object]]:
+    """``dynamic_shapes`` of a parser's inputs for ``torch.onnx.export``: batch, words and
+    characters."""
+    batch, time = torch.export.Dim("batch"), torch.export.Dim("time")
+    width = torch.export.Dim("characters")
+    return {
+        "words": {0: batch, 1: time},
+        "lengths": {0: batch},
+        "chars": {0: batch, 1: time, 2: width},
+        "tags": {0: batch, 1: time},
+    }
+
+
+class _ChartScores(nn.Module):
+    """A chart parser's span scores ``(B, N + 1, N + 1, L)`` for decoding
+    (`ChartParser.scores`), from padded inputs."""
+
+    def __init__(self, parser: ChartParser):
+        super().__init__()
+        self.model = parser.model
+        self.parser = parser
+
+    def forward(self, words: Tensor, lengths: Tensor, chars: Tensor, tags: Tensor) -> Tensor:
+        batch = ParseBatch(words, lengths, chars, tags, None)
+        return self.parser.scores(batch, decoding=True)
+
+
+class PortableChartParser(nn.Module):
+    """``forward(words (B, S), lengths (B,), chars (B, S, C), tags (B, S))`` -> ``[spans]``:
+    ``(B, 2S - 1, 3)`` rows ``[i, j, label]`` of each sentence's best tree in preorder
+    (``-1`` past its ``2n - 1`` spans), the spans of `ChartParser`'s ``cky`` mode; the
+    inputs as `PortableParser`'s.
+
+    Args:
+        parser: A trained chart parser; this puts its model in evaluation mode.
+    """
+
+    input_names = INPUTS
+    output_names = ("spans",)
+
+    def __init__(self, parser: ChartParser):
+        super().__init__()
+        parser.model.eval()
+        config = parser.model.config
+        self.network = _ChartScores(parser)
+        self.decoder = CKYDecoder()
+        self.sizes = (config.num_words, config.num_chars, config.num_features)
+
+    def forward(self, words: Tensor, lengths: Tensor, chars: Tensor, tags: Tensor) -> list[Tensor]:
+        spans, _ = self.decoder(self.network(words, lengths, chars, tags), lengths)
+        return [spans]
+
+    def example(self) -> tuple[Tensor, ...]:
+        """Inputs of two sentences of 3 and 2 words (`_example`)."""
+        return _example(*self.sizes)
+
+    @staticmethod
+    def dynamic_shapes() -> dict[str, dict[int, object]]:
+        """``dynamic_shapes`` for ``torch.onnx.export``: batch, words and characters."""
+        return _dynamic_shapes()
 
 
 class _LSTMCells(nn.Module):
@@ -280,39 +354,43 @@ def _frozen(model: nn.Module) -> Iterator[None]:
 
 
 def export_model(path: str | os.PathLike[str], fmt: str, out: str | os.PathLike[str]) -> Path:
-    """`export_parser` of the sequence-to-sequence parser saved at ``path`` (`Parser.save`).
+    """`export_parser` of the parser saved at ``path`` (`BaseParser.save`: either kind).
 
     Raises:
-        ValueError: naming ``path``, when it holds no sequence-to-sequence parser; those of
-            `export_parser`.
+        ValueError: naming ``path``, when it holds no parser; those of `export_parser`.
     """
-    return export_parser(load_model(Parser.load, str(path)), fmt, out)
+    return export_parser(load_model(BaseParser.load, str(path)), fmt, out)
 
 
 def export_parser(parser: BaseParser, fmt: str, out: str | os.PathLike[str]) -> Path:
-    """Write ``parser``'s greedy decoding (`PortableParser`) as ``out`` (``fmt``: ``"onnx"``
-    or ``"torchscript"``) and its description as ``out`` + ``.json``
-    (`hybrid.exporting.write_exported`: kind ``"parser"``, the ``words``, ``chars``,
-    ``tags`` and ``targets`` vocabularies, ``reverse``, ``uses_tags``, ``max_ratio`` and
-    ``decoder``); return the description's path.
+    """Write ``parser`` as ``out`` (``fmt``: ``"onnx"`` or ``"torchscript"``): a
+    sequence-to-sequence parser's greedy decoding (`PortableParser`), or a chart parser's
+    CKY (`PortableChartParser`); and its description as ``out`` + ``.json``
+    (`hybrid.exporting.write_exported`: kind ``"parser"``, the ``decoder`` (``"greedy"`` or
+    ``"cky"``), the vocabularies, ``reverse``, ``uses_tags`` and ``max_ratio``); return the
+    description's path. The parser's model is left in the mode it was in.
 
     Raises:
-        ValueError: An unknown ``fmt``, and those of `PortableParser`.
+        ValueError: An unknown ``fmt``, or a parser of neither kind.
     """
     check_format(fmt)
-    training = parser.model.training  # PortableParser puts it in evaluation mode
-    portable = PortableParser(parser)
+    if not isinstance(parser, Parser | ChartParser):
+        raise ValueError(f"parser must be a Parser or a ChartParser, got {type(parser).__name__}")
+    training = parser.model.training  # the portable modules put it in evaluation mode
+    chart = isinstance(parser, ChartParser)
+    portable = PortableChartParser(parser) if chart else PortableParser(parser)
     vocabulary = parser.vocabulary
+    names = (*VOCABULARIES, "labels") if chart else VOCABULARIES
     description = {
         "kind": "parser",
-        "decoder": "greedy",
-        "max_ratio": portable.max_ratio,
+        "decoder": "cky" if chart else "greedy",
+        "max_ratio": None if chart else portable.max_ratio,
         "uses_tags": parser.uses_tags,
         "reverse": vocabulary.reverse,
-        "vocabulary": {name: getattr(vocabulary, name).to_dict() for name in VOCABULARIES},
+        "vocabulary": {name: getattr(vocabulary, name).to_dict() for name in names},
     }
     try:
-        if fmt == "torchscript":
+        if fmt == "torchscript" and not chart:
             portable.trace_step()
         with _frozen(parser.model):
             return write_exported(portable, fmt, out, description)

@@ -16,12 +16,14 @@ import numpy as np
 
 from ..vocabulary import Vocabulary
 from .linearize import delinearize, well_formed
+from .spans import spans_tree
 from .tree import Tree
 
 __all__ = [
     "MAX_CHARS",
     "WORD_BUDGET",
     "Parse",
+    "chart_parse",
     "decoded_parse",
     "encode_sentences",
     "words_and_tags",
@@ -132,3 +134,18 @@ def decoded_parse(
     tokens = targets.decode(list(ids))
     tree = delinearize(tokens, list(sentence), None if tags is None else list(tags))
     return Parse(tree, tokens, well_formed(tokens, len(sentence)))
+
+
+def chart_parse(
+    rows: Sequence[Sequence[int]],
+    labels: Sequence[str],
+    sentence: Sequence[str],
+    tags: Sequence[str] | None,
+) -> Parse:
+    """The `Parse` of ``sentence`` (with its POS ``tags``, or ``XX``) from a chart parser's
+    best tree: ``rows``, its ``2n - 1`` spans ``[i, j, label index]`` in preorder (as
+    `hybrid.structured.cky` gives them), ``labels`` the span labels by index. Its tokens are
+    the spans as ``i:j:label``."""
+    spans = [(i, j, labels[label]) for i, j, label in rows]
+    tree = spans_tree(spans, sentence, tags)
+    return Parse(tree, [f"{i}:{j}:{label.replace(' ', '+')}" for i, j, label in spans], True)

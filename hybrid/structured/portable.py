@@ -434,32 +434,31 @@ def pack_left(values: Tensor, keep: Tensor) -> tuple[Tensor, Tensor]:
 
 
 # ------------------------------------------------------------------------------ trees (CKY)
-def _cky_step(
-    best: Tensor, width: Tensor, labelled: Tensor, splits: Tensor, starts: Tensor
-) -> tuple[Tensor, Tensor]:
+def _cky_step(best: Tensor, width: Tensor, own: Tensor) -> tuple[Tensor, Tensor]:
     """Fill the best scores of the spans of one ``width``.
 
     ``best`` ``(N, B, S)`` holds at row ``w - 1``, position ``i``, the best score of a tree
-    over the span ``[i, i + w)`` (``-inf`` where not filled); ``labelled`` ``(N, B, S)`` the
-    best label score of each span by width the same way; ``splits`` ``(N,)`` the left widths
-    ``1 .. N``. Returns the next ``best`` and the left width of each span's best split
-    ``(B, S)`` (ties: the leftmost; 0 for single words).
+    over the span ``[i, i + w)`` (``-inf`` where not filled); ``own`` ``(B, S)`` the best
+    label score of each span of this width by its start. Returns the next ``best`` and the
+    left width of each span's best split ``(B, S)`` (ties: the leftmost; 0 for single
+    words). Every other size comes from ``best``'s shape, so that an exported scan sees one
+    set of sizes.
     """
     size = best.shape[2]
+    splits = torch.arange(1, best.shape[0] + 1, device=best.device)  # left widths k
+    starts = torch.arange(size, device=best.device)
     valid = (splits < width).view(-1, 1, 1)
-    left = best  # row k - 1: the left child [i, i + k)
     right_rows = (width - splits - 1).clamp(min=0)  # the right child [i + k, i + width)
     right_starts = (starts.unsqueeze(0) + splits.unsqueeze(1)).clamp(max=size - 1)  # (N, S)
     right = best.index_select(0, right_rows)
     right = right.gather(2, right_starts.unsqueeze(1).expand(-1, best.shape[1], -1))
-    pairs = torch.where(valid, left + right, torch.full_like(left, float("-inf")))
+    # row k - 1 of best is the left child [i, i + k)
+    pairs = torch.where(valid, best + right, torch.full_like(best, float("-inf")))
     split_score, split = pairs.max(0)
     single = width == 1
     split_score = torch.where(single, torch.zeros_like(split_score), split_score)
-    own = labelled.index_select(0, (width - 1).view(1)).squeeze(0)
-    filled = own + split_score
-    row = (torch.arange(best.shape[0], device=best.device) == width - 1).view(-1, 1, 1)
-    best = torch.where(row, filled.unsqueeze(0), best)
+    row = (splits == width).view(-1, 1, 1)
+    best = torch.where(row, (own + split_score).unsqueeze(0), best)
     return best, torch.where(single, torch.zeros_like(split), split + 1)
 
 
@@ -501,16 +500,14 @@ def _cky_pop(
 
 
 @torch.jit.unused
-def _cky_scan(
-    best: Tensor, widths: Tensor, labelled: Tensor, splits: Tensor, starts: Tensor
-) -> tuple[Tensor, Tensor]:
+def _cky_scan(best: Tensor, widths: Tensor, labelled: Tensor) -> tuple[Tensor, Tensor]:
     from torch._higher_order_ops.scan import scan
 
-    def step(carry: Tensor, width: Tensor) -> tuple[Tensor, Tensor]:
-        best, split = _cky_step(carry, width, labelled, splits, starts)
+    def step(carry: Tensor, xs: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        best, split = _cky_step(carry, xs[0], xs[1])
         return best.clone(), split
 
-    return scan(step, best, widths)
+    return scan(step, best, (widths, labelled))
 
 
 @torch.jit.unused
@@ -556,11 +553,11 @@ def cky(scores: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
     labels = labels.gather(3, rows.unsqueeze(3)).squeeze(3)
     best = torch.full((words, batch, size), float("-inf"), dtype=scores.dtype, device=device)
     if not torch.jit.is_scripting() and _exporting():
-        best, splits = _cky_scan(best, widths, labelled, widths, starts)
+        best, splits = _cky_scan(best, widths, labelled)
     else:
         splits = torch.zeros((words, batch, size), dtype=torch.long, device=device)
         for w in range(words):
-            best, splits[w] = _cky_step(best, widths[w], labelled, widths, starts)
+            best, splits[w] = _cky_step(best, widths[w], labelled[w])
     batch_index = torch.arange(batch, device=device)
     total = best[lengths - 1, batch_index, torch.zeros_like(lengths)]
     found = total > float("-inf")
