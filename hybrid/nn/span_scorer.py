@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..structured._inputs import resolve_lengths
+from ..structured._inputs import capturing, resolve_lengths
 from .encoders import SequenceEncoder
 
 __all__ = ["OBJECTIVES", "SpanScorer", "SpanScorerConfig"]
@@ -137,12 +137,22 @@ class SpanScorer(nn.Module):
         backward = torch.cat([backward, backward.new_zeros(batch, 1, backward.shape[2])], dim=1)
         backward = torch.where(last, self.stop, backward)
         fenceposts = self.fencepost(torch.cat([forward, -backward], dim=2))  # (B, N + 1, H)
-        # every pair of fenceposts, [b, i, j] = f_j - f_i: no shape depends on the data, so
-        # the scorer exports with the sentence length left dynamic (the pairs i >= j are
-        # scored and then zeroed)
-        hidden = fenceposts.unsqueeze(1) - fenceposts.unsqueeze(2) + self.bias  # (B, S, S, H)
-        labels = self.output(self.dropout(torch.relu(self.norm(hidden))))  # (B, S, S, L - 1)
-        fence = torch.arange(steps + 1, device=states.device)
-        spans = (fence.unsqueeze(1) < fence.unsqueeze(0)).unsqueeze(2)  # i < j
-        labels = torch.where(spans, labels, torch.zeros_like(labels))
-        return torch.cat([torch.zeros_like(labels[..., :1]), labels], dim=3)
+        if capturing():
+            # a recorded graph cannot list the spans of a symbolic length: score every pair
+            # of fenceposts, [b, i, j] = f_j - f_i, and keep i < j (twice the work of the
+            # listed spans, so only for export; tests compare the two)
+            pairs = fenceposts.unsqueeze(1) - fenceposts.unsqueeze(2) + self.bias
+            labels = self._labels(pairs)  # (B, N + 1, N + 1, L - 1)
+            fence = torch.arange(steps + 1, device=states.device)
+            spans = (fence.unsqueeze(1) < fence.unsqueeze(0)).unsqueeze(2)
+            labels = torch.where(spans, labels, torch.zeros_like(labels))
+            return torch.cat([torch.zeros_like(labels[..., :1]), labels], dim=3)
+        start, end = torch.triu_indices(steps + 1, steps + 1, 1, device=states.device)
+        labels = self._labels(fenceposts[:, end] - fenceposts[:, start] + self.bias)  # (B, P, .)
+        scores = labels.new_zeros(batch, steps + 1, steps + 1, self.config.num_labels)
+        scores[:, start, end, 1:] = labels
+        return scores
+
+    def _labels(self, hidden: Tensor) -> Tensor:
+        """The non-empty labels' scores ``(..., L - 1)`` of span vectors ``(..., H)``."""
+        return self.output(self.dropout(torch.relu(self.norm(hidden))))
