@@ -28,13 +28,35 @@ from .deploy import FORMATS
 from .files import write_atomic, write_json_atomic
 from .nn.decoders import to_onnx
 
-__all__ = ["FORMATS", "check_format", "to_torchscript", "write_exported", "write_module"]
+__all__ = [
+    "FORMATS",
+    "check_format",
+    "to_torchscript",
+    "word_shapes",
+    "write_exported",
+    "write_module",
+]
 
 
 def check_format(fmt: str) -> None:
     """A ``ValueError`` unless ``fmt`` is one of `FORMATS`."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+
+
+def word_shapes(features: str) -> dict[str, dict[int, object]]:
+    """``dynamic_shapes`` for ``torch.onnx.export`` of a model over padded words: ``words``
+    ``(B, T)``, ``lengths`` ``(B,)``, ``chars`` ``(B, T, C)`` and ``features`` ``(B, T)``
+    (named ``features``: a tagger's ``"features"``, a parser's ``"tags"``), with batch,
+    words and characters dynamic."""
+    batch, time = torch.export.Dim("batch"), torch.export.Dim("time")
+    width = torch.export.Dim("characters")
+    return {
+        "words": {0: batch, 1: time},
+        "lengths": {0: batch},
+        "chars": {0: batch, 1: time, 2: width},
+        features: {0: batch, 1: time},
+    }
 
 
 def to_torchscript(portable: nn.Module) -> torch.jit.ScriptModule:

@@ -59,6 +59,21 @@ KINDS = {
 SIZES = {"hidden": 32, "word_dim": 16, "target_dim": 16, "char_dim": 8, "char_out": 8}
 
 
+def _fit(parser, train, steps: int):
+    """``parser`` trained ``steps`` steps of 16 trees of ``train`` (Adam), in evaluation
+    mode."""
+    optimizer = torch.optim.Adam(parser.model.parameters(), lr=1e-2)
+    parser.model.train()
+    for step in range(steps):
+        start = step * 16 % len(train)
+        loss = parser.loss(train[start : start + 16])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    parser.model.eval()
+    return parser
+
+
 def _trained(kind: str, train, steps: int = 60, vocabulary_trees=None) -> Parser:
     """A small parser of ``kind`` (`KINDS`), its vocabulary from ``vocabulary_trees`` (else
     ``train``), trained ``steps`` steps of 16 trees of ``train``."""
@@ -75,16 +90,7 @@ def _trained(kind: str, train, steps: int = 60, vocabulary_trees=None) -> Parser
     )
     torch.manual_seed(0)
     parser = new_parser(vocabulary, settings, options["tags"], kind)
-    optimizer = torch.optim.Adam(parser.model.parameters(), lr=1e-2)
-    parser.model.train()
-    for step in range(steps):
-        start = step * 16 % len(train)
-        loss = parser.loss(train[start : start + 16])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    parser.model.eval()
-    return parser
+    return _fit(parser, train, steps)
 
 
 def _texts(parser: Parser, trees) -> list[str]:
@@ -233,16 +239,7 @@ def _chart(objective: str, train, steps: int = 30, tags: bool = True, vocabulary
     settings = replace(base, model={**base.model, **SIZES}, chars=True)
     torch.manual_seed(0)
     parser = new_parser(vocabulary, settings, tags, f"chart-{objective}")
-    optimizer = torch.optim.Adam(parser.model.parameters(), lr=1e-2)
-    parser.model.train()
-    for step in range(steps):
-        start = step * 16 % len(train)
-        loss = parser.loss(train[start : start + 16])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    parser.model.eval()
-    return parser
+    return _fit(parser, train, steps)
 
 
 @pytest.mark.parametrize(("objective", "fmt"), [("crf", "onnx"), ("ssvm", "torchscript")])

@@ -36,7 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from ..commands import load_model
-from ..exporting import check_format, write_exported
+from ..exporting import check_format, word_shapes, write_exported
 from ..nn.decoders import CKYDecoder
 from ..nn.seq2seq import Seq2Seq
 from ..structured.portable import _exporting
@@ -203,7 +203,7 @@ class PortableParser(nn.Module):
     @staticmethod
     def dynamic_shapes() -> dict[str, dict[int, object]]:
         """``dynamic_shapes`` for ``torch.onnx.export``: batch, words and characters."""
-        return _dynamic_shapes()
+        return word_shapes("tags")
 
     def trace_step(self) -> None:
         """Trace the decoder step (on the state of `example`) for TorchScript, which cannot
@@ -234,19 +234,6 @@ def _example(num_words: int, num_chars: int, num_tags: int) -> tuple[Tensor, ...
     chars[:, :, 3] = 0
     words[1, 2], chars[1, 2], tags[1, 2] = 0, 0, 0
     return words, torch.tensor([3, 2]), chars, tags
-
-
-def _dynamic_shapes() -> dict[str, dict[int, object]]:
-    """``dynamic_shapes`` of a parser's inputs for ``torch.onnx.export``: batch, words and
-    characters."""
-    batch, time = torch.export.Dim("batch"), torch.export.Dim("time")
-    width = torch.export.Dim("characters")
-    return {
-        "words": {0: batch, 1: time},
-        "lengths": {0: batch},
-        "chars": {0: batch, 1: time, 2: width},
-        "tags": {0: batch, 1: time},
-    }
 
 
 class _ChartScores(nn.Module):
@@ -295,7 +282,7 @@ class PortableChartParser(nn.Module):
     @staticmethod
     def dynamic_shapes() -> dict[str, dict[int, object]]:
         """``dynamic_shapes`` for ``torch.onnx.export``: batch, words and characters."""
-        return _dynamic_shapes()
+        return word_shapes("tags")
 
 
 class _LSTMCells(nn.Module):

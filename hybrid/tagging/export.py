@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ..commands import load_model
-from ..exporting import check_format, write_exported
+from ..exporting import check_format, word_shapes, write_exported
 from ..nn.decoders import KBestDecoder, MarginalDecoder, ViterbiDecoder
 from .batching import Batch
 from .model import Tagger
@@ -121,14 +121,7 @@ class PortableTagger(nn.Module):
     @staticmethod
     def dynamic_shapes() -> dict[str, dict[int, object]]:
         """``dynamic_shapes`` for ``torch.onnx.export``: batch, words and characters."""
-        batch, time = torch.export.Dim("batch"), torch.export.Dim("time")
-        width = torch.export.Dim("characters")
-        return {
-            "words": {0: batch, 1: time},
-            "lengths": {0: batch},
-            "chars": {0: batch, 1: time, 2: width},
-            "features": {0: batch, 1: time},
-        }
+        return word_shapes("features")
 
 
 def export_model(
