@@ -1,9 +1,10 @@
-"""Exported sequence-to-sequence parsers parse like the parsers they came from.
+"""Exported parsers parse like the parsers they came from.
 
-The oracle is the trained parser itself, decoding greedily (`Parser.parse` with
-``mode="greedy"``): `PortableParser` must give its output tokens, and its export to
-TorchScript and to ONNX, run by `hybrid.deploy` (onnxruntime, no torch), every sentence's
-tree. Each model kind (no attention, attention, attention + word pointer) is trained briefly
+The oracle is the trained parser itself: a sequence-to-sequence parser decoding greedily
+(`Parser.parse` with ``mode="greedy"``), a chart parser with CKY (``mode="cky"``).
+`PortableParser` must give the greedy output tokens, and every export to TorchScript and to
+ONNX, run by `hybrid.deploy` (onnxruntime, no torch), every sentence's tree. Each model kind
+(no attention, attention, attention + word pointer; chart CRF and SSVM) is trained briefly
 here (the comparison needs a trained model's scores, not a good one); on real data every test
 sentence of the Penn Treebank sample is compared.
 """
@@ -242,23 +243,55 @@ def _chart(objective: str, train, steps: int = 30, tags: bool = True, vocabulary
     return _fit(parser, train, steps)
 
 
-@pytest.mark.parametrize(("objective", "fmt"), [("crf", "onnx"), ("ssvm", "torchscript")])
-def test_exported_chart_parser_parses_like_its_cky(objective, fmt, tmp_path):
+@pytest.mark.parametrize(
+    ("objective", "tags", "fmt"),
+    [("crf", True, "onnx"), ("ssvm", True, "torchscript"), ("crf", False, "torchscript")],
+)
+def test_exported_chart_parser_parses_like_its_cky(objective, tags, fmt, tmp_path):
     """A chart parser exports with its CKY: the best tree of every sentence, as the saved
-    parser's ``cky`` mode gives it, in batches of 1 to 64."""
-    parser = _chart(objective, TRAIN)
-    sentences, tags = inputs_of(TEST)
-    expected = [str(p.tree) for p in parser.parse(sentences, tags, mode="cky")]
+    parser's ``cky`` mode gives it, in batches of 1 to 64 sentences (one-word sentences, a
+    batch of them alone, and unknown words among them); the parser is left as it was."""
+    parser = _chart(objective, TRAIN, tags=tags)
+    parser.model.train()  # as if exported in the middle of training
     out = tmp_path / f"chart.{fmt}"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         export_parser(parser, fmt, out)
+    assert parser.model.training
+    parser.model.eval()
     exported = deploy.load(out)
     assert exported.decoder == "cky"
     texts = _texts(parser, TEST)
-    for size in (1, 7, 64):
-        got = [t for i in range(0, len(texts), size) for t in exported.parse(texts[i : i + size])]
-        assert got == expected, size
+    odd = ["zebra/NN", "the/DT"] if parser.uses_tags else ["zebra", "the"]
+    for chosen in ([texts[0]], odd, [odd[0], *texts[1:7]], texts[7:71]):
+        split = [[token.rpartition("/") for token in text.split()] for text in chosen]
+        sentences = [[w if parser.uses_tags else t for w, _, t in row] for row in split]
+        row_tags = [[t for _, _, t in row] for row in split] if parser.uses_tags else None
+        expected = [str(p.tree) for p in parser.parse(sentences, row_tags, mode="cky")]
+        assert exported.parse(chosen) == expected, chosen[:2]
+
+
+def test_the_span_scorer_scores_alike_when_recorded():
+    """While a graph is recorded the span scorer scores every fencepost pair (no shape may
+    depend on the sentence); traced on 3 words, it gives the listed spans' scores, to the
+    last bit, for a wider ragged batch with a one-word sentence."""
+    vocabulary = ParsingVocabulary.build(TRAIN[:50])
+    config = SpanScorerConfig(
+        num_words=len(vocabulary.words), num_labels=len(vocabulary.labels), hidden=16,
+        word_dim=8, span_hidden=12,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    scorer = SpanScorer(config).double().eval()
+    with torch.no_grad():
+        for parameter in scorer.parameters():
+            parameter.normal_()
+    words = torch.randint(2, len(vocabulary.words), (4, 7))
+    lengths = torch.tensor([7, 1, 4, 6])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(scorer, (words[:2, :3], torch.tensor([3, 2])), check_trace=False)
+    with torch.no_grad():
+        assert torch.equal(traced(words, lengths), scorer(words, lengths))
 
 
 def test_the_commands_export_a_chart_parser_and_parse_with_it(tmp_path, capsys):
@@ -273,7 +306,7 @@ def test_the_commands_export_a_chart_parser_and_parse_with_it(tmp_path, capsys):
     assert main(["parse", "--model", exported, *texts]) == 0
     assert capsys.readouterr().out == saved
     assert main(["parse", "--model", exported, "--decoder", "mbr", *texts]) == 2
-    assert "decodes with cky only" in capsys.readouterr().err
+    assert "decodes with cky only (--decoder cky)" in capsys.readouterr().err
 
 
 def test_the_package_finds_the_chart_parser_without_being_told(tmp_path):
@@ -324,7 +357,7 @@ def test_exported_parser_parses_like_the_parser(kind, fmt, parsers, exported):
 def test_every_ptb_sample_test_sentence_parses_alike_after_export(tmp_path):
     """A parser trained briefly on the PTB sample's training trees (words, tags and
     characters, attention), exported to ONNX and to TorchScript, parses every test sentence
-    of the sample as it does."""
+    of the sample as it does; so does a chart parser exported to ONNX."""
     folder = real_corpus("ptb_sample")
     train, _, test = load_corpus("ptb", str(folder.parent))
     parser = _trained("attention", train, steps=12)
@@ -335,6 +368,14 @@ def test_every_ptb_sample_test_sentence_parses_alike_after_export(tmp_path):
             warnings.simplefilter("ignore")
             export_parser(parser, fmt, tmp_path / f"ptb.{fmt}")
         assert deploy.load(tmp_path / f"ptb.{fmt}").parse(texts) == expected, fmt
+    # a chart parser (tree CRF) trained as briefly, through ONNX
+    chart = _chart("crf", train, steps=12)
+    sentences, tags = inputs_of(test)
+    expected = [str(p.tree) for p in chart.parse(sentences, tags, mode="cky")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export_parser(chart, "onnx", tmp_path / "chart.onnx")
+    assert deploy.load(tmp_path / "chart.onnx").parse(_texts(chart, test)) == expected
 
 
 def test_the_runtime_imports_no_torch(parsers, exported):
@@ -374,7 +415,7 @@ def test_parser_export_errors_are_named(parsers, exported, tmp_path, capsys):
     path = exported("attention", "torchscript")
     # only the greedy decoder is exported
     assert main(["parse", "--model", str(path), "--decoder", "beam", "the/DT dog/NN"]) == 2
-    assert "decodes with greedy only" in capsys.readouterr().err
+    assert "decodes with greedy only (--decoder greedy)" in capsys.readouterr().err
     # a parser that reads tags needs them, named by the argument
     assert main(["parse", "--model", str(path), "the/DT dog/NN", "the dog"]) == 2
     assert "argument 2: this parser reads POS tags" in capsys.readouterr().err
@@ -400,6 +441,8 @@ def test_parser_export_errors_are_named(parsers, exported, tmp_path, capsys):
     # only parsers, in the formats hybrid export writes
     with pytest.raises(ValueError, match="must be a Parser or a ChartParser"):
         export_parser(parsers["none"].model, "onnx", tmp_path / "model.onnx")
+    with pytest.raises(ValueError, match="must be a sequence-to-sequence Parser"):
+        PortableParser(_chart("crf", TRAIN, steps=1))
     with pytest.raises(ValueError, match="format must be one of"):
         export_parser(parsers["none"], "pdf", tmp_path / "parser.pdf")
     assert not (tmp_path / "model.onnx").exists() and not (tmp_path / "parser.pdf").exists()

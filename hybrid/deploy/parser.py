@@ -53,6 +53,8 @@ class ExportedParser:
         self.words, self.chars = found["words"], found["chars"]
         self.tags, self.targets = found["tags"], found["targets"]
         self.labels = found.get("labels")
+        if self.decoder == "cky" and self.labels is None:
+            raise ValueError(f"{self.path}.json: a chart parser's description needs its labels")
         self.uses_tags = description["uses_tags"]
         self.reverse = description["reverse"]
         self._run = runner(self.path, description, threads)

@@ -139,8 +139,8 @@ class SpanScorer(nn.Module):
         fenceposts = self.fencepost(torch.cat([forward, -backward], dim=2))  # (B, N + 1, H)
         if capturing():
             # a recorded graph cannot list the spans of a symbolic length: score every pair
-            # of fenceposts, [b, i, j] = f_j - f_i, and keep i < j (twice the work of the
-            # listed spans, so only for export; tests compare the two)
+            # of fenceposts, [b, i, j] = f_j - f_i, and keep i < j (twice the work and memory
+            # of the listed spans, so only while recording; a test compares the two)
             pairs = fenceposts.unsqueeze(1) - fenceposts.unsqueeze(2) + self.bias
             labels = self._labels(pairs)  # (B, N + 1, N + 1, L - 1)
             fence = torch.arange(steps + 1, device=states.device)

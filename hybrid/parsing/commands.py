@@ -90,7 +90,8 @@ def _parse(args: argparse.Namespace) -> int:
         if args.decoder not in (None, parser.decoder):
             raise ValueError(
                 f"--decoder {args.decoder}: {args.model} is an exported parser, which decodes "
-                f"with {parser.decoder} only; parse with the saved model for the others"
+                f"with {parser.decoder} only (--decoder {parser.decoder}); parse with the saved "
+                "model for its other decoders"
             )
         trees = parser.parse_named(texts, window=window)
     else:
@@ -169,7 +170,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         choices=DECODERS,
         help="a seq2seq parser's greedy, beam or constrained (default: only well-formed trees "
         "over the words; an exported one's only decoder is greedy); a chart parser's cky "
-        "(default: the best tree) or mbr (the tree of the most probable phrases)",
+        "(default: the best tree, an exported one's only decoder) or mbr (the tree of the most "
+        "probable phrases)",
     )
     parse.add_argument("--beam", type=POSITIVE_INT, default=10)
     parse.add_argument(

@@ -55,7 +55,7 @@ __all__ = [
 
 INPUTS = ("words", "lengths", "chars", "tags")
 OUTPUTS = ("tokens", "token_lengths")
-#: The vocabularies an exported parser's description holds.
+#: The vocabularies an exported parser's description holds (a chart parser's also ``labels``).
 VOCABULARIES = ("words", "chars", "tags", "targets")
 
 

@@ -1,10 +1,11 @@
-"""Between text and a sequence-to-sequence parser's arrays, without torch: what a trained
-parser and an exported one (`hybrid.deploy`) share.
+"""Between text and a parser's arrays, without torch: what a trained parser and an exported
+one (`hybrid.deploy`) share.
 
 `words_and_tags` reads one line of ``hybrid parse``'s input, `encode_sentences` pads sentences
 into the index arrays the parser's encoder reads (NumPy, laid out as
-`hybrid.parsing.data.collate` lays out its tensors), and `decoded_parse` turns a decoder's
-output token ids into the `Parse` (tree, tokens, well-formedness) of a sentence.
+`hybrid.parsing.data.collate` lays out its tensors), `decoded_parse` turns a
+sequence-to-sequence decoder's output token ids, and `chart_parse` a chart parser's best
+spans, into the `Parse` (tree, tokens, well-formedness) of a sentence.
 """
 
 from __future__ import annotations
@@ -146,6 +147,11 @@ def chart_parse(
     best tree: ``rows``, its ``2n - 1`` spans ``[i, j, label index]`` in preorder (as
     `hybrid.structured.cky` gives them), ``labels`` the span labels by index. Its tokens are
     the spans as ``i:j:label``."""
+    if not rows or rows[0][0] < 0:
+        raise ValueError(
+            f"no tree: every labelled binary tree over {' '.join(sentence)[:60]!r} holds a "
+            "forbidden span"
+        )
     spans = [(i, j, labels[label]) for i, j, label in rows]
     tree = spans_tree(spans, sentence, tags)
     return Parse(tree, [f"{i}:{j}:{label.replace(' ', '+')}" for i, j, label in spans], True)
