@@ -157,21 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         1: [[s] for s in sentences[: args.latency_sentences]],
         64: [sentences[i : i + 64] for i in range(0, len(sentences), 64)],
     }
-    seconds = {(name, b): [] for name in taggers for b in BATCHES}
-    for _ in range(args.rounds):
-        for b in BATCHES:
-            for name, tag in taggers.items():
-                begin = time.perf_counter()
-                for batch in passes[b]:
-                    tag(batch)
-                seconds[name, b].append(time.perf_counter() - begin)
+    seconds = _median_seconds(taggers, passes, args.rounds)
     rows = []
     for name in taggers:
-        latency = statistics.median(seconds[name, 1]) / len(passes[1]) * 1e3
-        throughput = len(sentences) / statistics.median(seconds[name, 64])
-        rows.append(
-            (name, latency, len(passes[1]) / statistics.median(seconds[name, 1]), throughput)
-        )
+        latency = seconds[name, 1] / len(passes[1]) * 1e3
+        throughput = len(sentences) / seconds[name, 64]
+        rows.append((name, latency, len(passes[1]) / seconds[name, 1], throughput))
     table = _table(rows, model, len(sentences), args)
     print(table)
     if args.out:
@@ -180,6 +171,20 @@ def main(argv: list[str] | None = None) -> int:
         _write_csv(rows, args.out.with_suffix(".csv"))
         _plot(rows, args.out.with_suffix(".png"))
     return 0
+
+
+def _median_seconds(systems: dict, passes: dict, rounds: int) -> dict:
+    """``{(system, batch size): median seconds}`` of running each system over every batch of
+    ``passes[batch size]``, ``rounds`` times, the systems interleaved round by round."""
+    seconds = {(name, b): [] for name in systems for b in passes}
+    for _ in range(rounds):
+        for b, batches in passes.items():
+            for name, run in systems.items():
+                begin = time.perf_counter()
+                for batch in batches:
+                    run(batch)
+                seconds[name, b].append(time.perf_counter() - begin)
+    return {key: statistics.median(values) for key, values in seconds.items()}
 
 
 def _recognition(args) -> int:
@@ -218,14 +223,7 @@ def _recognition(args) -> int:
     recordings = [item for group in groups for item in group]
     audio = sum(len(samples) / rate for samples, rate in recordings)
     passes = {1: [[item] for item in recordings], 64: groups}  # "64": a speaker's recordings
-    seconds = {(name, b): [] for name in systems for b in BATCHES}
-    for _ in range(args.rounds):
-        for b in BATCHES:
-            for name, recognize in systems.items():
-                begin = time.perf_counter()
-                for batch in passes[b]:
-                    recognize(batch)
-                seconds[name, b].append(time.perf_counter() - begin)
+    seconds = _median_seconds(systems, passes, args.rounds)
     lines = [
         f"Recognising the {len(recordings)} FSDD test recordings ({audio:.0f} s of audio) with "
         f"one {eager.kind} system, waveform to words, {args.threads} thread(s), median of "
@@ -236,10 +234,10 @@ def _recognition(args) -> int:
         "one speaker at a time | one at a time vs eager |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
-    base = statistics.median(seconds["eager", 1])
+    base = seconds["eager", 1]
     csv = ["system,latency_ms,real_time_factor,audio_seconds_per_second_batched"]
     for name in systems:
-        single, batched = statistics.median(seconds[name, 1]), statistics.median(seconds[name, 64])
+        single, batched = seconds[name, 1], seconds[name, 64]
         latency = single / len(recordings) * 1e3
         lines.append(
             f"| {name} | {latency:.2f} | {single / audio:.4f} | {audio / batched:.0f} "

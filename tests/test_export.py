@@ -303,3 +303,17 @@ def test_cky_decoder_gives_no_tree_where_there_is_none():
     spans, best = CKYDecoder()(scores, torch.tensor([3, 3]))
     assert torch.equal(spans[0], cky(scores[:1], torch.tensor([3]))[0][0])
     assert best[1] == float("-inf") and bool((spans[1] == -1).all())
+
+
+@pytest.mark.parametrize("fmt", ["eager", "script"])
+def test_forward_only_log_partition_matches_the_public_one(fmt):
+    from hybrid.structured import portable
+
+    transitions, start, end, allowed = _chain()
+    folded = portable.fold_constraints(transitions, start, end, allowed)
+    compute = portable.chain_log_partition
+    if fmt == "script":
+        compute = torch.jit.script(compute)
+    for emissions, lengths in _inputs(NUM_TAGS, seed=4):
+        expected = log_partition(emissions, transitions, start, end, lengths, allowed)
+        torch.testing.assert_close(compute(emissions, lengths, *folded), expected, **SCORES)

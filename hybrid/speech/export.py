@@ -181,7 +181,7 @@ class _OneWordCTC(nn.Module):
         blank = scores[:, :, self.blank].unsqueeze(1).expand_as(words)
         chains = torch.stack([blank, words, blank], -1).reshape(-1, steps, 3)
         repeated = lengths.repeat_interleave(self.num_words)
-        _, log_z = dp.chain_marginals(chains, repeated, self.transitions, self.start, self.end)
+        log_z = dp.chain_log_partition(chains, repeated, self.transitions, self.start, self.end)
         best = log_z.view(batch, self.num_words).argmax(-1, keepdim=True)
         return best, torch.ones_like(lengths), torch.ones_like(lengths, dtype=torch.bool)
 

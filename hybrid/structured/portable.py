@@ -26,6 +26,7 @@ from ._inputs import ChainConstraints, apply_constraints, exporting
 
 __all__ = [
     "chain_kbest",
+    "chain_log_partition",
     "cky",
     "chain_marginals",
     "chain_viterbi",
@@ -260,6 +261,36 @@ def _log_sweep(
     return sweep
 
 
+def _forward(
+    emissions: Tensor,
+    lengths: Tensor,
+    inside: Tensor,
+    first: Tensor,
+    transitions: Tensor,
+    start: Tensor,
+    end: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """The forward sweep ``alpha`` ``(T, B, K)`` over time-major inputs and the
+    log-partition ``(B,)``."""
+    alpha = _log_sweep(emissions, inside, first, transitions, start, False)
+    index = (lengths - 1).view(1, -1, 1).expand(1, alpha.shape[1], alpha.shape[2])
+    return alpha, _logsumexp(alpha.gather(0, index)[0] + end, 1)
+
+
+def chain_log_partition(
+    emissions: Tensor, lengths: Tensor, transitions: Tensor, start: Tensor, end: Tensor
+) -> Tensor:
+    """The log-partition ``(B,)`` of `chain_marginals` (summed in float64, returned in the
+    emissions' dtype; ``-inf`` for a sequence with no allowed path), from the forward sweep
+    alone."""
+    dtype = emissions.dtype
+    emissions, inside, first = _time_major(emissions.double(), lengths)
+    _, log_partition = _forward(
+        emissions, lengths, inside, first, transitions.double(), start.double(), end.double()
+    )
+    return log_partition.to(dtype)
+
+
 def chain_marginals(
     emissions: Tensor, lengths: Tensor, transitions: Tensor, start: Tensor, end: Tensor
 ) -> tuple[Tensor, Tensor]:
@@ -280,13 +311,11 @@ def chain_marginals(
     dtype = emissions.dtype
     emissions, transitions = emissions.double(), transitions.double()
     start, end = start.double(), end.double()
-    batch, steps, _ = emissions.shape
+    steps = emissions.shape[1]
     emissions, inside, first = _time_major(emissions, lengths)
-    alpha = _log_sweep(emissions, inside, first, transitions, start, False)
+    alpha, log_partition = _forward(emissions, lengths, inside, first, transitions, start, end)
     last = torch.arange(steps, device=emissions.device).unsqueeze(1) == lengths - 1
     ahead = _log_sweep(emissions, inside, last, transitions.t(), end, True)  # beta + emission
-    final = alpha.gather(0, (lengths - 1).view(1, -1, 1).expand(1, batch, alpha.shape[2]))[0]
-    log_partition = _logsumexp(final + end, 1)
     # no path through (t, k): its prefix or its suffix is impossible (this also avoids
     # -inf - -inf where an emission is -inf, and covers sequences with no path at all)
     through = inside.unsqueeze(2) & ~torch.isneginf(alpha) & ~torch.isneginf(ahead)
