@@ -12,7 +12,7 @@ turns so that a machine whose load drifts slows the methods alike, medians repor
 * call by call: one call of each method in turn, every call timed. Each call then starts
   right after the other method's, whose memory traffic (torch-struct's temporaries run to
   hundreds of MB) has evicted the caller's code and data; on this project's two-core virtual
-  machine that added 0.3-0.6 ms to a call of ours at n = 20 (about 1.1 ms in blocks).
+  machine that added 0.1-0.6 ms to a call of ours at n = 20 (0.6-1.1 ms in blocks).
 
     python benchmarks/bench_tree.py
     python benchmarks/bench_tree.py --out benchmarks/results/tree_cpu.md   # also a CSV

@@ -174,6 +174,35 @@ def test_spans_far_below_the_rest_keep_their_digits(engine):
     torch.testing.assert_close(got_m.double(), want_m, rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_kernels_report_the_extremes_of_the_used_scores(dtype):
+    # What spares the scores a pass of their own: the lowest entry above -inf, the highest,
+    # and NaN, over the used spans only, as the inside pass and CKY read them.
+    if not native.available(torch.zeros(1)):
+        pytest.skip("fused kernels unavailable")
+    lengths = torch.tensor([5, 3, 4, 5, 2])
+    scores = random_batch(lengths.tolist(), 5, 3, seed=40, pad=1e6, dtype=dtype)  # unused: huge
+    scores[1, 0, 2, 1] = NEG_INF
+    scores[2] = NEG_INF  # every used span of item 2 forbidden
+    scores[3, 1, 4, 0] = float("nan")
+    scores[4, 0, 1, 2] = float("inf")
+    used = torch.zeros(scores.shape, dtype=torch.bool)
+    for b, n in enumerate(lengths.tolist()):
+        for i in range(n):
+            used[b, i, i + 1 : n + 1] = True
+    want = []
+    for b in range(5):
+        values = scores[b][used[b]]
+        above = values[values > NEG_INF]
+        low = float("nan") if values.isnan().any() else (above.min() if len(above) else torch.inf)
+        want.append([float(low), float(values[~values.isnan()].max())])
+    want = torch.tensor(want, dtype=dtype)
+    for run in (native.tree_inside, native.tree_cky):
+        extremes = torch.full((5, 2), 7.0, dtype=dtype)
+        run(scores, lengths, extremes)
+        torch.testing.assert_close(extremes, want, equal_nan=True, rtol=0, atol=0)
+
+
 # ---------------------------------------------------------------------------------------------
 # torch-struct
 # ---------------------------------------------------------------------------------------------

@@ -396,7 +396,7 @@ void viterbi(const F* emissions, const int64_t* lengths, int64_t batch, int64_t 
 
 extern "C" {
 
-int hybrid_abi_version() { return 4; }
+int hybrid_abi_version() { return 5; }
 
 int64_t hybrid_sources_digest() { return HYBRID_SOURCES_DIGEST; }
 

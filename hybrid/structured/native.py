@@ -139,7 +139,7 @@ _KERNELS: dict[str, _Signature] = {
     ),
     "tree_inside": _signature(
         "const F* scores, const int64_t* lengths, int64_t batch, int64_t size, int64_t labels,"
-        "F* span, F* inside, F* shift, F* mass, F* log_z, int threads"
+        "F* span, F* inside, F* shift, F* mass, F* log_z, F* extremes, int threads"
     ),
     "tree_outside": _signature(
         "const F* scores, const int64_t* lengths, int64_t batch, int64_t size, int64_t labels,"
@@ -148,10 +148,10 @@ _KERNELS: dict[str, _Signature] = {
     ),
     "tree_cky": _signature(
         "const F* scores, const int64_t* lengths, int64_t batch, int64_t size, int64_t labels,"
-        "F* score, int64_t* spans, int threads"
+        "F* score, int64_t* spans, F* extremes, int threads"
     ),
 }
-_ABI_VERSION = 4  # what ``hybrid_abi_version()`` of these sources returns
+_ABI_VERSION = 5  # what ``hybrid_abi_version()`` of these sources returns
 
 _C_SCALARS = {
     "int": ctypes.c_int,
@@ -645,13 +645,20 @@ def prefix_beam_search(
     return labels, label_lengths, scores, acoustic
 
 
-def tree_inside(scores: Tensor, lengths: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+def tree_inside(
+    scores: Tensor, lengths: Tensor, extremes: Tensor | None = None
+) -> tuple[Tensor, tuple[Tensor, ...]]:
     """Inside pass over binary trees of labelled spans (`hybrid.structured.tree`).
 
     Args:
         scores: ``(B, S, S, L)`` CPU float32/float64 span scores, ``S = N + 1``; only spans
             ``[i, j)`` with ``0 <= i < j <= lengths[b]`` are read.
         lengths: ``(B,)`` int64 in ``[1, N]``.
+        extremes: Optional ``(B, 2)`` tensor of the scores' dtype that receives what the pass
+            saw of each sequence's used scores, so that they need no check of their own:
+            ``[b, 0]`` the lowest above ``-inf`` (``+inf`` if none; NaN if any is NaN) and
+            ``[b, 1]`` the highest (``-inf`` if none). NaN or ``+inf`` there make the
+            results meaningless.
 
     Returns:
         ``log_z (B,)`` and the state of `tree_outside`: four width-major ``(B, S, S)`` charts
@@ -677,6 +684,7 @@ def tree_inside(scores: Tensor, lengths: Tensor) -> tuple[Tensor, tuple[Tensor, 
         shift=shift,
         mass=mass,
         log_z=log_z,
+        extremes=_extremes(extremes, batch, dtype),
         threads=_threads(batch),
     )
     return log_z, (span, inside, shift, mass)
@@ -718,8 +726,11 @@ def tree_outside(
     return marginals
 
 
-def tree_cky(scores: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-    """Best binary tree of each sequence, as `tree_inside` reads its scores.
+def tree_cky(
+    scores: Tensor, lengths: Tensor, extremes: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """Best binary tree of each sequence, as `tree_inside` reads its scores (and fills
+    ``extremes`` as it does).
 
     Returns:
         ``spans (B, 2N - 1, 3)`` int64 rows ``[i, j, label]`` in preorder (``-1`` past each
@@ -739,9 +750,16 @@ def tree_cky(scores: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         labels=labels,
         score=best,
         spans=spans,
+        extremes=_extremes(extremes, batch, dtype),
         threads=_threads(batch),
     )
     return spans, best
+
+
+def _extremes(extremes: Tensor | None, batch: int, dtype: torch.dtype) -> Tensor:
+    """The ``(B, 2)`` buffer a tree kernel writes the scores' extremes to: ``extremes`` (which
+    must be one), or scratch."""
+    return torch.empty(batch, 2, dtype=dtype) if extremes is None else extremes
 
 
 def _threads(batch: int) -> int:

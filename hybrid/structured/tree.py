@@ -26,9 +26,10 @@ overflow it along a tree are computed in float64.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as nnf
@@ -69,18 +70,39 @@ class SpanScores:
 
     Attributes:
         scores: ``(B, S, S, L)`` scores in the computation dtype, ``S = N + 1``. Entries outside
-            the used spans are finite or ``-inf`` (NaN and ``+inf`` there were replaced by 0).
+            the used spans are finite or ``-inf`` (NaN and ``+inf`` there were replaced by 0)
+            once the values are checked.
         lengths: ``(B,)`` int64 lengths in ``[1, N]``.
         dtype: dtype of the results: the inputs' promoted dtype (`scores` may be wider).
+        checked: Whether the values are checked; if not, the fused kernels check them as they
+            read them (`prepare_spans` with ``defer``) and `confirm` judges what they saw.
     """
 
     scores: Tensor
     lengths: Tensor
     dtype: torch.dtype
+    checked: bool = True
 
     def narrow(self, x: Tensor, what: str) -> Tensor:
         """``x`` ``(B, ...)`` in the result dtype, refusing values beyond its range."""
         return narrow(x, self.dtype, what, scores="scores")
+
+    def confirm(self, extremes: Tensor) -> bool:
+        """Whether results computed on these unchecked scores stand, from the ``(B, 2)``
+        extremes the kernels saw of the used scores (see `hybrid.structured.native.tree_inside`):
+        False where trees could overflow the dtype (the checked problem computes in float64).
+
+        Raises:
+            ValueError: NaN or ``+inf`` inside the used spans, located as `prepare_spans` does.
+        """
+        rows = extremes.tolist()
+        lows, highs = [row[0] for row in rows], [row[1] for row in rows]
+        steps = 2 * int(self.lengths.max()) - 1
+        if any(math.isnan(low) for low in lows) or math.inf in highs:
+            _used_scores(self.scores, self.lengths, self.dtype, steps)  # raises, located
+            raise AssertionError("the kernels saw NaN or +inf that the check did not find")
+        finite = (min(*lows, 0.0), max(*highs, 0.0))  # a row of -inf scores: +inf, -inf
+        return _fits(self.dtype, steps, finite)
 
 
 def _used_spans(lengths: Tensor, size: int) -> Tensor:
@@ -90,12 +112,15 @@ def _used_spans(lengths: Tensor, size: int) -> Tensor:
     return ordered[None] & (positions[None, None, :] <= lengths[:, None, None])
 
 
-def prepare_spans(scores: Tensor, lengths: Tensor | None) -> SpanScores:
+def prepare_spans(scores: Tensor, lengths: Tensor | None, defer: bool = False) -> SpanScores:
     """Validate the inputs of a tree function and bring them into the internal form.
 
     Args:
         scores: ``(B, N + 1, N + 1, L)`` float scores (float16/bfloat16 promoted to float32).
         lengths: ``(B,)`` integers in ``[1, N]``, a ``(B, N)`` bool prefix mask, or ``None``.
+        defer: Leave the check of the values (NaN, ``+inf``, the range of the dtype) to the
+            fused kernels where they run on ``scores`` as they are: the problem is then
+            unchecked (see `SpanScores.confirm`), which saves a pass over the scores.
 
     Raises:
         ValueError: A wrong shape, dtype or device, lengths out of range, or NaN or ``+inf``
@@ -113,10 +138,29 @@ def prepare_spans(scores: Tensor, lengths: Tensor | None) -> SpanScores:
         raise ValueError(f"lengths is on {lengths.device} but scores are on {scores.device}")
     lengths = resolve_lengths(lengths, shape[0], shape[1] - 1, scores.device)
     dtype = promoted_dtype(scores.dtype)
+    if defer and scores.dtype == dtype and _engine(scores) is _NATIVE:
+        return SpanScores(scores, lengths, dtype, checked=False)
     steps = 2 * int(lengths.max()) - 1  # spans in the largest tree
     scores, used = _used_scores(scores, lengths, dtype, steps)
     wide = computation_dtype(dtype, steps, {"scores": used}, {})
     return SpanScores(scores.to(wide), lengths, dtype)
+
+
+def _checked_run(scores: Tensor, lengths: Tensor | None, run: Callable) -> tuple[SpanScores, Any]:
+    """``run(problem, extremes)`` on the problem of ``scores`` and ``lengths``, and the problem.
+
+    Where the fused kernels run, first on the unchecked problem with a ``(B, 2)`` buffer for
+    the extremes they see (``run`` passes it to them), then, unless `SpanScores.confirm`
+    accepts those, again on the checked problem, with ``extremes`` None.
+    """
+    problem = prepare_spans(scores, lengths, defer=True)
+    if not problem.checked:
+        extremes = problem.scores.new_empty(problem.lengths.shape[0], 2)
+        result = run(problem, extremes)
+        if problem.confirm(extremes):
+            return problem, result
+        problem = prepare_spans(scores, lengths)
+    return problem, run(problem, None)
 
 
 def _used_scores(
@@ -342,9 +386,13 @@ def _outside_chart(shares: list[Tensor], lengths: Tensor, weight: Tensor, size: 
     return mu
 
 
-def _eager_inside(scores: Tensor, lengths: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+def _eager_inside(
+    scores: Tensor, lengths: Tensor, extremes: None = None
+) -> tuple[Tensor, tuple[Tensor, ...]]:
     """``log Z`` ``(B,)`` and the state `_eager_outside` needs: the span scores (labels
-    log-sum-exp'd) and the split shares of every width."""
+    log-sum-exp'd) and the split shares of every width. (``extremes``: the eager engine runs
+    on checked problems only, see `prepare_spans`.)"""
+    _no_extremes(extremes)
     span = torch.logsumexp(_trim(scores, lengths), -1)
     log_z, shares = _inside_chart(span, lengths, _log_sum_exp_shares)
     return log_z, (span, *shares)
@@ -386,8 +434,10 @@ def _spans_to_rows(in_tree: Tensor, label: Tensor, lengths: Tensor, rows: int) -
     return out
 
 
-def _eager_best(scores: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-    """Best trees as rows ``(B, 2N - 1, 3)`` and their scores ``(B,)`` (eager CKY)."""
+def _eager_best(scores: Tensor, lengths: Tensor, extremes: None = None) -> tuple[Tensor, Tensor]:
+    """Best trees as rows ``(B, 2N - 1, 3)`` and their scores ``(B,)`` (eager CKY; for
+    ``extremes`` see `_eager_inside`)."""
+    _no_extremes(extremes)
     trimmed = _trim(scores, lengths)
     span, label = trimmed.max(-1)
     best, splits = _inside_chart(span, lengths, _max_split)
@@ -395,12 +445,19 @@ def _eager_best(scores: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
     return _spans_to_rows(in_tree, label, lengths, 2 * scores.shape[1] - 3), best
 
 
-class _Engine(NamedTuple):
-    """The three passes of one engine, on validated ``(B, S, S, L)`` scores and lengths."""
+def _no_extremes(extremes: None) -> None:
+    if extremes is not None:
+        raise ValueError("extremes: only the fused kernels check the scores as they read them")
 
-    inside: Callable[[Tensor, Tensor], tuple[Tensor, tuple]]
+
+class _Engine(NamedTuple):
+    """The three passes of one engine, on validated ``(B, S, S, L)`` scores and lengths
+    (``inside`` and ``best`` also take the optional ``(B, 2)`` extremes buffer of
+    `hybrid.structured.native.tree_inside`)."""
+
+    inside: Callable[[Tensor, Tensor, Tensor | None], tuple[Tensor, tuple]]
     outside: Callable[[Tensor, Tensor, tuple, Tensor], Tensor]
-    best: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
+    best: Callable[[Tensor, Tensor, Tensor | None], tuple[Tensor, Tensor]]
 
 
 _EAGER = _Engine(_eager_inside, _eager_outside, _eager_best)
@@ -420,9 +477,9 @@ class _TreeLogPartition(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, scores, lengths):
+    def forward(ctx, scores, lengths, extremes):
         engine = _engine(scores)
-        log_z, state = engine.inside(scores, lengths)
+        log_z, state = engine.inside(scores, lengths, extremes)
         ctx.engine = engine
         ctx.save_for_backward(scores, lengths, *state)
         return log_z
@@ -432,7 +489,7 @@ class _TreeLogPartition(torch.autograd.Function):
     def backward(ctx, grad_output):
         scores, lengths, *state = ctx.saved_tensors
         weight = grad_output.to(scores.dtype)
-        return ctx.engine.outside(scores, lengths, tuple(state), weight), None
+        return ctx.engine.outside(scores, lengths, tuple(state), weight), None, None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -454,8 +511,9 @@ def tree_log_partition(scores: Tensor, lengths: Tensor | None = None) -> Tensor:
     Returns:
         ``(B,)`` log-partition of each sequence.
     """
-    problem = prepare_spans(scores, lengths)
-    log_z = _TreeLogPartition.apply(problem.scores, problem.lengths)
+    problem, log_z = _checked_run(
+        scores, lengths, lambda p, extremes: _TreeLogPartition.apply(p.scores, p.lengths, extremes)
+    )
     _require_trees(log_z.detach(), "tree_log_partition")
     return problem.narrow(log_z, "log-partition")
 
@@ -471,14 +529,18 @@ def tree_marginals(scores: Tensor, lengths: Tensor | None = None) -> Tensor:
         ``(B, N + 1, N + 1, L)``: ``P(span [i, j) with label l is in the tree)``, zero on the
         unused entries; each sequence's entries sum to ``2n - 1``.
     """
-    problem = prepare_spans(scores, lengths)
+    problem, (log_z, marginals) = _checked_run(scores, lengths, _marginals)
+    _require_trees(log_z, "tree_marginals")
+    return marginals.to(problem.dtype)
+
+
+@torch.no_grad()
+def _marginals(problem: SpanScores, extremes: Tensor | None) -> tuple[Tensor, Tensor]:
+    """The log-partition ``(B,)`` and the labelled-span marginals of ``problem``."""
     x, lengths = problem.scores, problem.lengths
     engine = _engine(x)
-    with torch.no_grad():
-        log_z, state = engine.inside(x, lengths)
-        _require_trees(log_z, "tree_marginals")
-        marginals = engine.outside(x, lengths, state, x.new_ones(x.shape[0]))
-    return marginals.to(problem.dtype)
+    log_z, state = engine.inside(x, lengths, extremes)
+    return log_z, engine.outside(x, lengths, state, x.new_ones(x.shape[0]))
 
 
 def cky(scores: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -493,11 +555,15 @@ def cky(scores: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
         start, then by decreasing end; ``-1`` past each sequence's ``2n - 1`` spans), and
         ``scores`` ``(B,)``. Ties keep the smallest label and the leftmost split.
     """
-    problem = prepare_spans(scores, lengths)
-    with torch.no_grad():
-        spans, best = _engine(problem.scores).best(problem.scores, problem.lengths)
+    problem, (spans, best) = _checked_run(scores, lengths, _best)
     _require_trees(best, "cky")
     return spans, problem.narrow(best, "best tree score")
+
+
+@torch.no_grad()
+def _best(problem: SpanScores, extremes: Tensor | None) -> tuple[Tensor, Tensor]:
+    """The best trees of ``problem`` as rows ``(B, 2N - 1, 3)`` and their scores ``(B,)``."""
+    return _engine(problem.scores).best(problem.scores, problem.lengths, extremes)
 
 
 def _sum_spans(scores: Tensor, index: SpanIndex) -> Tensor:

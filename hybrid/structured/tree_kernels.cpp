@@ -83,19 +83,6 @@ inline float log_nonnegative(float x) {
 
 inline double log_nonnegative(double x) { return std::log(x); }
 
-// max of x[0:size] (-inf if size is 0), in kLanes independent lanes.
-template <typename F>
-F max_of(const F* x, int64_t size) {
-    F lanes[kLanes];
-    std::fill(lanes, lanes + kLanes, neg_inf<F>);
-    int64_t c = 0;
-    for (; c + kLanes <= size; c += kLanes) {
-        for (int64_t k = 0; k < kLanes; ++k) lanes[k] = std::max(lanes[k], x[c + k]);
-    }
-    for (; c < size; ++c) lanes[0] = std::max(lanes[0], x[c]);
-    return *std::max_element(lanes, lanes + kLanes);
-}
-
 // sum of x[0:size] in four interleaved partial sums (short rows: no vector remainder).
 template <typename F>
 F sum_of(const F* x, int64_t size) {
@@ -110,6 +97,42 @@ F sum_of(const F* x, int64_t size) {
     for (; k < size; ++k) a += x[k];
     return (a + b) + (c + d);
 }
+
+// What the label passes see of a sequence's used scores, for the caller to check them without
+// a pass of its own: the lowest entry above -inf (+inf if none), the highest entry (-inf if
+// none; +inf if any) and whether any is NaN. Written as extremes[0] = lowest (NaN if any
+// entry is), extremes[1] = highest.
+template <typename F>
+struct Extremes {
+    F low = -neg_inf<F>, high = neg_inf<F>;
+    int nan = 0;
+
+    void add(const F* x, int64_t size) {
+        F lo = low, hi = high;
+        int bad = 0;
+#pragma omp simd reduction(min : lo) reduction(max : hi) reduction(| : bad)
+        for (int64_t c = 0; c < size; ++c) {
+            const F v = x[c];
+            hi = v > hi ? v : hi;
+            lo = v < lo && v > neg_inf<F> ? v : lo;
+            bad |= v != v;
+        }
+        low = lo;
+        high = hi;
+        nan |= bad;
+    }
+
+    void merge(const Extremes& other) {
+        low = std::min(low, other.low);
+        high = std::max(high, other.high);
+        nan |= other.nan;
+    }
+
+    void write(F* out) const {
+        out[0] = nan ? std::numeric_limits<F>::quiet_NaN() : low;
+        out[1] = high;
+    }
+};
 
 // A chart of S x S entries plus room for the lanes past the last start of a row.
 inline int64_t chart_size(int64_t S) { return S * S + S + kLanes; }
@@ -157,15 +180,19 @@ F exact_log_sum_exp(const F* x, int64_t L) {
 // span[w * S + i] = log-sum-exp over the labels of [i, i + w) for every used span, -inf
 // elsewhere. The spans that start at one position share one shift, the maximum of all their
 // labels (one flat vectorised pass); a span whose labels all lie far below it is recomputed.
+// The same pass writes the Extremes of the used scores to extremes[0:2].
 template <typename F>
-void label_pass(const F* scores, const Item& t, F* span, F* e, F* total, F* lse) {
+void label_pass(const F* scores, const Item& t, F* span, F* e, F* total, F* lse, F* extremes) {
     const int64_t S = t.S, L = t.L;
     std::fill(span, span + S * S, neg_inf<F>);
+    Extremes<F> seen;
     for (int64_t i = 0; i < t.n; ++i) {
         const int64_t count = t.n - i, size = count * L;
         const F* block = scores + (i * S + i + 1) * L;  // the spans [i, i + 1 + j), j < count
-        const F peak = max_of(block, size);
-        const F shift = peak == neg_inf<F> ? F(0) : peak;
+        Extremes<F> here;
+        here.add(block, size);
+        seen.merge(here);
+        const F shift = here.high == neg_inf<F> ? F(0) : here.high;
 #pragma omp simd
         for (int64_t c = 0; c < size; ++c) e[c] = exp_nonpositive(block[c] - shift);
         for (int64_t j = 0; j < count; ++j) total[j] = sum_of(e + j * L, L);
@@ -175,6 +202,7 @@ void label_pass(const F* scores, const Item& t, F* span, F* e, F* total, F* lse)
                 total[j] >= kSafeSum<F> ? lse[j] : exact_log_sum_exp(block + j * L, L);
         }
     }
+    seen.write(extremes);
 }
 
 // Inside pass of one sequence over span (the labels' log-sum-exp). For each span [i, i + w)
@@ -282,14 +310,18 @@ void outside_one(const F* scores, const Item& t, const F* span, const F* inside,
 
 // CKY of one sequence: the best tree's score, and its spans as rows [i, j, label] in preorder
 // (sorted by start, then by decreasing end). Ties keep the first label and the first split.
+// Writes the Extremes of the used scores to extremes[0:2].
 template <typename F>
 F cky_one(const F* scores, const Item& t, int64_t* rows, F* chart, F* xt, F* peak,
-          int32_t* arg, int32_t* label, int32_t* split) {
+          int32_t* arg, int32_t* label, int32_t* split, F* extremes) {
     const int64_t S = t.S, L = t.L;
     std::fill(chart, chart + chart_size(S), neg_inf<F>);
+    Extremes<F> seen;
     for (int64_t i = 0; i < t.n; ++i) {  // the best labels; their scores start the chart
         const int64_t count = t.n - i;
-        const int64_t P = transpose_labels(scores + (i * S + i + 1) * L, count, L, xt);
+        const F* block = scores + (i * S + i + 1) * L;
+        seen.add(block, count * L);
+        const int64_t P = transpose_labels(block, count, L, xt);
         std::fill(peak, peak + P, neg_inf<F>);
         std::fill(arg, arg + P, int32_t(0));
         for (int64_t l = 0; l < L; ++l) {
@@ -337,12 +369,13 @@ F cky_one(const F* scores, const Item& t, int64_t* rows, F* chart, F* xt, F* pea
             stack.emplace_back(i, k);
         }
     }
+    seen.write(extremes);
     return chart[t.n * S];
 }
 
 template <typename F>
 void tree_inside(const F* scores, const int64_t* lengths, int64_t batch, int64_t S, int64_t L,
-                 F* span, F* inside, F* shift, F* mass, F* log_z, int threads) {
+                 F* span, F* inside, F* shift, F* mass, F* log_z, F* extremes, int threads) {
 #pragma omp parallel num_threads(threads)
     {
         std::vector<F> chart(chart_size(S)), peak(blocks_of(S)), total(blocks_of(S)), e(S * L);
@@ -350,7 +383,8 @@ void tree_inside(const F* scores, const int64_t* lengths, int64_t batch, int64_t
         for (int64_t b = 0; b < batch; ++b) {
             const Item t{lengths[b], S, L};
             const int64_t at = b * S * S;
-            label_pass(scores + at * L, t, span + at, e.data(), total.data(), peak.data());
+            label_pass(scores + at * L, t, span + at, e.data(), total.data(), peak.data(),
+                       extremes + 2 * b);
             log_z[b] = inside_one(t, span + at, chart.data(), shift + at, mass + at, peak.data(),
                                   total.data());
             std::copy(chart.begin(), chart.begin() + S * S, inside + at);
@@ -379,7 +413,7 @@ void tree_outside(const F* scores, const int64_t* lengths, int64_t batch, int64_
 
 template <typename F>
 void tree_cky(const F* scores, const int64_t* lengths, int64_t batch, int64_t S, int64_t L,
-              F* score, int64_t* spans, int threads) {
+              F* score, int64_t* spans, F* extremes, int threads) {
 #pragma omp parallel num_threads(threads)
     {
         std::vector<F> chart(chart_size(S)), xt(L * blocks_of(S)), peak(blocks_of(S));
@@ -389,7 +423,7 @@ void tree_cky(const F* scores, const int64_t* lengths, int64_t batch, int64_t S,
             const Item t{lengths[b], S, L};
             score[b] = cky_one(scores + b * S * S * L, t, spans + b * (2 * S - 3) * 3,
                                chart.data(), xt.data(), peak.data(), arg.data(),
-                               label.data(), split.data());
+                               label.data(), split.data(), extremes + 2 * b);
         }
     }
 }
@@ -401,9 +435,9 @@ extern "C" {
 #define HYBRID_TREE_EXPORT(F, SUFFIX)                                                            \
     void hybrid_tree_inside_##SUFFIX(const F* scores, const int64_t* lengths, int64_t batch,     \
                                      int64_t size, int64_t labels, F* span, F* inside,          \
-                                     F* shift, F* mass, F* log_z, int threads) {                 \
+                                     F* shift, F* mass, F* log_z, F* extremes, int threads) {    \
         tree_inside<F>(scores, lengths, batch, size, labels, span, inside, shift, mass, log_z,  \
-                       threads);                                                                 \
+                       extremes, threads);                                                       \
     }                                                                                            \
     void hybrid_tree_outside_##SUFFIX(const F* scores, const int64_t* lengths, int64_t batch,    \
                                       int64_t size, int64_t labels, const F* span,              \
@@ -414,8 +448,8 @@ extern "C" {
     }                                                                                            \
     void hybrid_tree_cky_##SUFFIX(const F* scores, const int64_t* lengths, int64_t batch,        \
                                   int64_t size, int64_t labels, F* score, int64_t* spans,       \
-                                  int threads) {                                                 \
-        tree_cky<F>(scores, lengths, batch, size, labels, score, spans, threads);               \
+                                  F* extremes, int threads) {                                    \
+        tree_cky<F>(scores, lengths, batch, size, labels, score, spans, extremes, threads);     \
     }
 
 HYBRID_TREE_EXPORT(float, f32)
