@@ -122,7 +122,10 @@ def test_redraw_reproduces_the_table_and_plots_from_results_json_alone(tmp_path,
 
 
 def _compare(run_dir: Path, head: str) -> None:
-    """Two seeds of ``head`` on a slice of the synthetic corpus, into ``run_dir``."""
+    """Two seeds of ``head`` on a slice of the synthetic corpus, into ``run_dir``, on one thread:
+    a forked child that entered the OpenMP thread pools it inherited (torch's, the kernels')
+    would wait forever for threads that were not forked with it."""
+    torch.set_num_threads(1)
     splits = {k: v[:16] for k, v in load_splits("synthetic").items()}
     tagger = TaggerConfig(word_dim=8, hidden=8, char_dim=4, char_out=4)
     training = TaggerTrainConfig(epochs=1, batch_size=8)
