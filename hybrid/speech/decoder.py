@@ -16,7 +16,7 @@ from torch import Tensor
 
 from ..structured import Graph, graph_viterbi
 from .features import pad_features
-from .topology import Topology, decoding_graph, transcript_grammar
+from .topology import PhoneTopology, Topology, decoding_graph, transcript_grammar
 
 __all__ = ["align", "decode", "frame_scores"]
 
@@ -44,7 +44,7 @@ def decode(
 def align(
     scores: Sequence[Tensor],
     transcripts: Sequence[Sequence[int]],
-    topology: Topology,
+    topology: Topology | PhoneTopology,
     self_loop: Tensor | None = None,
 ) -> list[Tensor]:
     """Forced alignment: the best pdf of each frame given each utterance's words.
@@ -54,7 +54,7 @@ def align(
     Args:
         scores: Per utterance ``(T_i, P)`` frame scores.
         transcripts: Per utterance the word indices spoken.
-        topology: The HMMs of the words and silence.
+        topology: The HMMs of the words (or their phones) and silence.
         self_loop: ``(P,)`` self-loop probabilities (0.5 if ``None``).
 
     Returns:

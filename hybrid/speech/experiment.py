@@ -62,8 +62,16 @@ from .features import fbank
 from .metrics import error_rate
 from .plots import plot_alignment, plot_confusion, plot_ctc, plot_errors, plot_training
 from .recognizer import Recognizer
-from .systems import NETWORKS, SYSTEMS, SystemSettings, Trained, train_systems
-from .topology import Topology
+from .systems import (
+    GMMS,
+    NETWORKS,
+    SYSTEMS,
+    SystemSettings,
+    Trained,
+    load_lexicon,
+    train_systems,
+)
+from .topology import PhoneTopology, Topology
 from .train import AcousticTrainConfig, log_posteriors
 
 __all__ = [
@@ -90,6 +98,7 @@ TASKS = ("isolated", "speakers", "strings", "continuous")
 #: How each system is named in tables.
 NAMES = {
     "gmm": "GMM-HMM",
+    "gmm-mono": "GMM-HMM, phones",
     "dnn": "hybrid DNN-HMM",
     "bilstm": "hybrid BiLSTM-HMM",
     "rnn": "pure RNN (BiLSTM)",
@@ -241,8 +250,8 @@ def run_speech(
             recordings, the others for several); a system not in `SYSTEMS`; no seed, a seed
             twice or a negative one; ``folds`` without the ``speakers`` task, or naming a
             speaker who has no recording in ``train`` or ``test`` (the speakers there
-            listed); an unusable ``device``; no ``words``; a run folder made with other
-            settings.
+            listed); an unusable ``device``; no ``words``; with ``gmm-mono``, a word the
+            lexicon cannot pronounce; a run folder made with other settings.
     """
     settings = settings or ExperimentSettings()
     if not train or not test:
@@ -266,6 +275,8 @@ def run_speech(
         _check_speakers(folds, tasks, train + test)
     device = resolve_device(device)
     topology = Topology(tuple(words), settings.systems.word_states, settings.systems.silence_states)
+    if "gmm-mono" in systems:  # a word the lexicon cannot pronounce is refused here
+        PhoneTopology(words, load_lexicon(settings.systems))
     progress = progress and is_main()
     run_dir = Path(run_dir)
     folder = RunFolder(run_dir, "speech", PRIMARY, split="official")
@@ -273,7 +284,7 @@ def run_speech(
     # a rerun with other settings is refused from here on
     claimed = folder.claim(corpus, recorded, data, may_raise=tuple(_TRAINED_WITH), stale=_stale)
     done = {row_key(row) for row in claimed["rows"]}
-    runs = [("gmm", None)] if "gmm" in systems else []
+    runs = [(name, None) for name in GMMS if name in systems]
     runs += [(name, seed) for seed in seeds for name in NETWORKS if name in systems]
     draw = partial(_draw, run_dir)
     results = None
@@ -437,7 +448,7 @@ def _row(
         },
         "epochs": len(trained.history[-1]) if trained.history else None,
         "seconds": trained.train_seconds,
-        "environment": environment("cpu" if system == "gmm" else device),
+        "environment": environment("cpu" if system in GMMS else device),
         "history": [history.to_dict() for history in trained.history],
         "references": [list(r) for r in references],
         "hypotheses": [list(h) for h in trained.hypotheses],

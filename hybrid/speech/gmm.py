@@ -23,9 +23,9 @@ from tqdm.auto import tqdm
 from ..nn import HMM, GMMEmissions
 from .decoder import align, frame_scores
 from .features import pad_features
-from .topology import SILENCE, Topology, estimate_self_loops
+from .topology import SILENCE, PhoneTopology, Topology, estimate_self_loops
 
-__all__ = ["flat_start", "viterbi_training"]
+__all__ = ["equal_alignment_start", "flat_start", "viterbi_training"]
 
 _EDGE_FRAMES = 3
 _CLUSTER_ITERATIONS = 10
@@ -34,22 +34,28 @@ _CLUSTER_ITERATIONS = 10
 def _initial_emissions(
     sequences: list[Tensor], states: int, mixtures: int, generator: torch.Generator
 ) -> GMMEmissions:
-    """Kaldi's flat start: cut every sequence into ``states`` equal segments; each state's
-    mixture starts from its segments' variance (floored at 1e-3: a state given one frame in
-    all starts from the floor), with means at randomly drawn frames."""
+    """Kaldi's flat start: cut every sequence into ``states`` equal segments, each state's
+    mixture started from its segments' frames (`_mixtures_from`)."""
     segments: list[list[Tensor]] = [[] for _ in range(states)]
     for sequence in sequences:
         bounds = torch.linspace(0, len(sequence), states + 1).round().long().tolist()
         for i in range(states):
             segments[i].append(sequence[bounds[i] : bounds[i + 1]])
+    return _mixtures_from([torch.cat(parts) for parts in segments], mixtures, generator)
+
+
+def _mixtures_from(frames: list[Tensor], mixtures: int, generator: torch.Generator) -> GMMEmissions:
+    """One mixture per entry of ``frames`` (``(N_k, D)`` each, N_k >= 1), float64: means at
+    randomly drawn frames, every component's variance that of all the frames (floored at
+    1e-3: a state given one frame starts from the floor), equal weights."""
     means, covars = [], []
-    for parts in segments:
-        frames = torch.cat(parts).double()
-        chosen = torch.randint(len(frames), (mixtures,), generator=generator)
-        means.append(frames[chosen])
-        spread = frames.var(0) if len(frames) > 1 else torch.zeros_like(frames[0])
+    for given in frames:
+        given = given.double()
+        chosen = torch.randint(len(given), (mixtures,), generator=generator)
+        means.append(given[chosen])
+        spread = given.var(0) if len(given) > 1 else torch.zeros_like(given[0])
         covars.append(spread.clamp_min(1e-3).expand(mixtures, -1))
-    weights = torch.full((states, mixtures), 1.0 / mixtures, dtype=torch.float64)
+    weights = torch.full((len(frames), mixtures), 1.0 / mixtures, dtype=torch.float64)
     return GMMEmissions(weights, torch.stack(means), torch.stack(covars))
 
 
@@ -165,10 +171,66 @@ def flat_start(
     return emissions, loops.clamp(0.05, 0.95)
 
 
+def equal_alignment_start(
+    topology: PhoneTopology,
+    features: Sequence[Tensor],
+    transcripts: Sequence[Sequence[int]],
+    mixtures: int = 1,
+    seed: int = 0,
+) -> GMMEmissions:
+    """The monophone flat start: GMM emissions for every pdf of a phone topology from equal
+    alignments.
+
+    Each utterance is cut into its words and the silences between them as `flat_start` cuts
+    them (`_word_segments`: runs of speech found by energy), and its edge frames are taken
+    as silence too; each word's frames are cut into equal segments over the states of its
+    first pronunciation (Kaldi's equal alignment), each silence's over the silence states
+    (a piece shorter than its states is left out). Every pdf's mixture starts from the
+    frames of all its segments (`_mixtures_from`); `viterbi_training` then moves the
+    boundaries.
+
+    Args:
+        topology: The phone and silence HMMs and the lexicon.
+        features: Per utterance ``(T_i, D)``.
+        transcripts: Per utterance its word indices (at least one).
+        mixtures: Gaussians per pdf.
+        seed: Seeds the choice of initial means.
+
+    Raises:
+        ValueError: A pdf that no utterance reaches (naming its phone): the training
+            transcripts must cover every phone of the topology.
+    """
+    by_pdf: list[list[Tensor]] = [[] for _ in range(topology.num_pdfs)]
+    silence = topology.phone_pdfs(SILENCE)
+    for frames, words in zip(features, transcripts, strict=True):
+        parts, gaps = _word_segments(frames, len(words))
+        pieces = [
+            (topology.chains(int(w))[0][0], part) for w, part in zip(words, parts, strict=True)
+        ]
+        edges = [frames[:_EDGE_FRAMES], frames[-_EDGE_FRAMES:]]
+        pieces += [(silence, gap) for gap in [*gaps, *edges]]
+        for states, piece in pieces:
+            if len(piece) < len(states):
+                continue
+            bounds = torch.linspace(0, len(piece), len(states) + 1).round().long().tolist()
+            for state, begin, end in zip(states, bounds[:-1], bounds[1:], strict=True):
+                by_pdf[state].append(piece[begin:end])
+    unseen = [pdf for pdf, parts in enumerate(by_pdf) if not parts]
+    if unseen:
+        phone = int(topology.pdf_phones()[unseen[0]])
+        name = "silence" if phone < 0 else f"the phone {topology.phones[phone]!r}"
+        raise ValueError(
+            f"no training utterance says {name} (pdf {unseen[0]}); the training transcripts "
+            "must cover every phone of the topology"
+        )
+    generator = torch.Generator().manual_seed(seed)
+    return _mixtures_from([torch.cat(parts) for parts in by_pdf], mixtures, generator)
+
+
 def viterbi_training(
     emissions: GMMEmissions,
     self_loop: Tensor,
-    topology: Topology,
+    topology: Topology | PhoneTopology,
     features: Sequence[Tensor],
     transcripts: Sequence[Sequence[int]],
     iterations: int = 3,

@@ -30,7 +30,7 @@ from .audio import resample
 from .corpus import FeatureConfig, normalise_features, waveform_features
 from .decoder import decode, frame_scores
 from .features import pad_features
-from .topology import Topology, decoding_graph, task_grammar
+from .topology import PhoneTopology, Topology, decoding_graph, task_grammar, topology_from_dict
 from .train import log_posteriors
 
 __all__ = [
@@ -65,13 +65,13 @@ def _sequences(labels: Tensor, counts: Tensor) -> list[tuple[int, ...]]:
 
 
 def system_dict(
-    kind: str, topology: Topology, grammar: str | dict, scales: dict, model: dict
+    kind: str, topology: Topology | PhoneTopology, grammar: str | dict, scales: dict, model: dict
 ) -> dict:
     """A system as plain data.
 
     Args:
         kind: ``"gmm"``, ``"dnn"``, ``"bilstm"``, ``"rnn"`` or ``"ctc"``.
-        topology: Word and silence HMMs.
+        topology: Word (or phone) and silence HMMs.
         grammar: The decoding grammar as plain data (`hybrid.speech.topology.task_grammar`):
             ``"isolated"``, ``"loop"``, phrases or a unigram word loop.
         scales: ``acoustic_scale``, ``prior_scale`` and ``word_penalty``.
@@ -81,7 +81,7 @@ def system_dict(
     """
     return {
         "kind": kind,
-        "topology": asdict(topology),
+        "topology": topology.to_dict(),
         "features": None,
         "sample_rate": None,
         "grammar": grammar,
@@ -136,9 +136,7 @@ class Recognizer:
     def __init__(self, saved: dict, device: str | torch.device = "cpu") -> None:
         self.system = saved
         self.kind = saved["kind"]
-        self.topology = Topology(
-            **{**saved["topology"], "words": tuple(saved["topology"]["words"])}
-        )
+        self.topology = topology_from_dict(saved["topology"])
         self.features = None if saved["features"] is None else _feature_config(saved["features"])
         rate = saved.get("sample_rate", LEGACY_SAMPLE_RATE)
         #: The rate (Hz) of the recordings the system was trained on (``None``: not saved).

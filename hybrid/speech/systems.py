@@ -4,6 +4,9 @@
 
 1. GMM-HMM: flat start per word (`flat_start`), Viterbi training on the split's own
    training utterances (`viterbi_training`); its alignments are the first frame targets.
+   Beside it, the monophone GMM-HMM: context-independent phone HMMs spelled into words by a
+   pronunciation lexicon (`hybrid.speech.topology.PhoneTopology`; CMUdict by default), from
+   Kaldi's equal-alignment flat start (`equal_alignment_start`) and Viterbi training.
 2. Hybrid DNN-HMM and hybrid BiLSTM-HMM: a network trained on the pdf alignments, its
    posteriors divided by the state priors (`hybrid.nn.ScaledPosteriors`), realignment of the
    training data with the hybrid model, a second network trained on the new alignments.
@@ -22,6 +25,7 @@ each returns its hypotheses with training and decoding times.
 from __future__ import annotations
 
 import time
+import warnings
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -36,18 +40,35 @@ from ..training import History
 from ..training.randomness import derived_seed
 from .acoustic import AcousticConfig, build
 from .decoder import align, decode
-from .gmm import flat_start, viterbi_training
+from .gmm import equal_alignment_start, flat_start, viterbi_training
+from .lexicon import Lexicon, cmudict_lexicon, read_lexicon
 from .metrics import error_rate
 from .recognizer import Recognizer, system_dict
-from .topology import Topology, decoding_graph, task_grammar
+from .topology import PhoneTopology, Topology, decoding_graph, task_grammar
 from .train import AcousticTrainConfig, fit_acoustic
 
-__all__ = ["NETWORKS", "PENALTIES", "SYSTEMS", "SystemSettings", "Trained", "train_systems"]
+__all__ = [
+    "GMMS",
+    "HMM_SYSTEMS",
+    "NETWORKS",
+    "PENALTIES",
+    "SYSTEMS",
+    "SystemSettings",
+    "Trained",
+    "load_lexicon",
+    "train_systems",
+]
 
-SYSTEMS = ("gmm", "dnn", "bilstm", "rnn", "ctc")
+SYSTEMS = ("gmm", "gmm-mono", "dnn", "bilstm", "rnn", "ctc")
+
+#: The GMM-HMMs (whole words, monophones): they draw nothing from a training seed.
+GMMS = ("gmm", "gmm-mono")
 
 #: The systems that train networks, and so take a seed.
-NETWORKS = SYSTEMS[1:]
+NETWORKS = ("dnn", "bilstm", "rnn", "ctc")
+
+#: The systems decoded with an HMM decoding graph (their word penalty is tuned).
+HMM_SYSTEMS = ("gmm", "gmm-mono", "dnn", "bilstm")
 
 #: Word insertion penalties (log weights per word) tried on the development strings.
 PENALTIES = (0.0, -2.0, -5.0, -10.0, -20.0, -40.0, -80.0)
@@ -75,6 +96,13 @@ class SystemSettings:
         acoustic_scale: Weight of scaled log-likelihoods against the graph's log-probabilities.
         prior_scale: Exponent of the state priors divided out.
         word_penalty: Log weight added per word in the digit loop.
+        lexicon: The monophone system's pronunciations: ``"cmudict"`` (the ``cmudict``
+            package) or the path of a lexicon file (`hybrid.speech.lexicon.read_lexicon`).
+        stress: Keep the lexicon's stress marks (``EH1``, ``EH0``: a phone each); by default
+            they are dropped, as in the usual 39-phone English set.
+        phone_states: States per phone HMM.
+        phone_iterations: Realign-and-reestimate passes of the monophone GMM-HMM after its
+            flat start.
     """
 
     word_states: int = 8
@@ -94,6 +122,16 @@ class SystemSettings:
     acoustic_scale: float = 1.0
     prior_scale: float = 1.0
     word_penalty: float = 0.0
+    lexicon: str = "cmudict"
+    stress: bool = False
+    phone_states: int = 3
+    phone_iterations: int = 10
+
+
+def load_lexicon(settings: SystemSettings) -> Lexicon:
+    """The pronunciation lexicon the settings name (without stress marks unless asked)."""
+    lexicon = cmudict_lexicon() if settings.lexicon == "cmudict" else read_lexicon(settings.lexicon)
+    return lexicon if settings.stress else lexicon.without_stress()
 
 
 @dataclass
@@ -176,10 +214,11 @@ def train_systems(
     unknown = {name for name, _ in runs} - set(SYSTEMS)
     if unknown:
         raise ValueError(f"systems must be among {SYSTEMS}, got {sorted(unknown)}")
-    unseeded = [(n, s) for n, s in runs if (s is None) != (n == "gmm")]
+    unseeded = [(n, s) for n, s in runs if (s is None) != (n in GMMS)]
     if unseeded:
         raise ValueError(
-            f"runs: expected ('gmm', None) and a seed for each network, got {unseeded}"
+            f"runs: expected ('gmm', None), ('gmm-mono', None) and a seed for each network, "
+            f"got {unseeded}"
         )
     task_grammar(grammar, len(topology.words))  # refuses an unknown form
     if select_on_dev and dev is None:
@@ -220,6 +259,8 @@ def train_systems(
             [], time.perf_counter() - begin, 0.0, system=gmm, alignments=alignments
         )
     }
+    if ("gmm-mono", None) in runs:
+        trained["gmm-mono", None] = _monophones(split)
     dev_alignments = split.dev_alignments(Recognizer(gmm))
     for name, seed in runs:
         seeded = replace(split, seed=seed)
@@ -232,13 +273,52 @@ def train_systems(
     outcomes = {run: trained[run] for run in runs}
     for (name, _), outcome in outcomes.items():
         recognizer = split.recognizer(outcome.system)
-        if grammar != "isolated" and dev is not None and name in ("gmm", "dnn", "bilstm"):
-            penalty = _tune_penalty(recognizer, topology, *dev)
+        if grammar != "isolated" and dev is not None and name in HMM_SYSTEMS:
+            penalty = _tune_penalty(recognizer, *dev)
             outcome.system["scales"]["word_penalty"] = penalty
             recognizer = split.recognizer(outcome.system)
         decode = partial(recognizer.decode, list(test))
         outcome.hypotheses, outcome.decode_seconds = _timed(decode)
     return outcomes
+
+
+def _monophones(split: _Training) -> Trained:
+    """The monophone GMM-HMM: phone HMMs over the settings' lexicon, Kaldi's equal-alignment
+    flat start (initial means drawn with seed 0), then realignment and re-estimation.
+
+    A training utterance with fewer frames than the states of its words (a long word in a
+    short recording, sped up) has no alignment: it is left out, with a warning that counts
+    them, as Kaldi's aligner leaves out the utterances it cannot align."""
+    settings = split.settings
+    begin = time.perf_counter()
+    phones = PhoneTopology(
+        split.topology.words,
+        load_lexicon(settings),
+        phone_states=settings.phone_states,
+        silence_states=settings.silence_states,
+    )
+    pairs = list(zip(split.features, split.transcripts, strict=True))
+    usable = [(f, t) for f, t in pairs if len(f) >= phones.min_frames(t)]
+    if len(usable) < len(pairs):
+        warnings.warn(
+            f"gmm-mono: {len(pairs) - len(usable)} of {len(pairs)} training utterances have "
+            "fewer frames than the phone states of their words and are left out",
+            stacklevel=2,
+        )
+    features, transcripts = [f for f, _ in usable], [t for _, t in usable]
+    emissions = equal_alignment_start(phones, features, transcripts, settings.mixtures)
+    alignments, loops = viterbi_training(
+        emissions,
+        torch.full((phones.num_pdfs,), 0.5),
+        phones,
+        features,
+        transcripts,
+        settings.phone_iterations,
+        progress=split.progress,
+    )
+    model = {"emissions": emissions.state_dict(), "self_loop": loops}
+    system = split.system("gmm", model, phones)
+    return Trained([], time.perf_counter() - begin, 0.0, system=system, alignments=alignments)
 
 
 @dataclass
@@ -259,8 +339,11 @@ class _Training:
     dev: tuple[list[Tensor], list[Sequence[int]]] | None = None
     seed: int | None = None
 
-    def system(self, kind: str, model: dict) -> dict:
-        return system_dict(kind, self.topology, self.grammar, self.scales, model)
+    def system(
+        self, kind: str, model: dict, topology: Topology | PhoneTopology | None = None
+    ) -> dict:
+        """A system of ``kind`` (`system_dict`) over ``topology`` (default the split's)."""
+        return system_dict(kind, topology or self.topology, self.grammar, self.scales, model)
 
     def recognizer(self, system: dict) -> Recognizer:
         """``system`` ready to decode, its network on the training device."""
@@ -315,9 +398,10 @@ class _Training:
         return model.cpu(), history
 
 
-def _tune_penalty(recognizer: Recognizer, topology: Topology, features, transcripts) -> float:
+def _tune_penalty(recognizer: Recognizer, features, transcripts) -> float:
     """The word penalty of `PENALTIES` with the fewest word errors on the development set
     (ties: the smallest penalty)."""
+    topology = recognizer.topology
     scores = recognizer.scaled_scores(list(features))
     loops = recognizer.system["model"]["self_loop"]
     best = None

@@ -1,42 +1,52 @@
-"""HMM topologies for words and silence, grammars over them, and their decoding graphs.
+"""HMM topologies for words, phones and silence, grammars over words, and their decoding
+graphs.
 
-Each word has a left-to-right HMM of ``word_states`` states and silence one of
+`Topology`: each word has a left-to-right HMM of ``word_states`` states and silence one of
 ``silence_states``; every state owns one emission column (a *pdf*, in Kaldi's words), numbered
-word by word with silence last. A state stays with probability ``self_loop[pdf]`` and moves on
-otherwise.
+word by word with silence last. `PhoneTopology`: each phone has such an HMM instead, and a
+pronunciation lexicon spells every word as the chain of its phones' HMMs (one chain per
+pronunciation), so that words share the pdfs of their phones. A state stays with probability
+``self_loop[pdf]`` and moves on otherwise.
 
 A grammar is a small `networkx.MultiDiGraph` over junctions whose edges carry units (a word
-index, or `SILENCE`) and log weights; junctions may carry ``start`` and ``final`` weights.
-`decoding_graph` expands every grammar edge into a copy of its unit's HMM and joins the
-copies at the junctions into one `hybrid.structured.Graph` whose arcs read pdf columns and
-write the word index when a word is entered. Four grammars cover the recipes:
-`isolated_grammar` (one word, optional silence around it), `loop_grammar` (any word sequence
-with optional silence, each word weighed by a penalty and optionally a unigram language
-model), `phrase_grammar` (one of a list of allowed phrases) and `transcript_grammar` (a known
-word sequence with optional silence between words, for forced alignment). `task_grammar`
-builds the decoding grammar a saved system names in plain data.
+index, `SILENCE`, or ``None`` for an epsilon edge) and log weights; junctions may carry
+``start`` and ``final`` weights. `decoding_graph` expands every grammar edge into a copy of
+each chain of its unit's states and joins the copies at the junctions (through epsilon edges)
+into one `hybrid.structured.Graph` whose arcs read pdf columns and write the word index when
+a word is entered: the composition of the HMMs, the lexicon and the grammar. Five grammars
+cover the recipes: `isolated_grammar` (one word, optional silence around it), `loop_grammar`
+(any word sequence with optional silence, each word weighed by a penalty and optionally a
+unigram language model), `phrase_grammar` (one of a list of allowed phrases),
+`ngram_grammar` (a back-off n-gram model of any order, with epsilon back-off edges) and
+`transcript_grammar` (a known word sequence with optional silence between words, for forced
+alignment). `task_grammar` builds the decoding grammar a saved system names in plain data.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import networkx as nx
 import torch
 from torch import Tensor
 
+from ..ctc.lm import BOS, EOS, NGramLM
 from ..structured import Graph
+from .lexicon import Lexicon, Pronunciation
 
 __all__ = [
     "SILENCE",
+    "PhoneTopology",
     "Topology",
     "decoding_graph",
     "estimate_self_loops",
     "isolated_grammar",
     "loop_grammar",
+    "ngram_grammar",
     "phrase_grammar",
     "task_grammar",
+    "topology_from_dict",
     "transcript_grammar",
 ]
 
@@ -79,10 +89,146 @@ class Topology:
             raise ValueError(f"unit must be a word index in [0, {len(self.words)}) or SILENCE")
         return list(range(unit * self.word_states, (unit + 1) * self.word_states))
 
+    def chains(self, unit: int | str) -> list[tuple[list[int], float]]:
+        """The ways to say ``unit`` (a word index or `SILENCE`) as ``(pdfs, log weight)``:
+        here its one HMM."""
+        return [(self.pdfs(unit), 0.0)]
+
+    def to_dict(self) -> dict:
+        """The topology as plain data (`topology_from_dict` reads it back)."""
+        return asdict(self)
+
     def pdf_words(self) -> Tensor:
         """``(num_pdfs,)`` int64: the word each pdf belongs to, ``-1`` for silence."""
         words = torch.arange(len(self.words)).repeat_interleave(self.word_states)
         return torch.cat([words, torch.full((self.silence_states,), -1)])
+
+
+class PhoneTopology:
+    """Context-independent phone HMMs and a silence HMM, with the lexicon that spells each
+    word in phones: a word's HMM is the chain of its phones' HMMs, one chain per
+    pronunciation, so that words share the states of their phones and a word never heard in
+    training is recognised from its pronunciation.
+
+    Every phone has a left-to-right HMM of ``phone_states`` states and silence one of
+    ``silence_states``; each state owns one pdf, numbered phone by phone in the order of
+    ``phones``, silence last.
+
+    Args:
+        words: The vocabulary: grammar units are word indices, word ``i`` being ``words[i]``.
+        lexicon: The pronunciations of the words (`hybrid.speech.lexicon.Lexicon`).
+        phones: The phones the models have, in pdf order (default: those of the words'
+            pronunciations, sorted).
+        phone_states: States per phone HMM.
+        silence_states: States of the silence HMM.
+
+    Raises:
+        ValueError: No words, a word the lexicon cannot pronounce, a pronunciation with a
+            phone outside ``phones`` (naming the word and the phone), repeated phones, or
+            fewer than one state.
+    """
+
+    def __init__(
+        self,
+        words: Sequence[str],
+        lexicon: Lexicon,
+        phones: Sequence[str] | None = None,
+        phone_states: int = 3,
+        silence_states: int = 3,
+    ):
+        if not words:
+            raise ValueError("words must name at least one word")
+        for name, value in (("phone_states", phone_states), ("silence_states", silence_states)):
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        self.words = tuple(words)
+        self.lexicon = lexicon.restricted(self.words)
+        self.phones = tuple(self.lexicon.phones if phones is None else phones)
+        if len(set(self.phones)) != len(self.phones):
+            raise ValueError(f"phones must be distinct, got {self.phones}")
+        self.phone_states, self.silence_states = phone_states, silence_states
+        self._phone_index = {phone: i for i, phone in enumerate(self.phones)}
+        for word in self.words:
+            for pron in self.lexicon.pronunciations(word):
+                missing = [p for p in pron.phones if p not in self._phone_index]
+                if missing:
+                    raise ValueError(
+                        f"the pronunciation {' '.join(pron.phones)!r} of {word!r} uses the "
+                        f"phone {missing[0]!r}, which the models lack (phones: "
+                        f"{' '.join(self.phones)})"
+                    )
+
+    @property
+    def num_pdfs(self) -> int:
+        """Number of emission columns: all phone states, then the silence states."""
+        return len(self.phones) * self.phone_states + self.silence_states
+
+    def phone_pdfs(self, phone: str | int) -> list[int]:
+        """The pdfs of ``phone`` (a symbol or its index in ``phones``), or of `SILENCE`."""
+        if phone == SILENCE:
+            first = len(self.phones) * self.phone_states
+            return list(range(first, first + self.silence_states))
+        index = self._phone_index.get(phone, phone) if isinstance(phone, str) else phone
+        if not isinstance(index, int) or not 0 <= index < len(self.phones):
+            raise ValueError(
+                f"phone must be one of {self.phones}, an index or SILENCE, got {phone!r}"
+            )
+        return list(range(index * self.phone_states, (index + 1) * self.phone_states))
+
+    def chains(self, unit: int | str) -> list[tuple[list[int], float]]:
+        """The ways to say ``unit`` (a word index or `SILENCE`) as ``(pdfs, log weight)``:
+        one chain of phone HMMs per pronunciation, weighed by its log probability."""
+        if unit == SILENCE:
+            return [(self.phone_pdfs(SILENCE), 0.0)]
+        if not isinstance(unit, int) or not 0 <= unit < len(self.words):
+            raise ValueError(f"unit must be a word index in [0, {len(self.words)}) or SILENCE")
+        return [
+            ([pdf for phone in pron.phones for pdf in self.phone_pdfs(phone)], pron.log_prob)
+            for pron in self.lexicon.pronunciations(self.words[unit])
+        ]
+
+    def to_dict(self) -> dict:
+        """The topology as plain data, with the pronunciations of its words
+        (`topology_from_dict` reads it back)."""
+        return {
+            "kind": "phones",
+            "words": list(self.words),
+            "phones": list(self.phones),
+            "phone_states": self.phone_states,
+            "silence_states": self.silence_states,
+            "lexicon": {
+                word: [[list(p.phones), p.log_prob] for p in self.lexicon.pronunciations(word)]
+                for word in self.words
+            },
+        }
+
+    def min_frames(self, words: Sequence[int]) -> int:
+        """The fewest frames in which ``words`` (word indices) can be said: the states of
+        each word's shortest pronunciation."""
+        return sum(min(len(pdfs) for pdfs, _ in self.chains(int(w))) for w in words)
+
+    def pdf_phones(self) -> Tensor:
+        """``(num_pdfs,)`` int64: the index in ``phones`` of each pdf's phone, ``-1`` for
+        silence."""
+        phones = torch.arange(len(self.phones)).repeat_interleave(self.phone_states)
+        return torch.cat([phones, torch.full((self.silence_states,), -1)])
+
+
+def topology_from_dict(data: dict) -> Topology | PhoneTopology:
+    """The topology that ``to_dict`` wrote: a `PhoneTopology` (``"kind": "phones"``), else
+    whole-word HMMs (a `Topology`)."""
+    if data.get("kind") == "phones":
+        lexicon = Lexicon(
+            {
+                word: [Pronunciation(tuple(phones), log_prob) for phones, log_prob in prons]
+                for word, prons in data["lexicon"].items()
+            },
+            source="saved lexicon",
+        )
+        return PhoneTopology(
+            data["words"], lexicon, data["phones"], data["phone_states"], data["silence_states"]
+        )
+    return Topology(**{**data, "words": tuple(data["words"])})
 
 
 def isolated_grammar(num_words: int) -> nx.MultiDiGraph:
@@ -168,6 +314,94 @@ def task_grammar(grammar: str | dict, num_words: int, word_penalty: float = 0.0)
     )
 
 
+def ngram_grammar(
+    lm: NGramLM,
+    words: Sequence[str],
+    scale: float = 1.0,
+    word_penalty: float = 0.0,
+    silence: bool = True,
+) -> nx.MultiDiGraph:
+    """A back-off n-gram language model as a grammar over ``words`` (Kaldi's G).
+
+    One junction per history the model lists (up to ``order - 1`` tokens; the empty history
+    holds the unigrams); each listed n-gram ``h w`` of a word is an edge from ``h`` to the
+    longest listed history that ends ``h w``, weighed by its log-probability; each history
+    ``h`` has an epsilon edge (unit ``None``) to ``h`` without its oldest token, weighed by
+    its back-off weight, and the final weight ``log P(</s> | h)`` by the back-off rule. A
+    path starts at the history ``<s>`` (the empty history of a unigram model). So every word
+    sequence gets its model log-probability on the path that takes listed n-grams where they
+    exist (the back-off edges also offer other paths, as in Kaldi's G). Tokens outside
+    ``words`` (``<unk>`` unless listed there) are left out, with the n-grams that hold them.
+
+    Args:
+        lm: The model (`hybrid.ctc.lm.read_arpa` reads one from an ARPA file).
+        words: The vocabulary: edge units are indices into it.
+        scale: Multiplies every log-probability and back-off weight (the language model
+            weight).
+        word_penalty: Log weight added per word.
+        silence: Allow silence between words, before and after (a silence loop on every
+            junction).
+
+    Raises:
+        ValueError: A word the model has no unigram for, a model without ``</s>``, or an
+            n-gram whose history the model does not list (a missing back-off), each named.
+    """
+    if not words:
+        raise ValueError("words must name at least one word")
+    unigrams = {gram for gram, _, _ in lm.ngrams(1)}
+    missing = [word for word in words if (word,) not in unigrams]
+    if missing:
+        raise ValueError(f"the language model has no unigram for the words {missing[:10]}")
+    if lm.token_id(EOS) is None:
+        raise ValueError(f"the language model has no {EOS} token: it cannot end a sentence")
+    index = {word: i for i, word in enumerate(words)}
+
+    def known(tokens: tuple[str, ...]) -> bool:
+        return all(token in index or token == BOS for token in tokens)
+
+    histories = {(): 0.0}
+    for n in range(1, lm.order):
+        histories |= {g: bo for g, _, bo in lm.ngrams(n) if g[-1] != EOS and known(g)}
+
+    def after(gram: tuple[str, ...]) -> tuple[str, ...]:
+        """The longest listed history that ends ``gram``."""
+        state = gram[len(gram) - lm.context_size :] if lm.context_size else ()
+        while state not in histories:
+            state = state[1:]
+        return state
+
+    def listed(history: tuple[str, ...], what: str) -> None:
+        if history not in histories:
+            raise ValueError(
+                f"the language model lists the {what} but not its history "
+                f"{' '.join(history)!r} (a missing back-off: an ARPA model must list the "
+                "history of every n-gram)"
+            )
+
+    g = nx.MultiDiGraph()
+    g.add_nodes_from(histories)
+    for history, backoff in histories.items():
+        if history:
+            listed(history[1:], f"{len(history)}-gram {' '.join(history)!r}")
+            g.add_edge(history, history[1:], unit=None, weight=scale * backoff)
+        if silence:
+            g.add_edge(history, history, unit=SILENCE)
+    for n in range(1, lm.order + 1):
+        for gram, log_prob, _ in lm.ngrams(n):
+            if gram[-1] in index and known(gram[:-1]):
+                listed(gram[:-1], f"{n}-gram {' '.join(gram)!r}")
+                weight = scale * log_prob + word_penalty
+                g.add_edge(gram[:-1], after(gram), unit=index[gram[-1]], weight=weight)
+    ends = torch.full((len(histories),), lm.token_id(EOS))
+    contexts = torch.tensor(
+        [[-1] * (lm.context_size - len(h)) + [lm.token_id(t) for t in h] for h in histories]
+    ).reshape(len(histories), lm.context_size)
+    for history, end in zip(histories, lm.score(contexts, ends).tolist(), strict=True):
+        g.nodes[history]["final"] = scale * end
+    g.nodes[after((BOS,)) if lm.token_id(BOS) is not None else ()]["start"] = 0.0
+    return g
+
+
 def transcript_grammar(words: Sequence[int]) -> nx.MultiDiGraph:
     """The words of a transcript in order, with optional silence before, between and after."""
     if len(words) == 0:
@@ -211,20 +445,33 @@ def estimate_self_loops(
 
 
 def decoding_graph(
-    topology: Topology, grammar: nx.MultiDiGraph, self_loop: Tensor | None = None
+    topology: Topology | PhoneTopology, grammar: nx.MultiDiGraph, self_loop: Tensor | None = None
 ) -> Graph:
     """Expand ``grammar`` with the HMMs of ``topology`` into a compiled decoding graph.
 
-    Every grammar edge gets its own copy of its unit's states. Arcs read the pdf of the state
-    they enter; entering a word writes its index as the output label. A path starts at the
-    grammar's start junctions and ends on leaving the last state of a unit into a final
-    junction (the leaving probability counts).
+    Every grammar edge gets its own copy of each chain of its unit's states
+    (``topology.chains``: one HMM per word and for silence with `Topology`, one chain of phone
+    HMMs per pronunciation with `PhoneTopology`). Arcs read the pdf of the state they enter;
+    entering a word writes its index as the output label. A path starts at the grammar's
+    start junctions and ends on leaving the last state of a unit into a final junction (the
+    leaving probability counts).
+
+    An edge whose ``unit`` is ``None`` is an epsilon edge: it joins two junctions without a
+    unit, adding its weight (the back-off arcs of an n-gram grammar, `ngram_grammar`). The
+    units leaving a junction are also reached through every path of epsilon edges from it,
+    each path its own arc; a path ends only at a junction that has a final weight itself
+    (epsilon edges are not followed to end).
 
     Args:
-        topology: The word and silence HMMs.
-        grammar: Junctions with ``start``/``final`` weights; edges with ``unit`` and an
-            optional log ``weight``.
+        topology: The HMMs of the units.
+        grammar: Junctions with ``start``/``final`` weights; edges with ``unit`` (a word
+            index, `SILENCE` or ``None``) and an optional log ``weight``.
         self_loop: ``(num_pdfs,)`` self-loop probabilities in ``(0, 1)`` (default 0.5 each).
+
+    Raises:
+        ValueError: A self-loop outside ``(0, 1)`` or of the wrong shape, a unit the topology
+            lacks, epsilon edges that form a cycle, or a grammar that no unit leads to a
+            final junction (an empty grammar).
     """
     if self_loop is None:
         self_loop = torch.full((topology.num_pdfs,), 0.5)
@@ -236,34 +483,66 @@ def decoding_graph(
     leave = torch.log1p(-self_loop).tolist()
     g = nx.MultiDiGraph()
     g.add_node("start", start=0.0)
-    copies = []  # per grammar edge: (source junction, target junction, unit, weight, pdfs)
-    for e, (source, target, data) in enumerate(grammar.edges(data=True)):
-        unit, pdfs = data["unit"], topology.pdfs(data["unit"])
-        copies.append((source, target, unit, float(data.get("weight", 0.0)), pdfs))
-        for i, pdf in enumerate(pdfs):
-            g.add_edge((e, i), (e, i), emission=pdf, weight=stay[pdf])
-            if i + 1 < len(pdfs):
-                g.add_edge((e, i), (e, i + 1), emission=pdfs[i + 1], weight=leave[pdf])
+    for u, v, data in grammar.edges(data=True):
+        if "unit" not in data:
+            raise ValueError(f"grammar: the edge {u!r} -> {v!r} has no unit (None for epsilon)")
+    edges = [(u, v, d) for u, v, d in grammar.edges(data=True) if d["unit"] is not None]
+    copies = {}  # (edge, chain) -> pdfs of that copy
+    entries = []  # per edge: [(chain, first arc's attributes)]
+    for e, (_, _, data) in enumerate(edges):
+        unit, weight = data["unit"], float(data.get("weight", 0.0))
+        label = -1 if unit == SILENCE else unit
+        entry = []
+        for c, (pdfs, log_weight) in enumerate(topology.chains(unit)):
+            copies[e, c] = pdfs
+            entry.append((c, {"emission": pdfs[0], "weight": weight + log_weight, "label": label}))
+            for i, pdf in enumerate(pdfs):
+                g.add_edge((e, c, i), (e, c, i), emission=pdf, weight=stay[pdf])
+                if i + 1 < len(pdfs):
+                    g.add_edge((e, c, i), (e, c, i + 1), emission=pdfs[i + 1], weight=leave[pdf])
+        entries.append(entry)
+    leaving = {j: [e for e, (u, _, _) in enumerate(edges) if u == j] for j in grammar.nodes}
+    closure = {j: _epsilon_paths(grammar, j) for j in grammar.nodes}
 
-    def enter(e: int) -> dict:
-        _, _, unit, weight, pdfs = copies[e]
-        return {"emission": pdfs[0], "weight": weight, "label": -1 if unit == SILENCE else unit}
+    def enter(source, junction, weight: float) -> None:
+        """Arcs from ``source`` into every unit reached from ``junction``."""
+        for reached, through in closure[junction]:
+            for e in leaving[reached]:
+                for c, arc in entries[e]:
+                    g.add_edge(
+                        source, (e, c, 0), **{**arc, "weight": arc["weight"] + weight + through}
+                    )
 
     for j, data in grammar.nodes(data=True):
-        into = [e for e, c in enumerate(copies) if c[1] == j]
-        out = [e for e, c in enumerate(copies) if c[0] == j]
         if "start" in data:
-            for e in out:
-                arc = enter(e)
-                g.add_edge("start", (e, 0), **{**arc, "weight": arc["weight"] + data["start"]})
-        for e_in in into:
-            last = (e_in, len(copies[e_in][4]) - 1)
-            exit_weight = leave[copies[e_in][4][-1]]
-            for e_out in out:
-                arc = enter(e_out)
-                g.add_edge(last, (e_out, 0), **{**arc, "weight": arc["weight"] + exit_weight})
-            if "final" in data:
-                g.nodes[last]["final"] = exit_weight + data["final"]
+            enter("start", j, data["start"])
+    for (e, c), pdfs in copies.items():
+        last, junction = (e, c, len(pdfs) - 1), edges[e][1]
+        enter(last, junction, leave[pdfs[-1]])
+        if "final" in grammar.nodes[junction]:
+            g.nodes[last]["final"] = leave[pdfs[-1]] + grammar.nodes[junction]["final"]
     if not any("final" in d for _, d in g.nodes(data=True)):
         raise ValueError("grammar has no final junction reached by a unit")
     return Graph.from_networkx(g, num_emissions=topology.num_pdfs)
+
+
+def _epsilon_paths(grammar: nx.MultiDiGraph, junction) -> list[tuple[object, float]]:
+    """``(junction reached, summed weight)`` for ``junction`` itself (weight 0) and for every
+    path of epsilon edges (``unit`` None) from it, each path once.
+
+    Raises:
+        ValueError: The epsilon edges from ``junction`` form a cycle.
+    """
+    found, stack = [], [(junction, 0.0, (junction,))]
+    while stack:
+        node, weight, path = stack.pop()
+        found.append((node, weight))
+        for _, target, data in grammar.out_edges(node, data=True):
+            if data["unit"] is None:
+                if target in path:
+                    raise ValueError(
+                        f"grammar: the epsilon edges (unit None) form a cycle through "
+                        f"{target!r}; expected them to lead from longer histories to shorter"
+                    )
+                stack.append((target, weight + float(data.get("weight", 0.0)), (*path, target)))
+    return found

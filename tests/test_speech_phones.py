@@ -1,0 +1,377 @@
+"""Pronunciation lexicons, phone topologies and n-gram grammars, and the decoding graphs they
+compose into, against enumerations of their paths and the language model's own scores."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+import networkx as nx
+import pytest
+import torch
+from realdata import real_corpus
+from speech_oracles import check_graph_against_paths, enumerate_paths
+
+from hybrid.ctc.lm import read_arpa
+from hybrid.speech.audio import read_wav
+from hybrid.speech.decoder import decode, frame_scores
+from hybrid.speech.features import cmvn, deltas, mfcc
+from hybrid.speech.gmm import equal_alignment_start, viterbi_training
+from hybrid.speech.lexicon import Lexicon, Pronunciation, cmudict_lexicon, read_lexicon
+from hybrid.speech.metrics import error_rate
+from hybrid.speech.topology import (
+    SILENCE,
+    PhoneTopology,
+    Topology,
+    decoding_graph,
+    loop_grammar,
+    ngram_grammar,
+    topology_from_dict,
+    transcript_grammar,
+)
+
+# -- lexicons --------------------------------------------------------------------------------
+
+
+def _write(tmp_path: Path, text: str, name: str = "lexicon.txt") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_cmudict_form_reads_alternates_and_comments(tmp_path):
+    path = _write(
+        tmp_path,
+        ";;; a comment\nread  R EH1 D\nread(2)  R IY1 D\nyes  Y EH1 S # a comment\n"
+        "read(3)  R EH1 D\n",
+    )
+    lexicon = read_lexicon(path)
+    assert lexicon.words == ("read", "yes")
+    assert [p.phones for p in lexicon.pronunciations("read")] == [
+        ("R", "EH1", "D"),
+        ("R", "IY1", "D"),
+    ]
+    assert lexicon.pronunciations("yes") == (Pronunciation(("Y", "EH1", "S")),)
+    assert lexicon.phones == ("D", "EH1", "IY1", "R", "S", "Y")
+    plain = lexicon.without_stress()
+    assert plain.pronunciations("yes")[0].phones == ("Y", "EH", "S")
+
+
+def test_timit_and_probability_forms(tmp_path):
+    timit = read_lexicon(_write(tmp_path, "; comment\na  /ax/\nable  /ey1 b el/\n", "t.txt"))
+    assert timit.pronunciations("able")[0].phones == ("ey1", "b", "el")
+    probs = read_lexicon(_write(tmp_path, "the 1.0 DH AH\nthe 0.5 DH IY\n", "p.txt"))
+    assert [p.log_prob for p in probs.pronunciations("the")] == [0.0, math.log(0.5)]
+
+
+@pytest.mark.parametrize(
+    "text,pattern",
+    [
+        ("yes Y EH S\nno\n", r"lexicon.txt:2: 'no' has no phones"),
+        ("the 1.0 DH AH\nthe DH IY\n", r"lexicon.txt:2: expected 'word probability"),
+        ("the 1.5 DH AH\n", r"lexicon.txt:1: the probability 1.5 is not in \(0, 1\]"),
+        ("a  /ax/\nable  ey1 b\n", r"lexicon.txt:2: expected 'word  /phone"),
+        ("a  /ax/\nb  //\n", r"lexicon.txt:2: expected 'word  /phone"),
+        ("yes Y EH S\nno 0.5 N OW\n", r"lexicon.txt:2: expected 'word phone phone"),
+        ("yes Y EH S\nno /n ow/\n", r"lexicon.txt:2: expected 'word phone phone"),
+        (";;; only comments\n\n", r"lexicon.txt: no entry"),
+    ],
+)
+def test_malformed_lexicons_name_the_file_and_line(tmp_path, text, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        read_lexicon(_write(tmp_path, text))
+
+
+def test_a_missing_word_is_named_unless_a_pronunciation_function_is_given():
+    lexicon = Lexicon({"yes": [("Y", "EH", "S")]})
+    with pytest.raises(ValueError, match="the word 'no' is not in the lexicon"):
+        lexicon.pronunciations("no")
+    spelled = Lexicon({"yes": [("Y", "EH", "S")]}, pronounce=lambda w: [tuple(w.upper())])
+    assert spelled.pronunciations("no")[0].phones == ("N", "O")
+    with pytest.raises(ValueError, match="'no' has no pronunciation"):
+        Lexicon({"yes": [("Y",)]}, pronounce=lambda w: []).pronunciations("no")
+    with pytest.raises(ValueError, match="expected one or more phone symbols"):
+        Lexicon({"yes": [("Y", "E H")]})
+    with pytest.raises(ValueError, match="log probability 0.5"):
+        Lexicon({"yes": [Pronunciation(("Y",), 0.5)]})
+
+
+def test_cmudict_is_the_default_english_lexicon():
+    lexicon = cmudict_lexicon().restricted(["yes", "no", "read"]).without_stress()
+    assert [p.phones for p in lexicon.pronunciations("yes")] == [("Y", "EH", "S")]
+    assert [p.phones for p in lexicon.pronunciations("no")] == [("N", "OW")]
+    assert {p.phones for p in lexicon.pronunciations("read")} == {
+        ("R", "EH", "D"),
+        ("R", "IY", "D"),
+    }
+
+
+def test_timit_dictionary_reads():
+    path = real_corpus("timit_sample") / "timitdic.txt"
+    lexicon = read_lexicon(path)
+    assert len(lexicon) > 600 and "able" in lexicon
+    assert lexicon.pronunciations("able")[0].phones == ("ey1", "b", "el")
+
+
+# -- phone topologies ------------------------------------------------------------------------
+
+LEXICON = Lexicon(
+    {
+        "a": [Pronunciation(("x", "y"), math.log(0.75)), Pronunciation(("y",), math.log(0.25))],
+        "b": [("y", "x")],
+    }
+)
+PHONES = PhoneTopology(("a", "b"), LEXICON, phone_states=1, silence_states=1)
+
+
+def test_phone_topology_spells_words_in_shared_phone_states():
+    topology = PhoneTopology(("a", "b"), LEXICON, phone_states=2, silence_states=3)
+    assert topology.phones == ("x", "y") and topology.num_pdfs == 7
+    assert topology.chains(0) == [([0, 1, 2, 3], math.log(0.75)), ([2, 3], math.log(0.25))]
+    assert topology.chains(1) == [([2, 3, 0, 1], 0.0)]
+    assert topology.chains(SILENCE) == [([4, 5, 6], 0.0)]
+    assert topology.pdf_phones().tolist() == [0, 0, 1, 1, -1, -1, -1]
+    with pytest.raises(ValueError, match=r"'x y' of 'a' uses the phone 'x', which the models"):
+        PhoneTopology(("a",), LEXICON, phones=("y",))
+    with pytest.raises(ValueError, match="the word 'c' is not in the lexicon"):
+        PhoneTopology(("a", "c"), LEXICON)
+    with pytest.raises(ValueError, match="unit must be a word index"):
+        topology.chains(2)
+
+
+# -- n-gram grammars -------------------------------------------------------------------------
+
+# A back-off bigram in which every listed bigram beats backing off to its unigram, so that
+# the best path of each word sequence is its model probability.
+BIGRAM = """\\data\\
+ngram 1=5
+ngram 2=5
+
+\\1-grams:
+-0.8\t</s>
+-99\t<s>\t-0.3
+-0.4\ta\t-0.2
+-0.6\tb\t-0.25
+-1.2\tc\t-0.1
+
+\\2-grams:
+-0.1\t<s> a
+-0.2\ta b
+-0.3\tb </s>
+-0.15\tb a
+-0.05\tc </s>
+
+\\end\\
+"""
+
+
+def _sentence_log_prob(lm, words):
+    """The model's log-probability of a sentence by its own back-off scoring."""
+    tokens = ["<s>", *words, "</s>"]
+    ids = [lm.token_id(t) for t in tokens]
+    total = 0.0
+    for i in range(1, len(ids)):
+        context = torch.tensor([ids[max(0, i - lm.context_size) : i]])
+        context = torch.cat([torch.full((1, lm.context_size - context.shape[1]), -1), context], 1)
+        total += float(lm.score(context, torch.tensor([ids[i]])))
+    return total
+
+
+def _grammar_sentences(grammar, max_words):
+    """Best weight of each word sequence of at most ``max_words`` words over the grammar's
+    junction paths (epsilon edges followed, silence skipped, a path ending where a unit
+    ended)."""
+    best = {}
+
+    def walk(junction, weight, words, by_unit):
+        data = grammar.nodes[junction]
+        if by_unit and "final" in data:
+            best[words] = max(best.get(words, -math.inf), weight + data["final"])
+        for _, target, edge in grammar.out_edges(junction, data=True):
+            if edge["unit"] is None:
+                walk(target, weight + edge.get("weight", 0.0), words, False)
+            elif edge["unit"] != SILENCE and len(words) < max_words:
+                walk(target, weight + edge.get("weight", 0.0), (*words, edge["unit"]), True)
+
+    for junction, data in grammar.nodes(data=True):
+        if "start" in data:
+            walk(junction, data["start"], (), False)
+    return best
+
+
+def test_ngram_grammar_gives_every_sentence_its_model_probability():
+    lm = read_arpa(BIGRAM)
+    words = ("a", "b", "c")
+    grammar = ngram_grammar(lm, words)
+    best = _grammar_sentences(grammar, 3)
+    sentences = [s for n in range(1, 4) for s in itertools.product(range(3), repeat=n)]
+    assert set(best) == set(sentences)
+    for sentence in sentences:
+        want = _sentence_log_prob(lm, [words[w] for w in sentence])
+        assert best[sentence] == pytest.approx(want, abs=1e-9), sentence
+
+
+def test_ngram_grammar_scales_and_penalises_and_reads_a_unigram_model():
+    yesno = read_arpa(
+        "\\data\\\nngram 1=4\n\n\\1-grams:\n-1\tNO\n-1\tYES\n-99\t<s>\n-1\t</s>\n\n\\end\\\n"
+    )
+    grammar = ngram_grammar(yesno, ["YES", "NO"], scale=2.0, word_penalty=-0.5)
+    best = _grammar_sentences(grammar, 2)
+    step = 2.0 * -math.log(10) - 0.5
+    assert best[(0,)] == pytest.approx(step + 2.0 * -math.log(10))
+    assert best[(1, 0)] == pytest.approx(2 * step + 2.0 * -math.log(10))
+
+
+def test_ngram_grammar_errors_are_named():
+    lm = read_arpa(BIGRAM)
+    with pytest.raises(ValueError, match=r"no unigram for the words \['d'\]"):
+        ngram_grammar(lm, ["a", "d"])
+    trigram = BIGRAM.replace("ngram 2=5", "ngram 2=5\nngram 3=1").replace(
+        "\\end\\", "\\3-grams:\n-0.1\tb b a\n\n\\end\\"
+    )
+    with pytest.raises(ValueError, match=r"lists the 3-gram 'b b a' but not its history 'b b'"):
+        ngram_grammar(read_arpa(trigram), ["a", "b", "c"])
+    no_end = "\\data\\\nngram 1=2\n\n\\1-grams:\n-0.3\ta\n-0.3\t<s>\n\n\\end\\\n"
+    with pytest.raises(ValueError, match="has no </s> token"):
+        ngram_grammar(read_arpa(no_end), ["a"])
+
+
+# -- composed decoding graphs against the HMM definition ----------------------------------
+
+
+GRAMMARS = {
+    "loop": lambda: loop_grammar(2, word_penalty=-0.4),
+    "transcript": lambda: transcript_grammar([1, 0]),
+    "bigram": lambda: ngram_grammar(read_arpa(BIGRAM.replace("c", "b2")), ["a", "b"]),
+}
+
+
+@pytest.mark.parametrize("name", list(GRAMMARS))
+@pytest.mark.parametrize("frames", [3, 5])
+def test_composed_graph_paths_equal_the_definition(name, frames):
+    check_graph_against_paths(PHONES, GRAMMARS[name](), frames, seed=frames)
+
+
+def _graph_paths(graph, frames):
+    """Every path of ``frames`` arcs through the compiled graph: (pdfs, log weight, labels)."""
+    g = graph.to_networkx()
+
+    def walk(state, left, weight, pdfs, labels):
+        if left == 0:
+            if "final" in g.nodes[state]:
+                yield tuple(pdfs), weight + g.nodes[state]["final"], labels
+            return
+        for _, target, arc in g.out_edges(state, data=True):
+            said = labels if arc["label"] < 0 else (*labels, arc["label"])
+            yield from walk(
+                target, left - 1, weight + arc["weight"], [*pdfs, arc["emission"]], said
+            )
+
+    for state, data in g.nodes(data=True):
+        if "start" in data:
+            yield from walk(state, frames, data["start"], [], ())
+
+
+def _sums(paths):
+    """log-sum-exp of the weights of the paths that read the same pdfs and write the same
+    words."""
+    grouped = {}
+    for pdfs, weight, words in paths:
+        grouped.setdefault((tuple(pdfs), words), []).append(weight)
+    return {
+        key: float(torch.tensor(w, dtype=torch.float64).logsumexp(0)) for key, w in grouped.items()
+    }
+
+
+@pytest.mark.parametrize("name", list(GRAMMARS))
+def test_every_graph_path_spells_an_allowed_sentence_with_its_weight(name):
+    loops = torch.rand(
+        PHONES.num_pdfs, generator=torch.Generator().manual_seed(1), dtype=torch.float64
+    )
+    loops = loops * 0.8 + 0.1
+    grammar = GRAMMARS[name]()
+    graph = decoding_graph(PHONES, grammar, loops)
+    for frames in (1, 2, 4):
+        found = _sums(_graph_paths(graph, frames))
+        want = _sums(enumerate_paths(grammar, PHONES, loops, frames))
+        assert found.keys() == want.keys(), frames
+        for key, weight in want.items():
+            assert found[key] == pytest.approx(weight, abs=1e-9), key
+
+
+def test_bad_grammars_are_named():
+    loops = torch.full((PHONES.num_pdfs,), 0.5)
+    empty = nx.MultiDiGraph()
+    empty.add_node(0, start=0.0, final=0.0)
+    with pytest.raises(ValueError, match="no final junction reached by a unit"):
+        decoding_graph(PHONES, empty, loops)
+    cycle = loop_grammar(2)
+    cycle.add_node("other")
+    cycle.add_edge("loop", "other", unit=None)
+    cycle.add_edge("other", "loop", unit=None, weight=-1.0)
+    with pytest.raises(ValueError, match="epsilon edges .* form a cycle"):
+        decoding_graph(PHONES, cycle, loops)
+    no_unit = loop_grammar(2)
+    no_unit.add_edge("loop", "loop")
+    with pytest.raises(ValueError, match="has no unit"):
+        decoding_graph(PHONES, no_unit, loops)
+
+
+# -- saved topologies, the flat start, real speech --------------------------------------------
+
+
+def test_topologies_round_trip_through_plain_data():
+    for topology in (PHONES, Topology(("one", "two"), word_states=2, silence_states=1)):
+        again = topology_from_dict(topology.to_dict())
+        assert type(again) is type(topology) and again.num_pdfs == topology.num_pdfs
+        for unit in (0, 1, SILENCE):
+            assert again.chains(unit) == topology.chains(unit)
+
+
+def test_words_are_also_looked_up_in_lower_case():
+    assert LEXICON.pronunciations("A") == LEXICON.pronunciations("a")
+    topology = PhoneTopology(("A", "B"), LEXICON, phone_states=1, silence_states=1)
+    assert topology.chains(1) == PHONES.chains(1)
+
+
+def test_the_flat_start_needs_every_phone_in_the_training_transcripts():
+    frames = [torch.randn(30, 4, generator=torch.Generator().manual_seed(0))]
+    topology = PhoneTopology(("a", "b"), Lexicon({"a": [("x",)], "b": [("y", "z")]}))
+    with pytest.raises(ValueError, match="no training utterance says the phone 'y'"):
+        equal_alignment_start(topology, frames, [[0]])
+    emissions = equal_alignment_start(topology, frames * 2, [[0], [1, 0]], mixtures=2)
+    assert emissions.means.shape == (topology.num_pdfs, 2, 4)
+
+
+YESNO_LM = "\\data\\\nngram 1=4\n\n\\1-grams:\n-1\tNO\n-1\tYES\n-99\t<s>\n-1\t</s>\n\n\\end\\\n"
+
+
+def test_yesno_through_cmudict_phones_and_its_unigram_model_makes_no_error():
+    """Kaldi's yesno recipe: train on the first 30 recordings sorted by name, decode the last
+    30 with the unigram model of the corpus README; Kaldi's monophone system makes no error."""
+    files = sorted((real_corpus("yesno") / "waves_yesno").glob("*.wav"))
+    assert len(files) == 60
+
+    def features(path):
+        waveform, rate = read_wav(path)
+        return cmvn(deltas(mfcc(waveform, rate)))
+
+    utterances = [(features(f), [int(d) for d in f.stem.split("_")]) for f in files]
+    train, test = utterances[:30], utterances[30:]
+    words = ["NO", "YES"]
+    topology = PhoneTopology(words, cmudict_lexicon().without_stress())
+    assert topology.phones == ("EH", "N", "OW", "S", "Y")
+    emissions = equal_alignment_start(topology, *zip(*train, strict=True), mixtures=4)
+    loops = torch.full((topology.num_pdfs,), 0.5)
+    _, loops = viterbi_training(emissions, loops, topology, *zip(*train, strict=True), 10)
+    graph = decoding_graph(topology, ngram_grammar(read_arpa(YESNO_LM), words), loops)
+    hypotheses = decode(frame_scores(emissions, [f for f, _ in test]), graph)
+    counts = error_rate([t for _, t in test], hypotheses)
+    assert counts.reference == 240 and counts.errors == 0, counts
+
+
+def test_min_frames_counts_the_states_of_the_shortest_pronunciations():
+    assert PHONES.min_frames([0]) == 1 and PHONES.min_frames([1, 0, 1]) == 5
+    topology = PhoneTopology(("a", "b"), LEXICON)  # three states per phone
+    assert topology.min_frames([0, 1]) == 3 + 6
