@@ -288,9 +288,18 @@ def test_vocabulary_grammar_and_unigram_files(tmp_path):
         f"\\data\\\nngram 1=11\n\n\\1-grams:\n{body}-0.5\t</s>\n\n\\end\\\n", encoding="utf-8"
     )
     data = load_speech(SpeechFiles(**common, lm=str(arpa)))
-    expected = [probs[w] * math.log(10) for w in data.words]
-    assert data.grammar["unigram"] == pytest.approx(expected)
-    assert data.grammar["end"] == pytest.approx(-0.5 * math.log(10))
+    unigrams = {tuple(tokens): log_prob for tokens, log_prob, _ in data.grammar["ngram"]}
+    expected = {(i,): probs[w] * math.log(10) for i, w in enumerate(data.words)}
+    assert unigrams == pytest.approx({**expected, ("</s>",): -0.5 * math.log(10)})
+    bigram = arpa.read_text().replace("ngram 1=11", "ngram 1=11\nngram 2=1")
+    bigram = bigram.replace("\\end\\", "\\2-grams:\n-0.1\tnine nine\n\n\\end\\")
+    arpa.write_text(bigram, encoding="utf-8")  # any order: the bigram is kept
+    data = load_speech(SpeechFiles(**common, lm=str(arpa)))
+    nine = data.words.index("nine")
+    assert [[nine, nine], -0.1 * math.log(10), 0.0] in data.grammar["ngram"]
+    arpa.write_text(bigram.replace("-0.1\tnine nine", "-0.1\tnine maybe"), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"lm.arpa', line 19: \('nine', 'maybe'\) uses a token"):
+        load_speech(SpeechFiles(**common, lm=str(arpa)))
     kaldi = tmp_path / "words-kaldi.txt"  # Kaldi's symbols and a word never said are left out
     symbols = ["<eps>", "<SIL>", *WORDS, "maybe", "#0"]
     kaldi.write_text("".join(f"{w} {i}\n" for i, w in enumerate(symbols)), encoding="utf-8")
@@ -493,5 +502,12 @@ def test_yesno_recipe_data_reads_as_kaldi_directories_with_its_lm(tmp_path):
     assert [data.words[w] for w in first.words] == [
         "YES" if d == "1" else "NO" for d in first.id.split("_")
     ]
-    assert data.grammar["unigram"] == pytest.approx([-math.log(10)] * 2)
-    assert data.grammar["end"] == pytest.approx(-math.log(10))
+    unigrams = {tuple(tokens): log_prob for tokens, log_prob, _ in data.grammar["ngram"]}
+    assert unigrams == pytest.approx(
+        {
+            (0,): -math.log(10),
+            (1,): -math.log(10),
+            ("<s>",): -99 * math.log(10),
+            ("</s>",): -math.log(10),
+        }
+    )

@@ -1,20 +1,14 @@
-"""The readers of vocabularies, phrase grammars and ARPA unigram models: normal files (CRLF
+"""The readers of vocabularies and phrase grammars: normal files (CRLF
 line ends, a byte-order mark, non-ASCII words) and every error, located at ``file:line``."""
 
 from __future__ import annotations
 
 import codecs
-import math
 import re
 
 import pytest
 
-from hybrid.speech.grammar_files import UnigramLM, read_arpa_unigram, read_phrases, read_words
-
-LN10 = math.log(10)
-
-# The unigram model given in the README of the yesno corpus.
-YESNO_ARPA = "\\data\\\nngram 1=4\n\n\\1-grams:\n-1\tNO\n-1\tYES\n-99\t<s>\n-1\t</s>\n\n\\end\\\n"
+from hybrid.speech.grammar_files import read_phrases, read_words
 
 
 def write(tmp_path, text: str, windows: bool = False, name: str = "file.txt"):
@@ -114,77 +108,3 @@ def test_phrases_empty(tmp_path, text):
     path = write(tmp_path, text)
     with pytest.raises(ValueError, match=f"^{_escaped(path)}: no phrase"):
         read_phrases(path)
-
-
-# -- read_arpa_unigram ---------------------------------------------------------------------
-
-
-def test_arpa_yesno_readme_model(tmp_path):
-    model = read_arpa_unigram(write(tmp_path, YESNO_ARPA))
-    assert isinstance(model, UnigramLM)
-    assert model.log_probs == pytest.approx({"NO": -LN10, "YES": -LN10})
-    assert model.end == pytest.approx(-LN10)
-
-
-def test_arpa_preamble_backoff_unk_bom_crlf(tmp_path):
-    text = (
-        "Built by hand; \\data\\ follows.\n\n"
-        "\\data\\\nngram  1 = 5\n\\1-grams:\n"
-        "-0.5 naïve -0.2\n-1.25\tкошка\t0\n-99 <s> -0.3\n-2\t<unk>\n-0.75 </s>\n\\end\\\n"
-        "anything after the end\n"
-    )
-    model = read_arpa_unigram(write(tmp_path, text, windows=True))
-    assert list(model.log_probs) == ["naïve", "кошка", "<unk>"]
-    assert model.log_probs == pytest.approx(
-        {"naïve": -0.5 * LN10, "кошка": -1.25 * LN10, "<unk>": -2 * LN10}
-    )
-    assert model.end == pytest.approx(-0.75 * LN10)
-
-
-def test_arpa_without_end_of_sentence(tmp_path):
-    text = "\\data\\\nngram 1=2\n\\1-grams:\n-0.3 a\n-0.3 b\n\\end\\\n"
-    model = read_arpa_unigram(write(tmp_path, text))
-    assert model.end == 0.0
-    assert model.log_probs == pytest.approx({"a": -0.3 * LN10, "b": -0.3 * LN10})
-
-
-def arpa(tmp_path, lines: list[str]):
-    """An ARPA file of ``lines`` (line ``i`` of the file is ``lines[i - 1]``)."""
-    return write(tmp_path, "\n".join(lines) + "\n", name="model.arpa")
-
-
-GOOD = ["\\data\\", "ngram 1=3", "", "\\1-grams:", "-1 YES", "-1 NO", "-1 </s>", "\\end\\"]
-
-
-@pytest.mark.parametrize(
-    ("lines", "line", "match"),
-    [
-        (["some text", "", "\\1-grams:", "-1 a"], 4, "without a \\\\data\\\\ line"),
-        (GOOD[:2] + ["ngram 2=4"] + GOOD[2:], 3, "order 2; only unigram .*ngram-count -order 1"),
-        (GOOD[:7] + ["\\2-grams:", "-1 YES NO"], 8, "order 2; only unigram models.*decoding"),
-        (GOOD[:2] + ["\\3-grams:"], 3, "order 3; only unigram"),
-        (["\\data\\", "\\1-grams:", "-1 a", "\\end\\"], 2, "before 'ngram 1=N'"),
-        (GOOD[:2] + ["ngram 1=3"] + GOOD[2:], 3, r"'ngram 1=N' again \(first at line 2\)"),
-        (GOOD[:2] + ["ngrams 1=3"], 3, "expected 'ngram 1=N' or \\\\1-grams:"),
-        (GOOD[:2], 2, "ends in the \\\\data\\\\ section"),
-        (["\\data\\", "ngram 1=4"] + GOOD[2:], 2, "ngram 1=4 but .*line 4.* has 3 entries"),
-        (GOOD[:4] + ["x YES"] + GOOD[5:], 5, "probability 'x' is not a number <= 0"),
-        (GOOD[:4] + ["nan YES"] + GOOD[5:], 5, "probability 'nan' is not a number"),
-        (GOOD[:4] + ["0.5 YES"] + GOOD[5:], 5, "probability '0.5' is not a number <= 0"),
-        (GOOD[:5] + ["-1 NO x"] + GOOD[6:], 6, "backoff weight 'x' is not a number"),
-        (GOOD[:5] + ["-1 NO -1 -1"] + GOOD[6:], 6, "expected 'log10prob word \\[backoff\\]'"),
-        (GOOD[:5] + ["-1 YES"] + GOOD[6:], 6, r"'YES' is listed again \(first at line 5\)"),
-        (GOOD[:7], 7, "ends without \\\\end\\\\"),
-        (["\\data\\", "ngram 1=2", "\\1-grams:", "-99 <s>", "-1 </s>", "\\end\\"], 3, "no word"),
-    ],
-)
-def test_arpa_errors(tmp_path, lines, line, match):
-    path = arpa(tmp_path, lines)
-    with raises_at(path, line, match):
-        read_arpa_unigram(path)
-
-
-def test_arpa_empty_file(tmp_path):
-    path = arpa(tmp_path, [""])
-    with pytest.raises(ValueError, match=f"^{_escaped(path)}: the file ends without a"):
-        read_arpa_unigram(path)

@@ -26,7 +26,9 @@ from hybrid.speech.topology import (
     Topology,
     decoding_graph,
     loop_grammar,
+    ngram_data,
     ngram_grammar,
+    task_grammar,
     topology_from_dict,
     transcript_grammar,
 )
@@ -223,7 +225,7 @@ def test_ngram_grammar_scales_and_penalises_and_reads_a_unigram_model():
     assert best[(1, 0)] == pytest.approx(2 * step + 2.0 * -math.log(10))
 
 
-def test_ngram_grammar_errors_are_named():
+def test_ngram_grammar_errors_are_named_and_a_model_without_an_end_ends_anywhere():
     lm = read_arpa(BIGRAM)
     with pytest.raises(ValueError, match=r"no unigram for the words \['d'\]"):
         ngram_grammar(lm, ["a", "d"])
@@ -233,8 +235,8 @@ def test_ngram_grammar_errors_are_named():
     with pytest.raises(ValueError, match=r"lists the 3-gram 'b b a' but not its history 'b b'"):
         ngram_grammar(read_arpa(trigram), ["a", "b", "c"])
     no_end = "\\data\\\nngram 1=2\n\n\\1-grams:\n-0.3\ta\n-0.3\t<s>\n\n\\end\\\n"
-    with pytest.raises(ValueError, match="has no </s> token"):
-        ngram_grammar(read_arpa(no_end), ["a"])
+    endless = ngram_grammar(read_arpa(no_end), ["a"])  # without </s>, ending costs nothing
+    assert _grammar_sentences(endless, 2)[(0, 0)] == pytest.approx(2 * -0.3 * math.log(10))
 
 
 # -- composed decoding graphs against the HMM definition ----------------------------------
@@ -375,3 +377,16 @@ def test_min_frames_counts_the_states_of_the_shortest_pronunciations():
     assert PHONES.min_frames([0]) == 1 and PHONES.min_frames([1, 0, 1]) == 5
     topology = PhoneTopology(("a", "b"), LEXICON)  # three states per phone
     assert topology.min_frames([0, 1]) == 3 + 6
+
+
+def test_an_ngram_model_as_plain_data_gives_the_same_grammar():
+    lm = read_arpa(BIGRAM)
+    words = ["c", "a", "b"]
+    data = ngram_data(lm, words)
+    assert [[1], -0.4 * math.log(10), -0.2 * math.log(10)] in data["ngram"]
+    rebuilt = task_grammar(data, len(words), word_penalty=-0.5)
+    direct = ngram_grammar(lm, words, word_penalty=-0.5)
+    assert _grammar_sentences(rebuilt, 3) == pytest.approx(_grammar_sentences(direct, 3))
+    only_ab = ngram_data(lm, ["a", "b"])  # the n-grams of c are left out
+    assert all("c" not in tokens for tokens, _, _ in only_ab["ngram"])
+    assert len(only_ab["ngram"]) == len(data["ngram"]) - 2

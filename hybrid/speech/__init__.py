@@ -5,12 +5,14 @@ perturbs their speed; `features` computes Kaldi's filterbank and MFCC features i
 PyTorch (with deltas, splicing, per-utterance, per-speaker and global CMVN, and batching);
 `fsdd` and `corpus` read the Free Spoken Digit Dataset, build connected word strings and
 generate the embedded synthetic corpus; `datadir`, `grammar_files` and `datasets` read a
-corpus of the user's (Kaldi data directories or CSV/TSV manifests; vocabulary, phrase and
-unigram LM files); `topology` builds word and silence HMMs, grammars and their decoding
-graphs; `decoder` decodes and force-aligns; `gmm` trains the generative GMM-HMM; `acoustic`
-and `train` hold the neural acoustic models; `systems` and `experiment` run the comparison of
-GMM-HMM, hybrid DNN-HMM, hybrid BiLSTM-HMM, a pure RNN and CTC; `recognizer` loads a saved
-system; `export` writes one for the torch-free runtime `hybrid.deploy`.
+corpus of the user's (Kaldi data directories or CSV/TSV manifests; vocabulary and phrase
+files; n-gram language models through `hybrid.ctc.lm.read_arpa`); `lexicon` reads
+pronunciation lexicons; `topology` builds word, phone and silence HMMs, grammars (n-gram
+models included) and their decoding graphs; `decoder` decodes and force-aligns; `gmm` trains
+the generative GMM-HMMs (whole words and monophones); `acoustic` and `train` hold the neural
+acoustic models; `systems` and `experiment` run the comparison of GMM-HMMs, hybrid DNN-HMM,
+hybrid BiLSTM-HMM, a pure RNN and CTC; `recognizer` loads a saved system; `export` writes one
+for the torch-free runtime `hybrid.deploy`.
 
 The names below load on first use, so that a torch-free module of the package
 (`statistics`) imports without torch.
@@ -53,8 +55,6 @@ _HOMES = {
     "official_split": ".fsdd",
     "read_fsdd": ".fsdd",
     "speaker_split": ".fsdd",
-    "UnigramLM": ".grammar_files",
-    "read_arpa_unigram": ".grammar_files",
     "read_phrases": ".grammar_files",
     "read_words": ".grammar_files",
     "error_rate": ".metrics",
@@ -85,10 +85,8 @@ __all__ = [
     "Entry",
     "SpeechData",
     "SpeechFiles",
-    "UnigramLM",
     "load_speech",
     "phrase_grammar",
-    "read_arpa_unigram",
     "read_audio",
     "read_kaldi_dir",
     "read_manifest",

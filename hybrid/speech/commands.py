@@ -191,7 +191,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--grammar", metavar="FILE", help="decode one of these phrases (a phrase per line)"
     )
     own.add_argument(
-        "--lm", metavar="FILE", help="decode a word loop weighed by this ARPA unigram model"
+        "--lm",
+        metavar="FILE",
+        help="decode with this ARPA back-off n-gram model (any order) over the vocabulary",
     )
     asr.add_argument(
         "--tasks",

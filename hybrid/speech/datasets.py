@@ -2,7 +2,7 @@
 utterances over a vocabulary, split by speaker, at one sample rate.
 
 `SpeechFiles` names what to read (each split a Kaldi data directory or a manifest, see
-`hybrid.speech.datadir`; optional vocabulary, phrase grammar and unigram language model
+`hybrid.speech.datadir`; optional vocabulary, phrase grammar and n-gram language model
 files); `load_speech` reads it into `SpeechData`: the train, development and test
 `Utterance` lists with their words as indices into one vocabulary, the sample rate, the
 decoding grammar, what was done to the audio (``notes``) and the checksums of the files read.
@@ -24,10 +24,12 @@ from pathlib import Path
 from torch import Tensor
 
 from ..corpora import HELD_OUT_SEED, checksums, expand_paths, hold_out
+from ..ctc.lm import BOS, EOS, read_arpa
 from .audio import read_audio, resample
 from .corpus import Utterance
 from .datadir import Entry, read_kaldi_dir, read_manifest
-from .grammar_files import read_arpa_unigram, read_phrases, read_words
+from .grammar_files import read_phrases, read_words
+from .topology import ngram_data, ngram_grammar
 
 __all__ = ["PRESETS", "SpeechData", "SpeechFiles", "load_speech", "preset_files", "read_entries"]
 
@@ -62,7 +64,8 @@ class SpeechFiles:
             ``words.txt``) fixing the order of the words; ``None``: their order of first
             appearance in the training transcripts.
         grammar: A file of allowed phrases (`read_phrases`) to decode with.
-        lm: An ARPA unigram language model (`read_arpa_unigram`) weighing a word loop.
+        lm: An ARPA back-off n-gram language model of any order (`hybrid.ctc.lm.read_arpa`)
+            to decode with (`hybrid.speech.topology.ngram_grammar`).
     """
 
     train: tuple[str, ...]
@@ -91,7 +94,7 @@ class SpeechData:
         sample_rate: The rate of every utterance (Hz).
         grammar: The decoding grammar as plain data (`hybrid.speech.topology.task_grammar`):
             ``"isolated"`` when every utterance is one word, else ``"loop"``, or the phrases
-            or unigram model given.
+            or n-gram model given.
         notes: What was done to the data, one sentence each (held-out splits, resampling,
             downmixing, speakers shared between splits).
         files: ``{split: [{"path", "sha256"}]}`` of the listing files read (``wav.scp``,
@@ -283,7 +286,7 @@ def _no_overlap(splits: dict[str, list[Entry]]) -> None:
 def _grammar(
     files: SpeechFiles, words: tuple[str, ...], single: bool, notes: list[str]
 ) -> str | dict:
-    """The decoding grammar: the phrases or the unigram model given, else ``"isolated"``
+    """The decoding grammar: the phrases or the n-gram model given, else ``"isolated"``
     (every utterance one word) or ``"loop"``."""
     if files.grammar is not None and files.lm is not None:
         raise ValueError("--grammar and --lm both constrain decoding: give one of them")
@@ -299,17 +302,21 @@ def _grammar(
                 )
         return {"phrases": [[index[w] for w in phrase] for phrase in phrases]}
     if files.lm is not None:
-        model = read_arpa_unigram(files.lm)
-        missing = [w for w in words if w not in model.log_probs]
+        model = read_arpa(files.lm)
+        missing = [w for w in words if model.token_id(w) is None]
         if missing:
             raise ValueError(
-                f"{files.lm}: no probability for the words {missing}; a unigram model must "
-                "list every word of the vocabulary"
+                f"{files.lm}: no probability for the words {missing}; the model must list "
+                "every word of the vocabulary"
             )
-        ignored = sorted(set(model.log_probs) - set(words))
+        ignored = sorted(set(model.vocab) - set(words) - {BOS, EOS})
         if ignored:
-            notes.append(f"{files.lm}: words not in the vocabulary, ignored: {ignored}")
-        return {"unigram": [model.log_probs[w] for w in words], "end": model.end}
+            notes.append(
+                f"{files.lm}: words not in the vocabulary, ignored with their n-grams: {ignored}"
+            )
+        grammar = ngram_data(model, words)
+        ngram_grammar(model, words)  # refuses a missing back-off or </s> now, naming them
+        return grammar
     return "isolated" if single else "loop"
 
 

@@ -1,6 +1,7 @@
 """Readers for the small text files that constrain word recognition: a vocabulary
-(`read_words`), a grammar of allowed phrases (`read_phrases`) and a unigram language model
-in the ARPA format (`read_arpa_unigram`).
+(`read_words`) and a grammar of allowed phrases (`read_phrases`). (Language models in the
+ARPA format are read by `hybrid.ctc.lm.read_arpa`, any order, and decoded with
+`hybrid.speech.topology.ngram_grammar`.)
 
 Plain Python: each reader returns strings and floats. Every file is UTF-8 text (a byte-order
 mark is dropped, CRLF and CR line ends read as LF, surrounding whitespace of a line ignored,
@@ -10,24 +11,19 @@ expected there, or the file alone when it holds nothing usable.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..files import read_lines
 
-__all__ = ["UnigramLM", "read_arpa_unigram", "read_phrases", "read_words"]
+__all__ = ["read_phrases", "read_words"]
 
 # Entries of a Kaldi symbol table that are not spoken words: the empty label, sentence
 # start and end, and the disambiguation symbols #0, #1, ...
 _NOT_WORDS = re.compile(r"<eps>|<s>|</s>|#[0-9]+")
 _SYMBOL_ID = re.compile(r"[0-9]+")
-# ARPA lines: ``ngram K=N`` in the \data\ section, and the ``\K-grams:`` section headers.
-_NGRAM_COUNT = re.compile(r"ngram\s+([1-9][0-9]*)\s*=\s*([0-9]+)")
-_SECTION = re.compile(r"\\([1-9][0-9]*)-grams:")
 
 
 def _content_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -143,157 +139,3 @@ def read_phrases(path: str | os.PathLike[str]) -> list[tuple[str, ...]]:
             "(the file is empty, blank or holds only # comments)"
         )
     return list(phrases)
-
-
-# -- ARPA unigram model ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class UnigramLM:
-    """A unigram language model: natural-log probabilities.
-
-    Attributes:
-        log_probs: ``ln P(w)`` per word; ``<s>`` and ``</s>`` are not included, ``<unk>``
-            is when the model lists it.
-        end: ``ln P(</s>)``, the probability of ending the sentence; ``0.0`` if the model
-            lists no ``</s>``.
-    """
-
-    log_probs: dict[str, float]
-    end: float
-
-
-def read_arpa_unigram(path: str | os.PathLike[str]) -> UnigramLM:
-    """Read a unigram language model in the ARPA format (as written by SRILM's
-    ``ngram-count -order 1``).
-
-    The layout: any text before the ``\\data\\`` line, which is followed by ``ngram 1=N``;
-    then ``\\1-grams:`` with ``N`` lines ``log10prob word [backoff]`` (tab- or
-    space-separated; the backoff weight, meaningless without higher orders, is checked to be
-    a number and ignored); then ``\\end\\``, after which nothing is read. The base-10
-    logarithms become natural ones. ``<s>`` is dropped (its probability, often ``-99``, is a
-    placeholder: a sentence always starts), ``</s>`` becomes `UnigramLM.end`, and ``<unk>``
-    is an ordinary word, present only when the model lists it.
-
-    Raises:
-        ValueError: naming ``file:line``: no ``\\data\\`` line; an ``ngram K=N`` with
-            ``K > 1`` or a ``\\K-grams:`` section (only unigram models are read); a line
-            that is not in the layout; an ``ngram 1=N`` that differs from the number of
-            ``\\1-grams:`` lines (naming both); a log10 probability that is not a number or
-            is above 0; a word listed twice (naming the first line too); no ``\\end\\``;
-            no word besides ``<s>`` and ``</s>``.
-    """
-    path = Path(path)
-    lines = _content_lines(path)
-    data_line = _skip_to_data(path, lines)
-    count, count_line, section_line = _unigram_count(path, lines, data_line)
-    entries = _unigram_entries(path, lines, section_line)
-    if len(entries) != count:
-        raise ValueError(
-            f"{path}:{count_line}: \\data\\ says ngram 1={count} but the \\1-grams: section "
-            f"(line {section_line}) has {len(entries)} entries; expected the same number"
-        )
-    log_probs = {
-        word: p * math.log(10) for word, p in entries.items() if word not in ("<s>", "</s>")
-    }
-    if not log_probs:
-        raise ValueError(f"{path}:{section_line}: \\1-grams: lists no word besides <s> and </s>")
-    return UnigramLM(log_probs, entries.get("</s>", 0.0) * math.log(10))
-
-
-def _skip_to_data(path: Path, lines: Iterator[tuple[int, str]]) -> int:
-    """Read ``lines`` up to and with the ``\\data\\`` line; its line number."""
-    last = 0
-    for number, text in lines:
-        if text == "\\data\\":
-            return number
-        last = number
-    where = f"{path}:{last}" if last else str(path)  # the file alone when it is empty
-    raise ValueError(
-        f"{where}: the file ends without a \\data\\ line; expected an ARPA "
-        "language model (\\data\\, 'ngram 1=N', \\1-grams: with 'log10prob word [backoff]' "
-        "lines, \\end\\)"
-    )
-
-
-def _higher_order(where: str, order: int) -> ValueError:
-    return ValueError(
-        f"{where}: a model of order {order}; only unigram models are read (build one of order "
-        "1, e.g. with SRILM's 'ngram-count -order 1'): a higher order needs a decoding graph "
-        "with its histories, which this library does not build"
-    )
-
-
-def _unigram_count(
-    path: Path, lines: Iterator[tuple[int, str]], data_line: int
-) -> tuple[int, int, int]:
-    """Read the ``\\data\\`` section (after its line ``data_line``) up to and with the
-    ``\\1-grams:`` line: the unigram count ``N`` of ``ngram 1=N``, its line and the line of
-    ``\\1-grams:``."""
-    count, count_line, last = 0, 0, data_line
-    for last, text in lines:
-        where = f"{path}:{last}"
-        ngram, section = _NGRAM_COUNT.fullmatch(text), _SECTION.fullmatch(text)
-        header = ngram or section
-        if header and int(header[1]) > 1:
-            raise _higher_order(where, int(header[1]))
-        if section:
-            if not count_line:
-                raise ValueError(f"{where}: \\1-grams: before 'ngram 1=N' in the \\data\\ section")
-            return count, count_line, last
-        if ngram is None:
-            raise ValueError(
-                f"{where}: expected 'ngram 1=N' or \\1-grams: in the \\data\\ section, got {text!r}"
-            )
-        if count_line:
-            raise ValueError(f"{where}: 'ngram 1=N' again (first at line {count_line})")
-        count, count_line = int(ngram[2]), last
-    raise ValueError(f"{path}:{last}: the file ends in the \\data\\ section; expected \\1-grams:")
-
-
-def _unigram_entries(
-    path: Path, lines: Iterator[tuple[int, str]], section_line: int
-) -> dict[str, float]:
-    """Read the ``\\1-grams:`` section up to and with ``\\end\\``: log10 probability per
-    word, in file order."""
-    entries: dict[str, float] = {}
-    entry_lines: dict[str, int] = {}
-    last = section_line
-    for last, text in lines:
-        where = f"{path}:{last}"
-        if text == "\\end\\":
-            return entries
-        section = _SECTION.fullmatch(text)
-        if section:
-            raise _higher_order(where, int(section[1]))
-        word, log10_prob = _unigram(where, text)
-        if word in entries:
-            raise ValueError(
-                f"{where}: {word!r} is listed again (first at line {entry_lines[word]})"
-            )
-        entries[word], entry_lines[word] = log10_prob, last
-    raise ValueError(
-        f"{path}:{last}: the file ends without \\end\\; expected \\end\\ after \\1-grams:"
-    )
-
-
-def _unigram(where: str, text: str) -> tuple[str, float]:
-    """``(word, log10 probability)`` of a ``log10prob word [backoff]`` line."""
-    fields = text.split()
-    if len(fields) not in (2, 3):
-        raise ValueError(f"{where}: expected 'log10prob word [backoff]', got {text!r}")
-    log10_prob = _number(fields[0])
-    if log10_prob is None or log10_prob > 0:
-        raise ValueError(f"{where}: the log10 probability {fields[0]!r} is not a number <= 0")
-    if len(fields) == 3 and _number(fields[2]) is None:
-        raise ValueError(f"{where}: the backoff weight {fields[2]!r} is not a number")
-    return fields[1], log10_prob
-
-
-def _number(text: str) -> float | None:
-    """``text`` as a float, or ``None`` when it is not a number (NaN included)."""
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return None if math.isnan(value) else value

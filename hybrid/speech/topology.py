@@ -43,6 +43,7 @@ __all__ = [
     "estimate_self_loops",
     "isolated_grammar",
     "loop_grammar",
+    "ngram_data",
     "ngram_grammar",
     "phrase_grammar",
     "task_grammar",
@@ -291,9 +292,11 @@ def task_grammar(grammar: str | dict, num_words: int, word_penalty: float = 0.0)
 
     Args:
         grammar: ``"isolated"`` (one word), ``"loop"`` (any word sequence),
-            ``{"phrases": [[w, ...], ...]}`` (one of these word sequences) or
-            ``{"unigram": [ln P(w) per word], "end": ln P(</s>)}`` (a word loop weighed by a
-            unigram language model).
+            ``{"phrases": [[w, ...], ...]}`` (one of these word sequences),
+            ``{"ngram": [[tokens, ln P, ln backoff], ...]}`` (a back-off n-gram model over the
+            word indices, `ngram_data`) or ``{"unigram": [ln P(w) per word], "end": ln
+            P(</s>)}`` (a word loop weighed by a unigram model, as systems saved before the
+            n-gram form have it).
         num_words: Size of the vocabulary.
         word_penalty: Log weight added per word (not by ``"isolated"``).
 
@@ -306,12 +309,32 @@ def task_grammar(grammar: str | dict, num_words: int, word_penalty: float = 0.0)
         return loop_grammar(num_words, word_penalty)
     if isinstance(grammar, dict) and set(grammar) == {"phrases"}:
         return phrase_grammar(grammar["phrases"], word_penalty)
+    if isinstance(grammar, dict) and set(grammar) == {"ngram"}:
+        tables: list[dict] = []
+        for tokens, log_prob, backoff in grammar["ngram"]:
+            tables += [{} for _ in range(len(tokens) - len(tables))]
+            tables[len(tokens) - 1][tuple(str(t) for t in tokens)] = (log_prob, backoff)
+        names = [str(w) for w in range(num_words)]
+        return ngram_grammar(NGramLM(tables), names, word_penalty=word_penalty)
     if isinstance(grammar, dict) and set(grammar) == {"unigram", "end"}:
         return loop_grammar(num_words, word_penalty, grammar["unigram"], grammar["end"])
     raise ValueError(
-        "grammar must be 'isolated', 'loop', {'phrases': [...]} or {'unigram': [...], 'end': x}, "
-        f"got {grammar!r}"
+        "grammar must be 'isolated', 'loop', {'phrases': [...]}, {'ngram': [...]} or "
+        f"{{'unigram': [...], 'end': x}}, got {grammar!r}"
     )
+
+
+def ngram_data(lm: NGramLM, words: Sequence[str]) -> dict:
+    """``lm`` over the vocabulary ``words`` as the plain data of `task_grammar`:
+    ``{"ngram": [[tokens, ln P, ln backoff], ...]}``, each token the index of a word in
+    ``words`` or ``<s>`` / ``</s>``; the n-grams that hold any other token are left out."""
+    index = {word: i for i, word in enumerate(words)} | {BOS: BOS, EOS: EOS}
+    rows = []
+    for n in range(1, lm.order + 1):
+        for gram, log_prob, backoff in lm.ngrams(n):
+            if all(token in index for token in gram):
+                rows.append([[index[token] for token in gram], log_prob, backoff])
+    return {"ngram": rows}
 
 
 def ngram_grammar(
@@ -327,7 +350,8 @@ def ngram_grammar(
     holds the unigrams); each listed n-gram ``h w`` of a word is an edge from ``h`` to the
     longest listed history that ends ``h w``, weighed by its log-probability; each history
     ``h`` has an epsilon edge (unit ``None``) to ``h`` without its oldest token, weighed by
-    its back-off weight, and the final weight ``log P(</s> | h)`` by the back-off rule. A
+    its back-off weight, and the final weight ``log P(</s> | h)`` by the back-off rule (0
+    everywhere for a model without ``</s>``: a sentence may then end anywhere). A
     path starts at the history ``<s>`` (the empty history of a unigram model). So every word
     sequence gets its model log-probability on the path that takes listed n-grams where they
     exist (the back-off edges also offer other paths, as in Kaldi's G). Tokens outside
@@ -343,8 +367,8 @@ def ngram_grammar(
             junction).
 
     Raises:
-        ValueError: A word the model has no unigram for, a model without ``</s>``, or an
-            n-gram whose history the model does not list (a missing back-off), each named.
+        ValueError: A word the model has no unigram for, or an n-gram whose history the
+            model does not list (a missing back-off), each named.
     """
     if not words:
         raise ValueError("words must name at least one word")
@@ -352,8 +376,6 @@ def ngram_grammar(
     missing = [word for word in words if (word,) not in unigrams]
     if missing:
         raise ValueError(f"the language model has no unigram for the words {missing[:10]}")
-    if lm.token_id(EOS) is None:
-        raise ValueError(f"the language model has no {EOS} token: it cannot end a sentence")
     index = {word: i for i, word in enumerate(words)}
 
     def known(tokens: tuple[str, ...]) -> bool:
@@ -392,11 +414,14 @@ def ngram_grammar(
                 listed(gram[:-1], f"{n}-gram {' '.join(gram)!r}")
                 weight = scale * log_prob + word_penalty
                 g.add_edge(gram[:-1], after(gram), unit=index[gram[-1]], weight=weight)
-    ends = torch.full((len(histories),), lm.token_id(EOS))
-    contexts = torch.tensor(
-        [[-1] * (lm.context_size - len(h)) + [lm.token_id(t) for t in h] for h in histories]
-    ).reshape(len(histories), lm.context_size)
-    for history, end in zip(histories, lm.score(contexts, ends).tolist(), strict=True):
+    if lm.token_id(EOS) is None:
+        ends = [0.0] * len(histories)
+    else:
+        contexts = torch.tensor(
+            [[-1] * (lm.context_size - len(h)) + [lm.token_id(t) for t in h] for h in histories]
+        ).reshape(len(histories), lm.context_size)
+        ends = lm.score(contexts, torch.full((len(histories),), lm.token_id(EOS))).tolist()
+    for history, end in zip(histories, ends, strict=True):
         g.nodes[history]["final"] = scale * end
     g.nodes[after((BOS,)) if lm.token_id(BOS) is not None else ()]["start"] = 0.0
     return g
