@@ -18,7 +18,7 @@ from ..structured import Graph, graph_viterbi
 from .features import pad_features
 from .topology import PhoneTopology, Topology, decoding_graph, transcript_grammar
 
-__all__ = ["align", "decode", "frame_scores"]
+__all__ = ["align", "decode", "frame_scores", "phone_segments"]
 
 
 def decode(
@@ -94,3 +94,26 @@ def frame_scores(
             scores = emissions(padded)
             out += [scores[b, : len(f)] for b, f in enumerate(chunk)]
     return out
+
+
+def phone_segments(pdfs: Tensor, topology: PhoneTopology) -> list[tuple[int, int, int]]:
+    """The phones of a frame alignment: ``(phone index, first frame, end frame)`` for each
+    phone HMM passed through, in order, silence left out.
+
+    A phone starts where the alignment enters another phone's pdfs, or goes back to an
+    earlier state of the same phone (its HMMs are left to right: the same phone again).
+
+    Args:
+        pdfs: ``(T,)`` pdf ids (`align`).
+        topology: The phone HMMs the pdfs belong to.
+    """
+    phones = topology.pdf_phones()[pdfs].tolist()
+    states = (pdfs % topology.phone_states).tolist()
+    segments: list[list[int]] = []
+    for t, (phone, state) in enumerate(zip(phones, states, strict=True)):
+        same = t > 0 and phone == phones[t - 1] and state >= states[t - 1]
+        if phone >= 0 and not same:
+            segments.append([phone, t, t + 1])
+        elif phone >= 0:
+            segments[-1][2] = t + 1
+    return [tuple(segment) for segment in segments]

@@ -56,6 +56,7 @@ from ..files import write_text_atomic
 from ..runs import RunFolder, environment, row_key
 from ..training import History, resolve_device
 from ..training.distributed import is_main
+from . import alignment
 from .augment import SpecAugment, speed_perturbed
 from .corpus import FeatureConfig, Utterance, connected_strings, extract
 from .features import fbank
@@ -548,7 +549,12 @@ def _draw(run_dir: Path, results: dict) -> None:
     """``results.md`` and the plots of a run folder from its ``results.json`` (``results``):
     ``errors.png``; for each task's official split ``training-<task>.png`` and
     ``alignment-<task>.png``; ``confusion.png`` (isolated words) and ``ctc.png`` (strings).
+    A folder of phone alignments against hand labels (`hybrid.speech.alignment`) is drawn by
+    `hybrid.speech.alignment.draw`.
     """
+    if results["rows"] and all(row["task"] == alignment.TASK for row in results["rows"]):
+        alignment.draw(run_dir, results)  # a comparison of alignments with hand labels
+        return
     write_text_atomic(run_dir / "results.md", results_table(results))
     rows = sorted(results["rows"], key=_order)
     if not rows:

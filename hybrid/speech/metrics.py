@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-__all__ = ["ErrorCounts", "word_errors", "error_rate"]
+__all__ = ["ErrorCounts", "boundaries_within", "error_rate", "word_errors"]
 
 
 class ErrorCounts(NamedTuple):
@@ -78,3 +78,29 @@ def error_rate(references: Sequence[Sequence], hypotheses: Sequence[Sequence]) -
     for reference, hypothesis in zip(references, hypotheses, strict=True):
         total = total + word_errors(reference, hypothesis)
     return total
+
+
+def boundaries_within(
+    reference: Sequence[tuple[float, float]],
+    predicted: Sequence[tuple[float, float]],
+    tolerance: float = 0.02,
+) -> tuple[int, int]:
+    """Forced-alignment accuracy: of the start and end times of each phone (seconds), how
+    many predicted ones lie within ``tolerance`` of the reference ones, and how many there
+    are (twice the phones). ``reference[i]`` and ``predicted[i]`` are the same phone of the
+    transcript.
+
+    Raises:
+        ValueError: The two list different numbers of phones.
+    """
+    if len(reference) != len(predicted):
+        raise ValueError(
+            f"reference and predicted must list the same phones, got {len(reference)} and "
+            f"{len(predicted)}"
+        )
+    within = sum(
+        abs(r - p) <= tolerance
+        for ref, pred in zip(reference, predicted, strict=True)
+        for r, p in zip(ref, pred, strict=True)
+    )
+    return within, 2 * len(reference)

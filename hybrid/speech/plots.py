@@ -13,7 +13,14 @@ from ..files import save_figure
 from ..training import History
 from .topology import Topology
 
-__all__ = ["plot_alignment", "plot_confusion", "plot_ctc", "plot_errors", "plot_training"]
+__all__ = [
+    "plot_alignment",
+    "plot_boundaries",
+    "plot_confusion",
+    "plot_ctc",
+    "plot_errors",
+    "plot_training",
+]
 
 
 def _pyplot():
@@ -58,6 +65,40 @@ def plot_alignment(
             ha="center",
             fontsize=11,
         )
+    ax.set_title(title)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def plot_boundaries(
+    spectrogram: Tensor,
+    reference: Sequence[tuple[str, float, float]],
+    predicted: Sequence[tuple[str, float, float]],
+    title: str,
+    path: Path,
+    frame_shift: float = 0.01,
+) -> None:
+    """Log mel filterbank energies ``(T, F)`` with two phone segmentations over them:
+    ``reference`` (``(phone, start, end)`` in seconds, the hand labels) as solid lines and
+    labels at the top, ``predicted`` (a forced alignment) as dashed lines and labels at the
+    bottom."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(14, 4))
+    seconds = spectrogram.shape[0] * frame_shift
+    extent = (0.0, seconds, 0, spectrogram.shape[1])
+    ax.imshow(spectrogram.T.numpy(), origin="lower", aspect="auto", cmap="magma", extent=extent)
+    height = spectrogram.shape[1]
+    for segments, style, color, y in (
+        (reference, "-", "white", 0.93),
+        (predicted, "--", "cyan", 0.03),
+    ):
+        for phone, start, end in segments:
+            ax.axvline(start, color=color, linestyle=style, linewidth=0.9)
+            ax.axvline(end, color=color, linestyle=style, linewidth=0.9)
+            ax.text((start + end) / 2, height * y, phone, color=color, ha="center", fontsize=8)
+    ax.set_xlim(0, seconds)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("mel filter")
     ax.set_title(title)
     fig.tight_layout()
     save_figure(fig, path)
