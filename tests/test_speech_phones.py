@@ -17,7 +17,7 @@ from hybrid.ctc.lm import read_arpa
 from hybrid.speech.audio import read_wav
 from hybrid.speech.decoder import decode, frame_scores
 from hybrid.speech.features import cmvn, deltas, mfcc
-from hybrid.speech.gmm import equal_alignment_start, viterbi_training
+from hybrid.speech.gmm import equal_alignment_start, train_monophones
 from hybrid.speech.lexicon import Lexicon, Pronunciation, cmudict_lexicon, read_lexicon
 from hybrid.speech.metrics import error_rate
 from hybrid.speech.topology import (
@@ -364,9 +364,7 @@ def test_yesno_through_cmudict_phones_and_its_unigram_model_makes_no_error():
     words = ["NO", "YES"]
     topology = PhoneTopology(words, cmudict_lexicon().without_stress())
     assert topology.phones == ("EH", "N", "OW", "S", "Y")
-    emissions = equal_alignment_start(topology, *zip(*train, strict=True), mixtures=4)
-    loops = torch.full((topology.num_pdfs,), 0.5)
-    _, loops = viterbi_training(emissions, loops, topology, *zip(*train, strict=True), 10)
+    emissions, loops, _ = train_monophones(topology, *zip(*train, strict=True), 4, 10)
     graph = decoding_graph(topology, ngram_grammar(read_arpa(YESNO_LM), words), loops)
     hypotheses = decode(frame_scores(emissions, [f for f, _ in test]), graph)
     counts = error_rate([t for _, t in test], hypotheses)

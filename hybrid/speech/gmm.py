@@ -25,7 +25,7 @@ from .decoder import align, frame_scores
 from .features import pad_features
 from .topology import SILENCE, PhoneTopology, Topology, estimate_self_loops
 
-__all__ = ["equal_alignment_start", "flat_start", "viterbi_training"]
+__all__ = ["equal_alignment_start", "flat_start", "train_monophones", "viterbi_training"]
 
 _EDGE_FRAMES = 3
 _CLUSTER_ITERATIONS = 10
@@ -225,6 +225,28 @@ def equal_alignment_start(
         )
     generator = torch.Generator().manual_seed(seed)
     return _mixtures_from([torch.cat(parts) for parts in by_pdf], mixtures, generator)
+
+
+def train_monophones(
+    topology: PhoneTopology,
+    features: Sequence[Tensor],
+    transcripts: Sequence[Sequence[int]],
+    mixtures: int = 4,
+    iterations: int = 10,
+    progress: bool = False,
+) -> tuple[GMMEmissions, Tensor, list[Tensor]]:
+    """The monophone GMM-HMM: `equal_alignment_start`, then ``iterations`` passes of
+    `viterbi_training` from self-loop probabilities of 0.5.
+
+    Returns:
+        The emissions, the ``(P,)`` self-loop probabilities and the final alignments.
+    """
+    emissions = equal_alignment_start(topology, features, transcripts, mixtures)
+    loops = torch.full((topology.num_pdfs,), 0.5)
+    alignments, loops = viterbi_training(
+        emissions, loops, topology, features, transcripts, iterations, progress
+    )
+    return emissions, loops, alignments
 
 
 def viterbi_training(

@@ -40,7 +40,7 @@ from ..training import History
 from ..training.randomness import derived_seed
 from .acoustic import AcousticConfig, build
 from .decoder import align, decode
-from .gmm import equal_alignment_start, flat_start, viterbi_training
+from .gmm import flat_start, train_monophones, viterbi_training
 from .lexicon import Lexicon, cmudict_lexicon, read_lexicon
 from .metrics import error_rate
 from .recognizer import Recognizer, system_dict
@@ -306,13 +306,11 @@ def _monophones(split: _Training) -> Trained:
             stacklevel=2,
         )
     features, transcripts = [f for f, _ in usable], [t for _, t in usable]
-    emissions = equal_alignment_start(phones, features, transcripts, settings.mixtures)
-    alignments, loops = viterbi_training(
-        emissions,
-        torch.full((phones.num_pdfs,), 0.5),
+    emissions, loops, alignments = train_monophones(
         phones,
         features,
         transcripts,
+        settings.mixtures,
         settings.phone_iterations,
         progress=split.progress,
     )

@@ -10,7 +10,7 @@ classes of Lee and Hon (1989); the 38 that are not silence are the models' phone
 left-to-right HMMs, 4 Gaussians per state), ``sil`` is the silence model, optional between
 any two phones. Training uses the phone sequences of the training sentences, never their
 boundaries: Kaldi's equal-alignment flat start (`equal_alignment_start`), then 10 passes of
-forced alignment and re-estimation (`viterbi_training`).
+forced alignment and re-estimation (`viterbi_training`; both in `train_monophones`).
 
 Measured on the test speakers:
 - forced alignment with their phone sequences: the share of phone start and end times within
@@ -41,7 +41,7 @@ from hybrid.speech.alignment import TASK, boundary_errors, draw
 from hybrid.speech.audio import read_wav
 from hybrid.speech.decoder import align, decode, frame_scores
 from hybrid.speech.features import cmvn, deltas, fbank, mfcc
-from hybrid.speech.gmm import equal_alignment_start, viterbi_training
+from hybrid.speech.gmm import train_monophones
 from hybrid.speech.lexicon import Lexicon
 from hybrid.speech.metrics import error_rate
 from hybrid.speech.systems import PENALTIES
@@ -86,13 +86,11 @@ def run(data: Path, run_dir: Path) -> dict:
     begin = time.perf_counter()
     train_features = [f for _, f, _ in split["train"]]
     train_phones = [p for _, _, p in split["train"]]
-    emissions = equal_alignment_start(topology, train_features, train_phones, SETTINGS["mixtures"])
-    _, loops = viterbi_training(
-        emissions,
-        torch.full((topology.num_pdfs,), 0.5),
+    emissions, loops, _ = train_monophones(
         topology,
         train_features,
         train_phones,
+        SETTINGS["mixtures"],
         SETTINGS["iterations"],
         progress=True,
     )
