@@ -39,6 +39,7 @@ FIGURES: dict[str, tuple[str, str]] = {
     "fsdd-ctc.png": ("fsdd", "ctc.png"),
     "yesno-alignment.png": ("yesno-loop", "alignment-continuous.png"),
     "timit-alignment.png": ("timit-phones", "alignment.png"),
+    "unheard-confusion.png": ("sc-unheard", "confusion.png"),
     "babi-hops.png": ("babi-joint", "hop_attention.png"),
     "babi-errors.png": ("babi-joint", "errors.png"),
     "ptb-attention.png": ("ptb-seq2seq", "pointer-attention.png"),

@@ -138,3 +138,38 @@ def test_the_timit_sample_reads_and_folds():
         assert folded[0].phone == folded[-1].phone == "sil"  # h# at both ends
         spoken = phone_sequence(u.phones)
         assert spoken and all(a.end <= b.start for a, b in itertools.pairwise(spoken))
+
+
+def test_unheard_words_draw_their_table_and_confusion_and_redraw_dispatches(tmp_path):
+    from hybrid.runs import RunFolder
+    from hybrid.speech import unheard
+    from hybrid.speech.experiment import redraw
+
+    rows = [
+        {
+            "task": unheard.TASK,
+            "system": "gmm-mono",
+            "decoder": decoder,
+            "seed": None,
+            "split": "test",
+            "metrics": {"accuracy": accuracy, "clips": 3, "words": words, "chance": 1 / words},
+            "epochs": None,
+            "seconds": 1.0,
+            "environment": {},
+            "vocabulary": vocabulary,
+            "references": ["dog", "wow", "wow"],
+            "hypotheses": hypotheses,
+        }
+        for decoder, words, accuracy, vocabulary, hypotheses in (
+            ("unheard", 2, 2 / 3, ["dog", "wow"], ["wow", "wow", "wow"]),
+            ("all", 3, 1 / 3, ["dog", "wow", "yes"], ["yes", "wow", "yes"]),
+        )
+    ]
+    folder = RunFolder(tmp_path, "speech", ("accuracy", True), split="test")
+    folder.claim("speech_commands", {"test_words": ["dog", "wow"]})
+    folder.add_rows(rows)
+    redraw(tmp_path)
+    table = (tmp_path / "results.md").read_text()
+    assert "| gmm-mono | unheard | 2 | 3 | 66.7% | 50.0% |" in table
+    assert "| wow | 2 | 100.0 | 50.0 |" in table and "| dog | 1 | 0.0 | 0.0 |" in table
+    assert (tmp_path / "confusion.png").stat().st_size > 0

@@ -56,7 +56,7 @@ from ..files import write_text_atomic
 from ..runs import RunFolder, environment, row_key
 from ..training import History, resolve_device
 from ..training.distributed import is_main
-from . import alignment
+from . import alignment, unheard
 from .augment import SpecAugment, speed_perturbed
 from .corpus import FeatureConfig, Utterance, connected_strings, extract
 from .features import fbank
@@ -549,12 +549,14 @@ def _draw(run_dir: Path, results: dict) -> None:
     """``results.md`` and the plots of a run folder from its ``results.json`` (``results``):
     ``errors.png``; for each task's official split ``training-<task>.png`` and
     ``alignment-<task>.png``; ``confusion.png`` (isolated words) and ``ctc.png`` (strings).
-    A folder of phone alignments against hand labels (`hybrid.speech.alignment`) is drawn by
-    `hybrid.speech.alignment.draw`.
+    A folder of phone alignments against hand labels (`hybrid.speech.alignment`) or of words
+    never trained on (`hybrid.speech.unheard`) is drawn by that module's ``draw``.
     """
-    if results["rows"] and all(row["task"] == alignment.TASK for row in results["rows"]):
-        alignment.draw(run_dir, results)  # a comparison of alignments with hand labels
-        return
+    tasks = {row["task"] for row in results["rows"]}
+    for special in (alignment, unheard):  # alignments against hand labels; unheard words
+        if tasks == {special.TASK}:
+            special.draw(run_dir, results)
+            return
     write_text_atomic(run_dir / "results.md", results_table(results))
     rows = sorted(results["rows"], key=_order)
     if not rows:
