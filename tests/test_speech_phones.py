@@ -388,3 +388,13 @@ def test_an_ngram_model_as_plain_data_gives_the_same_grammar():
     only_ab = ngram_data(lm, ["a", "b"])  # the n-grams of c are left out
     assert all("c" not in tokens for tokens, _, _ in only_ab["ngram"])
     assert len(only_ab["ngram"]) == len(data["ngram"]) - 2
+
+
+def test_utterances_too_short_for_their_phones_are_left_out_with_a_warning():
+    from hybrid.speech.systems import _sayable
+
+    topology = PhoneTopology(("a", "b"), LEXICON)  # a: 3 states at least, b: 6
+    features = [torch.zeros(n, 2) for n in (3, 5, 6)]
+    with pytest.warns(UserWarning, match="1 of 3 training utterances have fewer frames"):
+        kept, transcripts = _sayable(topology, features, [[0], [1], [1]], "training")
+    assert [len(f) for f in kept] == [3, 6] and transcripts == [[0], [1]]

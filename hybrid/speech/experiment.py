@@ -66,6 +66,7 @@ from .recognizer import Recognizer
 from .systems import (
     GMMS,
     NETWORKS,
+    PHONE_SYSTEMS,
     SYSTEMS,
     SystemSettings,
     Trained,
@@ -101,6 +102,7 @@ NAMES = {
     "gmm": "GMM-HMM",
     "gmm-mono": "GMM-HMM, phones",
     "dnn": "hybrid DNN-HMM",
+    "dnn-mono": "hybrid DNN-HMM, phones",
     "bilstm": "hybrid BiLSTM-HMM",
     "rnn": "pure RNN (BiLSTM)",
     "ctc": "CTC (BiLSTM)",
@@ -113,7 +115,7 @@ PRIMARY = ("error_rate", False)
 #: The settings a run folder may be asked for again with a larger value (to train on), and
 #: the systems trained with each.
 _TRAINED_WITH = {
-    "systems.training.epochs": ("dnn", "bilstm", "rnn"),
+    "systems.training.epochs": ("dnn", "dnn-mono", "bilstm", "rnn"),
     "systems.ctc_training.epochs": ("ctc",),
 }
 
@@ -276,7 +278,7 @@ def run_speech(
         _check_speakers(folds, tasks, train + test)
     device = resolve_device(device)
     topology = Topology(tuple(words), settings.systems.word_states, settings.systems.silence_states)
-    if "gmm-mono" in systems:  # a word the lexicon cannot pronounce is refused here
+    if set(systems) & set(PHONE_SYSTEMS):  # a word the lexicon cannot pronounce is refused here
         PhoneTopology(words, load_lexicon(settings.systems))
     progress = progress and is_main()
     run_dir = Path(run_dir)

@@ -6,7 +6,9 @@
    training utterances (`viterbi_training`); its alignments are the first frame targets.
    Beside it, the monophone GMM-HMM: context-independent phone HMMs spelled into words by a
    pronunciation lexicon (`hybrid.speech.topology.PhoneTopology`; CMUdict by default), from
-   Kaldi's equal-alignment flat start (`equal_alignment_start`) and Viterbi training.
+   Kaldi's equal-alignment flat start (`equal_alignment_start`) and Viterbi training; the
+   hybrid DNN-HMM on its phone states (``dnn-mono``) is trained on its alignments as the
+   whole-word one is on the GMM-HMM's.
 2. Hybrid DNN-HMM and hybrid BiLSTM-HMM: a network trained on the pdf alignments, its
    posteriors divided by the state priors (`hybrid.nn.ScaledPosteriors`), realignment of the
    training data with the hybrid model, a second network trained on the new alignments.
@@ -50,6 +52,7 @@ from .train import AcousticTrainConfig, fit_acoustic
 __all__ = [
     "GMMS",
     "HMM_SYSTEMS",
+    "PHONE_SYSTEMS",
     "NETWORKS",
     "PENALTIES",
     "SYSTEMS",
@@ -59,16 +62,19 @@ __all__ = [
     "train_systems",
 ]
 
-SYSTEMS = ("gmm", "gmm-mono", "dnn", "bilstm", "rnn", "ctc")
+SYSTEMS = ("gmm", "gmm-mono", "dnn", "dnn-mono", "bilstm", "rnn", "ctc")
 
 #: The GMM-HMMs (whole words, monophones): they draw nothing from a training seed.
 GMMS = ("gmm", "gmm-mono")
 
 #: The systems that train networks, and so take a seed.
-NETWORKS = ("dnn", "bilstm", "rnn", "ctc")
+NETWORKS = ("dnn", "dnn-mono", "bilstm", "rnn", "ctc")
 
 #: The systems decoded with an HMM decoding graph (their word penalty is tuned).
-HMM_SYSTEMS = ("gmm", "gmm-mono", "dnn", "bilstm")
+HMM_SYSTEMS = ("gmm", "gmm-mono", "dnn", "dnn-mono", "bilstm")
+
+#: The systems over phone HMMs: they need the monophone GMM-HMM's alignments.
+PHONE_SYSTEMS = ("gmm-mono", "dnn-mono")
 
 #: Word insertion penalties (log weights per word) tried on the development strings.
 PENALTIES = (0.0, -2.0, -5.0, -10.0, -20.0, -40.0, -80.0)
@@ -259,13 +265,21 @@ def train_systems(
             [], time.perf_counter() - begin, 0.0, system=gmm, alignments=alignments
         )
     }
-    if ("gmm-mono", None) in runs:
-        trained["gmm-mono", None] = _monophones(split)
+    if any(name in PHONE_SYSTEMS for name, _ in runs):
+        mono, phones = _monophones(split)
+        trained["gmm-mono", None] = mono
+        phone_dev = phones.dev_alignments(Recognizer(mono.system))
+        phone_loops = mono.system["model"]["self_loop"]
     dev_alignments = split.dev_alignments(Recognizer(gmm))
     for name, seed in runs:
         seeded = replace(split, seed=seed)
         if name in ("dnn", "bilstm"):
             trained[name, seed] = _hybrid(name, seeded, alignments, dev_alignments, loops)
+        elif name == "dnn-mono":
+            on_phones = replace(phones, seed=seed)
+            trained[name, seed] = _hybrid(
+                "dnn", on_phones, mono.alignments, phone_dev, phone_loops, name
+            )
         elif name == "rnn":
             trained[name, seed] = _pure_rnn(seeded, alignments, dev_alignments)
         elif name == "ctc":
@@ -282,13 +296,15 @@ def train_systems(
     return outcomes
 
 
-def _monophones(split: _Training) -> Trained:
+def _monophones(split: _Training) -> tuple[Trained, _Training]:
     """The monophone GMM-HMM: phone HMMs over the settings' lexicon, Kaldi's equal-alignment
-    flat start (initial means drawn with seed 0), then realignment and re-estimation.
+    flat start (initial means drawn with seed 0), then realignment and re-estimation; and the
+    split as the systems on its phone states see it (its topology, the utterances it
+    aligned).
 
-    A training utterance with fewer frames than the states of its words (a long word in a
-    short recording, sped up) has no alignment: it is left out, with a warning that counts
-    them, as Kaldi's aligner leaves out the utterances it cannot align."""
+    A training or development utterance with fewer frames than the states of its words (a
+    long word in a short recording, sped up) has no alignment: it is left out, with a warning
+    that counts them, as Kaldi's aligner leaves out the utterances it cannot align."""
     settings = split.settings
     begin = time.perf_counter()
     phones = PhoneTopology(
@@ -297,15 +313,8 @@ def _monophones(split: _Training) -> Trained:
         phone_states=settings.phone_states,
         silence_states=settings.silence_states,
     )
-    pairs = list(zip(split.features, split.transcripts, strict=True))
-    usable = [(f, t) for f, t in pairs if len(f) >= phones.min_frames(t)]
-    if len(usable) < len(pairs):
-        warnings.warn(
-            f"gmm-mono: {len(pairs) - len(usable)} of {len(pairs)} training utterances have "
-            "fewer frames than the phone states of their words and are left out",
-            stacklevel=2,
-        )
-    features, transcripts = [f for f, _ in usable], [t for _, t in usable]
+    features, transcripts = _sayable(phones, split.features, split.transcripts, "training")
+    dev = None if split.dev is None else _sayable(phones, *split.dev, "development")
     emissions, loops, alignments = train_monophones(
         phones,
         features,
@@ -314,9 +323,26 @@ def _monophones(split: _Training) -> Trained:
         settings.phone_iterations,
         progress=split.progress,
     )
+    on_phones = replace(split, topology=phones, features=features, transcripts=transcripts, dev=dev)
     model = {"emissions": emissions.state_dict(), "self_loop": loops}
-    system = split.system("gmm", model, phones)
-    return Trained([], time.perf_counter() - begin, 0.0, system=system, alignments=alignments)
+    system = on_phones.system("gmm", model)
+    trained = Trained([], time.perf_counter() - begin, 0.0, system=system, alignments=alignments)
+    return trained, on_phones
+
+
+def _sayable(
+    phones: PhoneTopology, features: list[Tensor], transcripts: list, what: str
+) -> tuple[list[Tensor], list]:
+    """The utterances with at least as many frames as the phone states of their words."""
+    pairs = list(zip(features, transcripts, strict=True))
+    usable = [(f, t) for f, t in pairs if len(f) >= phones.min_frames(t)]
+    if len(usable) < len(pairs):
+        warnings.warn(
+            f"phone systems: {len(pairs) - len(usable)} of {len(pairs)} {what} utterances have "
+            "fewer frames than the phone states of their words and are left out",
+            stacklevel=3,
+        )
+    return [f for f, _ in usable], [t for _, t in usable]
 
 
 @dataclass
@@ -418,9 +444,12 @@ def _hybrid(
     alignments: list[Tensor],
     dev_alignments: list[Tensor] | None,
     loops: Tensor,
+    name: str | None = None,
 ) -> Trained:
-    """Train on the alignments; if ``settings.realign``, realign with it and train again
-    (the development utterances too, when epochs are chosen on them)."""
+    """Train a network of ``kind`` on the alignments over ``split.topology``'s pdfs; if
+    ``settings.realign``, realign with it and train again (the development utterances too,
+    when epochs are chosen on them). ``name`` (default ``kind``) names its checkpoints."""
+    name = name or kind
     sizes = split.settings.dnn if kind == "dnn" else split.settings.bilstm
     passes = 2 if split.settings.realign else 1
     histories = []
@@ -431,7 +460,7 @@ def _hybrid(
             sizes,
             split.topology.num_pdfs,
             alignments,
-            f"{kind}-pass{number + 1}",
+            f"{name}-pass{number + 1}",
             dev_alignments,
         )
         histories.append(history)
