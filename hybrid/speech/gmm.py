@@ -1,4 +1,5 @@
-"""The generative system: GMM-HMMs per word from a flat start, then Viterbi training.
+"""The generative systems: GMM-HMMs per word or per phone from a flat start, then Viterbi
+training.
 
 `flat_start` trains one left-to-right GMM-HMM (`hybrid.nn.HMM` with `hybrid.nn.GMMEmissions`,
 Baum-Welch) per word on that word's training recordings (a recording of ``n`` words is cut
@@ -9,7 +10,9 @@ into one `GMMEmissions` over all pdfs of a `Topology`. (hmmlearn's ``GMMHMM``, t
 let variances collapse to zero and returned NaN on three of the ten FSDD digits; our
 emissions floor the variances.) `viterbi_training` then alternates forced alignment of the task's
 own training utterances (strings included) with re-estimating every pdf's mixture and
-self-loop probability from the frames aligned to it.
+self-loop probability from the frames aligned to it. Over phones (a `PhoneTopology`),
+`equal_alignment_start` is Kaldi's monophone flat start from equal segments of each word's
+phone states, and `train_monophones` follows it with Viterbi training.
 """
 
 from __future__ import annotations
