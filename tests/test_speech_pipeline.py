@@ -495,3 +495,22 @@ def test_results_table_marks_tasks_a_system_did_not_train():
     per_speaker = table.split("Leave one speaker out")[1]
     assert "| GMM-HMM | 80.0 | 90.0 |" in per_speaker
     assert "CTC" not in per_speaker
+
+
+def test_phone_systems_refuse_a_word_without_a_pronunciation_before_anything_is_written(
+    synthetic, tmp_path
+):
+    train, test = synthetic
+    words = ("qqzx", *DIGITS[1:])
+    with pytest.raises(ValueError, match=r"'qqzx' is not in .*\['gmm-mono'\].*--lexicon FILE"):
+        run_speech(
+            train,
+            test,
+            tmp_path / "asr",
+            tasks=("isolated",),
+            systems=("gmm", "gmm-mono"),
+            settings=TINY,
+            corpus="synthetic",
+            words=words,
+        )
+    assert not (tmp_path / "asr").exists()

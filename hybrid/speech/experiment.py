@@ -278,8 +278,16 @@ def run_speech(
         _check_speakers(folds, tasks, train + test)
     device = resolve_device(device)
     topology = Topology(tuple(words), settings.systems.word_states, settings.systems.silence_states)
-    if set(systems) & set(PHONE_SYSTEMS):  # a word the lexicon cannot pronounce is refused here
-        PhoneTopology(words, load_lexicon(settings.systems))
+    phone_systems = [name for name in systems if name in PHONE_SYSTEMS]
+    if phone_systems:  # a word the lexicon cannot pronounce is refused here
+        try:
+            PhoneTopology(words, load_lexicon(settings.systems))
+        except ValueError as error:
+            raise ValueError(
+                f"{error}. The systems {phone_systems} spell every word in phones: give a "
+                "lexicon that has them all (--lexicon FILE), or leave those systems out "
+                "(--systems)"
+            ) from None
     progress = progress and is_main()
     run_dir = Path(run_dir)
     folder = RunFolder(run_dir, "speech", PRIMARY, split="official")
