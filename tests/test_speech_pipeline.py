@@ -211,7 +211,16 @@ def test_comparison_run_folder(synthetic, tmp_path, monkeypatch):
     assert {(r["task"], r["system"]) for r in rows} == {
         (t, s) for t in ("isolated", "strings") for s in experiment.SYSTEMS
     }
-    assert experiment.SYSTEMS == ("gmm", "gmm-mono", "dnn", "dnn-mono", "bilstm", "rnn", "ctc")
+    assert experiment.SYSTEMS == (
+        "gmm",
+        "gmm-mono",
+        "dnn",
+        "dnn-mono",
+        "bilstm",
+        "bilstm-mono",
+        "rnn",
+        "ctc",
+    )
     for row in rows:
         assert 0 <= row["metrics"]["error_rate"] and row["metrics"]["reference_words"] > 0
         assert len(row["hypotheses"]) == len(row["references"])
@@ -231,7 +240,7 @@ def test_comparison_run_folder(synthetic, tmp_path, monkeypatch):
     for task, system in [
         (t, s)
         for t in ("isolated", "strings")
-        for s in ("gmm", "gmm-mono", "dnn", "dnn-mono", "rnn", "ctc")
+        for s in ("gmm", "gmm-mono", "dnn", "dnn-mono", "bilstm-mono", "rnn", "ctc")
     ]:
         name = f"{task}-{system}.pt" if system.startswith("gmm") else f"{task}-{system}-seed0.pt"
         recognizer = Recognizer.load(run_dir / "models" / name)

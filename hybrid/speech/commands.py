@@ -208,7 +208,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=list(SYSTEMS),
         choices=SYSTEMS,
         help="GMM-HMM over word HMMs, GMM-HMM over phones (gmm-mono), hybrid DNN-HMM, hybrid "
-        "DNN-HMM over phone states (dnn-mono), hybrid BiLSTM-HMM, pure RNN, CTC (default: all)",
+        "DNN-HMM over phone states (dnn-mono), hybrid BiLSTM-HMM (and over phone states: "
+        "bilstm-mono), pure RNN, CTC (default: all)",
     )
     asr.add_argument(
         "--lexicon",

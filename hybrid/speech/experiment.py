@@ -104,6 +104,7 @@ NAMES = {
     "dnn": "hybrid DNN-HMM",
     "dnn-mono": "hybrid DNN-HMM, phones",
     "bilstm": "hybrid BiLSTM-HMM",
+    "bilstm-mono": "hybrid BiLSTM-HMM, phones",
     "rnn": "pure RNN (BiLSTM)",
     "ctc": "CTC (BiLSTM)",
 }
@@ -115,7 +116,7 @@ PRIMARY = ("error_rate", False)
 #: The settings a run folder may be asked for again with a larger value (to train on), and
 #: the systems trained with each.
 _TRAINED_WITH = {
-    "systems.training.epochs": ("dnn", "dnn-mono", "bilstm", "rnn"),
+    "systems.training.epochs": ("dnn", "dnn-mono", "bilstm", "bilstm-mono", "rnn"),
     "systems.ctc_training.epochs": ("ctc",),
 }
 

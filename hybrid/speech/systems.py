@@ -7,8 +7,8 @@
    Beside it, the monophone GMM-HMM: context-independent phone HMMs spelled into words by a
    pronunciation lexicon (`hybrid.speech.topology.PhoneTopology`; CMUdict by default), from
    Kaldi's equal-alignment flat start (`equal_alignment_start`) and Viterbi training; the
-   hybrid DNN-HMM on its phone states (``dnn-mono``) is trained on its alignments as the
-   whole-word one is on the GMM-HMM's.
+   hybrid DNN-HMM and BiLSTM-HMM on its phone states (``dnn-mono``, ``bilstm-mono``) are
+   trained on its alignments as the whole-word ones are on the GMM-HMM's.
 2. Hybrid DNN-HMM and hybrid BiLSTM-HMM: a network trained on the pdf alignments, its
    posteriors divided by the state priors (`hybrid.nn.ScaledPosteriors`), realignment of the
    training data with the hybrid model, a second network trained on the new alignments.
@@ -62,19 +62,19 @@ __all__ = [
     "train_systems",
 ]
 
-SYSTEMS = ("gmm", "gmm-mono", "dnn", "dnn-mono", "bilstm", "rnn", "ctc")
+SYSTEMS = ("gmm", "gmm-mono", "dnn", "dnn-mono", "bilstm", "bilstm-mono", "rnn", "ctc")
 
 #: The GMM-HMMs (whole words, monophones): they draw nothing from a training seed.
 GMMS = ("gmm", "gmm-mono")
 
 #: The systems that train networks, and so take a seed.
-NETWORKS = ("dnn", "dnn-mono", "bilstm", "rnn", "ctc")
+NETWORKS = ("dnn", "dnn-mono", "bilstm", "bilstm-mono", "rnn", "ctc")
 
 #: The systems decoded with an HMM decoding graph (their word penalty is tuned).
-HMM_SYSTEMS = ("gmm", "gmm-mono", "dnn", "dnn-mono", "bilstm")
+HMM_SYSTEMS = ("gmm", "gmm-mono", "dnn", "dnn-mono", "bilstm", "bilstm-mono")
 
 #: The systems over phone HMMs: they need the monophone GMM-HMM's alignments.
-PHONE_SYSTEMS = ("gmm-mono", "dnn-mono")
+PHONE_SYSTEMS = ("gmm-mono", "dnn-mono", "bilstm-mono")
 
 #: Word insertion penalties (log weights per word) tried on the development strings.
 PENALTIES = (0.0, -2.0, -5.0, -10.0, -20.0, -40.0, -80.0)
@@ -275,10 +275,11 @@ def train_systems(
         seeded = replace(split, seed=seed)
         if name in ("dnn", "bilstm"):
             trained[name, seed] = _hybrid(name, seeded, alignments, dev_alignments, loops)
-        elif name == "dnn-mono":
+        elif name in ("dnn-mono", "bilstm-mono"):
             on_phones = replace(phones, seed=seed)
+            kind = name.removesuffix("-mono")
             trained[name, seed] = _hybrid(
-                "dnn", on_phones, mono.alignments, phone_dev, phone_loops, name
+                kind, on_phones, mono.alignments, phone_dev, phone_loops, name
             )
         elif name == "rnn":
             trained[name, seed] = _pure_rnn(seeded, alignments, dev_alignments)
