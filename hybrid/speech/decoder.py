@@ -107,13 +107,12 @@ def phone_segments(pdfs: Tensor, topology: PhoneTopology) -> list[tuple[int, int
         pdfs: ``(T,)`` pdf ids (`align`).
         topology: The phone HMMs the pdfs belong to.
     """
-    phones = topology.pdf_phones()[pdfs].tolist()
-    states = (pdfs % topology.phone_states).tolist()
-    segments: list[list[int]] = []
-    for t, (phone, state) in enumerate(zip(phones, states, strict=True)):
-        same = t > 0 and phone == phones[t - 1] and state >= states[t - 1]
-        if phone >= 0 and not same:
-            segments.append([phone, t, t + 1])
-        elif phone >= 0:
-            segments[-1][2] = t + 1
-    return [tuple(segment) for segment in segments]
+    phones = topology.pdf_phones()[pdfs]
+    states = pdfs % topology.phone_states
+    starts = torch.ones_like(phones, dtype=torch.bool)
+    starts[1:] = (phones[1:] != phones[:-1]) | (states[1:] < states[:-1])
+    first = starts.nonzero().flatten()
+    ends = torch.cat([first[1:], first.new_tensor([len(pdfs)])])
+    spoken = phones[first] >= 0
+    rows = torch.stack([phones[first], first, ends], 1)[spoken]
+    return [tuple(row) for row in rows.tolist()]

@@ -41,10 +41,15 @@ def _initial_emissions(
     mixture started from its segments' frames (`_mixtures_from`)."""
     segments: list[list[Tensor]] = [[] for _ in range(states)]
     for sequence in sequences:
-        bounds = torch.linspace(0, len(sequence), states + 1).round().long().tolist()
-        for i in range(states):
-            segments[i].append(sequence[bounds[i] : bounds[i + 1]])
+        for state, part in enumerate(_equal_parts(sequence, states)):
+            segments[state].append(part)
     return _mixtures_from([torch.cat(parts) for parts in segments], mixtures, generator)
+
+
+def _equal_parts(frames: Tensor, count: int) -> list[Tensor]:
+    """``frames`` cut into ``count`` consecutive parts of equal length (rounded)."""
+    bounds = torch.linspace(0, len(frames), count + 1).round().long().tolist()
+    return [frames[begin:end] for begin, end in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def _mixtures_from(frames: list[Tensor], mixtures: int, generator: torch.Generator) -> GMMEmissions:
@@ -215,9 +220,8 @@ def equal_alignment_start(
         for states, piece in pieces:
             if len(piece) < len(states):
                 continue
-            bounds = torch.linspace(0, len(piece), len(states) + 1).round().long().tolist()
-            for state, begin, end in zip(states, bounds[:-1], bounds[1:], strict=True):
-                by_pdf[state].append(piece[begin:end])
+            for state, part in zip(states, _equal_parts(piece, len(states)), strict=True):
+                by_pdf[state].append(part)
     unseen = [pdf for pdf, parts in enumerate(by_pdf) if not parts]
     if unseen:
         phone = int(topology.pdf_phones()[unseen[0]])

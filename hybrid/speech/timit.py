@@ -100,6 +100,7 @@ def read_timit(root: str | os.PathLike[str], sample_rate: int = 16000) -> list[T
 
 def _read_phones(path: Path, sample_rate: int) -> tuple[PhoneSegment, ...]:
     segments: list[PhoneSegment] = []
+    previous_end = 0
     for number, line in enumerate(read_lines(path), start=1):
         fields = line.split()
         if not fields:
@@ -112,9 +113,10 @@ def _read_phones(path: Path, sample_rate: int) -> tuple[PhoneSegment, ...]:
             raise ValueError(f"{where}: the segment ends at {end}, not after its start {start}")
         if phone not in FOLD_39:
             raise ValueError(f"{where}: {phone!r} is not one of TIMIT's 61 phones")
-        if segments and start < round(segments[-1].end * sample_rate):
+        if start < previous_end:
             raise ValueError(f"{where}: the segment starts before the previous one ends")
         segments.append(PhoneSegment(phone, start / sample_rate, end / sample_rate))
+        previous_end = end
     return tuple(segments)
 
 
