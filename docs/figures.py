@@ -40,6 +40,7 @@ FIGURES: dict[str, tuple[str, str]] = {
     "yesno-alignment.png": ("yesno-loop", "alignment-continuous.png"),
     "timit-alignment.png": ("timit-phones", "alignment.png"),
     "unheard-confusion.png": ("sc-unheard", "confusion.png"),
+    "speech-commands-phones.png": ("speech_commands-phones", "errors.png"),
     "babi-hops.png": ("babi-joint", "hop_attention.png"),
     "babi-errors.png": ("babi-joint", "errors.png"),
     "ptb-attention.png": ("ptb-seq2seq", "pointer-attention.png"),

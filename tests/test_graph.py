@@ -15,6 +15,7 @@ import torch
 from hybrid.structured import (
     Graph,
     graph_log_likelihood,
+    graph_nbest,
     graph_posteriors,
     graph_viterbi,
     log_partition,
@@ -83,6 +84,46 @@ def test_against_brute_force(seed, chain_engine):
             for t, a in enumerate(arcs):
                 expected_occ[t, graph.emission[a]] += math.exp(score - total)
         torch.testing.assert_close(occupancy[b], expected_occ)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_nbest_against_brute_force(seed):
+    """Each distinct label sequence scored by its best path, the n best in order; fewer
+    sequences than n leave -inf entries."""
+    generator = torch.Generator().manual_seed(seed)
+    graph = random_graph(generator, states=4, arcs=9, emissions=4, forbid=0.1)
+    lengths = torch.tensor([4, 1, 3, 2])
+    scores = torch.randn(4, 4, 5, generator=generator, dtype=torch.float64)
+    n = 6
+    found = graph_nbest(scores, graph, n, lengths)
+    viterbi_path = graph_viterbi(scores, graph, lengths)
+    for b, length in enumerate(lengths.tolist()):
+        best = {}
+        for arcs, score in all_paths(graph, scores[b], length):
+            said = tuple(int(graph.label[a]) for a in arcs if graph.label[a] >= 0)
+            best[said] = max(score, best.get(said, NEG_INF))
+        ranked = sorted(best.items(), key=lambda item: -item[1])[:n]
+        got = [
+            (tuple(found.labels[b, i, : found.label_lengths[b, i]].tolist()), found.scores[b, i])
+            for i in range(len(ranked))
+        ]
+        for (_, score), (got_said, got_score) in zip(ranked, got, strict=True):
+            assert got_score.item() == pytest.approx(score, abs=1e-9)
+            assert best[got_said] == pytest.approx(score, abs=1e-9)  # a tie may swap them
+        assert len({g for g, _ in got}) == len(got)
+        assert (found.scores[b, len(ranked) :] == NEG_INF).all()
+        assert found.scores[b, 0].item() == pytest.approx(viterbi_path.scores[b].item())
+
+
+def test_nbest_refuses_a_bad_n_and_a_sequence_without_a_path():
+    generator = torch.Generator().manual_seed(0)
+    graph = random_graph(generator, states=3, arcs=6, emissions=4)
+    scores = torch.randn(1, 2, 4, generator=generator)
+    with pytest.raises(ValueError, match="n must be a positive integer, got 0"):
+        graph_nbest(scores, graph, 0)
+    blocked = torch.full((1, 2, 4), NEG_INF)
+    with pytest.raises(ValueError, match="graph_nbest: no path"):
+        graph_nbest(blocked, graph, 2)
 
 
 @pytest.mark.parametrize("banded", [False, True])

@@ -246,3 +246,31 @@ def test_bad_input():
         HMM.from_hmmlearn(hmmlearn.PoissonHMM(2))
     with pytest.raises(ValueError, match=r"lengths must lie in \[1, T\]"):
         HMM(emissions).viterbi(torch.zeros(2, 4, 2), torch.tensor([4, 5]))
+
+
+@pytest.mark.parametrize("covariance", ["diag", "full"])
+def test_reestimate_from_an_alignment_equals_one_hot_occupancies(covariance):
+    """Viterbi training's state-by-state M-step against the general one with one-hot
+    occupancies; a state without frames keeps its parameters in both."""
+    generator = torch.Generator().manual_seed(0)
+    k, m, d = 4, 3, 2
+    weights = torch.softmax(torch.randn(k, m, generator=generator, dtype=torch.float64), -1)
+    means = torch.randn(k, m, d, generator=generator, dtype=torch.float64)
+    if covariance == "diag":
+        covars = torch.rand(k, m, d, generator=generator, dtype=torch.float64) + 0.5
+    else:
+        covars = torch.eye(d, dtype=torch.float64).expand(k, m, d, d) * 0.8
+    frames = torch.randn(60, d, generator=generator, dtype=torch.float64)
+    states = torch.randint(0, k - 1, (60,), generator=generator)  # state k - 1 gets no frame
+    general = GMMEmissions(weights, means, covars, covariance)
+    aligned = GMMEmissions(weights, means, covars, covariance)
+    occupancy = torch.nn.functional.one_hot(states, k).double()
+    general.reestimate(frames, occupancy)
+    aligned.reestimate_aligned(frames, states)
+    for name in ("log_weights", "means", "covars"):
+        torch.testing.assert_close(getattr(aligned, name), getattr(general, name))
+    torch.testing.assert_close(aligned.means[k - 1], means[k - 1])
+    with pytest.raises(ValueError, match=r"states must lie in \[0, 4\)"):
+        aligned.reestimate_aligned(frames, states + 2)
+    with pytest.raises(ValueError, match=r"states must have shape \(N,\) = \(60,\)"):
+        aligned.reestimate_aligned(frames, states[:5])

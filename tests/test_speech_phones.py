@@ -15,7 +15,7 @@ from speech_oracles import check_graph_against_paths, enumerate_paths
 
 from hybrid.ctc.lm import read_arpa
 from hybrid.speech.audio import read_wav
-from hybrid.speech.decoder import decode, frame_scores
+from hybrid.speech.decoder import decode_paths, frame_scores, phone_segments, word_spans
 from hybrid.speech.features import cmvn, deltas, mfcc
 from hybrid.speech.gmm import equal_alignment_start, train_monophones
 from hybrid.speech.lexicon import Lexicon, Pronunciation, cmudict_lexicon, read_lexicon
@@ -344,6 +344,11 @@ def test_the_flat_start_needs_every_phone_in_the_training_transcripts():
         equal_alignment_start(topology, frames, [[0]])
     emissions = equal_alignment_start(topology, frames * 2, [[0], [1, 0]], mixtures=2)
     assert emissions.means.shape == (topology.num_pdfs, 2, 4)
+    # A word said in several ways starts from a pronunciation drawn per utterance, so that
+    # the phones of every pronunciation get frames (here "y" only in the second).
+    either = PhoneTopology(("c",), Lexicon({"c": [("x",), ("y",)]}))
+    emissions = equal_alignment_start(either, frames * 8, [[0]] * 8)
+    assert emissions.means.shape == (either.num_pdfs, 1, 4)
 
 
 YESNO_LM = "\\data\\\nngram 1=4\n\n\\1-grams:\n-1\tNO\n-1\tYES\n-99\t<s>\n-1\t</s>\n\n\\end\\\n"
@@ -366,9 +371,20 @@ def test_yesno_through_cmudict_phones_and_its_unigram_model_makes_no_error():
     assert topology.phones == ("EH", "N", "OW", "S", "Y")
     emissions, loops, _ = train_monophones(topology, *zip(*train, strict=True), 4, 10)
     graph = decoding_graph(topology, ngram_grammar(read_arpa(YESNO_LM), words), loops)
-    hypotheses = decode(frame_scores(emissions, [f for f, _ in test]), graph)
-    counts = error_rate([t for _, t in test], hypotheses)
+    decoded = decode_paths(frame_scores(emissions, [f for f, _ in test]), graph)
+    counts = error_rate([t for _, t in test], [words for words, _ in decoded])
     assert counts.reference == 240 and counts.errors == 0, counts
+    for words, path in decoded:  # each word's phones tile its frames, as its lexicon spells it
+        spans = word_spans(path, topology)
+        phones = phone_segments(path.pdfs, topology)
+        assert len(spans) == len(words) and len(phones) == sum(3 if w else 2 for w in words)
+        for word, (first, end) in zip(words, spans, strict=True):
+            inside = [p for p in phones if first <= p[1] < end]
+            assert [topology.phones[p] for p, _, _ in inside] == (
+                ["Y", "EH", "S"] if word else ["N", "OW"]
+            )
+            bounds = [first] + [b for _, a, b in inside]
+            assert [a for _, a, _ in inside] == bounds[:-1] and bounds[-1] == end
 
 
 def test_min_frames_counts_the_states_of_the_shortest_pronunciations():

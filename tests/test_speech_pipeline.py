@@ -214,10 +214,13 @@ def test_comparison_run_folder(synthetic, tmp_path, monkeypatch):
     assert experiment.SYSTEMS == (
         "gmm",
         "gmm-mono",
+        "gmm-tri",
         "dnn",
         "dnn-mono",
+        "dnn-tri",
         "bilstm",
         "bilstm-mono",
+        "bilstm-tri",
         "rnn",
         "ctc",
     )
@@ -240,7 +243,8 @@ def test_comparison_run_folder(synthetic, tmp_path, monkeypatch):
     for task, system in [
         (t, s)
         for t in ("isolated", "strings")
-        for s in ("gmm", "gmm-mono", "dnn", "dnn-mono", "bilstm-mono", "rnn", "ctc")
+        for s in experiment.SYSTEMS
+        if s not in ("bilstm", "bilstm-mono")
     ]:
         name = f"{task}-{system}.pt" if system.startswith("gmm") else f"{task}-{system}-seed0.pt"
         recognizer = Recognizer.load(run_dir / "models" / name)
@@ -254,6 +258,24 @@ def test_comparison_run_folder(synthetic, tmp_path, monkeypatch):
             [(utterances[i].waveform, utterances[i].sample_rate) for i in index]
         )
         assert spoken == [tuple(DIGITS[w] for w in row["hypotheses"][i]) for i in index]
+        if system in ("rnn", "ctc"):
+            continue
+        # Times: the best path's words in order, each phone inside its word; forced
+        # alignment places the reference words.
+        audio = [(utterances[i].waveform, utterances[i].sample_rate) for i in index]
+        timed = recognizer.transcribe(audio)
+        assert [tuple(w.label for w in t.words) for t in timed] == spoken
+        said = [tuple(DIGITS[w] for w in utterances[i].words) for i in index]
+        aligned = recognizer.align(audio, said)
+        assert [tuple(w.label for w in t.words) for t in aligned] == said
+        for transcript in [*timed, *aligned]:
+            ends = [b for w in transcript.words for b in (w.start, w.end)]
+            assert ends == sorted(ends) and all(w.start < w.end for w in transcript.words)
+            for phone in transcript.phones:
+                assert any(w.start <= phone.start < phone.end <= w.end for w in transcript.words)
+            assert bool(transcript.phones) == ("-" in system and bool(transcript.words))
+        with pytest.raises(ValueError, match=r"transcripts\[0\]: the word 'maybe' is not one"):
+            recognizer.align(audio[:1], [("maybe",)])
     # A system asked for later joins the rows of its split without replacing the others.
     subset = run_speech(
         train,
@@ -318,6 +340,22 @@ def test_command_line_trains_and_recognizes(tmp_path, monkeypatch, capsys, synth
     line = capsys.readouterr().out.strip()
     path, words = line.split("\t")
     assert path == str(wav) and words in DIGITS
+    assert cli.main(["recognize", "--model", str(model), str(wav), "--ctm", "words"]) == 0
+    file, channel, start, duration, word = capsys.readouterr().out.split()
+    assert (file, channel, word) == (str(wav), "1", words)
+    seconds = len(utterance.waveform) / utterance.sample_rate
+    assert 0 <= float(start) < float(start) + float(duration) <= seconds + 0.01
+    assert cli.main(["recognize", "--model", str(model), str(wav), "--nbest", "3"]) == 0
+    ranked = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert [r[1] for r in ranked] == ["1", "2", "3"] and ranked[0][3] == words
+    assert len({r[3] for r in ranked}) == 3 and all(r[0] == str(wav) for r in ranked)
+    scores = [float(r[2]) for r in ranked]
+    assert scores == sorted(scores, reverse=True)
+    assert cli.main(["recognize", "--model", str(model), str(wav), "--ctm", "phones"]) == 2
+    assert "--ctm phones needs a system over phones" in capsys.readouterr().err
+    ctc = tmp_path / "cli" / "models" / "isolated-ctc-seed0.pt"
+    assert cli.main(["recognize", "--model", str(ctc), str(wav), "--ctm", "words"]) == 2
+    assert "transcribe needs an HMM system" in capsys.readouterr().err
     assert cli.main(["recognize", "--model", str(tmp_path / "none.pt"), str(wav)]) == 2
     assert "none.pt" in capsys.readouterr().err
 

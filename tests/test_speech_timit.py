@@ -9,11 +9,18 @@ import pytest
 import torch
 from realdata import real_corpus
 
-from hybrid.speech.alignment import TASK, boundary_errors, boundary_time, draw
-from hybrid.speech.decoder import phone_segments
+from hybrid.speech.alignment import TASK, boundary_errors, draw
+from hybrid.speech.decoder import boundary_time, phone_segments
 from hybrid.speech.lexicon import Lexicon
 from hybrid.speech.metrics import boundaries_within
-from hybrid.speech.timit import FOLD_39, PhoneSegment, fold, phone_sequence, read_timit
+from hybrid.speech.timit import (
+    FOLD_39,
+    PhoneSegment,
+    fold,
+    phone_sequence,
+    read_timit,
+    spoken_runs,
+)
 from hybrid.speech.topology import PhoneTopology
 
 SA1 = "0 3050 h#\n3050 4559 sh\n4559 5723 iy\n5723 6642 hv\n6642 8772 ae\n8772 9190 dcl\n"
@@ -124,10 +131,35 @@ def test_draw_writes_the_table_and_the_picture_from_the_results(tmp_path):
             "predicted": [["a", 0.0275, 0.0575], ["b", 0.0575, 0.0775]],
         },
     }
-    draw(tmp_path, {"corpus": "timit_sample", "rows": [row]})
+    tied = {
+        "task": TASK,
+        "system": "gmm-tri",
+        "decoder": "runs between silences",
+        "split": "test",
+        "seconds": 5.0,
+        "metrics": {"alignment_accuracy": 0.5, "boundaries": 4, "median_boundary_error_ms": -1.0},
+    }
+    draw(tmp_path, {"corpus": "timit_sample", "rows": [row, tied]})
     table = (tmp_path / "results.md").read_text()
-    assert "| gmm-mono | test | 75.0% of 4 | +2.5 ms | 50.0% | 1 / 0 / 0 of 2 | 3 |" in table
+    assert (
+        "| gmm-mono | phones | test | 75.0% of 4 | +2.5 ms | 50.0% | 1 / 0 / 0 of 2 | 3 |" in table
+    )
+    assert "| gmm-tri | runs between silences | test | 50.0% of 4 | -1.0 ms | - | - | 5 |" in table
     assert (tmp_path / "alignment.png").stat().st_size > 0
+
+
+def test_spoken_runs_are_the_phones_between_silences():
+    segments = (
+        PhoneSegment("h#", 0.0, 0.1),
+        PhoneSegment("sh", 0.1, 0.2),
+        PhoneSegment("iy", 0.2, 0.3),
+        PhoneSegment("bcl", 0.3, 0.35),  # a closure folds to sil
+        PhoneSegment("b", 0.35, 0.4),
+        PhoneSegment("q", 0.4, 0.45),  # dropped
+        PhoneSegment("ih", 0.45, 0.5),
+        PhoneSegment("h#", 0.5, 0.6),
+    )
+    assert spoken_runs(segments) == [("sh", "iy"), ("b", "ih")]
 
 
 def test_the_timit_sample_reads_and_folds():
@@ -171,5 +203,6 @@ def test_unheard_words_draw_their_table_and_confusion_and_redraw_dispatches(tmp_
     redraw(tmp_path)
     table = (tmp_path / "results.md").read_text()
     assert "| gmm-mono | unheard | 2 | 3 | 66.7% | 50.0% |" in table
+    assert "| word | clips | gmm-mono, unheard | gmm-mono, all |" in table
     assert "| wow | 2 | 100.0 | 50.0 |" in table and "| dog | 1 | 0.0 | 0.0 |" in table
     assert (tmp_path / "confusion.png").stat().st_size > 0

@@ -277,7 +277,56 @@ class GMMEmissions(nn.Module):
         total, means, covars = _weighted_moments(
             observations, responsibility.reshape(-1, k * m), self.covariance, self.variance_floor
         )
-        seen = total > 0  # a component (or state) without frames keeps its parameters
+        self._update(total, means, covars)
+
+    @torch.no_grad()
+    def reestimate_aligned(self, observations: Tensor, states: Tensor) -> None:
+        """M-step from a hard alignment (Viterbi training): frames ``(N, D)``, each wholly in
+        its state ``states (N,)`` (int64 in ``[0, K)``). The same update as `reestimate` with
+        one-hot occupancies, state by state, in memory that grows with ``N`` and not with
+        ``N x K``.
+
+        Raises:
+            ValueError: ``states`` not of shape ``(N,)``, or outside ``[0, K)``.
+        """
+        k, m, d = self.means.shape
+        if states.shape != observations.shape[:1]:
+            raise ValueError(
+                f"states must have shape (N,) = ({observations.shape[0]},), got "
+                f"{tuple(states.shape)}"
+            )
+        if len(states) and not 0 <= int(states.min()) <= int(states.max()) < k:
+            raise ValueError(
+                f"states must lie in [0, {k}), got {int(states.min())}..{int(states.max())}"
+            )
+        observations, means, covars, log_weights = _promoted(
+            observations, self.means, self.covars, self.log_weights
+        )
+        total = torch.zeros(k, m, dtype=observations.dtype, device=observations.device)
+        new_means, new_covars = means.clone(), covars.clone()
+        order = torch.argsort(states, stable=True)
+        counts = torch.bincount(states, minlength=k).tolist()
+        for state, frames in enumerate(torch.split(observations[order], counts)):
+            if len(frames) == 0:
+                continue
+            components = log_weights[state] + gaussian_log_density(
+                frames, means[state], covars[state], self.covariance
+            )
+            responsibility = torch.softmax(components, -1)  # (n, M)
+            total[state], new_means[state], new_covars[state] = _weighted_moments(
+                frames, responsibility, self.covariance, self.variance_floor
+            )
+        self._update(
+            total.reshape(k * m),
+            new_means.reshape(k * m, d),
+            new_covars.reshape(k * m, *covars.shape[2:]),
+        )
+
+    def _update(self, total: Tensor, means: Tensor, covars: Tensor) -> None:
+        """Set the parameters from per-component ``(K * M,)`` occupancies, means and
+        covariances; a component (or state) without frames keeps its parameters."""
+        k, m, d = self.means.shape
+        seen = total > 0
         means = torch.where(seen[:, None], means, self.means.reshape(k * m, d))
         old = self.covars.reshape(k * m, *self.covars.shape[2:])
         covars = torch.where(_expand(seen, covars), covars, old)

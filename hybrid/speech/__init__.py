@@ -7,9 +7,11 @@ PyTorch (with deltas, splicing, per-utterance, per-speaker and global CMVN, and 
 generate the embedded synthetic corpus; `datadir`, `grammar_files` and `datasets` read a
 corpus of the user's (Kaldi data directories or CSV/TSV manifests; vocabulary and phrase
 files; n-gram language models through `hybrid.ctc.lm.read_arpa`); `lexicon` reads
-pronunciation lexicons; `topology` builds word, phone and silence HMMs, grammars (n-gram
-models included) and their decoding graphs; `decoder` decodes and force-aligns; `gmm` trains
-the generative GMM-HMMs (whole words and monophones); `acoustic` and `train` hold the neural
+pronunciation lexicons; `tree` grows the phonetic decision trees that tie triphone states;
+`topology` builds word, phone and silence HMMs, grammars (n-gram models included) and their
+decoding graphs; `decoder` decodes and force-aligns; `gmm` trains the generative GMM-HMMs
+(whole words, monophones, tied triphones); `timit`, `alignment` and `unheard` read TIMIT and
+measure alignments and unheard words; `acoustic` and `train` hold the neural
 acoustic models; `systems` and `experiment` run the comparison of GMM-HMMs, hybrid DNN-HMM,
 hybrid BiLSTM-HMM, a pure RNN and CTC; `recognizer` loads a saved system; `export` writes one
 for the torch-free runtime `hybrid.deploy`.
@@ -71,6 +73,8 @@ _HOMES = {
     "read_lexicon": ".lexicon",
     "equal_alignment_start": ".gmm",
     "train_monophones": ".gmm",
+    "train_triphones": ".gmm",
+    "PhoneticTree": ".tree",
     "decoding_graph": ".topology",
     "estimate_self_loops": ".topology",
     "isolated_grammar": ".topology",
@@ -109,6 +113,8 @@ __all__ = [
     "topology_from_dict",
     "equal_alignment_start",
     "train_monophones",
+    "train_triphones",
+    "PhoneticTree",
     "Utterance",
     "align",
     "cmvn",

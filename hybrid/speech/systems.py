@@ -6,9 +6,12 @@
    training utterances (`viterbi_training`); its alignments are the first frame targets.
    Beside it, the monophone GMM-HMM: context-independent phone HMMs spelled into words by a
    pronunciation lexicon (`hybrid.speech.topology.PhoneTopology`; CMUdict by default), from
-   Kaldi's equal-alignment flat start (`equal_alignment_start`) and Viterbi training; the
-   hybrid DNN-HMM and BiLSTM-HMM on its phone states (``dnn-mono``, ``bilstm-mono``) are
-   trained on its alignments as the whole-word ones are on the GMM-HMM's.
+   Kaldi's equal-alignment flat start (`equal_alignment_start`) and Viterbi training; then
+   the tied-triphone GMM-HMM (``gmm-tri``): word-internal triphones whose states a phonetic
+   decision tree grown on the monophone alignments ties (`train_triphones`), realigned and
+   re-estimated. The hybrid DNN-HMM and BiLSTM-HMM on phone states (``dnn-mono``,
+   ``bilstm-mono``) and on tied states (``dnn-tri``, ``bilstm-tri``) are trained on those
+   systems' alignments as the whole-word ones are on the GMM-HMM's.
 2. Hybrid DNN-HMM and hybrid BiLSTM-HMM: a network trained on the pdf alignments, its
    posteriors divided by the state priors (`hybrid.nn.ScaledPosteriors`), realignment of the
    training data with the hybrid model, a second network trained on the new alignments.
@@ -42,7 +45,7 @@ from ..training import History
 from ..training.randomness import derived_seed
 from .acoustic import AcousticConfig, build
 from .decoder import align, decode
-from .gmm import flat_start, train_monophones, viterbi_training
+from .gmm import flat_start, train_monophones, train_triphones, viterbi_training
 from .lexicon import Lexicon, cmudict_lexicon, read_lexicon
 from .metrics import error_rate
 from .recognizer import Recognizer, system_dict
@@ -56,25 +59,42 @@ __all__ = [
     "NETWORKS",
     "PENALTIES",
     "SYSTEMS",
+    "TRIPHONE_SYSTEMS",
     "SystemSettings",
     "Trained",
     "load_lexicon",
     "train_systems",
 ]
 
-SYSTEMS = ("gmm", "gmm-mono", "dnn", "dnn-mono", "bilstm", "bilstm-mono", "rnn", "ctc")
+SYSTEMS = (
+    "gmm",
+    "gmm-mono",
+    "gmm-tri",
+    "dnn",
+    "dnn-mono",
+    "dnn-tri",
+    "bilstm",
+    "bilstm-mono",
+    "bilstm-tri",
+    "rnn",
+    "ctc",
+)
 
-#: The GMM-HMMs (whole words, monophones): they draw nothing from a training seed.
-GMMS = ("gmm", "gmm-mono")
+#: The GMM-HMMs (whole words, monophones, tied triphones): they draw nothing from a
+#: training seed.
+GMMS = ("gmm", "gmm-mono", "gmm-tri")
 
 #: The systems that train networks, and so take a seed.
-NETWORKS = ("dnn", "dnn-mono", "bilstm", "bilstm-mono", "rnn", "ctc")
+NETWORKS = ("dnn", "dnn-mono", "dnn-tri", "bilstm", "bilstm-mono", "bilstm-tri", "rnn", "ctc")
 
 #: The systems decoded with an HMM decoding graph (their word penalty is tuned).
-HMM_SYSTEMS = ("gmm", "gmm-mono", "dnn", "dnn-mono", "bilstm", "bilstm-mono")
+HMM_SYSTEMS = GMMS + ("dnn", "dnn-mono", "dnn-tri", "bilstm", "bilstm-mono", "bilstm-tri")
 
 #: The systems over phone HMMs: they need the monophone GMM-HMM's alignments.
-PHONE_SYSTEMS = ("gmm-mono", "dnn-mono", "bilstm-mono")
+PHONE_SYSTEMS = ("gmm-mono", "dnn-mono", "bilstm-mono", "gmm-tri", "dnn-tri", "bilstm-tri")
+
+#: The systems over tied triphone states: they need the triphone GMM-HMM's alignments.
+TRIPHONE_SYSTEMS = ("gmm-tri", "dnn-tri", "bilstm-tri")
 
 #: Word insertion penalties (log weights per word) tried on the development strings.
 PENALTIES = (0.0, -2.0, -5.0, -10.0, -20.0, -40.0, -80.0)
@@ -108,7 +128,9 @@ class SystemSettings:
             they are dropped, as in the usual 39-phone English set.
         phone_states: States per phone HMM.
         phone_iterations: Realign-and-reestimate passes of the monophone GMM-HMM after its
-            flat start.
+            flat start, and of the triphone GMM-HMM after its tree.
+        tree_leaves: The most tied states of the triphone systems' phonetic decision tree.
+        tree_min_count: Fewest training frames of a tied state.
     """
 
     word_states: int = 8
@@ -132,6 +154,8 @@ class SystemSettings:
     stress: bool = False
     phone_states: int = 3
     phone_iterations: int = 10
+    tree_leaves: int = 200
+    tree_min_count: float = 50.0
 
 
 def load_lexicon(settings: SystemSettings) -> Lexicon:
@@ -223,8 +247,8 @@ def train_systems(
     unseeded = [(n, s) for n, s in runs if (s is None) != (n in GMMS)]
     if unseeded:
         raise ValueError(
-            f"runs: expected ('gmm', None), ('gmm-mono', None) and a seed for each network, "
-            f"got {unseeded}"
+            f"runs: expected (name, None) for the GMM-HMMs {GMMS} and a seed for each "
+            f"network, got {unseeded}"
         )
     task_grammar(grammar, len(topology.words))  # refuses an unknown form
     if select_on_dev and dev is None:
@@ -265,26 +289,28 @@ def train_systems(
             [], time.perf_counter() - begin, 0.0, system=gmm, alignments=alignments
         )
     }
+    states = {"": (trained["gmm", None], split)}  # the GMM-HMM of each kind of state
     if any(name in PHONE_SYSTEMS for name, _ in runs):
         mono, phones = _monophones(split)
-        trained["gmm-mono", None] = mono
-        phone_dev = phones.dev_alignments(Recognizer(mono.system))
-        phone_loops = mono.system["model"]["self_loop"]
-    dev_alignments = split.dev_alignments(Recognizer(gmm))
+        trained["gmm-mono", None], states["mono"] = mono, (mono, phones)
+        if any(name in TRIPHONE_SYSTEMS for name, _ in runs):
+            tri, triphones = _triphones(mono, phones)
+            trained["gmm-tri", None], states["tri"] = tri, (tri, triphones)
+    targets = {
+        kind: (gmm.alignments, on.dev_alignments(Recognizer(gmm.system)))
+        for kind, (gmm, on) in states.items()
+    }
     for name, seed in runs:
-        seeded = replace(split, seed=seed)
-        if name in ("dnn", "bilstm"):
-            trained[name, seed] = _hybrid(name, seeded, alignments, dev_alignments, loops)
-        elif name in ("dnn-mono", "bilstm-mono"):
-            on_phones = replace(phones, seed=seed)
-            kind = name.removesuffix("-mono")
-            trained[name, seed] = _hybrid(
-                kind, on_phones, mono.alignments, phone_dev, phone_loops, name
-            )
+        kind, _, state = name.partition("-")
+        if kind in ("dnn", "bilstm"):
+            gmm, on = states[state]
+            loops = gmm.system["model"]["self_loop"]
+            on_states = replace(on, seed=seed)
+            trained[name, seed] = _hybrid(kind, on_states, *targets[state], loops, name)
         elif name == "rnn":
-            trained[name, seed] = _pure_rnn(seeded, alignments, dev_alignments)
+            trained[name, seed] = _pure_rnn(replace(split, seed=seed), *targets[""])
         elif name == "ctc":
-            trained[name, seed] = _ctc(seeded)
+            trained[name, seed] = _ctc(replace(split, seed=seed))
     outcomes = {run: trained[run] for run in runs}
     for (name, _), outcome in outcomes.items():
         recognizer = split.recognizer(outcome.system)
@@ -329,6 +355,31 @@ def _monophones(split: _Training) -> tuple[Trained, _Training]:
     system = on_phones.system("gmm", model)
     trained = Trained([], time.perf_counter() - begin, 0.0, system=system, alignments=alignments)
     return trained, on_phones
+
+
+def _triphones(mono: Trained, phones: _Training) -> tuple[Trained, _Training]:
+    """The triphone GMM-HMM (`train_triphones`) from the monophone one: word-internal
+    triphones tied by a phonetic decision tree of at most ``settings.tree_leaves`` leaves,
+    then realignment and re-estimation; and the split as the systems on its tied states see
+    it."""
+    settings = phones.settings
+    begin = time.perf_counter()
+    topology, tied, loops, alignments = train_triphones(
+        phones.topology,
+        Recognizer(mono.system).scorer,
+        mono.system["model"]["self_loop"],
+        phones.features,
+        phones.transcripts,
+        settings.tree_leaves,
+        settings.tree_min_count,
+        settings.mixtures,
+        settings.phone_iterations,
+        progress=phones.progress,
+    )
+    on_tied = replace(phones, topology=topology)
+    system = on_tied.system("gmm", {"emissions": tied.state_dict(), "self_loop": loops})
+    trained = Trained([], time.perf_counter() - begin, 0.0, system=system, alignments=alignments)
+    return trained, on_tied
 
 
 def _sayable(

@@ -17,7 +17,15 @@ from pathlib import Path
 
 from ..files import read_lines
 
-__all__ = ["FOLD_39", "PhoneSegment", "TimitUtterance", "fold", "phone_sequence", "read_timit"]
+__all__ = [
+    "FOLD_39",
+    "PhoneSegment",
+    "TimitUtterance",
+    "fold",
+    "phone_sequence",
+    "read_timit",
+    "spoken_runs",
+]
 
 #: TIMIT's 61 phones to the 39 scoring classes (Lee and Hon 1989); ``None``: dropped.
 FOLD_39: dict[str, str | None] = {
@@ -138,3 +146,16 @@ def fold(segments: tuple[PhoneSegment, ...]) -> tuple[PhoneSegment, ...]:
 def phone_sequence(segments: tuple[PhoneSegment, ...]) -> tuple[PhoneSegment, ...]:
     """The folded segments without silence: the phones a transcript spells, in order."""
     return tuple(s for s in fold(segments) if s.phone != SILENCE_CLASS)
+
+
+def spoken_runs(segments: tuple[PhoneSegment, ...]) -> list[tuple[str, ...]]:
+    """The folded phones in the runs between silences (``sil``: pauses and stop closures),
+    in order: the stretches a forced aligner may take as words, so that each phone's
+    neighbours inside its run are its context."""
+    runs: list[list[str]] = [[]]
+    for segment in fold(segments):
+        if segment.phone == SILENCE_CLASS:
+            runs.append([])
+        else:
+            runs[-1].append(segment.phone)
+    return [tuple(run) for run in runs if run]

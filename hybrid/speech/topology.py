@@ -34,6 +34,7 @@ from torch import Tensor
 from ..ctc.lm import BOS, EOS, NGramLM
 from ..structured import Graph
 from .lexicon import Lexicon, Pronunciation
+from .tree import PhoneticTree, word_contexts
 
 __all__ = [
     "SILENCE",
@@ -136,6 +137,7 @@ class PhoneTopology:
         phones: Sequence[str] | None = None,
         phone_states: int = 3,
         silence_states: int = 3,
+        tree: PhoneticTree | None = None,
     ):
         if not words:
             raise ValueError("words must name at least one word")
@@ -148,6 +150,13 @@ class PhoneTopology:
         if len(set(self.phones)) != len(self.phones):
             raise ValueError(f"phones must be distinct, got {self.phones}")
         self.phone_states, self.silence_states = phone_states, silence_states
+        self.tree = PhoneticTree.monophones(self.phones, phone_states) if tree is None else tree
+        if self.tree.phones != self.phones or self.tree.states != phone_states:
+            raise ValueError(
+                f"tree: expected roots for the {phone_states} states of the phones "
+                f"{' '.join(self.phones)}, got {self.tree.states} states of "
+                f"{' '.join(self.tree.phones)}"
+            )
         self._phone_index = {phone: i for i, phone in enumerate(self.phones)}
         for word in self.words:
             for pron in self.lexicon.pronunciations(word):
@@ -161,30 +170,47 @@ class PhoneTopology:
 
     @property
     def num_pdfs(self) -> int:
-        """Number of emission columns: all phone states, then the silence states."""
-        return len(self.phones) * self.phone_states + self.silence_states
+        """Number of emission columns: the tree's tied states, then the silence states."""
+        return self.tree.num_leaves + self.silence_states
+
+    @property
+    def context_dependent(self) -> bool:
+        """Whether the tree asks about neighbours (triphones) or has no splits (monophones)."""
+        return self.tree.num_splits > 0
 
     def phone_pdfs(self, phone: str | int) -> list[int]:
-        """The pdfs of ``phone`` (a symbol or its index in ``phones``), or of `SILENCE`."""
+        """The pdfs of ``phone`` (a symbol or its index in ``phones``) in every context, by
+        state, or those of `SILENCE` in HMM order."""
         if phone == SILENCE:
-            first = len(self.phones) * self.phone_states
+            first = self.tree.num_leaves
             return list(range(first, first + self.silence_states))
         index = self._phone_index.get(phone, phone) if isinstance(phone, str) else phone
         if not isinstance(index, int) or not 0 <= index < len(self.phones):
             raise ValueError(
                 f"phone must be one of {self.phones}, an index or SILENCE, got {phone!r}"
             )
-        return list(range(index * self.phone_states, (index + 1) * self.phone_states))
+        return (self.pdf_phones() == index).nonzero().flatten().tolist()
+
+    def phone_chain(self, phones: Sequence[str]) -> list[int]:
+        """The pdfs of a word said as ``phones``: each phone's states in the context of its
+        neighbours in the word (`hybrid.speech.tree.WORD_EDGE` at the word's edges)."""
+        contexts = word_contexts(phones)
+        return [
+            self.tree.pdf(phone, state, left, right)
+            for phone, (left, right) in zip(phones, contexts, strict=True)
+            for state in range(self.phone_states)
+        ]
 
     def chains(self, unit: int | str) -> list[tuple[list[int], float]]:
         """The ways to say ``unit`` (a word index or `SILENCE`) as ``(pdfs, log weight)``:
-        one chain of phone HMMs per pronunciation, weighed by its log probability."""
+        one chain of phone HMMs per pronunciation (`phone_chain`), weighed by its log
+        probability."""
         if unit == SILENCE:
             return [(self.phone_pdfs(SILENCE), 0.0)]
         if not isinstance(unit, int) or not 0 <= unit < len(self.words):
             raise ValueError(f"unit must be a word index in [0, {len(self.words)}) or SILENCE")
         return [
-            ([pdf for phone in pron.phones for pdf in self.phone_pdfs(phone)], pron.log_prob)
+            (self.phone_chain(pron.phones), pron.log_prob)
             for pron in self.lexicon.pronunciations(self.words[unit])
         ]
 
@@ -197,6 +223,7 @@ class PhoneTopology:
             "phones": list(self.phones),
             "phone_states": self.phone_states,
             "silence_states": self.silence_states,
+            "tree": self.tree.to_dict(),
             "lexicon": {
                 word: [[list(p.phones), p.log_prob] for p in self.lexicon.pronunciations(word)]
                 for word in self.words
@@ -211,8 +238,14 @@ class PhoneTopology:
     def pdf_phones(self) -> Tensor:
         """``(num_pdfs,)`` int64: the index in ``phones`` of each pdf's phone, ``-1`` for
         silence."""
-        phones = torch.arange(len(self.phones)).repeat_interleave(self.phone_states)
+        phones = self.tree.leaf_roots() // self.phone_states
         return torch.cat([phones, torch.full((self.silence_states,), -1)])
+
+    def pdf_states(self) -> Tensor:
+        """``(num_pdfs,)`` int64: the state of its phone's HMM (or of silence's) each pdf
+        belongs to."""
+        states = self.tree.leaf_roots() % self.phone_states
+        return torch.cat([states, torch.arange(self.silence_states)])
 
 
 def topology_from_dict(data: dict) -> Topology | PhoneTopology:
@@ -226,8 +259,14 @@ def topology_from_dict(data: dict) -> Topology | PhoneTopology:
             },
             source="saved lexicon",
         )
+        tree = PhoneticTree.from_dict(data["tree"]) if "tree" in data else None
         return PhoneTopology(
-            data["words"], lexicon, data["phones"], data["phone_states"], data["silence_states"]
+            data["words"],
+            lexicon,
+            data["phones"],
+            data["phone_states"],
+            data["silence_states"],
+            tree,
         )
     return Topology(**{**data, "words": tuple(data["words"])})
 

@@ -38,12 +38,12 @@ def draw(run_dir: Path, results: dict) -> None:
         )
     first = rows[0]
     tested = sorted(set(first["references"]))
-    decoders = [row["decoder"] for row in rows]
+    columns = [f"{row['system']}, {row['decoder']}" for row in rows]
     lines += [
         "",
         "Accuracy by word (%):",
         "",
-        "| word | clips | " + " | ".join(decoders) + " |",
+        "| word | clips | " + " | ".join(columns) + " |",
         "| --- | ---: |" + " ---: |" * len(rows),
     ]
     clips = Counter(first["references"])

@@ -10,6 +10,7 @@ from ._inputs import ChainConstraints
 from .beam import BeamSearchResult, Constraint, beam_search, greedy_search
 from .chain import kbest, log_partition, marginals, sequence_score, viterbi
 from .graph import Graph, GraphPath, graph_log_likelihood, graph_posteriors, graph_viterbi
+from .nbest import GraphNBest, graph_nbest
 from .paths import paths_to_lists
 from .tree import (
     cky,
@@ -26,10 +27,12 @@ __all__ = [
     "ChainConstraints",
     "Constraint",
     "Graph",
+    "GraphNBest",
     "GraphPath",
     "beam_search",
     "cky",
     "graph_log_likelihood",
+    "graph_nbest",
     "graph_posteriors",
     "graph_viterbi",
     "greedy_search",
