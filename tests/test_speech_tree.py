@@ -264,7 +264,7 @@ TRIPHONES = PhoneTopology(("a", "b"), LEXICON, phone_states=1, silence_states=1,
 
 
 def test_triphone_topology_spells_each_phone_in_its_word_context():
-    assert TRIPHONES.num_pdfs == 6 and TRIPHONES.context_dependent
+    assert TRIPHONES.num_pdfs == 6 and TRIPHONES.tree.num_splits == 3
     # a = x(#, y) y(x, #) or y(#, #); b = y(#, x) x(y, #)
     assert TRIPHONES.chains(0) == [([0, 4], math.log(0.75)), ([3], math.log(0.25))]
     assert TRIPHONES.chains(1) == [([2, 1], 0.0)]

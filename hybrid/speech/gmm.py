@@ -12,7 +12,9 @@ emissions floor the variances.) `viterbi_training` then alternates forced alignm
 own training utterances (strings included) with re-estimating every pdf's mixture and
 self-loop probability from the frames aligned to it. Over phones (a `PhoneTopology`),
 `equal_alignment_start` is Kaldi's monophone flat start from equal segments of each word's
-phone states, and `train_monophones` follows it with Viterbi training.
+phone states, and `train_monophones` follows it with Viterbi training; `train_triphones`
+grows a phonetic decision tree on the monophone alignments and trains its tied triphone
+states the same way.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ graphs.
 ``silence_states``; every state owns one emission column (a *pdf*, in Kaldi's words), numbered
 word by word with silence last. `PhoneTopology`: each phone has such an HMM instead, and a
 pronunciation lexicon spells every word as the chain of its phones' HMMs (one chain per
-pronunciation), so that words share the pdfs of their phones. A state stays with probability
-``self_loop[pdf]`` and moves on otherwise.
+pronunciation), so that words share the pdfs of their phones; a phonetic decision tree may
+tie the states of the phones in their word-internal contexts (triphones). A state stays with
+probability ``self_loop[pdf]`` and moves on otherwise.
 
 A grammar is a small `networkx.MultiDiGraph` over junctions whose edges carry units (a word
 index, `SILENCE`, or ``None`` for an epsilon edge) and log weights; junctions may carry
@@ -107,14 +108,17 @@ class Topology:
 
 
 class PhoneTopology:
-    """Context-independent phone HMMs and a silence HMM, with the lexicon that spells each
-    word in phones: a word's HMM is the chain of its phones' HMMs, one chain per
-    pronunciation, so that words share the states of their phones and a word never heard in
-    training is recognised from its pronunciation.
+    """Phone HMMs and a silence HMM, with the lexicon that spells each word in phones: a
+    word's HMM is the chain of its phones' HMMs, one chain per pronunciation, so that words
+    share the states of their phones and a word never heard in training is recognised from
+    its pronunciation.
 
     Every phone has a left-to-right HMM of ``phone_states`` states and silence one of
-    ``silence_states``; each state owns one pdf, numbered phone by phone in the order of
-    ``phones``, silence last.
+    ``silence_states``. Which pdf a phone state reads is the ``tree``'s answer for its
+    neighbours in the word (`hybrid.speech.tree.PhoneticTree`): without a tree (one without
+    splits), each state of each phone owns one pdf, numbered phone by phone in the order of
+    ``phones`` (context-independent phones); a grown tree ties the states of word-internal
+    triphones. Silence's pdfs come last.
 
     Args:
         words: The vocabulary: grammar units are word indices, word ``i`` being ``words[i]``.
@@ -123,11 +127,12 @@ class PhoneTopology:
             pronunciations, sorted).
         phone_states: States per phone HMM.
         silence_states: States of the silence HMM.
+        tree: The phonetic decision tree of the phone states (default: none, monophones).
 
     Raises:
         ValueError: No words, a word the lexicon cannot pronounce, a pronunciation with a
-            phone outside ``phones`` (naming the word and the phone), repeated phones, or
-            fewer than one state.
+            phone outside ``phones`` (naming the word and the phone), repeated phones, fewer
+            than one state, or a tree over other phones or states.
     """
 
     def __init__(
@@ -172,11 +177,6 @@ class PhoneTopology:
     def num_pdfs(self) -> int:
         """Number of emission columns: the tree's tied states, then the silence states."""
         return self.tree.num_leaves + self.silence_states
-
-    @property
-    def context_dependent(self) -> bool:
-        """Whether the tree asks about neighbours (triphones) or has no splits (monophones)."""
-        return self.tree.num_splits > 0
 
     def phone_pdfs(self, phone: str | int) -> list[int]:
         """The pdfs of ``phone`` (a symbol or its index in ``phones``) in every context, by

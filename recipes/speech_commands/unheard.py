@@ -100,6 +100,7 @@ def run(corpus: Path, run_dir: Path) -> dict:
         progress=True,
     )
     seconds = {"gmm-mono": time.perf_counter() - begin}
+    begin = time.perf_counter()
     triphones, tied, tied_loops, _ = train_triphones(
         topology,
         emissions,
