@@ -13,6 +13,7 @@ seconds.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -33,6 +34,7 @@ __all__ = [
     "decode_paths",
     "forced_alignment",
     "frame_scores",
+    "label_sequences",
     "phone_segments",
     "phones_in_context",
     "word_spans",
@@ -80,10 +82,14 @@ def decode_paths(
     for begin in range(0, len(scores), batch_size):
         padded, lengths = pad_features(list(scores[begin : begin + batch_size]))
         path = graph_viterbi(padded, graph, lengths, beam=beam)
-        counts = path.label_lengths.tolist()
-        words = [tuple(row[:n].tolist()) for row, n in zip(path.labels, counts, strict=True)]
+        words = label_sequences(path.labels, path.label_lengths)
         decoded += zip(words, _alignments(path, graph, lengths), strict=True)
     return decoded
+
+
+def label_sequences(labels: Tensor, counts: Tensor) -> list[tuple[int, ...]]:
+    """Padded label rows ``(B, L)`` with their counts ``(B,)`` as tuples."""
+    return [tuple(row[:n].tolist()) for row, n in zip(labels, counts.tolist(), strict=True)]
 
 
 def _alignments(path: GraphPath, graph: Graph, lengths: Tensor) -> list[Alignment]:
@@ -191,10 +197,8 @@ def word_spans(alignment: Alignment, topology: Topology | PhoneTopology) -> list
     silence[topology.chains(SILENCE)[0][0]] = True
     breaks = (alignment.word_starts | silence[alignment.pdfs]).nonzero().flatten().tolist()
     breaks.append(len(alignment.pdfs))
-    spans = []
-    for first in alignment.word_starts.nonzero().flatten().tolist():
-        spans.append((first, next(b for b in breaks if b > first)))
-    return spans
+    starts = alignment.word_starts.nonzero().flatten().tolist()
+    return [(first, breaks[bisect.bisect_right(breaks, first)]) for first in starts]
 
 
 def phone_segments(pdfs: Tensor, topology: PhoneTopology) -> list[tuple[int, int, int]]:

@@ -323,17 +323,19 @@ def train_triphones(
         monophones.silence_states,
         tree,
     )
-    by_pdf: list[list[Tensor]] = [[] for _ in range(triphones.num_pdfs)]
-    for frames, alignment, phones, state in zip(features, alignments, said, states, strict=True):
+    targets = []
+    for alignment, phones, state in zip(alignments, said, states, strict=True):
         pdfs = alignment.pdfs + (tree.num_leaves - monophones.tree.num_leaves)  # silence's
         for phone, left, right, first, end in phones:
-            pdfs[first:end] = torch.tensor(
-                [tree.pdf(phone, s, left, right) for s in state[first:end].tolist()]
-            )
-        for pdf in pdfs.unique().tolist():
-            by_pdf[pdf].append(frames[pdfs == pdf])
+            chain = [tree.pdf(phone, s, left, right) for s in range(monophones.phone_states)]
+            pdfs[first:end] = torch.tensor(chain)[state[first:end]]
+        targets.append(pdfs)
+    targets = torch.cat(targets)
+    order = torch.argsort(targets, stable=True)
+    counts = torch.bincount(targets, minlength=triphones.num_pdfs).tolist()
+    by_pdf = torch.split(torch.cat(list(features))[order], counts)
     generator = torch.Generator().manual_seed(seed)
-    tied = _mixtures_from([torch.cat(parts) for parts in by_pdf], mixtures, generator)
+    tied = _mixtures_from(list(by_pdf), mixtures, generator)
     loops = torch.full((triphones.num_pdfs,), 0.5)
     alignments, loops = viterbi_training(
         tied, loops, triphones, features, transcripts, iterations, progress

@@ -36,6 +36,7 @@ from .decoder import (
     decode_paths,
     forced_alignment,
     frame_scores,
+    label_sequences,
     phone_segments,
     word_spans,
 )
@@ -94,11 +95,6 @@ class Transcript:
 
     words: tuple[Span, ...]
     phones: tuple[Span, ...]
-
-
-def _sequences(labels: Tensor, counts: Tensor) -> list[tuple[int, ...]]:
-    """Padded label rows ``(B, L)`` with their counts ``(B,)`` as tuples."""
-    return [tuple(row[:n].tolist()) for row, n in zip(labels, counts.tolist(), strict=True)]
 
 
 def system_dict(
@@ -431,7 +427,7 @@ class Recognizer:
         # silence (class num_words) as the blank: repeats merged, silence dropped.
         log_probs, lengths = pad_features(log_posteriors(self.network, features))
         labels, counts, _ = greedy_decode(log_probs, lengths, blank=len(self.topology.words))
-        return _sequences(labels, counts)
+        return label_sequences(labels, counts)
 
     def _decode_ctc(self, features: list[Tensor]) -> list[tuple[int, ...]]:
         """Isolated words: the word whose one-symbol target has the highest CTC probability
@@ -440,7 +436,7 @@ class Recognizer:
         log_probs, lengths = pad_features(log_posteriors(self.network, features))
         if self.grammar != "isolated":
             best = prefix_beam_search(log_probs, lengths, beam=CTC_BEAM, blank=blank, nbest=1)
-            return _sequences(best.labels[:, 0], best.label_lengths[:, 0])
+            return label_sequences(best.labels[:, 0], best.label_lengths[:, 0])
         batch = len(features)
         losses = torch.stack(
             [

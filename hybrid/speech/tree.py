@@ -159,15 +159,15 @@ def context_statistics(
     rows, frames = [], []
     for x, said, state in zip(features, phones, states, strict=True):
         for phone, left, right, first, end in said:
-            rows += [
-                keys.setdefault((phone, s, left, right), len(keys))
-                for s in state[first:end].tolist()
-            ]
+            inside = state[first:end]
+            present = inside.unique()  # sorted: the states in the order the phone passes them
+            ids = [keys.setdefault((phone, s, left, right), len(keys)) for s in present.tolist()]
+            rows.append(torch.tensor(ids)[torch.searchsorted(present, inside)])
             frames.append(x[first:end])
     if not rows:
         raise ValueError("phones: no utterance says a phone; expected aligned phones")
     x = torch.cat(frames).double()
-    row = torch.tensor(rows, dtype=torch.long)
+    row = torch.cat(rows)
     counts = torch.bincount(row, minlength=len(keys)).double()
     sums = torch.zeros(len(keys), x.shape[1], dtype=torch.float64).index_add_(0, row, x)
     squares = torch.zeros_like(sums).index_add_(0, row, x * x)
