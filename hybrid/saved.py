@@ -64,6 +64,7 @@ _KINDS = {
     "reader checkpoint": "a training checkpoint of a reader (`hybrid train-qa`)",
     "parser checkpoint": "a training checkpoint of a parser (`hybrid train-parser`)",
     "acoustic checkpoint": "a training checkpoint of an acoustic model (`hybrid train-asr`)",
+    "gmm checkpoint": "a training checkpoint of a GMM-HMM (`hybrid train-asr`)",
 }
 
 #: The settings a resumed training run may raise (never lower): training on for more epochs.
@@ -162,7 +163,8 @@ def load_saved(
         kind: What it must hold: ``"tagger"``, ``"reader"``, ``"parser"``,
             ``"chart parser"``, ``"speech system"``, or a training checkpoint of one
             (``"tagger checkpoint"``, ``"reader checkpoint"``, ``"parser checkpoint"``,
-            ``"acoustic checkpoint"``); or a tuple of kinds it may hold.
+            ``"acoustic checkpoint"``, ``"gmm checkpoint"``); or a tuple of kinds it may
+            hold.
         map_location: Where its tensors go.
 
     Returns:

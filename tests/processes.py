@@ -1,5 +1,5 @@
 """Real processes for the tests: a command run to its end, or killed with SIGKILL once it
-has written a checkpoint within its first epoch (to be run again and resume)."""
+has written a checkpoint (within its first epoch, say), to be run again and resume."""
 
 from __future__ import annotations
 
@@ -41,6 +41,14 @@ def kill_within_first_epoch(
     """SIGKILL ``process`` a few steps after its ``checkpoint`` first appears (the command
     checkpoints every step), and return that checkpoint, which must be one of the first
     epoch's steps (`hybrid.training.train`'s ``partial`` state)."""
+    saved = kill_after(process, checkpoint, timeout)
+    assert saved["partial"] is not None and saved["epoch"] == 0  # it died within epoch 1
+    return saved
+
+
+def kill_after(process: subprocess.Popen, checkpoint: Path, timeout: float = 300) -> dict:
+    """SIGKILL ``process`` shortly after its ``checkpoint`` first appears, and return that
+    checkpoint as the killed process left it."""
     deadline = time.monotonic() + timeout
     while not checkpoint.exists() and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.005)
@@ -49,9 +57,7 @@ def kill_within_first_epoch(
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
     assert process.returncode == -signal.SIGKILL
-    saved = torch.load(checkpoint, weights_only=True)
-    assert saved["partial"] is not None and saved["epoch"] == 0  # it died within epoch 1
-    return saved
+    return torch.load(checkpoint, weights_only=True)
 
 
 def assert_same(found, expected, where: str = "") -> None:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from hybrid.speech.topology import SILENCE, decoding_graph
+from hybrid.speech.tree import WORD_EDGE
 from hybrid.structured import graph_log_likelihood, graph_viterbi
 
 
@@ -24,36 +25,60 @@ def enumerate_paths(grammar, topology, loops, frames):
     """Every path of ``frames`` frames through the grammar's units: (pdf per frame, log
     weight, words), each chain of a unit (`topology.chains`: a pronunciation) and each path of
     epsilon edges (unit ``None``) its own path; a path ends where a unit ends at a final
-    junction."""
+    junction. With cross-word contexts, a word's pdfs are its pronunciation's phones in the
+    context of the last phone of the word said before it and the first of the word said
+    after (`WORD_EDGE` beside silence and the ends), known once the path is complete."""
     log_stay = torch.log(loops).tolist()
     log_leave = torch.log1p(-loops).tolist()
 
-    def walk(junction, left, weight, pdfs, words, by_unit):
+    def walk(junction, left, weight, said, by_unit):
         data = grammar.nodes[junction]
         if left == 0:
             if "final" in data and by_unit:
-                yield pdfs, weight + data["final"], words
+                yield said, weight + data["final"]
             return
         for _, target, edge in grammar.out_edges(junction, data=True):
             if edge["unit"] is None:
                 step = edge.get("weight", 0.0)
-                yield from walk(target, left, weight + step, pdfs, words, False)
+                yield from walk(target, left, weight + step, said, False)
                 continue
-            said = words if edge["unit"] == SILENCE else (*words, edge["unit"])
-            for chain, chain_weight in topology.chains(edge["unit"]):
+            for c, (chain, chain_weight) in enumerate(topology.chains(edge["unit"])):
                 for spans in durations(len(chain), left):
-                    pairs = list(zip(chain, spans, strict=True))
-                    inside = sum((d - 1) * log_stay[p] for p, d in pairs)
-                    steps = sum(log_leave[p] for p in chain)
-                    spent = [p for p, d in pairs for _ in range(d)]
-                    added = edge.get("weight", 0.0) + chain_weight + inside + steps
+                    added = edge.get("weight", 0.0) + chain_weight
+                    segment = (edge["unit"], c, spans)
                     yield from walk(
-                        target, left - sum(spans), weight + added, pdfs + spent, said, True
+                        target, left - sum(spans), weight + added, [*said, segment], True
                     )
 
     for junction, data in grammar.nodes(data=True):
         if "start" in data:
-            yield from walk(junction, frames, data["start"], [], (), False)
+            for said, weight in walk(junction, frames, data["start"], [], False):
+                pdfs, words = [], tuple(u for u, _, _ in said if u != SILENCE)
+                for chain, (_, _, spans) in zip(_chains(topology, said), said, strict=True):
+                    pairs = list(zip(chain, spans, strict=True))
+                    weight += sum((d - 1) * log_stay[p] + log_leave[p] for p, d in pairs)
+                    pdfs += [p for p, d in pairs for _ in range(d)]
+                yield pdfs, weight, words
+
+
+def _chains(topology, said):
+    """The pdfs of each ``(unit, pronunciation, spans)`` of a path, in order."""
+
+    def phones(k):
+        unit, c, _ = said[k]
+        return topology.lexicon.pronunciations(topology.words[unit])[c].phones
+
+    def beside(k, end):
+        inside = 0 <= k < len(said) and said[k][0] != SILENCE
+        return phones(k)[end] if inside else WORD_EDGE
+
+    chains = []
+    for k, (unit, c, _) in enumerate(said):
+        if unit == SILENCE or not getattr(topology, "cross_word", False):
+            chains.append(topology.chains(unit)[c][0])
+        else:
+            chains.append(topology.phone_chain(phones(k), beside(k - 1, -1), beside(k + 1, 0)))
+    return chains
 
 
 def check_graph_against_paths(topology, grammar, frames: int, seed: int) -> None:
@@ -75,3 +100,27 @@ def check_graph_against_paths(topology, grammar, frames: int, seed: int) -> None
     assert found.scores[0].item() == pytest.approx(best[0], abs=1e-9)
     assert found.emissions[0].tolist() == best[1]
     assert tuple(found.labels[0, : found.label_lengths[0]].tolist()) == best[2]
+
+
+# A back-off bigram in which every listed bigram beats backing off to its unigram, so that
+# the best path of each word sequence is its model probability.
+BIGRAM = """\\data\\
+ngram 1=5
+ngram 2=5
+
+\\1-grams:
+-0.8\t</s>
+-99\t<s>\t-0.3
+-0.4\ta\t-0.2
+-0.6\tb\t-0.25
+-1.2\tc\t-0.1
+
+\\2-grams:
+-0.1\t<s> a
+-0.2\ta b
+-0.3\tb </s>
+-0.15\tb a
+-0.05\tc </s>
+
+\\end\\
+"""

@@ -10,8 +10,9 @@ from pathlib import Path
 import networkx as nx
 import pytest
 import torch
+from processes import assert_same
 from realdata import real_corpus
-from speech_oracles import check_graph_against_paths, enumerate_paths
+from speech_oracles import BIGRAM, check_graph_against_paths, enumerate_paths
 
 from hybrid.ctc.lm import read_arpa
 from hybrid.speech.audio import read_wav
@@ -143,29 +144,6 @@ def test_phone_topology_spells_words_in_shared_phone_states():
 
 
 # -- n-gram grammars -------------------------------------------------------------------------
-
-# A back-off bigram in which every listed bigram beats backing off to its unigram, so that
-# the best path of each word sequence is its model probability.
-BIGRAM = """\\data\\
-ngram 1=5
-ngram 2=5
-
-\\1-grams:
--0.8\t</s>
--99\t<s>\t-0.3
--0.4\ta\t-0.2
--0.6\tb\t-0.25
--1.2\tc\t-0.1
-
-\\2-grams:
--0.1\t<s> a
--0.2\ta b
--0.3\tb </s>
--0.15\tb a
--0.05\tc </s>
-
-\\end\\
-"""
 
 
 def _sentence_log_prob(lm, words):
@@ -414,3 +392,64 @@ def test_utterances_too_short_for_their_phones_are_left_out_with_a_warning():
     with pytest.warns(UserWarning, match="1 of 3 training utterances have fewer frames"):
         kept, transcripts = _sayable(topology, features, [[0], [1], [1]], "training")
     assert [len(f) for f in kept] == [3, 6] and transcripts == [[0], [1]]
+
+
+def _synthetic_digits():
+    """Features and one-digit transcripts of a small synthetic spoken-digit corpus."""
+    from hybrid.speech.corpus import FeatureConfig, extract, synthetic_recordings
+
+    utterances = synthetic_recordings(speakers=2, takes=4, seed=3)
+    return extract(utterances, FeatureConfig()), [u.words for u in utterances]
+
+
+def test_gmm_stages_resume_from_their_checkpoints_exactly(tmp_path):
+    """A stage stopped after some passes and run again (here with the passes raised) ends
+    with exactly the model, self-loops and alignments of an uninterrupted run; the triphones'
+    tree comes back from the checkpoint."""
+    from hybrid.speech.fsdd import DIGITS
+    from hybrid.speech.gmm import GMMCheckpoint, train_triphones, train_words
+    from hybrid.speech.topology import Topology
+
+    features, words = _synthetic_digits()
+    mono = PhoneTopology(DIGITS, cmudict_lexicon().without_stress())
+
+    def same(found, expected):
+        for x, y in zip(found, expected, strict=True):
+            if isinstance(y, PhoneTopology):
+                assert x.to_dict() == y.to_dict()
+            else:
+                assert_same(
+                    x.state_dict() if isinstance(y, torch.nn.Module) else x,
+                    y.state_dict() if isinstance(y, torch.nn.Module) else y,
+                )
+
+    straight = train_monophones(mono, features, words, 2, 4)
+    ckpt = tmp_path / "gmm-mono.ckpt"
+    train_monophones(mono, features, words, 2, 2, checkpoint=ckpt)
+    assert torch.load(ckpt, weights_only=True)["passes"] == 2
+    first_run = GMMCheckpoint.spent(ckpt)
+    same(train_monophones(mono, features, words, 2, 4, checkpoint=ckpt), straight)
+    assert GMMCheckpoint.spent(ckpt) > first_run > 0  # seconds over both runs
+    emissions, loops, _ = straight
+
+    tri = (mono, emissions, loops, features, words, 80, 20, 2)
+    straight = train_triphones(*tri, 3)
+    assert straight[0].tree.num_splits > 0
+    ckpt = tmp_path / "gmm-tri.ckpt"
+    train_triphones(*tri, 1, checkpoint=ckpt)
+    same(train_triphones(*tri, 3, checkpoint=ckpt), straight)
+
+    topology = Topology(DIGITS, word_states=3, silence_states=1)
+    straight = train_words(topology, (features, words), features, words, 1, 3, 2)
+    ckpt = tmp_path / "gmm.ckpt"
+    train_words(topology, (features, words), features, words, 1, 3, 0, checkpoint=ckpt)
+    same(
+        train_words(topology, (features, words), features, words, 1, 3, 2, checkpoint=ckpt),
+        straight,
+    )
+
+    with pytest.raises(ValueError, match=r"gmm.ckpt was trained with other settings \(mixtures"):
+        train_words(topology, (features, words), features, words, 2, 3, 2, checkpoint=ckpt)
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    with pytest.raises(ValueError, match="gmm.ckpt.*truncated"):
+        train_words(topology, (features, words), features, words, 1, 3, 2, checkpoint=ckpt)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from processes import assert_same, finish, kill_within_first_epoch, start
+from processes import assert_same, finish, kill_after, kill_within_first_epoch, start
 
 from hybrid import cli
 from hybrid.report import comparison
@@ -291,6 +291,7 @@ def settings(corpus, epochs=None, speed_factors=None, spec_augment=None, amp=Fal
     systems = SystemSettings(
         word_states=2, silence_states=1, mixtures=1, gmm_iterations=1, viterbi_iterations=0,
         dnn={"hidden": 8, "layers": 1, "context": 1}, realign=False, training=training,
+        phone_iterations=30, tree_leaves=80, tree_min_count=10,
     )
     return experiment.ExperimentSettings(systems=systems)
 
@@ -335,6 +336,35 @@ def test_a_killed_train_asr_resumes_exactly(tmp_path):
     assert len(history["loss"]) == 3 and history["changes"] == []
     models, straight_models = _models(tmp_path / "killed"), _models(tmp_path / "straight")
     assert list(models) == list(straight_models) == ["isolated-dnn-seed0.pt", "isolated-gmm.pt"]
+    assert_same(models, straight_models)
+
+
+def test_a_train_asr_killed_in_a_gmm_stage_resumes_it_exactly(tmp_path):
+    """Killed during the tied triphones' Viterbi passes (the whole-word GMM-HMM and the
+    monophones done), the command run again resumes that stage after its last saved pass
+    and ends with the models and results of an uninterrupted run."""
+    script, env = _driver(tmp_path)
+    command = ["train-asr", "--tasks", "isolated", "--systems", "gmm", "gmm-tri", "--quiet"]
+    command += ["--runs", str(tmp_path)]
+
+    def run(name: str) -> subprocess.Popen:
+        return start([str(script), *command, "--name", name], env)
+
+    finish(run("straight"))
+    checkpoints = tmp_path / "killed" / "checkpoints" / "isolated-official"
+    saved = kill_after(run("killed"), checkpoints / "gmm-tri.ckpt")
+    assert saved["passes"] < saved["settings"]["iterations"] == 30  # died within the stage
+    done = torch.load(checkpoints / "gmm-mono.ckpt", weights_only=True)
+    assert done["passes"] == 30
+    written = {p.name: p.stat().st_mtime_ns for p in checkpoints.glob("*.ckpt")}
+    finish(run("killed"))
+    # the finished stages were read back, not trained again; the killed one went on
+    again = {p.name: p.stat().st_mtime_ns for p in checkpoints.glob("*.ckpt")}
+    assert {k for k in written if again[k] != written[k]} == {"gmm-tri.ckpt"}
+    expected, resumed = read_results(tmp_path / "straight"), read_results(tmp_path / "killed")
+    assert [_same(r) for r in resumed["rows"]] == [_same(r) for r in expected["rows"]]
+    models, straight_models = _models(tmp_path / "killed"), _models(tmp_path / "straight")
+    assert list(models) == ["isolated-gmm-tri.pt", "isolated-gmm.pt"]
     assert_same(models, straight_models)
 
 

@@ -135,6 +135,7 @@ def test_draw_writes_the_table_and_the_picture_from_the_results(tmp_path):
         "task": TASK,
         "system": "gmm-tri",
         "decoder": "runs between silences",
+        "contexts": "word-internal",
         "split": "test",
         "seconds": 5.0,
         "metrics": {"alignment_accuracy": 0.5, "boundaries": 4, "median_boundary_error_ms": -1.0},
@@ -142,9 +143,13 @@ def test_draw_writes_the_table_and_the_picture_from_the_results(tmp_path):
     draw(tmp_path, {"corpus": "timit_sample", "rows": [row, tied]})
     table = (tmp_path / "results.md").read_text()
     assert (
-        "| gmm-mono | phones | test | 75.0% of 4 | +2.5 ms | 50.0% | 1 / 0 / 0 of 2 | 3 |" in table
+        "| gmm-mono | - | phones | test | 75.0% of 4 | +2.5 ms | 50.0% | 1 / 0 / 0 of 2 | 3 |"
+        in table
     )
-    assert "| gmm-tri | runs between silences | test | 50.0% of 4 | -1.0 ms | - | - | 5 |" in table
+    assert (
+        "| gmm-tri | word-internal | runs between silences | test | 50.0% of 4 | -1.0 ms | - | - "
+        "| 5 |" in table
+    )
     assert (tmp_path / "alignment.png").stat().st_size > 0
 
 

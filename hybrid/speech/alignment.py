@@ -77,12 +77,13 @@ def draw(run_dir: Path, results: dict) -> None:
         f"# {results['corpus']}: phone alignment against hand labels",
         "",
         "Aligned to: each phone as a word, silence optional between any two (phones), or the "
-        "runs of phones between silences as words, a phone's neighbours in its run its context "
-        "(runs between silences). The phone error rate is the phone loop's.",
+        "runs of phones between silences as words (runs between silences). Contexts of tied "
+        "triphones: the neighbours inside the word (word-internal) or on either side whatever "
+        "the word (cross-word). The phone error rate is the phone loop's.",
         "",
-        "| system | aligned to | split | boundaries within 20 ms | median signed error "
-        "| phone error rate | S / D / I | train s |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| system | contexts | aligned to | split | boundaries within 20 ms "
+        "| median signed error | phone error rate | S / D / I | train s |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in results["rows"]:
         m = row["metrics"]
@@ -93,7 +94,8 @@ def draw(run_dir: Path, results: dict) -> None:
                 f"{m['deletions']} / {m['insertions']} of {m['reference_phones']}"
             )
         lines.append(
-            f"| {row['system']} | {row.get('decoder') or 'phones'} | {row['split']} | "
+            f"| {row['system']} | {row.get('contexts', '-')} | {row.get('decoder') or 'phones'} "
+            f"| {row['split']} | "
             f"{100 * m['alignment_accuracy']:.1f}% of {m['boundaries']} | "
             f"{m['median_boundary_error_ms']:+.1f} ms | {recognised} | {row['seconds']:.0f} |"
         )

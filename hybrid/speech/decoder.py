@@ -23,7 +23,7 @@ from torch import Tensor
 from ..structured import Graph, GraphPath, graph_viterbi
 from .features import pad_features
 from .topology import SILENCE, PhoneTopology, Topology, decoding_graph, transcript_grammar
-from .tree import word_contexts
+from .tree import WORD_EDGE, word_contexts
 
 __all__ = [
     "FRAME_SHIFT",
@@ -224,17 +224,31 @@ def phone_segments(pdfs: Tensor, topology: PhoneTopology) -> list[tuple[int, int
 
 
 def phones_in_context(
-    alignment: Alignment, topology: PhoneTopology
+    alignment: Alignment, topology: PhoneTopology, cross_word: bool = False
 ) -> list[tuple[str, str, str, int, int]]:
-    """The phones of a forced alignment with their neighbours in their words:
-    ``(phone, left, right, first frame, end frame)`` (`hybrid.speech.tree.word_contexts`),
-    silence left out."""
-    word_of = alignment.word_starts.cumsum(0)
+    """The phones of a forced alignment with their neighbours: ``(phone, left, right, first
+    frame, end frame)``, silence left out.
+
+    Word-internal (default), the neighbours are those in the phone's word
+    (`hybrid.speech.tree.word_contexts`: `WORD_EDGE` at the word's edges); with
+    ``cross_word``, the phones aligned just before and after it, whichever word they belong
+    to, and `WORD_EDGE` next to silence or the utterance's edges."""
     segments = phone_segments(alignment.pdfs, topology)
+    names = [topology.phones[phone] for phone, _, _ in segments]
+    if cross_word:
+        said = []
+        for k, (_, first, end) in enumerate(segments):
+            joined = k > 0 and segments[k - 1][2] == first
+            left = names[k - 1] if joined else WORD_EDGE
+            joined = k + 1 < len(segments) and segments[k + 1][1] == end
+            right = names[k + 1] if joined else WORD_EDGE
+            said.append((names[k], left, right, first, end))
+        return said
+    word_of = alignment.word_starts.cumsum(0)
     said = []
     for word in sorted({int(word_of[first]) for _, first, _ in segments}):
-        inside = [s for s in segments if int(word_of[s[1]]) == word]
-        phones = [topology.phones[phone] for phone, _, _ in inside]
-        for (phone, first, end), (left, right) in zip(inside, word_contexts(phones), strict=True):
-            said.append((topology.phones[phone], left, right, first, end))
+        inside = [k for k, s in enumerate(segments) if int(word_of[s[1]]) == word]
+        contexts = word_contexts([names[k] for k in inside])
+        for k, (left, right) in zip(inside, contexts, strict=True):
+            said.append((names[k], left, right, segments[k][1], segments[k][2]))
     return said

@@ -14,33 +14,142 @@ self-loop probability from the frames aligned to it. Over phones (a `PhoneTopolo
 `equal_alignment_start` is Kaldi's monophone flat start from equal segments of each word's
 phone states, and `train_monophones` follows it with Viterbi training; `train_triphones`
 grows a phonetic decision tree on the monophone alignments and trains its tied triphone
-states the same way.
+states the same way. `train_words`, `train_monophones` and `train_triphones` are the three
+stages; each keeps its state after its start and after every pass in a `GMMCheckpoint`,
+from which a killed stage resumes exactly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from ..files import save_atomic
 from ..nn import HMM, GMMEmissions
+from ..saved import check_same_setup, load_saved, stamp
 from .decoder import align, forced_alignment, frame_scores, phones_in_context
 from .features import pad_features
-from .topology import SILENCE, PhoneTopology, Topology, estimate_self_loops
+from .topology import SILENCE, PhoneTopology, Topology, estimate_self_loops, topology_from_dict
 from .tree import context_statistics, grow_tree, phonetic_questions
 
 __all__ = [
+    "GMMCheckpoint",
     "equal_alignment_start",
     "flat_start",
     "train_monophones",
     "train_triphones",
+    "train_words",
     "viterbi_training",
 ]
 
 _EDGE_FRAMES = 3
 _CLUSTER_ITERATIONS = 10
+
+
+class GMMCheckpoint:
+    """Where one stage of GMM-HMM training (whole words, monophones, triphones) keeps its
+    state, and the settings it must be resumed with.
+
+    The state is saved atomically after the stage's start (flat start; the triphones' tree
+    and first mixtures) and after every pass of `viterbi_training`: the topology, the
+    emissions, the self-loop probabilities, the passes done and the seconds spent on them
+    over every run. The stage run again with the same checkpoint skips its start and
+    continues after its last saved pass; as the passes draw nothing at random, it ends with
+    exactly the model of an uninterrupted run.
+
+    Args:
+        path: The checkpoint file.
+        settings: The stage's settings as plain data (recorded; a resume with others is
+            refused, naming them, but ``iterations`` may be raised).
+    """
+
+    def __init__(self, path: Path, settings: dict) -> None:
+        self.path, self.settings = Path(path), settings
+        self._began, self._before = time.perf_counter(), 0.0
+
+    @staticmethod
+    def spent(path: Path | None) -> float:
+        """The seconds that runs before this one spent on the stage checkpointed at ``path``
+        (by its last save; 0 without a checkpoint), to add to this run's time."""
+        if path is None or not Path(path).exists():
+            return 0.0
+        return float(load_saved(path, "gmm checkpoint")["seconds"])
+
+    def resume(
+        self, start: Callable[[], tuple[Topology | PhoneTopology, GMMEmissions, Tensor]]
+    ) -> tuple[Topology | PhoneTopology, GMMEmissions, Tensor, int]:
+        """``(topology, emissions, self_loop, passes done)``: the saved state if the file
+        exists, else ``start()``'s, saved first with 0 passes.
+
+        Raises:
+            ValueError: naming the file, when it is not a GMM-HMM checkpoint (truncated, or
+                another file: delete it to start the stage again) or was made with other
+                settings.
+        """
+        self._began = time.perf_counter()
+        if not self.path.exists():
+            topology, emissions, self_loop = start()
+            self.save(topology, emissions, self_loop, 0)
+            return topology, emissions, self_loop, 0
+        saved = load_saved(self.path, "gmm checkpoint")
+        check_same_setup(self.path, saved["settings"], self.settings, may_raise=("iterations",))
+        weights = saved["emissions"]
+        emissions = GMMEmissions(weights["log_weights"].exp(), weights["means"], weights["covars"])
+        emissions.load_state_dict(weights)  # the log weights exactly
+        self._before = float(saved["seconds"])
+        return topology_from_dict(saved["topology"]), emissions, saved["self_loop"], saved["passes"]
+
+    def save(
+        self,
+        topology: Topology | PhoneTopology,
+        emissions: GMMEmissions,
+        self_loop: Tensor,
+        passes: int,
+    ) -> None:
+        """Keep the state after ``passes`` passes of Viterbi training."""
+        state = {
+            **stamp("gmm checkpoint"),
+            "settings": self.settings,
+            "topology": topology.to_dict(),
+            "emissions": {k: v.detach().clone() for k, v in emissions.state_dict().items()},
+            "self_loop": self_loop,
+            "passes": passes,
+            "seconds": self._before + time.perf_counter() - self._began,
+        }
+        save_atomic(state, self.path)
+
+
+def _stage(
+    start: Callable[[], tuple[Topology | PhoneTopology, GMMEmissions, Tensor]],
+    settings: dict,
+    features: Sequence[Tensor],
+    transcripts: Sequence[Sequence[int]],
+    progress: bool,
+    checkpoint: Path | None,
+) -> tuple[Topology | PhoneTopology, GMMEmissions, Tensor, list[Tensor]]:
+    """One stage of GMM-HMM training: ``start()`` (or the state its ``checkpoint`` kept,
+    `GMMCheckpoint`), then the passes of `viterbi_training` left of
+    ``settings["iterations"]``. Returns the topology, the emissions, the self-loop
+    probabilities and the final alignments."""
+    stage = None if checkpoint is None else GMMCheckpoint(checkpoint, settings)
+    topology, emissions, loops, done = (*start(), 0) if stage is None else stage.resume(start)
+    alignments, loops = viterbi_training(
+        emissions,
+        loops,
+        topology,
+        features,
+        transcripts,
+        settings["iterations"],
+        progress,
+        stage,
+        done,
+    )
+    return topology, emissions, loops, alignments
 
 
 def _initial_emissions(
@@ -188,6 +297,44 @@ def flat_start(
     return emissions, loops.clamp(0.05, 0.95)
 
 
+def train_words(
+    topology: Topology,
+    isolated: tuple[Sequence[Tensor], Sequence[Sequence[int]]],
+    features: Sequence[Tensor],
+    transcripts: Sequence[Sequence[int]],
+    mixtures: int = 4,
+    flat_iterations: int = 20,
+    iterations: int = 3,
+    progress: bool = False,
+    checkpoint: Path | None = None,
+) -> tuple[GMMEmissions, Tensor, list[Tensor]]:
+    """The whole-word GMM-HMM: `flat_start` on the ``isolated`` recordings (features and
+    their words; ``flat_iterations`` Baum-Welch iterations per model), then ``iterations``
+    passes of `viterbi_training` on ``features`` and ``transcripts``.
+
+    Args:
+        checkpoint: Where to keep the stage's state (`GMMCheckpoint`), or ``None``.
+
+    Returns:
+        The emissions, the ``(P,)`` self-loop probabilities and the final alignments.
+    """
+
+    def start() -> tuple[Topology, GMMEmissions, Tensor]:
+        return topology, *flat_start(topology, *isolated, mixtures, flat_iterations, 0, progress)
+
+    settings = {
+        "stage": "words",
+        "topology": topology.to_dict(),
+        "mixtures": mixtures,
+        "flat_iterations": flat_iterations,
+        "iterations": iterations,
+    }
+    _, emissions, loops, alignments = _stage(
+        start, settings, features, transcripts, progress, checkpoint
+    )
+    return emissions, loops, alignments
+
+
 def equal_alignment_start(
     topology: PhoneTopology,
     features: Sequence[Tensor],
@@ -257,17 +404,30 @@ def train_monophones(
     mixtures: int = 4,
     iterations: int = 10,
     progress: bool = False,
+    checkpoint: Path | None = None,
 ) -> tuple[GMMEmissions, Tensor, list[Tensor]]:
     """The monophone GMM-HMM: `equal_alignment_start`, then ``iterations`` passes of
     `viterbi_training` from self-loop probabilities of 0.5.
 
+    Args:
+        checkpoint: Where to keep the stage's state (`GMMCheckpoint`), or ``None``.
+
     Returns:
         The emissions, the ``(P,)`` self-loop probabilities and the final alignments.
     """
-    emissions = equal_alignment_start(topology, features, transcripts, mixtures)
-    loops = torch.full((topology.num_pdfs,), 0.5)
-    alignments, loops = viterbi_training(
-        emissions, loops, topology, features, transcripts, iterations, progress
+
+    def start() -> tuple[PhoneTopology, GMMEmissions, Tensor]:
+        emissions = equal_alignment_start(topology, features, transcripts, mixtures)
+        return topology, emissions, torch.full((topology.num_pdfs,), 0.5)
+
+    settings = {
+        "stage": "monophones",
+        "topology": topology.to_dict(),
+        "mixtures": mixtures,
+        "iterations": iterations,
+    }
+    _, emissions, loops, alignments = _stage(
+        start, settings, features, transcripts, progress, checkpoint
     )
     return emissions, loops, alignments
 
@@ -284,9 +444,12 @@ def train_triphones(
     iterations: int = 10,
     seed: int = 0,
     progress: bool = False,
+    checkpoint: Path | None = None,
+    cross_word: bool = True,
 ) -> tuple[PhoneTopology, GMMEmissions, Tensor, list[Tensor]]:
-    """The context-dependent GMM-HMM: word-internal triphones whose states a phonetic
-    decision tree ties, from a monophone system (Kaldi's ``train_deltas.sh``).
+    """The context-dependent GMM-HMM: triphones whose states a phonetic decision tree ties,
+    from a monophone system (Kaldi's ``train_deltas.sh``), with contexts across words (or,
+    without ``cross_word``, inside them).
 
     The monophone model aligns the training utterances; the frames of each triphone state
     (`hybrid.speech.decoder.phones_in_context`) are the statistics the tree is grown on
@@ -301,19 +464,56 @@ def train_triphones(
         max_leaves: The most tied states; ``min_count``: fewest frames per tied state.
         mixtures: Gaussians per tied state.
         seed: Seeds the choice of initial means.
+        checkpoint: Where to keep the stage's state, the tree included (`GMMCheckpoint`),
+            or ``None``.
+        cross_word: Contexts across words (the first phone of a word in the context of the
+            word before's last phone, ...); else word-internal.
 
     Returns:
         The triphone topology, its emissions, its ``(P,)`` self-loop probabilities and the
         final alignments.
     """
+    settings = {
+        "stage": "triphones",
+        "monophones": monophones.to_dict(),
+        "max_leaves": max_leaves,
+        "min_count": min_count,
+        "mixtures": mixtures,
+        "iterations": iterations,
+        "seed": seed,
+        "cross_word": cross_word,
+    }
+
+    def start() -> tuple[PhoneTopology, GMMEmissions, Tensor]:
+        return _tied_start(monophones, emissions, self_loop, features, transcripts, settings)
+
+    return _stage(start, settings, features, transcripts, progress, checkpoint)
+
+
+def _tied_start(
+    monophones: PhoneTopology,
+    emissions: GMMEmissions,
+    self_loop: Tensor,
+    features: Sequence[Tensor],
+    transcripts: Sequence[Sequence[int]],
+    settings: dict,
+) -> tuple[PhoneTopology, GMMEmissions, Tensor]:
+    """`train_triphones`' start: the monophone alignments, the tree grown on their
+    statistics, the tied states' mixtures from the frames the alignments give them, and
+    self-loop probabilities of 0.5."""
     scores = frame_scores(emissions, features)
     alignments = forced_alignment(scores, transcripts, monophones, self_loop)
-    said = [phones_in_context(a, monophones) for a in alignments]
+    said = [phones_in_context(a, monophones, settings["cross_word"]) for a in alignments]
     states = [monophones.pdf_states()[a.pdfs] for a in alignments]
     statistics = context_statistics(features, said, states)
     questions = phonetic_questions(monophones.phones)
     tree = grow_tree(
-        statistics, monophones.phones, monophones.phone_states, questions, max_leaves, min_count
+        statistics,
+        monophones.phones,
+        monophones.phone_states,
+        questions,
+        settings["max_leaves"],
+        settings["min_count"],
     )
     triphones = PhoneTopology(
         monophones.words,
@@ -322,6 +522,7 @@ def train_triphones(
         monophones.phone_states,
         monophones.silence_states,
         tree,
+        settings["cross_word"],
     )
     targets = []
     for alignment, phones, state in zip(alignments, said, states, strict=True):
@@ -334,13 +535,9 @@ def train_triphones(
     order = torch.argsort(targets, stable=True)
     counts = torch.bincount(targets, minlength=triphones.num_pdfs).tolist()
     by_pdf = torch.split(torch.cat(list(features))[order], counts)
-    generator = torch.Generator().manual_seed(seed)
-    tied = _mixtures_from(list(by_pdf), mixtures, generator)
-    loops = torch.full((triphones.num_pdfs,), 0.5)
-    alignments, loops = viterbi_training(
-        tied, loops, triphones, features, transcripts, iterations, progress
-    )
-    return triphones, tied, loops, alignments
+    generator = torch.Generator().manual_seed(settings["seed"])
+    tied = _mixtures_from(list(by_pdf), settings["mixtures"], generator)
+    return triphones, tied, torch.full((triphones.num_pdfs,), 0.5)
 
 
 def viterbi_training(
@@ -351,17 +548,32 @@ def viterbi_training(
     transcripts: Sequence[Sequence[int]],
     iterations: int = 3,
     progress: bool = False,
+    checkpoint: GMMCheckpoint | None = None,
+    done: int = 0,
 ) -> tuple[list[Tensor], Tensor]:
     """Realign and re-estimate ``iterations`` times, updating ``emissions`` in place.
+
+    Args:
+        checkpoint: Where the state is saved after every pass (`GMMCheckpoint`), or ``None``.
+        done: Passes already made (a resumed stage): ``iterations - done`` are left.
 
     Returns:
         The final alignments (per utterance ``(T_i,)`` pdf ids, computed with the updated
         model) and the updated ``(P,)`` self-loop probabilities.
     """
     frames = torch.cat(list(features))
-    for _ in tqdm(range(iterations), desc="viterbi training", disable=not progress):
+    passes = tqdm(
+        range(done, iterations),
+        desc="viterbi training",
+        disable=not progress,
+        initial=done,
+        total=iterations,
+    )
+    for n in passes:
         alignments = align(frame_scores(emissions, features), transcripts, topology, self_loop)
         self_loop = estimate_self_loops(alignments, topology.num_pdfs)
         emissions.reestimate_aligned(frames, torch.cat(alignments))
+        if checkpoint is not None:
+            checkpoint.save(topology, emissions, self_loop, n + 1)
     alignments = align(frame_scores(emissions, features), transcripts, topology, self_loop)
     return alignments, self_loop

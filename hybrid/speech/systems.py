@@ -2,16 +2,18 @@
 
 `train_systems` runs, on one split:
 
-1. GMM-HMM: flat start per word (`flat_start`), Viterbi training on the split's own
-   training utterances (`viterbi_training`); its alignments are the first frame targets.
+1. GMM-HMM: flat start per word, Viterbi training on the split's own training utterances
+   (`train_words`); its alignments are the first frame targets.
    Beside it, the monophone GMM-HMM: context-independent phone HMMs spelled into words by a
    pronunciation lexicon (`hybrid.speech.topology.PhoneTopology`; CMUdict by default), from
    Kaldi's equal-alignment flat start (`equal_alignment_start`) and Viterbi training; then
-   the tied-triphone GMM-HMM (``gmm-tri``): word-internal triphones whose states a phonetic
+   the tied-triphone GMM-HMM (``gmm-tri``): cross-word triphones whose states a phonetic
    decision tree grown on the monophone alignments ties (`train_triphones`), realigned and
    re-estimated. The hybrid DNN-HMM and BiLSTM-HMM on phone states (``dnn-mono``,
    ``bilstm-mono``) and on tied states (``dnn-tri``, ``bilstm-tri``) are trained on those
-   systems' alignments as the whole-word ones are on the GMM-HMM's.
+   systems' alignments as the whole-word ones are on the GMM-HMM's. Each GMM-HMM keeps its
+   state in the work folder after every pass (`hybrid.speech.gmm.GMMCheckpoint`), so a
+   killed run resumes every stage, as the engine resumes the networks.
 2. Hybrid DNN-HMM and hybrid BiLSTM-HMM: a network trained on the pdf alignments, its
    posteriors divided by the state priors (`hybrid.nn.ScaledPosteriors`), realignment of the
    training data with the hybrid model, a second network trained on the new alignments.
@@ -45,7 +47,7 @@ from ..training import History
 from ..training.randomness import derived_seed
 from .acoustic import AcousticConfig, build
 from .decoder import align, decode
-from .gmm import flat_start, train_monophones, train_triphones, viterbi_training
+from .gmm import GMMCheckpoint, train_monophones, train_triphones, train_words
 from .lexicon import Lexicon, cmudict_lexicon, read_lexicon
 from .metrics import error_rate
 from .recognizer import Recognizer, system_dict
@@ -270,18 +272,17 @@ def train_systems(
         save_every,
         (list(dev[0]), list(dev[1])) if select_on_dev else None,
     )
-    begin = time.perf_counter()
-    emissions, loops = flat_start(
-        topology, *isolated, settings.mixtures, settings.gmm_iterations, progress=progress
-    )
-    alignments, loops = viterbi_training(
-        emissions,
-        loops,
+    begin = time.perf_counter() - GMMCheckpoint.spent(split.checkpoint("gmm"))
+    emissions, loops, alignments = train_words(
         topology,
+        isolated,
         split.features,
         split.transcripts,
+        settings.mixtures,
+        settings.gmm_iterations,
         settings.viterbi_iterations,
-        progress=progress,
+        progress,
+        split.checkpoint("gmm"),
     )
     gmm = split.system("gmm", {"emissions": emissions.state_dict(), "self_loop": loops})
     trained = {
@@ -333,7 +334,7 @@ def _monophones(split: _Training) -> tuple[Trained, _Training]:
     long word in a short recording, sped up) has no alignment: it is left out, with a warning
     that counts them, as Kaldi's aligner leaves out the utterances it cannot align."""
     settings = split.settings
-    begin = time.perf_counter()
+    begin = time.perf_counter() - GMMCheckpoint.spent(split.checkpoint("gmm-mono"))
     phones = PhoneTopology(
         split.topology.words,
         load_lexicon(settings),
@@ -349,6 +350,7 @@ def _monophones(split: _Training) -> tuple[Trained, _Training]:
         settings.mixtures,
         settings.phone_iterations,
         progress=split.progress,
+        checkpoint=split.checkpoint("gmm-mono"),
     )
     on_phones = replace(split, topology=phones, features=features, transcripts=transcripts, dev=dev)
     model = {"emissions": emissions.state_dict(), "self_loop": loops}
@@ -358,12 +360,12 @@ def _monophones(split: _Training) -> tuple[Trained, _Training]:
 
 
 def _triphones(mono: Trained, phones: _Training) -> tuple[Trained, _Training]:
-    """The triphone GMM-HMM (`train_triphones`) from the monophone one: word-internal
+    """The triphone GMM-HMM (`train_triphones`) from the monophone one: cross-word
     triphones tied by a phonetic decision tree of at most ``settings.tree_leaves`` leaves,
     then realignment and re-estimation; and the split as the systems on its tied states see
     it."""
     settings = phones.settings
-    begin = time.perf_counter()
+    begin = time.perf_counter() - GMMCheckpoint.spent(phones.checkpoint("gmm-tri"))
     topology, tied, loops, alignments = train_triphones(
         phones.topology,
         Recognizer(mono.system).scorer,
@@ -375,6 +377,7 @@ def _triphones(mono: Trained, phones: _Training) -> tuple[Trained, _Training]:
         settings.mixtures,
         settings.phone_iterations,
         progress=phones.progress,
+        checkpoint=phones.checkpoint("gmm-tri"),
     )
     on_tied = replace(phones, topology=topology)
     system = on_tied.system("gmm", {"emissions": tied.state_dict(), "self_loop": loops})
@@ -420,6 +423,11 @@ class _Training:
     ) -> dict:
         """A system of ``kind`` (`system_dict`) over ``topology`` (default the split's)."""
         return system_dict(kind, topology or self.topology, self.grammar, self.scales, model)
+
+    def checkpoint(self, name: str) -> Path | None:
+        """Where the GMM-HMM ``name`` keeps its training state (`hybrid.speech.gmm.
+        GMMCheckpoint`): ``<work>/<name>.ckpt``, or ``None`` without a work folder."""
+        return None if self.work is None else self.work / f"{name}.ckpt"
 
     def recognizer(self, system: dict) -> Recognizer:
         """``system`` ready to decode, its network on the training device."""

@@ -6,18 +6,18 @@ graphs.
 word by word with silence last. `PhoneTopology`: each phone has such an HMM instead, and a
 pronunciation lexicon spells every word as the chain of its phones' HMMs (one chain per
 pronunciation), so that words share the pdfs of their phones; a phonetic decision tree may
-tie the states of the phones in their word-internal contexts (triphones). A state stays with
-probability ``self_loop[pdf]`` and moves on otherwise.
+tie the states of the phones in their contexts (triphones), inside words or across them. A
+state stays with probability ``self_loop[pdf]`` and moves on otherwise.
 
 A grammar is a small `networkx.MultiDiGraph` over junctions whose edges carry units (a word
 index, `SILENCE`, or ``None`` for an epsilon edge) and log weights; junctions may carry
 ``start`` and ``final`` weights. `decoding_graph` expands every grammar edge into a copy of
 each chain of its unit's states and joins the copies at the junctions (through epsilon edges)
 into one `hybrid.structured.Graph` whose arcs read pdf columns and write the word index when
-a word is entered: the composition of the HMMs, the lexicon and the grammar. Five grammars
-cover the recipes: `isolated_grammar` (one word, optional silence around it), `loop_grammar`
-(any word sequence with optional silence, each word weighed by a penalty and optionally a
-unigram language model), `phrase_grammar` (one of a list of allowed phrases),
+a word is entered: the composition of the HMMs, the contexts, the lexicon and the grammar.
+Five grammars cover the recipes: `isolated_grammar` (one word, optional silence around it),
+`loop_grammar` (any word sequence with optional silence, each word weighed by a penalty and
+optionally a unigram language model), `phrase_grammar` (one of a list of allowed phrases),
 `ngram_grammar` (a back-off n-gram model of any order, with epsilon back-off edges) and
 `transcript_grammar` (a known word sequence with optional silence between words, for forced
 alignment). `task_grammar` builds the decoding grammar a saved system names in plain data.
@@ -35,7 +35,7 @@ from torch import Tensor
 from ..ctc.lm import BOS, EOS, NGramLM
 from ..structured import Graph
 from .lexicon import Lexicon, Pronunciation
-from .tree import PhoneticTree, word_contexts
+from .tree import WORD_EDGE, PhoneticTree, word_contexts
 
 __all__ = [
     "SILENCE",
@@ -115,10 +115,14 @@ class PhoneTopology:
 
     Every phone has a left-to-right HMM of ``phone_states`` states and silence one of
     ``silence_states``. Which pdf a phone state reads is the ``tree``'s answer for its
-    neighbours in the word (`hybrid.speech.tree.PhoneticTree`): without a tree (one without
-    splits), each state of each phone owns one pdf, numbered phone by phone in the order of
-    ``phones`` (context-independent phones); a grown tree ties the states of word-internal
-    triphones. Silence's pdfs come last.
+    neighbours (`hybrid.speech.tree.PhoneticTree`): without a tree (one without splits),
+    each state of each phone owns one pdf, numbered phone by phone in the order of
+    ``phones`` (context-independent phones); a grown tree ties the states of triphones,
+    word-internal or, with ``cross_word``, across words: the first phone of a word then
+    depends on the last phone of the word before it and the last on the first phone of the
+    word after (`hybrid.speech.tree.WORD_EDGE` next to silence or the utterance's edge), and
+    `decoding_graph` keeps a copy of each word per pair of neighbours it can have (the
+    context layer of H∘C∘L∘G). Silence's pdfs come last.
 
     Args:
         words: The vocabulary: grammar units are word indices, word ``i`` being ``words[i]``.
@@ -128,6 +132,7 @@ class PhoneTopology:
         phone_states: States per phone HMM.
         silence_states: States of the silence HMM.
         tree: The phonetic decision tree of the phone states (default: none, monophones).
+        cross_word: Whether the tree's contexts cross words (default: word-internal).
 
     Raises:
         ValueError: No words, a word the lexicon cannot pronounce, a pronunciation with a
@@ -143,6 +148,7 @@ class PhoneTopology:
         phone_states: int = 3,
         silence_states: int = 3,
         tree: PhoneticTree | None = None,
+        cross_word: bool = False,
     ):
         if not words:
             raise ValueError("words must name at least one word")
@@ -155,6 +161,7 @@ class PhoneTopology:
         if len(set(self.phones)) != len(self.phones):
             raise ValueError(f"phones must be distinct, got {self.phones}")
         self.phone_states, self.silence_states = phone_states, silence_states
+        self.cross_word = bool(cross_word)
         self.tree = PhoneticTree.monophones(self.phones, phone_states) if tree is None else tree
         if self.tree.phones != self.phones or self.tree.states != phone_states:
             raise ValueError(
@@ -191,10 +198,13 @@ class PhoneTopology:
             )
         return (self.pdf_phones() == index).nonzero().flatten().tolist()
 
-    def phone_chain(self, phones: Sequence[str]) -> list[int]:
+    def phone_chain(
+        self, phones: Sequence[str], left: str = WORD_EDGE, right: str = WORD_EDGE
+    ) -> list[int]:
         """The pdfs of a word said as ``phones``: each phone's states in the context of its
-        neighbours in the word (`hybrid.speech.tree.WORD_EDGE` at the word's edges)."""
-        contexts = word_contexts(phones)
+        neighbours, ``left`` and ``right`` beyond the word's edges (the neighbouring words'
+        phones, with cross-word contexts)."""
+        contexts = word_contexts(phones, left, right)
         return [
             self.tree.pdf(phone, state, left, right)
             for phone, (left, right) in zip(phones, contexts, strict=True)
@@ -224,6 +234,7 @@ class PhoneTopology:
             "phone_states": self.phone_states,
             "silence_states": self.silence_states,
             "tree": self.tree.to_dict(),
+            "cross_word": self.cross_word,
             "lexicon": {
                 word: [[list(p.phones), p.log_prob] for p in self.lexicon.pronunciations(word)]
                 for word in self.words
@@ -267,6 +278,7 @@ def topology_from_dict(data: dict) -> Topology | PhoneTopology:
             data["phone_states"],
             data["silence_states"],
             tree,
+            data.get("cross_word", False),
         )
     return Topology(**{**data, "words": tuple(data["words"])})
 
@@ -520,6 +532,16 @@ def decoding_graph(
     start junctions and ends on leaving the last state of a unit into a final junction (the
     leaving probability counts).
 
+    With cross-word triphones (a `PhoneTopology` with ``cross_word`` and a grown tree: the
+    context layer C of H∘C∘L∘G), a word is copied for the pairs of neighbours it can have:
+    the last phone of each unit that may come before it and the first phone of each unit
+    that may come after it (`hybrid.speech.tree.WORD_EDGE` beside silence and at the
+    grammar's start and end). Its first and last phones read the pdfs of that pair; the copy
+    is entered only from units ending in its left neighbour and leads only into units
+    starting with its right one. Left neighbours that the tree gives the same pdfs share a
+    copy (their futures are the same), so the graph grows with the tied states, not with
+    every pair of phones.
+
     An edge whose ``unit`` is ``None`` is an epsilon edge: it joins two junctions without a
     unit, adding its weight (the back-off arcs of an n-gram grammar, `ngram_grammar`). The
     units leaving a junction are also reached through every path of epsilon edges from it,
@@ -551,43 +573,107 @@ def decoding_graph(
         if "unit" not in data:
             raise ValueError(f"grammar: the edge {u!r} -> {v!r} has no unit (None for epsilon)")
     edges = [(u, v, d) for u, v, d in grammar.edges(data=True) if d["unit"] is not None]
-    copies = {}  # (edge, chain) -> pdfs of that copy
-    entries = []  # per edge: [(chain, first arc's attributes)]
-    for e, (_, _, data) in enumerate(edges):
+    cross = isinstance(topology, PhoneTopology) and topology.cross_word
+    cross = cross and topology.tree.num_splits > 0  # monophones read no context
+    pause = WORD_EDGE if cross else None  # the context beside silence and the edges
+    spelled = [_spellings(topology, data["unit"], cross) for _, _, data in edges]
+
+    def first(e: int, c: int) -> str | None:
+        phones = spelled[e][c][0]
+        return pause if phones is None else phones[0]
+
+    def last(e: int, c: int) -> str | None:
+        phones = spelled[e][c][0]
+        return pause if phones is None else phones[-1]
+
+    closure = {j: _epsilon_paths(grammar, j) for j in grammar.nodes}
+    leaving = {j: [e for e, (u, _, _) in enumerate(edges) if u == j] for j in grammar.nodes}
+    # The phones a unit leaving each junction may follow, and those a unit ending at each
+    # junction may precede: the copies of a word with cross-word contexts.
+    arriving = {j: {pause} if "start" in data else set() for j, data in grammar.nodes(data=True)}
+    for e, (_, v, _) in enumerate(edges):
+        arriving[v] |= {last(e, c) for c in range(len(spelled[e]))}
+    after = {j: set() for j in grammar.nodes}
+    for j in grammar.nodes:
+        for reached, _ in closure[j]:
+            after[reached] |= arriving[j]
+    before = {
+        j: {first(e, c) for r, _ in closure[j] for e in leaving[r] for c in range(len(spelled[e]))}
+        | ({pause} if "final" in data else set())
+        for j, data in grammar.nodes(data=True)
+    }
+    # A copy is named by its pdfs and its right neighbour, which fix its future: the left
+    # neighbours whose pdfs agree share it (each path still enters it from one place).
+    copies = {}  # (edge, chain, pdfs, right) -> pdfs of that copy
+    entries = {}  # (edge, chain) -> {left: [(first arc's attributes, copy)]}
+    for e, (u, v, data) in enumerate(edges):
         unit, weight = data["unit"], float(data.get("weight", 0.0))
         label = -1 if unit == SILENCE else unit
-        entry = []
-        for c, (pdfs, log_weight) in enumerate(topology.chains(unit)):
-            copies[e, c] = pdfs
-            entry.append((c, {"emission": pdfs[0], "weight": weight + log_weight, "label": label}))
-            for i, pdf in enumerate(pdfs):
-                g.add_edge((e, c, i), (e, c, i), emission=pdf, weight=stay[pdf])
-                if i + 1 < len(pdfs):
-                    g.add_edge((e, c, i), (e, c, i + 1), emission=pdfs[i + 1], weight=leave[pdf])
-        entries.append(entry)
-    leaving = {j: [e for e, (u, _, _) in enumerate(edges) if u == j] for j in grammar.nodes}
-    closure = {j: _epsilon_paths(grammar, j) for j in grammar.nodes}
+        for c, (phones, pdfs, log_weight) in enumerate(spelled[e]):
+            contexts = [(None, None)]
+            if phones is not None:
+                contexts = [
+                    (left, right) for left in sorted(after[u]) for right in sorted(before[v])
+                ]
+            for left, right in contexts:
+                chain = pdfs if phones is None else topology.phone_chain(phones, left, right)
+                copy = (e, c, tuple(chain), right)
+                arc = {"emission": chain[0], "weight": weight + log_weight, "label": label}
+                entries.setdefault((e, c), {}).setdefault(left, []).append((arc, copy))
+                if copy in copies:
+                    continue
+                copies[copy] = chain
+                for i, pdf in enumerate(chain):
+                    g.add_edge((*copy, i), (*copy, i), emission=pdf, weight=stay[pdf])
+                    if i + 1 < len(chain):
+                        g.add_edge(
+                            (*copy, i), (*copy, i + 1), emission=chain[i + 1], weight=leave[pdf]
+                        )
 
-    def enter(source, junction, weight: float) -> None:
-        """Arcs from ``source`` into every unit reached from ``junction``."""
+    def enter(source, junction, weight: float, said: str | None, next_phone: str | None) -> None:
+        """Arcs from ``source`` (whose last phone is ``said``, committed to a unit starting
+        with ``next_phone`` unless it is ``None``) into every unit reached from
+        ``junction`` that fits."""
         for reached, through in closure[junction]:
             for e in leaving[reached]:
-                for c, arc in entries[e]:
-                    g.add_edge(
-                        source, (e, c, 0), **{**arc, "weight": arc["weight"] + weight + through}
-                    )
+                for c in range(len(spelled[e])):
+                    if next_phone is not None and next_phone != first(e, c):
+                        continue
+                    by_left = entries.get((e, c), {})  # one context-free copy, or by left phone
+                    for arc, copy in by_left.get(None, by_left.get(said, [])):
+                        target = (*copy, 0)
+                        g.add_edge(
+                            source, target, **{**arc, "weight": arc["weight"] + weight + through}
+                        )
 
     for j, data in grammar.nodes(data=True):
         if "start" in data:
-            enter("start", j, data["start"])
-    for (e, c), pdfs in copies.items():
-        last, junction = (e, c, len(pdfs) - 1), edges[e][1]
-        enter(last, junction, leave[pdfs[-1]])
-        if "final" in grammar.nodes[junction]:
-            g.nodes[last]["final"] = leave[pdfs[-1]] + grammar.nodes[junction]["final"]
+            enter("start", j, data["start"], pause, None)
+    for copy, pdfs in copies.items():
+        (e, c, _, right), junction = copy, edges[copy[0]][1]
+        end = (*copy, len(pdfs) - 1)
+        enter(end, junction, leave[pdfs[-1]], last(e, c), right)
+        if "final" in grammar.nodes[junction] and right in (None, pause):
+            g.nodes[end]["final"] = leave[pdfs[-1]] + grammar.nodes[junction]["final"]
     if not any("final" in d for _, d in g.nodes(data=True)):
         raise ValueError("grammar has no final junction reached by a unit")
     return Graph.from_networkx(g, num_emissions=topology.num_pdfs)
+
+
+def _spellings(
+    topology: Topology | PhoneTopology, unit: int | str, cross_word: bool
+) -> list[tuple[tuple[str, ...] | None, list[int], float]]:
+    """The ways to say ``unit``, ``(phones, pdfs, log weight)`` each: ``phones`` is the
+    pronunciation whose pdfs depend on the neighbouring words (with ``cross_word``), else
+    ``None`` and ``pdfs`` the chain's."""
+    chains = topology.chains(unit)
+    if not cross_word or unit == SILENCE:
+        return [(None, pdfs, log_weight) for pdfs, log_weight in chains]
+    pronunciations = topology.lexicon.pronunciations(topology.words[unit])
+    return [
+        (pron.phones, pdfs, log_weight)
+        for pron, (pdfs, log_weight) in zip(pronunciations, chains, strict=True)
+    ]
 
 
 def _epsilon_paths(grammar: nx.MultiDiGraph, junction) -> list[tuple[object, float]]:

@@ -2,18 +2,21 @@
 their neighbours (Young, Odell & Woodland 1994; Kaldi's tree building).
 
 A context-dependent phone is a phone with the phone before it (``left``) and after it
-(``right``) inside its word; at a word's edge the neighbour is `WORD_EDGE` (the contexts are
-word-internal). Each state of each phone has a tree (a *root* per ``(phone, state)``) whose
-internal nodes ask whether the left or the right neighbour is in a phonetic class (vowels,
-nasals, ``P``, ...: `phonetic_questions`) and whose leaves are the tied states, one pdf each.
-Any context is answered, so a triphone never seen in training (in a word never heard) still
-has its pdfs.
+(``right``): inside its word (word-internal contexts), where the neighbour at a word's edge
+is `WORD_EDGE`; or across words (cross-word contexts), where the neighbour at a word's edge
+is the last phone of the word before or the first of the word after, and `WORD_EDGE` only
+next to a pause or the utterance's edge. Each state of each phone has a tree (a *root* per
+``(phone, state)``) whose internal nodes ask whether the left or the right neighbour is in a
+phonetic class (vowels, nasals, ``P``, ...: `phonetic_questions`) and whose leaves are the
+tied states, one pdf each. Any context is answered, so a triphone never seen in training (in
+a word never heard) still has its pdfs.
 
 `context_statistics` gathers, from frame alignments of context-independent phones, the
 frames' count, sum and sum of squares per ``(phone, state, left, right)``; `grow_tree` splits
 greedily, always the leaf whose best question gains the most log-likelihood under one
-diagonal Gaussian per cluster, until ``max_leaves`` or until no split gains ``min_gain`` with
-``min_count`` frames on each side. `PhoneticTree.monophones` is the tree without splits: one
+diagonal Gaussian per cluster (and no more than the split above it, so that gains fall down
+the tree), until ``max_leaves`` or until no split gains ``min_gain`` with ``min_count``
+frames on each side. `PhoneticTree.monophones` is the tree without splits: one
 pdf per phone state, the context-independent HMMs.
 """
 
@@ -40,7 +43,8 @@ __all__ = [
     "word_contexts",
 ]
 
-#: The neighbour of a phone at the edge of its word.
+#: The neighbour of a phone at the edge of its word (word-internal contexts), or, where
+#: contexts cross words, next to a pause or the edge of the utterance: no phone.
 WORD_EDGE = "#"
 
 _VOWELS = "AA AE AH AO AW AX AXR AY EH ER EY IH IX IY OW OY UH UW UX"
@@ -135,10 +139,13 @@ class ContextStatistics:
     squares: Tensor
 
 
-def word_contexts(phones: Sequence[str]) -> list[tuple[str, str]]:
-    """The ``(left, right)`` neighbours of each phone of one word: the phones beside it, or
-    `WORD_EDGE` at the word's edges."""
-    padded = [WORD_EDGE, *phones, WORD_EDGE]
+def word_contexts(
+    phones: Sequence[str], left: str = WORD_EDGE, right: str = WORD_EDGE
+) -> list[tuple[str, str]]:
+    """The ``(left, right)`` neighbours of each phone of one word: the phones beside it, and
+    at the word's edges ``left`` and ``right`` (`WORD_EDGE`, or across words the last phone
+    of the word before and the first of the word after)."""
+    padded = [left, *phones, right]
     return [(padded[i], padded[i + 2]) for i in range(len(phones))]
 
 
@@ -285,9 +292,16 @@ def grow_tree(
 
     Every leaf's best split is the question about its left or right neighbour that gains the
     most log-likelihood (each side's frames under one diagonal Gaussian, variances floored
-    at ``variance_floor``) with at least ``min_count`` frames on each side. The leaf whose best
-    split gains the most is split, until the tree has ``max_leaves`` leaves or no split gains
-    more than ``min_gain``.
+    at ``variance_floor``) with at least ``min_count`` frames on each side, and no more than
+    the split that made the leaf: gains are non-increasing down every path. The leaf whose
+    best split gains the most is split, until the tree has ``max_leaves`` leaves or no split
+    gains more than ``min_gain``.
+
+    Greedy splitting alone does not keep gains falling: a subset can hold a contrast its
+    parent's frames did not show, and its best question then gains more than the parent's.
+    With the ceiling, the queue makes its splits in non-increasing order of gain, so the
+    tree of ``max_leaves`` leaves is the tree grown down to the gain of its last split: the
+    limit on leaves and the threshold on gains cut the same sequence of splits.
 
     Args:
         statistics: Frames per seen ``(phone, state, left, right)`` (`context_statistics`).
@@ -322,10 +336,10 @@ def grow_tree(
     context_ids = _context_ids(statistics)
     members = torch.tensor([[c in q.phones for c in _contexts(statistics)] for q in questions])
 
-    def best_split(rows: list[int]) -> tuple[float, dict] | None:
-        """The best question for the cluster of entries ``rows``: ``(gain, split)``, the split
-        holding the node's fields and the entries of each branch; ``None`` if no question
-        may split it."""
+    def best_split(rows: list[int], ceiling: float) -> tuple[float, dict] | None:
+        """The best question for the cluster of entries ``rows`` gaining at most ``ceiling``:
+        ``(gain, split)``, the split holding the node's fields and the entries of each
+        branch; ``None`` if no question may split it."""
         if len(rows) < 2:
             return None
         rows_t = torch.tensor(rows)
@@ -341,7 +355,7 @@ def grow_tree(
                 + _log_likelihood(n_no, s_no, q_no, variance_floor)
                 - whole
             )
-            gain[(n_yes < min_count) | (n_no < min_count)] = -math.inf
+            gain[(n_yes < min_count) | (n_no < min_count) | (gain > ceiling)] = -math.inf
             q = int(gain.argmax())
             if gain[q] > min_gain and (best is None or gain[q] > best[0]):
                 best = (float(gain[q]), side, q, yes[q].bool().tolist(), float(counts.sum()))
@@ -362,21 +376,21 @@ def grow_tree(
     heap: list[tuple[float, int, dict, dict]] = []  # (-gain, arrival, leaf node, split)
     arrival = itertools.count()
 
-    def consider(leaf: dict, rows: list[int]) -> None:
-        found = best_split(rows)
+    def consider(leaf: dict, rows: list[int], ceiling: float) -> None:
+        found = best_split(rows, ceiling)
         if found:
             heapq.heappush(heap, (-found[0], next(arrival), leaf, found[1]))
 
     roots: list[dict] = [{} for _ in by_root]
     for root, rows in zip(roots, by_root, strict=True):
-        consider(root, rows)
+        consider(root, rows, math.inf)
     leaves = len(roots)
     while heap and leaves < max_leaves:
         _, _, leaf, split = heapq.heappop(heap)
         leaf.update(split["node"], yes={}, no={})
         leaves += 1
-        consider(leaf["yes"], split["yes"])
-        consider(leaf["no"], split["no"])
+        consider(leaf["yes"], split["yes"], leaf["gain"])
+        consider(leaf["no"], split["no"], leaf["gain"])
     return PhoneticTree(phones, states, roots)
 
 

@@ -313,8 +313,13 @@ class Graph:
             raise ValueError("start has no state with a weight above -inf: no path can begin")
         if not finals:
             raise ValueError("final has no state with a weight above -inf: no path can end")
-        first = {d for s in starts for d in g.successors(s)}  # a path has at least one arc
-        reached = first.union(*(nx.descendants(g, d) for d in first))
+        reached = {d for s in starts for d in g.successors(s)}  # a path has at least one arc
+        stack = list(reached)  # one search from all of them together
+        while stack:
+            for d in g.successors(stack.pop()):
+                if d not in reached:
+                    reached.add(d)
+                    stack.append(d)
         if not reached & finals:
             raise ValueError("no final state can be reached from a start state")
 

@@ -6,13 +6,14 @@ Whole-word HMMs and word-level CTC can only say the words they were trained on. 
 spelled into words by a lexicon can say any word whose phones they know. This recipe trains
 the monophone GMM-HMM (`hybrid.speech.gmm.train_monophones`: 3-state phone HMMs, 4
 Gaussians per state, CMUdict pronunciations without stress), and from its alignments the
-tied-triphone GMM-HMM (`train_triphones`: word-internal triphones, a phonetic decision tree
-of at most 200 leaves), on every clip of the ten command words and of the ten digits (the
-digits are among the ``_unknown_`` clips; the ``word`` column of the manifest names each
-clip's word). The test words are the other ``_unknown_`` words whose phones all occur in
-those twenty words: none of their clips is trained on, and each is recognised by both
-systems, as one word with optional silence around it (the tree answers the unheard words'
-contexts too), twice:
+tied-triphone GMM-HMM (`train_triphones`: triphones, a phonetic decision tree of at most
+200 leaves; one word per clip, so cross-word and word-internal contexts agree), on every
+clip of the ten command words and of the ten digits (the digits are among the ``_unknown_``
+clips; the ``word`` column of the manifest names each clip's word). Both keep checkpoints in
+the run folder: run the recipe again to resume. The test words are the other
+``_unknown_`` words whose phones all occur in those twenty words: none of their clips is
+trained on, and each is recognised by both systems, as one word with optional silence
+around it (the tree answers the unheard words' contexts too), twice:
 
 - over the closed list of the test words alone (chance: one over their number);
 - over the test words and the twenty trained words together, which the unheard words must
@@ -42,7 +43,7 @@ from hybrid.speech.audio import read_audio
 from hybrid.speech.datadir import read_manifest
 from hybrid.speech.decoder import decode, frame_scores
 from hybrid.speech.features import cmvn, deltas, mfcc
-from hybrid.speech.gmm import train_monophones, train_triphones
+from hybrid.speech.gmm import GMMCheckpoint, train_monophones, train_triphones
 from hybrid.speech.lexicon import cmudict_lexicon
 from hybrid.speech.topology import PhoneTopology, decoding_graph, isolated_grammar
 
@@ -90,7 +91,7 @@ def run(corpus: Path, run_dir: Path) -> dict:
     test = [e for e in entries if e.words[0] in unheard_words]
     train_features = [features(e.path) for e in train]
     transcripts = [[trained.index(e.words[0])] for e in train]
-    begin = time.perf_counter()
+    begin = time.perf_counter() - GMMCheckpoint.spent(folder.checkpoints / "gmm-mono.ckpt")
     emissions, loops, _ = train_monophones(
         topology,
         train_features,
@@ -98,9 +99,10 @@ def run(corpus: Path, run_dir: Path) -> dict:
         SETTINGS["mixtures"],
         SETTINGS["iterations"],
         progress=True,
+        checkpoint=folder.checkpoints / "gmm-mono.ckpt",
     )
     seconds = {"gmm-mono": time.perf_counter() - begin}
-    begin = time.perf_counter()
+    begin = time.perf_counter() - GMMCheckpoint.spent(folder.checkpoints / "gmm-tri.ckpt")
     triphones, tied, tied_loops, _ = train_triphones(
         topology,
         emissions,
@@ -112,6 +114,7 @@ def run(corpus: Path, run_dir: Path) -> dict:
         SETTINGS["mixtures"],
         SETTINGS["iterations"],
         progress=True,
+        checkpoint=folder.checkpoints / "gmm-tri.ckpt",
     )
     seconds["gmm-tri"] = time.perf_counter() - begin
     test_features = [features(e.path) for e in test]
