@@ -291,7 +291,7 @@ def settings(corpus, epochs=None, speed_factors=None, spec_augment=None, amp=Fal
     systems = SystemSettings(
         word_states=2, silence_states=1, mixtures=1, gmm_iterations=1, viterbi_iterations=0,
         dnn={"hidden": 8, "layers": 1, "context": 1}, realign=False, training=training,
-        phone_iterations=30, tree_leaves=80, tree_min_count=10,
+        phone_iterations=12, tree_leaves=80, tree_min_count=10,
     )
     return experiment.ExperimentSettings(systems=systems)
 
@@ -353,9 +353,9 @@ def test_a_train_asr_killed_in_a_gmm_stage_resumes_it_exactly(tmp_path):
     finish(run("straight"))
     checkpoints = tmp_path / "killed" / "checkpoints" / "isolated-official"
     saved = kill_after(run("killed"), checkpoints / "gmm-tri.ckpt")
-    assert saved["passes"] < saved["settings"]["iterations"] == 30  # died within the stage
+    assert saved["passes"] < saved["settings"]["iterations"] == 12  # died within the stage
     done = torch.load(checkpoints / "gmm-mono.ckpt", weights_only=True)
-    assert done["passes"] == 30
+    assert done["passes"] == 12
     written = {p.name: p.stat().st_mtime_ns for p in checkpoints.glob("*.ckpt")}
     finish(run("killed"))
     # the finished stages were read back, not trained again; the killed one went on
