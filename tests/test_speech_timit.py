@@ -140,7 +140,20 @@ def test_draw_writes_the_table_and_the_picture_from_the_results(tmp_path):
         "seconds": 5.0,
         "metrics": {"alignment_accuracy": 0.5, "boundaries": 4, "median_boundary_error_ms": -1.0},
     }
-    draw(tmp_path, {"corpus": "timit_sample", "rows": [row, tied]})
+    ctc = {  # decoded without an HMM: no alignment
+        "task": TASK,
+        "system": "ctc",
+        "split": "test",
+        "seconds": 7.0,
+        "metrics": {
+            "phone_error_rate": 0.25,
+            "substitutions": 0,
+            "deletions": 1,
+            "insertions": 0,
+            "reference_phones": 4,
+        },
+    }
+    draw(tmp_path, {"corpus": "timit_sample", "rows": [row, tied, ctc]})
     table = (tmp_path / "results.md").read_text()
     assert (
         "| gmm-mono | - | phones | test | 75.0% of 4 | +2.5 ms | 50.0% | 1 / 0 / 0 of 2 | 3 |"
@@ -150,6 +163,7 @@ def test_draw_writes_the_table_and_the_picture_from_the_results(tmp_path):
         "| gmm-tri | word-internal | runs between silences | test | 50.0% of 4 | -1.0 ms | - | - "
         "| 5 |" in table
     )
+    assert "| ctc | - | phones | test | - | - | 25.0% | 0 / 1 / 0 of 4 | 7 |" in table
     assert (tmp_path / "alignment.png").stat().st_size > 0
 
 

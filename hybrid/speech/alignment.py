@@ -79,7 +79,8 @@ def draw(run_dir: Path, results: dict) -> None:
         "Aligned to: each phone as a word, silence optional between any two (phones), or the "
         "runs of phones between silences as words (runs between silences). Contexts of tied "
         "triphones: the neighbours inside the word (word-internal) or on either side whatever "
-        "the word (cross-word). The phone error rate is the phone loop's.",
+        "the word (cross-word). The phone error rate is the phone loop's, or, for the pure "
+        "RNN and CTC, which decode without an HMM, that of their own decoders.",
         "",
         "| system | contexts | aligned to | split | boundaries within 20 ms "
         "| median signed error | phone error rate | S / D / I | train s |",
@@ -87,6 +88,12 @@ def draw(run_dir: Path, results: dict) -> None:
     ]
     for row in results["rows"]:
         m = row["metrics"]
+        aligned = "- | -"  # a system without an HMM aligns nothing
+        if "alignment_accuracy" in m:
+            aligned = (
+                f"{100 * m['alignment_accuracy']:.1f}% of {m['boundaries']} | "
+                f"{m['median_boundary_error_ms']:+.1f} ms"
+            )
         recognised = "- | -"
         if "phone_error_rate" in m:
             recognised = (
@@ -95,9 +102,7 @@ def draw(run_dir: Path, results: dict) -> None:
             )
         lines.append(
             f"| {row['system']} | {row.get('contexts', '-')} | {row.get('decoder') or 'phones'} "
-            f"| {row['split']} | "
-            f"{100 * m['alignment_accuracy']:.1f}% of {m['boundaries']} | "
-            f"{m['median_boundary_error_ms']:+.1f} ms | {recognised} | {row['seconds']:.0f} |"
+            f"| {row['split']} | {aligned} | {recognised} | {row['seconds']:.0f} |"
         )
     write_text_atomic(run_dir / "results.md", "\n".join(lines) + "\n")
     shown = [row for row in results["rows"] if "plot" in row]

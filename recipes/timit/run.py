@@ -27,15 +27,17 @@ to, measured by forced alignment and by phone recognition (the phone loop's grap
 phone for the neighbours whose pdfs differ). On the tied states, the hybrid DNN-HMM and
 BiLSTM-HMM (the FSDD recipe's networks, trained on the triphone GMM-HMM's alignments through
 the training engine, their posteriors divided by the state priors) are measured the same
-way. A second pair of systems takes the runs of phones between silences (pauses and stop
-closures) as its words (`hybrid.speech.timit.spoken_runs`): the monophone GMM-HMM trained
-again on those transcripts, then word-internal triphones, the neighbours inside each run,
-measured by forced alignment. Every GMM-HMM stage and network keeps a checkpoint in the run
-folder: run the recipe again to resume.
+way, and the same BiLSTM without an HMM, as a pure RNN (frame labels collapsed) and with CTC,
+by its phone error rate. A second pair of systems takes the runs of phones between silences
+(pauses and stop closures) as its words (`hybrid.speech.timit.spoken_runs`): the monophone
+GMM-HMM trained again on those transcripts, then word-internal triphones, the neighbours
+inside each run, measured by forced alignment. Every GMM-HMM stage and network keeps a
+checkpoint in the run folder: run the recipe again to resume.
 
 The run folder gets ``results.json``, ``results.md`` and ``alignment.png`` (hand and
 predicted boundaries of a test sentence over its spectrogram), drawn from ``results.json``.
-Time: about ten minutes on one thread beside two other training processes.
+Time: about 25 minutes on one thread beside two other training processes (the four
+networks' 60 epochs 2-7 minutes each).
 """
 
 from __future__ import annotations
@@ -83,7 +85,15 @@ SETTINGS = {
     "bilstm": {"hidden": 128, "layers": 2},
     "hybrid_epochs": 60,
     "hybrid_batch_size": 8,
+    # the pure RNN (a frame classifier over the phones and silence, on the triphone GMM-HMM's
+    # alignments) and CTC (over the phones and a blank, on the phone sequences alone): the
+    # hybrid's BiLSTM, its epochs and batches; CTC at the FSDD recipe's learning rate
+    "ctc_lr": 0.003,
 }
+
+
+#: The scales of a system's scores (`hybrid.speech.recognizer.system_dict`): none.
+SCALES = {"acoustic_scale": 1.0, "prior_scale": 1.0, "word_penalty": 0.0}
 
 
 def features(waveform: torch.Tensor, rate: int) -> torch.Tensor:
@@ -166,8 +176,70 @@ def run(data: Path, run_dir: Path) -> dict:
         hybrid_row(kind, triphones, tied_alignments, tied_loops, split, references, folder)
         for kind in ("dnn", "bilstm")
     ]
-    rows = [row, cross, *hybrids, *in_context(split, classes, references, folder.checkpoints)]
+    rows = [row, cross, *hybrids, *sequence_rows(triphones, tied_alignments, split, folder)]
+    rows += in_context(split, classes, references, folder.checkpoints)
     return folder.add_rows(rows, partial(draw, run_dir))
+
+
+def sequence_rows(triphones, alignments, split, folder) -> list[dict]:
+    """The pure RNN and CTC on the same features and the same BiLSTM as the hybrid
+    BiLSTM-HMM, each decoding phones without an HMM: the pure RNN's frame labels collapsed
+    (repeats merged, silence dropped), CTC by prefix beam search (`Recognizer`)."""
+    assert triphones.words == triphones.phones  # each phone its own word, in one order
+    phones = len(triphones.words)
+    of_pdf = triphones.pdf_phones().masked_fill(triphones.pdf_phones() < 0, phones)
+    train_features = [f for _, f, _ in split["train"]]
+    said = [torch.tensor(p) for _, _, p in split["train"]]
+    jobs = {  # kind: (targets, blank, learning rate)
+        "rnn": ([of_pdf[a] for a in alignments], None, 1e-3),
+        "ctc": (said, phones, SETTINGS["ctc_lr"]),
+    }
+    rows = []
+    for kind, (targets, blank, lr) in jobs.items():
+        torch.manual_seed(0)
+        dim = train_features[0].shape[1]
+        config = AcousticConfig("bilstm", dim, phones + 1, **SETTINGS["bilstm"])
+        model = build(config)
+        training = AcousticTrainConfig(
+            epochs=SETTINGS["hybrid_epochs"], batch_size=SETTINGS["hybrid_batch_size"], lr=lr
+        )
+        checkpoint = folder.checkpoints / f"{kind}-phones.ckpt"
+        history = fit_acoustic(
+            model, train_features, targets, training, checkpoint, ctc_blank=blank
+        )
+        data = {"config": asdict(config), "weights": model.state_dict()}
+        data |= {} if blank is None else {"blank": blank}
+        recognizer = Recognizer(system_dict(kind, triphones, "loop", SCALES, data))
+        begin = time.perf_counter()
+        hypotheses = recognizer.decode([f for _, f, _ in split["test"]])
+        decode_seconds = time.perf_counter() - begin
+        counts = error_rate([p for _, _, p in split["test"]], hypotheses)
+        rows.append(
+            {
+                "task": TASK,
+                "system": kind,
+                "decoder": "phones",
+                "seed": None,
+                "split": "test",
+                "metrics": {**_phone_errors(counts), "decode_seconds": decode_seconds},
+                "epochs": len(history),
+                "best_epoch": history.best_epoch,
+                "seconds": sum(history.seconds),
+                "environment": environment("cpu"),
+            }
+        )
+    return rows
+
+
+def _phone_errors(counts) -> dict:
+    """The phone error rate and its kinds of errors, as metrics of a row."""
+    return {
+        "phone_error_rate": counts.errors / counts.reference,
+        "substitutions": counts.substitutions,
+        "deletions": counts.deletions,
+        "insertions": counts.insertions,
+        "reference_phones": counts.reference,
+    }
 
 
 def hybrid_row(kind, triphones, alignments, loops, split, references, folder) -> dict:
@@ -190,8 +262,7 @@ def hybrid_row(kind, triphones, alignments, loops, split, references, folder) ->
         "log_priors": priors.log_priors,
         "self_loop": loops,
     }
-    scales = {"acoustic_scale": 1.0, "prior_scale": 1.0, "word_penalty": 0.0}
-    recognizer = Recognizer(system_dict(kind, triphones, "loop", scales, model_data))
+    recognizer = Recognizer(system_dict(kind, triphones, "loop", SCALES, model_data))
     test_features = [f for _, f, _ in split["test"]]
     scores = recognizer.scaled_scores(test_features)
     paths = align(scores, [p for _, _, p in split["test"]], triphones, loops)
@@ -220,11 +291,7 @@ def recognition_row(row: dict, topology, scores_of, loops, split) -> None:
     built = time.perf_counter()
     counts = error_rate([p for _, _, p in split["test"]], decode(test_scores, graph))
     row["metrics"] |= {
-        "phone_error_rate": counts.errors / counts.reference,
-        "substitutions": counts.substitutions,
-        "deletions": counts.deletions,
-        "insertions": counts.insertions,
-        "reference_phones": counts.reference,
+        **_phone_errors(counts),
         "decode_seconds": time.perf_counter() - built,
         "graph_states": graph.num_states,
         "graph_arcs": graph.num_arcs,
