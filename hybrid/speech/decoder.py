@@ -14,6 +14,7 @@ seconds.
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -244,10 +245,11 @@ def phones_in_context(
             right = names[k + 1] if joined else WORD_EDGE
             said.append((names[k], left, right, first, end))
         return said
-    word_of = alignment.word_starts.cumsum(0)
+    word_of = alignment.word_starts.cumsum(0).tolist()
     said = []
-    for word in sorted({int(word_of[first]) for _, first, _ in segments}):
-        inside = [k for k, s in enumerate(segments) if int(word_of[s[1]]) == word]
+    # the segments come in order, so each word's are consecutive
+    for _, group in itertools.groupby(range(len(segments)), lambda k: word_of[segments[k][1]]):
+        inside = list(group)
         contexts = word_contexts([names[k] for k in inside])
         for k, (left, right) in zip(inside, contexts, strict=True):
             said.append((names[k], left, right, segments[k][1], segments[k][2]))

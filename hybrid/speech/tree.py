@@ -333,8 +333,8 @@ def grow_tree(
             )
         by_root[index[phone] * states + state].append(k)
     stats = (statistics.counts, statistics.sums, statistics.squares)
-    context_ids = _context_ids(statistics)
-    members = torch.tensor([[c in q.phones for c in _contexts(statistics)] for q in questions])
+    contexts, *context_ids = _context_ids(statistics)
+    members = torch.tensor([[c in q.phones for c in contexts] for q in questions])
 
     def best_split(rows: list[int], ceiling: float) -> tuple[float, dict] | None:
         """The best question for the cluster of entries ``rows`` gaining at most ``ceiling``:
@@ -394,14 +394,11 @@ def grow_tree(
     return PhoneticTree(phones, states, roots)
 
 
-def _contexts(statistics: ContextStatistics) -> list[str]:
-    """Every neighbour symbol the statistics name, in a fixed order."""
-    return sorted({c for _, _, left, right in statistics.keys for c in (left, right)})
-
-
-def _context_ids(statistics: ContextStatistics) -> tuple[Tensor, Tensor]:
-    """Per entry the index in `_contexts` of its left and of its right neighbour."""
-    index = {c: i for i, c in enumerate(_contexts(statistics))}
+def _context_ids(statistics: ContextStatistics) -> tuple[list[str], Tensor, Tensor]:
+    """Every neighbour symbol the statistics name, in a fixed order, and per entry the index
+    there of its left and of its right neighbour."""
+    contexts = sorted({c for _, _, left, right in statistics.keys for c in (left, right)})
+    index = {c: i for i, c in enumerate(contexts)}
     left = torch.tensor([index[k[2]] for k in statistics.keys], dtype=torch.long)
     right = torch.tensor([index[k[3]] for k in statistics.keys], dtype=torch.long)
-    return left, right
+    return contexts, left, right
