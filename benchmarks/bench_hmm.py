@@ -17,7 +17,6 @@ Both sides must return the same path; the table says so. Ratios are hmmlearn / o
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 from hmmlearn import _hmmc
 from hmmlearn import hmm as hmmlearn
-from timing import median_ms
+from timing import median_ms, write_table
 
 from hybrid.nn import HMM, ScaledPosteriors
 
@@ -151,12 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     table = format_table(rows, args.threads)
     print(table)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(table)
-        with args.out.with_suffix(".csv").open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        write_table(args.out, table, rows)
         plot(rows, args.out.with_suffix(".png"))
     return 0 if all(r["same_path"] for r in rows) else 1
 

@@ -1,10 +1,13 @@
-"""Wall-clock timing shared by the benchmark scripts (medians after a warm-up call)."""
+"""Wall-clock timing shared by the benchmark scripts (medians after a warm-up call), and
+writing a table with its rows."""
 
 from __future__ import annotations
 
+import csv
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -30,3 +33,13 @@ def median_ms(
         sync(device)
         times.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(times)
+
+
+def write_table(path: Path, table: str, rows: list[dict]) -> None:
+    """``table`` (Markdown) at ``path`` and its ``rows`` beside it as CSV (``.csv``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(table)
+    with path.with_suffix(".csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)

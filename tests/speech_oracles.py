@@ -4,11 +4,13 @@ from the HMM definition (independent of the graph compiler)."""
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 import torch
 
-from hybrid.speech.topology import SILENCE, decoding_graph
+from hybrid.speech.graph import decoding_graph
+from hybrid.speech.topology import SILENCE
 from hybrid.speech.tree import WORD_EDGE
 from hybrid.structured import graph_log_likelihood, graph_viterbi
 
@@ -81,25 +83,67 @@ def _chains(topology, said):
     return chains
 
 
-def check_graph_against_paths(topology, grammar, frames: int, seed: int) -> None:
+def check_graph_against_paths(
+    topology, grammar, frames: int, seed: int, determinize: bool = False
+) -> None:
     """The compiled graph's log-sum over paths and its best path (score, words) on random
-    frame scores equal the enumeration's, with random self-loops."""
+    frame scores equal the enumeration's, with random self-loops.
+
+    A determinized graph keeps, of the paths it merges, only the best: there, every pair of
+    a frame sequence of pdfs and a word sequence has the best weight of the enumeration's
+    paths that say it, and no other pair has a path."""
     generator = torch.Generator().manual_seed(seed)
     loops = torch.rand(topology.num_pdfs, generator=generator, dtype=torch.float64) * 0.8 + 0.1
-    graph = decoding_graph(topology, grammar, loops)
+    graph = decoding_graph(topology, grammar, loops, determinize=determinize)
     scores = torch.randn(1, frames, topology.num_pdfs, generator=generator, dtype=torch.float64)
+    enumerated = list(enumerate_paths(grammar, topology, loops, frames))
     paths = [
         (weight + sum(float(scores[0, t, p]) for t, p in enumerate(pdfs)), pdfs, words)
-        for pdfs, weight, words in enumerate_paths(grammar, topology, loops, frames)
+        for pdfs, weight, words in enumerated
     ]
     assert paths, "the oracle found no path"
-    total = torch.logsumexp(torch.tensor([p[0] for p in paths], dtype=torch.float64), 0)
-    torch.testing.assert_close(graph_log_likelihood(scores, graph)[0], total)
+    if determinize:
+        expected: dict[tuple, float] = {}
+        for pdfs, weight, words in enumerated:
+            key = (tuple(pdfs), words)
+            expected[key] = max(expected.get(key, -math.inf), weight)
+        found = best_weights(graph, frames)
+        assert found.keys() == expected.keys()
+        for key, weight in expected.items():
+            assert found[key] == pytest.approx(weight, abs=1e-9), key
+    else:
+        total = torch.logsumexp(torch.tensor([p[0] for p in paths], dtype=torch.float64), 0)
+        torch.testing.assert_close(graph_log_likelihood(scores, graph)[0], total)
     best = max(paths, key=lambda p: p[0])
     found = graph_viterbi(scores, graph)
     assert found.scores[0].item() == pytest.approx(best[0], abs=1e-9)
     assert found.emissions[0].tolist() == best[1]
     assert tuple(found.labels[0, : found.label_lengths[0]].tolist()) == best[2]
+
+
+def best_weights(graph, frames: int) -> dict[tuple, float]:
+    """``(pdf per frame, labels) -> best weight`` over every path of ``frames`` arcs through
+    a compiled graph, found by walking its arcs."""
+    best: dict[tuple, float] = {}
+    src, dst = graph.src.tolist(), graph.dst.tolist()
+    emission, weight, label = graph.emission.tolist(), graph.weight.tolist(), graph.label.tolist()
+    offsets, final = graph.out_offsets.tolist(), graph.final.tolist()
+
+    def walk(state, weight_so_far, pdfs, labels):
+        if len(pdfs) == frames:
+            if final[state] > -math.inf:
+                key = (tuple(pdfs), tuple(labels))
+                best[key] = max(best.get(key, -math.inf), weight_so_far + final[state])
+            return
+        for a in range(offsets[state], offsets[state + 1]):
+            assert src[a] == state
+            written = labels + [label[a]] if label[a] >= 0 else labels
+            walk(dst[a], weight_so_far + weight[a], [*pdfs, emission[a]], written)
+
+    for state, start in enumerate(graph.start.tolist()):
+        if start > -math.inf:
+            walk(state, start, [], [])
+    return best
 
 
 # A back-off bigram in which every listed bigram beats backing off to its unigram, so that

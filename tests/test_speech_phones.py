@@ -19,13 +19,13 @@ from hybrid.speech.audio import read_wav
 from hybrid.speech.decoder import decode_paths, frame_scores, phone_segments, word_spans
 from hybrid.speech.features import cmvn, deltas, mfcc
 from hybrid.speech.gmm import equal_alignment_start, train_monophones
+from hybrid.speech.graph import decoding_graph
 from hybrid.speech.lexicon import Lexicon, Pronunciation, cmudict_lexicon, read_lexicon
 from hybrid.speech.metrics import error_rate
 from hybrid.speech.topology import (
     SILENCE,
     PhoneTopology,
     Topology,
-    decoding_graph,
     loop_grammar,
     ngram_data,
     ngram_grammar,
@@ -229,8 +229,9 @@ GRAMMARS = {
 
 @pytest.mark.parametrize("name", list(GRAMMARS))
 @pytest.mark.parametrize("frames", [3, 5])
-def test_composed_graph_paths_equal_the_definition(name, frames):
-    check_graph_against_paths(PHONES, GRAMMARS[name](), frames, seed=frames)
+@pytest.mark.parametrize("determinize", [False, True], ids=["by-word", "determinized"])
+def test_composed_graph_paths_equal_the_definition(name, frames, determinize):
+    check_graph_against_paths(PHONES, GRAMMARS[name](), frames, frames, determinize)
 
 
 def _graph_paths(graph, frames):
@@ -271,7 +272,7 @@ def test_every_graph_path_spells_an_allowed_sentence_with_its_weight(name):
     )
     loops = loops * 0.8 + 0.1
     grammar = GRAMMARS[name]()
-    graph = decoding_graph(PHONES, grammar, loops)
+    graph = decoding_graph(PHONES, grammar, loops, determinize=False)
     for frames in (1, 2, 4):
         found = _sums(_graph_paths(graph, frames))
         want = _sums(enumerate_paths(grammar, PHONES, loops, frames))

@@ -30,9 +30,10 @@ from hybrid.speech.experiment import ExperimentSettings, run_speech
 from hybrid.speech.features import pad_features, splice
 from hybrid.speech.fsdd import DIGITS, read_fsdd
 from hybrid.speech.gmm import flat_start
+from hybrid.speech.graph import decoding_graph
 from hybrid.speech.recognizer import Recognizer
 from hybrid.speech.systems import SystemSettings
-from hybrid.speech.topology import Topology, decoding_graph, isolated_grammar
+from hybrid.speech.topology import Topology, isolated_grammar
 from hybrid.speech.train import AcousticTask, AcousticTrainConfig, fit_acoustic
 
 TINY = ExperimentSettings(

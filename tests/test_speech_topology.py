@@ -9,10 +9,10 @@ import torch
 from speech_oracles import check_graph_against_paths, enumerate_paths
 
 from hybrid.speech.decoder import align
+from hybrid.speech.graph import decoding_graph
 from hybrid.speech.topology import (
     SILENCE,
     Topology,
-    decoding_graph,
     estimate_self_loops,
     isolated_grammar,
     loop_grammar,

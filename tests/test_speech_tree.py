@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import networkx as nx
 import pytest
 import torch
 from realdata import real_corpus
@@ -13,14 +14,22 @@ from speech_oracles import BIGRAM, check_graph_against_paths
 
 from hybrid.ctc.lm import read_arpa
 from hybrid.speech.corpus import FeatureConfig, extract, isolated_utterances
-from hybrid.speech.decoder import Alignment, decode, frame_scores, phones_in_context, word_spans
+from hybrid.speech.decoder import (
+    Alignment,
+    decode,
+    decode_paths,
+    frame_scores,
+    phones_in_context,
+    word_spans,
+)
 from hybrid.speech.fsdd import DIGITS, read_fsdd
 from hybrid.speech.gmm import train_monophones, train_triphones
+from hybrid.speech.graph import decoding_graph
 from hybrid.speech.lexicon import Lexicon, Pronunciation, cmudict_lexicon
 from hybrid.speech.topology import (
     SILENCE,
     PhoneTopology,
-    decoding_graph,
+    Topology,
     isolated_grammar,
     loop_grammar,
     ngram_grammar,
@@ -339,21 +348,129 @@ def _grammar(name: str):
 @pytest.mark.parametrize("grammar", ["loop", "transcript", "phrases", "isolated", "ngram"])
 @pytest.mark.parametrize("frames", [3, 5])
 @pytest.mark.parametrize("topology", ["word-internal", "cross-word"])
-def test_triphone_graph_paths_equal_the_definition(grammar, frames, topology):
+@pytest.mark.parametrize("determinize", [False, True], ids=["by-word", "determinized"])
+def test_triphone_graph_paths_equal_the_definition(grammar, frames, topology, determinize):
     """Every path of the compiled graph (H∘C∘L∘G) against the enumeration of every
-    sentence's pronunciations and durations, each word's pdfs read off its context there."""
+    sentence's pronunciations and durations, each word's pdfs read off its context there;
+    built by word, or through det(L∘G), where a's pronunciation "y" begins b's "y x"."""
     chosen = TRIPHONES if topology == "word-internal" else CROSS_WORD
-    check_graph_against_paths(chosen, _grammar(grammar), frames, seed=frames)
+    check_graph_against_paths(chosen, _grammar(grammar), frames, frames, determinize)
+
+
+# Words that share first phones with other weights (a and c begin with x; b, d and a's "y"
+# with y), homophones (b and d) and a pronunciation that begins another (a's "y", b's "y x").
+SHARING = Lexicon(
+    {
+        "a": [Pronunciation(("x", "y"), math.log(0.75)), Pronunciation(("y",), math.log(0.25))],
+        "b": [("y", "x")],
+        "c": [("x", "x", "y")],
+        "d": [("y", "x")],
+    }
+)
+
+
+def _sharing_grammar(name: str):
+    if name == "loop":
+        return loop_grammar(4, -0.3, [math.log(p) for p in (0.4, 0.3, 0.2, 0.1)], end=-0.7)
+    if name == "phrases":
+        return phrase_grammar([[0, 1], [2, 3], [0, 3, 2], [3]], word_penalty=0.2)
+    # an epsilon edge into a junction whose final weight beats the one it leaves: a path
+    # must not end through it (nor through the back-off chain 1 -> 2 -> 0)
+    g = nx.MultiDiGraph()
+    g.add_node(0, start=0.0, final=-3.0)
+    g.add_node(1, final=-2.0)
+    g.add_node(2)
+    g.add_edge(0, 1, unit=0, weight=-0.1)
+    g.add_edge(0, 1, unit=2, weight=-0.4)
+    g.add_edge(1, 1, unit=SILENCE)
+    g.add_edge(1, 2, unit=None, weight=-0.5)
+    g.add_edge(2, 0, unit=None, weight=-0.2)
+    g.add_edge(2, 1, unit=3, weight=-0.3)
+    g.add_edge(1, 0, unit=1, weight=-0.6)
+    g.add_node(3, final=-0.5)  # a also ends here, worse on the way and better at the end
+    g.add_edge(0, 3, unit=0, weight=-1.0)
+    return g
+
+
+@pytest.mark.parametrize("grammar", ["loop", "phrases", "epsilon"])
+@pytest.mark.parametrize("frames", [4, 5])
+@pytest.mark.parametrize("cross_word", [False, True], ids=["word-internal", "cross-word"])
+def test_determinized_graph_paths_equal_the_definition(grammar, frames, cross_word):
+    """det(L∘G) with words that share first phones under other weights, homophones, a
+    pronunciation that begins another and epsilon edges: every frame sequence and word
+    sequence keeps the best weight of the sentences that say it, and no other has a path."""
+    topology = PhoneTopology(
+        ("a", "b", "c", "d"), SHARING, None, 1, 1, tree=TREE, cross_word=cross_word
+    )
+    check_graph_against_paths(topology, _sharing_grammar(grammar), frames, frames, True)
+
+
+@pytest.mark.parametrize("cross_word", [False, True], ids=["word-internal", "cross-word"])
+def test_determinized_paths_say_where_words_begin(cross_word):
+    """The determinized graph writes a word on its last phone, yet its best paths give the
+    same words, pdfs and word starts as the graph built by word (the first frame of each
+    word, a one-phone word that follows itself included)."""
+    topology = PhoneTopology(
+        ("a", "b", "c", "d"), SHARING, None, 1, 1, tree=TREE, cross_word=cross_word
+    )
+    # word probabilities under which no two word sequences with the same phones tie, and a
+    # bonus per word that makes "y y y" three words
+    grammar = loop_grammar(4, 4.0, [math.log(p) for p in (0.5, 0.3, 0.15, 0.05)])
+    by_word = decoding_graph(topology, grammar, determinize=False)
+    shared = decoding_graph(topology, grammar, determinize=True)
+    generator = torch.Generator().manual_seed(0)
+    scores = [torch.randn(n, topology.num_pdfs, generator=generator) * 3 for n in range(1, 40)]
+    said = topology.phone_pdfs("y")  # a said "y", three times over
+    scores.append(torch.full((3, topology.num_pdfs), -9.0).index_fill_(1, torch.tensor(said), 0))
+    expected, found = decode_paths(scores, by_word), decode_paths(scores, shared)
+    assert [w for w, _ in found] == [w for w, _ in expected]
+    assert found[-1][0] == (0, 0, 0) and found[-1][1].word_starts.tolist() == [True] * 3
+    for (_, want), (_, got) in zip(expected, found, strict=True):
+        assert got.pdfs.tolist() == want.pdfs.tolist()
+        assert got.word_starts.tolist() == want.word_starts.tolist()
+
+
+def test_determinized_words_share_their_first_phones():
+    """In a loop, the words' first phones leave the junction once each: a and c share x,
+    b, d and a's second pronunciation y (a's "y" also ends there, so it reads on)."""
+    topology = PhoneTopology(("a", "b", "c", "d"), SHARING, None, 1, 1)  # monophones
+    by_word = decoding_graph(topology, loop_grammar(4), determinize=False)
+    shared = decoding_graph(topology, loop_grammar(4))  # determinized: phones
+    # by word: a's two chains (2 + 1 states), b 2, c 3, d 2, silence, the start
+    assert by_word.num_states == 3 + 2 + 3 + 2 + 1 + 1
+    # the prefix tree, a phone a state: x -> {y (a), x -> y (c)}, y (a alone), y -> {x (b),
+    # x (d)}: 8; silence; the start
+    assert shared.num_states == 8 + 1 + 1
+    with pytest.raises(ValueError, match="determinize needs a PhoneTopology"):
+        decoding_graph(Topology(("a",)), loop_grammar(1), determinize=True)
+
+
+def test_a_grammar_that_cannot_be_determinized_is_named():
+    """Two epsilon edges into loops over the same word with other weights: the subsets of
+    L∘G never repeat; an epsilon cycle is named by the grammar's own junctions."""
+    topology = PhoneTopology(("a", "b", "c", "d"), SHARING, None, 1, 1)
+    g = nx.MultiDiGraph()
+    g.add_node("j", start=0.0)
+    for loop, weight in (("one", -1.0), ("two", -2.0)):
+        g.add_node(loop, final=0.0)
+        g.add_edge("j", loop, unit=None)
+        g.add_edge(loop, loop, unit=1, weight=weight)
+    with pytest.raises(ValueError, match="grammar: L∘G cannot be determinized: .*max_states"):
+        decoding_graph(topology, g)
+    assert decoding_graph(topology, g, determinize=False).num_states > 0
+    g.add_edge("two", "j", unit=None)
+    with pytest.raises(ValueError, match="form a cycle through 'j'"):
+        decoding_graph(topology, g)
 
 
 def test_cross_word_copies_are_only_those_the_grammar_needs():
     """A word is copied for the pairs of neighbours it can have: alone between silences, the
     edges only; in a loop, every last phone before it and every first phone after it, the
     left neighbours that give it the same pdfs sharing one copy."""
-    isolated = decoding_graph(CROSS_WORD, isolated_grammar(2))
-    internal = decoding_graph(TRIPHONES, isolated_grammar(2))
+    isolated = decoding_graph(CROSS_WORD, isolated_grammar(2), determinize=False)
+    internal = decoding_graph(TRIPHONES, isolated_grammar(2), determinize=False)
     assert isolated.num_states == internal.num_states
-    loop = decoding_graph(CROSS_WORD, loop_grammar(2))
+    loop = decoding_graph(CROSS_WORD, loop_grammar(2), determinize=False)
     # 3 chains (a: x y, a: y, b: y x), each before {#, x, y} and after {#, x, y}: 9 pairs of
     # neighbours, the left ones with the same pdfs sharing a copy; silence once; the start
     beside = (WORD_EDGE, "x", "y")
@@ -365,7 +482,8 @@ def test_cross_word_copies_are_only_those_the_grammar_needs():
     # of y x, read one pdf after the edge and another after x or y: two per right one
     assert [len(c) for c in copies] == [3, 6, 6]
     assert loop.num_states == 3 * 2 + 6 * 1 + 6 * 2 + 1 + 1
-    assert decoding_graph(TRIPHONES, loop_grammar(2)).num_states == 2 + 1 + 2 + 1 + 1
+    by_word = decoding_graph(TRIPHONES, loop_grammar(2), determinize=False)
+    assert by_word.num_states == 2 + 1 + 2 + 1 + 1
 
 
 def test_phones_in_context_reads_words_and_neighbours_off_an_alignment():
@@ -418,6 +536,16 @@ def test_a_tree_grown_on_real_digits_asks_phonetic_classes_with_gains_falling_do
         if parent is not None:
             assert node["gain"] <= parent["gain"], (node["question"], parent["question"])
     graph = decoding_graph(tri, isolated_grammar(10), tied_loops)
-    hypotheses = decode(frame_scores(tied, extract(test, config)), graph)
+    scores = frame_scores(tied, extract(test, config))
+    hypotheses = decode(scores, graph)
     accuracy = sum(h == u.words for h, u in zip(hypotheses, test, strict=True)) / len(test)
     assert len(test) == 100 and accuracy >= 0.95
+    # through a digit loop, the determinized graph and the graph by word find the same words,
+    # states and word starts on real speech
+    loop = loop_grammar(10, -5.0)
+    found = decode_paths(scores, decoding_graph(tri, loop, tied_loops))
+    expected = decode_paths(scores, decoding_graph(tri, loop, tied_loops, determinize=False))
+    assert sum(len(words) != 1 for words, _ in expected) > 0  # the loop does split some
+    for (words, path), (want_words, want) in zip(found, expected, strict=True):
+        assert words == want_words and path.pdfs.tolist() == want.pdfs.tolist()
+        assert path.word_starts.tolist() == want.word_starts.tolist()

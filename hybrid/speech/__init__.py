@@ -8,8 +8,9 @@ generate the embedded synthetic corpus; `datadir`, `grammar_files` and `datasets
 corpus of the user's (Kaldi data directories or CSV/TSV manifests; vocabulary and phrase
 files; n-gram language models through `hybrid.ctc.lm.read_arpa`); `lexicon` reads
 pronunciation lexicons; `tree` grows the phonetic decision trees that tie triphone states;
-`topology` builds word, phone and silence HMMs, grammars (n-gram models included) and their
-decoding graphs; `decoder` decodes and force-aligns; `gmm` trains the generative GMM-HMMs
+`topology` builds word, phone and silence HMMs and grammars (n-gram models included),
+`graph` composes them into decoding graphs (by word, or through a determinized L∘G);
+`decoder` decodes and force-aligns; `gmm` trains the generative GMM-HMMs
 (whole words, monophones, tied triphones); `timit`, `alignment` and `unheard` read TIMIT and
 measure alignments and unheard words; `acoustic` and `train` hold the neural
 acoustic models; `systems` and `experiment` run the comparison of GMM-HMMs, hybrid DNN-HMM,
@@ -77,7 +78,8 @@ _HOMES = {
     "train_words": ".gmm",
     "GMMCheckpoint": ".gmm",
     "PhoneticTree": ".tree",
-    "decoding_graph": ".topology",
+    "DecodingGraph": ".graph",
+    "decoding_graph": ".graph",
     "estimate_self_loops": ".topology",
     "isolated_grammar": ".topology",
     "loop_grammar": ".topology",
@@ -120,6 +122,7 @@ __all__ = [
     "GMMCheckpoint",
     "PhoneticTree",
     "Utterance",
+    "DecodingGraph",
     "align",
     "cmvn",
     "connected_strings",

@@ -23,7 +23,8 @@ from torch import Tensor
 
 from ..structured import Graph, GraphPath, graph_viterbi
 from .features import pad_features
-from .topology import SILENCE, PhoneTopology, Topology, decoding_graph, transcript_grammar
+from .graph import DecodingGraph, decoding_graph
+from .topology import SILENCE, PhoneTopology, Topology, transcript_grammar
 from .tree import WORD_EDGE, word_contexts
 
 __all__ = [
@@ -95,8 +96,17 @@ def label_sequences(labels: Tensor, counts: Tensor) -> list[tuple[int, ...]]:
 
 def _alignments(path: GraphPath, graph: Graph, lengths: Tensor) -> list[Alignment]:
     """Each row of a batch's best paths as an `Alignment` of its own length: a word starts
-    where the path takes an arc that writes a label."""
-    starts = graph.label[path.arcs.clamp_min(0)] >= 0
+    where the path enters the first state of a word (`DecodingGraph.word_begins`) from
+    another state or through an arc that writes a word; in a plain `Graph`, where it takes
+    an arc that writes a label."""
+    arcs = path.arcs.clamp_min(0)
+    writes = graph.label[arcs] >= 0
+    starts = writes
+    if isinstance(graph, DecodingGraph) and graph.word_begins is not None:
+        states = graph.dst[arcs]
+        entered = torch.ones_like(writes)
+        entered[:, 1:] = states[:, 1:] != states[:, :-1]
+        starts = graph.word_begins[states] & (entered | writes)
     return [
         Alignment(path.emissions[b, :frames], starts[b, :frames])
         for b, frames in enumerate(lengths.tolist())
@@ -133,7 +143,8 @@ def forced_alignment(
         by_transcript.setdefault(tuple(int(w) for w in words), []).append(i)
     alignments: list[Alignment | None] = [None] * len(scores)
     for words, indices in by_transcript.items():
-        graph = decoding_graph(topology, transcript_grammar(words), self_loop)
+        # a transcript's words share no prefixes worth determinizing
+        graph = decoding_graph(topology, transcript_grammar(words), self_loop, determinize=False)
         for begin in range(0, len(indices), batch_size):
             batch = indices[begin : begin + batch_size]
             padded, lengths = pad_features([scores[i] for i in batch])

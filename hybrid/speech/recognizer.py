@@ -41,7 +41,8 @@ from .decoder import (
     word_spans,
 )
 from .features import pad_features
-from .topology import PhoneTopology, Topology, decoding_graph, task_grammar, topology_from_dict
+from .graph import decoding_graph
+from .topology import PhoneTopology, Topology, task_grammar, topology_from_dict
 from .train import log_posteriors
 
 __all__ = [

@@ -48,10 +48,11 @@ from ..training.randomness import derived_seed
 from .acoustic import AcousticConfig, build
 from .decoder import align, decode
 from .gmm import GMMCheckpoint, train_monophones, train_triphones, train_words
+from .graph import decoding_graph
 from .lexicon import Lexicon, cmudict_lexicon, read_lexicon
 from .metrics import error_rate
 from .recognizer import Recognizer, system_dict
-from .topology import PhoneTopology, Topology, decoding_graph, task_grammar
+from .topology import PhoneTopology, Topology, task_grammar
 from .train import AcousticTrainConfig, fit_acoustic
 
 __all__ = [

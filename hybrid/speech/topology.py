@@ -1,5 +1,4 @@
-"""HMM topologies for words, phones and silence, grammars over words, and their decoding
-graphs.
+"""HMM topologies for words, phones and silence, and grammars over words.
 
 `Topology`: each word has a left-to-right HMM of ``word_states`` states and silence one of
 ``silence_states``; every state owns one emission column (a *pdf*, in Kaldi's words), numbered
@@ -11,16 +10,14 @@ state stays with probability ``self_loop[pdf]`` and moves on otherwise.
 
 A grammar is a small `networkx.MultiDiGraph` over junctions whose edges carry units (a word
 index, `SILENCE`, or ``None`` for an epsilon edge) and log weights; junctions may carry
-``start`` and ``final`` weights. `decoding_graph` expands every grammar edge into a copy of
-each chain of its unit's states and joins the copies at the junctions (through epsilon edges)
-into one `hybrid.structured.Graph` whose arcs read pdf columns and write the word index when
-a word is entered: the composition of the HMMs, the contexts, the lexicon and the grammar.
-Five grammars cover the recipes: `isolated_grammar` (one word, optional silence around it),
-`loop_grammar` (any word sequence with optional silence, each word weighed by a penalty and
-optionally a unigram language model), `phrase_grammar` (one of a list of allowed phrases),
-`ngram_grammar` (a back-off n-gram model of any order, with epsilon back-off edges) and
-`transcript_grammar` (a known word sequence with optional silence between words, for forced
-alignment). `task_grammar` builds the decoding grammar a saved system names in plain data.
+``start`` and ``final`` weights (`hybrid.speech.graph.decoding_graph` composes a topology
+with one into a decoding graph). Five grammars cover the recipes: `isolated_grammar` (one
+word, optional silence around it), `loop_grammar` (any word sequence with optional silence,
+each word weighed by a penalty and optionally a unigram language model), `phrase_grammar`
+(one of a list of allowed phrases), `ngram_grammar` (a back-off n-gram model of any order,
+with epsilon back-off edges) and `transcript_grammar` (a known word sequence with optional
+silence between words, for forced alignment). `task_grammar` builds the decoding grammar a
+saved system names in plain data.
 """
 
 from __future__ import annotations
@@ -33,7 +30,6 @@ import torch
 from torch import Tensor
 
 from ..ctc.lm import BOS, EOS, NGramLM
-from ..structured import Graph
 from .lexicon import Lexicon, Pronunciation
 from .tree import WORD_EDGE, PhoneticTree, word_contexts
 
@@ -41,7 +37,6 @@ __all__ = [
     "SILENCE",
     "PhoneTopology",
     "Topology",
-    "decoding_graph",
     "estimate_self_loops",
     "isolated_grammar",
     "loop_grammar",
@@ -518,181 +513,3 @@ def estimate_self_loops(
     loops = torch.full((num_pdfs,), 0.5)
     loops[seen] = 1 - visits[seen] / frames[seen]
     return loops.clamp(floor, ceiling)
-
-
-def decoding_graph(
-    topology: Topology | PhoneTopology, grammar: nx.MultiDiGraph, self_loop: Tensor | None = None
-) -> Graph:
-    """Expand ``grammar`` with the HMMs of ``topology`` into a compiled decoding graph.
-
-    Every grammar edge gets its own copy of each chain of its unit's states
-    (``topology.chains``: one HMM per word and for silence with `Topology`, one chain of phone
-    HMMs per pronunciation with `PhoneTopology`). Arcs read the pdf of the state they enter;
-    entering a word writes its index as the output label. A path starts at the grammar's
-    start junctions and ends on leaving the last state of a unit into a final junction (the
-    leaving probability counts).
-
-    With cross-word triphones (a `PhoneTopology` with ``cross_word`` and a grown tree: the
-    context layer C of H∘C∘L∘G), a word is copied for the pairs of neighbours it can have:
-    the last phone of each unit that may come before it and the first phone of each unit
-    that may come after it (`hybrid.speech.tree.WORD_EDGE` beside silence and at the
-    grammar's start and end). Its first and last phones read the pdfs of that pair; the copy
-    is entered only from units ending in its left neighbour and leads only into units
-    starting with its right one. Left neighbours that the tree gives the same pdfs share a
-    copy (their futures are the same), so the graph grows with the tied states, not with
-    every pair of phones.
-
-    An edge whose ``unit`` is ``None`` is an epsilon edge: it joins two junctions without a
-    unit, adding its weight (the back-off arcs of an n-gram grammar, `ngram_grammar`). The
-    units leaving a junction are also reached through every path of epsilon edges from it,
-    each path its own arc; a path ends only at a junction that has a final weight itself
-    (epsilon edges are not followed to end).
-
-    Args:
-        topology: The HMMs of the units.
-        grammar: Junctions with ``start``/``final`` weights; edges with ``unit`` (a word
-            index, `SILENCE` or ``None``) and an optional log ``weight``.
-        self_loop: ``(num_pdfs,)`` self-loop probabilities in ``(0, 1)`` (default 0.5 each).
-
-    Raises:
-        ValueError: A self-loop outside ``(0, 1)`` or of the wrong shape, a unit the topology
-            lacks, epsilon edges that form a cycle, or a grammar that no unit leads to a
-            final junction (an empty grammar).
-    """
-    if self_loop is None:
-        self_loop = torch.full((topology.num_pdfs,), 0.5)
-    if tuple(self_loop.shape) != (topology.num_pdfs,):
-        raise ValueError(f"self_loop must have shape ({topology.num_pdfs},)")
-    if not ((self_loop > 0) & (self_loop < 1)).all():
-        raise ValueError("self_loop must hold probabilities strictly between 0 and 1")
-    stay = torch.log(self_loop).tolist()
-    leave = torch.log1p(-self_loop).tolist()
-    g = nx.MultiDiGraph()
-    g.add_node("start", start=0.0)
-    for u, v, data in grammar.edges(data=True):
-        if "unit" not in data:
-            raise ValueError(f"grammar: the edge {u!r} -> {v!r} has no unit (None for epsilon)")
-    edges = [(u, v, d) for u, v, d in grammar.edges(data=True) if d["unit"] is not None]
-    cross = isinstance(topology, PhoneTopology) and topology.cross_word
-    cross = cross and topology.tree.num_splits > 0  # monophones read no context
-    pause = WORD_EDGE if cross else None  # the context beside silence and the edges
-    spelled = [_spellings(topology, data["unit"], cross) for _, _, data in edges]
-
-    def first(e: int, c: int) -> str | None:
-        phones = spelled[e][c][0]
-        return pause if phones is None else phones[0]
-
-    def last(e: int, c: int) -> str | None:
-        phones = spelled[e][c][0]
-        return pause if phones is None else phones[-1]
-
-    closure = {j: _epsilon_paths(grammar, j) for j in grammar.nodes}
-    leaving = {j: [e for e, (u, _, _) in enumerate(edges) if u == j] for j in grammar.nodes}
-    # The phones a unit leaving each junction may follow, and those a unit ending at each
-    # junction may precede: the copies of a word with cross-word contexts.
-    arriving = {j: {pause} if "start" in data else set() for j, data in grammar.nodes(data=True)}
-    for e, (_, v, _) in enumerate(edges):
-        arriving[v] |= {last(e, c) for c in range(len(spelled[e]))}
-    after = {j: set() for j in grammar.nodes}
-    for j in grammar.nodes:
-        for reached, _ in closure[j]:
-            after[reached] |= arriving[j]
-    before = {
-        j: {first(e, c) for r, _ in closure[j] for e in leaving[r] for c in range(len(spelled[e]))}
-        | ({pause} if "final" in data else set())
-        for j, data in grammar.nodes(data=True)
-    }
-    # A copy is named by its pdfs and its right neighbour, which fix its future: the left
-    # neighbours whose pdfs agree share it (each path still enters it from one place).
-    copies = {}  # (edge, chain, pdfs, right) -> pdfs of that copy
-    entries = {}  # (edge, chain) -> {left: [(first arc's attributes, copy)]}
-    for e, (u, v, data) in enumerate(edges):
-        unit, weight = data["unit"], float(data.get("weight", 0.0))
-        label = -1 if unit == SILENCE else unit
-        for c, (phones, pdfs, log_weight) in enumerate(spelled[e]):
-            contexts = [(None, None)]
-            if phones is not None:
-                contexts = [
-                    (left, right) for left in sorted(after[u]) for right in sorted(before[v])
-                ]
-            for left, right in contexts:
-                chain = pdfs if phones is None else topology.phone_chain(phones, left, right)
-                copy = (e, c, tuple(chain), right)
-                arc = {"emission": chain[0], "weight": weight + log_weight, "label": label}
-                entries.setdefault((e, c), {}).setdefault(left, []).append((arc, copy))
-                if copy in copies:
-                    continue
-                copies[copy] = chain
-                for i, pdf in enumerate(chain):
-                    g.add_edge((*copy, i), (*copy, i), emission=pdf, weight=stay[pdf])
-                    if i + 1 < len(chain):
-                        g.add_edge(
-                            (*copy, i), (*copy, i + 1), emission=chain[i + 1], weight=leave[pdf]
-                        )
-
-    def enter(source, junction, weight: float, said: str | None, next_phone: str | None) -> None:
-        """Arcs from ``source`` (whose last phone is ``said``, committed to a unit starting
-        with ``next_phone`` unless it is ``None``) into every unit reached from
-        ``junction`` that fits."""
-        for reached, through in closure[junction]:
-            for e in leaving[reached]:
-                for c in range(len(spelled[e])):
-                    if next_phone is not None and next_phone != first(e, c):
-                        continue
-                    by_left = entries.get((e, c), {})  # one context-free copy, or by left phone
-                    for arc, copy in by_left.get(None, by_left.get(said, [])):
-                        target = (*copy, 0)
-                        g.add_edge(
-                            source, target, **{**arc, "weight": arc["weight"] + weight + through}
-                        )
-
-    for j, data in grammar.nodes(data=True):
-        if "start" in data:
-            enter("start", j, data["start"], pause, None)
-    for copy, pdfs in copies.items():
-        (e, c, _, right), junction = copy, edges[copy[0]][1]
-        end = (*copy, len(pdfs) - 1)
-        enter(end, junction, leave[pdfs[-1]], last(e, c), right)
-        if "final" in grammar.nodes[junction] and right in (None, pause):
-            g.nodes[end]["final"] = leave[pdfs[-1]] + grammar.nodes[junction]["final"]
-    if not any("final" in d for _, d in g.nodes(data=True)):
-        raise ValueError("grammar has no final junction reached by a unit")
-    return Graph.from_networkx(g, num_emissions=topology.num_pdfs)
-
-
-def _spellings(
-    topology: Topology | PhoneTopology, unit: int | str, cross_word: bool
-) -> list[tuple[tuple[str, ...] | None, list[int], float]]:
-    """The ways to say ``unit``, ``(phones, pdfs, log weight)`` each: ``phones`` is the
-    pronunciation whose pdfs depend on the neighbouring words (with ``cross_word``), else
-    ``None`` and ``pdfs`` the chain's."""
-    chains = topology.chains(unit)
-    if not cross_word or unit == SILENCE:
-        return [(None, pdfs, log_weight) for pdfs, log_weight in chains]
-    pronunciations = topology.lexicon.pronunciations(topology.words[unit])
-    return [
-        (pron.phones, pdfs, log_weight)
-        for pron, (pdfs, log_weight) in zip(pronunciations, chains, strict=True)
-    ]
-
-
-def _epsilon_paths(grammar: nx.MultiDiGraph, junction) -> list[tuple[object, float]]:
-    """``(junction reached, summed weight)`` for ``junction`` itself (weight 0) and for every
-    path of epsilon edges (``unit`` None) from it, each path once.
-
-    Raises:
-        ValueError: The epsilon edges from ``junction`` form a cycle.
-    """
-    found, stack = [], [(junction, 0.0, (junction,))]
-    while stack:
-        node, weight, path = stack.pop()
-        found.append((node, weight))
-        for _, target, data in grammar.out_edges(node, data=True):
-            if data["unit"] is None:
-                if target in path:
-                    raise ValueError(
-                        f"grammar: the epsilon edges (unit None) form a cycle through "
-                        f"{target!r}; expected them to lead from longer histories to shorter"
-                    )
-                stack.append((target, weight + float(data.get("weight", 0.0)), (*path, target)))
-    return found

@@ -9,6 +9,7 @@ scores on a chain or a graph, and span scores live on binary trees of labelled s
 from ._inputs import ChainConstraints
 from .beam import BeamSearchResult, Constraint, beam_search, greedy_search
 from .chain import kbest, log_partition, marginals, sequence_score, viterbi
+from .determinize import determinize
 from .graph import Graph, GraphPath, graph_log_likelihood, graph_posteriors, graph_viterbi
 from .nbest import GraphNBest, graph_nbest
 from .paths import paths_to_lists
@@ -31,6 +32,7 @@ __all__ = [
     "GraphPath",
     "beam_search",
     "cky",
+    "determinize",
     "graph_log_likelihood",
     "graph_nbest",
     "graph_posteriors",

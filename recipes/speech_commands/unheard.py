@@ -44,8 +44,9 @@ from hybrid.speech.datadir import read_manifest
 from hybrid.speech.decoder import decode, frame_scores
 from hybrid.speech.features import cmvn, deltas, mfcc
 from hybrid.speech.gmm import GMMCheckpoint, train_monophones, train_triphones
+from hybrid.speech.graph import decoding_graph
 from hybrid.speech.lexicon import cmudict_lexicon
-from hybrid.speech.topology import PhoneTopology, decoding_graph, isolated_grammar
+from hybrid.speech.topology import PhoneTopology, isolated_grammar
 
 COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")

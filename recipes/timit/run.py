@@ -60,12 +60,13 @@ from hybrid.speech.audio import read_wav
 from hybrid.speech.decoder import align, decode, frame_scores
 from hybrid.speech.features import cmvn, deltas, fbank, mfcc
 from hybrid.speech.gmm import GMMCheckpoint, train_monophones, train_triphones
+from hybrid.speech.graph import decoding_graph
 from hybrid.speech.lexicon import Lexicon
 from hybrid.speech.metrics import error_rate
 from hybrid.speech.recognizer import Recognizer, system_dict
 from hybrid.speech.systems import PENALTIES
 from hybrid.speech.timit import FOLD_39, SILENCE_CLASS, phone_sequence, read_timit, spoken_runs
-from hybrid.speech.topology import PhoneTopology, decoding_graph, loop_grammar
+from hybrid.speech.topology import PhoneTopology, loop_grammar
 from hybrid.speech.train import AcousticTrainConfig, fit_acoustic
 
 SETTINGS = {
