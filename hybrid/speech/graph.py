@@ -210,8 +210,7 @@ def _expand(
                             said.phones, left or WORD_EDGE, right or WORD_EDGE
                         )
                     copy = (e, c, tuple(chain), right)
-                    arc = {"emission": chain[0], "weight": weight + said.log_weight}
-                    arc["label"] = label
+                    arc = {"emission": chain[0], "weight": weight + said.log_weight, "label": label}
                     entries.setdefault((e, c), {}).setdefault(left, []).append((arc, copy))
                     if copy in copies:
                         continue
