@@ -29,6 +29,7 @@ all paths wants the graph by word).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -157,8 +158,7 @@ def _expand(
     ``label`` and ``begins``) expanded with their HMMs in context."""
     stay = torch.log(self_loop).tolist()
     leave = torch.log1p(-self_loop).tolist()
-    g = nx.MultiDiGraph()
-    g.add_node("start", start=0.0)
+    g = _Arcs()
     edges = [(u, v, d) for u, v, d in grammar.edges(data=True) if d["unit"] is not None]
     contexts = isinstance(topology, PhoneTopology) and topology.tree.num_splits > 0
     pause = WORD_EDGE if contexts and topology.cross_word else None  # beside silence, the ends
@@ -210,7 +210,7 @@ def _expand(
                             said.phones, left or WORD_EDGE, right or WORD_EDGE
                         )
                     copy = (e, c, tuple(chain), right)
-                    arc = {"emission": chain[0], "weight": weight + said.log_weight, "label": label}
+                    arc = (chain[0], weight + said.log_weight, label)
                     entries.setdefault((e, c), {}).setdefault(left, []).append((arc, copy))
                     if copy in copies:
                         continue
@@ -218,14 +218,9 @@ def _expand(
                     if data.get("begins", unit != SILENCE):
                         begins.add((*copy, 0))
                     for i, pdf in enumerate(chain):
-                        g.add_edge((*copy, i), (*copy, i), emission=pdf, weight=stay[pdf])
+                        g.add((*copy, i), (*copy, i), pdf, stay[pdf])
                         if i + 1 < len(chain):
-                            g.add_edge(
-                                (*copy, i),
-                                (*copy, i + 1),
-                                emission=chain[i + 1],
-                                weight=leave[pdf],
-                            )
+                            g.add((*copy, i), (*copy, i + 1), chain[i + 1], leave[pdf])
 
     def enter(source, junction, weight: float, said: str | None, next_phone: str | None) -> None:
         """Arcs from ``source`` (whose last phone is ``said``, committed to a unit starting
@@ -237,11 +232,8 @@ def _expand(
                     if next_phone is not None and next_phone != first(e, c):
                         continue
                     by_left = entries.get((e, c), {})  # one closed copy, or by left phone
-                    for arc, copy in by_left.get(None, by_left.get(said, [])):
-                        target = (*copy, 0)
-                        g.add_edge(
-                            source, target, **{**arc, "weight": arc["weight"] + weight + through}
-                        )
+                    for (pdf, arc_weight, label), copy in by_left.get(None, by_left.get(said, [])):
+                        g.add(source, (*copy, 0), pdf, arc_weight + weight + through, label)
 
     for j, data in grammar.nodes(data=True):
         if "start" in data:
@@ -251,11 +243,55 @@ def _expand(
         end = (*copy, len(pdfs) - 1)
         enter(end, junction, leave[pdfs[-1]], last(e, c), right)
         if "final" in grammar.nodes[junction] and right in (None, pause):
-            g.nodes[end]["final"] = leave[pdfs[-1]] + grammar.nodes[junction]["final"]
-    if not any("final" in d for _, d in g.nodes(data=True)):
+            g.final[g.state(end)] = leave[pdfs[-1]] + grammar.nodes[junction]["final"]
+    if not g.final:
         raise ValueError("grammar has no final junction reached by a unit")
-    graph = DecodingGraph.from_networkx(g, num_emissions=topology.num_pdfs)
-    return replace(graph, word_begins=torch.tensor([node in begins for node in g.nodes]))
+    return g.compile(topology.num_pdfs, begins)
+
+
+class _Arcs:
+    """The arcs of a decoding graph as they are made, between states named by any hashable
+    (numbered in the order they first appear, ``"start"`` first), compiled in the order a
+    `networkx.MultiDiGraph` would list them (by source, then by the first arc to each
+    destination), so that equal graphs break the search's ties alike."""
+
+    def __init__(self) -> None:
+        self.index: dict = {"start": 0}
+        self.arcs: list[tuple[int, int, int, float, int]] = []
+        self.pairs: dict[tuple[int, int], int] = {}
+        self.final: dict[int, float] = {}
+
+    def state(self, name) -> int:
+        return self.index.setdefault(name, len(self.index))
+
+    def add(self, source, target, pdf: int, weight: float, label: int = -1) -> None:
+        u, v = self.state(source), self.state(target)
+        self.pairs.setdefault((u, v), len(self.pairs))
+        self.arcs.append((u, v, pdf, weight, label))
+
+    def compile(self, num_pdfs: int, begins: set) -> DecodingGraph:
+        """The `DecodingGraph`, starting at ``"start"``, whose words begin at the states
+        named in ``begins``."""
+        order = sorted(range(len(self.arcs)), key=lambda a: self.pairs[self.arcs[a][:2]])
+        src, dst, pdfs, weights, labels = zip(*(self.arcs[a] for a in order), strict=True)
+        states = len(self.index)
+        start = torch.full((states,), -math.inf, dtype=torch.float64)
+        start[0] = 0.0
+        final = torch.full((states,), -math.inf, dtype=torch.float64)
+        final[list(self.final)] = torch.tensor(list(self.final.values()), dtype=torch.float64)
+        names = tuple(self.index)
+        graph = DecodingGraph.build(
+            src,
+            dst,
+            pdfs,
+            start,
+            final,
+            torch.tensor(weights, dtype=torch.float64),
+            labels,
+            num_pdfs,
+            names,
+        )
+        return replace(graph, word_begins=torch.tensor([name in begins for name in names]))
 
 
 def _spellings(

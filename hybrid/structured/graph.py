@@ -303,20 +303,24 @@ class Graph:
         return g
 
     def _require_accepting_path(self) -> None:
-        usable = self.weight > _NEG_INF
-        g = nx.DiGraph()
-        g.add_nodes_from(range(self.num_states))
-        g.add_edges_from(zip(self.src[usable].tolist(), self.dst[usable].tolist(), strict=True))
+        usable = (self.weight > _NEG_INF).tolist()
+        dst, offsets = self.dst.tolist(), self.out_offsets.tolist()
         starts = torch.nonzero(self.start > _NEG_INF).flatten().tolist()
         finals = set(torch.nonzero(self.final > _NEG_INF).flatten().tolist())
         if not starts:
             raise ValueError("start has no state with a weight above -inf: no path can begin")
         if not finals:
             raise ValueError("final has no state with a weight above -inf: no path can end")
-        reached = {d for s in starts for d in g.successors(s)}  # a path has at least one arc
-        stack = list(reached)  # one search from all of them together
+
+        def successors(state: int) -> list[int]:
+            arcs = range(offsets[state], offsets[state + 1])
+            return [dst[a] for a in arcs if usable[a]]
+
+        # a path has at least one arc: one search from all the starts' successors together
+        reached = {d for s in starts for d in successors(s)}
+        stack = list(reached)
         while stack:
-            for d in g.successors(stack.pop()):
+            for d in successors(stack.pop()):
                 if d not in reached:
                     reached.add(d)
                     stack.append(d)
