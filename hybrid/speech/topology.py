@@ -116,8 +116,8 @@ class PhoneTopology:
     word-internal or, with ``cross_word``, across words: the first phone of a word then
     depends on the last phone of the word before it and the last on the first phone of the
     word after (`hybrid.speech.tree.WORD_EDGE` next to silence or the utterance's edge), and
-    `decoding_graph` keeps a copy of each word per pair of neighbours it can have (the
-    context layer of H∘C∘L∘G). Silence's pdfs come last.
+    `hybrid.speech.graph.decoding_graph` keeps a copy of each phone per pair of neighbours
+    it can have (the context layer of H∘C∘L∘G). Silence's pdfs come last.
 
     Args:
         words: The vocabulary: grammar units are word indices, word ``i`` being ``words[i]``.
