@@ -46,6 +46,7 @@ from hybrid.speech.tree import (
     phonetic_questions,
     word_contexts,
 )
+from hybrid.structured import Graph, graph_viterbi
 
 PHONES = ("AA", "IY", "M", "N", "S")
 CONTEXTS = (*PHONES, WORD_EDGE)
@@ -504,6 +505,26 @@ def test_phones_in_context_reads_words_and_neighbours_off_an_alignment():
         ("x", "x", "y", 4, 5),
         ("y", "x", WORD_EDGE, 5, 7),
     ]
+
+
+def test_a_beam_that_loses_every_ending_path_falls_back_to_exact_search():
+    """Two words: 0 reads the likelier column but can never end, 1 ends. A beam of 5 keeps
+    only word 0 and so no path that ends; that utterance is searched again exactly, the
+    other keeps its beam."""
+    g = nx.MultiDiGraph()
+    g.add_node("start", start=0.0)
+    g.add_node("ends", final=0.0)
+    g.add_edge("start", "open", emission=0, label=0)
+    g.add_edge("open", "open", emission=0)
+    g.add_edge("start", "ends", emission=1, label=1)
+    g.add_edge("ends", "ends", emission=1)
+    graph = Graph.from_networkx(g)
+    scores = [torch.tensor([[0.0, -20.0]] * 4), torch.tensor([[-20.0, 0.0]] * 3)]
+    with pytest.raises(ValueError, match="try a wider beam"):
+        graph_viterbi(scores[0][None], graph, beam=5.0)
+    pruned, exact = decode_paths(scores, graph, beam=5.0), decode_paths(scores, graph)
+    assert [w for w, _ in pruned] == [w for w, _ in exact] == [(1,), (1,)]
+    assert pruned[0][1].pdfs.tolist() == exact[0][1].pdfs.tolist() == [1] * 4
 
 
 def test_word_spans_end_at_the_next_word_or_silence():

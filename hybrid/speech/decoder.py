@@ -70,7 +70,9 @@ def decode(
         scores: Per utterance ``(T_i, P)`` frame scores.
         graph: A decoding graph whose labels are word indices (`decoding_graph`).
         batch_size: Utterances decoded together.
-        beam: Optional beam for pruned decoding.
+        beam: Optional beam for pruned decoding. Where it leaves an utterance no path
+            that can end (cross-word copies waiting for a next word, say), that utterance is
+            searched again exactly.
     """
     return [words for words, _ in decode_paths(scores, graph, batch_size, beam)]
 
@@ -82,8 +84,17 @@ def decode_paths(
     ``word_starts`` marking where each of ``words`` begins (`word_spans`)."""
     decoded = []
     for begin in range(0, len(scores), batch_size):
-        padded, lengths = pad_features(list(scores[begin : begin + batch_size]))
-        path = graph_viterbi(padded, graph, lengths, beam=beam)
+        chunk = list(scores[begin : begin + batch_size])
+        padded, lengths = pad_features(chunk)
+        try:
+            path = graph_viterbi(padded, graph, lengths, beam=beam)
+        except ValueError:
+            if beam is None:
+                raise
+            if len(chunk) > 1:  # alone, the others keep their beam
+                decoded += decode_paths(chunk, graph, 1, beam)
+                continue
+            path = graph_viterbi(padded, graph, lengths)  # the beam lost every ending path
         words = label_sequences(path.labels, path.label_lengths)
         decoded += zip(words, _alignments(path, graph, lengths), strict=True)
     return decoded
