@@ -121,6 +121,20 @@ def check_graph_against_paths(
     assert tuple(found.labels[0, : found.label_lengths[0]].tolist()) == best[2]
 
 
+def assert_same_word_starts(found, expected) -> None:
+    """Two `Alignment` of the same pdfs mark the same word starts, but where a start slides
+    over frames that all read one pdf, the last state of the word before and the first of
+    the word begun alike: those placements score the same, and either is a best path."""
+    assert found.pdfs.tolist() == expected.pdfs.tolist()
+    pdfs = found.pdfs.tolist()
+    ours = found.word_starts.nonzero().flatten().tolist()
+    theirs = expected.word_starts.nonzero().flatten().tolist()
+    assert len(ours) == len(theirs), (ours, theirs)
+    for a, b in zip(ours, theirs, strict=True):
+        low, high = sorted((a, b))
+        assert low == high or len(set(pdfs[max(low - 1, 0) : high + 1])) == 1, (ours, theirs)
+
+
 def best_weights(graph, frames: int) -> dict[tuple, float]:
     """``(pdf per frame, labels) -> best weight`` over every path of ``frames`` arcs through
     a compiled graph, found by walking its arcs."""

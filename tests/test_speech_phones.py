@@ -297,6 +297,11 @@ def test_bad_grammars_are_named():
     no_unit.add_edge("loop", "loop")
     with pytest.raises(ValueError, match="has no unit"):
         decoding_graph(PHONES, no_unit, loops)
+    no_start = loop_grammar(2)
+    del no_start.nodes["loop"]["start"]
+    for determinize in (False, True):
+        with pytest.raises(ValueError, match="grammar has no start junction"):
+            decoding_graph(PHONES, no_start, loops, determinize=determinize)
 
 
 # -- saved topologies, the flat start, real speech --------------------------------------------

@@ -10,7 +10,7 @@ import networkx as nx
 import pytest
 import torch
 from realdata import real_corpus
-from speech_oracles import BIGRAM, check_graph_against_paths
+from speech_oracles import BIGRAM, assert_same_word_starts, check_graph_against_paths
 
 from hybrid.ctc.lm import read_arpa
 from hybrid.speech.corpus import FeatureConfig, extract, isolated_utterances
@@ -410,7 +410,8 @@ def test_determinized_graph_paths_equal_the_definition(grammar, frames, cross_wo
 def test_determinized_paths_say_where_words_begin(cross_word):
     """The determinized graph writes a word on its last phone, yet its best paths give the
     same words, pdfs and word starts as the graph built by word (the first frame of each
-    word, a one-phone word that follows itself included)."""
+    word, a one-phone word that follows itself included; a start may slide only over frames
+    of one pdf, where the two placements score the same)."""
     topology = PhoneTopology(
         ("a", "b", "c", "d"), SHARING, None, 1, 1, tree=TREE, cross_word=cross_word
     )
@@ -427,13 +428,13 @@ def test_determinized_paths_say_where_words_begin(cross_word):
     assert [w for w, _ in found] == [w for w, _ in expected]
     assert found[-1][0] == (0, 0, 0) and found[-1][1].word_starts.tolist() == [True] * 3
     for (_, want), (_, got) in zip(expected, found, strict=True):
-        assert got.pdfs.tolist() == want.pdfs.tolist()
-        assert got.word_starts.tolist() == want.word_starts.tolist()
+        assert_same_word_starts(got, want)
 
 
 def test_determinized_words_share_their_first_phones():
-    """In a loop, the words' first phones leave the junction once each: a and c share x,
-    b, d and a's second pronunciation y (a's "y" also ends there, so it reads on)."""
+    """In a loop, words share the phones they begin with up to their last phone, which
+    carries the word: a and c share their x, b and d their y; a said "y" is a y of its own,
+    its first phone being its last."""
     topology = PhoneTopology(("a", "b", "c", "d"), SHARING, None, 1, 1)  # monophones
     by_word = decoding_graph(topology, loop_grammar(4), determinize=False)
     shared = decoding_graph(topology, loop_grammar(4))  # determinized: phones
@@ -508,15 +509,17 @@ def test_phones_in_context_reads_words_and_neighbours_off_an_alignment():
 
 
 def test_a_beam_that_loses_every_ending_path_falls_back_to_exact_search():
-    """Two words: 0 reads the likelier column but can never end, 1 ends. A beam of 5 keeps
-    only word 0 and so no path that ends; that utterance is searched again exactly, the
-    other keeps its beam."""
+    """Two words: 0 reads the likelier column but can never end, 1 ends after two frames or
+    more. A beam of 5 keeps only word 0 and so no path that ends: that utterance is searched
+    again exactly. An utterance with no path at all, and a beam that is not positive, are
+    named."""
     g = nx.MultiDiGraph()
     g.add_node("start", start=0.0)
     g.add_node("ends", final=0.0)
     g.add_edge("start", "open", emission=0, label=0)
     g.add_edge("open", "open", emission=0)
-    g.add_edge("start", "ends", emission=1, label=1)
+    g.add_edge("start", "middle", emission=1, label=1)
+    g.add_edge("middle", "ends", emission=1)
     g.add_edge("ends", "ends", emission=1)
     graph = Graph.from_networkx(g)
     scores = [torch.tensor([[0.0, -20.0]] * 4), torch.tensor([[-20.0, 0.0]] * 3)]
@@ -525,6 +528,11 @@ def test_a_beam_that_loses_every_ending_path_falls_back_to_exact_search():
     pruned, exact = decode_paths(scores, graph, beam=5.0), decode_paths(scores, graph)
     assert [w for w, _ in pruned] == [w for w, _ in exact] == [(1,), (1,)]
     assert pruned[0][1].pdfs.tolist() == exact[0][1].pdfs.tolist() == [1] * 4
+    with pytest.raises(ValueError, match=r"scores\[2\]: graph_viterbi: no path"):
+        decode_paths([*scores, torch.zeros(1, 2)], graph, beam=5.0)
+    for beam in (0.0, -5.0, math.nan):
+        with pytest.raises(ValueError, match="beam must be a positive number"):
+            decode_paths(scores, graph, beam=beam)
 
 
 def test_word_spans_end_at_the_next_word_or_silence():
@@ -568,5 +576,5 @@ def test_a_tree_grown_on_real_digits_asks_phonetic_classes_with_gains_falling_do
     expected = decode_paths(scores, decoding_graph(tri, loop, tied_loops, determinize=False))
     assert sum(len(words) != 1 for words, _ in expected) > 0  # the loop does split some
     for (words, path), (want_words, want) in zip(found, expected, strict=True):
-        assert words == want_words and path.pdfs.tolist() == want.pdfs.tolist()
-        assert path.word_starts.tolist() == want.word_starts.tolist()
+        assert words == want_words
+        assert_same_word_starts(path, want)

@@ -14,7 +14,7 @@ from hybrid.structured import determinize
 
 def best_by_string(g: nx.MultiDiGraph, longest: int) -> dict[tuple, float]:
     """``string -> best score`` over every path of at most ``longest`` edges that starts at
-    a start node and ends at a final one."""
+    a start node and ends at a final one, strings whose best is ``-inf`` left out."""
     best: dict[tuple, float] = {}
 
     def walk(node, score, spelled):
@@ -28,19 +28,20 @@ def best_by_string(g: nx.MultiDiGraph, longest: int) -> dict[tuple, float]:
     for node, data in g.nodes(data=True):
         if "start" in data:
             walk(node, data["start"], ())
-    return best
+    return {string: score for string, score in best.items() if score > -math.inf}
 
 
 def random_acceptor(seed: int, cyclic: bool) -> nx.MultiDiGraph:
-    """A random acceptor over a, b, c: edges forward (and, if ``cyclic``, unweighted
-    self-loops that every node shares, so that it stays determinizable)."""
+    """A random acceptor over a, b, c: edges forward, some of weight ``-inf``, some final
+    weights ``-inf`` (and, if ``cyclic``, a self-loop of one weight on every node, so that it
+    stays determinizable)."""
     rng = random.Random(seed)
     g = nx.MultiDiGraph()
     n = rng.randint(3, 7)
     for node in range(n):
         g.add_node(node)
         if rng.random() < 0.4:
-            g.nodes[node]["final"] = rng.uniform(-2, 0)
+            g.nodes[node]["final"] = rng.uniform(-2, 0) if rng.random() < 0.8 else -math.inf
     g.nodes[0]["start"] = 0.0
     if rng.random() < 0.5:
         g.nodes[1]["start"] = -0.5
@@ -48,7 +49,8 @@ def random_acceptor(seed: int, cyclic: bool) -> nx.MultiDiGraph:
     for _ in range(rng.randint(n, 3 * n)):
         u = rng.randrange(n - 1)
         v = rng.randrange(u + 1, n)
-        g.add_edge(u, v, symbol=rng.choice("abc"), weight=rng.uniform(-3, 0))
+        weight = rng.uniform(-3, 0) if rng.random() < 0.9 else -math.inf
+        g.add_edge(u, v, symbol=rng.choice("abc"), weight=weight)
     if cyclic:
         for node in range(n):
             g.add_edge(node, node, symbol="z", weight=-0.25)

@@ -72,7 +72,7 @@ def decode(
         batch_size: Utterances decoded together.
         beam: Optional beam for pruned decoding. Where it leaves an utterance no path
             that can end (cross-word copies waiting for a next word, say), that utterance is
-            searched again exactly.
+            searched again exactly (`decode_paths`).
     """
     return [words for words, _ in decode_paths(scores, graph, batch_size, beam)]
 
@@ -81,23 +81,44 @@ def decode_paths(
     scores: Sequence[Tensor], graph: Graph, batch_size: int = 64, beam: float | None = None
 ) -> list[tuple[tuple[int, ...], Alignment]]:
     """`decode` with the best path of each utterance: ``(words, alignment)``, the alignment's
-    ``word_starts`` marking where each of ``words`` begins (`word_spans`)."""
+    ``word_starts`` marking where each of ``words`` begins (`word_spans`).
+
+    With a ``beam``, a batch in which the beam left some utterance no path that can end is
+    decoded again one utterance at a time, and such an utterance searched exactly.
+
+    Raises:
+        ValueError: ``beam`` is not a positive number, or ``scores[i]`` has no path through
+            the graph at all (naming ``i``).
+    """
+    if beam is not None and not beam > 0:
+        raise ValueError(f"beam must be a positive number or None, got {beam}")
     decoded = []
     for begin in range(0, len(scores), batch_size):
         chunk = list(scores[begin : begin + batch_size])
-        padded, lengths = pad_features(chunk)
         try:
-            path = graph_viterbi(padded, graph, lengths, beam=beam)
+            decoded += _best_paths(chunk, graph, beam)
         except ValueError:
             if beam is None:
                 raise
-            if len(chunk) > 1:  # alone, the others keep their beam
-                decoded += decode_paths(chunk, graph, 1, beam)
-                continue
-            path = graph_viterbi(padded, graph, lengths)  # the beam lost every ending path
-        words = label_sequences(path.labels, path.label_lengths)
-        decoded += zip(words, _alignments(path, graph, lengths), strict=True)
+            for i, one in enumerate(chunk):  # alone, the others keep their beam
+                try:
+                    decoded += _best_paths([one], graph, beam)
+                except ValueError:  # the beam lost every path that can end
+                    try:
+                        decoded += _best_paths([one], graph, None)
+                    except ValueError as error:
+                        raise ValueError(f"scores[{begin + i}]: {error}") from None
     return decoded
+
+
+def _best_paths(
+    chunk: list[Tensor], graph: Graph, beam: float | None
+) -> list[tuple[tuple[int, ...], Alignment]]:
+    """The words and `Alignment` of the best path of each of ``chunk``, searched together."""
+    padded, lengths = pad_features(chunk)
+    path = graph_viterbi(padded, graph, lengths, beam=beam)
+    words = label_sequences(path.labels, path.label_lengths)
+    return list(zip(words, _alignments(path, graph, lengths), strict=True))
 
 
 def label_sequences(labels: Tensor, counts: Tensor) -> list[tuple[int, ...]]:

@@ -15,7 +15,8 @@ share one expansion:
   of its own, so that homophones and pronunciations that begin others stay apart, as
   Kaldi's ``#1``, ``#2``, ... keep them), and that acceptor is determinized in the (max, +)
   semiring (`hybrid.structured.determinize`). The words leaving a junction then share the
-  phones they begin with, a prefix tree of the lexicon per grammar state, and the grammar's
+  phones they begin with up to their last phone, which carries the word (a prefix tree of
+  the lexicon per grammar state, the words' last phones its leaves), and the grammar's
   weights move towards its root (the best weight of the words below each phone: a
   language-model look-ahead for the beam search). Its phones, each expanded with its HMM in
   its context, make the graph; ``#0`` becomes an epsilon edge again. A word's index is
@@ -124,7 +125,8 @@ def decoding_graph(
 
     Raises:
         ValueError: A self-loop outside ``(0, 1)`` or of the wrong shape, a unit the topology
-            lacks, epsilon edges that form a cycle, a grammar that no unit leads to a final
+            lacks, no start junction, epsilon edges that form a cycle, a grammar that no unit
+            leads to a final
             junction (an empty grammar), ``determinize`` with whole-word HMMs, or an L∘G
             that cannot be determinized (epsilon edges into paths that read the same words
             forever with other weights).
@@ -138,6 +140,8 @@ def decoding_graph(
     for u, v, data in grammar.edges(data=True):
         if "unit" not in data:
             raise ValueError(f"grammar: the edge {u!r} -> {v!r} has no unit (None for epsilon)")
+    if not any("start" in data for _, data in grammar.nodes(data=True)):
+        raise ValueError("grammar has no start junction (a node with a 'start' weight)")
     if determinize is None:
         determinize = isinstance(topology, PhoneTopology)
     if determinize:
@@ -371,23 +375,24 @@ def _lexicon_grammar(topology: PhoneTopology, grammar: nx.MultiDiGraph) -> nx.Mu
     backed_off = {v for _, v, data in grammar.edges(data=True) if data["unit"] is None}
     for e, (u, v, data) in enumerate(grammar.edges(data=True)):
         unit, weight = data["unit"], float(data.get("weight", 0.0))
-        for source in [("at", u)] + ([("backed off", u)] if u in backed_off else []):
-            if unit is None:
-                lexicon_grammar.add_edge(source, ("backed off", v), symbol=BACKOFF, weight=weight)
-            elif unit == SILENCE:
-                lexicon_grammar.add_edge(source, ("at", v), symbol=SILENCE, weight=weight)
-            else:
-                if not isinstance(unit, int) or not 0 <= unit < len(topology.words):
-                    topology.chains(unit)  # names the unit the topology lacks
-                for c, pron in enumerate(topology.lexicon.pronunciations(topology.words[unit])):
-                    n = len(pron.phones)
-                    nodes = [source, *(("in", e, c, k) for k in range(1, n)), ("at", v)]
-                    for k, phone in enumerate(pron.phones):
-                        symbol = _Phone(phone, k == 0, k == n - 1, unit if k == n - 1 else -1)
+        sources = [("at", u)] + ([("backed off", u)] if u in backed_off else [])
+        if unit is None or unit == SILENCE:
+            symbol, target = (BACKOFF, ("backed off", v)) if unit is None else (SILENCE, ("at", v))
+            for source in sources:
+                lexicon_grammar.add_edge(source, target, symbol=symbol, weight=weight)
+            continue
+        if not isinstance(unit, int) or not 0 <= unit < len(topology.words):
+            topology.chains(unit)  # names the unit the topology lacks
+        for c, pron in enumerate(topology.lexicon.pronunciations(topology.words[unit])):
+            n = len(pron.phones)
+            nodes = [None, *(("in", e, c, k) for k in range(1, n)), ("at", v)]
+            for k, phone in enumerate(pron.phones):
+                symbol = _Phone(phone, k == 0, k == n - 1, unit if k == n - 1 else -1)
+                if k == 0:  # the word's first phone from each source, then its chain once
+                    for source in sources:
                         lexicon_grammar.add_edge(
-                            nodes[k],
-                            nodes[k + 1],
-                            symbol=symbol,
-                            weight=weight + pron.log_prob if k == 0 else 0.0,
+                            source, nodes[1], symbol=symbol, weight=weight + pron.log_prob
                         )
+                else:
+                    lexicon_grammar.add_edge(nodes[k], nodes[k + 1], symbol=symbol)
     return lexicon_grammar
