@@ -126,10 +126,9 @@ def decoding_graph(
     Raises:
         ValueError: A self-loop outside ``(0, 1)`` or of the wrong shape, a unit the topology
             lacks, no start junction, epsilon edges that form a cycle, a grammar that no unit
-            leads to a final
-            junction (an empty grammar), ``determinize`` with whole-word HMMs, or an L∘G
-            that cannot be determinized (epsilon edges into paths that read the same words
-            forever with other weights).
+            leads to a final junction (an empty grammar), ``determinize`` with whole-word
+            HMMs, or an L∘G that cannot be determinized (epsilon edges into paths that read
+            the same words forever with other weights).
     """
     if self_loop is None:
         self_loop = torch.full((topology.num_pdfs,), 0.5)
