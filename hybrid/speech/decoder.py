@@ -87,8 +87,9 @@ def decode_paths(
     decoded again one utterance at a time, and such an utterance searched exactly.
 
     Raises:
-        ValueError: ``beam`` is not a positive number, or ``scores[i]`` has no path through
-            the graph at all (naming ``i``).
+        ValueError: ``beam`` is not a positive number, or an utterance has no path through
+            the graph at all (with a beam, naming it ``scores[i]``; without, the engine's
+            error counts within the batch).
     """
     if beam is not None and not beam > 0:
         raise ValueError(f"beam must be a positive number or None, got {beam}")
