@@ -135,10 +135,9 @@ def assert_same_word_starts(found, expected) -> None:
         assert low == high or len(set(pdfs[max(low - 1, 0) : high + 1])) == 1, (ours, theirs)
 
 
-def best_weights(graph, frames: int) -> dict[tuple, float]:
-    """``(pdf per frame, labels) -> best weight`` over every path of ``frames`` arcs through
-    a compiled graph, found by walking its arcs."""
-    best: dict[tuple, float] = {}
+def graph_paths(graph, frames: int):
+    """Every path of ``frames`` arcs through a compiled graph, found by walking its arcs:
+    ``(pdfs, log weight, labels)``."""
     src, dst = graph.src.tolist(), graph.dst.tolist()
     emission, weight, label = graph.emission.tolist(), graph.weight.tolist(), graph.label.tolist()
     offsets, final = graph.out_offsets.tolist(), graph.final.tolist()
@@ -146,17 +145,23 @@ def best_weights(graph, frames: int) -> dict[tuple, float]:
     def walk(state, weight_so_far, pdfs, labels):
         if len(pdfs) == frames:
             if final[state] > -math.inf:
-                key = (tuple(pdfs), tuple(labels))
-                best[key] = max(best.get(key, -math.inf), weight_so_far + final[state])
+                yield tuple(pdfs), weight_so_far + final[state], labels
             return
         for a in range(offsets[state], offsets[state + 1]):
             assert src[a] == state
-            written = labels + [label[a]] if label[a] >= 0 else labels
-            walk(dst[a], weight_so_far + weight[a], [*pdfs, emission[a]], written)
+            written = (*labels, label[a]) if label[a] >= 0 else labels
+            yield from walk(dst[a], weight_so_far + weight[a], [*pdfs, emission[a]], written)
 
     for state, start in enumerate(graph.start.tolist()):
         if start > -math.inf:
-            walk(state, start, [], [])
+            yield from walk(state, start, [], ())
+
+
+def best_weights(graph, frames: int) -> dict[tuple, float]:
+    """``(pdf per frame, labels) -> best weight`` over `graph_paths`."""
+    best: dict[tuple, float] = {}
+    for pdfs, weight, labels in graph_paths(graph, frames):
+        best[pdfs, labels] = max(best.get((pdfs, labels), -math.inf), weight)
     return best
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from processes import assert_same
 from realdata import real_corpus
-from speech_oracles import BIGRAM, check_graph_against_paths, enumerate_paths
+from speech_oracles import BIGRAM, check_graph_against_paths, enumerate_paths, graph_paths
 
 from hybrid.ctc.lm import read_arpa
 from hybrid.speech.audio import read_wav
@@ -234,26 +234,6 @@ def test_composed_graph_paths_equal_the_definition(name, frames, determinize):
     check_graph_against_paths(PHONES, GRAMMARS[name](), frames, frames, determinize)
 
 
-def _graph_paths(graph, frames):
-    """Every path of ``frames`` arcs through the compiled graph: (pdfs, log weight, labels)."""
-    g = graph.to_networkx()
-
-    def walk(state, left, weight, pdfs, labels):
-        if left == 0:
-            if "final" in g.nodes[state]:
-                yield tuple(pdfs), weight + g.nodes[state]["final"], labels
-            return
-        for _, target, arc in g.out_edges(state, data=True):
-            said = labels if arc["label"] < 0 else (*labels, arc["label"])
-            yield from walk(
-                target, left - 1, weight + arc["weight"], [*pdfs, arc["emission"]], said
-            )
-
-    for state, data in g.nodes(data=True):
-        if "start" in data:
-            yield from walk(state, frames, data["start"], [], ())
-
-
 def _sums(paths):
     """log-sum-exp of the weights of the paths that read the same pdfs and write the same
     words."""
@@ -274,7 +254,7 @@ def test_every_graph_path_spells_an_allowed_sentence_with_its_weight(name):
     grammar = GRAMMARS[name]()
     graph = decoding_graph(PHONES, grammar, loops, determinize=False)
     for frames in (1, 2, 4):
-        found = _sums(_graph_paths(graph, frames))
+        found = _sums(graph_paths(graph, frames))
         want = _sums(enumerate_paths(grammar, PHONES, loops, frames))
         assert found.keys() == want.keys(), frames
         for key, weight in want.items():

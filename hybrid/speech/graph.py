@@ -62,13 +62,16 @@ class DecodingGraph(Graph):
 
 
 class _Phone(NamedTuple):
-    """A symbol of L∘G: a phone of a word's pronunciation, with its place in the word and,
+    """A symbol of L∘G: a phone of a word's pronunciation, whether it begins the word and,
     on the word's last phone, the word (``-1`` on the others)."""
 
     phone: str
     first: bool
-    last: bool
     word: int
+
+    @property
+    def last(self) -> bool:
+        return self.word >= 0
 
 
 class _Spelling(NamedTuple):
@@ -157,8 +160,8 @@ def decoding_graph(
 def _expand(
     topology: Topology | PhoneTopology, grammar: nx.MultiDiGraph, self_loop: Tensor
 ) -> DecodingGraph:
-    """The compiled graph of ``grammar``'s units (words, or `_Phone` symbols with their
-    ``label`` and ``begins``) expanded with their HMMs in context."""
+    """The compiled graph of ``grammar``'s units (words, or `_Phone` symbols) expanded with
+    their HMMs in context."""
     stay = torch.log(self_loop).tolist()
     leave = torch.log1p(-self_loop).tolist()
     g = _Arcs()
@@ -201,7 +204,10 @@ def _expand(
     begins = set()  # the first states of words
     for e, (u, v, data) in enumerate(edges):
         unit, weight = data["unit"], float(data.get("weight", 0.0))
-        label = data.get("label", -1 if unit == SILENCE else unit)
+        if isinstance(unit, _Phone):  # the word is written on its last phone
+            label, begins_word = unit.word, unit.first
+        else:
+            label, begins_word = (-1, False) if unit == SILENCE else (unit, True)
         for c, said in enumerate(spelled[e]):
             lefts = sorted(after[u], key=str) if said.open_left else [None]
             rights = sorted(before[v], key=str) if said.open_right else [None]
@@ -218,7 +224,7 @@ def _expand(
                     if copy in copies:
                         continue
                     copies[copy] = chain
-                    if data.get("begins", unit != SILENCE):
+                    if begins_word:
                         begins.add((*copy, 0))
                     for i, pdf in enumerate(chain):
                         g.add((*copy, i), (*copy, i), pdf, stay[pdf])
@@ -341,8 +347,8 @@ def _epsilon_paths(grammar: nx.MultiDiGraph, junction) -> list[tuple[object, flo
 
 
 def _determinized(topology: PhoneTopology, grammar: nx.MultiDiGraph) -> nx.MultiDiGraph:
-    """det(L∘G) as a grammar over `_Phone` units (each edge with its ``label`` and whether it
-    ``begins`` a word), `SILENCE` and epsilon edges (the back-offs)."""
+    """det(L∘G) as a grammar over `_Phone` units, `SILENCE` and epsilon edges (the
+    back-offs)."""
     lexicon_grammar = _lexicon_grammar(topology, grammar)
     limit = 10 * lexicon_grammar.number_of_nodes() + 1000
     try:
@@ -352,13 +358,8 @@ def _determinized(topology: PhoneTopology, grammar: nx.MultiDiGraph) -> nx.Multi
     units = nx.MultiDiGraph()
     units.add_nodes_from(det.nodes(data=True))
     for u, v, data in det.edges(data=True):
-        symbol, weight = data["symbol"], data["weight"]
-        if symbol == BACKOFF:
-            units.add_edge(u, v, unit=None, weight=weight)
-        elif symbol == SILENCE:
-            units.add_edge(u, v, unit=SILENCE, weight=weight)
-        else:
-            units.add_edge(u, v, unit=symbol, weight=weight, label=symbol.word, begins=symbol.first)
+        unit = None if data["symbol"] == BACKOFF else data["symbol"]  # a phone, or SILENCE
+        units.add_edge(u, v, unit=unit, weight=data["weight"])
     return units
 
 
@@ -386,7 +387,7 @@ def _lexicon_grammar(topology: PhoneTopology, grammar: nx.MultiDiGraph) -> nx.Mu
             n = len(pron.phones)
             nodes = [None, *(("in", e, c, k) for k in range(1, n)), ("at", v)]
             for k, phone in enumerate(pron.phones):
-                symbol = _Phone(phone, k == 0, k == n - 1, unit if k == n - 1 else -1)
+                symbol = _Phone(phone, k == 0, unit if k == n - 1 else -1)
                 if k == 0:  # the word's first phone from each source, then its chain once
                     for source in sources:
                         lexicon_grammar.add_edge(
