@@ -175,7 +175,8 @@ def training_options(
     threads: int | None = None,
 ) -> None:
     """Declare the options every training command shares: ``--data``, ``--runs``, ``--name``,
-    ``--seeds``, ``--device``, ``--threads``, ``--amp``, ``--save-every`` and ``--quiet``.
+    ``--seeds``, ``--device``, ``--threads``, ``--amp``, ``--average``, ``--save-every`` and
+    ``--quiet``.
 
     Args:
         command: The subcommand's parser.
@@ -211,6 +212,14 @@ def training_options(
     )
     group.add_argument(
         "--amp", action="store_true", help="mixed precision (float16 on CUDA, bfloat16 on CPU)"
+    )
+    group.add_argument(
+        "--average",
+        type=PROBABILITY,
+        default=0.0,
+        metavar="DECAY",
+        help="decay of a moving average of the weights, updated after every step; the "
+        "average is evaluated and kept (default 0: off)",
     )
     group.add_argument(
         "--save-every",

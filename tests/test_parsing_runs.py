@@ -273,19 +273,23 @@ def test_torchrun_trains_with_two_processes_and_writes_once(tmp_path):
     assert len(log) == 1 and log[0].startswith("chart parser epoch 1: loss ")
 
 
-def test_amp_is_a_recorded_setting_of_the_training(tmp_path, capsys):
+def test_amp_and_average_are_recorded_settings_of_the_training(tmp_path, capsys):
     from hybrid.cli import main
 
     argv = ["train-parser", "--models", "chart-ssvm", "--inputs", "tags", "--epochs", "1"]
     argv += ["--train-size", "40", "--quiet", "--runs", str(tmp_path), "--name", "amp"]
-    assert main([*argv, "--amp", "--device", "cpu"]) == 0
+    assert main([*argv, "--amp", "--average", "0.5", "--device", "cpu"]) == 0
     results = json.loads((tmp_path / "amp" / "results.json").read_text())
     assert results["settings"]["training"]["amp"] is True
+    assert results["settings"]["training"]["average"] == 0.5
     checkpoint = tmp_path / "amp" / "checkpoints" / "tags-chart-ssvm-seed0.pt"
-    assert torch.load(checkpoint, weights_only=True)["settings"]["training"]["amp"] is True
+    saved = torch.load(checkpoint, weights_only=True)
+    assert saved["settings"]["training"]["amp"] is True and "averaged" in saved
     capsys.readouterr()
-    assert main(argv) == 2  # the same folder without mixed precision: refused by name
+    assert main([*argv, "--average", "0.5"]) == 2  # without mixed precision: refused by name
     assert "settings.training.amp: True there, False asked" in capsys.readouterr().err
+    assert main([*argv, "--amp"]) == 2  # without the average
+    assert "settings.training.average: 0.5 there, 0.0 asked" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

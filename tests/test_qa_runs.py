@@ -153,6 +153,7 @@ def test_the_table_shows_the_best_seed_by_validation_and_the_mean_over_seeds(com
 
 def test_the_command_trains_a_run_per_seed_into_one_folder(tmp_path, capsys):
     argv = ["train-qa", *TINY, "--epochs", "1", "--seeds", "0", "1", "--amp", "--save-every", "5"]
+    argv += ["--average", "0.5"]
     assert main([*argv, "--runs", str(tmp_path), "--name", "s", "--device", "cpu"]) == 0
     assert "over 2 seeds" in capsys.readouterr().out
     results = read_results(tmp_path / "s")
@@ -160,7 +161,9 @@ def test_the_command_trains_a_run_per_seed_into_one_folder(tmp_path, capsys):
         (seed, split) for seed in (0, 1) for split in ("valid", "test")
     }
     assert all(r["environment"]["threads"] == 1 for r in results["rows"])
-    assert all(reader["training"]["amp"] for reader in results["settings"]["readers"].values())
+    readers = results["settings"]["readers"].values()
+    assert all(reader["training"]["amp"] for reader in readers)
+    assert all(reader["training"]["average"] == 0.5 for reader in readers)
     assert sorted(p.name for p in (tmp_path / "s" / "models").iterdir()) == [
         "memory-task1-seed0.pt",
         "memory-task1-seed1.pt",

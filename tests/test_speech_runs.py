@@ -233,27 +233,31 @@ def test_seeds_are_refused_before_anything_is_written(synthetic, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_amp_trains_in_mixed_precision_and_is_recorded(synthetic, tmp_path, monkeypatch):
+def test_amp_and_average_train_every_network_and_are_recorded(synthetic, tmp_path, monkeypatch):
     real = experiment.default_settings
     asked = []
 
-    def small(corpus, epochs=None, speed_factors=None, spec_augment=None, amp=False):
-        asked.append(amp)
+    def small(corpus, epochs=None, speed_factors=None, spec_augment=None, amp=False, average=0):
+        asked.append((amp, average))
         systems = SMALL.systems
-        trained = {k: replace(getattr(systems, k), amp=amp) for k in ("training", "ctc_training")}
+        engine = {"amp": amp, "average": average}
+        trained = {k: replace(getattr(systems, k), **engine) for k in ("training", "ctc_training")}
         return replace(SMALL, systems=replace(systems, **trained))
 
     assert real("synthetic", amp=True).systems.ctc_training.amp
+    assert real("fsdd", average=0.9).systems.training.average == 0.9
     monkeypatch.setattr(experiment, "default_settings", small)
     monkeypatch.setattr(experiment, "load_corpus", lambda corpus, data: (*synthetic, DIGITS))
     command = ["train-asr", "--tasks", "isolated", "--systems", "dnn", "--quiet", "--amp"]
+    command += ["--average", "0.5"]
     threads = torch.get_num_threads()
     try:
         assert cli.main([*command, "--threads", "2", "--runs", str(tmp_path)]) == 0
     finally:
         torch.set_num_threads(threads)
     results = read_results(tmp_path / "asr-synthetic")
-    assert asked == [True] and results["settings"]["systems"]["training"]["amp"] is True
+    assert asked == [(True, 0.5)] and results["settings"]["systems"]["training"]["amp"] is True
+    assert results["settings"]["systems"]["training"]["average"] == 0.5
     [row] = results["rows"]
     assert row["environment"]["threads"] == 2
     assert (tmp_path / "asr-synthetic" / "models" / "isolated-dnn-seed0.pt").exists()

@@ -69,7 +69,10 @@ def _train_parser(args: argparse.Namespace) -> int:
         run_dir,
         inputs=args.inputs,
         models=args.models,
-        settings=replace(settings, training=replace(settings.training, amp=args.amp)),
+        settings=replace(
+            settings,
+            training=replace(settings.training, amp=args.amp, average=args.average),
+        ),
         corpus=name.removeprefix("parse-") if data else corpus,
         progress=not args.quiet,
         data=data,

@@ -76,7 +76,7 @@ def _train_qa(args: argparse.Namespace) -> int:
             temporal=not args.no_temporal,
             attend_empty=not args.no_empty_slots,
         )
-        training = replace(training, epochs=epochs, amp=args.amp)
+        training = replace(training, epochs=epochs, amp=args.amp, average=args.average)
         if kind == "memory" and args.no_linear_start:  # the paper's rate without it
             training = replace(training, linear_start=False, lr=0.01)
         if args.optimizer is not None:

@@ -832,15 +832,17 @@ def default_settings(
     speed_factors: Sequence[float] | None = None,
     spec_augment: bool | None = None,
     amp: bool = False,
+    average: float = 0.0,
 ) -> ExperimentSettings:
     """The settings of the recipe: full-size on FSDD, with speed perturbation at 0.9 and 1.1;
     small enough on the synthetic corpus that the whole comparison runs in about a minute on
     two cores. A corpus read by path (any other name) takes FSDD's; those of `MASKED_EPOCHS`
     train every network longer and with `SpecAugment` masks. ``epochs`` and
     ``speed_factors`` replace the corpus's defaults, ``spec_augment`` turns the masks on
-    or off for any corpus, and ``amp`` trains every network in mixed precision."""
+    or off for any corpus, ``amp`` trains every network in mixed precision, and ``average``
+    is the decay of every network's weight average (`hybrid.training.TrainConfig`)."""
     masked = corpus in MASKED_EPOCHS if spec_augment is None else spec_augment
-    masks = SpecAugment() if masked else None
+    engine = {"spec_augment": SpecAugment() if masked else None, "amp": amp, "average": average}
     if corpus == "synthetic":
         systems = SystemSettings(
             word_states=4,
@@ -850,12 +852,8 @@ def default_settings(
             dnn={"hidden": 128, "layers": 2, "context": 3},
             bilstm={"hidden": 64, "layers": 1},
             rnn={"hidden": 64, "layers": 1},
-            training=AcousticTrainConfig(
-                epochs=epochs or 10, batch_size=16, spec_augment=masks, amp=amp
-            ),
-            ctc_training=AcousticTrainConfig(
-                epochs=epochs or 25, batch_size=16, lr=3e-3, spec_augment=masks, amp=amp
-            ),
+            training=AcousticTrainConfig(epochs=epochs or 10, batch_size=16, **engine),
+            ctc_training=AcousticTrainConfig(epochs=epochs or 25, batch_size=16, lr=3e-3, **engine),
         )
         return ExperimentSettings(
             systems=systems,
@@ -867,8 +865,8 @@ def default_settings(
     epochs = epochs or MASKED_EPOCHS.get(corpus, 10)
     return ExperimentSettings(
         systems=SystemSettings(
-            training=AcousticTrainConfig(epochs=epochs, spec_augment=masks, amp=amp),
-            ctc_training=AcousticTrainConfig(epochs=epochs, lr=3e-3, spec_augment=masks, amp=amp),
+            training=AcousticTrainConfig(epochs=epochs, **engine),
+            ctc_training=AcousticTrainConfig(epochs=epochs, lr=3e-3, **engine),
         ),
         speed_factors=(0.9, 1.1) if speed_factors is None else tuple(speed_factors),
     )

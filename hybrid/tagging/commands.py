@@ -231,12 +231,6 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=TaggerTrainConfig.patience,
         help="stop after this many epochs without a better development score (0: never; default 8)",
     )
-    train.add_argument(
-        "--average",
-        type=PROBABILITY,
-        default=TaggerTrainConfig.average,
-        help="decay of a moving average of the weights, evaluated and kept (0: off)",
-    )
     train.add_argument("--batch-size", type=POSITIVE_INT, help="default depends on the corpus")
     train.add_argument("--lr", type=POSITIVE_FLOAT, help="default depends on the corpus")
     train.add_argument("--hidden", type=POSITIVE_INT, help="default depends on the corpus")
