@@ -321,7 +321,7 @@ def test_comparison_run_folder(synthetic, tmp_path, monkeypatch):
 def test_command_line_trains_and_recognizes(tmp_path, monkeypatch, capsys, synthetic):
     asked = []
 
-    def settings(corpus, epochs=None, speed_factors=None, spec_augment=None, amp=False):
+    def settings(corpus, epochs=None, speed_factors=None, spec_augment=None, amp=False, average=0):
         asked.append((speed_factors, spec_augment))
         return TINY
 

@@ -290,8 +290,8 @@ from hybrid.speech.systems import SystemSettings
 from hybrid.speech.train import AcousticTrainConfig
 
 
-def settings(corpus, epochs=None, speed_factors=None, spec_augment=None, amp=False):
-    training = AcousticTrainConfig(epochs=3, batch_size=1, amp=amp)
+def settings(corpus, epochs=None, speed_factors=None, spec_augment=None, amp=False, average=0):
+    training = AcousticTrainConfig(epochs=3, batch_size=1, amp=amp, average=average)
     systems = SystemSettings(
         word_states=2, silence_states=1, mixtures=1, gmm_iterations=1, viterbi_iterations=0,
         dnn={"hidden": 8, "layers": 1, "context": 1}, realign=False, training=training,
