@@ -232,6 +232,13 @@ def training_options(
     group.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def engine_options(args: argparse.Namespace) -> dict[str, object]:
+    """The shared options that are training settings of the engine
+    (`hybrid.training.TrainConfig`): ``{"amp": ..., "average": ...}``, for a domain's
+    training config."""
+    return {"amp": args.amp, "average": args.average}
+
+
 def start_training(args: argparse.Namespace) -> None:
     """Set torch's threads (``--threads``) and join the process group that ``torchrun``
     describes (NCCL for ``--device cuda``, gloo otherwise), before any data is read."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from .. import deploy
 from ..commands import (
     POSITIVE_INT,
+    engine_options,
     files_name,
     input_texts,
     input_window,
@@ -71,7 +72,7 @@ def _train_parser(args: argparse.Namespace) -> int:
         models=args.models,
         settings=replace(
             settings,
-            training=replace(settings.training, amp=args.amp, average=args.average),
+            training=replace(settings.training, **engine_options(args)),
         ),
         corpus=name.removeprefix("parse-") if data else corpus,
         progress=not args.quiet,

@@ -11,6 +11,7 @@ from ..commands import (
     POSITIVE_FLOAT,
     POSITIVE_INT,
     PROBABILITY,
+    engine_options,
     files_name,
     input_window,
     load_model,
@@ -76,7 +77,7 @@ def _train_qa(args: argparse.Namespace) -> int:
             temporal=not args.no_temporal,
             attend_empty=not args.no_empty_slots,
         )
-        training = replace(training, epochs=epochs, amp=args.amp, average=args.average)
+        training = replace(training, epochs=epochs, **engine_options(args))
         if kind == "memory" and args.no_linear_start:  # the paper's rate without it
             training = replace(training, linear_start=False, lr=0.01)
         if args.optimizer is not None:

@@ -11,6 +11,7 @@ from .. import deploy
 from ..commands import (
     POSITIVE_FLOAT,
     POSITIVE_INT,
+    engine_options,
     files_name,
     load_model,
     one_source,
@@ -45,7 +46,7 @@ def _train_asr(args: argparse.Namespace) -> int:
         )
         preset = args.corpus or "files"  # a preset's defaults, else those of any corpus by path
         settings = default_settings(
-            preset, args.epochs, args.speed_factors, args.spec_augment, args.amp, args.average
+            preset, args.epochs, args.speed_factors, args.spec_augment, **engine_options(args)
         )
     else:
         corpus = args.corpus or "synthetic"
@@ -58,7 +59,7 @@ def _train_asr(args: argparse.Namespace) -> int:
             say(SYNTHETIC_NOTICE)
         tasks = or_default(args.tasks, ("isolated", "strings") if corpus == "synthetic" else None)
         settings = default_settings(
-            corpus, args.epochs, args.speed_factors, args.spec_augment, args.amp, args.average
+            corpus, args.epochs, args.speed_factors, args.spec_augment, **engine_options(args)
         )
     if args.lexicon is not None:
         settings = replace(settings, systems=replace(settings.systems, lexicon=args.lexicon))

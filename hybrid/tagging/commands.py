@@ -15,6 +15,7 @@ from ..commands import (
     POSITIVE_INT,
     PROBABILITY,
     bounded,
+    engine_options,
     files_name,
     input_texts,
     input_window,
@@ -101,8 +102,7 @@ def _train_tagger(args: argparse.Namespace) -> int:
         batch_size=or_default(args.batch_size, defaults["batch_size"]),
         lr=or_default(args.lr, defaults["lr"]),
         patience=args.patience,
-        average=args.average,
-        amp=args.amp,
+        **engine_options(args),
     )
     name = files_name(args.train) if args.train else corpus
     run_dir = Path(args.runs) / (args.name or name)
