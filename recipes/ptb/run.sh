@@ -18,7 +18,7 @@
 # Time on two cores: the seq2seq half about 9 h (29, 49 and 53-54 minutes per parser
 # in the README's first run; with the training engine the pointer parsers took 66 and 110
 # minutes for seed 0, the second on a busier machine, 83 and 84 for seed 1, 66 and 67 for
-# seed 2); the averaged pointer parsers 81 minutes per seed and input (seed 0, two at a
+# seed 2); the averaged pointer parsers 81 to 101 minutes per seed and input (two at a
 # time); the chart half was not timed on its own.
 set -euo pipefail
 DATA=${DATA:-../shared/data}
