@@ -31,12 +31,11 @@ chart=("${common[@]}" --name ptb-chart --models chart-crf chart-ssvm --epochs 15
 hybrid train-parser "${seq2seq[@]}" --inputs words &
 hybrid train-parser "${seq2seq[@]}" --inputs tags
 wait
-hybrid train-parser "${seq2seq[@]}" --models pointer --seeds 1 --inputs words &
-hybrid train-parser "${seq2seq[@]}" --models pointer --seeds 1 --inputs tags
-wait
-hybrid train-parser "${seq2seq[@]}" --models pointer --seeds 2 --inputs words &
-hybrid train-parser "${seq2seq[@]}" --models pointer --seeds 2 --inputs tags
-wait
+for seed in 1 2; do
+    hybrid train-parser "${seq2seq[@]}" --models pointer --seeds "$seed" --inputs words &
+    hybrid train-parser "${seq2seq[@]}" --models pointer --seeds "$seed" --inputs tags
+    wait
+done
 for seed in 0 1 2; do
     hybrid train-parser "${averaged[@]}" --seeds "$seed" --inputs words &
     hybrid train-parser "${averaged[@]}" --seeds "$seed" --inputs tags
